@@ -1,0 +1,378 @@
+//! The action request: what the server asks the person to confirm on the phone.
+//!
+//! It is an ES256 compact JWS of type [`ACTION_TYP`] signed by the server key the phone pinned at
+//! enrollment. A request whose signature, issuer, audience or lifetime does not check out must
+//! never be shown to the person.
+
+use serde::{Deserialize, Serialize};
+
+use crate::jose::{self, UnverifiedJws};
+use crate::limits::{
+    CLOCK_SKEW_SECS, MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS,
+    MAX_ID_CHARS, MAX_RP_NAME_CHARS,
+};
+use crate::{ProtocolError, Result, display};
+use p256::ecdsa::VerifyingKey;
+
+/// The `typ` of an action request.
+pub const ACTION_TYP: &str = "sleutel-action+jwt";
+
+/// What kind of confirmation is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Log in to an online service.
+    Login,
+    /// Share identity data with a service.
+    ShareData,
+    /// Confirm a transaction.
+    ConfirmTransaction,
+    /// Sign a document.
+    Sign,
+}
+
+/// Which user verification the relying party accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserVerification {
+    /// Only the 5-digit code.
+    Pin,
+    /// The code or a biometric check.
+    PinOrBiometric,
+}
+
+/// The relying party as the person sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelyingParty {
+    /// Stable client id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A what-you-see-is-what-you-sign template for a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transaction {
+    /// A payment.
+    Payment {
+        /// Amount as a decimal string with at most two decimals (`"12.50"`).
+        amount: String,
+        /// ISO 4217 currency code.
+        currency: String,
+        /// Payee name.
+        payee: String,
+        /// Payee IBAN, checked with mod-97.
+        iban: String,
+    },
+    /// Free text to confirm.
+    FreeText {
+        /// The text (at most 7,500 characters).
+        text: String,
+    },
+}
+
+/// The claims of an action request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// The server (its base URL).
+    pub iss: String,
+    /// The account the request is for.
+    pub aud: String,
+    /// The request id.
+    pub jti: String,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+    /// Who asks.
+    pub rp: RelyingParty,
+    /// What kind of confirmation.
+    pub kind: ActionKind,
+    /// The sentence to show ("Ik log in op de online overheid").
+    pub text: String,
+    /// Identity claims the relying party asks for (`name`, `birthdate`, ...).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// The binding message the relying party also shows, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_message: Option<String>,
+    /// Which user verification is accepted.
+    pub uv: UserVerification,
+    /// Number-matching options, when the relying party shows a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_options: Option<Vec<u8>>,
+    /// The transaction template, for `confirm_transaction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<Transaction>,
+}
+
+/// Longest free transaction text, in characters.
+pub const MAX_TRANSACTION_TEXT_CHARS: usize = 7_500;
+
+impl ActionRequest {
+    /// Checks every field that can be checked without the server key: lifetime, ids, lengths,
+    /// printable text, transaction template.
+    pub fn validate(&self, now: i64) -> Result<()> {
+        for (field, id) in [
+            ("aud", &self.aud),
+            ("jti", &self.jti),
+            ("rp.id", &self.rp.id),
+        ] {
+            if id.is_empty() || id.len() > MAX_ID_CHARS {
+                return Err(ProtocolError::invalid(field, "empty or too long"));
+            }
+        }
+        if self.exp <= now {
+            return Err(ProtocolError::Expired("action request"));
+        }
+        if self.iat > now + CLOCK_SKEW_SECS {
+            return Err(ProtocolError::NotYetValid("action request"));
+        }
+        if self.exp <= self.iat || self.exp - self.iat > MAX_ACTION_LIFETIME_SECS {
+            return Err(ProtocolError::invalid("exp", "lifetime out of range"));
+        }
+        check_text("rp.name", &self.rp.name, MAX_RP_NAME_CHARS)?;
+        check_text("text", &self.text, MAX_ACTION_TEXT_CHARS)?;
+        if let Some(message) = &self.binding_message {
+            check_text("binding_message", message, MAX_BINDING_MESSAGE_CHARS)?;
+        }
+        if self.claims.len() > 16 || self.claims.iter().any(|c| c.is_empty() || c.len() > 64) {
+            return Err(ProtocolError::invalid("claims", "too many or malformed"));
+        }
+        if let Some(options) = &self.number_options
+            && (options.len() != 3 || options.iter().any(|n| *n > 99))
+        {
+            return Err(ProtocolError::invalid(
+                "number_options",
+                "three numbers 0-99",
+            ));
+        }
+        if let Some(transaction) = &self.transaction {
+            transaction.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl Transaction {
+    /// Checks amount, currency and IBAN, or the length of free text.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Transaction::Payment {
+                amount,
+                currency,
+                payee,
+                iban,
+            } => {
+                check_amount(amount)?;
+                if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(ProtocolError::invalid("currency", "ISO 4217 code"));
+                }
+                check_text("payee", payee, MAX_RP_NAME_CHARS)?;
+                check_iban(iban)
+            }
+            Transaction::FreeText { text } => {
+                check_text("transaction.text", text, MAX_TRANSACTION_TEXT_CHARS)
+            }
+        }
+    }
+}
+
+fn check_text(field: &'static str, text: &str, max: usize) -> Result<()> {
+    if text.trim().is_empty() || text.chars().count() > max {
+        return Err(ProtocolError::invalid(
+            field,
+            format!("empty or over {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_amount(amount: &str) -> Result<()> {
+    let bad = || ProtocolError::invalid("amount", format!("{amount:?} is not a positive amount"));
+    let (whole, cents) = amount.split_once('.').unwrap_or((amount, ""));
+    if whole.is_empty()
+        || whole.len() > 12
+        || cents.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !cents.bytes().all(|b| b.is_ascii_digit())
+        || (amount.contains('.') && cents.is_empty())
+    {
+        return Err(bad());
+    }
+    if whole.bytes().all(|b| b == b'0') && cents.bytes().all(|b| b == b'0') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Checks an IBAN with the ISO 13616 mod-97 rule (spaces allowed).
+pub fn check_iban(iban: &str) -> Result<()> {
+    let compact: String = iban.chars().filter(|c| *c != ' ').collect();
+    let bad = || ProtocolError::invalid("iban", "not a valid IBAN");
+    if !(15..=34).contains(&compact.len()) || !compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    let rearranged = format!("{}{}", &compact[4..], &compact[..4]);
+    let mut remainder: u32 = 0;
+    for c in rearranged.chars() {
+        let value = c.to_digit(36).ok_or_else(bad)?;
+        if c.is_ascii_lowercase() {
+            return Err(bad());
+        }
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    if remainder == 1 { Ok(()) } else { Err(bad()) }
+}
+
+/// A verified action request together with the exact JWS it came in (the response is bound to
+/// the SHA-256 of that string).
+#[derive(Debug, Clone)]
+pub struct VerifiedAction {
+    /// The claims.
+    pub request: ActionRequest,
+    /// The compact JWS as received.
+    pub jws: String,
+}
+
+/// Verifies an action request JWS with the pinned server key and checks issuer, audience and
+/// every field.
+pub fn verify_action(
+    jws: &str,
+    server_key: &VerifyingKey,
+    expected_iss: &str,
+    expected_aud: &str,
+    now: i64,
+) -> Result<VerifiedAction> {
+    let payload = UnverifiedJws::parse(jws, "action request")?.verify(
+        server_key,
+        ACTION_TYP,
+        "action request",
+    )?;
+    let request: ActionRequest = jose::parse_claims(&payload, "action request")?;
+    if request.iss != expected_iss {
+        return Err(ProtocolError::mismatch("action.iss", request.iss));
+    }
+    if request.aud != expected_aud {
+        return Err(ProtocolError::mismatch(
+            "action.aud",
+            "request is for another account",
+        ));
+    }
+    request.validate(now)?;
+    Ok(VerifiedAction {
+        request,
+        jws: jws.to_owned(),
+    })
+}
+
+/// The key id a request JWS names, to choose among pinned server keys.
+pub fn action_kid(jws: &str) -> Result<Option<String>> {
+    Ok(UnverifiedJws::parse(jws, "action request")?.header.kid)
+}
+
+/// Cleans every display field of a request (see [`display`]); used by both ends.
+pub fn clean_for_display(request: &mut ActionRequest) {
+    request.rp.name = display::clean_display_text(&request.rp.name, MAX_RP_NAME_CHARS);
+    request.text = display::clean_display_text(&request.text, MAX_ACTION_TEXT_CHARS);
+    if let Some(message) = &mut request.binding_message {
+        *message = display::clean_display_text(message, MAX_BINDING_MESSAGE_CHARS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::{Header, sign_compact};
+    use p256::ecdsa::SigningKey;
+    use p256::elliptic_curve::Generate;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn request() -> ActionRequest {
+        ActionRequest {
+            iss: "http://server".into(),
+            aud: "acct".into(),
+            jti: "req".into(),
+            iat: NOW,
+            exp: NOW + 300,
+            rp: RelyingParty {
+                id: "online-overheid".into(),
+                name: "Online overheid".into(),
+            },
+            kind: ActionKind::Login,
+            text: "Ik log in op de online overheid".into(),
+            claims: vec!["name".into()],
+            binding_message: Some("AB12".into()),
+            uv: UserVerification::Pin,
+            number_options: None,
+            transaction: None,
+        }
+    }
+
+    fn signed(key: &SigningKey, r: &ActionRequest) -> String {
+        sign_compact(
+            &Header::es256(ACTION_TYP),
+            &serde_json::to_vec(r).unwrap(),
+            key,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn valid_request_verifies() {
+        let key = SigningKey::generate();
+        let jws = signed(&key, &request());
+        let v = verify_action(&jws, key.verifying_key(), "http://server", "acct", NOW).unwrap();
+        assert_eq!(v.request, request());
+    }
+
+    #[test]
+    fn other_account_other_key_and_expiry_are_refused() {
+        let key = SigningKey::generate();
+        let jws = signed(&key, &request());
+        assert!(matches!(
+            verify_action(&jws, key.verifying_key(), "http://server", "other", NOW),
+            Err(ProtocolError::Mismatch { .. })
+        ));
+        let other = SigningKey::generate();
+        assert!(matches!(
+            verify_action(&jws, other.verifying_key(), "http://server", "acct", NOW),
+            Err(ProtocolError::BadSignature(_))
+        ));
+        assert!(matches!(
+            verify_action(
+                &jws,
+                key.verifying_key(),
+                "http://server",
+                "acct",
+                NOW + 301
+            ),
+            Err(ProtocolError::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn iban_mod97() {
+        assert!(check_iban("BE68 5390 0754 7034").is_ok());
+        assert!(check_iban("BE68 5390 0754 7035").is_err());
+        assert!(check_iban("be68539007547034").is_err());
+    }
+
+    #[test]
+    fn amounts() {
+        for ok in ["1", "12.5", "12.50", "0.01"] {
+            assert!(check_amount(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "0", "0.00", "-1", "1.", "1.234", "1e3", "abc"] {
+            assert!(check_amount(bad).is_err(), "{bad}");
+        }
+    }
+}

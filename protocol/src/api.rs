@@ -1,0 +1,454 @@
+//! HTTP paths and JSON bodies: the phone API (`/v1/...`, every call with a DPoP-style proof),
+//! the simulators (`/sim/...`) and the OpenID Connect CIBA endpoints for relying parties.
+//!
+//! Every error, on every path, is a JSON [`ApiError`] with an HTTP 4xx/5xx status; the OIDC
+//! endpoints use the OAuth error codes of RFC 6749 / CIBA in the same shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Bank, IdentitySource};
+use crate::jose::{Jwk, Jwks};
+
+/// Phone API: the server's action-signing keys (JWKS), fetched and pinned at enrollment.
+pub const PATH_SERVER_KEYS: &str = "/v1/server-keys";
+/// Phone API: start an enrollment (POST [`StartEnrollment`] -> [`EnrollmentStarted`]).
+pub const PATH_ENROLLMENTS: &str = "/v1/enrollments";
+/// Phone API: pending requests of the calling device's account (GET -> [`PendingRequests`]).
+pub const PATH_REQUESTS: &str = "/v1/requests";
+
+/// POST [`SubmitIdentity`] -> [`SmsSent`]: hand the identity token to the server.
+pub fn path_enrollment_identity(enrollment_id: &str) -> String {
+    format!("{PATH_ENROLLMENTS}/{enrollment_id}/identity")
+}
+/// POST [`VerifySms`] -> [`SmsVerified`]: the SMS control code.
+pub fn path_enrollment_sms(enrollment_id: &str) -> String {
+    format!("{PATH_ENROLLMENTS}/{enrollment_id}/sms")
+}
+/// POST (empty body) -> [`SmsSent`]: send a new SMS code (throttled).
+pub fn path_enrollment_sms_resend(enrollment_id: &str) -> String {
+    format!("{PATH_ENROLLMENTS}/{enrollment_id}/sms/resend")
+}
+/// POST [`CompleteEnrollment`] -> [`EnrollmentCompleted`]: register the keys.
+pub fn path_enrollment_complete(enrollment_id: &str) -> String {
+    format!("{PATH_ENROLLMENTS}/{enrollment_id}/complete")
+}
+/// GET -> [`RequestEnvelope`]: one action request.
+pub fn path_request(request_id: &str) -> String {
+    format!("{PATH_REQUESTS}/{request_id}")
+}
+/// POST a [`crate::jose::GeneralJws`] response -> [`ResponseAccepted`].
+pub fn path_request_response(request_id: &str) -> String {
+    format!("{PATH_REQUESTS}/{request_id}/response")
+}
+
+/// Simulator: create a citizen (POST [`NewCitizen`] -> [`Citizen`]).
+pub const PATH_SIM_CITIZENS: &str = "/sim/citizens";
+/// Simulator: the SMS outbox (GET `?phone_number=...` -> [`SmsOutbox`]).
+pub const PATH_SIM_SMS: &str = "/sim/outbox/sms";
+/// Simulator: the push outbox (GET `?account_id=...&after=SEQ` -> [`PushOutbox`]).
+pub const PATH_SIM_PUSH: &str = "/sim/outbox/push";
+/// Simulator: a bank's authorize page. GET shows a form; POST [`BankAuthorize`] as a form
+/// answers `303 See Other` to the app's deep link with an identity token, or a JSON error.
+pub fn path_sim_bank_authorize(bank: Bank) -> String {
+    format!("/sim/bank/{}/authorize", bank.id())
+}
+
+/// OIDC discovery document.
+pub const PATH_OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
+/// JWKS of the keys that sign ID tokens (and action requests).
+pub const PATH_OIDC_JWKS: &str = "/oidc/jwks";
+/// CIBA backchannel authentication endpoint.
+pub const PATH_OIDC_BC_AUTHORIZE: &str = "/oidc/bc-authorize";
+/// OAuth token endpoint.
+pub const PATH_OIDC_TOKEN: &str = "/oidc/token";
+/// The CIBA grant type.
+pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
+
+/// The deep link the bank's app returns to after authentication.
+pub const DEEP_LINK_BANK_RETURN: &str = "sleutel://enroll/bank";
+
+/// The message each enrolled key signs as proof of possession.
+pub fn enrollment_pop_message(role: &str, enrollment_id: &str, nonce: &str) -> String {
+    format!("sleutel-enroll/v1|{role}|{enrollment_id}|{nonce}")
+}
+
+/// Body of `POST /v1/enrollments`. The proof's key becomes the enrollment's device key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartEnrollment {
+    /// Belgian mobile number, E.164.
+    pub phone_number: String,
+    /// How the identity will be proven.
+    pub source: IdentitySource,
+    /// The bank, for [`IdentitySource::Bank`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<Bank>,
+}
+
+/// Answer to [`StartEnrollment`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentStarted {
+    /// The enrollment id.
+    pub enrollment_id: String,
+    /// The nonce the identity token must carry.
+    pub nonce: String,
+    /// Where to send the person (the bank's app or site).
+    pub handoff_url: String,
+    /// When the enrollment expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Body of `POST /v1/enrollments/{id}/identity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitIdentity {
+    /// The identity token from the deep link.
+    pub identity_token: String,
+}
+
+/// An SMS control code was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsSent {
+    /// The number, masked for display (`+32 4•• •• 34 56`).
+    pub phone_number_masked: String,
+    /// When the code expires (Unix seconds).
+    pub expires_at: i64,
+    /// Earliest time a new code may be asked for (Unix seconds).
+    pub resend_after: i64,
+}
+
+/// Body of `POST /v1/enrollments/{id}/sms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySms {
+    /// The 6-digit code.
+    pub code: String,
+}
+
+/// The phone number is verified; the keys can be registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsVerified {
+    /// The name the account will carry.
+    pub display_name: String,
+}
+
+/// Body of `POST /v1/enrollments/{id}/complete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteEnrollment {
+    /// The device key; must be the key that signed the enrollment's proofs.
+    pub device_key: Jwk,
+    /// The PIN public key.
+    pub pin_key: Jwk,
+    /// base64url signature by the device key over [`enrollment_pop_message`]`("device", ...)`.
+    pub device_pop: String,
+    /// base64url signature by the PIN key over [`enrollment_pop_message`]`("pin", ...)`.
+    pub pin_pop: String,
+}
+
+/// The account exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentCompleted {
+    /// The account id (audience of every action request).
+    pub account_id: String,
+    /// The person's name.
+    pub display_name: String,
+    /// The server's issuer URL (issuer of action requests).
+    pub issuer: String,
+    /// The server keys to pin.
+    pub server_keys: Jwks,
+}
+
+/// Pending action requests, as compact JWS strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequests {
+    /// The requests, oldest first.
+    pub requests: Vec<String>,
+}
+
+/// One action request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEnvelope {
+    /// The compact JWS.
+    pub request: String,
+}
+
+/// The server accepted an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseAccepted {
+    /// `approved` or `declined`.
+    pub status: String,
+}
+
+/// What a push message carries: nothing but where to look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushMessage {
+    /// The account.
+    pub account_id: String,
+    /// The request to fetch.
+    pub request_id: String,
+}
+
+/// One entry of the push outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushOutboxEntry {
+    /// Sequence number, increasing.
+    pub seq: i64,
+    /// The message.
+    pub message: PushMessage,
+}
+
+/// The push outbox for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushOutbox {
+    /// Entries after the asked sequence number, oldest first.
+    pub messages: Vec<PushOutboxEntry>,
+}
+
+/// One SMS in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsMessage {
+    /// Recipient.
+    pub phone_number: String,
+    /// Text as the person reads it.
+    pub text: String,
+    /// When it was sent (Unix seconds).
+    pub sent_at: i64,
+}
+
+/// The SMS outbox for one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsOutbox {
+    /// Messages, oldest first.
+    pub messages: Vec<SmsMessage>,
+}
+
+/// Body of `POST /sim/citizens`. Missing fields are made up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCitizen {
+    /// Given name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// Birth date `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birthdate: Option<String>,
+    /// The bank holding the citizen's cards (KBC if absent).
+    #[serde(default)]
+    pub bank: Option<Bank>,
+}
+
+/// A payment card of a simulated citizen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    /// Card number.
+    pub number: String,
+    /// Card PIN (simulation only).
+    pub pin: String,
+    /// `debit` or `credit`.
+    pub kind: String,
+}
+
+/// A simulated citizen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citizen {
+    /// Citizen id in the simulator.
+    pub citizen_id: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Birth date.
+    pub birthdate: String,
+    /// National register number (valid check digits).
+    pub national_register_number: String,
+    /// The bank.
+    pub bank: Bank,
+    /// Bank debit card: accepted for identification.
+    pub debit_card: Card,
+    /// Credit card: refused for identification.
+    pub credit_card: Card,
+}
+
+/// Form fields of the bank's authorize POST.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankAuthorize {
+    /// The enrollment id from the handoff URL.
+    pub enrollment_id: String,
+    /// The nonce from the handoff URL.
+    pub nonce: String,
+    /// Where to return (must be [`DEEP_LINK_BANK_RETURN`]).
+    pub redirect_uri: String,
+    /// Card number.
+    pub card_number: String,
+    /// Card PIN.
+    pub card_pin: String,
+}
+
+/// The JSON error body of every endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable code (see [`codes`]).
+    pub error: String,
+    /// Human-readable explanation, without secrets.
+    #[serde(default)]
+    pub error_description: String,
+    /// Attempts left, for a wrong code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    /// Seconds to wait, for throttling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// The error codes of [`ApiError::error`].
+pub mod codes {
+    /// The body or a parameter is malformed.
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// The body is larger than allowed.
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// The DPoP-style proof is missing, invalid or stale.
+    pub const INVALID_PROOF: &str = "invalid_proof";
+    /// The proof was already used.
+    pub const PROOF_REPLAYED: &str = "proof_replayed";
+    /// No such enrollment (or not this device's).
+    pub const UNKNOWN_ENROLLMENT: &str = "unknown_enrollment";
+    /// The enrollment has expired.
+    pub const ENROLLMENT_EXPIRED: &str = "enrollment_expired";
+    /// The enrollment is not at the step this call belongs to.
+    pub const WRONG_STEP: &str = "wrong_step";
+    /// The identity token is invalid (signature, issuer, nonce, expiry, content).
+    pub const INVALID_IDENTITY_TOKEN: &str = "invalid_identity_token";
+    /// The identity is valid but not admitted (under age).
+    pub const IDENTITY_REFUSED: &str = "identity_refused";
+    /// Wrong SMS code; `attempts_left` says how many remain.
+    pub const WRONG_SMS_CODE: &str = "wrong_sms_code";
+    /// The SMS code expired; ask a new one.
+    pub const SMS_CODE_EXPIRED: &str = "sms_code_expired";
+    /// Too many wrong SMS codes: the enrollment is over.
+    pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
+    /// Asked for a new SMS code too soon; `retry_after` says when.
+    pub const RESEND_TOO_SOON: &str = "resend_too_soon";
+    /// The device is not registered.
+    pub const UNKNOWN_DEVICE: &str = "unknown_device";
+    /// The device was revoked.
+    pub const DEVICE_REVOKED: &str = "device_revoked";
+    /// No such request for this account.
+    pub const UNKNOWN_REQUEST: &str = "unknown_request";
+    /// The request expired.
+    pub const REQUEST_EXPIRED: &str = "request_expired";
+    /// The request was already answered.
+    pub const REQUEST_ALREADY_ANSWERED: &str = "request_already_answered";
+    /// The response is malformed or its device signature or binding is wrong.
+    pub const INVALID_RESPONSE: &str = "invalid_response";
+    /// Wrong code; `attempts_left` says how many remain.
+    pub const WRONG_PIN: &str = "wrong_pin";
+    /// The account is blocked after too many wrong codes.
+    pub const ACCOUNT_BLOCKED: &str = "account_blocked";
+    /// The request demands another verification method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// Bank simulator: credit cards cannot prove an identity.
+    pub const CREDIT_CARD_REFUSED: &str = "credit_card_refused";
+    /// Bank simulator: wrong card PIN.
+    pub const WRONG_CARD_PIN: &str = "wrong_card_pin";
+    /// Bank simulator: unknown card.
+    pub const UNKNOWN_CARD: &str = "unknown_card";
+    /// Bank simulator: the card is blocked after too many wrong PINs.
+    pub const CARD_BLOCKED: &str = "card_blocked";
+    /// No such resource.
+    pub const NOT_FOUND: &str = "not_found";
+    /// A server fault; nothing was changed.
+    pub const INTERNAL_ERROR: &str = "internal_error";
+}
+
+/// The OIDC discovery document (the members this server supports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryDocument {
+    /// Issuer URL.
+    pub issuer: String,
+    /// JWKS URL.
+    pub jwks_uri: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// CIBA backchannel authentication endpoint.
+    pub backchannel_authentication_endpoint: String,
+    /// `poll` (and `ping` where supported).
+    pub backchannel_token_delivery_modes_supported: Vec<String>,
+    /// Whether `user_code` is supported (no).
+    pub backchannel_user_code_parameter_supported: bool,
+    /// Grant types.
+    pub grant_types_supported: Vec<String>,
+    /// Client authentication methods.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// ID token signing algorithms.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Scopes.
+    pub scopes_supported: Vec<String>,
+    /// Claims.
+    pub claims_supported: Vec<String>,
+    /// Subject types.
+    pub subject_types_supported: Vec<String>,
+    /// ACR values.
+    pub acr_values_supported: Vec<String>,
+}
+
+/// Successful answer of the backchannel authentication endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelAuthResponse {
+    /// The id to poll with.
+    pub auth_req_id: String,
+    /// Seconds until the request expires.
+    pub expires_in: i64,
+    /// Minimum seconds between polls.
+    pub interval: i64,
+}
+
+/// Successful answer of the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// Opaque access token.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Lifetime of the access token.
+    pub expires_in: i64,
+    /// The ES256 ID token.
+    pub id_token: String,
+}
+
+/// The `typ` of an ID token.
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// Claims of an ID token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Pairwise subject: stable per person and relying party, unlinkable across relying parties.
+    pub sub: String,
+    /// The relying party's client id.
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// When the person confirmed.
+    pub auth_time: i64,
+    /// Authentication context class.
+    pub acr: String,
+    /// Authentication methods (`hwk`/`swk`, `pin`/`face`/`fpt`).
+    pub amr: Vec<String>,
+    /// Full name, when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Given name, when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Family name, when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+}

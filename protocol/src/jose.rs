@@ -1,0 +1,524 @@
+//! JOSE for P-256: base64url, JWKs (RFC 7517/7518), thumbprints (RFC 7638), and ES256 JWS in
+//! compact form and in general JSON serialization with several signatures (RFC 7515 §7.2.1).
+//!
+//! Only ES256 is ever accepted: a header naming any other algorithm (`none`, `HS256`, ...) is
+//! refused before any key is used, which closes the classic algorithm-confusion attacks.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::limits::MAX_JWS_BYTES;
+use crate::{ProtocolError, Result};
+
+/// The only JWS algorithm the protocol uses.
+pub const ES256: &str = "ES256";
+
+/// Length of a raw ES256 signature (`r || s`, 32 bytes each).
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Encodes bytes as base64url without padding.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url without padding; `what` names the field in the error.
+pub fn b64_decode(text: &str, what: &'static str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|e| ProtocolError::malformed(what, format!("base64url: {e}")))
+}
+
+/// base64url of SHA-256 of `data`: used for request hashes, body hashes and thumbprints.
+pub fn sha256_b64(data: impl AsRef<[u8]>) -> String {
+    b64(Sha256::digest(data.as_ref()))
+}
+
+/// A P-256 public key as a JSON Web Key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Key type: always `EC`.
+    pub kty: String,
+    /// Curve: always `P-256`.
+    pub crv: String,
+    /// base64url of the 32-byte x coordinate.
+    pub x: String,
+    /// base64url of the 32-byte y coordinate.
+    pub y: String,
+    /// Key id, where the key is published in a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Intended use (`sig`), where the key is published in a set.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+    /// Algorithm (`ES256`), where the key is published in a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+}
+
+impl Jwk {
+    /// The JWK of a P-256 verifying key, without `kid`.
+    pub fn from_verifying_key(key: &VerifyingKey) -> Self {
+        let point = key.to_sec1_point(false);
+        // An uncompressed SEC1 point is 0x04 || x || y.
+        let bytes = point.as_bytes();
+        Self {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: b64(&bytes[1..33]),
+            y: b64(&bytes[33..65]),
+            kid: None,
+            use_: None,
+            alg: None,
+        }
+    }
+
+    /// The JWK of a public key given as SEC1 bytes (compressed or uncompressed).
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self> {
+        Ok(Self::from_verifying_key(&verifying_key_from_sec1(bytes)?))
+    }
+
+    /// Sets the key id, use and algorithm, as published in a JWKS.
+    pub fn published(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self.use_ = Some("sig".into());
+        self.alg = Some(ES256.into());
+        self
+    }
+
+    /// The verifying key, after checking the key type, curve and that the point is on the curve.
+    pub fn to_verifying_key(&self) -> Result<VerifyingKey> {
+        if self.kty != "EC" || self.crv != "P-256" {
+            return Err(ProtocolError::InvalidKey(format!(
+                "expected EC P-256, got {} {}",
+                self.kty, self.crv
+            )));
+        }
+        let x = b64_decode(&self.x, "jwk.x")?;
+        let y = b64_decode(&self.y, "jwk.y")?;
+        if x.len() != 32 || y.len() != 32 {
+            return Err(ProtocolError::InvalidKey(
+                "coordinates must be 32 bytes".into(),
+            ));
+        }
+        let mut sec1 = Vec::with_capacity(65);
+        sec1.push(0x04);
+        sec1.extend_from_slice(&x);
+        sec1.extend_from_slice(&y);
+        verifying_key_from_sec1(&sec1)
+    }
+
+    /// RFC 7638 thumbprint: base64url SHA-256 of the required members in lexicographic order.
+    pub fn thumbprint(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}"#,
+            self.crv, self.kty, self.x, self.y
+        );
+        sha256_b64(canonical)
+    }
+}
+
+/// A JSON Web Key Set, as served at the JWKS URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+impl Jwks {
+    /// The key with this `kid`, if any.
+    pub fn find(&self, kid: &str) -> Option<&Jwk> {
+        self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+    }
+}
+
+/// Parses a SEC1-encoded P-256 public key.
+pub fn verifying_key_from_sec1(bytes: &[u8]) -> Result<VerifyingKey> {
+    VerifyingKey::from_sec1_bytes(bytes)
+        .map_err(|_| ProtocolError::InvalidKey("not a P-256 point".into()))
+}
+
+/// Something that can produce ES256 signatures: a software key, or a key held by the platform
+/// keystore. Returns the raw 64-byte `r || s` signature over SHA-256 of `message`.
+pub trait Es256Signer {
+    /// The error the signer can fail with (user cancelled, key invalidated, ...).
+    type Error;
+    /// Signs `message`.
+    fn sign_es256(&self, message: &[u8]) -> std::result::Result<Vec<u8>, Self::Error>;
+}
+
+impl Es256Signer for SigningKey {
+    type Error = std::convert::Infallible;
+    fn sign_es256(&self, message: &[u8]) -> std::result::Result<Vec<u8>, Self::Error> {
+        let signature: Signature = self.sign(message);
+        Ok(signature.to_bytes().to_vec())
+    }
+}
+
+/// Verifies a raw 64-byte ES256 signature over `message`; `what` names the message in the error.
+pub fn verify_es256(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+    what: &'static str,
+) -> Result<()> {
+    let signature =
+        Signature::from_slice(signature).map_err(|_| ProtocolError::BadSignature(what))?;
+    key.verify(message, &signature)
+        .map_err(|_| ProtocolError::BadSignature(what))
+}
+
+/// The protected header of every JWS in the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always `ES256`.
+    pub alg: String,
+    /// The message type (`sleutel-action+jwt`, `sleutel-dpop+jwt`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    /// Which key signed: a published key id, or a role (`device`, `pin`) in responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The signer's public key, where the receiver does not know it yet (DPoP proofs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<Jwk>,
+}
+
+impl Header {
+    /// An ES256 header with the given type.
+    pub fn es256(typ: &str) -> Self {
+        Self {
+            alg: ES256.into(),
+            typ: Some(typ.into()),
+            kid: None,
+            jwk: None,
+        }
+    }
+
+    /// Sets `kid`.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// Sets `jwk`.
+    pub fn with_jwk(mut self, jwk: Jwk) -> Self {
+        self.jwk = Some(jwk);
+        self
+    }
+
+    /// Refuses anything but ES256 and, where given, any type other than `typ`.
+    pub fn expect(&self, typ: &str) -> Result<()> {
+        if self.alg != ES256 {
+            return Err(ProtocolError::UnexpectedHeader(format!(
+                "alg {} (only ES256 is accepted)",
+                self.alg
+            )));
+        }
+        if self.typ.as_deref() != Some(typ) {
+            return Err(ProtocolError::UnexpectedHeader(format!(
+                "typ {:?}, expected {typ}",
+                self.typ
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The signing input of a JWS: `base64url(header) || '.' || base64url(payload)`.
+pub fn signing_input(header: &Header, payload: &[u8]) -> String {
+    let header_json = serde_json::to_vec(header).unwrap_or_default();
+    format!("{}.{}", b64(header_json), b64(payload))
+}
+
+/// Signs `payload` as a compact JWS with `header`.
+pub fn sign_compact<S: Es256Signer>(
+    header: &Header,
+    payload: &[u8],
+    signer: &S,
+) -> std::result::Result<String, S::Error> {
+    let input = signing_input(header, payload);
+    let signature = signer.sign_es256(input.as_bytes())?;
+    Ok(format!("{input}.{}", b64(signature)))
+}
+
+/// A compact JWS split into its parts, not yet verified.
+#[derive(Debug, Clone)]
+pub struct UnverifiedJws {
+    /// The decoded protected header.
+    pub header: Header,
+    signing_input: String,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl UnverifiedJws {
+    /// Splits and decodes a compact JWS, refusing oversize or malformed input.
+    pub fn parse(token: &str, what: &'static str) -> Result<Self> {
+        if token.len() > MAX_JWS_BYTES {
+            return Err(ProtocolError::TooLarge {
+                what,
+                size: token.len(),
+                max: MAX_JWS_BYTES,
+            });
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ProtocolError::malformed(
+                what,
+                "a compact JWS has three parts",
+            ));
+        };
+        let header: Header = serde_json::from_slice(&b64_decode(h, what)?)
+            .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))?;
+        Ok(Self {
+            header,
+            signing_input: format!("{h}.{p}"),
+            payload: b64_decode(p, what)?,
+            signature: b64_decode(s, what)?,
+        })
+    }
+
+    /// Verifies the signature with `key` after checking alg and typ, and returns the payload.
+    pub fn verify(self, key: &VerifyingKey, typ: &str, what: &'static str) -> Result<Vec<u8>> {
+        self.header.expect(typ)?;
+        verify_es256(key, self.signing_input.as_bytes(), &self.signature, what)?;
+        Ok(self.payload)
+    }
+
+    /// The payload without verification: only for choosing a key, never for a decision.
+    pub fn unverified_payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// Parses JSON claims, naming the message in the error.
+pub fn parse_claims<T: DeserializeOwned>(payload: &[u8], what: &'static str) -> Result<T> {
+    serde_json::from_slice(payload).map_err(|e| ProtocolError::malformed(what, e.to_string()))
+}
+
+/// One signature of a general JSON serialization JWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwsSignature {
+    /// base64url of the protected header.
+    pub protected: String,
+    /// base64url of the raw signature.
+    pub signature: String,
+}
+
+/// A JWS in general JSON serialization (RFC 7515 §7.2.1): one payload, several signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralJws {
+    /// base64url of the payload.
+    pub payload: String,
+    /// The signatures, each with its own protected header.
+    pub signatures: Vec<JwsSignature>,
+}
+
+impl GeneralJws {
+    /// Starts a JWS over `payload` with no signature yet.
+    pub fn new(payload: &[u8]) -> Self {
+        Self {
+            payload: b64(payload),
+            signatures: Vec::new(),
+        }
+    }
+
+    /// Adds a signature under `header` made by `signer`.
+    pub fn add_signature<S: Es256Signer>(
+        &mut self,
+        header: &Header,
+        signer: &S,
+    ) -> std::result::Result<(), S::Error> {
+        let input = self.signing_input_for(header);
+        let signature = signer.sign_es256(input.as_bytes())?;
+        self.signatures.push(JwsSignature {
+            protected: b64(serde_json::to_vec(header).unwrap_or_default()),
+            signature: b64(signature),
+        });
+        Ok(())
+    }
+
+    /// The bytes a signer signs for `header`: the signing input of RFC 7515 §5.1.
+    pub fn signing_input_for(&self, header: &Header) -> String {
+        format!(
+            "{}.{}",
+            b64(serde_json::to_vec(header).unwrap_or_default()),
+            self.payload
+        )
+    }
+
+    /// Adds an already made raw signature for `header` (for signers that are asynchronous).
+    pub fn push_signature(&mut self, header: &Header, signature: &[u8]) {
+        self.signatures.push(JwsSignature {
+            protected: b64(serde_json::to_vec(header).unwrap_or_default()),
+            signature: b64(signature),
+        });
+    }
+
+    /// The decoded payload.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>> {
+        b64_decode(&self.payload, "jws payload")
+    }
+
+    /// The decoded header of every signature, in order.
+    pub fn headers(&self) -> Result<Vec<Header>> {
+        self.signatures
+            .iter()
+            .map(|s| {
+                serde_json::from_slice(&b64_decode(&s.protected, "jws protected header")?)
+                    .map_err(|e| ProtocolError::malformed("jws protected header", e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Verifies the signature at `index` with `key`, after checking alg and typ.
+    pub fn verify_signature(
+        &self,
+        index: usize,
+        key: &VerifyingKey,
+        typ: &str,
+        what: &'static str,
+    ) -> Result<()> {
+        let entry = self
+            .signatures
+            .get(index)
+            .ok_or_else(|| ProtocolError::malformed(what, "signature missing"))?;
+        let header: Header = serde_json::from_slice(&b64_decode(&entry.protected, what)?)
+            .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))?;
+        header.expect(typ)?;
+        let input = format!("{}.{}", entry.protected, self.payload);
+        verify_es256(
+            key,
+            input.as_bytes(),
+            &b64_decode(&entry.signature, what)?,
+            what,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::Generate;
+
+    fn key() -> SigningKey {
+        SigningKey::generate()
+    }
+
+    #[test]
+    fn jwk_round_trips_and_has_stable_thumbprint() {
+        let k = key();
+        let jwk = Jwk::from_verifying_key(k.verifying_key());
+        assert_eq!(&jwk.to_verifying_key().unwrap(), k.verifying_key());
+        assert_eq!(jwk.thumbprint(), jwk.clone().published("x").thumbprint());
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_matches_known_vector() {
+        // The sample key of RFC 9449 §4.1 and its `jkt` from §6.1.
+        let jwk = Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs".into(),
+            y: "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA".into(),
+            kid: None,
+            use_: None,
+            alg: None,
+        };
+        assert_eq!(
+            jwk.thumbprint(),
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        );
+        assert!(jwk.to_verifying_key().is_ok());
+    }
+
+    #[test]
+    fn point_off_curve_is_refused() {
+        let mut jwk = Jwk::from_verifying_key(key().verifying_key());
+        jwk.y = jwk.x.clone();
+        assert!(matches!(
+            jwk.to_verifying_key(),
+            Err(ProtocolError::InvalidKey(_))
+        ));
+    }
+
+    #[test]
+    fn compact_jws_verifies_and_tamper_fails() {
+        let k = key();
+        let token = sign_compact(&Header::es256("t"), b"{\"a\":1}", &k).unwrap();
+        let payload = UnverifiedJws::parse(&token, "t")
+            .unwrap()
+            .verify(k.verifying_key(), "t", "t")
+            .unwrap();
+        assert_eq!(payload, b"{\"a\":1}");
+
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let other = b64(b"{\"a\":2}");
+        parts[1] = &other;
+        let tampered = parts.join(".");
+        let err = UnverifiedJws::parse(&tampered, "t")
+            .unwrap()
+            .verify(k.verifying_key(), "t", "t");
+        assert_eq!(err, Err(ProtocolError::BadSignature("t")));
+    }
+
+    #[test]
+    fn alg_none_and_wrong_typ_are_refused() {
+        let k = key();
+        let mut header = Header::es256("t");
+        header.alg = "none".into();
+        let token = sign_compact(&header, b"{}", &k).unwrap();
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        assert!(matches!(
+            jws.verify(k.verifying_key(), "t", "t"),
+            Err(ProtocolError::UnexpectedHeader(_))
+        ));
+        let token = sign_compact(&Header::es256("u"), b"{}", &k).unwrap();
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        assert!(matches!(
+            jws.verify(k.verifying_key(), "t", "t"),
+            Err(ProtocolError::UnexpectedHeader(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_and_oversize_compact_jws_are_refused() {
+        assert!(UnverifiedJws::parse("a.b", "t").is_err());
+        assert!(UnverifiedJws::parse("a.b.c.d", "t").is_err());
+        assert!(UnverifiedJws::parse("!!.b.c", "t").is_err());
+        let big = "a".repeat(MAX_JWS_BYTES + 1);
+        assert!(matches!(
+            UnverifiedJws::parse(&big, "t"),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn general_jws_holds_two_independent_signatures() {
+        let (a, b) = (key(), key());
+        let mut jws = GeneralJws::new(b"{}");
+        jws.add_signature(&Header::es256("r").with_kid("device"), &a)
+            .unwrap();
+        jws.add_signature(&Header::es256("r").with_kid("pin"), &b)
+            .unwrap();
+        assert!(jws.verify_signature(0, a.verifying_key(), "r", "r").is_ok());
+        assert!(jws.verify_signature(1, b.verifying_key(), "r", "r").is_ok());
+        assert!(
+            jws.verify_signature(1, a.verifying_key(), "r", "r")
+                .is_err()
+        );
+        assert!(
+            jws.verify_signature(2, a.verifying_key(), "r", "r")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Every size, count and time limit of the protocol, with the reason next to it.
+
+/// Largest HTTP request body either side accepts. Action requests with a 7,500-character
+/// transaction text and two-signature responses fit comfortably; anything bigger is an attack.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest compact JWS accepted anywhere (action requests, identity tokens, proofs).
+pub const MAX_JWS_BYTES: usize = 32 * 1024;
+
+/// Clock difference tolerated between phone and server, in seconds. Phones drift; a minute is the
+/// usual allowance for DPoP proofs (RFC 9449 §11.1 leaves it to the server).
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+/// How long a DPoP-style proof stays acceptable after its `iat`. The server remembers every proof
+/// id for this long (plus skew) to refuse replays.
+pub const PROOF_MAX_AGE_SECS: i64 = 120;
+
+/// Longest lifetime an action request may claim. A request is answered within minutes; a longer
+/// lifetime only widens the window for a phished approval.
+pub const MAX_ACTION_LIFETIME_SECS: i64 = 15 * 60;
+
+/// Longest lifetime of an identity token from a bank, the eID website or the counter ("minutes").
+pub const MAX_IDENTITY_TOKEN_LIFETIME_SECS: i64 = 10 * 60;
+
+/// Longest display name of a relying party, in characters, after cleaning.
+pub const MAX_RP_NAME_CHARS: usize = 64;
+
+/// Longest text to show on the phone for a request, in characters, after cleaning.
+pub const MAX_ACTION_TEXT_CHARS: usize = 200;
+
+/// Longest binding message, in characters. CIBA recommends a short message that fits the screen.
+pub const MAX_BINDING_MESSAGE_CHARS: usize = 64;
+
+/// Longest person name (given or family) accepted in an identity token.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Number of digits of the code the person chooses.
+pub const PIN_LENGTH: usize = 5;
+
+/// Number of digits of the SMS control code.
+pub const SMS_CODE_LENGTH: usize = 6;
+
+/// Length of random identifiers (request ids, enrollment ids, ...) in bytes before base64url.
+pub const ID_BYTES: usize = 16;
+
+/// Largest accepted identifier length in characters (base64url of [`ID_BYTES`] is 22).
+pub const MAX_ID_CHARS: usize = 64;
