@@ -1,1 +1,38 @@
-//! placeholder
+//! The Sleutel authenticator: the phone side of a citizen's digital key.
+//!
+//! An [`Authenticator`] enrolls the phone for a person (bank handoff, SMS control code, a chosen
+//! 5-digit code), then receives the signed requests of online services, shows them, and answers
+//! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
+//! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
+//! through the keystore. There are no FFI types here: the bindings crate wraps this API.
+
+mod actions;
+mod authenticator;
+mod client;
+mod enrollment;
+mod error;
+mod keystore;
+mod pin;
+mod software_keystore;
+mod store;
+
+pub use actions::{ActionView, HistoryEntry, TransactionView};
+pub use authenticator::Authenticator;
+pub use enrollment::{
+    Account, AccountStatus, BankHandoff, EnrollmentProgress, EnrollmentStep, SmsStep,
+};
+pub use error::CoreError;
+pub use keystore::{KeyProtection, Keystore, KeystoreError};
+pub use software_keystore::SoftwareKeystore;
+
+pub use sleutel_protocol::action::ActionKind;
+pub use sleutel_protocol::identity::Bank;
+pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
+
+/// The current time in Unix seconds; a clock before 1970 reads as 0.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

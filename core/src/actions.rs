@@ -1,0 +1,651 @@
+//! Action requests from relying parties: receiving them (push or polling), checking them
+//! against the pinned server keys, showing them, and answering with the device key and the
+//! code, or declining with the device key alone.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use sleutel_protocol::ProtocolError;
+use sleutel_protocol::action::{
+    self, ActionKind, ActionRequest, Transaction, UserVerification, VerifiedAction,
+};
+use sleutel_protocol::api::{
+    self, PendingRequests, PushMessage, RequestEnvelope, ResponseAccepted,
+};
+use sleutel_protocol::display::clean_display_text;
+use sleutel_protocol::jose::{self, GeneralJws};
+use sleutel_protocol::limits::{MAX_ID_CHARS, MAX_RP_NAME_CHARS};
+use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
+use tracing::{debug, warn};
+use zeroize::Zeroizing;
+
+use crate::authenticator::Context;
+use crate::client::{DeviceKey, is_path_safe_id};
+use crate::enrollment::{AccountStatus, salt_secret_name};
+use crate::error::CoreError;
+use crate::keystore::KeystoreError;
+use crate::pin;
+use crate::store::{AccountRow, PendingRow};
+
+/// Largest push payload accepted: it carries two ids, anything bigger is not ours.
+const MAX_PUSH_PAYLOAD_BYTES: usize = 1024;
+
+/// Longest claim name shown.
+const MAX_CLAIM_CHARS: usize = 64;
+
+/// A transaction to confirm, as the person must see it (what you see is what you sign).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransactionView {
+    /// A payment.
+    Payment {
+        /// Amount as a decimal string (`"12.50"`).
+        amount: String,
+        /// ISO 4217 currency code.
+        currency: String,
+        /// Payee name.
+        payee: String,
+        /// Payee IBAN (checked with mod-97).
+        iban: String,
+    },
+    /// Free text to confirm.
+    FreeText {
+        /// The text.
+        text: String,
+    },
+}
+
+/// An action request, verified and cleaned, ready to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionView {
+    /// The request id.
+    pub request_id: String,
+    /// The account it is for.
+    pub account_id: String,
+    /// The relying party's stable id.
+    pub rp_id: String,
+    /// The relying party's name.
+    pub rp_name: String,
+    /// What kind of confirmation is asked.
+    pub kind: ActionKind,
+    /// The sentence to show.
+    pub text: String,
+    /// The binding message the relying party also shows, to compare.
+    pub binding_message: Option<String>,
+    /// The identity claims the relying party asks for.
+    pub claims: Vec<String>,
+    /// Whether only the 5-digit code is accepted (no biometrics).
+    pub code_only: bool,
+    /// Number-matching options: the person picks the number the relying party shows.
+    pub number_options: Option<Vec<u8>>,
+    /// The transaction to confirm, for `confirm_transaction`.
+    pub transaction: Option<TransactionView>,
+    /// When the request was made (Unix seconds).
+    pub issued_at: i64,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A decision taken on this phone. Signatures are never kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The request id.
+    pub request_id: String,
+    /// The account.
+    pub account_id: String,
+    /// The relying party's name.
+    pub rp_name: String,
+    /// What kind of confirmation it was.
+    pub kind: ActionKind,
+    /// The sentence shown.
+    pub text: String,
+    /// Approved or declined.
+    pub decision: Decision,
+    /// Why it was declined.
+    pub reason: Option<DeclineReason>,
+    /// How an approval was verified.
+    pub method: Option<UvMethod>,
+    /// When (Unix seconds).
+    pub decided_at: i64,
+}
+
+/// Verifies a request JWS for `account` with the key it names among the pinned server keys.
+/// Anything that does not check out is [`CoreError::ServerUntrusted`], except a request that
+/// verifies but has expired.
+pub(crate) fn verify_request(
+    jws: &str,
+    account: &AccountRow,
+    now: i64,
+) -> Result<VerifiedAction, CoreError> {
+    let kid = action::action_kid(jws).map_err(|e| CoreError::untrusted(e.to_string()))?;
+    let jwk = match kid {
+        Some(kid) => account.server_keys.find(&kid),
+        // Without a key id, only an unambiguous single pinned key may be used.
+        None if account.server_keys.keys.len() == 1 => account.server_keys.keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| CoreError::untrusted("signed by a key that was not pinned"))?;
+    let key = jwk
+        .to_verifying_key()
+        .map_err(|e| CoreError::untrusted(e.to_string()))?;
+    action::verify_action(jws, &key, &account.issuer, &account.account_id, now).map_err(|e| {
+        match e {
+            // The signature, issuer and audience were checked before the lifetime.
+            ProtocolError::Expired(_) => CoreError::RequestExpired,
+            other => CoreError::untrusted(other.to_string()),
+        }
+    })
+}
+
+/// The view of a verified request, with every display string cleaned.
+pub(crate) fn view(account_id: &str, mut request: ActionRequest) -> ActionView {
+    action::clean_for_display(&mut request);
+    let transaction = request.transaction.map(|t| match t {
+        Transaction::Payment {
+            amount,
+            currency,
+            payee,
+            iban,
+        } => TransactionView::Payment {
+            amount,
+            currency,
+            payee: clean_display_text(&payee, MAX_RP_NAME_CHARS),
+            iban,
+        },
+        Transaction::FreeText { text } => TransactionView::FreeText {
+            text: clean_display_text(&text, action::MAX_TRANSACTION_TEXT_CHARS),
+        },
+    });
+    ActionView {
+        request_id: request.jti,
+        account_id: account_id.to_owned(),
+        rp_id: clean_display_text(&request.rp.id, MAX_ID_CHARS),
+        rp_name: request.rp.name,
+        kind: request.kind,
+        text: request.text,
+        binding_message: request.binding_message,
+        claims: request
+            .claims
+            .iter()
+            .map(|c| clean_display_text(c, MAX_CLAIM_CHARS))
+            .collect(),
+        code_only: request.uv == UserVerification::Pin,
+        number_options: request.number_options,
+        transaction,
+        issued_at: request.iat,
+        expires_at: request.exp,
+    }
+}
+
+/// A coarse reason for logs: never the content of a request.
+fn failure_kind(e: &CoreError) -> &'static str {
+    match e {
+        CoreError::RequestExpired => "expired",
+        CoreError::ServerUntrusted { .. } => "does not verify",
+        _ => "unusable",
+    }
+}
+
+fn pending_row(verified: &VerifiedAction, account_id: &str) -> PendingRow {
+    PendingRow {
+        request_id: verified.request.jti.clone(),
+        account_id: account_id.to_owned(),
+        jws: verified.jws.clone(),
+        issued_at: verified.request.iat,
+        expires_at: verified.request.exp,
+    }
+}
+
+fn usable_account(ctx: &Context, account_id: &str) -> Result<AccountRow, CoreError> {
+    let account = ctx.store.account(account_id)?.ok_or(CoreError::NoAccount)?;
+    if account.status == AccountStatus::Revoked {
+        return Err(CoreError::DeviceRevoked);
+    }
+    Ok(account)
+}
+
+/// Records what a server error means for the account locally, and passes the error on.
+fn note_account_error(ctx: &Context, account: &AccountRow, e: CoreError) -> CoreError {
+    let status = match e {
+        CoreError::DeviceRevoked => Some(AccountStatus::Revoked),
+        CoreError::AccountBlocked => Some(AccountStatus::Blocked),
+        _ => None,
+    };
+    if let Some(status) = status {
+        if let Err(store_error) = ctx.store.set_account_status(&account.account_id, status) {
+            warn!("could not record the account's new status: {store_error}");
+        }
+        if status == AccountStatus::Revoked
+            && let Err(store_error) = ctx
+                .store
+                .sync_pending(&account.account_id, &[], crate::now())
+        {
+            warn!("could not clear the requests of a revoked account: {store_error}");
+        }
+    }
+    e
+}
+
+pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<ActionView, CoreError> {
+    if payload.len() > MAX_PUSH_PAYLOAD_BYTES {
+        return Err(CoreError::invalid("payload", "too large"));
+    }
+    let message: PushMessage =
+        serde_json::from_str(&payload).map_err(|e| CoreError::invalid("payload", e.to_string()))?;
+    for (field, id) in [
+        ("account_id", &message.account_id),
+        ("request_id", &message.request_id),
+    ] {
+        if !is_path_safe_id(id) {
+            return Err(CoreError::invalid(field, "not a valid identifier"));
+        }
+    }
+    let account = usable_account(ctx, &message.account_id)?;
+    let now = crate::now();
+
+    // A push delivered twice: the request is already here, verified, and shows once.
+    if let Some(row) = ctx.store.pending(&message.request_id)?
+        && row.account_id == account.account_id
+    {
+        let verified = verify_request(&row.jws, &account, now).inspect_err(|_| {
+            let _ = ctx.store.delete_pending(&row.request_id);
+        })?;
+        return Ok(view(&account.account_id, verified.request));
+    }
+
+    let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    let envelope: RequestEnvelope = ctx
+        .client
+        .call(
+            &account.server_url,
+            Method::GET,
+            &api::path_request(&message.request_id),
+            None,
+            &device,
+        )
+        .await
+        .map_err(|e| note_account_error(ctx, &account, e))?;
+    let verified = verify_request(&envelope.request, &account, now)?;
+    if verified.request.jti != message.request_id {
+        return Err(CoreError::untrusted(
+            "the server sent another request than the push named",
+        ));
+    }
+    ctx.store
+        .insert_pending(&pending_row(&verified, &account.account_id), now)?;
+    debug!("request received by push");
+    Ok(view(&account.account_id, verified.request))
+}
+
+pub(crate) async fn refresh_pending(ctx: &Context) -> Result<Vec<ActionView>, CoreError> {
+    for account in ctx.store.accounts()? {
+        if account.status == AccountStatus::Revoked {
+            continue;
+        }
+        let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+        let listed: PendingRequests = match ctx
+            .client
+            .call(
+                &account.server_url,
+                Method::GET,
+                api::PATH_REQUESTS,
+                None,
+                &device,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            // One revoked account must not hide the requests of the others.
+            Err(CoreError::DeviceRevoked) => {
+                note_account_error(ctx, &account, CoreError::DeviceRevoked);
+                continue;
+            }
+            Err(e) => return Err(note_account_error(ctx, &account, e)),
+        };
+        let now = crate::now();
+        let mut rows: Vec<PendingRow> = Vec::new();
+        for jws in &listed.requests {
+            match verify_request(jws, &account, now) {
+                Ok(verified) => {
+                    if !rows.iter().any(|r| r.request_id == verified.request.jti) {
+                        rows.push(pending_row(&verified, &account.account_id));
+                    }
+                }
+                Err(e) => warn!(
+                    account_id = %account.account_id,
+                    "dropping a listed request that {}",
+                    failure_kind(&e)
+                ),
+            }
+        }
+        ctx.store.sync_pending(&account.account_id, &rows, now)?;
+    }
+    pending(ctx)
+}
+
+pub(crate) fn pending(ctx: &Context) -> Result<Vec<ActionView>, CoreError> {
+    let now = crate::now();
+    let mut accounts: HashMap<String, Option<AccountRow>> = HashMap::new();
+    let mut views = Vec::new();
+    for row in ctx.store.unexpired_pending(now)? {
+        if !accounts.contains_key(&row.account_id) {
+            let account = ctx.store.account(&row.account_id)?;
+            accounts.insert(row.account_id.clone(), account);
+        }
+        let Some(Some(account)) = accounts.get(&row.account_id) else {
+            continue;
+        };
+        if account.status == AccountStatus::Revoked {
+            continue;
+        }
+        // Checked again on every read: a request is shown only while it verifies.
+        match verify_request(&row.jws, account, now) {
+            Ok(verified) => views.push(view(&account.account_id, verified.request)),
+            Err(e) => {
+                warn!("removing a stored request that {}", failure_kind(&e));
+                ctx.store.delete_pending(&row.request_id)?;
+            }
+        }
+    }
+    Ok(views)
+}
+
+/// A pending request ready to answer, with its account.
+struct Answerable {
+    row: PendingRow,
+    account: AccountRow,
+    request: ActionRequest,
+}
+
+fn answerable(ctx: &Context, request_id: &str) -> Result<Answerable, CoreError> {
+    let row = ctx
+        .store
+        .pending(request_id)?
+        .ok_or(CoreError::UnknownRequest)?;
+    let account = usable_account(ctx, &row.account_id)?;
+    let now = crate::now();
+    if row.expires_at <= now {
+        ctx.store.delete_pending(request_id)?;
+        return Err(CoreError::RequestExpired);
+    }
+    let verified = verify_request(&row.jws, &account, now).inspect_err(|_| {
+        let _ = ctx.store.delete_pending(request_id);
+    })?;
+    Ok(Answerable {
+        row,
+        account,
+        request: verified.request,
+    })
+}
+
+pub(crate) fn show(ctx: &Context, request_id: String) -> Result<ActionView, CoreError> {
+    let a = answerable(ctx, &request_id)?;
+    Ok(view(&a.account.account_id, a.request))
+}
+
+pub(crate) async fn approve_with_code(
+    ctx: &Context,
+    request_id: String,
+    code: String,
+    number: Option<u8>,
+) -> Result<(), CoreError> {
+    let code = Zeroizing::new(code);
+    pin::check_format(&code)?;
+    let a = answerable(ctx, &request_id)?;
+    // A blocked account stays blocked until the person proves their identity again; sending
+    // more codes would only be refused, so none leaves the phone.
+    if a.account.status == AccountStatus::Blocked {
+        return Err(CoreError::AccountBlocked);
+    }
+    if let Some(number) = number
+        && !a
+            .request
+            .number_options
+            .as_ref()
+            .is_some_and(|options| options.contains(&number))
+    {
+        return Err(CoreError::invalid(
+            "number",
+            "not one of the numbers offered",
+        ));
+    }
+    let salt = ctx
+        .keystore
+        .get_secret(salt_secret_name(&a.account.device_alias))?
+        .map(Zeroizing::new)
+        .ok_or(CoreError::Keystore(KeystoreError::KeyNotFound))?;
+    let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
+    let response = ActionResponse {
+        request_id: a.row.request_id.clone(),
+        request_hash: jose::sha256_b64(&a.row.jws),
+        decision: Decision::Approve,
+        reason: None,
+        method: Some(UvMethod::Pin),
+        claims: a.request.claims.clone(),
+        number,
+        iat: crate::now(),
+    };
+    let device = DeviceKey::load(&*ctx.keystore, &a.account.device_alias)?;
+    let mut jws = GeneralJws::new(&response.to_payload());
+    // The device signature comes first: the server checks possession before it counts a code.
+    jws.add_signature(&ActionResponse::device_header(), &device.signer())?;
+    let Ok(()) = jws.add_signature(&ActionResponse::uv_header(UvMethod::Pin), &pin_key);
+    drop(pin_key);
+    send(ctx, &a, &device, &jws, response).await
+}
+
+pub(crate) async fn decline(
+    ctx: &Context,
+    request_id: String,
+    reason: DeclineReason,
+) -> Result<(), CoreError> {
+    let a = answerable(ctx, &request_id)?;
+    let response = ActionResponse {
+        request_id: a.row.request_id.clone(),
+        request_hash: jose::sha256_b64(&a.row.jws),
+        decision: Decision::Decline,
+        reason: Some(reason),
+        method: None,
+        claims: Vec::new(),
+        number: None,
+        iat: crate::now(),
+    };
+    let device = DeviceKey::load(&*ctx.keystore, &a.account.device_alias)?;
+    let mut jws = GeneralJws::new(&response.to_payload());
+    jws.add_signature(&ActionResponse::device_header(), &device.signer())?;
+    send(ctx, &a, &device, &jws, response).await
+}
+
+/// Posts the answer and applies what the server says to the local store.
+async fn send(
+    ctx: &Context,
+    a: &Answerable,
+    device: &DeviceKey<'_>,
+    jws: &GeneralJws,
+    response: ActionResponse,
+) -> Result<(), CoreError> {
+    let body =
+        serde_json::to_vec(jws).map_err(|e| CoreError::invalid("response", e.to_string()))?;
+    let result: Result<ResponseAccepted, CoreError> = ctx
+        .client
+        .call(
+            &a.account.server_url,
+            Method::POST,
+            &api::path_request_response(&a.row.request_id),
+            Some(body),
+            device,
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            let mut shown = a.request.clone();
+            action::clean_for_display(&mut shown);
+            ctx.store.record_decision(&HistoryEntry {
+                request_id: a.row.request_id.clone(),
+                account_id: a.account.account_id.clone(),
+                rp_name: shown.rp.name,
+                kind: shown.kind,
+                text: shown.text,
+                decision: response.decision,
+                reason: response.reason,
+                method: response.method,
+                decided_at: response.iat,
+            })?;
+            debug!("answer accepted");
+            Ok(())
+        }
+        Err(e) => {
+            if matches!(
+                e,
+                CoreError::RequestExpired
+                    | CoreError::RequestAlreadyAnswered
+                    | CoreError::UnknownRequest
+            ) {
+                ctx.store.delete_pending(&a.row.request_id)?;
+            }
+            Err(note_account_error(ctx, &a.account, e))
+        }
+    }
+}
+
+pub(crate) fn history(ctx: &Context) -> Result<Vec<HistoryEntry>, CoreError> {
+    ctx.store.history()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::elliptic_curve::Generate;
+    use sleutel_protocol::action::{ACTION_TYP, RelyingParty};
+    use sleutel_protocol::jose::{Header, Jwk, Jwks, sign_compact};
+
+    const ISSUER: &str = "http://127.0.0.1:8080";
+
+    fn account(server_key: &SigningKey) -> AccountRow {
+        AccountRow {
+            account_id: "acct-1".into(),
+            server_url: ISSUER.into(),
+            issuer: ISSUER.into(),
+            display_name: "Jan Peeters".into(),
+            phone_number: "+32470123456".into(),
+            device_alias: "device".into(),
+            server_keys: Jwks {
+                keys: vec![Jwk::from_verifying_key(server_key.verifying_key()).published("k1")],
+            },
+            status: AccountStatus::Active,
+            created_at: 0,
+        }
+    }
+
+    fn request(now: i64) -> ActionRequest {
+        ActionRequest {
+            iss: ISSUER.into(),
+            aud: "acct-1".into(),
+            jti: "req-1".into(),
+            iat: now,
+            exp: now + 300,
+            rp: RelyingParty {
+                id: "online-overheid".into(),
+                name: "Online\u{202E} overheid".into(),
+            },
+            kind: ActionKind::Login,
+            text: "Ik log in op de online overheid".into(),
+            claims: vec!["name".into()],
+            binding_message: Some("AB12".into()),
+            uv: UserVerification::Pin,
+            number_options: None,
+            transaction: None,
+        }
+    }
+
+    fn sign(key: &SigningKey, kid: &str, r: &ActionRequest) -> String {
+        sign_compact(
+            &Header::es256(ACTION_TYP).with_kid(kid),
+            &serde_json::to_vec(r).unwrap(),
+            key,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn request_signed_by_the_pinned_key_verifies_and_shows_cleaned() {
+        let server = SigningKey::generate();
+        let now = crate::now();
+        let jws = sign(&server, "k1", &request(now));
+        let verified = verify_request(&jws, &account(&server), now).unwrap();
+        let shown = view("acct-1", verified.request);
+        assert_eq!(shown.rp_name, "Online overheid");
+        assert_eq!(shown.binding_message.as_deref(), Some("AB12"));
+        assert!(shown.code_only);
+        assert_eq!(shown.expires_at, now + 300);
+    }
+
+    #[test]
+    fn request_signed_by_another_key_is_untrusted() {
+        let server = SigningKey::generate();
+        let attacker = SigningKey::generate();
+        let now = crate::now();
+        let jws = sign(&attacker, "k1", &request(now));
+        assert!(matches!(
+            verify_request(&jws, &account(&server), now),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn request_naming_an_unpinned_key_is_untrusted() {
+        let server = SigningKey::generate();
+        let now = crate::now();
+        let jws = sign(&server, "k9", &request(now));
+        assert!(matches!(
+            verify_request(&jws, &account(&server), now),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn request_for_another_account_is_untrusted() {
+        let server = SigningKey::generate();
+        let now = crate::now();
+        let mut r = request(now);
+        r.aud = "acct-2".into();
+        let jws = sign(&server, "k1", &r);
+        assert!(matches!(
+            verify_request(&jws, &account(&server), now),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn request_from_another_issuer_is_untrusted() {
+        let server = SigningKey::generate();
+        let now = crate::now();
+        let mut r = request(now);
+        r.iss = "https://evil.example".into();
+        let jws = sign(&server, "k1", &r);
+        assert!(matches!(
+            verify_request(&jws, &account(&server), now),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn expired_request_is_reported_as_expired() {
+        let server = SigningKey::generate();
+        let now = crate::now();
+        let jws = sign(&server, "k1", &request(now - 400));
+        assert_eq!(
+            verify_request(&jws, &account(&server), now).unwrap_err(),
+            CoreError::RequestExpired
+        );
+    }
+
+    #[test]
+    fn garbage_request_is_untrusted() {
+        let server = SigningKey::generate();
+        assert!(matches!(
+            verify_request("not.a.jws", &account(&server), crate::now()),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+}

@@ -1,0 +1,360 @@
+//! The façade the apps call: one [`Authenticator`] per app, over one local store, one keystore
+//! and one server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sleutel_protocol::identity::Bank;
+use sleutel_protocol::response::DeclineReason;
+
+use crate::actions::{self, ActionView, HistoryEntry};
+use crate::client::Client;
+use crate::enrollment::{self, Account, BankHandoff, EnrollmentProgress, SmsStep};
+use crate::error::CoreError;
+use crate::keystore::Keystore;
+use crate::store::Store;
+
+/// What every operation works with.
+pub(crate) struct Context {
+    pub(crate) store: Store,
+    pub(crate) keystore: Arc<dyn Keystore>,
+    pub(crate) client: Client,
+    pub(crate) server_url: String,
+}
+
+/// The phone-side authenticator: enrolls the phone for a person, receives and shows the requests
+/// of online services, and answers them with the device key and the 5-digit code.
+///
+/// All methods are safe to call from several threads; the async ones need a tokio runtime.
+pub struct Authenticator {
+    ctx: Context,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("server_url", &self.ctx.server_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Opens the authenticator with its store in `data_dir` (created if needed, migrated to the
+    /// current schema) for the server at `server_url`, signing with `keystore`. A file that is
+    /// not a Sleutel store gives [`CoreError::CorruptStore`].
+    pub fn open(
+        data_dir: &Path,
+        server_url: &str,
+        keystore: Arc<dyn Keystore>,
+    ) -> Result<Self, CoreError> {
+        let server_url = check_server_url(server_url)?;
+        let store = Store::open(data_dir)?;
+        let client = Client::new()?;
+        Ok(Self {
+            ctx: Context {
+                store,
+                keystore,
+                client,
+                server_url,
+            },
+        })
+    }
+
+    /// The server this authenticator enrolls with.
+    pub fn server_url(&self) -> String {
+        self.ctx.server_url.clone()
+    }
+
+    /// Starts an enrollment through a bank for `phone_number` (a Belgian mobile number): makes a
+    /// new device key and returns where to send the person. Replaces any enrollment in progress.
+    pub async fn start_bank_enrollment(
+        &self,
+        phone_number: String,
+        bank: Bank,
+    ) -> Result<BankHandoff, CoreError> {
+        enrollment::start_bank_enrollment(&self.ctx, phone_number, bank).await
+    }
+
+    /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the
+    /// identity to the server and has it send the SMS control code.
+    pub async fn complete_bank_handoff(&self, deep_link: String) -> Result<SmsStep, CoreError> {
+        enrollment::complete_bank_handoff(&self.ctx, deep_link).await
+    }
+
+    /// Asks for a new SMS control code.
+    pub async fn resend_sms_code(&self) -> Result<SmsStep, CoreError> {
+        enrollment::resend_sms_code(&self.ctx).await
+    }
+
+    /// Checks the 6-digit SMS control code with the server.
+    pub async fn verify_sms_code(&self, code: String) -> Result<(), CoreError> {
+        enrollment::verify_sms_code(&self.ctx, code).await
+    }
+
+    /// Sets the 5-digit code (typed twice), registers the device and PIN keys, and returns the
+    /// new account. Trivial codes are refused with [`CoreError::WeakCode`].
+    pub async fn choose_code(
+        &self,
+        code: String,
+        confirmation: String,
+    ) -> Result<Account, CoreError> {
+        enrollment::choose_code(&self.ctx, code, confirmation).await
+    }
+
+    /// The enrollment in progress, if any: the app resumes it after a restart.
+    pub fn enrollment_in_progress(&self) -> Result<Option<EnrollmentProgress>, CoreError> {
+        enrollment::in_progress(&self.ctx)
+    }
+
+    /// The accounts enrolled on this phone, oldest first.
+    pub fn accounts(&self) -> Result<Vec<Account>, CoreError> {
+        Ok(self
+            .ctx
+            .store
+            .accounts()?
+            .iter()
+            .map(Account::from)
+            .collect())
+    }
+
+    /// Handles a push message (JSON with `account_id` and `request_id`): fetches the request,
+    /// verifies it against the pinned server keys, keeps it, and returns what to show.
+    pub async fn handle_push(&self, payload: String) -> Result<ActionView, CoreError> {
+        actions::handle_push(&self.ctx, payload).await
+    }
+
+    /// Asks the server for the pending requests of every account, keeps those that verify,
+    /// forgets those the server no longer lists, and returns all pending requests.
+    pub async fn refresh_pending(&self) -> Result<Vec<ActionView>, CoreError> {
+        actions::refresh_pending(&self.ctx).await
+    }
+
+    /// The pending requests kept on this phone that have not expired, oldest first.
+    pub fn pending(&self) -> Result<Vec<ActionView>, CoreError> {
+        actions::pending(&self.ctx)
+    }
+
+    /// One pending request.
+    pub fn show(&self, request_id: String) -> Result<ActionView, CoreError> {
+        actions::show(&self.ctx, request_id)
+    }
+
+    /// Approves a request with the 5-digit code, sharing the claims it asks for. A wrong code
+    /// gives [`CoreError::WrongCode`] and the request stays pending.
+    pub async fn approve_with_code(
+        &self,
+        request_id: String,
+        code: String,
+    ) -> Result<(), CoreError> {
+        actions::approve_with_code(&self.ctx, request_id, code, None).await
+    }
+
+    /// Approves a number-matching request with the 5-digit code and the number the person
+    /// picked (one of [`ActionView::number_options`]).
+    pub async fn approve_with_code_and_number(
+        &self,
+        request_id: String,
+        code: String,
+        number: u8,
+    ) -> Result<(), CoreError> {
+        actions::approve_with_code(&self.ctx, request_id, code, Some(number)).await
+    }
+
+    /// Declines a request; no code is needed.
+    pub async fn decline(
+        &self,
+        request_id: String,
+        reason: DeclineReason,
+    ) -> Result<(), CoreError> {
+        actions::decline(&self.ctx, request_id, reason).await
+    }
+
+    /// The decisions taken on this phone, newest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, CoreError> {
+        actions::history(&self.ctx)
+    }
+}
+
+/// Accepts an `http(s)` base URL without query or fragment, and drops a trailing slash so that
+/// paths can be appended.
+fn check_server_url(server_url: &str) -> Result<String, CoreError> {
+    let bad = |reason: &str| CoreError::invalid("server_url", reason);
+    let url = url::Url::parse(server_url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
+        return Err(bad("must be a base URL without query or fragment"));
+    }
+    Ok(server_url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::software_keystore::SoftwareKeystore;
+
+    fn open(dir: &Path) -> Result<Authenticator, CoreError> {
+        let keystore = SoftwareKeystore::new(keyring_core::mock::Store::new().unwrap(), "test");
+        Authenticator::open(dir, "http://127.0.0.1:9/", Arc::new(keystore))
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn authenticator_and_its_futures_can_cross_threads() {
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<Authenticator>();
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        assert_send(&auth.start_bank_enrollment(String::new(), Bank::Kbc));
+        assert_send(&auth.complete_bank_handoff(String::new()));
+        assert_send(&auth.resend_sms_code());
+        assert_send(&auth.verify_sms_code(String::new()));
+        assert_send(&auth.choose_code(String::new(), String::new()));
+        assert_send(&auth.handle_push(String::new()));
+        assert_send(&auth.refresh_pending());
+        assert_send(&auth.approve_with_code(String::new(), String::new()));
+        assert_send(&auth.decline(String::new(), DeclineReason::NotMe));
+    }
+
+    #[test]
+    fn open_creates_an_empty_store_and_trims_the_server_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(&dir.path().join("data")).unwrap();
+        assert_eq!(auth.server_url(), "http://127.0.0.1:9");
+        assert_eq!(auth.accounts().unwrap(), vec![]);
+        assert_eq!(auth.enrollment_in_progress().unwrap(), None);
+        assert_eq!(auth.pending().unwrap(), vec![]);
+        assert_eq!(auth.history().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn open_refuses_a_garbage_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(crate::store::DB_FILE_NAME),
+            b"not a database at all, just text",
+        )
+        .unwrap();
+        assert!(matches!(
+            open(dir.path()),
+            Err(CoreError::CorruptStore { .. })
+        ));
+    }
+
+    #[test]
+    fn open_refuses_a_server_url_that_is_not_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore = Arc::new(SoftwareKeystore::new(
+            keyring_core::mock::Store::new().unwrap(),
+            "test",
+        ));
+        for bad in ["ftp://x", "not a url", "http://x/?a=1"] {
+            assert!(matches!(
+                Authenticator::open(dir.path(), bad, keystore.clone()),
+                Err(CoreError::InvalidInput { .. })
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_push_payload_is_invalid_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        for payload in [
+            "",
+            "not json",
+            "{}",
+            r#"{"account_id":"a"}"#,
+            r#"{"account_id":"a","request_id":"r","extra":1}"#,
+            r#"{"account_id":"a","request_id":"../../admin"}"#,
+        ] {
+            assert!(
+                matches!(
+                    auth.handle_push(payload.into()).await,
+                    Err(CoreError::InvalidInput { .. })
+                ),
+                "{payload}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn push_for_an_unknown_account_is_no_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        let payload = r#"{"account_id":"a1","request_id":"r1"}"#;
+        assert_eq!(
+            auth.handle_push(payload.into()).await,
+            Err(CoreError::NoAccount)
+        );
+    }
+
+    #[tokio::test]
+    async fn enrollment_calls_without_an_enrollment_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        assert_eq!(
+            auth.complete_bank_handoff("sleutel://enroll/bank".into())
+                .await,
+            Err(CoreError::NoEnrollmentInProgress)
+        );
+        assert_eq!(
+            auth.verify_sms_code("123456".into()).await,
+            Err(CoreError::NoEnrollmentInProgress)
+        );
+        assert_eq!(
+            auth.choose_code("27182".into(), "27182".into()).await,
+            Err(CoreError::NoEnrollmentInProgress)
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_before_any_network_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        assert_eq!(
+            auth.start_bank_enrollment("+3223456789".into(), Bank::Kbc)
+                .await,
+            Err(CoreError::InvalidPhoneNumber)
+        );
+        assert!(matches!(
+            auth.verify_sms_code("12a456".into()).await,
+            Err(CoreError::InvalidInput { .. })
+        ));
+        assert_eq!(
+            auth.choose_code("12345".into(), "12345".into()).await,
+            Err(CoreError::WeakCode)
+        );
+        assert_eq!(
+            auth.choose_code("27182".into(), "27183".into()).await,
+            Err(CoreError::CodesDoNotMatch)
+        );
+        assert_eq!(
+            auth.approve_with_code("r1".into(), "1234".into()).await,
+            Err(CoreError::CodeFormat)
+        );
+        assert_eq!(
+            auth.approve_with_code("r1".into(), "27182".into()).await,
+            Err(CoreError::UnknownRequest)
+        );
+        assert_eq!(
+            auth.decline("r1".into(), DeclineReason::Cancelled).await,
+            Err(CoreError::UnknownRequest)
+        );
+        assert_eq!(auth.show("r1".into()), Err(CoreError::UnknownRequest));
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_a_network_error_and_leaves_no_enrollment() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        assert!(matches!(
+            auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+                .await,
+            Err(CoreError::Network { .. })
+        ));
+        assert_eq!(auth.enrollment_in_progress().unwrap(), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! The HTTP client of the phone API: every request carries a DPoP-style proof by the device key,
+//! answers are size-bounded, and JSON error bodies become typed [`CoreError`]s.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use sleutel_protocol::api::{ApiError, codes};
+use sleutel_protocol::dpop::{self, PROOF_HEADER};
+use sleutel_protocol::jose::{self, Jwk};
+use sleutel_protocol::limits::{MAX_BODY_BYTES, MAX_ID_CHARS};
+
+use crate::error::CoreError;
+use crate::keystore::{Keystore, KeystoreSigner};
+
+/// Time allowed to open a connection: a phone on a bad network gives up quickly and retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a whole request, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Random bytes in a proof id: enough that ids never repeat within the server's replay window.
+const JTI_BYTES: usize = 16;
+
+/// Whether `id` (from the server or a push) can go into a URL path as it is: non-empty, not
+/// over [`MAX_ID_CHARS`], base64url characters only. Anything else could change the path.
+pub(crate) fn is_path_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The device key a request is signed with.
+pub(crate) struct DeviceKey<'a> {
+    keystore: &'a dyn Keystore,
+    alias: &'a str,
+    jwk: Jwk,
+}
+
+impl<'a> DeviceKey<'a> {
+    /// Loads the public part of the device key under `alias`.
+    pub(crate) fn load(keystore: &'a dyn Keystore, alias: &'a str) -> Result<Self, CoreError> {
+        let public = keystore.public_key(alias.to_owned())?;
+        let jwk = Jwk::from_sec1(&public).map_err(|_| {
+            CoreError::Keystore(crate::KeystoreError::Unavailable {
+                detail: "the keystore returned an invalid public key".into(),
+            })
+        })?;
+        Ok(Self {
+            keystore,
+            alias,
+            jwk,
+        })
+    }
+
+    /// The public key as a JWK.
+    pub(crate) fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    /// A signer for this key.
+    pub(crate) fn signer(&self) -> KeystoreSigner<'a> {
+        KeystoreSigner::new(self.keystore, self.alias)
+    }
+}
+
+/// The HTTP client, shared by every account.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(crate) fn new() -> Result<Self, CoreError> {
+        // The process-wide provider may already be installed (by us or the host app): fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            // A redirect would point the proof's URL at another target: refuse them.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CoreError::Network {
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self { http })
+    }
+
+    /// Sends one request to `base_url` + `path` with a proof by `device`, the JSON `body` (if
+    /// any) sent byte for byte as hashed in the proof, and decodes a JSON answer.
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        base_url: &str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        device: &DeviceKey<'_>,
+    ) -> Result<T, CoreError> {
+        let url = format!("{}{path}", base_url.trim_end_matches('/'));
+        let body = body.unwrap_or_default();
+        let proof = dpop::make_proof(
+            &device.signer(),
+            device.jwk(),
+            method.as_str(),
+            &url,
+            &body,
+            &new_jti()?,
+            crate::now(),
+        )?;
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header(PROOF_HEADER, proof)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
+        let bytes = read_bounded(response).await?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
+                code: "malformed_answer".into(),
+                description: format!("the server's answer could not be read: {e}"),
+            })
+        } else {
+            Err(error_from_body(status, &bytes))
+        }
+    }
+}
+
+fn new_jti() -> Result<String, CoreError> {
+    let mut bytes = [0u8; JTI_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CoreError::storage(format!("random generator: {e}")))?;
+    Ok(jose::b64(bytes))
+}
+
+fn network(e: reqwest::Error) -> CoreError {
+    // reqwest's Display includes the URL but never headers or bodies, so nothing secret leaks.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transport error"
+    };
+    CoreError::Network {
+        detail: format!("{kind}: {e}"),
+    }
+}
+
+/// Reads the body, refusing one larger than [`MAX_BODY_BYTES`] without buffering it all.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CoreError> {
+    let too_large = || CoreError::Server {
+        code: codes::BODY_TOO_LARGE.into(),
+        description: format!("the server's answer exceeds {MAX_BODY_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns an error answer into the error the caller can act on.
+fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(error) => map_api_error(error),
+        Err(_) => CoreError::Server {
+            code: format!("http_{}", status.as_u16()),
+            description: status
+                .canonical_reason()
+                .unwrap_or("unexpected answer")
+                .to_owned(),
+        },
+    }
+}
+
+/// Maps the server's error codes to [`CoreError`]. Codes that only a bug could cause (a
+/// malformed request, a bad proof) stay [`CoreError::Server`].
+pub(crate) fn map_api_error(error: ApiError) -> CoreError {
+    let description = sleutel_protocol::display::clean_display_text(&error.error_description, 200);
+    match error.error.as_str() {
+        codes::UNKNOWN_ENROLLMENT | codes::ENROLLMENT_EXPIRED => CoreError::EnrollmentExpired,
+        codes::INVALID_IDENTITY_TOKEN | codes::IDENTITY_REFUSED => CoreError::IdentityRefused {
+            reason: description,
+        },
+        codes::WRONG_SMS_CODE => CoreError::WrongSmsCode {
+            attempts_left: error.attempts_left.unwrap_or(0),
+        },
+        codes::SMS_CODE_EXPIRED => CoreError::SmsCodeExpired,
+        codes::TOO_MANY_ATTEMPTS => CoreError::TooManyAttempts,
+        codes::RESEND_TOO_SOON => CoreError::ResendTooSoon {
+            retry_after_secs: error.retry_after.unwrap_or(0),
+        },
+        // The server no longer knows this device: for the person it is the same as a revocation.
+        codes::DEVICE_REVOKED | codes::UNKNOWN_DEVICE => CoreError::DeviceRevoked,
+        codes::UNKNOWN_REQUEST => CoreError::UnknownRequest,
+        codes::REQUEST_EXPIRED => CoreError::RequestExpired,
+        codes::REQUEST_ALREADY_ANSWERED => CoreError::RequestAlreadyAnswered,
+        codes::WRONG_PIN => CoreError::WrongCode {
+            attempts_left: error.attempts_left.unwrap_or(0),
+        },
+        codes::ACCOUNT_BLOCKED => CoreError::AccountBlocked,
+        _ => CoreError::Server {
+            code: sleutel_protocol::display::clean_display_text(&error.error, 64),
+            description,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str) -> ApiError {
+        ApiError {
+            error: code.into(),
+            error_description: "d".into(),
+            attempts_left: Some(2),
+            retry_after: Some(30),
+        }
+    }
+
+    #[test]
+    fn server_error_codes_map_to_what_the_caller_can_do() {
+        assert_eq!(
+            map_api_error(api(codes::WRONG_PIN)),
+            CoreError::WrongCode { attempts_left: 2 }
+        );
+        assert_eq!(
+            map_api_error(api(codes::WRONG_SMS_CODE)),
+            CoreError::WrongSmsCode { attempts_left: 2 }
+        );
+        assert_eq!(
+            map_api_error(api(codes::RESEND_TOO_SOON)),
+            CoreError::ResendTooSoon {
+                retry_after_secs: 30
+            }
+        );
+        assert_eq!(
+            map_api_error(api(codes::ACCOUNT_BLOCKED)),
+            CoreError::AccountBlocked
+        );
+        assert_eq!(
+            map_api_error(api(codes::DEVICE_REVOKED)),
+            CoreError::DeviceRevoked
+        );
+        assert_eq!(
+            map_api_error(api(codes::IDENTITY_REFUSED)),
+            CoreError::IdentityRefused { reason: "d".into() }
+        );
+        assert_eq!(
+            map_api_error(api(codes::INVALID_PROOF)),
+            CoreError::Server {
+                code: codes::INVALID_PROOF.into(),
+                description: "d".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_base64url_ids_may_go_into_a_path() {
+        assert!(is_path_safe_id("AbC-12_x"));
+        for bad in [
+            "",
+            "../admin",
+            "a/b",
+            "a?b",
+            "a%2F",
+            &"a".repeat(MAX_ID_CHARS + 1),
+        ] {
+            assert!(!is_path_safe_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_json_error_bodies_name_the_http_status() {
+        assert_eq!(
+            error_from_body(StatusCode::BAD_GATEWAY, b"<html>"),
+            CoreError::Server {
+                code: "http_502".into(),
+                description: "Bad Gateway".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,626 @@
+//! Enrollment through a bank: phone number and bank, the handoff to the bank's app and back,
+//! the SMS control code, and the choice of the 5-digit code that registers the phone's keys.
+//!
+//! The enrollment in progress is kept in the store at every step, because the bank handoff
+//! leaves the app and the system may kill it meanwhile.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use sleutel_protocol::api::{
+    self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
+    StartEnrollment, SubmitIdentity, VerifySms,
+};
+use sleutel_protocol::display::clean_display_text;
+use sleutel_protocol::identity::{Bank, IdentitySource};
+use sleutel_protocol::jose::{self, Es256Signer, Jwk, Jwks};
+use sleutel_protocol::limits::{MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS, SMS_CODE_LENGTH};
+use sleutel_protocol::phone::normalize_belgian_mobile;
+use tracing::{debug, warn};
+use zeroize::Zeroizing;
+
+use crate::authenticator::Context;
+use crate::client::{DeviceKey, is_path_safe_id};
+use crate::error::CoreError;
+use crate::keystore::KeyProtection;
+use crate::pin;
+use crate::store::{AccountRow, EnrollmentRow};
+
+/// Longest display name kept: a given and a family name with a space between.
+const MAX_DISPLAY_NAME_CHARS: usize = MAX_NAME_CHARS * 2 + 1;
+
+/// Longest error explanation from a deep link that is shown, in characters.
+const MAX_HANDOFF_REASON_CHARS: usize = 200;
+
+/// Where the person is in an enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentStep {
+    /// Waiting for the bank's app to return with the identity (`complete_bank_handoff`).
+    BankHandoff,
+    /// Waiting for the SMS control code (`verify_sms_code`, `resend_sms_code`).
+    SmsCode,
+    /// Waiting for the person to choose the 5-digit code (`choose_code`).
+    ChooseCode,
+}
+
+/// Where to send the person to prove their identity with their bank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BankHandoff {
+    /// The enrollment id; the bank's return link names it.
+    pub enrollment_id: String,
+    /// The bank's app or site to open.
+    pub handoff_url: String,
+    /// The bank chosen.
+    pub bank: Bank,
+}
+
+/// An SMS control code was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsStep {
+    /// The number the code went to, masked for display.
+    pub phone_number_masked: String,
+    /// When the code expires (Unix seconds).
+    pub expires_at: i64,
+    /// Earliest time a new code may be asked for (Unix seconds).
+    pub resend_after: i64,
+}
+
+/// The enrollment in progress, as the app needs it after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentProgress {
+    /// The enrollment id.
+    pub enrollment_id: String,
+    /// The step it is waiting for.
+    pub step: EnrollmentStep,
+    /// The phone number being enrolled (E.164).
+    pub phone_number: String,
+    /// The bank chosen.
+    pub bank: Bank,
+    /// The bank's app or site, to open again if the person did not get there.
+    pub handoff_url: String,
+    /// The person's name, once the SMS code is verified.
+    pub display_name: Option<String>,
+    /// When the enrollment expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Whether an account can be used from this phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// In use.
+    Active,
+    /// Blocked by the server after too many wrong codes: the person must prove their identity
+    /// again.
+    Blocked,
+    /// This phone was revoked for the account: it must be enrolled again.
+    Revoked,
+}
+
+/// An account enrolled on this phone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The account id at the server.
+    pub account_id: String,
+    /// The person's name.
+    pub display_name: String,
+    /// The server the account lives on.
+    pub server_url: String,
+    /// The verified phone number (E.164).
+    pub phone_number: String,
+    /// Whether the account can be used from this phone.
+    pub status: AccountStatus,
+}
+
+impl From<&AccountRow> for Account {
+    fn from(row: &AccountRow) -> Self {
+        Self {
+            account_id: row.account_id.clone(),
+            display_name: row.display_name.clone(),
+            server_url: row.server_url.clone(),
+            phone_number: row.phone_number.clone(),
+            status: row.status,
+        }
+    }
+}
+
+impl From<&EnrollmentRow> for EnrollmentProgress {
+    fn from(row: &EnrollmentRow) -> Self {
+        Self {
+            enrollment_id: row.enrollment_id.clone(),
+            step: row.step,
+            phone_number: row.phone_number.clone(),
+            bank: row.bank,
+            handoff_url: row.handoff_url.clone(),
+            display_name: row.display_name.clone(),
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+impl From<SmsSent> for SmsStep {
+    fn from(sent: SmsSent) -> Self {
+        Self {
+            phone_number_masked: clean_display_text(&sent.phone_number_masked, 32),
+            expires_at: sent.expires_at,
+            resend_after: sent.resend_after,
+        }
+    }
+}
+
+/// The name of the keystore secret holding the salt of the code for the account whose device
+/// key is `device_alias`.
+pub(crate) fn salt_secret_name(device_alias: &str) -> String {
+    format!("pin-salt/{device_alias}")
+}
+
+/// A fresh random key alias, so that a new enrollment never reuses or overwrites a key.
+fn new_alias() -> Result<String, CoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CoreError::storage(format!("random generator: {e}")))?;
+    Ok(format!("sleutel-device-{}", jose::b64(bytes)))
+}
+
+fn malformed_answer(what: &str) -> CoreError {
+    CoreError::Server {
+        code: "malformed_answer".into(),
+        description: format!("the server's answer has an invalid {what}"),
+    }
+}
+
+pub(crate) async fn start_bank_enrollment(
+    ctx: &Context,
+    phone_number: String,
+    bank: Bank,
+) -> Result<BankHandoff, CoreError> {
+    let phone_number =
+        normalize_belgian_mobile(&phone_number).map_err(|_| CoreError::InvalidPhoneNumber)?;
+    let alias = new_alias()?;
+    ctx.keystore
+        .generate_key(alias.clone(), KeyProtection::Device)?;
+    let started = async {
+        let device = DeviceKey::load(&*ctx.keystore, &alias)?;
+        let body = serde_json::to_vec(&StartEnrollment {
+            phone_number: phone_number.clone(),
+            source: IdentitySource::Bank,
+            bank: Some(bank),
+        })
+        .map_err(|e| CoreError::invalid("enrollment", e.to_string()))?;
+        let started: EnrollmentStarted = ctx
+            .client
+            .call(
+                &ctx.server_url,
+                Method::POST,
+                api::PATH_ENROLLMENTS,
+                Some(body),
+                &device,
+            )
+            .await?;
+        if !is_path_safe_id(&started.enrollment_id) {
+            return Err(malformed_answer("enrollment id"));
+        }
+        if started.nonce.is_empty() || started.nonce.len() > MAX_ID_CHARS {
+            return Err(malformed_answer("nonce"));
+        }
+        match url::Url::parse(&started.handoff_url) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") => {}
+            _ => return Err(malformed_answer("handoff URL")),
+        }
+        let row = EnrollmentRow {
+            enrollment_id: started.enrollment_id,
+            nonce: started.nonce,
+            server_url: ctx.server_url.clone(),
+            phone_number,
+            bank,
+            device_alias: alias.clone(),
+            handoff_url: started.handoff_url,
+            step: EnrollmentStep::BankHandoff,
+            display_name: None,
+            expires_at: started.expires_at,
+            created_at: crate::now(),
+        };
+        let previous = ctx.store.replace_enrollment(&row)?;
+        Ok((row, previous))
+    }
+    .await;
+    match started {
+        Ok((row, previous)) => {
+            if let Some(previous) = previous {
+                debug!("a new enrollment replaces the one in progress");
+                delete_device_key(ctx, &previous.device_alias);
+            }
+            Ok(BankHandoff {
+                enrollment_id: row.enrollment_id,
+                handoff_url: row.handoff_url,
+                bank,
+            })
+        }
+        Err(e) => {
+            delete_device_key(ctx, &alias);
+            Err(e)
+        }
+    }
+}
+
+/// Checks the bank's return link for `enrollment_id` and returns the identity token it carries.
+/// The link is `sleutel://enroll/bank?enrollment_id=...&identity_token=...`, or
+/// `...?error=...&error_description=...` when the bank refused.
+pub(crate) fn parse_bank_return(link: &str, enrollment_id: &str) -> Result<String, CoreError> {
+    let refused = |reason: &str| CoreError::HandoffRefused {
+        reason: reason.to_owned(),
+    };
+    let base = link.split(['?', '#']).next().unwrap_or_default();
+    if base != api::DEEP_LINK_BANK_RETURN {
+        return Err(refused("not a bank return link"));
+    }
+    let url = url::Url::parse(link).map_err(|_| refused("malformed link"))?;
+    let mut params = std::collections::HashMap::new();
+    for (name, value) in url.query_pairs() {
+        // A repeated parameter could make two parsers disagree about the token: refuse it.
+        if params
+            .insert(name.into_owned(), value.into_owned())
+            .is_some()
+        {
+            return Err(refused("a parameter is repeated"));
+        }
+    }
+    if let Some(error) = params.get("error") {
+        let description = params
+            .get("error_description")
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or(error);
+        return Err(refused(&clean_display_text(
+            description,
+            MAX_HANDOFF_REASON_CHARS,
+        )));
+    }
+    if params.get("enrollment_id").map(String::as_str) != Some(enrollment_id) {
+        return Err(refused("the link is for another enrollment"));
+    }
+    match params.remove("identity_token") {
+        Some(token) if !token.is_empty() && token.len() <= MAX_JWS_BYTES => Ok(token),
+        Some(_) => Err(refused("the identity token is empty or too large")),
+        None => Err(refused("the link carries no identity token")),
+    }
+}
+
+pub(crate) async fn complete_bank_handoff(
+    ctx: &Context,
+    deep_link: String,
+) -> Result<SmsStep, CoreError> {
+    let row = current(ctx, EnrollmentStep::BankHandoff)?;
+    let identity_token = parse_bank_return(&deep_link, &row.enrollment_id)?;
+    let body = to_json(&SubmitIdentity { identity_token })?;
+    let sent: SmsSent = call(
+        ctx,
+        &row,
+        Method::POST,
+        &api::path_enrollment_identity(&row.enrollment_id),
+        Some(body),
+    )
+    .await?;
+    ctx.store
+        .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+    debug!("identity accepted; SMS code sent");
+    Ok(sent.into())
+}
+
+pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsStep, CoreError> {
+    let row = current(ctx, EnrollmentStep::SmsCode)?;
+    let sent: SmsSent = call(
+        ctx,
+        &row,
+        Method::POST,
+        &api::path_enrollment_sms_resend(&row.enrollment_id),
+        None,
+    )
+    .await?;
+    Ok(sent.into())
+}
+
+pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), CoreError> {
+    let code = code.trim();
+    if code.len() != SMS_CODE_LENGTH || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CoreError::invalid(
+            "code",
+            format!("the SMS code has {SMS_CODE_LENGTH} digits"),
+        ));
+    }
+    let row = current(ctx, EnrollmentStep::SmsCode)?;
+    let body = to_json(&VerifySms {
+        code: code.to_owned(),
+    })?;
+    let verified: SmsVerified = call(
+        ctx,
+        &row,
+        Method::POST,
+        &api::path_enrollment_sms(&row.enrollment_id),
+        Some(body),
+    )
+    .await?;
+    let name = clean_display_text(&verified.display_name, MAX_DISPLAY_NAME_CHARS);
+    ctx.store
+        .set_enrollment_step(&row.enrollment_id, EnrollmentStep::ChooseCode, Some(&name))?;
+    debug!("phone number verified");
+    Ok(())
+}
+
+pub(crate) async fn choose_code(
+    ctx: &Context,
+    code: String,
+    confirmation: String,
+) -> Result<Account, CoreError> {
+    let code = Zeroizing::new(code);
+    let confirmation = Zeroizing::new(confirmation);
+    pin::check_new_code(&code, &confirmation)?;
+    drop(confirmation);
+    let row = current(ctx, EnrollmentStep::ChooseCode)?;
+
+    // The server keys are fetched and checked before any key is registered, so a server whose
+    // keys are unusable never ends up with an account this phone cannot verify requests for.
+    let fetched: Jwks = call(ctx, &row, Method::GET, api::PATH_SERVER_KEYS, None).await?;
+    let server_keys = usable_server_keys(fetched)?;
+
+    let salt = pin::new_salt()?;
+    let salt_name = salt_secret_name(&row.device_alias);
+    ctx.keystore.put_secret(salt_name.clone(), salt.to_vec())?;
+    let result = register_keys(ctx, &row, code, salt, server_keys).await;
+    if result.is_err() {
+        // Nothing half-written may stay: without an account the salt is useless.
+        if let Err(e) = ctx.keystore.delete_secret(salt_name) {
+            warn!("could not delete the salt of a failed enrollment: {e}");
+        }
+    }
+    result
+}
+
+async fn register_keys(
+    ctx: &Context,
+    row: &EnrollmentRow,
+    code: Zeroizing<String>,
+    salt: Zeroizing<Vec<u8>>,
+    server_keys: Jwks,
+) -> Result<Account, CoreError> {
+    let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
+    let pop = |role: &str| api::enrollment_pop_message(role, &row.enrollment_id, &row.nonce);
+    let device_pop = device.signer().sign_es256(pop("device").as_bytes())?;
+    let Ok(pin_pop) = pin_key.sign_es256(pop("pin").as_bytes());
+    let body = to_json(&CompleteEnrollment {
+        device_key: device.jwk().clone(),
+        pin_key: Jwk::from_verifying_key(pin_key.verifying_key()),
+        device_pop: jose::b64(device_pop),
+        pin_pop: jose::b64(pin_pop),
+    })?;
+    drop(pin_key);
+
+    let done: EnrollmentCompleted = call(
+        ctx,
+        row,
+        Method::POST,
+        &api::path_enrollment_complete(&row.enrollment_id),
+        Some(body),
+    )
+    .await?;
+    if !is_path_safe_id(&done.account_id) {
+        return Err(malformed_answer("account id"));
+    }
+    if done.issuer.is_empty() {
+        return Err(malformed_answer("issuer"));
+    }
+    let account = AccountRow {
+        account_id: done.account_id,
+        server_url: row.server_url.clone(),
+        issuer: done.issuer,
+        display_name: clean_display_text(&done.display_name, MAX_DISPLAY_NAME_CHARS),
+        phone_number: row.phone_number.clone(),
+        device_alias: row.device_alias.clone(),
+        server_keys: merge_keys(server_keys, done.server_keys),
+        status: AccountStatus::Active,
+        created_at: crate::now(),
+    };
+    ctx.store.finish_enrollment(&row.enrollment_id, &account)?;
+    debug!("enrollment complete");
+    Ok(Account::from(&account))
+}
+
+/// Keeps only keys that can verify ES256 and carry a key id; refuses a set with none.
+fn usable_server_keys(jwks: Jwks) -> Result<Jwks, CoreError> {
+    let keys: Vec<Jwk> = jwks
+        .keys
+        .into_iter()
+        .filter(|k| k.kid.as_deref().is_some_and(|kid| !kid.is_empty()))
+        .filter(|k| k.alg.as_deref().is_none_or(|alg| alg == jose::ES256))
+        .filter(|k| k.to_verifying_key().is_ok())
+        .collect();
+    if keys.is_empty() {
+        return Err(CoreError::untrusted(
+            "the server publishes no usable signing key",
+        ));
+    }
+    Ok(Jwks { keys })
+}
+
+/// Adds the usable keys of the completion answer that the fetched set lacks (both came from the
+/// same server over the same connection security).
+fn merge_keys(mut pinned: Jwks, extra: Jwks) -> Jwks {
+    if let Ok(extra) = usable_server_keys(extra) {
+        for key in extra.keys {
+            if pinned
+                .find(key.kid.as_deref().unwrap_or_default())
+                .is_none()
+            {
+                pinned.keys.push(key);
+            }
+        }
+    }
+    pinned
+}
+
+/// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned.
+fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreError> {
+    let row = ctx
+        .store
+        .enrollment()?
+        .ok_or(CoreError::NoEnrollmentInProgress)?;
+    if row.expires_at <= crate::now() {
+        abandon(ctx, &row);
+        return Err(CoreError::EnrollmentExpired);
+    }
+    if row.step != step {
+        return Err(CoreError::WrongStep { expected: row.step });
+    }
+    Ok(row)
+}
+
+/// The enrollment in progress, if any and not expired.
+pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, CoreError> {
+    match ctx.store.enrollment()? {
+        Some(row) if row.expires_at <= crate::now() => {
+            abandon(ctx, &row);
+            Ok(None)
+        }
+        Some(row) => Ok(Some(EnrollmentProgress::from(&row))),
+        None => Ok(None),
+    }
+}
+
+/// Calls the server for the enrollment `row`, ending the enrollment locally when the server
+/// says it is over.
+async fn call<T: serde::de::DeserializeOwned>(
+    ctx: &Context,
+    row: &EnrollmentRow,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<T, CoreError> {
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
+    let result = ctx
+        .client
+        .call(&row.server_url, method, path, body, &device)
+        .await;
+    result.map_err(|e| match e {
+        CoreError::EnrollmentExpired | CoreError::TooManyAttempts => {
+            abandon(ctx, row);
+            e
+        }
+        CoreError::Server { ref code, .. } if code == api::codes::WRONG_STEP => {
+            CoreError::WrongStep { expected: row.step }
+        }
+        other => other,
+    })
+}
+
+/// Forgets an enrollment that cannot go on, with its device key.
+fn abandon(ctx: &Context, row: &EnrollmentRow) {
+    if let Err(e) = ctx.store.delete_enrollment(&row.enrollment_id) {
+        warn!("could not delete an ended enrollment: {e}");
+    }
+    delete_device_key(ctx, &row.device_alias);
+}
+
+fn delete_device_key(ctx: &Context, alias: &str) {
+    if let Err(e) = ctx.keystore.delete_key(alias.to_owned()) {
+        warn!("could not delete an unused device key: {e}");
+    }
+}
+
+fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, CoreError> {
+    serde_json::to_vec(body).map_err(|e| CoreError::invalid("body", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINK: &str = "sleutel://enroll/bank";
+
+    fn refused(result: Result<String, CoreError>) -> bool {
+        matches!(result, Err(CoreError::HandoffRefused { .. }))
+    }
+
+    #[test]
+    fn bank_return_link_yields_the_identity_token() {
+        let link = format!("{LINK}?enrollment_id=e1&identity_token=a.b.c");
+        assert_eq!(parse_bank_return(&link, "e1"), Ok("a.b.c".into()));
+    }
+
+    #[test]
+    fn link_with_another_scheme_or_path_is_refused() {
+        for link in [
+            "https://enroll/bank?enrollment_id=e1&identity_token=t",
+            "sleutel://enroll/eid?enrollment_id=e1&identity_token=t",
+            "sleutel://enroll/bank/x?enrollment_id=e1&identity_token=t",
+            "not a link",
+            "",
+        ] {
+            assert!(refused(parse_bank_return(link, "e1")), "{link}");
+        }
+    }
+
+    #[test]
+    fn link_with_an_error_shows_the_banks_reason() {
+        let link = format!(
+            "{LINK}?error=credit_card_refused&error_description=Credit%20cards%20cannot%20be%20used"
+        );
+        assert_eq!(
+            parse_bank_return(&link, "e1"),
+            Err(CoreError::HandoffRefused {
+                reason: "Credit cards cannot be used".into()
+            })
+        );
+        let link = format!("{LINK}?error=access_denied&enrollment_id=e1&identity_token=t");
+        assert_eq!(
+            parse_bank_return(&link, "e1"),
+            Err(CoreError::HandoffRefused {
+                reason: "access_denied".into()
+            })
+        );
+    }
+
+    #[test]
+    fn link_for_another_enrollment_is_refused() {
+        let link = format!("{LINK}?enrollment_id=e2&identity_token=t");
+        assert!(refused(parse_bank_return(&link, "e1")));
+        let link = format!("{LINK}?identity_token=t");
+        assert!(refused(parse_bank_return(&link, "e1")));
+    }
+
+    #[test]
+    fn link_without_a_token_is_refused() {
+        assert!(refused(parse_bank_return(
+            &format!("{LINK}?enrollment_id=e1"),
+            "e1"
+        )));
+        assert!(refused(parse_bank_return(
+            &format!("{LINK}?enrollment_id=e1&identity_token="),
+            "e1"
+        )));
+    }
+
+    #[test]
+    fn link_with_a_repeated_token_is_refused() {
+        let link = format!("{LINK}?enrollment_id=e1&identity_token=t&identity_token=u");
+        assert!(refused(parse_bank_return(&link, "e1")));
+    }
+
+    #[test]
+    fn server_keys_without_kid_or_valid_point_are_not_pinned() {
+        use p256::ecdsa::SigningKey;
+        use p256::elliptic_curve::Generate;
+        let good = Jwk::from_verifying_key(SigningKey::generate().verifying_key()).published("k1");
+        let no_kid = Jwk::from_verifying_key(SigningKey::generate().verifying_key());
+        let mut off_curve = good.clone().published("k2");
+        off_curve.y = off_curve.x.clone();
+        let kept = usable_server_keys(Jwks {
+            keys: vec![good.clone(), no_kid, off_curve],
+        })
+        .unwrap();
+        assert_eq!(kept.keys, vec![good]);
+        assert!(matches!(
+            usable_server_keys(Jwks { keys: vec![] }),
+            Err(CoreError::ServerUntrusted { .. })
+        ));
+    }
+}

@@ -1,0 +1,173 @@
+//! The one error type of the core, with a variant for every situation a caller can act on.
+
+use thiserror::Error;
+
+use crate::enrollment::EnrollmentStep;
+use crate::keystore::KeystoreError;
+
+/// Why an operation of the authenticator failed. Each variant names what the app can do about
+/// it: ask again, show a message, start over, or report a fault.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CoreError {
+    /// An argument is malformed (a push payload, an identifier, an SMS code of the wrong shape).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which argument.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The phone number is not a Belgian mobile number.
+    #[error("not a Belgian mobile number")]
+    InvalidPhoneNumber,
+    /// The chosen code is too easy to guess (repeated digit, straight run, very common code).
+    #[error("this code is too easy to guess")]
+    WeakCode,
+    /// The code is not exactly 5 digits.
+    #[error("the code must be exactly 5 digits")]
+    CodeFormat,
+    /// The code and its confirmation differ.
+    #[error("the two codes do not match")]
+    CodesDoNotMatch,
+    /// There is no enrollment going on: start one first.
+    #[error("no enrollment in progress")]
+    NoEnrollmentInProgress,
+    /// The enrollment is waiting for another step than the one called.
+    #[error("the enrollment is waiting for {expected:?}")]
+    WrongStep {
+        /// The step the enrollment is waiting for: the call the app should make instead.
+        expected: EnrollmentStep,
+    },
+    /// The enrollment took too long or the server forgot it: start again.
+    #[error("the enrollment has expired; start again")]
+    EnrollmentExpired,
+    /// The bank's return link carried an error, is malformed, or belongs to another enrollment.
+    #[error("the bank handoff was refused: {reason}")]
+    HandoffRefused {
+        /// What went wrong, for display.
+        reason: String,
+    },
+    /// The server did not accept the identity (invalid token, or the person is not admitted).
+    #[error("the identity was refused: {reason}")]
+    IdentityRefused {
+        /// The server's explanation.
+        reason: String,
+    },
+    /// Wrong SMS code.
+    #[error("wrong SMS code, {attempts_left} attempt(s) left")]
+    WrongSmsCode {
+        /// Attempts before the enrollment is ended.
+        attempts_left: u32,
+    },
+    /// The SMS code expired: ask for a new one.
+    #[error("the SMS code has expired")]
+    SmsCodeExpired,
+    /// Too many wrong SMS codes: the enrollment is over.
+    #[error("too many wrong attempts; start again")]
+    TooManyAttempts,
+    /// A new SMS code was asked for too soon.
+    #[error("wait {retry_after_secs} s before asking for a new SMS code")]
+    ResendTooSoon {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// Wrong 5-digit code; the request stays open.
+    #[error("wrong code, {attempts_left} attempt(s) left")]
+    WrongCode {
+        /// Attempts before the account is blocked.
+        attempts_left: u32,
+    },
+    /// The account is blocked after too many wrong codes: the person must prove their identity
+    /// again.
+    #[error("the account is blocked")]
+    AccountBlocked,
+    /// The request has expired.
+    #[error("the request has expired")]
+    RequestExpired,
+    /// The request was already answered (perhaps on another phone).
+    #[error("the request was already answered")]
+    RequestAlreadyAnswered,
+    /// No such request on this phone or on the server.
+    #[error("unknown request")]
+    UnknownRequest,
+    /// The server sent something that does not check out against the pinned keys (signature,
+    /// issuer, audience). Such a request is never stored or shown.
+    #[error("the server could not be trusted: {reason}")]
+    ServerUntrusted {
+        /// What failed to verify (no content of the request).
+        reason: String,
+    },
+    /// This phone was revoked for the account (for instance by an activation on another phone).
+    #[error("this device was revoked")]
+    DeviceRevoked,
+    /// No account on this phone matches.
+    #[error("no such account on this phone")]
+    NoAccount,
+    /// The platform keystore failed or the person cancelled its prompt.
+    #[error("keystore: {0}")]
+    Keystore(#[from] KeystoreError),
+    /// The server could not be reached.
+    #[error("network: {detail}")]
+    Network {
+        /// The transport error.
+        detail: String,
+    },
+    /// The server answered with an error the app is not expected to handle.
+    #[error("server error {code}: {description}")]
+    Server {
+        /// The server's error code, or `http_<status>` for a non-JSON answer.
+        code: String,
+        /// The server's explanation.
+        description: String,
+    },
+    /// The local store is not a Sleutel store or is damaged.
+    #[error("the local store is corrupt or foreign: {detail}")]
+    CorruptStore {
+        /// What was found.
+        detail: String,
+    },
+    /// The local store could not be read or written (disk full, permissions).
+    #[error("storage: {detail}")]
+    Storage {
+        /// The storage error.
+        detail: String,
+    },
+}
+
+impl CoreError {
+    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn untrusted(reason: impl Into<String>) -> Self {
+        Self::ServerUntrusted {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn storage(detail: impl std::fmt::Display) -> Self {
+        Self::Storage {
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
+        Self::CorruptStore {
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                Self::corrupt(e.to_string())
+            }
+            _ => Self::storage(e),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The platform keystore the core signs with: Android Keystore / StrongBox or the Secure Enclave
+//! with the Keychain on phones, [`crate::SoftwareKeystore`] where no such hardware exists.
+//!
+//! The core never sees a hardware private key: it asks the keystore to sign. Secrets that are
+//! not keys (the salt of the code) go through the keystore's secret slots, never into SQLite.
+
+use p256::ecdsa::Signature;
+use sleutel_protocol::jose::{Es256Signer, SIGNATURE_LEN};
+use thiserror::Error;
+
+/// How a key generated in the keystore is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyProtection {
+    /// Usable whenever the device is unlocked: the device key.
+    Device,
+    /// Usable only right after a biometric check, and invalidated when the enrolled biometrics
+    /// change: the biometric key.
+    Biometric,
+}
+
+/// Why the keystore could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeystoreError {
+    /// The person cancelled the biometric or device-credential prompt.
+    #[error("cancelled by the user")]
+    UserCancelled,
+    /// Too many failed biometric attempts: biometrics are locked for a while.
+    #[error("biometrics locked out")]
+    BiometricLockedOut,
+    /// The key can no longer be used (biometrics changed, device credential removed).
+    #[error("key invalidated")]
+    KeyInvalidated,
+    /// No key or secret under that name.
+    #[error("key not found")]
+    KeyNotFound,
+    /// The keystore failed for another reason.
+    #[error("keystore unavailable: {detail}")]
+    Unavailable {
+        /// The platform's explanation (never key material).
+        detail: String,
+    },
+}
+
+/// A platform keystore, implemented in Kotlin or Swift on phones and by
+/// [`crate::SoftwareKeystore`] in Rust. Every method may block (a biometric prompt, a hardware
+/// round trip). Deleting a key or secret that does not exist is not an error.
+pub trait Keystore: Send + Sync {
+    /// Generates a P-256 key under `alias` (replacing any key there) and returns its public key
+    /// as an uncompressed SEC1 point (65 bytes).
+    fn generate_key(
+        &self,
+        alias: String,
+        protection: KeyProtection,
+    ) -> Result<Vec<u8>, KeystoreError>;
+    /// The uncompressed SEC1 public key of the key under `alias`.
+    fn public_key(&self, alias: String) -> Result<Vec<u8>, KeystoreError>;
+    /// Signs `message` with ES256 (ECDSA P-256 over SHA-256 of `message`) using the key under
+    /// `alias`, showing `prompt` where the key needs user presence. Returns the raw 64-byte
+    /// `r || s` signature or its ASN.1 DER form; the core accepts both.
+    fn sign(
+        &self,
+        alias: String,
+        message: Vec<u8>,
+        prompt: Option<String>,
+    ) -> Result<Vec<u8>, KeystoreError>;
+    /// Deletes the key under `alias`.
+    fn delete_key(&self, alias: String) -> Result<(), KeystoreError>;
+    /// Whether the key under `alias` lives in secure hardware (StrongBox, TEE, Secure Enclave).
+    fn is_hardware_backed(&self, alias: String) -> bool;
+    /// Stores a small secret under `name`, replacing any value there.
+    fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError>;
+    /// The secret under `name`, or `None` if there is none.
+    fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError>;
+    /// Deletes the secret under `name`.
+    fn delete_secret(&self, name: String) -> Result<(), KeystoreError>;
+}
+
+/// Brings a signature from a keystore to the raw `r || s` form JWS needs. Android and iOS return
+/// ASN.1 DER; software keys return raw bytes.
+pub(crate) fn normalize_signature(signature: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+    let parsed = if signature.len() == SIGNATURE_LEN {
+        Signature::from_slice(signature)
+    } else {
+        Signature::from_der(signature)
+    };
+    parsed
+        .map(|s| s.to_bytes().to_vec())
+        .map_err(|_| KeystoreError::Unavailable {
+            detail: "the keystore returned a signature that is neither raw nor DER".into(),
+        })
+}
+
+/// An [`Es256Signer`] over one key of a [`Keystore`], so the protocol's JWS and proof helpers can
+/// sign with keys the core never holds.
+pub(crate) struct KeystoreSigner<'a> {
+    pub(crate) keystore: &'a dyn Keystore,
+    pub(crate) alias: &'a str,
+    pub(crate) prompt: Option<&'a str>,
+}
+
+impl<'a> KeystoreSigner<'a> {
+    /// A signer for a key that needs no prompt (the device key).
+    pub(crate) fn new(keystore: &'a dyn Keystore, alias: &'a str) -> Self {
+        Self {
+            keystore,
+            alias,
+            prompt: None,
+        }
+    }
+}
+
+impl Es256Signer for KeystoreSigner<'_> {
+    type Error = KeystoreError;
+
+    fn sign_es256(&self, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        let signature = self.keystore.sign(
+            self.alias.to_owned(),
+            message.to_vec(),
+            self.prompt.map(str::to_owned),
+        )?;
+        normalize_signature(&signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::{Signer, Verifier};
+    use p256::elliptic_curve::Generate;
+
+    #[test]
+    fn der_and_raw_signatures_normalise_to_the_same_raw_bytes() {
+        let key = SigningKey::generate();
+        let signature: Signature = key.sign(b"message");
+        let raw = signature.to_bytes().to_vec();
+        let der = signature.to_der().as_bytes().to_vec();
+        assert_ne!(der.len(), SIGNATURE_LEN);
+
+        assert_eq!(normalize_signature(&raw).unwrap(), raw);
+        assert_eq!(normalize_signature(&der).unwrap(), raw);
+        let back = Signature::from_slice(&normalize_signature(&der).unwrap()).unwrap();
+        assert!(key.verifying_key().verify(b"message", &back).is_ok());
+    }
+
+    #[test]
+    fn garbage_signature_is_refused() {
+        for bad in [
+            &[][..],
+            &[0u8; 64][..],
+            &[0x30, 0x02, 0x01][..],
+            &[7u8; 70][..],
+        ] {
+            assert!(matches!(
+                normalize_signature(bad),
+                Err(KeystoreError::Unavailable { .. })
+            ));
+        }
+    }
+}
