@@ -27,7 +27,7 @@ pub(crate) struct Context {
 ///
 /// All methods are safe to call from several threads; the async ones need a tokio runtime.
 pub struct Authenticator {
-    ctx: Context,
+    pub(crate) ctx: Context,
 }
 
 impl std::fmt::Debug for Authenticator {

@@ -9,6 +9,8 @@
 mod actions;
 mod authenticator;
 mod client;
+#[cfg(test)]
+mod conformance_tests;
 mod enrollment;
 mod error;
 mod keystore;
