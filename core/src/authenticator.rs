@@ -140,7 +140,8 @@ impl Authenticator {
     }
 
     /// Approves a request with the 5-digit code, sharing the claims it asks for. A wrong code
-    /// gives [`CoreError::WrongCode`] and the request stays pending.
+    /// gives [`CoreError::WrongCode`] and the request stays pending; once the server has blocked
+    /// the account, [`CoreError::AccountBlocked`] comes without any code leaving the phone.
     pub async fn approve_with_code(
         &self,
         request_id: String,

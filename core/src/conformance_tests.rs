@@ -214,11 +214,17 @@ async fn answer(
         .response
         .validate(&id, &request_jws, crate::now())
         .unwrap();
+    if fake.attempts_left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
     if signed.response.decision == Decision::Approve
         && signed.verify_user(fake.pin_key.as_ref().unwrap()).is_err()
     {
         fake.attempts_left -= 1;
         let left = fake.attempts_left;
+        if left == 0 {
+            return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+        }
         return error(StatusCode::FORBIDDEN, codes::WRONG_PIN, Some(left));
     }
     fake.requests.remove(&id);
@@ -405,4 +411,48 @@ async fn a_refused_completion_leaves_no_salt_and_no_account() {
         keystore.public_key(alias),
         Err(crate::KeystoreError::KeyNotFound)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_wrong_code_blocks_the_account_and_no_further_code_is_sent() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = keyring_core::mock::Store::new().unwrap();
+    let keystore = Arc::new(SoftwareKeystore::new(credentials, "conformance"));
+    let auth = Authenticator::open(dir.path(), &url, keystore).unwrap();
+    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+        .await
+        .unwrap();
+    auth.complete_bank_handoff(
+        "sleutel://enroll/bank?enrollment_id=enr-1&identity_token=a.b.c".into(),
+    )
+    .await
+    .unwrap();
+    auth.verify_sms_code(SMS_CODE.into()).await.unwrap();
+    auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+
+    for left in [2, 1] {
+        assert_eq!(
+            auth.approve_with_code("req-1".into(), "27182".into()).await,
+            Err(CoreError::WrongCode {
+                attempts_left: left
+            })
+        );
+    }
+    assert_eq!(
+        auth.approve_with_code("req-1".into(), "27182".into()).await,
+        Err(CoreError::AccountBlocked)
+    );
+    fake.lock().unwrap().attempts_left = 3;
+    assert_eq!(
+        auth.approve_with_code("req-1".into(), CODE.into()).await,
+        Err(CoreError::AccountBlocked)
+    );
+    assert_eq!(
+        auth.accounts().unwrap()[0].status,
+        crate::AccountStatus::Blocked
+    );
+    assert!(fake.lock().unwrap().answers.is_empty());
 }

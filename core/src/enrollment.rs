@@ -13,7 +13,9 @@ use sleutel_protocol::api::{
 use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::{self, Es256Signer, Jwk, Jwks};
-use sleutel_protocol::limits::{MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS, SMS_CODE_LENGTH};
+use sleutel_protocol::limits::{
+    CLOCK_SKEW_SECS, MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS, SMS_CODE_LENGTH,
+};
 use sleutel_protocol::phone::normalize_belgian_mobile;
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
@@ -458,13 +460,19 @@ fn merge_keys(mut pinned: Jwks, extra: Jwks) -> Jwks {
     pinned
 }
 
+/// Whether the server's expiry has passed on the phone's clock. The clock skew is allowed for:
+/// the server decides anyway, and a phone whose clock runs ahead must not give up early.
+fn is_expired(row: &EnrollmentRow) -> bool {
+    row.expires_at.saturating_add(CLOCK_SKEW_SECS) <= crate::now()
+}
+
 /// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned.
 fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreError> {
     let row = ctx
         .store
         .enrollment()?
         .ok_or(CoreError::NoEnrollmentInProgress)?;
-    if row.expires_at <= crate::now() {
+    if is_expired(&row) {
         abandon(ctx, &row);
         return Err(CoreError::EnrollmentExpired);
     }
@@ -477,7 +485,7 @@ fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreErr
 /// The enrollment in progress, if any and not expired.
 pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, CoreError> {
     match ctx.store.enrollment()? {
-        Some(row) if row.expires_at <= crate::now() => {
+        Some(row) if is_expired(&row) => {
             abandon(ctx, &row);
             Ok(None)
         }
