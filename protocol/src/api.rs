@@ -363,6 +363,29 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// A server fault; nothing was changed.
     pub const INTERNAL_ERROR: &str = "internal_error";
+
+    // OAuth 2.0 (RFC 6749 §5.2) and CIBA (§13, §11) error codes of the OIDC endpoints.
+
+    /// Client authentication failed (unknown client, wrong secret, no credentials).
+    pub const INVALID_CLIENT: &str = "invalid_client";
+    /// The `auth_req_id` is unknown, belongs to another client, or its token was already issued.
+    pub const INVALID_GRANT: &str = "invalid_grant";
+    /// The grant type is not the CIBA grant.
+    pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
+    /// The scope is missing `openid` or names an unsupported scope.
+    pub const INVALID_SCOPE: &str = "invalid_scope";
+    /// CIBA: the `login_hint` names nobody the server knows.
+    pub const UNKNOWN_USER_ID: &str = "unknown_user_id";
+    /// CIBA: the binding message is too long or has characters that cannot be shown.
+    pub const INVALID_BINDING_MESSAGE: &str = "invalid_binding_message";
+    /// The person declined, or the request was closed (account blocked).
+    pub const ACCESS_DENIED: &str = "access_denied";
+    /// CIBA poll: the person has not answered yet.
+    pub const AUTHORIZATION_PENDING: &str = "authorization_pending";
+    /// CIBA poll: polled faster than the interval; wait longer (the client adds 5 seconds).
+    pub const SLOW_DOWN: &str = "slow_down";
+    /// CIBA poll: the request expired before the person answered.
+    pub const EXPIRED_TOKEN: &str = "expired_token";
 }
 
 /// The OIDC discovery document (the members this server supports).
@@ -422,6 +445,9 @@ pub struct TokenResponse {
 
 /// The `typ` of an ID token.
 pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// The `acr` of a login confirmed on the phone with the device key and the 5-digit code.
+pub const ACR_CODE: &str = "urn:sleutel:acr:code";
 
 /// Claims of an ID token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
