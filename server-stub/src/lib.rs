@@ -1,1 +1,28 @@
-//! placeholder
+//! Sleutel reference server: phone enrollment (bank-app handoff, SMS control code, device and
+//! PIN keys), signed action requests and two-signature responses, a push outbox, OpenID Connect
+//! CIBA (poll mode) for relying parties, and simulators of the banks, SMS and push.
+//!
+//! Everything lives in one SQLite file, including the server's signing key, so a restart keeps
+//! accounts and keys. [`start`] binds, migrates and serves in the background; tests drive the
+//! returned [`RunningServer`] over real HTTP. Wire types and rules come from `sleutel-protocol`.
+
+mod auth;
+mod clock;
+pub mod config;
+mod db;
+mod enrollment;
+mod error;
+mod extract;
+mod keys;
+mod oidc;
+pub mod push;
+mod random;
+mod requests;
+mod server;
+mod sim;
+pub mod sms;
+
+pub use config::{Policy, RelyingPartyConfig, ServerConfig};
+pub use error::ServerError;
+pub use server::{RunningServer, start};
+pub use sleutel_protocol::identity::Bank;

@@ -1,0 +1,132 @@
+//! Authentication of phone calls: the DPoP-style proof on every `/v1/` request, the replay cache
+//! of proof ids, and finding the registered device behind a proof key.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use rusqlite::{Connection, OptionalExtension, params};
+use sleutel_protocol::dpop::{self, PROOF_HEADER};
+use sleutel_protocol::jose::Jwk;
+use sleutel_protocol::limits::{CLOCK_SKEW_SECS, PROOF_MAX_AGE_SECS};
+
+use crate::clock;
+use crate::error::{Result, ServerError};
+use crate::extract::RawBody;
+use crate::server::{App, AppState};
+
+/// How long a proof id is remembered: the longest a proof can stay acceptable (its maximum age,
+/// plus the skew a proof dated in the future may claim).
+pub const PROOF_REMEMBER_SECS: i64 = PROOF_MAX_AGE_SECS + CLOCK_SKEW_SECS;
+
+/// Expired proof ids are purged once every this many recorded proofs: often enough to keep the
+/// table small, rarely enough to cost nothing per request.
+pub const PROOF_PURGE_EVERY: u64 = 64;
+
+/// A phone request whose proof verified and was not seen before. The body is the exact bytes
+/// the proof's body hash covers.
+#[derive(Debug)]
+pub struct PhoneCall {
+    /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
+    pub jkt: String,
+    /// The raw request body.
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for PhoneCall {
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let method = req.method().as_str().to_owned();
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| req.uri().path().to_owned());
+        let mut proofs = req.headers().get_all(PROOF_HEADER).iter();
+        // RFC 9449 §4.3: exactly one proof header.
+        let token = match (proofs.next(), proofs.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .map_err(|_| ServerError::InvalidProof("the DPoP header is not text".into()))?
+                .to_owned(),
+            (None, _) => {
+                return Err(ServerError::InvalidProof(
+                    "the DPoP header is missing".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ServerError::InvalidProof(
+                    "more than one DPoP header".into(),
+                ));
+            }
+        };
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        let proof = dpop::verify_proof(&token, &method, &target, &body, clock::now())
+            .map_err(|e| ServerError::InvalidProof(e.to_string()))?;
+        let (jkt, jti) = (proof.jkt.clone(), proof.jti.clone());
+        state
+            .db(move |app, conn| record_proof(app, conn, &jkt, &jti))
+            .await?;
+        Ok(PhoneCall {
+            jkt: proof.jkt,
+            body,
+        })
+    }
+}
+
+/// Remembers a proof id, refusing one already seen for the same key.
+fn record_proof(app: &App, conn: &mut Connection, jkt: &str, jti: &str) -> Result<()> {
+    let now = clock::now();
+    if app
+        .proofs_recorded
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(PROOF_PURGE_EVERY)
+    {
+        conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?;
+    }
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
+        params![jkt, jti, now + PROOF_REMEMBER_SECS],
+    )?;
+    if inserted == 0 {
+        return Err(ServerError::ProofReplayed);
+    }
+    Ok(())
+}
+
+/// A registered, not revoked device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The account it belongs to.
+    pub account_id: String,
+    /// Its device key.
+    pub jwk: Jwk,
+}
+
+/// The active device whose key signed the proof: `unknown_device` if there is none,
+/// `device_revoked` if a newer activation replaced it.
+pub fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
+    let row = conn
+        .query_row(
+            "SELECT account_id, jwk, revoked_at FROM devices WHERE jkt = ?1",
+            [jkt],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((account_id, jwk, revoked_at)) = row else {
+        return Err(ServerError::UnknownDevice);
+    };
+    if revoked_at.is_some() {
+        return Err(ServerError::DeviceRevoked);
+    }
+    let jwk: Jwk = serde_json::from_str(&jwk)
+        .map_err(|e| ServerError::Internal(format!("stored device key unreadable: {e}")))?;
+    Ok(Device { account_id, jwk })
+}

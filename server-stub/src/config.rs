@@ -1,0 +1,287 @@
+//! What the operator chooses: where to listen, where the database lives, which relying parties
+//! may ask for logins, and the policy values (lifetimes, attempt limits, age, devices).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use sleutel_protocol::display;
+use sleutel_protocol::limits::{
+    MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
+};
+
+use crate::error::ServerError;
+
+/// Address the binary listens on when none is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
+
+/// Database file the binary uses when none is given.
+pub const DEFAULT_DB_PATH: &str = "sleutel-server.db";
+
+/// Everything [`crate::start`] needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The SQLite database file (created with mode 0600 when missing).
+    pub db_path: PathBuf,
+    /// The base URL phones and relying parties use, which is also the issuer. Defaults to
+    /// `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The relying parties allowed to start logins.
+    pub relying_parties: Vec<RelyingPartyConfig>,
+    /// Lifetimes, attempt limits and the other policy values.
+    pub policy: Policy,
+}
+
+/// A relying party (OpenID Connect client) registered with the server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RelyingPartyConfig {
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The client secret for `client_secret_basic`.
+    pub secret: String,
+    /// The name the person sees on the phone.
+    pub name: String,
+}
+
+// The secret never appears in Debug output (and so never in logs).
+impl fmt::Debug for RelyingPartyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelyingPartyConfig")
+            .field("client_id", &self.client_id)
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl RelyingPartyConfig {
+    /// Client id of the demo relying party.
+    pub const DEMO_CLIENT_ID: &str = "online-overheid";
+    /// Client secret of the demo relying party (a demo: never use it outside a test bench).
+    pub const DEMO_SECRET: &str = "demo-secret";
+    /// Display name of the demo relying party.
+    pub const DEMO_NAME: &str = "Online overheid";
+    /// The sentence the phone shows for a login at the demo relying party.
+    pub const DEMO_LOGIN_TEXT: &str = "Ik log in op de online overheid";
+
+    /// The demo relying party "Online overheid", used when no relying party is configured.
+    pub fn demo() -> Self {
+        Self {
+            client_id: Self::DEMO_CLIENT_ID.into(),
+            secret: Self::DEMO_SECRET.into(),
+            name: Self::DEMO_NAME.into(),
+        }
+    }
+
+    /// Parses `ID:SECRET:NAME` as given on the command line. The name may contain colons; the
+    /// id and secret may not.
+    pub fn parse(spec: &str) -> Result<Self, ServerError> {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(client_id), Some(secret), Some(name)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ServerError::Config(
+                "a relying party is given as ID:SECRET:NAME".into(),
+            ));
+        };
+        let rp = Self {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+            name: name.to_owned(),
+        };
+        rp.validate()?;
+        Ok(rp)
+    }
+
+    /// Checks that the id is a short token, the secret is not empty and the name can be shown.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let id_ok = !self.client_id.is_empty()
+            && self.client_id.len() <= MAX_ID_CHARS
+            && self
+                .client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !id_ok {
+            return Err(ServerError::Config(format!(
+                "relying party id {:?} must be 1-{MAX_ID_CHARS} letters, digits, '-', '_' or '.'",
+                self.client_id
+            )));
+        }
+        if self.secret.is_empty() {
+            return Err(ServerError::Config(format!(
+                "relying party {} has an empty secret",
+                self.client_id
+            )));
+        }
+        let name_ok = !self.name.trim().is_empty()
+            && self.name.chars().count() <= MAX_RP_NAME_CHARS
+            && !display::has_forbidden_chars(&self.name);
+        if !name_ok {
+            return Err(ServerError::Config(format!(
+                "relying party {} needs a printable name of at most {MAX_RP_NAME_CHARS} characters",
+                self.client_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sentence the phone shows for a login at this relying party.
+    pub fn login_text(&self) -> String {
+        if self.name == Self::DEMO_NAME {
+            Self::DEMO_LOGIN_TEXT.to_owned()
+        } else {
+            let text = format!("Ik log in bij {}", self.name);
+            display::clean_display_text(&text, MAX_ACTION_TEXT_CHARS)
+        }
+    }
+}
+
+/// The policy values: lifetimes, attempt limits, age, devices. [`Policy::default`] gives the
+/// production values; tests shorten lifetimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// How long an enrollment may take from start to completion (seconds).
+    pub enrollment_ttl_secs: i64,
+    /// How long an SMS control code is valid (seconds).
+    pub sms_code_ttl_secs: i64,
+    /// Wrong SMS codes after which the enrollment ends.
+    pub sms_max_attempts: u32,
+    /// Seconds before another SMS code may be asked for.
+    pub sms_resend_after_secs: i64,
+    /// SMS codes sent per enrollment at most (the first one included).
+    pub sms_max_sends: u32,
+    /// Consecutive wrong codes after which the account is blocked.
+    pub pin_max_failures: u32,
+    /// Lifetime of an action request (seconds), at most the protocol's maximum.
+    pub request_ttl_secs: i64,
+    /// Minimum seconds between two token polls of a relying party (CIBA `interval`).
+    pub ciba_poll_interval_secs: i64,
+    /// Minimum age to activate a digital key.
+    pub min_age_years: u32,
+    /// Active devices per person; a new activation revokes the oldest beyond this number.
+    pub max_devices: u32,
+    /// Consecutive wrong card PINs after which the simulated bank blocks the card.
+    pub card_pin_max_failures: u32,
+    /// Lifetime of an ID token (seconds).
+    pub id_token_ttl_secs: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            enrollment_ttl_secs: 900,
+            sms_code_ttl_secs: 300,
+            sms_max_attempts: 3,
+            sms_resend_after_secs: 30,
+            sms_max_sends: 3,
+            pin_max_failures: 3,
+            request_ttl_secs: 300,
+            ciba_poll_interval_secs: 2,
+            min_age_years: 18,
+            max_devices: 1,
+            card_pin_max_failures: 3,
+            id_token_ttl_secs: 300,
+        }
+    }
+}
+
+impl Policy {
+    /// Refuses values that would make the server misbehave (zero limits, lifetimes the protocol
+    /// does not allow).
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let positive = [
+            ("enrollment_ttl_secs", self.enrollment_ttl_secs),
+            ("sms_code_ttl_secs", self.sms_code_ttl_secs),
+            ("sms_resend_after_secs", self.sms_resend_after_secs),
+            ("request_ttl_secs", self.request_ttl_secs),
+            ("ciba_poll_interval_secs", self.ciba_poll_interval_secs),
+            ("id_token_ttl_secs", self.id_token_ttl_secs),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                return Err(ServerError::Config(format!(
+                    "policy {name} must be positive"
+                )));
+            }
+        }
+        let counts = [
+            ("sms_max_attempts", self.sms_max_attempts),
+            ("sms_max_sends", self.sms_max_sends),
+            ("pin_max_failures", self.pin_max_failures),
+            ("max_devices", self.max_devices),
+            ("card_pin_max_failures", self.card_pin_max_failures),
+        ];
+        for (name, value) in counts {
+            if value == 0 {
+                return Err(ServerError::Config(format!(
+                    "policy {name} must be at least 1"
+                )));
+            }
+        }
+        if self.request_ttl_secs > MAX_ACTION_LIFETIME_SECS {
+            return Err(ServerError::Config(format!(
+                "policy request_ttl_secs must be at most {MAX_ACTION_LIFETIME_SECS}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_id_secret_and_a_name_with_colons() {
+        let rp = RelyingPartyConfig::parse("bank-x:s3cret:Bank X: online").unwrap();
+        assert_eq!(rp.client_id, "bank-x");
+        assert_eq!(rp.secret, "s3cret");
+        assert_eq!(rp.name, "Bank X: online");
+        assert_eq!(rp.login_text(), "Ik log in bij Bank X: online");
+    }
+
+    #[test]
+    fn refuses_incomplete_or_unprintable_specs() {
+        for bad in [
+            "only-id",
+            "id:secret",
+            "id::Name",
+            ":s:Name",
+            "id:s:\u{202E}x",
+            "i d:s:N",
+        ] {
+            assert!(RelyingPartyConfig::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let shown = format!("{:?}", RelyingPartyConfig::demo());
+        assert!(!shown.contains(RelyingPartyConfig::DEMO_SECRET));
+    }
+
+    #[test]
+    fn demo_relying_party_logs_in_on_the_online_government() {
+        assert_eq!(
+            RelyingPartyConfig::demo().login_text(),
+            "Ik log in op de online overheid"
+        );
+    }
+
+    #[test]
+    fn default_policy_is_valid_and_zero_limits_are_not() {
+        assert!(Policy::default().validate().is_ok());
+        let bad = Policy {
+            pin_max_failures: 0,
+            ..Policy::default()
+        };
+        assert!(bad.validate().is_err());
+        let too_long = Policy {
+            request_ttl_secs: MAX_ACTION_LIFETIME_SECS + 1,
+            ..Policy::default()
+        };
+        assert!(too_long.validate().is_err());
+    }
+}

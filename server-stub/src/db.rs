@@ -1,0 +1,265 @@
+//! The SQLite database: opening (with a clear error for a corrupt or foreign file), the versioned
+//! schema, and a small pool of connections so requests are served concurrently.
+//!
+//! Every connection waits up to [`BUSY_TIMEOUT`] for a lock; read-modify-write work runs in a
+//! `BEGIN IMMEDIATE` transaction ([`immediate`]) so two requests never act on the same stale read.
+//! Database work runs on tokio's blocking threads, never on the async workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+use crate::error::{Result, ServerError};
+
+/// How long a connection waits for another writer before giving up. Transactions here are
+/// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle connections kept for reuse. More concurrent requests open extra connections, which are
+/// closed when they are returned to a full pool.
+pub const MAX_IDLE_CONNECTIONS: usize = 8;
+
+/// `PRAGMA application_id` of a Sleutel server database ("SLSV"): tells our file from another
+/// program's SQLite file.
+pub const APPLICATION_ID: i32 = 0x534C_5356;
+
+/// The schema, one entry per version. Never edit a released entry: add a new one.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("schema/v1.sql"))];
+
+/// The database: its path and a pool of open connections.
+#[derive(Debug)]
+pub struct Db {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (or creates, with mode 0600) the database at `path`, checks that it is ours and
+    /// intact, and migrates it to the latest schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        create_private_file(path)?;
+        let unusable = |detail: String| ServerError::DatabaseUnusable {
+            path: path.display().to_string(),
+            detail,
+        };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| unusable(format!("cannot open: {e}")))?;
+        configure(&conn).map_err(|e| unusable(describe_open_error(&e)))?;
+        check_is_ours(&conn).map_err(|e| match e {
+            ServerError::Database(e) => unusable(describe_open_error(&e)),
+            other => other,
+        })?;
+        check_integrity(&conn).map_err(|e| match e {
+            ServerError::Database(e) => unusable(describe_open_error(&e)),
+            other => other,
+        })?;
+        // WAL lets readers proceed while one writer commits; it is a property of the file.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| unusable(describe_open_error(&e)))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(unusable(format!(
+                "cannot switch to WAL (journal mode {mode})"
+            )));
+        }
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|e| unusable(describe_migration_error(&e)))?;
+        Ok(Self {
+            path: path.to_owned(),
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// Runs `f` with a connection from the pool (blocking: call from a blocking thread).
+    pub fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = match self.lock_idle().pop() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = f(&mut conn);
+        // A connection left inside a transaction (only after a fault) is not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.lock_idle();
+            if idle.len() < MAX_IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Closes every idle connection; the last close checkpoints the WAL into the main file.
+    pub fn close(&self) {
+        let connections = std::mem::take(&mut *self.lock_idle());
+        for conn in connections {
+            if let Err((_, e)) = conn.close() {
+                tracing::warn!(error = %e, "closing a database connection failed");
+            }
+        }
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // A panic while holding the lock cannot leave the list inconsistent (push/pop only).
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Starts a `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so the reads that
+/// decide a write cannot go stale before the write.
+pub fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// Creates the file with owner-only permissions before SQLite opens it: the database holds
+/// the server's private keys. (SQLite gives the -wal and -shm files the same permissions.)
+fn create_private_file(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ServerError::DatabaseUnusable {
+            path: path.display().to_string(),
+            detail: format!("cannot create: {e}"),
+        }),
+    }
+}
+
+/// Refuses another program's SQLite file: ours carries [`APPLICATION_ID`]; a new file is empty.
+fn check_is_ours(conn: &Connection) -> Result<()> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    if app_id == APPLICATION_ID {
+        return Ok(());
+    }
+    let objects: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+    if app_id == 0 && objects == 0 {
+        return Ok(());
+    }
+    Err(ServerError::DatabaseUnusable {
+        path: conn.path().unwrap_or_default().to_owned(),
+        detail: "this SQLite file belongs to another program (not a Sleutel server database)"
+            .into(),
+    })
+}
+
+fn check_integrity(conn: &Connection) -> Result<()> {
+    let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
+    if verdict != "ok" {
+        return Err(ServerError::DatabaseUnusable {
+            path: conn.path().unwrap_or_default().to_owned(),
+            detail: format!("the file is corrupt ({verdict})"),
+        });
+    }
+    Ok(())
+}
+
+fn describe_open_error(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            "not a SQLite database (the file is corrupt or belongs to something else)".into()
+        }
+        Some(ErrorCode::DatabaseCorrupt) => "the file is corrupt".into(),
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) => {
+            format!("cannot open: {e}")
+        }
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            "locked by another process".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn describe_migration_error(e: &rusqlite_migration::Error) -> String {
+    use rusqlite_migration::{Error, MigrationDefinitionError};
+    match e {
+        Error::MigrationDefinition(MigrationDefinitionError::DatabaseTooFarAhead) => {
+            "written by a newer server version (schema too new); upgrade the server".into()
+        }
+        Error::RusqliteError { err, .. } => describe_open_error(err),
+        Error::InvalidUserVersion => "schema version is invalid (not our database?)".into(),
+        other => format!("migration failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+    }
+
+    #[test]
+    fn a_new_file_is_created_private_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Db::open(&path).unwrap().close();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(Db::open(&path).is_ok());
+    }
+
+    #[test]
+    fn the_schema_marks_the_file_as_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let app_id: i32 = db
+            .with_conn(|conn| Ok(conn.pragma_query_value(None, "application_id", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(app_id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn garbage_and_foreign_files_are_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
+        let err = Db::open(&garbage).unwrap_err();
+        assert!(matches!(err, ServerError::DatabaseUnusable { .. }), "{err}");
+        assert!(err.to_string().contains("not a SQLite database"), "{err}");
+
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE photos (id INTEGER);")
+            .unwrap();
+        let err = Db::open(&foreign).unwrap_err();
+        assert!(err.to_string().contains("another program"), "{err}");
+    }
+}

@@ -1,0 +1,646 @@
+//! Activation of a phone: start (phone number, identity source), identity token, SMS control
+//! code, and registration of the device and PIN keys.
+//!
+//! An enrollment moves `identity` -> `sms` -> `keys` -> `done`; too many wrong SMS codes end it
+//! in `failed`. Every call must carry a proof by the device key that started the enrollment; for
+//! any other key the enrollment does not exist (`unknown_enrollment`), so one phone can never
+//! learn about another's activation.
+//!
+//! Phone numbers: a number reaches exactly one account, the one whose enrollment last verified
+//! it by SMS. A later activation of the same number by another person takes the number over
+//! (operators recycle numbers, and the SMS proved current possession); the earlier account keeps
+//! its device but relying parties no longer reach it through that number.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sleutel_protocol::api::{
+    self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
+    StartEnrollment, SubmitIdentity, VerifySms,
+};
+use sleutel_protocol::identity::{self, IDENTITY_TYP, IdentityClaims, IdentitySource};
+use sleutel_protocol::jose::{self, Jwk, UnverifiedJws};
+use sleutel_protocol::limits::SMS_CODE_LENGTH;
+use sleutel_protocol::phone;
+use subtle::ConstantTimeEq;
+
+use crate::auth::PhoneCall;
+use crate::error::{Result, ServerError};
+use crate::extract::{self, PathId};
+use crate::server::{App, AppState};
+use crate::{clock, db, random, sms};
+
+/// The phone API routes of enrollment.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(api::PATH_ENROLLMENTS, post(start))
+        .route("/v1/enrollments/{id}/identity", post(submit_identity))
+        .route("/v1/enrollments/{id}/sms", post(verify_sms))
+        .route("/v1/enrollments/{id}/sms/resend", post(resend_sms))
+        .route("/v1/enrollments/{id}/complete", post(complete))
+}
+
+/// Where an enrollment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Identity,
+    Sms,
+    Keys,
+    Done,
+    Failed,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Identity => "identity",
+            Step::Sms => "sms",
+            Step::Keys => "keys",
+            Step::Done => "done",
+            Step::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "identity" => Step::Identity,
+            "sms" => Step::Sms,
+            "keys" => Step::Keys,
+            "done" => Step::Done,
+            "failed" => Step::Failed,
+            other => {
+                return Err(ServerError::Internal(format!(
+                    "unknown enrollment step {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// The identity an enrollment proved, as stored with it.
+#[derive(Debug, Clone)]
+struct ProvenIdentity {
+    given_name: String,
+    family_name: String,
+    birthdate: String,
+    national_register_number: String,
+    issuer: String,
+    evidence_type: String,
+    evidence_reference: String,
+}
+
+impl ProvenIdentity {
+    fn display_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
+/// An enrollment row.
+#[derive(Debug)]
+struct Enrollment {
+    id: String,
+    nonce: String,
+    device_jkt: String,
+    phone_number: String,
+    step: Step,
+    expires_at: i64,
+    identity: Option<ProvenIdentity>,
+    sms_code_hash: Option<Vec<u8>>,
+    sms_expires_at: Option<i64>,
+    sms_sent_at: Option<i64>,
+    sms_sends: u32,
+    sms_failures: u32,
+}
+
+impl Enrollment {
+    fn identity(&self) -> Result<&ProvenIdentity> {
+        self.identity
+            .as_ref()
+            .ok_or_else(|| ServerError::Internal("enrollment past identity without one".into()))
+    }
+}
+
+/// Loads the enrollment `id` for the device `jkt` and checks that it is alive and at `step`.
+fn open_enrollment(
+    conn: &Connection,
+    id: &str,
+    jkt: &str,
+    step: Step,
+    now: i64,
+) -> Result<Enrollment> {
+    let enrollment = conn
+        .query_row(
+            "SELECT id, nonce, device_jkt, phone_number, step, expires_at,
+                    given_name, family_name, birthdate, national_register_number,
+                    identity_issuer, evidence_type, evidence_reference,
+                    sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures
+             FROM enrollments WHERE id = ?1",
+            [id],
+            |row| {
+                let identity = match (
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, Option<String>>(10)?,
+                    row.get::<_, Option<String>>(11)?,
+                    row.get::<_, Option<String>>(12)?,
+                ) {
+                    (Some(g), Some(f), Some(b), Some(n), Some(i), Some(t), Some(r)) => {
+                        Some(ProvenIdentity {
+                            given_name: g,
+                            family_name: f,
+                            birthdate: b,
+                            national_register_number: n,
+                            issuer: i,
+                            evidence_type: t,
+                            evidence_reference: r,
+                        })
+                    }
+                    _ => None,
+                };
+                Ok((
+                    Enrollment {
+                        id: row.get(0)?,
+                        nonce: row.get(1)?,
+                        device_jkt: row.get(2)?,
+                        phone_number: row.get(3)?,
+                        step: Step::Identity,
+                        expires_at: row.get(5)?,
+                        identity,
+                        sms_code_hash: row.get(13)?,
+                        sms_expires_at: row.get(14)?,
+                        sms_sent_at: row.get(15)?,
+                        sms_sends: row.get(16)?,
+                        sms_failures: row.get(17)?,
+                    },
+                    row.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((mut enrollment, actual)) = enrollment else {
+        return Err(ServerError::UnknownEnrollment);
+    };
+    // Another device's enrollment is indistinguishable from none at all.
+    if !bool::from(enrollment.device_jkt.as_bytes().ct_eq(jkt.as_bytes())) {
+        return Err(ServerError::UnknownEnrollment);
+    }
+    enrollment.step = Step::parse(&actual)?;
+    if enrollment.step == Step::Failed {
+        return Err(ServerError::TooManyAttempts);
+    }
+    if now >= enrollment.expires_at {
+        return Err(ServerError::EnrollmentExpired);
+    }
+    if enrollment.step != step {
+        return Err(ServerError::WrongStep(format!(
+            "the enrollment is at step {}, this call belongs to step {}",
+            enrollment.step.as_str(),
+            step.as_str()
+        )));
+    }
+    Ok(enrollment)
+}
+
+/// `POST /v1/enrollments`: starts an activation bound to the proof's device key.
+async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<EnrollmentStarted>> {
+    let body: StartEnrollment = extract::json(&call.body)?;
+    let phone_number = phone::normalize_belgian_mobile(&body.phone_number)
+        .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
+    let bank = match body.source {
+        IdentitySource::Bank => body.bank.ok_or_else(|| {
+            ServerError::InvalidRequest("source bank needs the field bank".into())
+        })?,
+        IdentitySource::Eid | IdentitySource::Counter => {
+            return Err(ServerError::InvalidRequest(
+                "identity sources eid and counter are not yet supported; use bank".into(),
+            ));
+        }
+    };
+    let started = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let id = random::id()?;
+            let nonce = random::id()?;
+            let expires_at = now + app.policy.enrollment_ttl_secs;
+            conn.execute(
+                "INSERT INTO enrollments
+                     (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, 'bank', ?5, 'identity', ?6, ?7)",
+                params![id, nonce, call.jkt, phone_number, bank.id(), now, expires_at],
+            )?;
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("enrollment_id", &id)
+                .append_pair("nonce", &nonce)
+                .append_pair("redirect_uri", api::DEEP_LINK_BANK_RETURN)
+                .finish();
+            let handoff_url = format!("{}{}?{query}", app.url, api::path_sim_bank_authorize(bank));
+            Ok(EnrollmentStarted {
+                enrollment_id: id,
+                nonce,
+                handoff_url,
+                expires_at,
+            })
+        })
+        .await?;
+    Ok(Json(started))
+}
+
+/// `POST /v1/enrollments/{id}/identity`: checks the identity token and sends the SMS code.
+async fn submit_identity(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<SmsSent>> {
+    let body: SubmitIdentity = extract::json(&call.body)?;
+    let sent = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Identity, now)?;
+            let claims = verify_identity_token(app, &body.identity_token, &enrollment, now)?;
+            let age = claims
+                .age_at(now)
+                .map_err(|e| ServerError::InvalidIdentityToken(e.to_string()))?;
+            if age < app.policy.min_age_years {
+                return Err(ServerError::IdentityRefused(format!(
+                    "a digital key requires an age of at least {} years",
+                    app.policy.min_age_years
+                )));
+            }
+            tx.execute(
+                "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
+                     national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
+                     evidence_reference = ?8, step = 'sms'
+                 WHERE id = ?1",
+                params![
+                    enrollment.id,
+                    claims.given_name,
+                    claims.family_name,
+                    claims.birthdate,
+                    claims.national_register_number,
+                    claims.iss,
+                    claims.evidence.kind,
+                    claims.evidence.reference,
+                ],
+            )?;
+            let sent = send_sms_code(app, &tx, &enrollment, now, 1)?;
+            tx.commit()?;
+            Ok(sent)
+        })
+        .await?;
+    Ok(Json(sent))
+}
+
+/// Verifies an identity token for `enrollment`: a trusted issuer, that issuer's key, a valid
+/// signature, the enrollment's id and nonce, the lifetime and the content. Every failure says
+/// which check failed (never anything secret: the token's content is the person's own).
+fn verify_identity_token(
+    app: &App,
+    token: &str,
+    enrollment: &Enrollment,
+    now: i64,
+) -> Result<IdentityClaims> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        ServerError::InvalidIdentityToken(format!("{what}: {e}"))
+    };
+    let (issuer, kid) = identity::peek_issuer(token).map_err(|e| invalid("malformed", &e))?;
+    let Some((trusted_kid, key)) = app.keys.trusted_issuer(&issuer) else {
+        return Err(ServerError::InvalidIdentityToken(format!(
+            "untrusted issuer {issuer:?}"
+        )));
+    };
+    if kid.as_deref() != Some(trusted_kid) {
+        return Err(ServerError::InvalidIdentityToken(format!(
+            "untrusted key: {issuer} does not sign with key {kid:?}"
+        )));
+    }
+    let payload = UnverifiedJws::parse(token, "identity token")
+        .and_then(|jws| jws.verify(key, IDENTITY_TYP, "identity token"))
+        .map_err(|e| invalid("bad signature or header", &e))?;
+    let claims: IdentityClaims =
+        jose::parse_claims(&payload, "identity token").map_err(|e| invalid("malformed", &e))?;
+    if claims.iss != issuer {
+        return Err(ServerError::InvalidIdentityToken("issuer changed".into()));
+    }
+    claims
+        .validate(&enrollment.id, &enrollment.nonce, now)
+        .map_err(|e| invalid("refused", &e))?;
+    if claims.source != IdentitySource::Bank || !issuer.starts_with("bank:") {
+        return Err(ServerError::InvalidIdentityToken(
+            "the token's source does not match its issuer".into(),
+        ));
+    }
+    Ok(claims)
+}
+
+/// Makes a fresh code, stores its hash (replacing any earlier code, with a fresh attempt
+/// count) and sends it; `sends` is the number of codes sent so far including this one.
+fn send_sms_code(
+    app: &App,
+    tx: &Transaction<'_>,
+    enrollment: &Enrollment,
+    now: i64,
+    sends: u32,
+) -> Result<SmsSent> {
+    let code = zeroize::Zeroizing::new(random::digits(SMS_CODE_LENGTH)?);
+    let hash = app.keys.sms_code_hash(&enrollment.id, &code)?;
+    let expires_at = now + app.policy.sms_code_ttl_secs;
+    tx.execute(
+        "UPDATE enrollments SET sms_code_hash = ?2, sms_expires_at = ?3, sms_sent_at = ?4,
+             sms_sends = ?5, sms_failures = 0
+         WHERE id = ?1",
+        params![enrollment.id, hash, expires_at, now, sends],
+    )?;
+    let text = zeroize::Zeroizing::new(sms::control_code_text(&code));
+    app.sms.send(tx, &enrollment.phone_number, &text)?;
+    Ok(SmsSent {
+        phone_number_masked: sms::mask_phone_number(&enrollment.phone_number),
+        expires_at,
+        resend_after: now + app.policy.sms_resend_after_secs,
+    })
+}
+
+/// `POST /v1/enrollments/{id}/sms/resend`: a new code, at most every `sms_resend_after_secs`
+/// and at most `sms_max_sends` codes per enrollment.
+async fn resend_sms(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<SmsSent>> {
+    let sent = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Sms, now)?;
+            let next_allowed =
+                enrollment.sms_sent_at.unwrap_or(now) + app.policy.sms_resend_after_secs;
+            if now < next_allowed {
+                return Err(ServerError::ResendTooSoon {
+                    retry_after: u64::try_from(next_allowed - now).unwrap_or(1),
+                    detail: "wait before asking for another code".into(),
+                });
+            }
+            if enrollment.sms_sends >= app.policy.sms_max_sends {
+                // No new code before this enrollment ends; the last code can still be used.
+                return Err(ServerError::ResendTooSoon {
+                    retry_after: u64::try_from(enrollment.expires_at - now).unwrap_or(1),
+                    detail: format!(
+                        "at most {} codes per activation; use the last one or start again later",
+                        app.policy.sms_max_sends
+                    ),
+                });
+            }
+            let sent = send_sms_code(app, &tx, &enrollment, now, enrollment.sms_sends + 1)?;
+            tx.commit()?;
+            Ok(sent)
+        })
+        .await?;
+    Ok(Json(sent))
+}
+
+/// `POST /v1/enrollments/{id}/sms`: checks the control code.
+async fn verify_sms(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<SmsVerified>> {
+    let body: VerifySms = extract::json(&call.body)?;
+    let code = zeroize::Zeroizing::new(body.code);
+    if code.len() != SMS_CODE_LENGTH || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ServerError::InvalidRequest(format!(
+            "the code has {SMS_CODE_LENGTH} digits"
+        )));
+    }
+    let verified = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Sms, now)?;
+            let (Some(stored), Some(expires_at)) =
+                (&enrollment.sms_code_hash, enrollment.sms_expires_at)
+            else {
+                return Err(ServerError::Internal("SMS step without a code".into()));
+            };
+            if now >= expires_at {
+                return Err(ServerError::SmsCodeExpired);
+            }
+            let given = app.keys.sms_code_hash(&enrollment.id, &code)?;
+            if !bool::from(given.ct_eq(stored)) {
+                let failures = enrollment.sms_failures + 1;
+                if failures >= app.policy.sms_max_attempts {
+                    tx.execute(
+                        "UPDATE enrollments SET sms_failures = ?2, step = 'failed',
+                             sms_code_hash = NULL
+                         WHERE id = ?1",
+                        params![enrollment.id, failures],
+                    )?;
+                    tx.commit()?;
+                    return Err(ServerError::TooManyAttempts);
+                }
+                tx.execute(
+                    "UPDATE enrollments SET sms_failures = ?2 WHERE id = ?1",
+                    params![enrollment.id, failures],
+                )?;
+                tx.commit()?;
+                return Err(ServerError::WrongSmsCode {
+                    attempts_left: app.policy.sms_max_attempts - failures,
+                });
+            }
+            tx.execute(
+                "UPDATE enrollments SET step = 'keys', sms_code_hash = NULL WHERE id = ?1",
+                [&enrollment.id],
+            )?;
+            tx.commit()?;
+            Ok(SmsVerified {
+                display_name: enrollment.identity()?.display_name(),
+            })
+        })
+        .await?;
+    Ok(Json(verified))
+}
+
+/// `POST /v1/enrollments/{id}/complete`: registers the device and PIN keys and creates (or
+/// renews) the person's account, all in one transaction.
+async fn complete(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<EnrollmentCompleted>> {
+    let body: CompleteEnrollment = extract::json(&call.body)?;
+    let completed = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Keys, now)?;
+            check_keys(&body, &enrollment)?;
+            let identity = enrollment.identity()?.clone();
+            let account_id = register(app, &tx, &enrollment, &identity, &body, now)?;
+            tx.execute(
+                "UPDATE enrollments SET step = 'done' WHERE id = ?1",
+                [&enrollment.id],
+            )?;
+            tx.commit()?;
+            Ok(EnrollmentCompleted {
+                account_id,
+                display_name: identity.display_name(),
+                issuer: app.url.clone(),
+                server_keys: app.keys.jwks(),
+            })
+        })
+        .await?;
+    Ok(Json(completed))
+}
+
+/// The device key must be the enrollment's, both keys must prove possession over the
+/// enrollment id and nonce, and the PIN key must be a key of its own.
+fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<()> {
+    let device_jkt = body.device_key.thumbprint();
+    if device_jkt != enrollment.device_jkt {
+        return Err(ServerError::InvalidRequest(
+            "device_key is not the key that signed this enrollment's requests".into(),
+        ));
+    }
+    if body.pin_key.thumbprint() == device_jkt {
+        return Err(ServerError::InvalidRequest(
+            "pin_key must differ from device_key".into(),
+        ));
+    }
+    for (role, jwk, pop) in [
+        ("device", &body.device_key, &body.device_pop),
+        ("pin", &body.pin_key, &body.pin_pop),
+    ] {
+        let key = jwk
+            .to_verifying_key()
+            .map_err(|e| ServerError::InvalidRequest(format!("{role} key: {e}")))?;
+        let signature = jose::b64_decode(pop, "proof of possession")
+            .map_err(|e| ServerError::InvalidRequest(format!("{role}_pop: {e}")))?;
+        let message = api::enrollment_pop_message(role, &enrollment.id, &enrollment.nonce);
+        jose::verify_es256(&key, message.as_bytes(), &signature, "proof of possession").map_err(
+            |_| {
+                ServerError::InvalidRequest(format!(
+                    "{role}_pop does not verify with the {role} key"
+                ))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates or renews the account of `identity`, registers the device, revokes devices beyond
+/// the policy's limit, stores the PIN key (unblocking the account) and points the phone number
+/// at the account. Returns the account id.
+fn register(
+    app: &App,
+    tx: &Transaction<'_>,
+    enrollment: &Enrollment,
+    identity: &ProvenIdentity,
+    body: &CompleteEnrollment,
+    now: i64,
+) -> Result<String> {
+    let pin_jwk = serde_json::to_string(&public_only(&body.pin_key))
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    let device_jwk = serde_json::to_string(&public_only(&body.device_key))
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT id FROM accounts WHERE national_register_number = ?1",
+            [&identity.national_register_number],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let account_id = match existing {
+        Some(id) => {
+            // A new activation proves the identity again: fresh names and evidence, the new
+            // PIN key, and the failure count and block lifted (the unblock flow).
+            tx.execute(
+                "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
+                     identity_source = 'bank', identity_issuer = ?5, evidence_type = ?6,
+                     evidence_reference = ?7, pin_jwk = ?8, pin_failures = 0, blocked_at = NULL,
+                     updated_at = ?9
+                 WHERE id = ?1",
+                params![
+                    id,
+                    identity.given_name,
+                    identity.family_name,
+                    identity.birthdate,
+                    identity.issuer,
+                    identity.evidence_type,
+                    identity.evidence_reference,
+                    pin_jwk,
+                    now
+                ],
+            )?;
+            id
+        }
+        None => {
+            let id = random::id()?;
+            tx.execute(
+                "INSERT INTO accounts (id, national_register_number, given_name, family_name,
+                     birthdate, identity_source, identity_issuer, evidence_type,
+                     evidence_reference, pin_jwk, pin_failures, blocked_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'bank', ?6, ?7, ?8, ?9, 0, NULL, ?10, ?10)",
+                params![
+                    id,
+                    identity.national_register_number,
+                    identity.given_name,
+                    identity.family_name,
+                    identity.birthdate,
+                    identity.issuer,
+                    identity.evidence_type,
+                    identity.evidence_reference,
+                    pin_jwk,
+                    now
+                ],
+            )?;
+            id
+        }
+    };
+    // The same device key may come back (unblock from the same phone): it is re-registered.
+    tx.execute(
+        "INSERT INTO devices (jkt, account_id, jwk, phone_number, enrolled_at, revoked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+         ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
+             phone_number = excluded.phone_number, enrolled_at = excluded.enrolled_at,
+             revoked_at = NULL",
+        params![
+            enrollment.device_jkt,
+            account_id,
+            device_jwk,
+            enrollment.phone_number,
+            now
+        ],
+    )?;
+    // Keep this device and the newest (max_devices - 1) others; revoke the rest.
+    let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
+    tx.execute(
+        "UPDATE devices SET revoked_at = ?3
+         WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
+           AND jkt NOT IN (SELECT jkt FROM devices
+                           WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
+                           ORDER BY enrolled_at DESC, rowid DESC LIMIT ?4)",
+        params![account_id, enrollment.device_jkt, now, keep_others],
+    )?;
+    tx.execute(
+        "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,
+             verified_at = excluded.verified_at",
+        params![enrollment.phone_number, account_id, now],
+    )?;
+    Ok(account_id)
+}
+
+/// The key without any `kid`/`use`/`alg` the phone may have sent: only the key is stored.
+fn public_only(jwk: &Jwk) -> Jwk {
+    Jwk {
+        kty: jwk.kty.clone(),
+        crv: jwk.crv.clone(),
+        x: jwk.x.clone(),
+        y: jwk.y.clone(),
+        kid: None,
+        use_: None,
+        alg: None,
+    }
+}

@@ -1,0 +1,335 @@
+//! The server's one error type and its mapping to an HTTP status and a JSON [`ApiError`] body.
+//!
+//! Variants are named after what the caller can do about them. Descriptions never carry a
+//! secret (codes, PINs, keys); internal faults are logged and answered with a generic text.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sleutel_protocol::api::{ApiError, codes};
+
+/// Everything that can go wrong, at startup or while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    // --- Startup ---------------------------------------------------------------------------
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database file cannot be used: not a database, another program's database, corrupt,
+    /// or written by a newer server.
+    #[error("database {path}: {detail}")]
+    DatabaseUnusable {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    // --- Server faults (500) -----------------------------------------------------------------
+    /// A database operation failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Something else inside the server failed (randomness, a worker thread).
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    // --- Any endpoint -------------------------------------------------------------------------
+    /// The request is malformed: bad JSON, form or query, a missing or invalid field.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The body is larger than the protocol allows.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// No such path (or no such simulated resource).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The path exists but not with this HTTP method.
+    #[error("method not allowed")]
+    HttpMethodNotAllowed,
+
+    // --- Phone API: proof and device ----------------------------------------------------------
+    /// The DPoP-style proof is missing, malformed, stale or does not match the request.
+    #[error("invalid proof: {0}")]
+    InvalidProof(String),
+    /// The proof's id was seen before.
+    #[error("proof replayed")]
+    ProofReplayed,
+    /// The proof's key is not a registered device.
+    #[error("unknown device")]
+    UnknownDevice,
+    /// The device was revoked (a newer activation replaced it).
+    #[error("device revoked")]
+    DeviceRevoked,
+
+    // --- Phone API: enrollment ----------------------------------------------------------------
+    /// No such enrollment for this device.
+    #[error("unknown enrollment")]
+    UnknownEnrollment,
+    /// The enrollment ran out of time; start again.
+    #[error("enrollment expired")]
+    EnrollmentExpired,
+    /// The enrollment is not at the step this call belongs to.
+    #[error("wrong step: {0}")]
+    WrongStep(String),
+    /// The identity token is invalid; the text says why.
+    #[error("invalid identity token: {0}")]
+    InvalidIdentityToken(String),
+    /// The identity is valid but not admitted.
+    #[error("identity refused: {0}")]
+    IdentityRefused(String),
+    /// Wrong SMS code.
+    #[error("wrong SMS code ({attempts_left} attempts left)")]
+    WrongSmsCode {
+        /// Attempts before the enrollment ends.
+        attempts_left: u32,
+    },
+    /// The SMS code expired; ask for a new one.
+    #[error("SMS code expired")]
+    SmsCodeExpired,
+    /// Too many wrong SMS codes: the enrollment is over.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// A new SMS code was asked for too soon (or too often).
+    #[error("new SMS code asked too soon: {detail}")]
+    ResendTooSoon {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// Why.
+        detail: String,
+    },
+
+    // --- Phone API: action requests -----------------------------------------------------------
+    /// No such request for this account.
+    #[error("unknown request")]
+    UnknownRequest,
+    /// The request expired.
+    #[error("request expired")]
+    RequestExpired,
+    /// The request was already answered (or closed).
+    #[error("request already answered")]
+    RequestAlreadyAnswered,
+    /// The response is malformed, its device signature or its binding is wrong.
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+    /// The request does not accept this user-verification method.
+    #[error("method not allowed: {0}")]
+    UvMethodNotAllowed(String),
+    /// Wrong code.
+    #[error("wrong code ({attempts_left} attempts left)")]
+    WrongPin {
+        /// Attempts before the account is blocked.
+        attempts_left: u32,
+    },
+    /// The account is blocked after too many wrong codes.
+    #[error("account blocked")]
+    AccountBlocked,
+
+    // --- Bank simulator -----------------------------------------------------------------------
+    /// Credit cards cannot prove an identity.
+    #[error("credit cards are refused")]
+    CreditCardRefused,
+    /// Wrong card PIN.
+    #[error("wrong card PIN ({attempts_left} attempts left)")]
+    WrongCardPin {
+        /// Attempts before the card is blocked.
+        attempts_left: u32,
+    },
+    /// The card number is unknown at this bank.
+    #[error("unknown card")]
+    UnknownCard,
+    /// The card is blocked after too many wrong PINs.
+    #[error("card blocked")]
+    CardBlocked,
+
+    // --- OpenID Connect CIBA -----------------------------------------------------------------
+    /// Client authentication failed.
+    #[error("invalid client")]
+    InvalidClient,
+    /// The scope is not acceptable.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
+    /// The login hint names nobody the server knows.
+    #[error("unknown user: {0}")]
+    UnknownUserId(String),
+    /// The binding message cannot be shown.
+    #[error("invalid binding message: {0}")]
+    InvalidBindingMessage(String),
+    /// The person declined or the request was closed.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// The grant type is not CIBA.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The `auth_req_id` is unknown, another client's, or already exchanged.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(String),
+    /// The person has not answered yet.
+    #[error("authorization pending")]
+    AuthorizationPending,
+    /// Polled faster than the interval.
+    #[error("slow down")]
+    SlowDown,
+    /// The request expired before an answer.
+    #[error("expired token")]
+    ExpiredToken,
+}
+
+impl ServerError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        use ServerError::*;
+        match self {
+            Config(_) | Bind { .. } | DatabaseUnusable { .. } | Database(_) | Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            NotFound(_) | UnknownEnrollment | UnknownRequest => StatusCode::NOT_FOUND,
+            HttpMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            InvalidProof(_) | ProofReplayed | UnknownDevice | DeviceRevoked | InvalidClient => {
+                StatusCode::UNAUTHORIZED
+            }
+            EnrollmentExpired | RequestExpired => StatusCode::GONE,
+            WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
+            IdentityRefused(_) | AccountBlocked | CardBlocked => StatusCode::FORBIDDEN,
+            ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
+            InvalidRequest(_)
+            | InvalidIdentityToken(_)
+            | WrongSmsCode { .. }
+            | SmsCodeExpired
+            | TooManyAttempts
+            | InvalidResponse(_)
+            | UvMethodNotAllowed(_)
+            | WrongPin { .. }
+            | CreditCardRefused
+            | WrongCardPin { .. }
+            | UnknownCard
+            | InvalidScope(_)
+            | UnknownUserId(_)
+            | InvalidBindingMessage(_)
+            | AccessDenied(_)
+            | UnsupportedGrantType
+            | InvalidGrant(_)
+            | AuthorizationPending
+            | SlowDown
+            | ExpiredToken => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The machine-readable code of this error (the `error` member of the body).
+    pub fn code(&self) -> &'static str {
+        use ServerError::*;
+        match self {
+            Config(_) | Bind { .. } | DatabaseUnusable { .. } | Database(_) | Internal(_) => {
+                codes::INTERNAL_ERROR
+            }
+            InvalidRequest(_) | HttpMethodNotAllowed => codes::INVALID_REQUEST,
+            BodyTooLarge => codes::BODY_TOO_LARGE,
+            NotFound(_) => codes::NOT_FOUND,
+            InvalidProof(_) => codes::INVALID_PROOF,
+            ProofReplayed => codes::PROOF_REPLAYED,
+            UnknownDevice => codes::UNKNOWN_DEVICE,
+            DeviceRevoked => codes::DEVICE_REVOKED,
+            UnknownEnrollment => codes::UNKNOWN_ENROLLMENT,
+            EnrollmentExpired => codes::ENROLLMENT_EXPIRED,
+            WrongStep(_) => codes::WRONG_STEP,
+            InvalidIdentityToken(_) => codes::INVALID_IDENTITY_TOKEN,
+            IdentityRefused(_) => codes::IDENTITY_REFUSED,
+            WrongSmsCode { .. } => codes::WRONG_SMS_CODE,
+            SmsCodeExpired => codes::SMS_CODE_EXPIRED,
+            TooManyAttempts => codes::TOO_MANY_ATTEMPTS,
+            ResendTooSoon { .. } => codes::RESEND_TOO_SOON,
+            UnknownRequest => codes::UNKNOWN_REQUEST,
+            RequestExpired => codes::REQUEST_EXPIRED,
+            RequestAlreadyAnswered => codes::REQUEST_ALREADY_ANSWERED,
+            InvalidResponse(_) => codes::INVALID_RESPONSE,
+            UvMethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
+            WrongPin { .. } => codes::WRONG_PIN,
+            AccountBlocked => codes::ACCOUNT_BLOCKED,
+            CreditCardRefused => codes::CREDIT_CARD_REFUSED,
+            WrongCardPin { .. } => codes::WRONG_CARD_PIN,
+            UnknownCard => codes::UNKNOWN_CARD,
+            CardBlocked => codes::CARD_BLOCKED,
+            InvalidClient => codes::INVALID_CLIENT,
+            InvalidScope(_) => codes::INVALID_SCOPE,
+            UnknownUserId(_) => codes::UNKNOWN_USER_ID,
+            InvalidBindingMessage(_) => codes::INVALID_BINDING_MESSAGE,
+            AccessDenied(_) => codes::ACCESS_DENIED,
+            UnsupportedGrantType => codes::UNSUPPORTED_GRANT_TYPE,
+            InvalidGrant(_) => codes::INVALID_GRANT,
+            AuthorizationPending => codes::AUTHORIZATION_PENDING,
+            SlowDown => codes::SLOW_DOWN,
+            ExpiredToken => codes::EXPIRED_TOKEN,
+        }
+    }
+
+    /// The JSON body for this error.
+    pub fn to_api_error(&self) -> ApiError {
+        let internal = self.status().is_server_error();
+        ApiError {
+            error: self.code().to_owned(),
+            // Internal details (SQL, paths) stay in the log, not in the answer.
+            error_description: if internal {
+                "internal server error; nothing was changed".to_owned()
+            } else {
+                self.to_string()
+            },
+            attempts_left: match self {
+                Self::WrongSmsCode { attempts_left }
+                | Self::WrongPin { attempts_left }
+                | Self::WrongCardPin { attempts_left } => Some(*attempts_left),
+                Self::AccountBlocked | Self::TooManyAttempts | Self::CardBlocked => Some(0),
+                _ => None,
+            },
+            retry_after: match self {
+                Self::ResendTooSoon { retry_after, .. } => Some(*retry_after),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(
+                code = self.code(),
+                status = status.as_u16(),
+                "request refused"
+            );
+        }
+        let mut response = (status, Json(self.to_api_error())).into_response();
+        let headers = response.headers_mut();
+        // Error answers are about one request only; no cache may keep them (RFC 6749 §5.2).
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match &self {
+            // RFC 6749 §5.2: a 401 for client authentication names the scheme.
+            Self::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"sleutel\""),
+                );
+            }
+            Self::ResendTooSoon { retry_after, .. } => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;

@@ -1,0 +1,131 @@
+//! Reading requests: bodies with the protocol's size limit, JSON, forms, query strings and path
+//! parameters, each failure mapped to a JSON error (never axum's plain-text defaults).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use sleutel_protocol::limits::MAX_ID_CHARS;
+
+use crate::error::{Result, ServerError};
+
+/// The raw request body, at most `limits::MAX_BODY_BYTES` (the router's body limit).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ServerError::BodyTooLarge
+                } else {
+                    ServerError::InvalidRequest("the request body could not be read".into())
+                }
+            })
+    }
+}
+
+/// Parses a JSON body into `T`.
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ServerError::InvalidRequest(format!("malformed JSON body: {e}")))
+}
+
+/// Parameters of a form body or query string. Each name may appear once (RFC 6749 §3.1: "request
+/// and response parameters MUST NOT be included more than once").
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let mut map = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(bytes) {
+            if map.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(ServerError::InvalidRequest(format!(
+                    "parameter {name} is given more than once"
+                )));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// Parses a URI's query string (none is an empty set).
+    pub fn query(uri: &axum::http::Uri) -> Result<Self> {
+        Self::parse(uri.query().unwrap_or_default().as_bytes())
+    }
+
+    /// An optional parameter; an empty value counts as absent.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required parameter.
+    pub fn required(&self, name: &str) -> Result<&str> {
+        self.optional(name)
+            .ok_or_else(|| ServerError::InvalidRequest(format!("parameter {name} is missing")))
+    }
+
+    /// Whether the parameter is present at all.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// An identifier from the path (`/v1/requests/{id}`): at most [`MAX_ID_CHARS`] base64url
+/// characters. Anything else cannot name a resource of ours.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ServerError::InvalidRequest("malformed path parameter".into()))?;
+        Ok(PathId(id))
+    }
+}
+
+/// Whether `id` looks like one of our identifiers (non-empty, bounded, base64url characters).
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(Params::parse(b"a=1&a=2").is_err());
+        let p = Params::parse(b"a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.required("a").unwrap(), "1");
+        assert!(p.optional("b").is_none());
+        assert!(p.has("b"));
+        assert_eq!(p.optional("c"), Some("x y"));
+        assert!(p.required("d").is_err());
+    }
+
+    #[test]
+    fn ids_are_bounded_base64url() {
+        assert!(is_valid_id("abcDEF012-_"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("a/b"));
+        assert!(!is_valid_id(&"a".repeat(MAX_ID_CHARS + 1)));
+    }
+}

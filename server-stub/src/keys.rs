@@ -1,0 +1,247 @@
+//! The server's keys and secrets: the ES256 key that signs action requests and ID tokens, the
+//! simulated banks' identity-token keys (the only identity issuers the server trusts), and the
+//! HMAC secrets for pairwise subjects and SMS-code hashes.
+//!
+//! They are generated once and kept in the database, so a restart keeps every key and phones'
+//! pinned server keys stay valid. A production server keeps the signing key in an HSM and only
+//! asks it for signatures; this reference server keeps it in its 0600 database file.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::elliptic_curve::Generate;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::Sha256;
+use sleutel_protocol::identity::Bank;
+use sleutel_protocol::jose::{self, Header, Jwk, Jwks};
+use zeroize::Zeroizing;
+
+use crate::clock;
+use crate::db;
+use crate::error::{Result, ServerError};
+
+/// Length of the HMAC secrets, in bytes (the SHA-256 block-size-independent minimum is 32).
+const SECRET_BYTES: usize = 32;
+
+const SERVER_KEY: &str = "server-signing-key";
+const PAIRWISE_SECRET: &str = "pairwise-subject-secret";
+const SMS_SECRET: &str = "sms-code-secret";
+
+fn bank_key_name(bank: Bank) -> String {
+    format!("bank-signing-key:{}", bank.id())
+}
+
+/// A signing key with its public JWK and key id (the JWK thumbprint).
+struct NamedKey {
+    signing: SigningKey,
+    verifying: VerifyingKey,
+    kid: String,
+}
+
+impl NamedKey {
+    fn new(signing: SigningKey) -> Self {
+        let verifying = *signing.verifying_key();
+        let kid = Jwk::from_verifying_key(&verifying).thumbprint();
+        Self {
+            signing,
+            verifying,
+            kid,
+        }
+    }
+
+    fn sign(&self, typ: &str, payload: &[u8]) -> String {
+        let header = Header::es256(typ).with_kid(self.kid.clone());
+        let Ok(token) = jose::sign_compact(&header, payload, &self.signing);
+        token
+    }
+}
+
+/// Every key and secret of the server, loaded from the database at start.
+pub struct Keys {
+    server: NamedKey,
+    banks: HashMap<Bank, NamedKey>,
+    pairwise_secret: Zeroizing<Vec<u8>>,
+    sms_secret: Zeroizing<Vec<u8>>,
+}
+
+// Only public facts: key ids.
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("server_kid", &self.server.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// Loads every key and secret, generating the missing ones (first start) in one transaction.
+    pub fn load_or_create(conn: &mut Connection) -> Result<Self> {
+        let tx = db::immediate(conn)?;
+        let server = NamedKey::new(signing_key(&tx, SERVER_KEY)?);
+        let mut banks = HashMap::new();
+        for bank in Bank::ALL {
+            banks.insert(bank, NamedKey::new(signing_key(&tx, &bank_key_name(bank))?));
+        }
+        let pairwise_secret = secret(&tx, PAIRWISE_SECRET)?;
+        let sms_secret = secret(&tx, SMS_SECRET)?;
+        tx.commit()?;
+        Ok(Self {
+            server,
+            banks,
+            pairwise_secret,
+            sms_secret,
+        })
+    }
+
+    /// The server's public signing key as a JWKS: served to phones and relying parties.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![Jwk::from_verifying_key(&self.server.verifying).published(&self.server.kid)],
+        }
+    }
+
+    /// Signs `payload` as a compact JWS of type `typ` with the server key.
+    pub fn sign(&self, typ: &str, payload: &[u8]) -> String {
+        self.server.sign(typ, payload)
+    }
+
+    /// Signs `payload` with `bank`'s identity-token key (simulator side).
+    pub fn sign_as_bank(&self, bank: Bank, typ: &str, payload: &[u8]) -> Result<String> {
+        let key = self
+            .banks
+            .get(&bank)
+            .ok_or_else(|| ServerError::Internal(format!("no key for bank {}", bank.id())))?;
+        Ok(key.sign(typ, payload))
+    }
+
+    /// The key a trusted identity issuer signs with, and its key id; `None` for any issuer the
+    /// server does not trust.
+    pub fn trusted_issuer(&self, issuer: &str) -> Option<(&str, &VerifyingKey)> {
+        Bank::ALL
+            .into_iter()
+            .find(|bank| bank.issuer() == issuer)
+            .and_then(|bank| self.banks.get(&bank))
+            .map(|key| (key.kid.as_str(), &key.verifying))
+    }
+
+    /// The pairwise subject of `account_id` at `client_id`: stable for one relying party,
+    /// unlinkable across relying parties (OIDC Core §8.1).
+    pub fn pairwise_subject(&self, client_id: &str, account_id: &str) -> Result<String> {
+        let mut mac = hmac_with(&self.pairwise_secret)?;
+        mac.update(client_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(account_id.as_bytes());
+        Ok(jose::b64(mac.finalize().into_bytes()))
+    }
+
+    /// The stored form of an SMS code: HMAC over the enrollment id and the code, so a database
+    /// leak alone gives no code (a bare hash of six digits would be reversed instantly).
+    pub fn sms_code_hash(&self, enrollment_id: &str, code: &str) -> Result<Vec<u8>> {
+        let mut mac = hmac_with(&self.sms_secret)?;
+        mac.update(enrollment_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(code.as_bytes());
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+fn hmac_with(key: &[u8]) -> Result<Hmac<Sha256>> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .map_err(|_| ServerError::Internal("HMAC key of invalid length".into()))
+}
+
+fn stored(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(conn
+        .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
+            row.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+        .map(Zeroizing::new))
+}
+
+fn store(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
+        params![name, value, clock::now()],
+    )?;
+    Ok(())
+}
+
+fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey> {
+    if let Some(bytes) = stored(conn, name)? {
+        return SigningKey::from_slice(&bytes).map_err(|_| ServerError::DatabaseUnusable {
+            path: conn.path().unwrap_or_default().to_owned(),
+            detail: format!("stored key {name} is not a P-256 private key"),
+        });
+    }
+    let key = SigningKey::try_generate()
+        .map_err(|e| ServerError::Internal(format!("OS random generator failed: {e}")))?;
+    let bytes = Zeroizing::new(key.to_bytes().to_vec());
+    store(conn, name, &bytes)?;
+    Ok(key)
+}
+
+fn secret(conn: &Connection, name: &str) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(bytes) = stored(conn, name)? {
+        if bytes.len() != SECRET_BYTES {
+            return Err(ServerError::DatabaseUnusable {
+                path: conn.path().unwrap_or_default().to_owned(),
+                detail: format!("stored secret {name} has the wrong length"),
+            });
+        }
+        return Ok(bytes);
+    }
+    let bytes = Zeroizing::new(crate::random::bytes::<SECRET_BYTES>()?.to_vec());
+    store(conn, name, &bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_in(path: &std::path::Path) -> Keys {
+        let db = crate::db::Db::open(path).unwrap();
+        let keys = db.with_conn(Keys::load_or_create).unwrap();
+        db.close();
+        keys
+    }
+
+    #[test]
+    fn keys_survive_a_reopen_and_banks_have_distinct_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let first = keys_in(&path);
+        let second = keys_in(&path);
+        assert_eq!(first.jwks(), second.jwks());
+        assert_eq!(
+            first.pairwise_subject("rp", "acct").unwrap(),
+            second.pairwise_subject("rp", "acct").unwrap()
+        );
+        let kbc = first.trusted_issuer("bank:kbc").unwrap().0.to_owned();
+        let ing = first.trusted_issuer("bank:ing").unwrap().0.to_owned();
+        assert_ne!(kbc, ing);
+        assert!(first.trusted_issuer("bank:evil").is_none());
+    }
+
+    #[test]
+    fn pairwise_subjects_differ_per_relying_party() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys_in(&dir.path().join("k.db"));
+        assert_ne!(
+            keys.pairwise_subject("a", "acct").unwrap(),
+            keys.pairwise_subject("b", "acct").unwrap()
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys_in(&dir.path().join("k.db"));
+        let shown = format!("{keys:?}");
+        assert!(shown.contains(&keys.server.kid));
+        assert!(!shown.contains("secret"));
+    }
+}

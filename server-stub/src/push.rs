@@ -1,0 +1,31 @@
+//! Push notifications. The message carries only the account id and the request id; the phone
+//! fetches the signed request over the authenticated API, so nothing secret rides on FCM or
+//! APNs. The sender is a trait; the default writes to an outbox table the simulator serves
+//! (`GET /sim/outbox/push`). Phones also poll, so nothing depends on push arriving.
+
+use rusqlite::{Connection, params};
+use sleutel_protocol::api::PushMessage;
+
+use crate::clock;
+use crate::error::Result;
+
+/// Delivers a push message to the phones of an account.
+pub trait PushSender: Send + Sync + 'static {
+    /// Sends `message`. `db` is the connection of the transaction that created the request, so
+    /// an outbox write commits or rolls back with it.
+    fn send(&self, db: &Connection, message: &PushMessage) -> Result<()>;
+}
+
+/// The default sender: the simulator's push outbox.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OutboxPush;
+
+impl PushSender for OutboxPush {
+    fn send(&self, db: &Connection, message: &PushMessage) -> Result<()> {
+        db.execute(
+            "INSERT INTO push_outbox (account_id, request_id, created_at) VALUES (?1, ?2, ?3)",
+            params![message.account_id, message.request_id, clock::now()],
+        )?;
+        Ok(())
+    }
+}

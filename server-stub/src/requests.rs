@@ -1,0 +1,312 @@
+//! The phone's side of action requests: listing pending requests, fetching one, and answering
+//! with a response signed by the device key (and, for an approval, the PIN key).
+//!
+//! Every answer is decided and written in one `BEGIN IMMEDIATE` transaction: the failure count,
+//! a block, the closing of the account's open requests, and the request's new state commit
+//! together or not at all.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::{Connection, OptionalExtension, params};
+use sleutel_protocol::action::UserVerification;
+use sleutel_protocol::api::{self, PendingRequests, RequestEnvelope, ResponseAccepted};
+use sleutel_protocol::jose::{GeneralJws, Jwk};
+use sleutel_protocol::response::{Decision, DeclineReason, DeviceSignedResponse, UvMethod};
+
+use crate::auth::{self, PhoneCall};
+use crate::error::{Result, ServerError};
+use crate::extract::{self, PathId};
+use crate::server::{App, AppState};
+use crate::{clock, db};
+
+/// The phone API routes of action requests.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(api::PATH_REQUESTS, get(list))
+        .route("/v1/requests/{id}", get(fetch))
+        .route("/v1/requests/{id}/response", post(respond))
+}
+
+/// The state of an action request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Waiting for the person.
+    Pending,
+    /// Approved with the code.
+    Approved,
+    /// Declined by the person.
+    Declined,
+    /// Closed by the server (the account was blocked).
+    Denied,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Declined => "declined",
+            Status::Denied => "denied",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "pending" => Status::Pending,
+            "approved" => Status::Approved,
+            "declined" => Status::Declined,
+            "denied" => Status::Denied,
+            other => {
+                return Err(ServerError::Internal(format!(
+                    "unknown request status {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// The stored form of a user-verification requirement.
+pub(crate) fn uv_to_str(uv: UserVerification) -> &'static str {
+    match uv {
+        UserVerification::Pin => "pin",
+        UserVerification::PinOrBiometric => "pin_or_biometric",
+    }
+}
+
+fn uv_from_str(text: &str) -> Result<UserVerification> {
+    match text {
+        "pin" => Ok(UserVerification::Pin),
+        "pin_or_biometric" => Ok(UserVerification::PinOrBiometric),
+        other => Err(ServerError::Internal(format!("unknown uv {other}"))),
+    }
+}
+
+/// An action request row, as the phone side needs it.
+#[derive(Debug)]
+struct StoredRequest {
+    jws: String,
+    claims: Vec<String>,
+    uv: UserVerification,
+    expires_at: i64,
+    status: Status,
+}
+
+/// The request `id` if it belongs to `account_id`; otherwise `unknown_request` (never a hint
+/// that it exists for someone else).
+fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<StoredRequest> {
+    let row = conn
+        .query_row(
+            "SELECT jws, claims, uv, expires_at, status FROM action_requests
+             WHERE id = ?1 AND account_id = ?2",
+            params![id, account_id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((jws, claims, uv, expires_at, status)) = row else {
+        return Err(ServerError::UnknownRequest);
+    };
+    Ok(StoredRequest {
+        jws,
+        claims: serde_json::from_str(&claims)
+            .map_err(|e| ServerError::Internal(format!("stored claims unreadable: {e}")))?,
+        uv: uv_from_str(&uv)?,
+        expires_at,
+        status: Status::parse(&status)?,
+    })
+}
+
+/// `GET /v1/requests`: the device's account's pending, unexpired requests, oldest first.
+async fn list(State(state): State<AppState>, call: PhoneCall) -> Result<Json<PendingRequests>> {
+    let requests = state
+        .db(move |_, conn| {
+            let device = auth::active_device(conn, &call.jkt)?;
+            let mut statement = conn.prepare(
+                "SELECT jws FROM action_requests
+                 WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2
+                 ORDER BY created_at, rowid",
+            )?;
+            let rows = statement.query_map(params![device.account_id, clock::now()], |row| {
+                row.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    Ok(Json(PendingRequests { requests }))
+}
+
+/// `GET /v1/requests/{id}`: one request of the device's account, while it can be answered.
+async fn fetch(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<RequestEnvelope>> {
+    let request = state
+        .db(move |_, conn| {
+            let device = auth::active_device(conn, &call.jkt)?;
+            let request = account_request(conn, &id, &device.account_id)?;
+            if clock::now() >= request.expires_at {
+                return Err(ServerError::RequestExpired);
+            }
+            if request.status != Status::Pending {
+                return Err(ServerError::RequestAlreadyAnswered);
+            }
+            Ok(request.jws)
+        })
+        .await?;
+    Ok(Json(RequestEnvelope { request }))
+}
+
+/// `POST /v1/requests/{id}/response`: the person's answer.
+async fn respond(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<ResponseAccepted>> {
+    let status = state
+        .db(move |app, conn| answer(app, conn, &id, &call))
+        .await?;
+    Ok(Json(ResponseAccepted {
+        status: status.as_str().to_owned(),
+    }))
+}
+
+/// Checks and records an answer in one transaction. A wrong code is recorded (and may block
+/// the account) even though the call fails, so the transaction commits before that error.
+fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Result<Status> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let device = auth::active_device(&tx, &call.jkt)?;
+    let jws: GeneralJws = extract::json(&call.body)?;
+    let request = account_request(&tx, id, &device.account_id)?;
+    if now >= request.expires_at {
+        return Err(ServerError::RequestExpired);
+    }
+    let (pin_jwk, pin_failures, blocked): (String, u32, bool) = tx.query_row(
+        "SELECT pin_jwk, pin_failures, blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
+        [&device.account_id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    // Checked before "already answered": the requests of a blocked account were closed, and the
+    // person must learn that the account is blocked, even when trying the right code.
+    if blocked {
+        return Err(ServerError::AccountBlocked);
+    }
+    if request.status != Status::Pending {
+        return Err(ServerError::RequestAlreadyAnswered);
+    }
+    let device_key = device
+        .jwk
+        .to_verifying_key()
+        .map_err(|e| ServerError::Internal(format!("stored device key unusable: {e}")))?;
+    let signed = DeviceSignedResponse::verify(jws, &device_key)
+        .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
+    let response = &signed.response;
+    response
+        .validate(id, &request.jws, now)
+        .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
+
+    match response.decision {
+        Decision::Decline => {
+            let reason = response.reason.map(|reason| match reason {
+                DeclineReason::NotMe => "not_me",
+                DeclineReason::Cancelled => "cancelled",
+            });
+            tx.execute(
+                "UPDATE action_requests SET status = 'declined', answered_at = ?2,
+                     decline_reason = ?3
+                 WHERE id = ?1",
+                params![id, now, reason],
+            )?;
+            tx.commit()?;
+            Ok(Status::Declined)
+        }
+        Decision::Approve => {
+            let method = response.method.ok_or_else(|| {
+                ServerError::InvalidResponse("an approval names its method".into())
+            })?;
+            match (request.uv, method) {
+                (_, UvMethod::Pin) => {}
+                (UserVerification::Pin, UvMethod::Biometric) => {
+                    return Err(ServerError::UvMethodNotAllowed(
+                        "this request must be confirmed with the code".into(),
+                    ));
+                }
+                (UserVerification::PinOrBiometric, UvMethod::Biometric) => {
+                    return Err(ServerError::UvMethodNotAllowed(
+                        "no biometric key is registered for this account".into(),
+                    ));
+                }
+            }
+            if let Some(claim) = response.claims.iter().find(|c| !request.claims.contains(c)) {
+                return Err(ServerError::InvalidResponse(format!(
+                    "consent to claim {claim:?} that the request did not ask for"
+                )));
+            }
+            let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
+                .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
+            let pin_key = pin_jwk
+                .to_verifying_key()
+                .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))?;
+            if signed.verify_user(&pin_key).is_err() {
+                return wrong_pin(app, tx, &device.account_id, pin_failures, now);
+            }
+            let consented = serde_json::to_string(&response.claims)
+                .map_err(|e| ServerError::Internal(e.to_string()))?;
+            tx.execute(
+                "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
+                params![device.account_id, now],
+            )?;
+            tx.execute(
+                "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
+                     method = 'pin', consented_claims = ?3
+                 WHERE id = ?1",
+                params![id, now, consented],
+            )?;
+            tx.commit()?;
+            Ok(Status::Approved)
+        }
+    }
+}
+
+/// Counts a wrong code. At the policy's limit the account is blocked and its open requests are
+/// closed as denied, so relying parties get `access_denied` instead of waiting for the expiry.
+fn wrong_pin(
+    app: &App,
+    tx: rusqlite::Transaction<'_>,
+    account_id: &str,
+    failures_before: u32,
+    now: i64,
+) -> Result<Status> {
+    let failures = failures_before.saturating_add(1);
+    if failures >= app.policy.pin_max_failures {
+        tx.execute(
+            "UPDATE accounts SET pin_failures = ?2, blocked_at = ?3, updated_at = ?3 WHERE id = ?1",
+            params![account_id, failures, now],
+        )?;
+        tx.execute(
+            "UPDATE action_requests SET status = 'denied', answered_at = ?2
+             WHERE account_id = ?1 AND status = 'pending'",
+            params![account_id, now],
+        )?;
+        tx.commit()?;
+        tracing::info!("an account was blocked after too many wrong codes");
+        return Err(ServerError::AccountBlocked);
+    }
+    tx.execute(
+        "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
+        params![account_id, failures, now],
+    )?;
+    tx.commit()?;
+    Err(ServerError::WrongPin {
+        attempts_left: app.policy.pin_max_failures - failures,
+    })
+}

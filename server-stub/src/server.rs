@@ -1,0 +1,253 @@
+//! Starting and stopping the server: the shared state, the router, the listening socket.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use rusqlite::Connection;
+use sleutel_protocol::identity::Bank;
+use sleutel_protocol::limits::MAX_BODY_BYTES;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Policy, RelyingPartyConfig, ServerConfig};
+use crate::db::Db;
+use crate::error::{Result, ServerError};
+use crate::keys::Keys;
+use crate::oidc::Clients;
+use crate::push::{OutboxPush, PushSender};
+use crate::sms::{OutboxSms, SmsSender};
+use crate::{enrollment, oidc, requests, sim};
+
+/// Everything a request handler can reach.
+pub(crate) struct App {
+    /// The database pool.
+    pub db: Db,
+    /// Keys and secrets.
+    pub keys: Keys,
+    /// The base URL, which is also the issuer (no trailing slash).
+    pub url: String,
+    /// Policy values.
+    pub policy: Policy,
+    /// The registered relying parties.
+    pub clients: Clients,
+    /// Where SMS messages go.
+    pub sms: Box<dyn SmsSender>,
+    /// Where push messages go.
+    pub push: Box<dyn PushSender>,
+    /// Proofs recorded since start, to purge the replay table now and then.
+    pub proofs_recorded: AtomicU64,
+}
+
+/// The handlers' state: a cheap handle to [`App`].
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Runs database work on a blocking thread with a pooled connection, so the async workers
+    /// keep serving other requests meanwhile.
+    pub async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.0.db.with_conn(|conn| f(&state.0, conn)))
+            .await
+            .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))?
+    }
+}
+
+/// A server that is serving; stop it with [`RunningServer::shutdown`].
+pub struct RunningServer {
+    url: String,
+    local_addr: SocketAddr,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database, loads or creates the keys, binds the socket and starts serving in the
+/// background. Returns as soon as the server accepts connections.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    config.policy.validate()?;
+    let relying_parties = if config.relying_parties.is_empty() {
+        vec![RelyingPartyConfig::demo()]
+    } else {
+        config.relying_parties.clone()
+    };
+    let clients = Clients::new(relying_parties)?;
+
+    let db_path = config.db_path.clone();
+    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys)> {
+        let db = Db::open(&db_path)?;
+        let keys = db.with_conn(Keys::load_or_create)?;
+        Ok((db, keys))
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))??;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let url = match &config.public_url {
+        Some(url) => public_url(url)?,
+        None => format!("http://{local_addr}"),
+    };
+
+    let state = AppState(Arc::new(App {
+        db,
+        keys,
+        url: url.clone(),
+        policy: config.policy.clone(),
+        clients,
+        sms: Box::new(OutboxSms),
+        push: Box::new(OutboxPush),
+        proofs_recorded: AtomicU64::new(0),
+    }));
+    let app = router(state.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            // A dropped sender (the handle was dropped) also stops the server.
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    tracing::info!(%url, "sleutel server started");
+    Ok(RunningServer {
+        url,
+        local_addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+impl RunningServer {
+    /// The base URL, e.g. `http://127.0.0.1:40123` (no trailing slash). It is also the issuer
+    /// of action requests and ID tokens.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The socket address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and closes the database.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "server task failed");
+        }
+        self.state.db.close();
+        tracing::info!(url = %self.url, "sleutel server stopped");
+    }
+
+    /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an
+    /// existing simulated citizen, with the given binding and lifetime (which may be in the
+    /// past, or wrong, on purpose). Not reachable over HTTP.
+    pub fn mint_identity_token(
+        &self,
+        bank: Bank,
+        citizen_id: &str,
+        enrollment_id: &str,
+        nonce: &str,
+        iat: i64,
+        exp: i64,
+    ) -> Result<String> {
+        let app = &self.state;
+        app.db.with_conn(|conn| {
+            sim::bank::mint_identity_token(
+                app,
+                conn,
+                bank,
+                citizen_id,
+                enrollment_id,
+                nonce,
+                iat,
+                exp,
+            )
+        })
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // A handle dropped without shutdown() still stops the server gracefully.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn public_url(url: &str) -> Result<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| ServerError::Config(format!("public URL {url:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(ServerError::Config(format!(
+            "public URL {url:?} must be an http(s) URL with a host"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(enrollment::routes())
+        .merge(requests::routes())
+        .merge(oidc::routes())
+        .merge(sim::routes())
+        .route(
+            sleutel_protocol::api::PATH_SERVER_KEYS,
+            axum::routing::get(oidc::jwks),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ServerError {
+    ServerError::NotFound(format!("no such path {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ServerError {
+    ServerError::HttpMethodNotAllowed
+}

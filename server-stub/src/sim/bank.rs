@@ -1,0 +1,297 @@
+//! The simulated banks' authorize pages: the person identifies with a debit card and its PIN,
+//! and the bank sends them back to the app with a signed identity token.
+//!
+//! Each of the eight banks signs with its own ES256 key (see [`crate::keys`]); those keys are the
+//! only identity issuers the server trusts. Like a real bank, the simulator does not know or
+//! check the enrollment: it signs the enrollment id and nonce it was handed, and the server
+//! checks them when the phone submits the token.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use rusqlite::{Connection, OptionalExtension, params};
+use sleutel_protocol::api;
+use sleutel_protocol::identity::{
+    Bank, Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
+};
+use subtle::ConstantTimeEq;
+
+use crate::error::{Result, ServerError};
+use crate::extract::{Params, PathId, RawBody, is_valid_id};
+use crate::server::{App, AppState};
+use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash};
+use crate::{clock, db};
+
+/// Lifetime of the identity tokens the banks hand out: long enough to return to the app and
+/// submit, short enough to be useless later (within the protocol's maximum).
+pub const IDENTITY_TOKEN_TTL_SECS: i64 = 300;
+
+/// The kind of evidence a bank records: a debit card checked with its PIN.
+pub const EVIDENCE_DEBIT_CARD: &str = "bank_debit_card";
+
+fn bank_from_path(id: &str) -> Result<Bank> {
+    Bank::from_id(id).map_err(|_| ServerError::NotFound(format!("no bank {id:?}")))
+}
+
+/// `GET /sim/bank/{bank}/authorize?enrollment_id&nonce&redirect_uri`: the bank's page.
+pub(crate) async fn authorize_page(PathId(bank): PathId, uri: Uri) -> Result<Html<String>> {
+    let bank = bank_from_path(&bank)?;
+    let params = Params::query(&uri)?;
+    let field = |name: &str| -> Result<String> { Ok(html_escape(params.required(name)?)) };
+    let (enrollment_id, nonce, redirect_uri) = (
+        field("enrollment_id")?,
+        field("nonce")?,
+        field("redirect_uri")?,
+    );
+    let name = html_escape(bank.display_name());
+    let action = html_escape(&api::path_sim_bank_authorize(bank));
+    Ok(Html(format!(
+        r#"<!doctype html>
+<html lang="nl">
+<head><meta charset="utf-8"><title>{name} – identificatie</title></head>
+<body>
+<h1>{name}</h1>
+<p>Identificeer u met uw bankkaart en pincode (simulator).</p>
+<form method="post" action="{action}">
+<input type="hidden" name="enrollment_id" value="{enrollment_id}">
+<input type="hidden" name="nonce" value="{nonce}">
+<input type="hidden" name="redirect_uri" value="{redirect_uri}">
+<label>Kaartnummer <input name="card_number" inputmode="numeric" autocomplete="off"></label>
+<label>Pincode <input name="card_pin" type="password" inputmode="numeric" autocomplete="off"></label>
+<button type="submit">Bevestigen</button>
+</form>
+</body>
+</html>
+"#
+    )))
+}
+
+/// `POST /sim/bank/{bank}/authorize` (form [`api::BankAuthorize`]): checks the card and PIN and
+/// answers `303 See Other` to the app's deep link with an identity token.
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    PathId(bank): PathId,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let bank = bank_from_path(&bank)?;
+    let form = read_form(&body)?;
+    let token = state
+        .db(move |app, conn| check_card_and_sign(app, conn, bank, &form))
+        .await?;
+    let (enrollment_id, token) = token;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("enrollment_id", &enrollment_id)
+        .append_pair("identity_token", &token)
+        .finish();
+    Ok(Redirect::to(&format!("{}?{query}", api::DEEP_LINK_BANK_RETURN)).into_response())
+}
+
+fn read_form(body: &Bytes) -> Result<api::BankAuthorize> {
+    let params = Params::parse(body)?;
+    let form = api::BankAuthorize {
+        enrollment_id: params.required("enrollment_id")?.to_owned(),
+        nonce: params.required("nonce")?.to_owned(),
+        redirect_uri: params.required("redirect_uri")?.to_owned(),
+        card_number: params
+            .required("card_number")?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+        card_pin: params.required("card_pin")?.to_owned(),
+    };
+    // The bank returns only to the app; any other target would leak the token.
+    if form.redirect_uri != api::DEEP_LINK_BANK_RETURN {
+        return Err(ServerError::InvalidRequest(format!(
+            "redirect_uri must be {}",
+            api::DEEP_LINK_BANK_RETURN
+        )));
+    }
+    if !is_valid_id(&form.enrollment_id) || !is_valid_id(&form.nonce) {
+        return Err(ServerError::InvalidRequest(
+            "enrollment_id and nonce must be identifiers from the app".into(),
+        ));
+    }
+    if form.card_pin.len() != CARD_PIN_DIGITS || !form.card_pin.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ServerError::InvalidRequest(format!(
+            "the card PIN has {CARD_PIN_DIGITS} digits"
+        )));
+    }
+    Ok(form)
+}
+
+/// A card as the bank checks it.
+struct StoredCard {
+    citizen_id: String,
+    bank: String,
+    kind: String,
+    pin_salt: Vec<u8>,
+    pin_hash: Vec<u8>,
+    pin_failures: u32,
+    blocked: bool,
+}
+
+/// Checks card and PIN (counting wrong PINs, blocking at the limit) and signs the identity
+/// token. Returns the enrollment id and the token.
+fn check_card_and_sign(
+    app: &App,
+    conn: &mut Connection,
+    bank: Bank,
+    form: &api::BankAuthorize,
+) -> Result<(String, String)> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let card = tx
+        .query_row(
+            "SELECT citizen_id, bank, kind, pin_salt, pin_hash, pin_failures,
+                    blocked_at IS NOT NULL
+             FROM cards WHERE number = ?1",
+            [&form.card_number],
+            |row| {
+                Ok(StoredCard {
+                    citizen_id: row.get(0)?,
+                    bank: row.get(1)?,
+                    kind: row.get(2)?,
+                    pin_salt: row.get(3)?,
+                    pin_hash: row.get(4)?,
+                    pin_failures: row.get(5)?,
+                    blocked: row.get(6)?,
+                })
+            },
+        )
+        .optional()?;
+    // A card of another bank is unknown here, as it would be at a real bank.
+    let Some(card) = card.filter(|c| c.bank == bank.id()) else {
+        return Err(ServerError::UnknownCard);
+    };
+    if card.kind != "debit" {
+        return Err(ServerError::CreditCardRefused);
+    }
+    if card.blocked {
+        return Err(ServerError::CardBlocked);
+    }
+    let given = card_pin_hash(&card.pin_salt, &form.card_pin)?;
+    if !bool::from(given.ct_eq(&card.pin_hash)) {
+        let failures = card.pin_failures.saturating_add(1);
+        let max = app.policy.card_pin_max_failures;
+        let blocked_at = (failures >= max).then_some(now);
+        tx.execute(
+            "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
+            params![form.card_number, failures, blocked_at],
+        )?;
+        tx.commit()?;
+        return Err(if failures >= max {
+            ServerError::CardBlocked
+        } else {
+            ServerError::WrongCardPin {
+                attempts_left: max - failures,
+            }
+        });
+    }
+    tx.execute(
+        "UPDATE cards SET pin_failures = 0 WHERE number = ?1",
+        [&form.card_number],
+    )?;
+    let token = mint_identity_token(
+        app,
+        &tx,
+        bank,
+        &card.citizen_id,
+        &form.enrollment_id,
+        &form.nonce,
+        now,
+        now + IDENTITY_TOKEN_TTL_SECS,
+    )?;
+    tx.commit()?;
+    Ok((form.enrollment_id.clone(), token))
+}
+
+/// The identity token of a citizen, signed by `bank`, with the given binding and lifetime.
+/// Also behind [`crate::RunningServer::mint_identity_token`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mint_identity_token(
+    app: &App,
+    conn: &Connection,
+    bank: Bank,
+    citizen_id: &str,
+    enrollment_id: &str,
+    nonce: &str,
+    iat: i64,
+    exp: i64,
+) -> Result<String> {
+    let citizen = conn
+        .query_row(
+            "SELECT c.given_name, c.family_name, c.birthdate, c.national_register_number,
+                    (SELECT number FROM cards WHERE citizen_id = c.id AND kind = 'debit')
+             FROM citizens c WHERE c.id = ?1",
+            [citizen_id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((given_name, family_name, birthdate, national_register_number, card)) = citizen else {
+        return Err(ServerError::NotFound(format!("no citizen {citizen_id:?}")));
+    };
+    let last_four: String = card
+        .map(|n| {
+            n.chars()
+                .skip(n.chars().count().saturating_sub(4))
+                .collect()
+        })
+        .unwrap_or_else(|| "????".into());
+    let claims = IdentityClaims {
+        iss: bank.issuer(),
+        aud: IDENTITY_AUDIENCE.into(),
+        enrollment_id: enrollment_id.to_owned(),
+        nonce: nonce.to_owned(),
+        iat,
+        exp,
+        source: IdentitySource::Bank,
+        evidence: Evidence {
+            kind: EVIDENCE_DEBIT_CARD.into(),
+            reference: format!("•••• {last_four}"),
+        },
+        given_name,
+        family_name,
+        birthdate,
+        national_register_number,
+    };
+    let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
+    app.keys.sign_as_bank(bank, IDENTITY_TYP, &payload)
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! What the server "sent": the SMS outbox (per phone number) and the push outbox (per account),
+//! read by the harness in place of a real phone's inbox.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::Uri;
+use rusqlite::params;
+use sleutel_protocol::api::{PushMessage, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox};
+use sleutel_protocol::phone;
+
+use crate::error::{Result, ServerError};
+use crate::extract::Params;
+use crate::server::AppState;
+
+/// Messages returned per outbox read at most; a reader pages on with `after`.
+pub const MAX_OUTBOX_MESSAGES: i64 = 100;
+
+/// `GET /sim/outbox/sms?phone_number=+32...`: every SMS to that number, oldest first (the
+/// newest [`MAX_OUTBOX_MESSAGES`]).
+pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<SmsOutbox>> {
+    let params = Params::query(&uri)?;
+    let number = phone::normalize_belgian_mobile(params.required("phone_number")?)
+        .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
+    let messages = state
+        .db(move |_, conn| {
+            let mut statement = conn.prepare(
+                "SELECT phone_number, text, sent_at FROM
+                     (SELECT seq, phone_number, text, sent_at FROM sms_outbox
+                      WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2)
+                 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![number, MAX_OUTBOX_MESSAGES], |row| {
+                Ok(SmsMessage {
+                    phone_number: row.get(0)?,
+                    text: row.get(1)?,
+                    sent_at: row.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    Ok(Json(SmsOutbox { messages }))
+}
+
+/// `GET /sim/outbox/push?account_id=...&after=SEQ`: push messages for the account with a
+/// sequence number above `after` (default 0), oldest first.
+pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json<PushOutbox>> {
+    let params = Params::query(&uri)?;
+    let account_id = params.required("account_id")?.to_owned();
+    let after = match params.optional("after") {
+        None => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| ServerError::InvalidRequest("after must be a sequence number".into()))?,
+    };
+    let messages = state
+        .db(move |_, conn| {
+            let mut statement = conn.prepare(
+                "SELECT seq, account_id, request_id FROM push_outbox
+                 WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows =
+                statement.query_map(params![account_id, after, MAX_OUTBOX_MESSAGES], |row| {
+                    Ok(PushOutboxEntry {
+                        seq: row.get(0)?,
+                        message: PushMessage {
+                            account_id: row.get(1)?,
+                            request_id: row.get(2)?,
+                        },
+                    })
+                })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    Ok(Json(PushOutbox { messages }))
+}
