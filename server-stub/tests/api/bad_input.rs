@@ -1,0 +1,165 @@
+//! Hostile or broken input gets a JSON error, never a panic or axum's plain-text defaults.
+
+use reqwest::StatusCode;
+use sleutel_protocol::api::{self, codes};
+use sleutel_protocol::limits::MAX_BODY_BYTES;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn an_oversize_body_gets_413_json() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let huge = vec![b' '; MAX_BODY_BYTES + 1];
+
+    let (status, error) = err(phone
+        .send(reqwest::Method::POST, api::PATH_ENROLLMENTS, huge)
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error.error, codes::BODY_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn malformed_json_gets_400_json() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+
+    let (status, error) = err(phone
+        .send(
+            reqwest::Method::POST,
+            api::PATH_ENROLLMENTS,
+            b"{\"phone_number\": ".to_vec(),
+        )
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}
+
+#[tokio::test]
+async fn a_missing_proof_gets_invalid_proof() {
+    let server = TestServer::start().await;
+
+    let (status, error) = err(server
+        .http
+        .post(format!("{}{}", server.url(), api::PATH_ENROLLMENTS))
+        .body("{}")
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error.error, codes::INVALID_PROOF);
+}
+
+#[tokio::test]
+async fn a_proof_for_another_path_gets_invalid_proof() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let proof = phone.proof("GET", "/v1/somewhere-else", b"");
+
+    let (_, error) = err(phone
+        .send_with_proof(reqwest::Method::GET, api::PATH_REQUESTS, Vec::new(), proof)
+        .await)
+    .await;
+
+    assert_eq!(error.error, codes::INVALID_PROOF);
+}
+
+#[tokio::test]
+async fn an_unknown_path_gets_404_json() {
+    let server = TestServer::start().await;
+
+    let (status, error) = err(server
+        .http
+        .get(format!("{}/no/such/path", server.url()))
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error.error, codes::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_json() {
+    let server = TestServer::start().await;
+
+    let (status, error) = err(server
+        .http
+        .delete(format!("{}{}", server.url(), api::PATH_OIDC_TOKEN))
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}
+
+#[tokio::test]
+async fn a_broken_form_gets_a_json_error() {
+    let server = TestServer::start().await;
+
+    let response = server
+        .http
+        .post(format!("{}{}", server.url(), api::PATH_OIDC_BC_AUTHORIZE))
+        .basic_auth("online-overheid", Some("demo-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("scope=%%%&scope=openid")
+        .send()
+        .await
+        .unwrap();
+
+    let (status, error) = err(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}
+
+#[tokio::test]
+async fn an_unknown_bank_is_not_found() {
+    let server = TestServer::start().await;
+
+    let (status, error) = err(server
+        .http
+        .get(format!(
+            "{}/sim/bank/visa/authorize?enrollment_id=a&nonce=b&redirect_uri=sleutel%3A%2F%2Fenroll%2Fbank",
+            server.url()
+        ))
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error.error, codes::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_bank_returns_only_to_the_app() {
+    let server = TestServer::start().await;
+    let citizen = server.citizen(Default::default()).await;
+
+    let (status, error) = err(server
+        .http
+        .post(format!("{}/sim/bank/kbc/authorize", server.url()))
+        .form(&[
+            ("enrollment_id", "abc"),
+            ("nonce", "def"),
+            ("redirect_uri", "https://evil.example/steal"),
+            ("card_number", citizen.debit_card.number.as_str()),
+            ("card_pin", citizen.debit_card.pin.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}

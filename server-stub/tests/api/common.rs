@@ -1,0 +1,527 @@
+//! What the tests play: the server on a loopback port with a temporary database, a phone with
+//! P-256 device and PIN keys speaking the protocol by hand, the simulated citizen at the bank,
+//! and a relying party using CIBA.
+
+use std::net::SocketAddr;
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sleutel_protocol::action::{self, ActionRequest};
+use sleutel_protocol::api::{
+    self, ApiError, BackchannelAuthResponse, Citizen, CompleteEnrollment, EnrollmentCompleted,
+    EnrollmentStarted, NewCitizen, SmsOutbox, StartEnrollment, SubmitIdentity, VerifySms,
+};
+use sleutel_protocol::dpop;
+use sleutel_protocol::identity::{Bank, IdentitySource};
+use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
+use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
+use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A fresh random id for proofs.
+pub fn jti() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).unwrap();
+    jose::b64(bytes)
+}
+
+/// The server with its database in a temporary directory.
+pub struct TestServer {
+    server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+    policy: Policy,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Policy::default()).await
+    }
+
+    pub async fn start_with(policy: Policy) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut this = Self {
+            server: None,
+            dir,
+            policy,
+            http: http(),
+        };
+        this.server = Some(this.launch(0).await);
+        this
+    }
+
+    async fn launch(&self, port: u16) -> RunningServer {
+        sleutel_server::start(ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            db_path: self.dir.path().join("server.db"),
+            public_url: None,
+            relying_parties: vec![RelyingPartyConfig::demo()],
+            policy: self.policy.clone(),
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        self.running().url()
+    }
+
+    pub fn running(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+
+    /// Stops the server and starts it again on the same port and database.
+    pub async fn restart(&mut self) {
+        let server = self.server.take().unwrap();
+        let port = server.local_addr().port();
+        server.shutdown().await;
+        self.server = Some(self.launch(port).await);
+    }
+
+    pub async fn citizen(&self, new: NewCitizen) -> Citizen {
+        ok(self
+            .http
+            .post(format!("{}{}", self.url(), api::PATH_SIM_CITIZENS))
+            .json(&new)
+            .send()
+            .await
+            .unwrap())
+        .await
+    }
+
+    /// Plays the person at the bank: opens the handoff page, submits card and PIN. Returns the
+    /// deep link of the 303 answer, or the error.
+    pub async fn bank_authorize(
+        &self,
+        handoff_url: &str,
+        card_number: &str,
+        card_pin: &str,
+    ) -> Result<String, (StatusCode, ApiError)> {
+        let page = self.http.get(handoff_url).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let url = url::Url::parse(handoff_url).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let mut post_url = url.clone();
+        post_url.set_query(None);
+        let response = self
+            .http
+            .post(post_url)
+            .form(&[
+                ("enrollment_id", param("enrollment_id")),
+                ("nonce", param("nonce")),
+                ("redirect_uri", param("redirect_uri")),
+                ("card_number", card_number.to_owned()),
+                ("card_pin", card_pin.to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::SEE_OTHER {
+            return Ok(response.headers()["location"].to_str().unwrap().to_owned());
+        }
+        Err(err(response).await)
+    }
+
+    /// The control code of the newest SMS to `number`.
+    pub async fn last_sms_code(&self, number: &str) -> String {
+        let outbox: SmsOutbox = ok(self
+            .http
+            .get(format!("{}{}", self.url(), api::PATH_SIM_SMS))
+            .query(&[("phone_number", number)])
+            .send()
+            .await
+            .unwrap())
+        .await;
+        let text = &outbox.messages.last().expect("an SMS").text;
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() == 6)
+            .expect("a 6-digit code")
+            .to_owned()
+    }
+
+    pub fn rp(&self) -> Rp {
+        Rp {
+            http: self.http.clone(),
+            base: self.url(),
+            client_id: RelyingPartyConfig::DEMO_CLIENT_ID.into(),
+            secret: RelyingPartyConfig::DEMO_SECRET.into(),
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Asserts success and decodes the JSON body.
+pub async fn ok<T: DeserializeOwned>(response: reqwest::Response) -> T {
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(status.is_success(), "HTTP {status}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Asserts failure and decodes the JSON error body.
+pub async fn err(response: reqwest::Response) -> (StatusCode, ApiError) {
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(
+        !status.is_success(),
+        "expected an error, got HTTP {status}: {body}"
+    );
+    let error = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    (status, error)
+}
+
+/// A phone: a device key that signs every request's proof.
+pub struct Phone {
+    pub base: String,
+    http: reqwest::Client,
+    pub device: SigningKey,
+    pub jwk: Jwk,
+}
+
+impl Phone {
+    pub fn new(base: &str) -> Self {
+        let device = SigningKey::generate();
+        Self {
+            base: base.to_owned(),
+            http: http(),
+            jwk: Jwk::from_verifying_key(device.verifying_key()),
+            device,
+        }
+    }
+
+    pub fn proof(&self, method: &str, path: &str, body: &[u8]) -> String {
+        dpop::make_proof(
+            &self.device,
+            &self.jwk,
+            method,
+            &format!("{}{path}", self.base),
+            body,
+            &jti(),
+            now(),
+        )
+        .unwrap()
+    }
+
+    pub async fn send_with_proof(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        proof: String,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(dpop::PROOF_HEADER, proof);
+        if !body.is_empty() {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Vec<u8>) -> reqwest::Response {
+        let proof = self.proof(method.as_str(), path, &body);
+        self.send_with_proof(method, path, body, proof).await
+    }
+
+    pub async fn post<T: Serialize>(&self, path: &str, body: &T) -> reqwest::Response {
+        self.send(Method::POST, path, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(Method::GET, path, Vec::new()).await
+    }
+
+    pub async fn start_enrollment(&self, number: &str) -> EnrollmentStarted {
+        ok(self
+            .post(
+                api::PATH_ENROLLMENTS,
+                &StartEnrollment {
+                    phone_number: number.into(),
+                    source: IdentitySource::Bank,
+                    bank: Some(Bank::Kbc),
+                },
+            )
+            .await)
+        .await
+    }
+
+    pub async fn submit_identity(&self, enrollment_id: &str, token: &str) -> reqwest::Response {
+        self.post(
+            &api::path_enrollment_identity(enrollment_id),
+            &SubmitIdentity {
+                identity_token: token.into(),
+            },
+        )
+        .await
+    }
+
+    pub async fn verify_sms(&self, enrollment_id: &str, code: &str) -> reqwest::Response {
+        self.post(
+            &api::path_enrollment_sms(enrollment_id),
+            &VerifySms { code: code.into() },
+        )
+        .await
+    }
+
+    pub async fn complete(
+        &self,
+        started: &EnrollmentStarted,
+        pin: &SigningKey,
+    ) -> reqwest::Response {
+        let pop = |role: &str, key: &SigningKey| {
+            let message = api::enrollment_pop_message(role, &started.enrollment_id, &started.nonce);
+            jose::b64(key.sign_es256(message.as_bytes()).unwrap())
+        };
+        self.post(
+            &api::path_enrollment_complete(&started.enrollment_id),
+            &CompleteEnrollment {
+                device_key: self.jwk.clone(),
+                pin_key: Jwk::from_verifying_key(pin.verifying_key()),
+                device_pop: pop("device", &self.device),
+                pin_pop: pop("pin", pin),
+            },
+        )
+        .await
+    }
+}
+
+/// The identity token in a bank's deep link.
+pub fn token_in(deep_link: &str) -> String {
+    let url = url::Url::parse(deep_link).unwrap();
+    assert_eq!(
+        format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            url.path()
+        ),
+        api::DEEP_LINK_BANK_RETURN
+    );
+    url.query_pairs()
+        .find(|(k, _)| k == "identity_token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// A phone that went as far as the SMS step.
+pub struct AtSms {
+    pub phone: Phone,
+    pub started: EnrollmentStarted,
+    pub citizen: Citizen,
+}
+
+pub async fn enroll_to_sms(server: &TestServer, number: &str) -> AtSms {
+    let citizen = server.citizen(NewCitizen::default()).await;
+    let phone = Phone::new(&server.url());
+    let started = phone.start_enrollment(number).await;
+    let link = server
+        .bank_authorize(
+            &started.handoff_url,
+            &citizen.debit_card.number,
+            &citizen.debit_card.pin,
+        )
+        .await
+        .unwrap();
+    let response = phone
+        .submit_identity(&started.enrollment_id, &token_in(&link))
+        .await;
+    let _: api::SmsSent = ok(response).await;
+    AtSms {
+        phone,
+        started,
+        citizen,
+    }
+}
+
+/// An enrolled phone.
+pub struct Enrolled {
+    pub phone: Phone,
+    pub pin: SigningKey,
+    pub citizen: Citizen,
+    pub number: String,
+    pub completed: EnrollmentCompleted,
+}
+
+pub async fn enroll(server: &TestServer, number: &str) -> Enrolled {
+    let at = enroll_to_sms(server, number).await;
+    let code = server.last_sms_code(number).await;
+    let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
+    let pin = SigningKey::generate();
+    let completed: EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+    Enrolled {
+        phone: at.phone,
+        pin,
+        citizen: at.citizen,
+        number: number.to_owned(),
+        completed,
+    }
+}
+
+impl Enrolled {
+    /// The pending requests, verified with the pinned server key.
+    pub async fn pending(&self) -> Vec<(ActionRequest, String)> {
+        let pending: api::PendingRequests = ok(self.phone.get(api::PATH_REQUESTS).await).await;
+        pending
+            .requests
+            .into_iter()
+            .map(|jws| (self.verify(&jws), jws))
+            .collect()
+    }
+
+    pub fn verify(&self, jws: &str) -> ActionRequest {
+        let kid = action::action_kid(jws).unwrap().unwrap();
+        let key = self
+            .completed
+            .server_keys
+            .find(&kid)
+            .unwrap()
+            .to_verifying_key()
+            .unwrap();
+        action::verify_action(
+            jws,
+            &key,
+            &self.completed.issuer,
+            &self.completed.account_id,
+            now(),
+        )
+        .unwrap()
+        .request
+    }
+
+    /// The one pending request.
+    pub async fn the_request(&self) -> (ActionRequest, String) {
+        let mut pending = self.pending().await;
+        assert_eq!(pending.len(), 1, "one pending request");
+        pending.remove(0)
+    }
+
+    /// An approval signed by the device key and `pin`.
+    pub fn approval(&self, request: &ActionRequest, jws: &str, pin: &SigningKey) -> GeneralJws {
+        let payload = ActionResponse {
+            request_id: request.jti.clone(),
+            request_hash: jose::sha256_b64(jws),
+            decision: Decision::Approve,
+            reason: None,
+            method: Some(UvMethod::Pin),
+            claims: request.claims.clone(),
+            number: None,
+            iat: now(),
+        };
+        let mut response = GeneralJws::new(&payload.to_payload());
+        response
+            .add_signature(&ActionResponse::device_header(), &self.phone.device)
+            .unwrap();
+        response
+            .add_signature(&ActionResponse::uv_header(UvMethod::Pin), pin)
+            .unwrap();
+        response
+    }
+
+    /// A decline signed by the device key alone.
+    pub fn decline(&self, request: &ActionRequest, jws: &str) -> GeneralJws {
+        let payload = ActionResponse {
+            request_id: request.jti.clone(),
+            request_hash: jose::sha256_b64(jws),
+            decision: Decision::Decline,
+            reason: Some(DeclineReason::NotMe),
+            method: None,
+            claims: Vec::new(),
+            number: None,
+            iat: now(),
+        };
+        let mut response = GeneralJws::new(&payload.to_payload());
+        response
+            .add_signature(&ActionResponse::device_header(), &self.phone.device)
+            .unwrap();
+        response
+    }
+
+    pub async fn answer(
+        &self,
+        request: &ActionRequest,
+        response: &GeneralJws,
+    ) -> reqwest::Response {
+        self.phone
+            .post(&api::path_request_response(&request.jti), response)
+            .await
+    }
+}
+
+/// The demo relying party.
+pub struct Rp {
+    http: reqwest::Client,
+    base: String,
+    pub client_id: String,
+    pub secret: String,
+}
+
+impl Rp {
+    pub async fn bc_authorize_raw(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.base, api::PATH_OIDC_BC_AUTHORIZE))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, number: &str) -> BackchannelAuthResponse {
+        ok(self
+            .bc_authorize_raw(&[
+                ("scope", "openid profile"),
+                ("login_hint", number),
+                ("binding_message", "TEST-1"),
+            ])
+            .await)
+        .await
+    }
+
+    pub async fn token(&self, auth_req_id: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.base, api::PATH_OIDC_TOKEN))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(&[
+                ("grant_type", api::CIBA_GRANT_TYPE),
+                ("auth_req_id", auth_req_id),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_error(&self, auth_req_id: &str) -> String {
+        err(self.token(auth_req_id).await).await.1.error
+    }
+}

@@ -1,0 +1,8 @@
+//! The server over real HTTP: a real server on a loopback port with a temporary SQLite file,
+//! a phone and a relying party played with the protocol crate's helpers.
+
+mod bad_input;
+mod binary;
+mod common;
+mod enrollment;
+mod login;
