@@ -4,5 +4,6 @@
 mod bad_input;
 mod binary;
 mod common;
+mod concurrency;
 mod enrollment;
 mod login;
