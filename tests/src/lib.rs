@@ -1,1 +1,47 @@
-//! placeholder
+//! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
+//!
+//! QA teams use it through the `sleutel-harness` binary (`demo`, `phone`, `rp login`); the
+//! end-to-end tests in `tests/tests/` use the same pieces as a library:
+//!
+//! - [`server`]: the reference server started in-process on a free loopback port.
+//! - [`sim`]: the simulators a person deals with outside the app (their bank, SMS, push).
+//! - [`phone`]: a virtual phone running the real `sleutel-core` with a test-only keystore.
+//! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
+//! - [`demo`]: the whole story, printed step by step.
+
+pub mod demo;
+mod error;
+pub mod phone;
+pub mod rp;
+pub mod server;
+pub mod sim;
+
+pub use error::HarnessError;
+
+/// Result type of the harness.
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// Installs the TLS crypto provider once, so reqwest can be built in any process.
+pub fn install_crypto_provider() {
+    // Fails only when a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain HTTP client for the simulators and relying parties (no redirects followed: the bank
+/// answers with a redirect to the app's deep link, which only the phone can open).
+pub fn http_client() -> Result<reqwest::Client> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| HarnessError::Http(e.to_string()))
+}
+
+/// Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,168 @@
+//! The simulators a person deals with outside the app: the bank's authorize page, the SMS the
+//! phone receives, and the push channel.
+
+use std::time::Duration;
+
+use sleutel_protocol::api::{
+    self, ApiError, BankAuthorize, Citizen, NewCitizen, PushOutbox, SmsOutbox,
+};
+use url::Url;
+
+use crate::{HarnessError, Result, http_client};
+
+/// Client of the server's `/sim/` endpoints.
+#[derive(Clone)]
+pub struct SimClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Turns an error answer into [`HarnessError::Api`], or an unexpected one into `Http`.
+pub(crate) async fn api_error(response: reqwest::Response) -> HarnessError {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<ApiError>(&body) {
+        Ok(e) => HarnessError::Api(e),
+        Err(_) => HarnessError::Http(format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        )),
+    }
+}
+
+impl SimClient {
+    /// A client for the server at `base` (no trailing slash).
+    pub fn new(base: &str) -> Result<Self> {
+        Ok(Self {
+            http: http_client()?,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Creates a citizen with a debit and a credit card at a bank.
+    pub async fn create_citizen(&self, new: &NewCitizen) -> Result<Citizen> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, api::PATH_SIM_CITIZENS))
+            .json(new)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        Ok(response.json().await?)
+    }
+
+    /// Plays the person in the bank's app: opens the handoff URL, enters card number and card
+    /// PIN, and returns the deep link the bank sends the person back to the app with.
+    pub async fn bank_authorize(
+        &self,
+        handoff_url: &str,
+        card_number: &str,
+        card_pin: &str,
+    ) -> Result<String> {
+        let url =
+            Url::parse(handoff_url).map_err(|e| HarnessError::Http(format!("handoff URL: {e}")))?;
+        let page = self.http.get(url.clone()).send().await?;
+        if !page.status().is_success() {
+            return Err(api_error(page).await);
+        }
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let form = BankAuthorize {
+            enrollment_id: param("enrollment_id"),
+            nonce: param("nonce"),
+            redirect_uri: param("redirect_uri"),
+            card_number: card_number.to_owned(),
+            card_pin: card_pin.to_owned(),
+        };
+        let mut post_url = url.clone();
+        post_url.set_query(None);
+        let response = self.http.post(post_url).form(&form).send().await?;
+        if response.status() != reqwest::StatusCode::SEE_OTHER {
+            return Err(api_error(response).await);
+        }
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| HarnessError::Http("bank redirect without Location".into()))
+    }
+
+    /// Every SMS sent to `phone_number`, oldest first.
+    pub async fn sms_messages(&self, phone_number: &str) -> Result<SmsOutbox> {
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, api::PATH_SIM_SMS))
+            .query(&[("phone_number", phone_number)])
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        Ok(response.json().await?)
+    }
+
+    /// Waits until `phone_number` has received more than `already_seen` SMS messages and returns
+    /// the 6-digit control code in the newest one, as a person reads it off the screen.
+    pub async fn wait_for_sms_code(
+        &self,
+        phone_number: &str,
+        already_seen: usize,
+        timeout: Duration,
+    ) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let outbox = self.sms_messages(phone_number).await?;
+            if outbox.messages.len() > already_seen
+                && let Some(code) = outbox.messages.last().and_then(|m| sms_code_in(&m.text))
+            {
+                return Ok(code);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HarnessError::Timeout(format!("an SMS to {phone_number}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Push messages for `account_id` with a sequence number above `after`.
+    pub async fn push_messages(&self, account_id: &str, after: i64) -> Result<PushOutbox> {
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, api::PATH_SIM_PUSH))
+            .query(&[("account_id", account_id), ("after", &after.to_string())])
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        Ok(response.json().await?)
+    }
+}
+
+/// The first run of exactly six digits in an SMS text.
+pub fn sms_code_in(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_code_in_an_sms() {
+        assert_eq!(
+            sms_code_in("Sleutel: uw controlecode is 042917. Geef deze code aan niemand door."),
+            Some("042917".into())
+        );
+        assert_eq!(sms_code_in("geen code 12345 hier"), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The `sleutel-harness` command line, as QA teams run it.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sleutel-harness"))
+}
+
+#[tokio::test]
+async fn demo_command_runs_the_whole_story_and_exits_zero() {
+    let output = tokio::task::spawn_blocking(|| harness().arg("demo").output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Ik log in op de online overheid"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verified ID token"), "{stdout}");
+}
+
+#[tokio::test]
+async fn phone_and_rp_commands_log_a_citizen_in() {
+    let server = server().await;
+    let url = server.url();
+    let state = tempfile::tempdir().unwrap();
+    let state_path = state.path().to_owned();
+
+    let phone_url = url.clone();
+    let phone = tokio::task::spawn_blocking(move || {
+        harness()
+            .args([
+                "phone",
+                "--server",
+                &phone_url,
+                "--phone",
+                "+32473000001",
+                "--count",
+                "1",
+                "--timeout",
+                "30",
+            ])
+            .arg("--state")
+            .arg(&state_path)
+            .output()
+    });
+    // The relying party starts once the phone has enrolled (its account exists on the server).
+    let rp = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            let out = harness()
+                .args([
+                    "rp",
+                    "login",
+                    "--server",
+                    &url,
+                    "--client-id",
+                    "online-overheid",
+                    "--secret",
+                    "demo-secret",
+                    "--phone",
+                    "+32473000001",
+                    "--message",
+                    "CLI-1",
+                ])
+                .output()
+                .unwrap();
+            if out.status.success()
+                || !String::from_utf8_lossy(&out.stdout).contains("unknown_user_id")
+            {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("the phone never enrolled");
+    });
+
+    let rp = rp.await.unwrap();
+    let phone = phone.await.unwrap().unwrap();
+    let rp_out = String::from_utf8_lossy(&rp.stdout);
+    let phone_out = String::from_utf8_lossy(&phone.stdout);
+    assert!(rp.status.success(), "{rp_out}");
+    assert!(phone.status.success(), "{phone_out}");
+    let claims: serde_json::Value = serde_json::from_str(&rp_out).unwrap();
+    assert!(claims["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(phone_out.contains("\"answer\":\"approved\""), "{phone_out}");
+    assert!(phone_out.contains("CLI-1"), "{phone_out}");
+}
+
+#[tokio::test]
+async fn rp_command_prints_the_oauth_error_and_fails_for_an_unknown_number() {
+    let server = server().await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        harness()
+            .args([
+                "rp",
+                "login",
+                "--server",
+                &url,
+                "--client-id",
+                "online-overheid",
+                "--secret",
+                "demo-secret",
+                "--phone",
+                "+32479999998",
+            ])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown_user_id"));
+}

@@ -1,0 +1,329 @@
+//! What an attacker on the network or a hostile client can try: tampered and misdirected action
+//! requests (through a proxy between phone and server), replayed responses, oversize and
+//! malformed bodies.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::*;
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use sleutel_core::{Bank, CoreError};
+use sleutel_harness::phone::{VirtualPhone, silent};
+use sleutel_harness::sim::SimClient;
+use sleutel_harness::{http_client, now};
+use sleutel_protocol::api::{self, ApiError};
+use sleutel_protocol::dpop;
+use sleutel_protocol::jose::{Jwk, b64, b64_decode};
+
+/// What the proxy does to action requests on their way to the phone.
+#[derive(Clone)]
+enum Tamper {
+    Nothing,
+    /// Change the text to show, keeping the server's signature.
+    RewriteText,
+    /// Answer with this (validly signed) request of another account instead.
+    Substitute(String),
+}
+
+/// A phone's answer as it crossed the proxy: path, proof header, body.
+#[derive(Clone)]
+struct CapturedAnswer {
+    path: String,
+    proof: String,
+    body: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    tamper: Arc<Mutex<Tamper>>,
+    seen_requests: Arc<Mutex<Vec<String>>>,
+    answers: Arc<Mutex<Vec<CapturedAnswer>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> (Proxy, String) {
+        let proxy = Proxy {
+            upstream: upstream.to_owned(),
+            http: http_client().unwrap(),
+            tamper: Arc::new(Mutex::new(Tamper::Nothing)),
+            seen_requests: Arc::default(),
+            answers: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(proxy.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (proxy, url)
+    }
+
+    fn set(&self, tamper: Tamper) {
+        *self.tamper.lock().unwrap() = tamper;
+    }
+
+    fn rewrite(&self, jws: &str) -> String {
+        self.seen_requests.lock().unwrap().push(jws.to_owned());
+        match &*self.tamper.lock().unwrap() {
+            Tamper::Nothing => jws.to_owned(),
+            Tamper::Substitute(other) => other.clone(),
+            Tamper::RewriteText => {
+                let parts: Vec<&str> = jws.split('.').collect();
+                let mut claims: serde_json::Value =
+                    serde_json::from_slice(&b64_decode(parts[1], "payload").unwrap()).unwrap();
+                claims["text"] = "Ik schenk 5000 euro aan de aanvaller".into();
+                format!(
+                    "{}.{}.{}",
+                    parts[0],
+                    b64(serde_json::to_vec(&claims).unwrap()),
+                    parts[2]
+                )
+            }
+        }
+    }
+}
+
+async fn forward(
+    State(proxy): State<Proxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
+    let mut request = proxy
+        .http
+        .request(method.clone(), format!("{}{}", proxy.upstream, target));
+    for name in ["dpop", "authorization", "content-type"] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value.as_bytes());
+        }
+    }
+    if method == Method::POST && target.ends_with("/response") {
+        let dpop = headers
+            .get("dpop")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        proxy.answers.lock().unwrap().push(CapturedAnswer {
+            path: target.clone(),
+            proof: dpop,
+            body: body.to_vec(),
+        });
+    }
+    let upstream = request.body(body).send().await.unwrap();
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap();
+    let mut body = upstream.bytes().await.unwrap().to_vec();
+    if method == Method::GET && target.starts_with(api::PATH_REQUESTS) && status.is_success() {
+        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if let Some(list) = value.get_mut("requests").and_then(|v| v.as_array_mut()) {
+            for item in list.iter_mut() {
+                *item = proxy.rewrite(item.as_str().unwrap()).into();
+            }
+        }
+        if let Some(one) = value.get_mut("request") {
+            *one = proxy.rewrite(one.as_str().unwrap()).into();
+        }
+        body = serde_json::to_vec(&value).unwrap();
+    }
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+/// Enrolls a phone that talks to the server through `proxy_url`.
+async fn enrolled_behind(proxy_url: &str, number: &str) -> (VirtualPhone, tempfile::TempDir) {
+    let (phone, dir) = new_phone(proxy_url);
+    phone
+        .enroll_new_citizen(Bank::Kbc, number, CODE, &silent)
+        .await
+        .unwrap();
+    (phone, dir)
+}
+
+async fn push_for(url: &str, account_id: &str) -> String {
+    let outbox = SimClient::new(url)
+        .unwrap()
+        .push_messages(account_id, 0)
+        .await
+        .unwrap();
+    serde_json::to_string(&outbox.messages.last().expect("a push").message).unwrap()
+}
+
+#[tokio::test]
+async fn a_request_whose_signature_does_not_verify_is_never_shown() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let (phone, _dir) = enrolled_behind(&proxy_url, "+32472000001").await;
+    let account = phone.account().unwrap().unwrap();
+    proxy.set(Tamper::RewriteText);
+    start_login(&server.url(), "+32472000001").await;
+
+    let err = phone
+        .authenticator()
+        .handle_push(push_for(&server.url(), &account.account_id).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::ServerUntrusted { .. }), "{err:?}");
+    let refreshed = phone.authenticator().refresh_pending().await;
+    assert!(
+        matches!(&refreshed, Ok(list) if list.is_empty())
+            || matches!(&refreshed, Err(CoreError::ServerUntrusted { .. })),
+        "{refreshed:?}"
+    );
+    assert!(phone.authenticator().pending().unwrap().is_empty());
+    assert!(
+        !proxy.seen_requests.lock().unwrap().is_empty(),
+        "the proxy saw the request"
+    );
+}
+
+#[tokio::test]
+async fn a_request_for_another_account_is_never_shown() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let (victim, _d1) = enrolled_behind(&proxy_url, "+32472000002").await;
+    let (other, _d2) = enrolled_behind(&proxy_url, "+32472000003").await;
+    start_login(&server.url(), "+32472000003").await;
+    let others = other.authenticator().refresh_pending().await.unwrap();
+    assert_eq!(others.len(), 1);
+    let other_jws = proxy.seen_requests.lock().unwrap().last().unwrap().clone();
+
+    proxy.set(Tamper::Substitute(other_jws));
+    start_login(&server.url(), "+32472000002").await;
+    let victim_account = victim.account().unwrap().unwrap();
+    let err = victim
+        .authenticator()
+        .handle_push(push_for(&server.url(), &victim_account.account_id).await)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, CoreError::ServerUntrusted { .. }), "{err:?}");
+    assert!(victim.authenticator().pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_replayed_response_is_refused() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let (mut phone, _dir) = enrolled_behind(&proxy_url, "+32472000004").await;
+    let (rp, started) = start_login(&server.url(), "+32472000004").await;
+    let view = phone.next_request(WAIT).await.unwrap();
+    phone
+        .authenticator()
+        .approve_with_code(view.request_id, CODE.into())
+        .await
+        .unwrap();
+    rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    let CapturedAnswer { path, proof, body } =
+        proxy.answers.lock().unwrap().last().unwrap().clone();
+    let replay = http_client()
+        .unwrap()
+        .post(format!("{}{path}", server.url()))
+        .header("DPoP", proof)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(replay.status().as_u16(), 401);
+    let error: ApiError = replay.json().await.unwrap();
+    assert_eq!(error.error, api::codes::PROOF_REPLAYED);
+}
+
+#[tokio::test]
+async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serving() {
+    let server = server().await;
+    let http = http_client().unwrap();
+    let url = server.url();
+    let key = SigningKey::generate();
+    let jwk = Jwk::from_verifying_key(key.verifying_key());
+    let proof = |path: &str, body: &[u8], id: &str| {
+        dpop::make_proof(&key, &jwk, "POST", &format!("{url}{path}"), body, id, now()).unwrap()
+    };
+
+    let huge = vec![b' '; api_limit() + 1];
+    let response = http
+        .post(format!("{url}{}", api::PATH_ENROLLMENTS))
+        .header("DPoP", proof(api::PATH_ENROLLMENTS, &huge, "p1"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(
+        response.json::<ApiError>().await.unwrap().error,
+        api::codes::BODY_TOO_LARGE
+    );
+
+    let broken = b"{\"phone_number\": ".to_vec();
+    let response = http
+        .post(format!("{url}{}", api::PATH_ENROLLMENTS))
+        .header("DPoP", proof(api::PATH_ENROLLMENTS, &broken, "p2"))
+        .header("content-type", "application/json")
+        .body(broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.json::<ApiError>().await.unwrap().error,
+        api::codes::INVALID_REQUEST
+    );
+
+    let response = http
+        .post(format!("{url}{}", api::PATH_ENROLLMENTS))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.json::<ApiError>().await.unwrap().error,
+        api::codes::INVALID_PROOF
+    );
+
+    let response = http
+        .post(format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE))
+        .basic_auth("online-overheid", Some("demo-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("scope=%%%")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    assert!(response.json::<ApiError>().await.is_ok());
+
+    let response = http
+        .get(format!("{url}/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(response.json::<ApiError>().await.is_ok());
+
+    let response = http
+        .get(format!("{url}{}", api::PATH_OIDC_DISCOVERY))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+fn api_limit() -> usize {
+    sleutel_protocol::limits::MAX_BODY_BYTES
+}

@@ -1,0 +1,258 @@
+//! A relying party logs an enrolled citizen in: approvals, wrong codes, blocking, declines,
+//! expiry, and the server's CIBA errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sleutel_core::{CoreError, DeclineReason};
+use sleutel_harness::rp::{LoginRequest, RelyingParty};
+use sleutel_server::Policy;
+
+#[tokio::test]
+async fn approved_login_gives_the_relying_party_a_verified_id_token_with_the_name() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000001").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    assert_eq!(view.rp_name, "Online overheid");
+    assert_eq!(view.text, "Ik log in op de online overheid");
+    assert_eq!(view.binding_message.as_deref(), Some("TEST-1"));
+    e.phone
+        .authenticator()
+        .approve_with_code(view.request_id.clone(), CODE.into())
+        .await
+        .unwrap();
+
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+    let claims = rp.verify_id_token(&token.id_token).await.unwrap();
+    assert_eq!(
+        claims.name.as_deref(),
+        Some(format!("{} {}", e.citizen.given_name, e.citizen.family_name).as_str())
+    );
+    assert_eq!(claims.aud, "online-overheid");
+    assert!(claims.amr.contains(&"pin".to_string()));
+    let history = e.phone.authenticator().history().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].request_id, view.request_id);
+    assert!(e.phone.authenticator().pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_code_answers_with_attempts_left_and_the_request_stays_open() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000002").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    let auth = e.phone.authenticator();
+
+    let err = auth
+        .approve_with_code(view.request_id.clone(), WRONG_CODE.into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::WrongCode { attempts_left: 2 }),
+        "{err:?}"
+    );
+    assert_eq!(auth.pending().unwrap().len(), 1);
+    assert_eq!(
+        rp.poll_token(&started.auth_req_id)
+            .await
+            .unwrap_err()
+            .api_code(),
+        Some("authorization_pending")
+    );
+
+    auth.approve_with_code(view.request_id.clone(), CODE.into())
+        .await
+        .unwrap();
+    assert!(rp.wait_for_token(&started, WAIT).await.is_ok());
+}
+
+#[tokio::test]
+async fn third_wrong_code_blocks_the_account_and_the_right_code_is_then_refused() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000003").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    let auth = e.phone.authenticator();
+    let id = view.request_id.clone();
+
+    for expected_left in [2, 1] {
+        let err = auth
+            .approve_with_code(id.clone(), WRONG_CODE.into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CoreError::WrongCode { attempts_left } if attempts_left == expected_left),
+            "{err:?}"
+        );
+    }
+    let err = auth
+        .approve_with_code(id.clone(), WRONG_CODE.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::AccountBlocked), "{err:?}");
+
+    let err = auth
+        .approve_with_code(id.clone(), CODE.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::AccountBlocked), "{err:?}");
+    let err = rp.wait_for_token(&started, WAIT).await.unwrap_err();
+    assert_eq!(err.api_code(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn decline_gives_the_relying_party_access_denied() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000004").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+
+    e.phone
+        .authenticator()
+        .decline(view.request_id.clone(), DeclineReason::Cancelled)
+        .await
+        .unwrap();
+
+    let err = rp.wait_for_token(&started, WAIT).await.unwrap_err();
+    assert_eq!(err.api_code(), Some("access_denied"));
+    let history = e.phone.authenticator().history().unwrap();
+    assert_eq!(history[0].reason, Some(DeclineReason::Cancelled));
+}
+
+#[tokio::test]
+async fn expired_request_gives_expired_token_and_cannot_be_answered() {
+    let server = server_with(Policy {
+        request_ttl_secs: 2,
+        ..Policy::default()
+    })
+    .await;
+    let mut e = enrolled(&server.url(), "+32470000005").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let err = e
+        .phone
+        .authenticator()
+        .approve_with_code(view.request_id.clone(), CODE.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::RequestExpired), "{err:?}");
+    assert_eq!(
+        rp.poll_token(&started.auth_req_id)
+            .await
+            .unwrap_err()
+            .api_code(),
+        Some("expired_token")
+    );
+    assert!(e.phone.authenticator().pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_phone_number_gives_unknown_user_id() {
+    let server = server().await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let err = rp
+        .backchannel_authorize(&LoginRequest::new("+32479999999"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_code(), Some("unknown_user_id"));
+}
+
+#[tokio::test]
+async fn wrong_client_secret_gives_invalid_client() {
+    let server = server().await;
+    let e = enrolled(&server.url(), "+32470000006").await;
+    let rp = RelyingParty::new(&server.url(), "online-overheid", "not-the-secret").unwrap();
+    let err = rp
+        .backchannel_authorize(&LoginRequest::new(&e.phone_number))
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_code(), Some("invalid_client"));
+}
+
+#[tokio::test]
+async fn polling_faster_than_the_interval_gives_slow_down() {
+    let server = server().await;
+    let e = enrolled(&server.url(), "+32470000007").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+
+    let first = rp.poll_token(&started.auth_req_id).await.unwrap_err();
+    let second = rp.poll_token(&started.auth_req_id).await.unwrap_err();
+
+    assert!(matches!(
+        first.api_code(),
+        Some("authorization_pending") | Some("slow_down")
+    ));
+    assert_eq!(second.api_code(), Some("slow_down"));
+}
+
+#[tokio::test]
+async fn the_token_is_issued_once() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000008").await;
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    e.phone
+        .authenticator()
+        .approve_with_code(view.request_id, CODE.into())
+        .await
+        .unwrap();
+    rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(started.interval as u64)).await;
+    let err = rp.poll_token(&started.auth_req_id).await.unwrap_err();
+    assert_eq!(err.api_code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_enrolled_phones_working() {
+    let mut server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000009").await;
+    let jwks_before = RelyingParty::demo(&server.url())
+        .unwrap()
+        .discovery()
+        .await
+        .unwrap();
+
+    server.restart().await.unwrap();
+
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    e.phone
+        .authenticator()
+        .approve_with_code(view.request_id, CODE.into())
+        .await
+        .unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+    rp.verify_id_token(&token.id_token).await.unwrap();
+    assert_eq!(rp.discovery().await.unwrap().issuer, jwks_before.issuer);
+}
+
+#[tokio::test]
+async fn a_reopened_phone_finds_its_account_and_answers() {
+    let server = server().await;
+    let e = enrolled(&server.url(), "+32470000010").await;
+    let dir = e.dir;
+    drop(e.phone);
+
+    let mut phone = sleutel_harness::phone::VirtualPhone::open(&server.url(), dir.path()).unwrap();
+    assert_eq!(
+        phone.account().unwrap().unwrap().account_id,
+        e.account.account_id
+    );
+    let (rp, started) = start_login(&server.url(), &e.phone_number).await;
+    let view = phone.next_request(WAIT).await.unwrap();
+    phone
+        .authenticator()
+        .approve_with_code(view.request_id, CODE.into())
+        .await
+        .unwrap();
+    assert!(rp.wait_for_token(&started, WAIT).await.is_ok());
+}
