@@ -182,7 +182,8 @@ impl Transaction {
 }
 
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<()> {
-    if text.trim().is_empty() || text.chars().count() > max {
+    // Text that is nothing but invisible characters would show as an empty line.
+    if display::clean_display_text(text, max).is_empty() || text.chars().count() > max {
         return Err(ProtocolError::invalid(
             field,
             format!("empty or over {max} characters"),
@@ -356,6 +357,16 @@ mod tests {
                 NOW + 301
             ),
             Err(ProtocolError::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn text_of_only_invisible_characters_is_refused() {
+        let mut r = request();
+        r.text = "\u{200B}\u{202E} \u{FEFF}".into();
+        assert!(matches!(
+            r.validate(NOW),
+            Err(ProtocolError::InvalidField { field: "text", .. })
         ));
     }
 

@@ -4,22 +4,34 @@
 //! "gro.nigol" into "login.org", zero-width characters hide differences, control characters break
 //! layout. Both the server (when it accepts a request) and the phone (when it shows one) clean.
 
-/// Whether `c` must never be shown: control characters, bidirectional controls, zero-width and
-/// other invisible formatting characters.
+/// Whether `c` must never be shown: control characters, bidirectional controls, and every
+/// invisible character (Unicode's Default_Ignorable_Code_Point set and the format characters,
+/// General_Category Cf): zero-width characters, joiners, variation selectors, tag characters,
+/// fillers and interlinear annotation marks.
 pub fn is_forbidden_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
-            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-            | '\u{FEFF}'              // zero-width no-break space / BOM
-            | '\u{00AD}'              // soft hyphen
-            | '\u{034F}'              // combining grapheme joiner
-            | '\u{061C}'              // Arabic letter mark
-            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers (invisible)
-            | '\u{180E}'              // Mongolian vowel separator
-            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+            '\u{00AD}'                   // soft hyphen
+            | '\u{034F}'                 // combining grapheme joiner
+            | '\u{0600}'..='\u{0605}'   // Arabic number signs (Cf)
+            | '\u{061C}'                 // Arabic letter mark
+            | '\u{06DD}' | '\u{070F}'    // Arabic end of ayah, Syriac abbreviation mark (Cf)
+            | '\u{0890}'..='\u{0891}' | '\u{08E2}' // Arabic pound/piastre marks, disputed end of ayah
+            | '\u{115F}' | '\u{1160}'    // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'    // Khmer inherent vowels (invisible)
+            | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, bidi isolates, deprecated format
+            | '\u{3164}' | '\u{FFA0}'    // Hangul fillers
+            | '\u{FE00}'..='\u{FE0F}'   // variation selectors
+            | '\u{FEFF}'                 // zero-width no-break space / BOM
+            | '\u{FFF0}'..='\u{FFFB}'   // unassigned specials, interlinear annotations
+            | '\u{110BD}' | '\u{110CD}'  // Kaithi number signs (Cf)
+            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls
+            | '\u{E0000}'..='\u{E0FFF}' // tag characters and variation selectors supplement
         )
 }
 
@@ -64,6 +76,15 @@ mod tests {
         let spoof = "Bank\u{202E}gro.nigol\u{200B} X";
         assert_eq!(clean_display_text(spoof, 100), "Bankgro.nigol X");
         assert!(has_forbidden_chars(spoof));
+    }
+
+    #[test]
+    fn removes_tags_variation_selectors_and_fillers() {
+        let hidden = "Ban\u{E0041}k\u{FE0F}\u{3164}\u{2066}X\u{2069}\u{180E}";
+        assert_eq!(clean_display_text(hidden, 100), "BankX");
+        assert!(!has_forbidden_chars(
+            "Online overheid — Ik log in (België) €12,50"
+        ));
     }
 
     #[test]

@@ -280,7 +280,8 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 
 /// Checks a Belgian national register number: 11 digits `YYMMDD SSS CC`, where the first six
 /// digits are the birth date and `CC = 97 - (first nine digits mod 97)`; for people born in 2000
-/// or later the nine digits are prefixed with `2` before the division.
+/// or later the nine digits are prefixed with `2` before the division. Bis numbers (people not in
+/// the national register) carry the birth month plus 20 or plus 40 and are accepted alike.
 pub fn check_national_register_number(nrn: &str, birth: Date) -> Result<()> {
     if nrn.len() != 11 || !nrn.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ProtocolError::invalid(
@@ -288,8 +289,16 @@ pub fn check_national_register_number(nrn: &str, birth: Date) -> Result<()> {
             "must be 11 digits",
         ));
     }
-    let expected_prefix = format!("{:02}{:02}{:02}", birth.year % 100, birth.month, birth.day);
-    if nrn[..6] != expected_prefix {
+    let matches_birth = [0, 20, 40].iter().any(|bis_offset| {
+        nrn[..6]
+            == format!(
+                "{:02}{:02}{:02}",
+                birth.year % 100,
+                birth.month + bis_offset,
+                birth.day
+            )
+    });
+    if !matches_birth {
         return Err(ProtocolError::invalid(
             "national_register_number",
             "does not match the birth date",
@@ -336,6 +345,19 @@ mod tests {
         let old_rule = national_register_check("030131045", 1903);
         assert_ne!(old_rule, check2);
         assert!(check_national_register_number(&format!("030131045{old_rule:02}"), d2).is_err());
+    }
+
+    #[test]
+    fn bis_numbers_carry_the_month_plus_20_or_40() {
+        let d = Date::parse("1990-03-05").unwrap();
+        for month in ["23", "43"] {
+            let nine = format!("90{month}05123");
+            let nrn = format!("{nine}{:02}", national_register_check(&nine, 1990));
+            assert!(check_national_register_number(&nrn, d).is_ok(), "{nrn}");
+        }
+        let nine = "901305123";
+        let nrn = format!("{nine}{:02}", national_register_check(nine, 1990));
+        assert!(check_national_register_number(&nrn, d).is_err());
     }
 
     #[test]
