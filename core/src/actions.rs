@@ -2,7 +2,7 @@
 //! against the pinned server keys, showing them, and answering with the device key and the
 //! code, or declining with the device key alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use reqwest::Method;
 use sleutel_protocol::ProtocolError;
@@ -32,6 +32,12 @@ const MAX_PUSH_PAYLOAD_BYTES: usize = 1024;
 
 /// Longest claim name shown.
 const MAX_CLAIM_CHARS: usize = 64;
+
+/// Most listed requests looked at per account in one refresh; the rest are ignored. The
+/// reference server keeps at most 5 open requests per account, so that relying parties cannot
+/// flood a person; some headroom lets a server's policy change, while a list far longer comes
+/// from a broken or hostile server, and every entry costs a signature check and a stored row.
+pub(crate) const MAX_LISTED_REQUESTS_PER_ACCOUNT: usize = 16;
 
 /// A transaction to confirm, as the person must see it (what you see is what you sign).
 #[derive(Debug, Clone, PartialEq)]
@@ -276,50 +282,80 @@ pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<Action
     Ok(view(&account.account_id, verified.request))
 }
 
+/// Refreshes every account that is not revoked, one after the other. An account whose refresh
+/// fails keeps its stored requests and does not stop the others; a revoked device is recorded
+/// on its account and is not a failure. Returns the pending requests of the accounts refreshed,
+/// or the first failure when every account that was tried failed.
 pub(crate) async fn refresh_pending(ctx: &Context) -> Result<Vec<ActionView>, CoreError> {
+    let mut refreshed: HashSet<String> = HashSet::new();
+    let mut first_error = None;
     for account in ctx.store.accounts()? {
         if account.status == AccountStatus::Revoked {
             continue;
         }
-        let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
-        let listed: PendingRequests = match ctx
-            .client
-            .call(
-                &account.server_url,
-                Method::GET,
-                api::PATH_REQUESTS,
-                None,
-                &device,
-            )
-            .await
-        {
-            Ok(listed) => listed,
-            // One revoked account must not hide the requests of the others.
-            Err(CoreError::DeviceRevoked) => {
-                note_account_error(ctx, &account, CoreError::DeviceRevoked);
-                continue;
+        match refresh_account(ctx, &account).await {
+            Ok(()) => {
+                refreshed.insert(account.account_id);
             }
-            Err(e) => return Err(note_account_error(ctx, &account, e)),
-        };
-        let now = crate::now();
-        let mut rows: Vec<PendingRow> = Vec::new();
-        for jws in &listed.requests {
-            match verify_request(jws, &account, now) {
-                Ok(verified) => {
-                    if !rows.iter().any(|r| r.request_id == verified.request.jti) {
-                        rows.push(pending_row(&verified, &account.account_id));
-                    }
-                }
-                Err(e) => warn!(
+            Err(CoreError::DeviceRevoked) => {}
+            Err(e) => {
+                warn!(
                     account_id = %account.account_id,
-                    "dropping a listed request that {}",
-                    failure_kind(&e)
-                ),
+                    "could not refresh the requests of an account: {e}"
+                );
+                first_error.get_or_insert(e);
             }
         }
-        ctx.store.sync_pending(&account.account_id, &rows, now)?;
     }
-    pending(ctx)
+    if refreshed.is_empty()
+        && let Some(e) = first_error
+    {
+        return Err(e);
+    }
+    Ok(pending(ctx)?
+        .into_iter()
+        .filter(|v| refreshed.contains(&v.account_id))
+        .collect())
+}
+
+/// Makes the stored requests of `account` those the server lists that verify.
+async fn refresh_account(ctx: &Context, account: &AccountRow) -> Result<(), CoreError> {
+    let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    let listed: PendingRequests = ctx
+        .client
+        .call(
+            &account.server_url,
+            Method::GET,
+            api::PATH_REQUESTS,
+            None,
+            &device,
+        )
+        .await
+        .map_err(|e| note_account_error(ctx, account, e))?;
+    if listed.requests.len() > MAX_LISTED_REQUESTS_PER_ACCOUNT {
+        warn!(
+            account_id = %account.account_id,
+            listed = listed.requests.len(),
+            "the server lists more requests than a person can have open; ignoring the rest"
+        );
+    }
+    let now = crate::now();
+    let mut rows: Vec<PendingRow> = Vec::new();
+    for jws in listed.requests.iter().take(MAX_LISTED_REQUESTS_PER_ACCOUNT) {
+        match verify_request(jws, account, now) {
+            Ok(verified) => {
+                if !rows.iter().any(|r| r.request_id == verified.request.jti) {
+                    rows.push(pending_row(&verified, &account.account_id));
+                }
+            }
+            Err(e) => warn!(
+                account_id = %account.account_id,
+                "dropping a listed request that {}",
+                failure_kind(&e)
+            ),
+        }
+    }
+    ctx.store.sync_pending(&account.account_id, &rows, now)
 }
 
 pub(crate) fn pending(ctx: &Context) -> Result<Vec<ActionView>, CoreError> {
@@ -396,17 +432,29 @@ pub(crate) async fn approve_with_code(
     if a.account.status == AccountStatus::Blocked {
         return Err(CoreError::AccountBlocked);
     }
-    if let Some(number) = number
-        && !a
-            .request
-            .number_options
-            .as_ref()
-            .is_some_and(|options| options.contains(&number))
-    {
-        return Err(CoreError::invalid(
-            "number",
-            "not one of the numbers offered",
-        ));
+    // Number matching is the person's proof of looking at the relying party's screen: a
+    // request that offers numbers is approved only with one of them, and a number is sent only
+    // when numbers were offered.
+    match (&a.request.number_options, number) {
+        (Some(_), None) => {
+            return Err(CoreError::invalid(
+                "number",
+                "this request asks for the number the service shows",
+            ));
+        }
+        (Some(options), Some(number)) if !options.contains(&number) => {
+            return Err(CoreError::invalid(
+                "number",
+                "not one of the numbers offered",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CoreError::invalid(
+                "number",
+                "this request offers no numbers to choose from",
+            ));
+        }
+        _ => {}
     }
     let salt = ctx
         .keystore

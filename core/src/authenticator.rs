@@ -124,7 +124,11 @@ impl Authenticator {
     }
 
     /// Asks the server for the pending requests of every account, keeps those that verify,
-    /// forgets those the server no longer lists, and returns all pending requests.
+    /// forgets those the server no longer lists, and returns the pending requests of the
+    /// accounts refreshed. An account whose refresh fails (its server unreachable, say) keeps
+    /// its stored requests (see [`Authenticator::pending`]) and does not stop the others; a
+    /// revoked device marks its account revoked. Only when every account failed is the first
+    /// error returned. At most 16 listed requests per account are looked at.
     pub async fn refresh_pending(&self) -> Result<Vec<ActionView>, CoreError> {
         actions::refresh_pending(&self.ctx).await
     }
@@ -141,7 +145,10 @@ impl Authenticator {
 
     /// Approves a request with the 5-digit code, sharing the claims it asks for. A wrong code
     /// gives [`CoreError::WrongCode`] and the request stays pending; once the server has blocked
-    /// the account, [`CoreError::AccountBlocked`] comes without any code leaving the phone.
+    /// the account, [`CoreError::AccountBlocked`] comes without any code leaving the phone. A
+    /// request with [`ActionView::number_options`] is refused here with
+    /// [`CoreError::InvalidInput`] on `number`: use
+    /// [`Authenticator::approve_with_code_and_number`].
     pub async fn approve_with_code(
         &self,
         request_id: String,
@@ -151,7 +158,8 @@ impl Authenticator {
     }
 
     /// Approves a number-matching request with the 5-digit code and the number the person
-    /// picked (one of [`ActionView::number_options`]).
+    /// picked, which must be one of [`ActionView::number_options`] (else
+    /// [`CoreError::InvalidInput`] on `number`, and nothing is sent).
     pub async fn approve_with_code_and_number(
         &self,
         request_id: String,

@@ -13,6 +13,8 @@ mod client;
 mod conformance_tests;
 mod enrollment;
 mod error;
+#[cfg(test)]
+mod fake_server;
 mod keystore;
 mod pin;
 mod software_keystore;

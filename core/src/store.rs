@@ -176,7 +176,7 @@ impl Store {
     pub(crate) fn accounts(&self) -> Result<Vec<AccountRow>, CoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, rowid"
         ))?;
         let rows = stmt.query_map([], account_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -1,0 +1,399 @@
+//! A minimal in-process server for the core's own tests. It checks every message with the
+//! protocol crate's verifiers (DPoP proofs, proofs of possession, the two-signature response),
+//! follows the reference server's enrollment steps and repeat rules, and can be told to refuse.
+//! The reference server and the end-to-end harness cover the real behaviour.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::elliptic_curve::Generate;
+use serde::Serialize;
+use sleutel_protocol::action::{
+    ACTION_TYP, ActionKind, ActionRequest, RelyingParty, UserVerification,
+};
+use sleutel_protocol::api::{self, ApiError, codes};
+use sleutel_protocol::dpop::{self, PROOF_HEADER};
+use sleutel_protocol::jose::{self, GeneralJws, Header, Jwk, Jwks};
+use sleutel_protocol::response::{Decision, DeclineReason, DeviceSignedResponse, UvMethod};
+
+use crate::{Account, Authenticator, Bank};
+
+/// The code the tests choose.
+pub(crate) const CODE: &str = "13579";
+/// Another acceptable code.
+pub(crate) const OTHER_CODE: &str = "27182";
+/// The SMS control code the fake always sends.
+pub(crate) const SMS_CODE: &str = "123456";
+/// The bank's return link for the fake's enrollment.
+pub(crate) const BANK_RETURN: &str =
+    "sleutel://enroll/bank?enrollment_id=enr-1&identity_token=a.b.c";
+
+/// Where the fake's one enrollment stands, as on the reference server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Step {
+    #[default]
+    Identity,
+    Sms,
+    Keys,
+    Done,
+}
+
+/// The fake's state; tests read and change it between calls.
+#[derive(Default)]
+pub(crate) struct Fake {
+    pub(crate) issuer: String,
+    pub(crate) account_id: String,
+    pub(crate) server_key: Option<SigningKey>,
+    /// A second signing key the fake publishes as `k2`.
+    pub(crate) extra_key: Option<SigningKey>,
+    pub(crate) step: Step,
+    pub(crate) device_jkt: Option<String>,
+    pub(crate) device_key: Option<VerifyingKey>,
+    pub(crate) pin_key: Option<VerifyingKey>,
+    pub(crate) requests: HashMap<String, String>,
+    pub(crate) attempts_left: u32,
+    pub(crate) answers: Vec<(Decision, Option<UvMethod>, Option<DeclineReason>)>,
+    /// Key registrations that changed the server's state.
+    pub(crate) registrations: u32,
+    /// Refuse every completion with this status and code.
+    pub(crate) refuse_completion: Option<(StatusCode, &'static str)>,
+    /// Answer every listing of pending requests with this status and code.
+    pub(crate) list_error: Option<(StatusCode, &'static str)>,
+    /// Send the bank handoff to this URL instead of an https one.
+    pub(crate) handoff_url: Option<String>,
+}
+
+pub(crate) type Shared = Arc<Mutex<Fake>>;
+
+fn error(status: StatusCode, code: &str, attempts_left: Option<u32>) -> Response {
+    let body = ApiError {
+        error: code.into(),
+        error_description: code.into(),
+        attempts_left,
+        retry_after: None,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn ok<T: Serialize>(body: T) -> Response {
+    axum::Json(body).into_response()
+}
+
+fn wrong_step() -> Response {
+    error(StatusCode::CONFLICT, codes::WRONG_STEP, None)
+}
+
+/// Checks the proof as the real server must: signature, method, path, body hash, age; and,
+/// once a device is known, that the proof is by that device.
+fn proof(
+    fake: &Fake,
+    headers: &HeaderMap,
+    method: Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Option<Response> {
+    let token = headers
+        .get(PROOF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    match dpop::verify_proof(token, method.as_str(), target, body, crate::now()) {
+        Ok(p) if fake.device_jkt.as_ref().is_none_or(|jkt| *jkt == p.jkt) => None,
+        _ => Some(error(StatusCode::UNAUTHORIZED, codes::INVALID_PROOF, None)),
+    }
+}
+
+async fn start(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let mut fake = s.lock().unwrap();
+    let token = headers.get(PROOF_HEADER).unwrap().to_str().unwrap();
+    let p = dpop::verify_proof(token, "POST", uri.path(), &body, crate::now()).unwrap();
+    let _: api::StartEnrollment = serde_json::from_slice(&body).unwrap();
+    fake.device_jkt = Some(p.jkt);
+    fake.step = Step::Identity;
+    ok(api::EnrollmentStarted {
+        enrollment_id: "enr-1".into(),
+        nonce: "nonce-1".into(),
+        handoff_url: fake
+            .handoff_url
+            .clone()
+            .unwrap_or_else(|| "https://bank.invalid/authorize?enrollment_id=enr-1".into()),
+        expires_at: crate::now() + 600,
+    })
+}
+
+async fn identity(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    if fake.step != Step::Identity {
+        return wrong_step();
+    }
+    let submitted: api::SubmitIdentity = serde_json::from_slice(&body).unwrap();
+    if submitted.identity_token != "a.b.c" {
+        return error(StatusCode::BAD_REQUEST, codes::INVALID_IDENTITY_TOKEN, None);
+    }
+    fake.step = Step::Sms;
+    ok(api::SmsSent {
+        phone_number_masked: "+32 4•• •• 34 56".into(),
+        expires_at: crate::now() + 300,
+        resend_after: crate::now() + 30,
+    })
+}
+
+async fn sms(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    let verified = ok(api::SmsVerified {
+        display_name: "Jan Peeters".into(),
+    });
+    match fake.step {
+        // Right after the SMS step, a repeated verification is answered as verified again.
+        Step::Keys => return verified,
+        Step::Identity | Step::Done => return wrong_step(),
+        Step::Sms => {}
+    }
+    let verify: api::VerifySms = serde_json::from_slice(&body).unwrap();
+    if verify.code != SMS_CODE {
+        return error(StatusCode::BAD_REQUEST, codes::WRONG_SMS_CODE, Some(2));
+    }
+    fake.step = Step::Keys;
+    verified
+}
+
+async fn resend(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, b"") {
+        return refusal;
+    }
+    if fake.step != Step::Sms {
+        return wrong_step();
+    }
+    ok(api::SmsSent {
+        phone_number_masked: "+32 4•• •• 34 56".into(),
+        expires_at: crate::now() + 300,
+        resend_after: crate::now() + 30,
+    })
+}
+
+async fn server_keys(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::GET, &uri, b"") {
+        return refusal;
+    }
+    ok(published_keys(&fake))
+}
+
+fn published_keys(fake: &Fake) -> Jwks {
+    let mut keys = Vec::new();
+    for (kid, key) in [("k1", &fake.server_key), ("k2", &fake.extra_key)] {
+        if let Some(key) = key {
+            keys.push(Jwk::from_verifying_key(key.verifying_key()).published(kid));
+        }
+    }
+    Jwks { keys }
+}
+
+async fn complete(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    if let Some((status, code)) = fake.refuse_completion {
+        return error(status, code, None);
+    }
+    let done: api::CompleteEnrollment = serde_json::from_slice(&body).unwrap();
+    assert_eq!(Some(done.device_key.thumbprint()), fake.device_jkt);
+    let device = done.device_key.to_verifying_key().unwrap();
+    let pin = done.pin_key.to_verifying_key().unwrap();
+    for (key, role, pop) in [
+        (&device, "device", &done.device_pop),
+        (&pin, "pin", &done.pin_pop),
+    ] {
+        let message = api::enrollment_pop_message(role, "enr-1", "nonce-1");
+        let signature = jose::b64_decode(pop, "pop").unwrap();
+        jose::verify_es256(key, message.as_bytes(), &signature, "pop").unwrap();
+    }
+    match fake.step {
+        // The same keys again: the answer was lost, the registration stands.
+        Step::Done if fake.device_key == Some(device) && fake.pin_key == Some(pin) => {}
+        Step::Keys => {
+            fake.device_key = Some(device);
+            fake.pin_key = Some(pin);
+            fake.attempts_left = 3;
+            fake.step = Step::Done;
+            fake.registrations += 1;
+        }
+        _ => return wrong_step(),
+    }
+    ok(api::EnrollmentCompleted {
+        account_id: fake.account_id.clone(),
+        display_name: "Jan Peeters".into(),
+        issuer: fake.issuer.clone(),
+        server_keys: published_keys(&fake),
+    })
+}
+
+async fn list(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::GET, &uri, b"") {
+        return refusal;
+    }
+    if let Some((status, code)) = fake.list_error {
+        return error(status, code, None);
+    }
+    ok(api::PendingRequests {
+        requests: fake.requests.values().cloned().collect(),
+    })
+}
+
+async fn one(
+    State(s): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::GET, &uri, b"") {
+        return refusal;
+    }
+    match fake.requests.get(&id) {
+        Some(jws) => ok(api::RequestEnvelope {
+            request: jws.clone(),
+        }),
+        None => error(StatusCode::NOT_FOUND, codes::UNKNOWN_REQUEST, None),
+    }
+}
+
+async fn answer(
+    State(s): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    let Some(request_jws) = fake.requests.get(&id).cloned() else {
+        return error(StatusCode::CONFLICT, codes::REQUEST_ALREADY_ANSWERED, None);
+    };
+    let jws: GeneralJws = serde_json::from_slice(&body).unwrap();
+    let signed = DeviceSignedResponse::verify(jws, fake.device_key.as_ref().unwrap()).unwrap();
+    signed
+        .response
+        .validate(&id, &request_jws, crate::now())
+        .unwrap();
+    if fake.attempts_left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
+    if signed.response.decision == Decision::Approve
+        && signed.verify_user(fake.pin_key.as_ref().unwrap()).is_err()
+    {
+        fake.attempts_left -= 1;
+        let left = fake.attempts_left;
+        if left == 0 {
+            return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+        }
+        return error(StatusCode::FORBIDDEN, codes::WRONG_PIN, Some(left));
+    }
+    fake.requests.remove(&id);
+    let r = &signed.response;
+    fake.answers.push((r.decision, r.method, r.reason));
+    ok(api::ResponseAccepted {
+        status: "done".into(),
+    })
+}
+
+/// Starts a fake server on a loopback port whose account id is `acct-1`.
+pub(crate) async fn serve() -> (String, Shared) {
+    serve_account("acct-1").await
+}
+
+/// Starts a fake server on a loopback port whose enrollments create `account_id`.
+pub(crate) async fn serve_account(account_id: &str) -> (String, Shared) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shared: Shared = Arc::new(Mutex::new(Fake {
+        issuer: url.clone(),
+        account_id: account_id.into(),
+        server_key: Some(SigningKey::generate()),
+        ..Fake::default()
+    }));
+    let app = Router::new()
+        .route(api::PATH_ENROLLMENTS, post(start))
+        .route("/v1/enrollments/{id}/identity", post(identity))
+        .route("/v1/enrollments/{id}/sms", post(sms))
+        .route("/v1/enrollments/{id}/sms/resend", post(resend))
+        .route("/v1/enrollments/{id}/complete", post(complete))
+        .route(api::PATH_SERVER_KEYS, get(server_keys))
+        .route(api::PATH_REQUESTS, get(list))
+        .route("/v1/requests/{id}", get(one))
+        .route("/v1/requests/{id}/response", post(answer))
+        .with_state(shared.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, shared)
+}
+
+/// Signs a login request `id` for the fake's account, optionally with number matching, and
+/// makes it pending.
+pub(crate) fn new_request_with(fake: &mut Fake, id: &str, number_options: Option<Vec<u8>>) {
+    let now = crate::now();
+    let request = ActionRequest {
+        iss: fake.issuer.clone(),
+        aud: fake.account_id.clone(),
+        jti: id.into(),
+        iat: now,
+        exp: now + 300,
+        rp: RelyingParty {
+            id: "online-overheid".into(),
+            name: "Online overheid".into(),
+        },
+        kind: ActionKind::Login,
+        text: "Ik log in op de online overheid".into(),
+        claims: vec!["name".into()],
+        binding_message: Some("AB12".into()),
+        uv: UserVerification::Pin,
+        number_options,
+        transaction: None,
+    };
+    let jws = jose::sign_compact(
+        &Header::es256(ACTION_TYP).with_kid("k1"),
+        &serde_json::to_vec(&request).unwrap(),
+        fake.server_key.as_ref().unwrap(),
+    )
+    .unwrap();
+    fake.requests.insert(id.into(), jws);
+}
+
+/// Signs a plain login request `id` for the fake's account and makes it pending.
+pub(crate) fn new_request(fake: &mut Fake, id: &str) {
+    new_request_with(fake, id, None);
+}
+
+/// Runs an enrollment up to the choice of the code.
+pub(crate) async fn enroll_until_code(auth: &Authenticator) {
+    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+        .await
+        .unwrap();
+    auth.complete_bank_handoff(BANK_RETURN.into())
+        .await
+        .unwrap();
+    auth.verify_sms_code(SMS_CODE.into()).await.unwrap();
+}
+
+/// Runs a whole enrollment with [`CODE`].
+pub(crate) async fn enroll(auth: &Authenticator) -> Account {
+    enroll_until_code(auth).await;
+    auth.choose_code(CODE.into(), CODE.into()).await.unwrap()
+}
