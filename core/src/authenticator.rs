@@ -20,6 +20,9 @@ pub(crate) struct Context {
     pub(crate) keystore: Arc<dyn Keystore>,
     pub(crate) client: Client,
     pub(crate) server_url: String,
+    /// The RFC 7638 thumbprint of the server signing key the app was configured with, if any:
+    /// only that key is pinned at enrollment.
+    pub(crate) server_key_thumbprint: Option<String>,
 }
 
 /// The phone-side authenticator: enrolls the phone for a person, receives and shows the requests
@@ -40,14 +43,34 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Opens the authenticator with its store in `data_dir` (created if needed, migrated to the
-    /// current schema) for the server at `server_url`, signing with `keystore`. A file that is
-    /// not a Sleutel store gives [`CoreError::CorruptStore`].
+    /// current schema) for the server at `server_url`, signing with `keystore`. The URL must be
+    /// `https`, or plain `http` to a loopback address (`127.0.0.0/8`, `localhost`, `[::1]`)
+    /// for development; anything else is [`CoreError::InvalidInput`]. A file that is not a
+    /// Sleutel store gives [`CoreError::CorruptStore`]. Same as
+    /// [`Authenticator::open_with_server_key`] without a key thumbprint.
     pub fn open(
         data_dir: &Path,
         server_url: &str,
         keystore: Arc<dyn Keystore>,
     ) -> Result<Self, CoreError> {
+        Self::open_with_server_key(data_dir, server_url, keystore, None)
+    }
+
+    /// Like [`Authenticator::open`], and when `server_key_thumbprint` is given (the base64url
+    /// RFC 7638 thumbprint of the server's signing key, shipped with the app), an enrollment
+    /// pins only that key and is refused with [`CoreError::ServerUntrusted`] if the server does
+    /// not publish it. The thumbprint is not stored: pass it at every open.
+    pub fn open_with_server_key(
+        data_dir: &Path,
+        server_url: &str,
+        keystore: Arc<dyn Keystore>,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Self, CoreError> {
         let server_url = check_server_url(server_url)?;
+        let server_key_thumbprint = server_key_thumbprint
+            .as_deref()
+            .map(check_thumbprint)
+            .transpose()?;
         let store = Store::open(data_dir)?;
         let client = Client::new()?;
         Ok(Self {
@@ -56,6 +79,7 @@ impl Authenticator {
                 keystore,
                 client,
                 server_url,
+                server_key_thumbprint,
             },
         })
     }
@@ -92,7 +116,9 @@ impl Authenticator {
     }
 
     /// Sets the 5-digit code (typed twice), registers the device and PIN keys, and returns the
-    /// new account. Trivial codes are refused with [`CoreError::WeakCode`].
+    /// new account. Trivial codes are refused with [`CoreError::WeakCode`]. With a configured
+    /// server key thumbprint, a server that does not publish that key gives
+    /// [`CoreError::ServerUntrusted`] before anything is registered.
     pub async fn choose_code(
         &self,
         code: String,
@@ -184,18 +210,60 @@ impl Authenticator {
     }
 }
 
-/// Accepts an `http(s)` base URL without query or fragment, and drops a trailing slash so that
-/// paths can be appended.
+/// Accepts an `https` base URL without query or fragment, or an `http` one whose host is a
+/// loopback address, and drops a trailing slash so that paths can be appended. Plain http
+/// anywhere else would let the network read and change everything, the identity token and the
+/// server keys pinned at enrollment included; on loopback it is the developer's own machine.
 fn check_server_url(server_url: &str) -> Result<String, CoreError> {
     let bad = |reason: &str| CoreError::invalid("server_url", reason);
     let url = url::Url::parse(server_url).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(bad("must be an http or https URL"));
-    }
     if url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
         return Err(bad("must be a base URL without query or fragment"));
     }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(bad(
+                "plain http is only allowed to a loopback address (127.0.0.0/8, localhost, \
+                 [::1]); use https",
+            ));
+        }
+        _ => return Err(bad("must be an https URL")),
+    }
     Ok(server_url.trim_end_matches('/').to_owned())
+}
+
+/// Whether the URL's host is this machine: `localhost`, `127.0.0.0/8` or `::1`. (A name under
+/// `.localhost` is not accepted: whether it resolves to loopback depends on the resolver.)
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Length in bytes of an RFC 7638 thumbprint with SHA-256.
+const THUMBPRINT_BYTES: usize = 32;
+
+/// Accepts a base64url SHA-256 thumbprint and returns it in canonical form (as
+/// [`sleutel_protocol::jose::Jwk::thumbprint`] writes it), so a plain string comparison finds
+/// the key.
+fn check_thumbprint(thumbprint: &str) -> Result<String, CoreError> {
+    let bad = || {
+        CoreError::invalid(
+            "server_key_thumbprint",
+            "must be the base64url SHA-256 thumbprint (RFC 7638) of a key",
+        )
+    };
+    let bytes =
+        sleutel_protocol::jose::b64_decode(thumbprint.trim(), "thumbprint").map_err(|_| bad())?;
+    if bytes.len() != THUMBPRINT_BYTES {
+        return Err(bad());
+    }
+    Ok(sleutel_protocol::jose::b64(bytes))
 }
 
 #[cfg(test)]
@@ -252,19 +320,102 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn open_refuses_a_server_url_that_is_not_http() {
-        let dir = tempfile::tempdir().unwrap();
-        let keystore = Arc::new(SoftwareKeystore::new(
+    fn keystore() -> Arc<SoftwareKeystore> {
+        Arc::new(SoftwareKeystore::new(
             keyring_core::mock::Store::new().unwrap(),
             "test",
-        ));
-        for bad in ["ftp://x", "not a url", "http://x/?a=1"] {
-            assert!(matches!(
-                Authenticator::open(dir.path(), bad, keystore.clone()),
-                Err(CoreError::InvalidInput { .. })
-            ));
+        ))
+    }
+
+    fn refused_field(result: Result<Authenticator, CoreError>) -> Option<String> {
+        match result {
+            Err(CoreError::InvalidInput { field, .. }) => Some(field),
+            _ => None,
         }
+    }
+
+    #[test]
+    fn open_refuses_a_server_url_that_is_not_https() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://x/?a=1",
+            "https://x/#f",
+            "file:///etc",
+        ] {
+            assert_eq!(
+                refused_field(Authenticator::open(dir.path(), bad, keystore())),
+                Some("server_url".into()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_the_host_is_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in [
+            "http://sleutel.example",
+            "http://10.0.2.2:8080",
+            "http://192.168.1.10",
+            "http://[::2]",
+            "http://[::ffff:127.0.0.1]",
+            "http://localhost.evil.example",
+            "http://app.localhost",
+            "http://128.0.0.1",
+        ] {
+            assert_eq!(
+                refused_field(Authenticator::open(dir.path(), bad, keystore())),
+                Some("server_url".into()),
+                "{bad}"
+            );
+        }
+        for good in [
+            "https://sleutel.example",
+            "https://10.0.2.2:8443/base/",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://localhost:3000/",
+            "http://LOCALHOST",
+            "http://[::1]:9",
+        ] {
+            assert!(
+                Authenticator::open(dir.path(), good, keystore()).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_server_key_thumbprint_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = sleutel_protocol::jose::b64([7u8; THUMBPRINT_BYTES]);
+        for bad in [
+            String::new(),
+            "not base64url!".into(),
+            sleutel_protocol::jose::b64([7u8; 20]),
+            format!("{good}A"),
+        ] {
+            assert_eq!(
+                refused_field(Authenticator::open_with_server_key(
+                    dir.path(),
+                    "https://sleutel.example",
+                    keystore(),
+                    Some(bad.clone())
+                )),
+                Some("server_key_thumbprint".into()),
+                "{bad}"
+            );
+        }
+        let auth = Authenticator::open_with_server_key(
+            dir.path(),
+            "https://sleutel.example",
+            keystore(),
+            Some(good.clone()),
+        )
+        .unwrap();
+        assert_eq!(auth.ctx.server_key_thumbprint, Some(good));
     }
 
     #[tokio::test]

@@ -6,13 +6,16 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
 use sleutel_protocol::api::codes;
+use sleutel_protocol::jose::Jwk;
 use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
 use crate::enrollment::salt_secret_name;
 use crate::fake_server::{
-    BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, enroll, new_request, new_request_with, serve,
-    serve_account,
+    BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, enroll, enroll_until_code, new_request,
+    new_request_with, serve, serve_account,
 };
 use crate::{
     AccountStatus, Authenticator, Bank, CoreError, Keystore, KeystoreError, SoftwareKeystore,
@@ -305,4 +308,97 @@ async fn requests_beyond_the_bound_per_account_are_ignored() {
 
     assert_eq!(shown.len(), crate::actions::MAX_LISTED_REQUESTS_PER_ACCOUNT);
     assert_eq!(auth.pending().unwrap().len(), shown.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_configured_thumbprint_only_that_server_key_is_pinned() {
+    let (url, fake) = serve().await;
+    let expected = {
+        let mut fake = fake.lock().unwrap();
+        fake.extra_key = Some(SigningKey::generate());
+        Jwk::from_verifying_key(fake.server_key.as_ref().unwrap().verifying_key()).thumbprint()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let auth =
+        Authenticator::open_with_server_key(dir.path(), &url, keystore(), Some(expected.clone()))
+            .unwrap();
+
+    enroll(&auth).await;
+
+    let pinned = auth
+        .ctx
+        .store
+        .account("acct-1")
+        .unwrap()
+        .unwrap()
+        .server_keys;
+    let thumbprints: Vec<_> = pinned.keys.iter().map(Jwk::thumbprint).collect();
+    assert_eq!(thumbprints, vec![expected]);
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    assert_eq!(auth.refresh_pending().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_thumbprint_every_usable_server_key_is_pinned() {
+    let (url, fake) = serve().await;
+    fake.lock().unwrap().extra_key = Some(SigningKey::generate());
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+
+    enroll(&auth).await;
+
+    let pinned = auth
+        .ctx
+        .store
+        .account("acct-1")
+        .unwrap()
+        .unwrap()
+        .server_keys;
+    assert_eq!(pinned.keys.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_configured_key_is_refused_before_any_key_is_registered() {
+    let (url, fake) = serve().await;
+    let other = Jwk::from_verifying_key(SigningKey::generate().verifying_key()).thumbprint();
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = keystore();
+    let auth = Authenticator::open_with_server_key(dir.path(), &url, keystore.clone(), Some(other))
+        .unwrap();
+    enroll_until_code(&auth).await;
+    let alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
+
+    let err = auth
+        .choose_code(CODE.into(), CODE.into())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, CoreError::ServerUntrusted { .. }), "{err:?}");
+    assert!(auth.accounts().unwrap().is_empty());
+    assert_eq!(fake.lock().unwrap().registrations, 0);
+    assert_eq!(keystore.get_secret(salt_secret_name(&alias)), Ok(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_handoff_over_plain_http_to_another_machine_is_refused() {
+    let (url, fake) = serve().await;
+    fake.lock().unwrap().handoff_url = Some("http://bank.example/authorize".into());
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+
+    let err = auth
+        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, CoreError::Server { code, .. } if code == "malformed_answer"),
+        "{err:?}"
+    );
+    assert_eq!(auth.enrollment_in_progress().unwrap(), None);
+
+    fake.lock().unwrap().handoff_url = Some(format!("{url}/sim/bank/kbc/authorize"));
+    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+        .await
+        .unwrap();
 }

@@ -20,7 +20,7 @@ use sleutel_protocol::phone::normalize_belgian_mobile;
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
-use crate::authenticator::Context;
+use crate::authenticator::{Context, is_loopback};
 use crate::client::{DeviceKey, is_path_safe_id};
 use crate::error::CoreError;
 use crate::keystore::KeyProtection;
@@ -205,8 +205,11 @@ pub(crate) async fn start_bank_enrollment(
         if started.nonce.is_empty() || started.nonce.len() > MAX_ID_CHARS {
             return Err(malformed_answer("nonce"));
         }
+        // The person types their bank card's PIN there: https, or http on this machine only
+        // (the development server's simulated banks), as for the server URL itself.
         match url::Url::parse(&started.handoff_url) {
-            Ok(url) if matches!(url.scheme(), "https" | "http") => {}
+            Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
+            }
             _ => return Err(malformed_answer("handoff URL")),
         }
         let row = EnrollmentRow {
@@ -362,7 +365,8 @@ pub(crate) async fn choose_code(
     // The server keys are fetched and checked before any key is registered, so a server whose
     // keys are unusable never ends up with an account this phone cannot verify requests for.
     let fetched: Jwks = call(ctx, &row, Method::GET, api::PATH_SERVER_KEYS, None).await?;
-    let server_keys = usable_server_keys(fetched)?;
+    let thumbprint = ctx.server_key_thumbprint.as_deref();
+    let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
 
     let salt = pin::new_salt()?;
     let salt_name = salt_secret_name(&row.device_alias);
@@ -418,7 +422,11 @@ async fn register_keys(
         display_name: clean_display_text(&done.display_name, MAX_DISPLAY_NAME_CHARS),
         phone_number: row.phone_number.clone(),
         device_alias: row.device_alias.clone(),
-        server_keys: merge_keys(server_keys, done.server_keys),
+        server_keys: merge_keys(
+            server_keys,
+            done.server_keys,
+            ctx.server_key_thumbprint.as_deref(),
+        ),
         status: AccountStatus::Active,
         created_at: crate::now(),
     };
@@ -444,10 +452,31 @@ fn usable_server_keys(jwks: Jwks) -> Result<Jwks, CoreError> {
     Ok(Jwks { keys })
 }
 
-/// Adds the usable keys of the completion answer that the fetched set lacks (both came from the
-/// same server over the same connection security).
-fn merge_keys(mut pinned: Jwks, extra: Jwks) -> Jwks {
-    if let Ok(extra) = usable_server_keys(extra) {
+/// When the app was configured with a key thumbprint, keeps only that key, and refuses a set
+/// that lacks it: a server (or anyone between) that does not hold the expected key must not get
+/// this phone enrolled.
+fn pin_server_keys(keys: Jwks, thumbprint: Option<&str>) -> Result<Jwks, CoreError> {
+    let Some(thumbprint) = thumbprint else {
+        return Ok(keys);
+    };
+    let keys: Vec<Jwk> = keys
+        .keys
+        .into_iter()
+        .filter(|k| k.thumbprint() == thumbprint)
+        .collect();
+    if keys.is_empty() {
+        return Err(CoreError::untrusted(
+            "the server does not publish the signing key this app was configured with",
+        ));
+    }
+    Ok(Jwks { keys })
+}
+
+/// Adds the usable (and, with a configured thumbprint, expected) keys of the completion answer
+/// that the fetched set lacks (both came from the same server over the same connection
+/// security).
+fn merge_keys(mut pinned: Jwks, extra: Jwks, thumbprint: Option<&str>) -> Jwks {
+    if let Ok(extra) = usable_server_keys(extra).and_then(|k| pin_server_keys(k, thumbprint)) {
         for key in extra.keys {
             if pinned
                 .find(key.kid.as_deref().unwrap_or_default())
