@@ -20,6 +20,36 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Random bytes in a proof id: enough that ids never repeat within the server's replay window.
 const JTI_BYTES: usize = 16;
 
+/// [`CoreError::Server`] code of a success answer whose body could not be read.
+pub(crate) const MALFORMED_ANSWER: &str = "malformed_answer";
+/// [`CoreError::Server`] code of an answer larger than [`MAX_BODY_BYTES`]. Distinct from the
+/// server's own `body_too_large`, which refuses a request the phone sent.
+pub(crate) const ANSWER_TOO_LARGE: &str = "answer_too_large";
+/// Prefix of the [`CoreError::Server`] code of a 5xx or non-JSON answer.
+const HTTP_STATUS_PREFIX: &str = "http_";
+
+/// Whether the server may have carried out a call that failed with `e`: the request may have
+/// reached it and only the answer was lost or unreadable (a transport failure, a server
+/// failure, an answer from a proxy, a success answer the phone could not read). Such a call
+/// must be retried with the same local state. Only an error answer from the Sleutel API itself
+/// (a JSON body with a 4xx status) is a refusal the phone may act on.
+pub(crate) fn outcome_unknown(e: &CoreError) -> bool {
+    match e {
+        CoreError::Network { .. } => true,
+        CoreError::Server { code, .. } => {
+            code.starts_with(HTTP_STATUS_PREFIX)
+                || code == MALFORMED_ANSWER
+                || code == ANSWER_TOO_LARGE
+        }
+        _ => false,
+    }
+}
+
+/// Whether the server said the enrollment is at another step than the call belongs to.
+pub(crate) fn is_wrong_step(e: &CoreError) -> bool {
+    matches!(e, CoreError::Server { code, .. } if code == codes::WRONG_STEP)
+}
+
 /// Whether `id` (from the server or a push) can go into a URL path as it is: non-empty, not
 /// over [`MAX_ID_CHARS`], base64url characters only. Anything else could change the path.
 pub(crate) fn is_path_safe_id(id: &str) -> bool {
@@ -122,7 +152,7 @@ impl Client {
         let bytes = read_bounded(response).await?;
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
-                code: "malformed_answer".into(),
+                code: MALFORMED_ANSWER.into(),
                 description: format!("the server's answer could not be read: {e}"),
             })
         } else {
@@ -155,7 +185,7 @@ fn network(e: reqwest::Error) -> CoreError {
 /// Reads the body, refusing one larger than [`MAX_BODY_BYTES`] without buffering it all.
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CoreError> {
     let too_large = || CoreError::Server {
-        code: codes::BODY_TOO_LARGE.into(),
+        code: ANSWER_TOO_LARGE.into(),
         description: format!("the server's answer exceeds {MAX_BODY_BYTES} bytes"),
     };
     if response
@@ -174,16 +204,23 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CoreEr
     Ok(body)
 }
 
-/// Turns an error answer into the error the caller can act on.
+/// Turns an error answer into the error the caller can act on. A 5xx answer keeps its status
+/// as the code whatever its body says, so that [`outcome_unknown`] recognises it.
 fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
-    match serde_json::from_slice::<ApiError>(body) {
-        Ok(error) => map_api_error(error),
-        Err(_) => CoreError::Server {
-            code: format!("http_{}", status.as_u16()),
-            description: status
-                .canonical_reason()
-                .unwrap_or("unexpected answer")
-                .to_owned(),
+    let parsed = serde_json::from_slice::<ApiError>(body);
+    match parsed {
+        Ok(error) if status.is_client_error() => map_api_error(error),
+        parsed => CoreError::Server {
+            code: format!("{HTTP_STATUS_PREFIX}{}", status.as_u16()),
+            description: match parsed {
+                Ok(error) => {
+                    sleutel_protocol::display::clean_display_text(&error.error_description, 200)
+                }
+                Err(_) => status
+                    .canonical_reason()
+                    .unwrap_or("unexpected answer")
+                    .to_owned(),
+            },
         },
     }
 }
@@ -283,6 +320,57 @@ mod tests {
             &"a".repeat(MAX_ID_CHARS + 1),
         ] {
             assert!(!is_path_safe_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_failures_keep_their_status_whatever_the_body() {
+        let body = serde_json::to_vec(&api(codes::INTERNAL_ERROR)).unwrap();
+        let e = error_from_body(StatusCode::INTERNAL_SERVER_ERROR, &body);
+        assert_eq!(
+            e,
+            CoreError::Server {
+                code: "http_500".into(),
+                description: "d".into()
+            }
+        );
+        assert!(outcome_unknown(&e));
+        // Even a known code: a 5xx says the server failed, not that it refused.
+        let body = serde_json::to_vec(&api(codes::WRONG_STEP)).unwrap();
+        assert!(outcome_unknown(&error_from_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &body
+        )));
+    }
+
+    #[test]
+    fn only_a_json_refusal_of_the_api_is_a_known_outcome() {
+        let refusal = error_from_body(
+            StatusCode::CONFLICT,
+            &serde_json::to_vec(&api(codes::WRONG_STEP)).unwrap(),
+        );
+        assert!(is_wrong_step(&refusal));
+        assert!(!outcome_unknown(&refusal));
+        assert!(!outcome_unknown(&map_api_error(api(
+            codes::INVALID_REQUEST
+        ))));
+        assert!(!outcome_unknown(&CoreError::EnrollmentExpired));
+        for unknown in [
+            CoreError::Network {
+                detail: "timed out".into(),
+            },
+            // A proxy's page, not an answer of the API.
+            error_from_body(StatusCode::REQUEST_TIMEOUT, b"<html>"),
+            CoreError::Server {
+                code: MALFORMED_ANSWER.into(),
+                description: String::new(),
+            },
+            CoreError::Server {
+                code: ANSWER_TOO_LARGE.into(),
+                description: String::new(),
+            },
+        ] {
+            assert!(outcome_unknown(&unknown), "{unknown:?}");
         }
     }
 

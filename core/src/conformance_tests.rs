@@ -288,7 +288,7 @@ async fn when_every_account_fails_the_first_error_is_returned() {
     assert_eq!(
         err,
         CoreError::Server {
-            code: codes::INTERNAL_ERROR.into(),
+            code: "http_502".into(),
             description: codes::INTERNAL_ERROR.into()
         }
     );
@@ -308,6 +308,37 @@ async fn requests_beyond_the_bound_per_account_are_ignored() {
 
     assert_eq!(shown.len(), crate::actions::MAX_LISTED_REQUESTS_PER_ACCOUNT);
     assert_eq!(auth.pending().unwrap().len(), shown.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_enrollment_leaves_no_key_or_salt_behind() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = keystore();
+    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    enroll_until_code(&auth).await;
+    let old_alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
+    fake.lock().unwrap().faults.insert(
+        crate::fake_server::Call::Complete,
+        crate::fake_server::Fault::FailUnchanged,
+    );
+    assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
+    assert!(
+        keystore
+            .get_secret(salt_secret_name(&old_alias))
+            .unwrap()
+            .is_some()
+    );
+
+    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        keystore.public_key(old_alias.clone()),
+        Err(KeystoreError::KeyNotFound)
+    );
+    assert_eq!(keystore.get_secret(salt_secret_name(&old_alias)), Ok(None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::authenticator::{Context, is_loopback};
-use crate::client::{DeviceKey, is_path_safe_id};
+use crate::client::{DeviceKey, MALFORMED_ANSWER, is_path_safe_id, is_wrong_step, outcome_unknown};
 use crate::error::CoreError;
 use crate::keystore::KeyProtection;
 use crate::pin;
@@ -166,7 +166,7 @@ fn new_alias() -> Result<String, CoreError> {
 
 fn malformed_answer(what: &str) -> CoreError {
     CoreError::Server {
-        code: "malformed_answer".into(),
+        code: MALFORMED_ANSWER.into(),
         description: format!("the server's answer has an invalid {what}"),
     }
 }
@@ -233,7 +233,7 @@ pub(crate) async fn start_bank_enrollment(
         Ok((row, previous)) => {
             if let Some(previous) = previous {
                 debug!("a new enrollment replaces the one in progress");
-                delete_device_key(ctx, &previous.device_alias);
+                forget_keys(ctx, &previous.device_alias);
             }
             Ok(BankHandoff {
                 enrollment_id: row.enrollment_id,
@@ -290,6 +290,11 @@ pub(crate) fn parse_bank_return(link: &str, enrollment_id: &str) -> Result<Strin
     }
 }
 
+/// Hands the identity to the server. A lost answer (a network or server failure) changes
+/// nothing here, so the call can be retried; if the server had accepted the identity, the retry
+/// is answered `wrong_step` (only an accepted identity moves the server on), and the phone
+/// follows it to the SMS step and says so with [`CoreError::WrongStep`] `{ expected: SmsCode }`:
+/// the SMS went out with the first call.
 pub(crate) async fn complete_bank_handoff(
     ctx: &Context,
     deep_link: String,
@@ -297,20 +302,36 @@ pub(crate) async fn complete_bank_handoff(
     let row = current(ctx, EnrollmentStep::BankHandoff)?;
     let identity_token = parse_bank_return(&deep_link, &row.enrollment_id)?;
     let body = to_json(&SubmitIdentity { identity_token })?;
-    let sent: SmsSent = call(
+    let result: Result<SmsSent, CoreError> = call(
         ctx,
         &row,
         Method::POST,
         &api::path_enrollment_identity(&row.enrollment_id),
         Some(body),
     )
-    .await?;
+    .await;
+    let sent = match result {
+        Ok(sent) => sent,
+        Err(e) if is_wrong_step(&e) => {
+            debug!("the identity was accepted by an earlier call; moving on to the SMS step");
+            ctx.store
+                .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+            return Err(CoreError::WrongStep {
+                expected: EnrollmentStep::SmsCode,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     ctx.store
         .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
     debug!("identity accepted; SMS code sent");
     Ok(sent.into())
 }
 
+/// Asks for a new SMS code. When the server has none to send because it is past the SMS step
+/// (an earlier verification succeeded but its answer was lost), the answer is
+/// [`CoreError::WrongStep`] `{ expected: SmsCode }`: the phone still waits for
+/// `verify_sms_code`, which the server answers as verified again.
 pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsStep, CoreError> {
     let row = current(ctx, EnrollmentStep::SmsCode)?;
     let sent: SmsSent = call(
@@ -320,10 +341,24 @@ pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsStep, CoreError>
         &api::path_enrollment_sms_resend(&row.enrollment_id),
         None,
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        if is_wrong_step(&e) {
+            CoreError::WrongStep {
+                expected: EnrollmentStep::SmsCode,
+            }
+        } else {
+            e
+        }
+    })?;
     Ok(sent.into())
 }
 
+/// Checks the SMS code. A lost answer changes nothing here and the call can be retried: the
+/// server answers a verification of an enrollment already past the SMS step as verified again.
+/// So `wrong_step` can only mean the server has not reached the SMS step while this phone has:
+/// the two disagree, the enrollment is abandoned and [`CoreError::EnrollmentExpired`] tells the
+/// app to start again (reporting the SMS step as expected would have the app loop).
 pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), CoreError> {
     let code = code.trim();
     if code.len() != SMS_CODE_LENGTH || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -336,14 +371,23 @@ pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), C
     let body = to_json(&VerifySms {
         code: code.to_owned(),
     })?;
-    let verified: SmsVerified = call(
+    let result: Result<SmsVerified, CoreError> = call(
         ctx,
         &row,
         Method::POST,
         &api::path_enrollment_sms(&row.enrollment_id),
         Some(body),
     )
-    .await?;
+    .await;
+    let verified = match result {
+        Ok(verified) => verified,
+        Err(e) if is_wrong_step(&e) => {
+            warn!("the server is not at the SMS step of this enrollment; abandoning it");
+            abandon(ctx, &row);
+            return Err(CoreError::EnrollmentExpired);
+        }
+        Err(e) => return Err(e),
+    };
     let name = clean_display_text(&verified.display_name, MAX_DISPLAY_NAME_CHARS);
     ctx.store
         .set_enrollment_step(&row.enrollment_id, EnrollmentStep::ChooseCode, Some(&name))?;
@@ -351,6 +395,16 @@ pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), C
     Ok(())
 }
 
+/// Chooses the code and registers the keys.
+///
+/// The salt is stored before the keys are sent and is kept whenever the server may have
+/// registered the PIN key derived from it (a lost answer: [`outcome_unknown`]). A retry then
+/// uses the stored salt again with the code typed now: the same code gives the same PIN key,
+/// which the server accepts again; another code gives another key, which the server refuses
+/// with `wrong_step` once it has registered the first one, reported as
+/// [`CoreError::EarlierCodeRegistered`]. The salt is deleted only when the one attempt made
+/// with it was refused by the server (a 4xx answer) or failed before anything was sent, or when
+/// the enrollment ends.
 pub(crate) async fn choose_code(
     ctx: &Context,
     code: String,
@@ -368,26 +422,54 @@ pub(crate) async fn choose_code(
     let thumbprint = ctx.server_key_thumbprint.as_deref();
     let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
 
-    let salt = pin::new_salt()?;
+    // The device key alias is new for every enrollment, so a salt under it can only come from
+    // an earlier attempt of this enrollment.
     let salt_name = salt_secret_name(&row.device_alias);
-    ctx.keystore.put_secret(salt_name.clone(), salt.to_vec())?;
-    let result = register_keys(ctx, &row, code, salt, server_keys).await;
-    if result.is_err() {
-        // Nothing half-written may stay: without an account the salt is useless.
-        if let Err(e) = ctx.keystore.delete_secret(salt_name) {
-            warn!("could not delete the salt of a failed enrollment: {e}");
+    let (salt, earlier_attempt) = match ctx.keystore.get_secret(salt_name.clone())? {
+        Some(salt) => (Zeroizing::new(salt), true),
+        None => {
+            let salt = pin::new_salt()?;
+            ctx.keystore.put_secret(salt_name.clone(), salt.to_vec())?;
+            (salt, false)
         }
-    }
-    result
+    };
+    let done = match register_keys(ctx, &row, code, salt).await {
+        Ok(done) => done,
+        Err(e) if outcome_unknown(&e) => {
+            debug!("the key registration may have succeeded; keeping the salt for a retry");
+            return Err(e);
+        }
+        Err(e) if is_wrong_step(&e) => {
+            if earlier_attempt {
+                return Err(CoreError::EarlierCodeRegistered);
+            }
+            // Nothing was ever sent with this salt, yet the server is not waiting for keys:
+            // this phone and the server disagree, and only a new enrollment can go on.
+            warn!("the server is not at the key step of this enrollment; abandoning it");
+            abandon(ctx, &row);
+            return Err(CoreError::EnrollmentExpired);
+        }
+        Err(e) => {
+            // Refused by the server, or failed before anything was sent. A salt an earlier
+            // attempt may have registered a key with is kept all the same.
+            if !earlier_attempt && let Err(e) = ctx.keystore.delete_secret(salt_name) {
+                warn!("could not delete the salt of a refused enrollment: {e}");
+            }
+            return Err(e);
+        }
+    };
+    // From here on the server has registered the keys: nothing may be deleted, so that a retry
+    // can still finish the enrollment.
+    store_account(ctx, &row, done, server_keys)
 }
 
+/// Derives the PIN key and sends both public keys with their proofs of possession.
 async fn register_keys(
     ctx: &Context,
     row: &EnrollmentRow,
     code: Zeroizing<String>,
     salt: Zeroizing<Vec<u8>>,
-    server_keys: Jwks,
-) -> Result<Account, CoreError> {
+) -> Result<EnrollmentCompleted, CoreError> {
     let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
     let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let pop = |role: &str| api::enrollment_pop_message(role, &row.enrollment_id, &row.nonce);
@@ -401,20 +483,30 @@ async fn register_keys(
     })?;
     drop(pin_key);
 
-    let done: EnrollmentCompleted = call(
+    call(
         ctx,
         row,
         Method::POST,
         &api::path_enrollment_complete(&row.enrollment_id),
         Some(body),
     )
-    .await?;
+    .await
+}
+
+/// Stores the account the server created and ends the enrollment.
+fn store_account(
+    ctx: &Context,
+    row: &EnrollmentRow,
+    done: EnrollmentCompleted,
+    server_keys: Jwks,
+) -> Result<Account, CoreError> {
     if !is_path_safe_id(&done.account_id) {
         return Err(malformed_answer("account id"));
     }
     if done.issuer.is_empty() {
         return Err(malformed_answer("issuer"));
     }
+    let thumbprint = ctx.server_key_thumbprint.as_deref();
     let account = AccountRow {
         account_id: done.account_id,
         server_url: row.server_url.clone(),
@@ -422,11 +514,7 @@ async fn register_keys(
         display_name: clean_display_text(&done.display_name, MAX_DISPLAY_NAME_CHARS),
         phone_number: row.phone_number.clone(),
         device_alias: row.device_alias.clone(),
-        server_keys: merge_keys(
-            server_keys,
-            done.server_keys,
-            ctx.server_key_thumbprint.as_deref(),
-        ),
+        server_keys: merge_keys(server_keys, done.server_keys, thumbprint),
         status: AccountStatus::Active,
         created_at: crate::now(),
     };
@@ -453,8 +541,8 @@ fn usable_server_keys(jwks: Jwks) -> Result<Jwks, CoreError> {
 }
 
 /// When the app was configured with a key thumbprint, keeps only that key, and refuses a set
-/// that lacks it: a server (or anyone between) that does not hold the expected key must not get
-/// this phone enrolled.
+/// that lacks it: a server that does not publish the expected key is not the one the app was
+/// built for and must not get this phone enrolled.
 fn pin_server_keys(keys: Jwks, thumbprint: Option<&str>) -> Result<Jwks, CoreError> {
     let Some(thumbprint) = thumbprint else {
         return Ok(keys);
@@ -495,13 +583,27 @@ fn is_expired(row: &EnrollmentRow) -> bool {
     row.expires_at.saturating_add(CLOCK_SKEW_SECS) <= crate::now()
 }
 
-/// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned.
+/// Whether the phone may have to give up on `row` because it expired. Not when its keys may
+/// already be registered (a salt is stored at the code step: an earlier completion's answer was
+/// lost): the server answers a repeated completion even after the enrollment's lifetime, so
+/// only the server may end it. A keystore that cannot tell counts as "may be registered".
+fn may_give_up(ctx: &Context, row: &EnrollmentRow) -> bool {
+    is_expired(row)
+        && (row.step != EnrollmentStep::ChooseCode
+            || matches!(
+                ctx.keystore.get_secret(salt_secret_name(&row.device_alias)),
+                Ok(None)
+            ))
+}
+
+/// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned,
+/// unless its keys may already be registered.
 fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreError> {
     let row = ctx
         .store
         .enrollment()?
         .ok_or(CoreError::NoEnrollmentInProgress)?;
-    if is_expired(&row) {
+    if may_give_up(ctx, &row) {
         abandon(ctx, &row);
         return Err(CoreError::EnrollmentExpired);
     }
@@ -511,10 +613,11 @@ fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreErr
     Ok(row)
 }
 
-/// The enrollment in progress, if any and not expired.
+/// The enrollment in progress, if any and not expired (or with keys that may already be
+/// registered, which only a retried `choose_code` can settle).
 pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, CoreError> {
     match ctx.store.enrollment()? {
-        Some(row) if is_expired(&row) => {
+        Some(row) if may_give_up(ctx, &row) => {
             abandon(ctx, &row);
             Ok(None)
         }
@@ -524,7 +627,8 @@ pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, C
 }
 
 /// Calls the server for the enrollment `row`, ending the enrollment locally when the server
-/// says it is over.
+/// says it is over. A `wrong_step` answer is left to the caller, which alone knows what it
+/// means for its step.
 async fn call<T: serde::de::DeserializeOwned>(
     ctx: &Context,
     row: &EnrollmentRow,
@@ -537,24 +641,28 @@ async fn call<T: serde::de::DeserializeOwned>(
         .client
         .call(&row.server_url, method, path, body, &device)
         .await;
-    result.map_err(|e| match e {
-        CoreError::EnrollmentExpired | CoreError::TooManyAttempts => {
+    result.inspect_err(|e| {
+        if matches!(e, CoreError::EnrollmentExpired | CoreError::TooManyAttempts) {
             abandon(ctx, row);
-            e
         }
-        CoreError::Server { ref code, .. } if code == api::codes::WRONG_STEP => {
-            CoreError::WrongStep { expected: row.step }
-        }
-        other => other,
     })
 }
 
-/// Forgets an enrollment that cannot go on, with its device key.
+/// Forgets an enrollment that cannot go on, with its device key and any salt.
 fn abandon(ctx: &Context, row: &EnrollmentRow) {
     if let Err(e) = ctx.store.delete_enrollment(&row.enrollment_id) {
         warn!("could not delete an ended enrollment: {e}");
     }
-    delete_device_key(ctx, &row.device_alias);
+    forget_keys(ctx, &row.device_alias);
+}
+
+/// Deletes a device key that no account or enrollment uses any more, and the salt of the code
+/// that went with it. Deleting what is not there is harmless.
+fn forget_keys(ctx: &Context, alias: &str) {
+    delete_device_key(ctx, alias);
+    if let Err(e) = ctx.keystore.delete_secret(salt_secret_name(alias)) {
+        warn!("could not delete an unused salt: {e}");
+    }
 }
 
 fn delete_device_key(ctx: &Context, alias: &str) {

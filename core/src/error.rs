@@ -32,15 +32,28 @@ pub enum CoreError {
     /// There is no enrollment going on: start one first.
     #[error("no enrollment in progress")]
     NoEnrollmentInProgress,
-    /// The enrollment is waiting for another step than the one called.
+    /// The enrollment is waiting for another step than the one called. `expected` is always
+    /// where the enrollment now stands on this phone (after following the server, when the
+    /// server said it had moved on), so calling the step it names makes progress.
     #[error("the enrollment is waiting for {expected:?}")]
     WrongStep {
         /// The step the enrollment is waiting for: the call the app should make instead.
         expected: EnrollmentStep,
     },
-    /// The enrollment took too long or the server forgot it: start again.
+    /// The enrollment cannot go on: it took too long, the server forgot it, or the server is at
+    /// a step this phone cannot follow. The phone has forgotten it: start again.
     #[error("the enrollment has expired; start again")]
     EnrollmentExpired,
+    /// The server already registered the code chosen in an earlier `choose_code` of this
+    /// enrollment, whose answer was lost (a dropped connection or a server failure), and the
+    /// code typed now is another one. The enrollment stays at the code step: ask for the code
+    /// chosen the first time and call `choose_code` with it again. A person who no longer
+    /// knows it starts a new enrollment, which replaces that code.
+    ///
+    /// The phone cannot tell the two codes apart itself: it keeps no trace of a code, so the
+    /// server's refusal is the only sign.
+    #[error("the code chosen earlier is already registered; enter that code")]
+    EarlierCodeRegistered,
     /// The bank's return link carried an error, is malformed, or belongs to another enrollment.
     #[error("the bank handoff was refused: {reason}")]
     HandoffRefused {
@@ -112,10 +125,15 @@ pub enum CoreError {
         /// The transport error.
         detail: String,
     },
-    /// The server answered with an error the app is not expected to handle.
+    /// The server answered with an error the app is not expected to handle. A code of
+    /// `http_<status>` is a server failure (5xx) or an answer that did not come from the
+    /// Sleutel API (a proxy): like [`CoreError::Network`], the server may or may not have
+    /// acted on the call, and the phone keeps what it needs to try again.
     #[error("server error {code}: {description}")]
     Server {
-        /// The server's error code, or `http_<status>` for a non-JSON answer.
+        /// The server's error code; `http_<status>` for a 5xx or non-JSON answer;
+        /// `malformed_answer` or `answer_too_large` for a success answer the phone could not
+        /// read.
         code: String,
         /// The server's explanation.
         description: String,

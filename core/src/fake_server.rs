@@ -1,15 +1,16 @@
 //! A minimal in-process server for the core's own tests. It checks every message with the
 //! protocol crate's verifiers (DPoP proofs, proofs of possession, the two-signature response),
-//! follows the reference server's enrollment steps and repeat rules, and can be told to refuse.
-//! The reference server and the end-to-end harness cover the real behaviour.
+//! follows the reference server's enrollment steps and repeat rules, and can be told to lose an
+//! answer after acting on the call, to fail, or to refuse. The reference server and the
+//! end-to-end harness cover the real behaviour.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use p256::ecdsa::{SigningKey, VerifyingKey};
@@ -45,6 +46,25 @@ pub(crate) enum Step {
     Done,
 }
 
+/// The calls a fault can be planted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Call {
+    Identity,
+    Sms,
+    Complete,
+}
+
+/// What goes wrong with the next answer to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The server acts on the call, then the connection breaks in the middle of the answer.
+    DropAnswer,
+    /// The server acts on the call, then a proxy answers 502 with an HTML page.
+    BadGateway,
+    /// The server fails (500) without changing anything.
+    FailUnchanged,
+}
+
 /// The fake's state; tests read and change it between calls.
 #[derive(Default)]
 pub(crate) struct Fake {
@@ -62,6 +82,7 @@ pub(crate) struct Fake {
     pub(crate) answers: Vec<(Decision, Option<UvMethod>, Option<DeclineReason>)>,
     /// Key registrations that changed the server's state.
     pub(crate) registrations: u32,
+    pub(crate) faults: HashMap<Call, Fault>,
     /// Refuse every completion with this status and code.
     pub(crate) refuse_completion: Option<(StatusCode, &'static str)>,
     /// Answer every listing of pending requests with this status and code.
@@ -88,6 +109,31 @@ fn ok<T: Serialize>(body: T) -> Response {
 
 fn wrong_step() -> Response {
     error(StatusCode::CONFLICT, codes::WRONG_STEP, None)
+}
+
+/// The answer to a call the server has acted on, spoiled by the planted fault if any.
+fn answer_with(fault: Option<Fault>, answer: Response) -> Response {
+    match fault {
+        None | Some(Fault::FailUnchanged) => answer,
+        // The length promises more than is sent: the client sees the connection end early.
+        Some(Fault::DropAnswer) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, "4096")
+            .body(Body::from("{\"account_id\":"))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Some(Fault::BadGateway) => {
+            (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response()
+        }
+    }
+}
+
+fn failed_unchanged() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        codes::INTERNAL_ERROR,
+        None,
+    )
 }
 
 /// Checks the proof as the real server must: signature, method, path, body hash, age; and,
@@ -133,6 +179,10 @@ async fn identity(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
     if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
         return refusal;
     }
+    let fault = fake.faults.remove(&Call::Identity);
+    if fault == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
     if fake.step != Step::Identity {
         return wrong_step();
     }
@@ -141,11 +191,14 @@ async fn identity(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
         return error(StatusCode::BAD_REQUEST, codes::INVALID_IDENTITY_TOKEN, None);
     }
     fake.step = Step::Sms;
-    ok(api::SmsSent {
-        phone_number_masked: "+32 4•• •• 34 56".into(),
-        expires_at: crate::now() + 300,
-        resend_after: crate::now() + 30,
-    })
+    answer_with(
+        fault,
+        ok(api::SmsSent {
+            phone_number_masked: "+32 4•• •• 34 56".into(),
+            expires_at: crate::now() + 300,
+            resend_after: crate::now() + 30,
+        }),
+    )
 }
 
 async fn sms(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
@@ -153,12 +206,16 @@ async fn sms(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes)
     if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
         return refusal;
     }
+    let fault = fake.faults.remove(&Call::Sms);
+    if fault == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
     let verified = ok(api::SmsVerified {
         display_name: "Jan Peeters".into(),
     });
     match fake.step {
         // Right after the SMS step, a repeated verification is answered as verified again.
-        Step::Keys => return verified,
+        Step::Keys => return answer_with(fault, verified),
         Step::Identity | Step::Done => return wrong_step(),
         Step::Sms => {}
     }
@@ -167,7 +224,7 @@ async fn sms(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Bytes)
         return error(StatusCode::BAD_REQUEST, codes::WRONG_SMS_CODE, Some(2));
     }
     fake.step = Step::Keys;
-    verified
+    answer_with(fault, verified)
 }
 
 async fn resend(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
@@ -208,6 +265,10 @@ async fn complete(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
     if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
         return refusal;
     }
+    let fault = fake.faults.remove(&Call::Complete);
+    if fault == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
     if let Some((status, code)) = fake.refuse_completion {
         return error(status, code, None);
     }
@@ -235,12 +296,15 @@ async fn complete(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
         }
         _ => return wrong_step(),
     }
-    ok(api::EnrollmentCompleted {
-        account_id: fake.account_id.clone(),
-        display_name: "Jan Peeters".into(),
-        issuer: fake.issuer.clone(),
-        server_keys: published_keys(&fake),
-    })
+    answer_with(
+        fault,
+        ok(api::EnrollmentCompleted {
+            account_id: fake.account_id.clone(),
+            display_name: "Jan Peeters".into(),
+            issuer: fake.issuer.clone(),
+            server_keys: published_keys(&fake),
+        }),
+    )
 }
 
 async fn list(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {

@@ -17,6 +17,8 @@ mod error;
 mod fake_server;
 mod keystore;
 mod pin;
+#[cfg(test)]
+mod recovery_tests;
 mod software_keystore;
 mod store;
 
