@@ -311,6 +311,55 @@ async fn requests_beyond_the_bound_per_account_are_ignored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_activation_of_the_same_account_deletes_the_earlier_key_and_salt() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = keystore();
+    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    enroll(&auth).await;
+    let old_alias = auth
+        .ctx
+        .store
+        .account("acct-1")
+        .unwrap()
+        .unwrap()
+        .device_alias;
+
+    enroll_until_code(&auth).await;
+    auth.choose_code(OTHER_CODE.into(), OTHER_CODE.into())
+        .await
+        .unwrap();
+
+    let new_alias = auth
+        .ctx
+        .store
+        .account("acct-1")
+        .unwrap()
+        .unwrap()
+        .device_alias;
+    assert_ne!(new_alias, old_alias);
+    assert_eq!(auth.accounts().unwrap().len(), 1);
+    assert_eq!(
+        keystore.public_key(old_alias.clone()),
+        Err(KeystoreError::KeyNotFound)
+    );
+    assert_eq!(keystore.get_secret(salt_secret_name(&old_alias)), Ok(None));
+    assert!(keystore.public_key(new_alias.clone()).is_ok());
+    assert!(
+        keystore
+            .get_secret(salt_secret_name(&new_alias))
+            .unwrap()
+            .is_some()
+    );
+    // The new keys are the ones in use.
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+    auth.approve_with_code("req-1".into(), OTHER_CODE.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_enrollment_leaves_no_key_or_salt_behind() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();

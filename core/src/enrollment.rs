@@ -493,7 +493,8 @@ async fn register_keys(
     .await
 }
 
-/// Stores the account the server created and ends the enrollment.
+/// Stores the account the server created and ends the enrollment. A new activation of an
+/// account already on this phone replaces it; the keys of the replaced one are then deleted.
 fn store_account(
     ctx: &Context,
     row: &EnrollmentRow,
@@ -518,7 +519,13 @@ fn store_account(
         status: AccountStatus::Active,
         created_at: crate::now(),
     };
-    ctx.store.finish_enrollment(&row.enrollment_id, &account)?;
+    let replaced = ctx.store.finish_enrollment(&row.enrollment_id, &account)?;
+    if let Some(replaced) = replaced
+        && replaced.device_alias != account.device_alias
+    {
+        debug!("the new activation replaces this account's earlier keys");
+        forget_keys(ctx, &replaced.device_alias);
+    }
     debug!("enrollment complete");
     Ok(Account::from(&account))
 }

@@ -288,16 +288,25 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the new account and ends the enrollment, both or neither.
+    /// Stores the new account and ends the enrollment, both or neither. Returns the account it
+    /// replaced (a new activation of the same account on this phone), whose keys the caller
+    /// must delete.
     pub(crate) fn finish_enrollment(
         &self,
         enrollment_id: &str,
         account: &AccountRow,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Option<AccountRow>, CoreError> {
         let keys = serde_json::to_string(&account.server_keys)
             .map_err(|e| CoreError::storage(format!("server keys: {e}")))?;
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
+        let replaced = tx
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?1"),
+                [&account.account_id],
+                account_from_row,
+            )
+            .optional()?;
         tx.execute(
             "INSERT OR REPLACE INTO accounts
                (account_id, server_url, issuer, display_name, phone_number, device_alias,
@@ -320,7 +329,7 @@ impl Store {
             [enrollment_id],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(replaced)
     }
 
     // ---- pending requests ----
@@ -681,6 +690,20 @@ mod tests {
         store.finish_enrollment("e1", &account("a1")).unwrap();
         assert_eq!(store.enrollment().unwrap(), None);
         assert_eq!(store.account("a1").unwrap(), Some(account("a1")));
+    }
+
+    #[test]
+    fn finishing_an_enrollment_returns_the_account_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.finish_enrollment("e1", &account("a1")).unwrap(), None);
+        let mut again = account("a1");
+        again.device_alias = "device-new".into();
+        assert_eq!(
+            store.finish_enrollment("e2", &again).unwrap(),
+            Some(account("a1"))
+        );
+        assert_eq!(store.accounts().unwrap(), vec![again]);
     }
 
     #[test]
