@@ -136,8 +136,12 @@ impl Keys {
         Ok(jose::b64(mac.finalize().into_bytes()))
     }
 
-    /// The stored form of an SMS code: HMAC over the enrollment id and the code, so a database
-    /// leak alone gives no code (a bare hash of six digits would be reversed instantly).
+    /// The stored form of an SMS code: HMAC over the enrollment id and the code. Six digits
+    /// are a million guesses, so a hash is only as safe as its key: this reference server keeps
+    /// the HMAC key in the same database, and a copy of that file reverses any stored code in
+    /// moments. What limits the harm is that a code lives for minutes, is erased once used or
+    /// failed, and is useful only with the device key that started the enrollment. A server
+    /// whose HMAC key is in an HSM (as in production) gives nothing away with a database leak.
     pub fn sms_code_hash(&self, enrollment_id: &str, code: &str) -> Result<Vec<u8>> {
         let mut mac = hmac_with(&self.sms_secret)?;
         mac.update(enrollment_id.as_bytes());
