@@ -403,6 +403,10 @@ pub struct DiscoveryDocument {
     pub backchannel_token_delivery_modes_supported: Vec<String>,
     /// Whether `user_code` is supported (no).
     pub backchannel_user_code_parameter_supported: bool,
+    /// Response types (REQUIRED by OpenID Connect Discovery 1.0 §3). Defaults to empty when a
+    /// document without it is read, so documents of older servers still parse.
+    #[serde(default)]
+    pub response_types_supported: Vec<String>,
     /// Grant types.
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods.

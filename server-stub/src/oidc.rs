@@ -150,6 +150,9 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         backchannel_authentication_endpoint: format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE),
         backchannel_token_delivery_modes_supported: vec!["poll".into()],
         backchannel_user_code_parameter_supported: false,
+        // Discovery requires the member. There is no authorization endpoint; the one artifact
+        // this server issues is the ID token (from the token endpoint, through CIBA).
+        response_types_supported: vec!["id_token".into()],
         grant_types_supported: vec![api::CIBA_GRANT_TYPE.into()],
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
         id_token_signing_alg_values_supported: vec!["ES256".into()],

@@ -476,8 +476,28 @@ async fn discovery_names_the_ciba_poll_endpoints() {
         vec!["client_secret_basic"]
     );
     assert_eq!(doc.subject_types_supported, vec!["pairwise"]);
+    assert_eq!(doc.response_types_supported, vec!["id_token"]);
     assert_eq!(
         doc.jwks_uri,
         format!("{}{}", server.url(), api::PATH_OIDC_JWKS)
     );
+}
+
+#[tokio::test]
+async fn a_discovery_document_without_response_types_still_parses() {
+    let server = TestServer::start().await;
+    let mut doc: serde_json::Value = ok(server
+        .http
+        .get(format!("{}{}", server.url(), api::PATH_OIDC_DISCOVERY))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    doc.as_object_mut()
+        .unwrap()
+        .remove("response_types_supported");
+
+    let older: DiscoveryDocument = serde_json::from_value(doc).unwrap();
+
+    assert!(older.response_types_supported.is_empty());
 }
