@@ -19,7 +19,7 @@ use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
     StartEnrollment, SubmitIdentity, VerifySms,
 };
-use sleutel_protocol::identity::{self, IDENTITY_TYP, IdentityClaims, IdentitySource};
+use sleutel_protocol::identity::{self, Bank, IDENTITY_TYP, IdentityClaims, IdentitySource};
 use sleutel_protocol::jose::{self, Jwk, UnverifiedJws};
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use sleutel_protocol::phone;
@@ -103,6 +103,8 @@ struct Enrollment {
     nonce: String,
     device_jkt: String,
     phone_number: String,
+    /// The bank the activation was started with (`Bank::id`).
+    bank: Option<String>,
     step: Step,
     expires_at: i64,
     identity: Option<ProvenIdentity>,
@@ -134,7 +136,8 @@ fn open_enrollment(
             "SELECT id, nonce, device_jkt, phone_number, step, expires_at,
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
-                    sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures
+                    sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures,
+                    bank
              FROM enrollments WHERE id = ?1",
             [id],
             |row| {
@@ -166,6 +169,7 @@ fn open_enrollment(
                         nonce: row.get(1)?,
                         device_jkt: row.get(2)?,
                         phone_number: row.get(3)?,
+                        bank: row.get(18)?,
                         step: Step::Identity,
                         expires_at: row.get(5)?,
                         identity,
@@ -312,6 +316,21 @@ fn verify_identity_token(
             "untrusted issuer {issuer:?}"
         )));
     };
+    // A token of another bank than the one the person chose proves nothing about this
+    // activation: the handoff went to the chosen bank only.
+    let chosen = enrollment
+        .bank
+        .as_deref()
+        .map(Bank::from_id)
+        .transpose()
+        .map_err(|e| ServerError::Internal(format!("stored bank unreadable: {e}")))?
+        .ok_or_else(|| ServerError::Internal("bank enrollment without a bank".into()))?;
+    if issuer != chosen.issuer() {
+        return Err(ServerError::InvalidIdentityToken(format!(
+            "the token comes from {issuer}, but this activation was started with {}",
+            chosen.issuer()
+        )));
+    }
     if kid.as_deref() != Some(trusted_kid) {
         return Err(ServerError::InvalidIdentityToken(format!(
             "untrusted key: {issuer} does not sign with key {kid:?}"

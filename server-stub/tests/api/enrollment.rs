@@ -295,6 +295,38 @@ async fn an_identity_token_signed_by_an_untrusted_key_is_refused() {
 }
 
 #[tokio::test]
+async fn an_identity_token_from_another_bank_than_the_chosen_one_is_refused() {
+    let server = TestServer::start().await;
+    let citizen = server
+        .citizen(NewCitizen {
+            bank: Some(Bank::Ing),
+            ..NewCitizen::default()
+        })
+        .await;
+    let phone = Phone::new(&server.url());
+    // The phone chose KBC; ING's token is genuine, bound to this enrollment, and still refused.
+    let started = phone.start_enrollment("+32470000127").await;
+    let token = server
+        .running()
+        .mint_identity_token(
+            Bank::Ing,
+            &citizen.citizen_id,
+            &started.enrollment_id,
+            &started.nonce,
+            now(),
+            now() + 300,
+        )
+        .unwrap();
+
+    let description = identity_error(&phone, &started.enrollment_id, &token).await;
+
+    assert!(
+        description.contains("bank:ing") && description.contains("bank:kbc"),
+        "{description}"
+    );
+}
+
+#[tokio::test]
 async fn an_identity_token_from_an_unknown_issuer_is_refused() {
     let server = TestServer::start().await;
     let citizen = server.citizen(NewCitizen::default()).await;
