@@ -27,7 +27,10 @@ pub const MAX_IDLE_CONNECTIONS: usize = 8;
 pub const APPLICATION_ID: i32 = 0x534C_5356;
 
 /// The schema, one entry per version. Never edit a released entry: add a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("schema/v1.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("schema/v1.sql")),
+    M::up(include_str!("schema/v2.sql")),
+];
 
 /// The database: its path and a pool of open connections.
 #[derive(Debug)]
@@ -243,6 +246,48 @@ mod tests {
             .with_conn(|conn| Ok(conn.pragma_query_value(None, "application_id", |r| r.get(0))?))
             .unwrap();
         assert_eq!(app_id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn version_2_gives_existing_devices_their_accounts_pin_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..1])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (id, national_register_number, given_name, family_name,
+                 birthdate, identity_source, identity_issuer, evidence_type, evidence_reference,
+                 pin_jwk, created_at, updated_at)
+             VALUES ('acct', '85073003328', 'An', 'Peeters', '1985-07-30', 'bank', 'bank:kbc',
+                 'bank_debit_card', '1234', '{\"pin\":1}', 0, 0);
+             INSERT INTO devices (jkt, account_id, jwk, phone_number, enrolled_at)
+             VALUES ('d1', 'acct', '{}', '+32470000000', 0),
+                    ('d2', 'acct', '{}', '+32470000001', 0);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let db = Db::open(&path).unwrap();
+
+        let keys: Vec<Option<String>> = db
+            .with_conn(|conn| {
+                let mut statement = conn.prepare("SELECT pin_jwk FROM devices ORDER BY jkt")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(keys, vec![Some("{\"pin\":1}".to_owned()); 2]);
+        let account_columns: Vec<String> = db
+            .with_conn(|conn| {
+                let mut statement =
+                    conn.prepare("SELECT name FROM pragma_table_info('accounts')")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert!(!account_columns.iter().any(|c| c == "pin_jwk"));
     }
 
     #[test]

@@ -548,9 +548,13 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<()> 
     Ok(())
 }
 
-/// Creates or renews the account of `identity`, registers the device, revokes devices beyond
-/// the policy's limit, stores the PIN key (unblocking the account) and points the phone number
-/// at the account. Returns the account id.
+/// Creates or renews the account of `identity`, registers the device with its PIN key, revokes
+/// devices beyond the policy's limit, unblocks the account and points the phone number at it.
+/// Returns the account id.
+///
+/// The PIN key is the device's, not the account's: with `max_devices > 1` every phone derives its
+/// own PIN key (its own salt), and an earlier phone that stays active keeps its code. The failure
+/// count stays the account's, so the person has the same few tries whichever phone guesses.
 fn register(
     app: &App,
     tx: &Transaction<'_>,
@@ -572,13 +576,13 @@ fn register(
         .optional()?;
     let account_id = match existing {
         Some(id) => {
-            // A new activation proves the identity again: fresh names and evidence, the new
-            // PIN key, and the failure count and block lifted (the unblock flow).
+            // A new activation proves the identity again: fresh names and evidence, and the
+            // failure count and block lifted (the unblock flow).
             tx.execute(
                 "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
                      identity_source = 'bank', identity_issuer = ?5, evidence_type = ?6,
-                     evidence_reference = ?7, pin_jwk = ?8, pin_failures = 0, blocked_at = NULL,
-                     updated_at = ?9
+                     evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
+                     updated_at = ?8
                  WHERE id = ?1",
                 params![
                     id,
@@ -588,7 +592,6 @@ fn register(
                     identity.issuer,
                     identity.evidence_type,
                     identity.evidence_reference,
-                    pin_jwk,
                     now
                 ],
             )?;
@@ -599,8 +602,8 @@ fn register(
             tx.execute(
                 "INSERT INTO accounts (id, national_register_number, given_name, family_name,
                      birthdate, identity_source, identity_issuer, evidence_type,
-                     evidence_reference, pin_jwk, pin_failures, blocked_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'bank', ?6, ?7, ?8, ?9, 0, NULL, ?10, ?10)",
+                     evidence_reference, pin_failures, blocked_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'bank', ?6, ?7, ?8, 0, NULL, ?9, ?9)",
                 params![
                     id,
                     identity.national_register_number,
@@ -610,24 +613,26 @@ fn register(
                     identity.issuer,
                     identity.evidence_type,
                     identity.evidence_reference,
-                    pin_jwk,
                     now
                 ],
             )?;
             id
         }
     };
-    // The same device key may come back (unblock from the same phone): it is re-registered.
+    // The same device key may come back (unblock from the same phone): it is re-registered,
+    // with the new code's PIN key.
     tx.execute(
-        "INSERT INTO devices (jkt, account_id, jwk, phone_number, enrolled_at, revoked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+        "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
+             revoked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
          ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
-             phone_number = excluded.phone_number, enrolled_at = excluded.enrolled_at,
-             revoked_at = NULL",
+             pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
+             enrolled_at = excluded.enrolled_at, revoked_at = NULL",
         params![
             enrollment.device_jkt,
             account_id,
             device_jwk,
+            pin_jwk,
             enrollment.phone_number,
             now
         ],

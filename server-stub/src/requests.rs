@@ -190,9 +190,13 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     if now >= request.expires_at {
         return Err(ServerError::RequestExpired);
     }
-    let (pin_jwk, pin_failures, blocked): (String, u32, bool) = tx.query_row(
-        "SELECT pin_jwk, pin_failures, blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-        [&device.account_id],
+    // The PIN key is the answering device's own (each phone has its own code); the failure
+    // count is the account's, so wrong codes on any of the person's phones add up.
+    let (pin_jwk, pin_failures, blocked): (Option<String>, u32, bool) = tx.query_row(
+        "SELECT d.pin_jwk, a.pin_failures, a.blocked_at IS NOT NULL
+         FROM devices d JOIN accounts a ON a.id = d.account_id
+         WHERE d.jkt = ?1 AND a.id = ?2",
+        params![call.jkt, device.account_id],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
     // Checked before "already answered": the requests of a blocked account were closed, and the
@@ -251,6 +255,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     "consent to claim {claim:?} that the request did not ask for"
                 )));
             }
+            let pin_jwk =
+                pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
             let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
                 .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
             let pin_key = pin_jwk

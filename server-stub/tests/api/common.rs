@@ -343,6 +343,11 @@ pub struct AtSms {
 
 pub async fn enroll_to_sms(server: &TestServer, number: &str) -> AtSms {
     let citizen = server.citizen(NewCitizen::default()).await;
+    enroll_to_sms_as(server, number, citizen).await
+}
+
+/// A new phone of `citizen` that went as far as the SMS step.
+pub async fn enroll_to_sms_as(server: &TestServer, number: &str, citizen: Citizen) -> AtSms {
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment(number).await;
     let link = server
@@ -375,6 +380,16 @@ pub struct Enrolled {
 
 pub async fn enroll(server: &TestServer, number: &str) -> Enrolled {
     let at = enroll_to_sms(server, number).await;
+    finish_enrollment(server, number, at).await
+}
+
+/// Another phone activated for the same person (the same bank card).
+pub async fn enroll_again(server: &TestServer, number: &str, citizen: &Citizen) -> Enrolled {
+    let at = enroll_to_sms_as(server, number, citizen.clone()).await;
+    finish_enrollment(server, number, at).await
+}
+
+async fn finish_enrollment(server: &TestServer, number: &str, at: AtSms) -> Enrolled {
     let code = server.last_sms_code(number).await;
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
     let pin = SigningKey::generate();

@@ -5,5 +5,6 @@ mod bad_input;
 mod binary;
 mod common;
 mod concurrency;
+mod devices;
 mod enrollment;
 mod login;
