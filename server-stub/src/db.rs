@@ -30,6 +30,7 @@ pub const APPLICATION_ID: i32 = 0x534C_5356;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v1.sql")),
     M::up(include_str!("schema/v2.sql")),
+    M::up(include_str!("schema/v3.sql")),
 ];
 
 /// The database: its path and a pool of open connections.

@@ -2,7 +2,8 @@
 //! code, and registration of the device and PIN keys.
 //!
 //! An enrollment moves `identity` -> `sms` -> `keys` -> `done`; too many wrong SMS codes end it
-//! in `failed`. Every call must carry a proof by the device key that started the enrollment; for
+//! in `failed`. The SMS check and the completion may be repeated after they succeeded (a phone
+//! that lost the answer asks again) and give the same answer; the identity token is single-use. Every call must carry a proof by the device key that started the enrollment; for
 //! any other key the enrollment does not exist (`unknown_enrollment`), so one phone can never
 //! learn about another's activation.
 //!
@@ -113,6 +114,8 @@ struct Enrollment {
     sms_sent_at: Option<i64>,
     sms_sends: u32,
     sms_failures: u32,
+    /// The account the completion created or renewed (step `done`).
+    account_id: Option<String>,
 }
 
 impl Enrollment {
@@ -123,12 +126,18 @@ impl Enrollment {
     }
 }
 
-/// Loads the enrollment `id` for the device `jkt` and checks that it is alive and at `step`.
+/// Loads the enrollment `id` for the device `jkt` and checks that it is alive and at one of the
+/// `accepted` steps (the first is the step the call belongs to; the others are steps at which a
+/// repeated call is answered again).
+///
+/// A `done` enrollment, where accepted, is not held to its expiry: a repeated completion only
+/// tells the phone what its registered device key already reaches, and the phone may have lost
+/// the answer for longer than the enrollment's lifetime (offline, or killed by the OS).
 fn open_enrollment(
     conn: &Connection,
     id: &str,
     jkt: &str,
-    step: Step,
+    accepted: &[Step],
     now: i64,
 ) -> Result<Enrollment> {
     let enrollment = conn
@@ -137,7 +146,7 @@ fn open_enrollment(
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
                     sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures,
-                    bank
+                    bank, account_id
              FROM enrollments WHERE id = ?1",
             [id],
             |row| {
@@ -178,6 +187,7 @@ fn open_enrollment(
                         sms_sent_at: row.get(15)?,
                         sms_sends: row.get(16)?,
                         sms_failures: row.get(17)?,
+                        account_id: row.get(19)?,
                     },
                     row.get::<_, String>(4)?,
                 ))
@@ -195,14 +205,15 @@ fn open_enrollment(
     if enrollment.step == Step::Failed {
         return Err(ServerError::TooManyAttempts);
     }
-    if now >= enrollment.expires_at {
+    let repeat_after_done = enrollment.step == Step::Done && accepted.contains(&Step::Done);
+    if now >= enrollment.expires_at && !repeat_after_done {
         return Err(ServerError::EnrollmentExpired);
     }
-    if enrollment.step != step {
+    if !accepted.contains(&enrollment.step) {
         return Err(ServerError::WrongStep(format!(
             "the enrollment is at step {}, this call belongs to step {}",
             enrollment.step.as_str(),
-            step.as_str()
+            accepted.first().map_or("?", |step| step.as_str())
         )));
     }
     Ok(enrollment)
@@ -263,7 +274,7 @@ async fn submit_identity(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Identity, now)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
             let claims = verify_identity_token(app, &body.identity_token, &enrollment, now)?;
             let age = claims
                 .age_at(now)
@@ -393,7 +404,7 @@ async fn resend_sms(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Sms, now)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Sms], now)?;
             let next_allowed =
                 enrollment.sms_sent_at.unwrap_or(now) + app.policy.sms_resend_after_secs;
             if now < next_allowed {
@@ -437,7 +448,15 @@ async fn verify_sms(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Sms, now)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Sms, Step::Keys], now)?;
+            if enrollment.step == Step::Keys {
+                // Already verified: the phone lost the answer and asks again. The code was
+                // erased, but the device-key proof binds the caller to this enrollment, which
+                // was verified for this very device; answering again reveals nothing new.
+                return Ok(SmsVerified {
+                    display_name: enrollment.identity()?.display_name(),
+                });
+            }
             let (Some(stored), Some(expires_at)) =
                 (&enrollment.sms_code_hash, enrollment.sms_expires_at)
             else {
@@ -483,6 +502,11 @@ async fn verify_sms(
 
 /// `POST /v1/enrollments/{id}/complete`: registers the device and PIN keys and creates (or
 /// renews) the person's account, all in one transaction.
+///
+/// Repeating a completion that succeeded (the phone lost the answer) gives the same answer
+/// again, as long as it carries the same device and PIN keys with valid proofs, the account is
+/// still the one this enrollment registered, and the device is still active on it. Anything
+/// else after completion is `wrong_step`.
 async fn complete(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -493,15 +517,20 @@ async fn complete(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            let enrollment = open_enrollment(&tx, &id, &call.jkt, Step::Keys, now)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Keys, Step::Done], now)?;
             check_keys(&body, &enrollment)?;
             let identity = enrollment.identity()?.clone();
-            let account_id = register(app, &tx, &enrollment, &identity, &body, now)?;
-            tx.execute(
-                "UPDATE enrollments SET step = 'done' WHERE id = ?1",
-                [&enrollment.id],
-            )?;
-            tx.commit()?;
+            let account_id = if enrollment.step == Step::Done {
+                repeated_completion(&tx, &enrollment, &body)?
+            } else {
+                let account_id = register(app, &tx, &enrollment, &identity, &body, now)?;
+                tx.execute(
+                    "UPDATE enrollments SET step = 'done', account_id = ?2 WHERE id = ?1",
+                    params![enrollment.id, account_id],
+                )?;
+                tx.commit()?;
+                account_id
+            };
             Ok(EnrollmentCompleted {
                 account_id,
                 display_name: identity.display_name(),
@@ -511,6 +540,40 @@ async fn complete(
         })
         .await?;
     Ok(Json(completed))
+}
+
+/// The account of a completed `enrollment`, if the repeated completion `body` is the one that
+/// completed it: the device this enrollment registered is still active on the account this
+/// enrollment created or renewed, with the same PIN key. Otherwise `wrong_step`.
+fn repeated_completion(
+    conn: &Connection,
+    enrollment: &Enrollment,
+    body: &CompleteEnrollment,
+) -> Result<String> {
+    let already = || {
+        ServerError::WrongStep(
+            "the enrollment is at step done, this call belongs to step keys".into(),
+        )
+    };
+    let Some(account_id) = &enrollment.account_id else {
+        return Err(already());
+    };
+    let device: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT account_id, pin_jwk FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
+            [&enrollment.device_jkt],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((device_account, Some(pin_jwk))) = device else {
+        return Err(already());
+    };
+    let registered_pin: Jwk = serde_json::from_str(&pin_jwk)
+        .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
+    if &device_account != account_id || registered_pin.thumbprint() != body.pin_key.thumbprint() {
+        return Err(already());
+    }
+    Ok(account_id.clone())
 }
 
 /// The device key must be the enrollment's, both keys must prove possession over the

@@ -520,18 +520,97 @@ async fn a_resent_code_replaces_the_old_one() {
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &new).await).await;
 }
 
-#[tokio::test]
-async fn completion_is_single_use() {
-    let server = TestServer::start().await;
-    let at = enroll_to_sms(&server, "+32470000116").await;
-    let code = server.last_sms_code("+32470000116").await;
+/// A phone that verified its SMS code and is ready to register its keys.
+async fn at_keys(server: &TestServer, number: &str) -> AtSms {
+    let at = enroll_to_sms(server, number).await;
+    let code = server.last_sms_code(number).await;
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
-    let pin = SigningKey::generate();
-    let _: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+    at
+}
 
-    let (status, error) = err(at.phone.complete(&at.started, &pin).await).await;
+#[tokio::test]
+async fn a_repeated_completion_gives_the_same_account_again() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000116").await;
+    let pin = SigningKey::generate();
+    let first: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+
+    // The answer to the first call was lost; the phone asks again with the same keys.
+    let again: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+
+    assert_eq!(again, first);
+    let _: api::PendingRequests = ok(at.phone.get(api::PATH_REQUESTS).await).await;
+}
+
+#[tokio::test]
+async fn a_repeated_completion_with_another_pin_key_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000122").await;
+    let _: api::EnrollmentCompleted = ok(at
+        .phone
+        .complete(&at.started, &SigningKey::generate())
+        .await)
+    .await;
+
+    let (status, error) = err(at
+        .phone
+        .complete(&at.started, &SigningKey::generate())
+        .await)
+    .await;
 
     assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error.error, codes::WRONG_STEP);
+}
+
+#[tokio::test]
+async fn a_repeated_completion_for_a_revoked_device_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000123").await;
+    let pin = SigningKey::generate();
+    let _: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+    // The person activates another phone, which revokes this one (one device per person).
+    enroll_again(&server, "+32470000124", &at.citizen).await;
+
+    let (_, error) = err(at.phone.complete(&at.started, &pin).await).await;
+
+    assert_eq!(error.error, codes::WRONG_STEP);
+}
+
+#[tokio::test]
+async fn a_repeated_sms_verification_after_success_is_answered_again() {
+    let server = TestServer::start().await;
+    let at = enroll_to_sms(&server, "+32470000125").await;
+    let code = server.last_sms_code("+32470000125").await;
+    let id = &at.started.enrollment_id;
+    let first: api::SmsVerified = ok(at.phone.verify_sms(id, &code).await).await;
+
+    let again: api::SmsVerified = ok(at.phone.verify_sms(id, &code).await).await;
+
+    assert_eq!(again, first);
+    // The enrollment is still at the key step: completion works as usual.
+    let _: api::EnrollmentCompleted = ok(at
+        .phone
+        .complete(&at.started, &SigningKey::generate())
+        .await)
+    .await;
+}
+
+#[tokio::test]
+async fn an_sms_verification_after_completion_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000126").await;
+    let _: api::EnrollmentCompleted = ok(at
+        .phone
+        .complete(&at.started, &SigningKey::generate())
+        .await)
+    .await;
+
+    let (_, error) = err(at
+        .phone
+        .verify_sms(&at.started.enrollment_id, "123456")
+        .await)
+    .await;
+
     assert_eq!(error.error, codes::WRONG_STEP);
 }
 
