@@ -138,8 +138,8 @@ impl RelyingPartyConfig {
     }
 }
 
-/// The policy values: lifetimes, attempt limits, age, devices. [`Policy::default`] gives the
-/// production values; tests shorten lifetimes.
+/// The policy values: lifetimes, attempt limits, age, devices, open requests. [`Policy::default`]
+/// gives the production values; tests shorten lifetimes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// How long an enrollment may take from start to completion (seconds).
@@ -166,6 +166,11 @@ pub struct Policy {
     pub card_pin_max_failures: u32,
     /// Lifetime of an ID token (seconds).
     pub id_token_ttl_secs: i64,
+    /// Open (pending, unexpired) action requests per person at most; a relying party asking
+    /// for one more gets `access_denied`. It keeps the phone's list short enough to read, and
+    /// limits "MFA fatigue" attacks, where someone who knows the phone number floods the person
+    /// with logins hoping for one careless approval. Answering or declining frees a place.
+    pub max_pending_per_account: u32,
 }
 
 impl Default for Policy {
@@ -183,6 +188,7 @@ impl Default for Policy {
             max_devices: 1,
             card_pin_max_failures: 3,
             id_token_ttl_secs: 300,
+            max_pending_per_account: 5,
         }
     }
 }
@@ -212,6 +218,7 @@ impl Policy {
             ("pin_max_failures", self.pin_max_failures),
             ("max_devices", self.max_devices),
             ("card_pin_max_failures", self.card_pin_max_failures),
+            ("max_pending_per_account", self.max_pending_per_account),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -283,5 +290,10 @@ mod tests {
             ..Policy::default()
         };
         assert!(too_long.validate().is_err());
+        let no_pending = Policy {
+            max_pending_per_account: 0,
+            ..Policy::default()
+        };
+        assert!(no_pending.validate().is_err());
     }
 }

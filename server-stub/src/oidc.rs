@@ -13,6 +13,12 @@
 //!   poll of a pending request; every poll counts. The interval itself stays as announced (the
 //!   client adds 5 seconds, CIBA §11 / RFC 8628 §3.5).
 //! - The token is issued once; a second exchange is `invalid_grant`.
+//! - A person has at most `max_pending_per_account` open requests (all relying parties
+//!   together); one more is refused with `access_denied` ("too many open requests for this
+//!   user"). CIBA §13 defines no code for a quota, and `access_denied` is the one that tells the
+//!   relying party at once that no login will follow, so it need not poll. Like the refusal of a
+//!   blocked account it answers 400 (CIBA §13 names 403 for `access_denied` at this endpoint;
+//!   clients act on the `error` code).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -306,6 +312,17 @@ fn create_login(
         }
         Some((id, false, _)) => id,
     };
+    let open: i64 = tx.query_row(
+        "SELECT count(*) FROM action_requests
+         WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
+        params![account_id, now],
+        |row| row.get(0),
+    )?;
+    if open >= i64::from(app.policy.max_pending_per_account) {
+        return Err(ServerError::AccessDenied(
+            "too many open requests for this user; try again when the person has answered".into(),
+        ));
+    }
     let request_id = random::id()?;
     let auth_req_id = random::id()?;
     let claims = if ask.with_profile {

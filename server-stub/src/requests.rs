@@ -124,19 +124,24 @@ fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<Stor
     })
 }
 
-/// `GET /v1/requests`: the device's account's pending, unexpired requests, oldest first.
+/// `GET /v1/requests`: the device's account's pending, unexpired requests, oldest first, at
+/// most `max_pending_per_account` of them. `bc-authorize` keeps to that bound; the limit here
+/// holds it even for requests made before the operator lowered it.
 async fn list(State(state): State<AppState>, call: PhoneCall) -> Result<Json<PendingRequests>> {
     let requests = state
-        .db(move |_, conn| {
+        .db(move |app, conn| {
             let device = auth::active_device(conn, &call.jkt)?;
             let mut statement = conn.prepare(
                 "SELECT jws FROM action_requests
                  WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2
-                 ORDER BY created_at, rowid",
+                 ORDER BY created_at, rowid
+                 LIMIT ?3",
             )?;
-            let rows = statement.query_map(params![device.account_id, clock::now()], |row| {
-                row.get::<_, String>(0)
-            })?;
+            let limit = i64::from(app.policy.max_pending_per_account);
+            let rows = statement
+                .query_map(params![device.account_id, clock::now(), limit], |row| {
+                    row.get::<_, String>(0)
+                })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await?;

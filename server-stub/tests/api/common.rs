@@ -89,9 +89,17 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same port and database.
     pub async fn restart(&mut self) {
+        let policy = self.policy.clone();
+        self.restart_with(policy).await;
+    }
+
+    /// Stops the server and starts it again on the same port and database with another policy,
+    /// as an operator changing a value does.
+    pub async fn restart_with(&mut self, policy: Policy) {
         let server = self.server.take().unwrap();
         let port = server.local_addr().port();
         server.shutdown().await;
+        self.policy = policy;
         self.server = Some(self.launch(port).await);
     }
 
@@ -518,6 +526,18 @@ impl Rp {
                 ("scope", "openid profile"),
                 ("login_hint", number),
                 ("binding_message", "TEST-1"),
+            ])
+            .await)
+        .await
+    }
+
+    /// A login that expires after `secs` seconds (`requested_expiry`).
+    pub async fn login_expiring(&self, number: &str, secs: i64) -> BackchannelAuthResponse {
+        ok(self
+            .bc_authorize_raw(&[
+                ("scope", "openid"),
+                ("login_hint", number),
+                ("requested_expiry", &secs.to_string()),
             ])
             .await)
         .await

@@ -8,3 +8,4 @@ mod concurrency;
 mod devices;
 mod enrollment;
 mod login;
+mod pending;

@@ -1,0 +1,100 @@
+//! The bound on open requests per person (`max_pending_per_account`): relying parties cannot
+//! flood a phone, and the phone's list stays short.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sleutel_protocol::api::{ResponseAccepted, codes};
+use sleutel_server::Policy;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_login_beyond_five_open_requests_is_refused() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000501").await;
+    let rp = server.rp();
+    for _ in 0..5 {
+        rp.login(&e.number).await;
+    }
+
+    let (status, error) = err(rp
+        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::ACCESS_DENIED);
+    assert!(
+        error
+            .error_description
+            .contains("too many open requests for this user"),
+        "{}",
+        error.error_description
+    );
+    assert_eq!(e.pending().await.len(), 5);
+}
+
+#[tokio::test]
+async fn an_answered_request_frees_a_place() {
+    let server = TestServer::start_with(Policy {
+        max_pending_per_account: 2,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000502").await;
+    let rp = server.rp();
+    rp.login(&e.number).await;
+    rp.login(&e.number).await;
+    let (request, jws) = e.pending().await.remove(0);
+
+    let _: ResponseAccepted = ok(e.answer(&request, &e.decline(&request, &jws)).await).await;
+
+    rp.login(&e.number).await;
+    assert_eq!(e.pending().await.len(), 2);
+}
+
+#[tokio::test]
+async fn expired_requests_do_not_count() {
+    let server = TestServer::start_with(Policy {
+        max_pending_per_account: 2,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000503").await;
+    let rp = server.rp();
+    rp.login_expiring(&e.number, 1).await;
+    rp.login_expiring(&e.number, 1).await;
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    rp.login(&e.number).await;
+    assert_eq!(e.pending().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_phone_gets_at_most_the_bound_oldest_first() {
+    let mut server = TestServer::start_with(Policy {
+        max_pending_per_account: 3,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000504").await;
+    let rp = server.rp();
+    for _ in 0..3 {
+        rp.login(&e.number).await;
+    }
+    let all: Vec<String> = e.pending().await.into_iter().map(|(r, _)| r.jti).collect();
+
+    // The operator lowers the bound while three requests are open.
+    server
+        .restart_with(Policy {
+            max_pending_per_account: 2,
+            ..Policy::default()
+        })
+        .await;
+
+    let listed: Vec<String> = e.pending().await.into_iter().map(|(r, _)| r.jti).collect();
+    assert_eq!(listed, all[..2]);
+    server.shutdown().await;
+}
