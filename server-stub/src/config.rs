@@ -75,40 +75,91 @@ impl RelyingPartyConfig {
         }
     }
 
-    /// Parses `ID:SECRET:NAME` as given on the command line. The name may contain colons; the
-    /// id and secret may not.
+    /// Prefix of the environment variable that may hold a relying party's secret; see
+    /// [`RelyingPartyConfig::secret_variable`].
+    pub const SECRET_VARIABLE_PREFIX: &str = "SLEUTEL_RP_SECRET_";
+
+    /// The environment variable that holds the secret of `client_id` when the command line
+    /// leaves it out: `SLEUTEL_RP_SECRET_` and the id in capitals, with `-` and `.` as `_`
+    /// (shells accept only letters, digits and `_` in variable names).
+    pub fn secret_variable(client_id: &str) -> String {
+        let mut name = String::from(Self::SECRET_VARIABLE_PREFIX);
+        name.extend(client_id.chars().map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        }));
+        name
+    }
+
+    /// Parses a relying party as given on the command line, taking a secret left out of the
+    /// command line from the process environment (see [`RelyingPartyConfig::parse_with`]).
     pub fn parse(spec: &str) -> Result<Self, ServerError> {
+        Self::parse_with(spec, |name| std::env::var(name).ok())
+    }
+
+    /// Parses `ID:SECRET:NAME`, or `ID:NAME` / `ID::NAME` with the secret in the variable
+    /// [`RelyingPartyConfig::secret_variable`] (read with `variable`), so that the secret need
+    /// not appear in the process list. The name may contain colons (use `ID::NAME` or
+    /// `ID:SECRET:NAME` then); the id and secret may not. A secret given both ways is refused:
+    /// with a name containing a colon, `ID:NAME` would otherwise be read as `ID:SECRET:NAME` and
+    /// part of the name taken for the secret.
+    pub fn parse_with(
+        spec: &str,
+        variable: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServerError> {
+        const FORMS: &str = "a relying party is given as ID:SECRET:NAME, or as ID:NAME with the \
+                             secret in the environment";
         let mut parts = spec.splitn(3, ':');
-        let (Some(client_id), Some(secret), Some(name)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ServerError::Config(
-                "a relying party is given as ID:SECRET:NAME".into(),
-            ));
+        let (Some(client_id), Some(second)) = (parts.next(), parts.next()) else {
+            return Err(ServerError::Config(FORMS.into()));
+        };
+        Self::check_client_id(client_id)?;
+        let variable_name = Self::secret_variable(client_id);
+        let from_environment = variable(&variable_name).filter(|s| !s.is_empty());
+        let (secret, name) = match (parts.next(), from_environment) {
+            (Some(name), Some(secret)) if second.is_empty() => (secret, name),
+            (None, Some(secret)) => (secret, second),
+            (Some(_), Some(_)) => {
+                return Err(ServerError::Config(format!(
+                    "relying party {client_id}: the secret is both on the command line and in \
+                     {variable_name}; give ID:NAME (or ID::NAME for a name with colons) to use \
+                     the variable"
+                )));
+            }
+            (Some(name), None) if !second.is_empty() => (second.to_owned(), name),
+            (_, None) => {
+                return Err(ServerError::Config(format!(
+                    "relying party {client_id}: no secret; give ID:SECRET:NAME or set \
+                     {variable_name}"
+                )));
+            }
         };
         let rp = Self {
             client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
+            secret,
             name: name.to_owned(),
         };
         rp.validate()?;
         Ok(rp)
     }
 
-    /// Checks that the id is a short token, the secret is not empty and the name can be shown.
-    pub fn validate(&self) -> Result<(), ServerError> {
-        let id_ok = !self.client_id.is_empty()
-            && self.client_id.len() <= MAX_ID_CHARS
-            && self
-                .client_id
+    fn check_client_id(client_id: &str) -> Result<(), ServerError> {
+        let id_ok = !client_id.is_empty()
+            && client_id.len() <= MAX_ID_CHARS
+            && client_id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
             return Err(ServerError::Config(format!(
-                "relying party id {:?} must be 1-{MAX_ID_CHARS} letters, digits, '-', '_' or '.'",
-                self.client_id
+                "relying party id {client_id:?} must be 1-{MAX_ID_CHARS} letters, digits, '-', '_' or '.'"
             )));
         }
+        Ok(())
+    }
+
+    /// Checks that the id is a short token, the secret is not empty and the name can be shown.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        Self::check_client_id(&self.client_id)?;
         if self.secret.is_empty() {
             return Err(ServerError::Config(format!(
                 "relying party {} has an empty secret",
@@ -138,8 +189,8 @@ impl RelyingPartyConfig {
     }
 }
 
-/// The policy values: lifetimes, attempt limits, age, devices, open requests. [`Policy::default`]
-/// gives the production values; tests shorten lifetimes.
+/// The policy values: lifetimes, attempt limits, age, devices, open requests, where to listen.
+/// [`Policy::default`] gives the production values; tests shorten lifetimes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// How long an enrollment may take from start to completion (seconds).
@@ -171,6 +222,11 @@ pub struct Policy {
     /// limits "MFA fatigue" attacks, where someone who knows the phone number floods the person
     /// with logins hoping for one careless approval. Answering or declining frees a place.
     pub max_pending_per_account: u32,
+    /// Whether the server may listen on an address other than loopback. The reference server
+    /// is a simulator (its `/sim/` routes show SMS codes and mint identities; the demo relying
+    /// party has a published secret), so it refuses by default; turn this on only on a closed
+    /// test network.
+    pub allow_remote_listen: bool,
 }
 
 impl Default for Policy {
@@ -189,6 +245,7 @@ impl Default for Policy {
             card_pin_max_failures: 3,
             id_token_ttl_secs: 300,
             max_pending_per_account: 5,
+            allow_remote_listen: false,
         }
     }
 }
@@ -242,11 +299,16 @@ mod tests {
 
     #[test]
     fn parses_id_secret_and_a_name_with_colons() {
-        let rp = RelyingPartyConfig::parse("bank-x:s3cret:Bank X: online").unwrap();
+        let rp =
+            RelyingPartyConfig::parse_with("bank-x:s3cret:Bank X: online", no_environment).unwrap();
         assert_eq!(rp.client_id, "bank-x");
         assert_eq!(rp.secret, "s3cret");
         assert_eq!(rp.name, "Bank X: online");
         assert_eq!(rp.login_text(), "Ik log in bij Bank X: online");
+    }
+
+    fn no_environment(_: &str) -> Option<String> {
+        None
     }
 
     #[test]
@@ -259,8 +321,58 @@ mod tests {
             "id:s:\u{202E}x",
             "i d:s:N",
         ] {
-            assert!(RelyingPartyConfig::parse(bad).is_err(), "{bad}");
+            assert!(
+                RelyingPartyConfig::parse_with(bad, no_environment).is_err(),
+                "{bad}"
+            );
         }
+    }
+
+    #[test]
+    fn the_secret_variable_is_named_after_the_id_in_capitals() {
+        assert_eq!(
+            RelyingPartyConfig::secret_variable("bank-x.be_2"),
+            "SLEUTEL_RP_SECRET_BANK_X_BE_2"
+        );
+    }
+
+    #[test]
+    fn id_and_name_take_the_secret_from_the_environment() {
+        let environment =
+            |name: &str| (name == "SLEUTEL_RP_SECRET_BANK_X").then(|| "s3cret".into());
+
+        let short = RelyingPartyConfig::parse_with("bank-x:Bank X", environment).unwrap();
+        let with_colons =
+            RelyingPartyConfig::parse_with("bank-x::Bank X: online", environment).unwrap();
+
+        assert_eq!(
+            (short.secret.as_str(), short.name.as_str()),
+            ("s3cret", "Bank X")
+        );
+        assert_eq!(
+            (with_colons.secret.as_str(), with_colons.name.as_str()),
+            ("s3cret", "Bank X: online")
+        );
+    }
+
+    #[test]
+    fn a_secret_both_in_the_spec_and_the_environment_is_refused() {
+        let environment = |_: &str| Some("s3cret".to_owned());
+
+        // Read as ID:SECRET:NAME, this would take "Bank X" for the secret.
+        let err = RelyingPartyConfig::parse_with("bank-x:Bank X: online", environment).unwrap_err();
+
+        assert!(
+            err.to_string().contains("SLEUTEL_RP_SECRET_BANK_X"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_variable_to_set() {
+        let err = RelyingPartyConfig::parse_with("shop:Webwinkel", no_environment).unwrap_err();
+
+        assert!(err.to_string().contains("SLEUTEL_RP_SECRET_SHOP"), "{err}");
     }
 
     #[test]

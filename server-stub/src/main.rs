@@ -10,23 +10,41 @@ use sleutel_server::config::{DEFAULT_DB_PATH, DEFAULT_LISTEN};
 use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig};
 
 /// Sleutel reference server: enrollment, action requests, OpenID Connect CIBA and simulators.
+///
+/// This is a test server: its simulators (under /sim/) show SMS codes and mint identities to
+/// anyone who asks. It listens on loopback only, unless --allow-remote is given.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 struct Args {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. Only a loopback address (127.0.0.1,
+    /// ::1) is accepted without --allow-remote.
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Allow listening on a non-loopback address. Only on a closed test network: anyone who
+    /// reaches the server can read SMS codes and mint identities through the simulators.
+    #[arg(long)]
+    allow_remote: bool,
     /// SQLite database file (created with mode 0600 if missing).
     #[arg(long, default_value = DEFAULT_DB_PATH)]
     db: PathBuf,
     /// Public base URL, if phones and relying parties reach the server under another address.
     #[arg(long)]
     public_url: Option<String>,
-    /// A relying party as ID:SECRET:NAME; repeat for several. Without any, the demo relying
-    /// party "online-overheid" with secret "demo-secret" is registered.
-    #[arg(long = "rp", value_parser = parse_rp)]
+    /// A relying party as ID:SECRET:NAME, or as ID:NAME (ID::NAME if the name has colons) with
+    /// the secret in the environment variable SLEUTEL_RP_SECRET_<ID> (see below); repeat for
+    /// several. Without any, the demo relying party "online-overheid" with the public secret
+    /// "demo-secret" is registered.
+    #[arg(long = "rp", value_name = "ID[:SECRET]:NAME", value_parser = parse_rp)]
     relying_parties: Vec<RelyingPartyConfig>,
 }
+
+const AFTER_HELP: &str = "\
+Relying-party secrets:
+  A secret on the command line is visible to every user of the machine (ps, /proc). To keep it
+  out, give --rp ID:NAME and put the secret in SLEUTEL_RP_SECRET_<ID>, the id in capitals with
+  '-' and '.' written as '_':
+      SLEUTEL_RP_SECRET_WEB_SHOP=s3cret sleutel-server --rp 'web-shop:Web shop'
+  A secret given both ways is refused.";
 
 fn parse_rp(spec: &str) -> Result<RelyingPartyConfig, String> {
     RelyingPartyConfig::parse(spec).map_err(|e| e.to_string())
@@ -48,7 +66,10 @@ async fn main() -> ExitCode {
         db_path: args.db,
         public_url: args.public_url,
         relying_parties: args.relying_parties,
-        policy: Policy::default(),
+        policy: Policy {
+            allow_remote_listen: args.allow_remote,
+            ..Policy::default()
+        },
     };
     let server = match sleutel_server::start(config).await {
         Ok(server) => server,

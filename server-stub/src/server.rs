@@ -96,6 +96,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     } else {
         config.relying_parties.clone()
     };
+    check_listen(config.listen, &config.policy, &relying_parties)?;
     let clients = Clients::new(relying_parties)?;
 
     let db_path = config.db_path.clone();
@@ -216,6 +217,39 @@ impl Drop for RunningServer {
     }
 }
 
+/// Refuses to listen beyond loopback unless the policy allows it, and then warns: the simulators
+/// under `/sim/` hand out SMS codes and identities to anyone who asks, so this server must never
+/// be reachable by people it could impersonate.
+fn check_listen(
+    addr: SocketAddr,
+    policy: &Policy,
+    relying_parties: &[RelyingPartyConfig],
+) -> Result<()> {
+    // `to_canonical` also sees ::ffff:127.0.0.1 as loopback.
+    if addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    if !policy.allow_remote_listen {
+        return Err(ServerError::Config(format!(
+            "refusing to listen on {addr}: this reference server contains simulators that show \
+             SMS codes and mint identities, so it listens on loopback (127.0.0.1 or ::1) only; \
+             allow other addresses (--allow-remote, Policy::allow_remote_listen) only on a \
+             closed test network"
+        )));
+    }
+    let demo = relying_parties
+        .iter()
+        .any(|rp| rp.secret == RelyingPartyConfig::DEMO_SECRET);
+    tracing::warn!(
+        %addr,
+        demo_relying_party_with_public_secret = demo,
+        "listening beyond loopback: the simulators under /sim/ expose SMS codes and mint \
+         identities for anyone who can reach this address; this server is for test networks \
+         only"
+    );
+    Ok(())
+}
+
 fn public_url(url: &str) -> Result<String> {
     let parsed = url::Url::parse(url)
         .map_err(|e| ServerError::Config(format!("public URL {url:?}: {e}")))?;
@@ -250,4 +284,47 @@ async fn not_found(uri: Uri) -> ServerError {
 
 async fn method_not_allowed() -> ServerError {
     ServerError::HttpMethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(addr: &str, allow_remote_listen: bool) -> bool {
+        let policy = Policy {
+            allow_remote_listen,
+            ..Policy::default()
+        };
+        check_listen(
+            addr.parse().unwrap(),
+            &policy,
+            &[RelyingPartyConfig::demo()],
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn loopback_addresses_need_no_permission() {
+        for addr in [
+            "127.0.0.1:8440",
+            "127.9.9.9:0",
+            "[::1]:0",
+            "[::ffff:127.0.0.1]:0",
+        ] {
+            assert!(allowed(addr, false), "{addr}");
+        }
+    }
+
+    #[test]
+    fn other_addresses_need_the_policy_to_allow_them() {
+        for addr in [
+            "0.0.0.0:8440",
+            "192.168.1.10:0",
+            "[::]:0",
+            "[::ffff:10.0.0.1]:0",
+        ] {
+            assert!(!allowed(addr, false), "{addr}");
+            assert!(allowed(addr, true), "{addr}");
+        }
+    }
 }

@@ -1,42 +1,178 @@
-//! The `sleutel-server` binary: one "listening on" line on stdout, a clean stop on SIGTERM.
+//! The `sleutel-server` binary: one "listening on" line on stdout, a clean stop on SIGTERM,
+//! loopback only unless `--allow-remote`, relying-party secrets from the environment.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use sleutel_protocol::api::{self, codes};
 
 use crate::common::*;
 
-#[tokio::test]
-async fn the_binary_announces_its_address_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sleutel-server"))
-        .args(["--listen", "127.0.0.1:0", "--db"])
+/// The server binary with a database in `dir`, no inherited relying-party secrets and no
+/// log filter from the environment.
+fn server_command(dir: &tempfile::TempDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sleutel-server"));
+    command
+        .arg("--db")
         .arg(dir.path().join("bin.db"))
-        .args(["--rp", "shop:s3cret:Webwinkel"])
+        .env_remove("RUST_LOG")
+        .env_remove("SLEUTEL_RP_SECRET_SHOP")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for the "listening on" line and returns the URL.
+fn announced_url(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim_end()
+    line.trim_end()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+        .to_owned()
+}
 
-    let discovery = http()
-        .get(format!("{url}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
-    assert!(discovery.status().is_success());
-
+/// Stops the server with SIGTERM, checks it exits cleanly, and returns what it logged.
+fn stop(mut child: Child) -> String {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     assert!(child.wait().unwrap().success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}
+
+/// Runs the server expecting it to refuse to start; returns what it said.
+fn refusal(mut command: Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "the server started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn bc_authorize_as(url: &str, client_id: &str, secret: &str) -> (StatusCode, String) {
+    let response = http()
+        .post(format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("scope", "openid"), ("login_hint", "+32479999999")])
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = err(response).await;
+    (status, error.error)
+}
+
+#[tokio::test]
+async fn the_binary_announces_its_address_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = server_command(&dir)
+        .args(["--listen", "127.0.0.1:0", "--rp", "shop:s3cret:Webwinkel"])
+        .spawn()
+        .unwrap();
+    let url = announced_url(&mut child);
+
+    let discovery = http()
+        .get(format!("{url}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+
+    assert!(discovery.status().is_success());
+    stop(child);
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_non_loopback_address_without_allow_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = server_command(&dir);
+    command.args(["--listen", "0.0.0.0:0"]);
+
+    let said = refusal(command);
+
+    assert!(said.contains("--allow-remote"), "{said}");
+}
+
+#[tokio::test]
+async fn the_binary_listens_beyond_loopback_with_allow_remote_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = server_command(&dir)
+        .args(["--listen", "0.0.0.0:0", "--allow-remote"])
+        .spawn()
+        .unwrap();
+    let url = announced_url(&mut child);
+    let port = url.rsplit(':').next().unwrap().to_owned();
+
+    let discovery = http()
+        .get(format!(
+            "http://127.0.0.1:{port}{}",
+            api::PATH_OIDC_DISCOVERY
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert!(discovery.status().is_success());
+    let log = stop(child);
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("SMS codes"), "{log}");
+    assert!(log.contains("test networks only"), "{log}");
+}
+
+#[tokio::test]
+async fn the_binary_takes_a_relying_party_secret_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = server_command(&dir)
+        .args(["--listen", "127.0.0.1:0", "--rp", "shop:Webwinkel"])
+        .env("SLEUTEL_RP_SECRET_SHOP", "s3cret")
+        .spawn()
+        .unwrap();
+    let url = announced_url(&mut child);
+
+    // Past client authentication, the unknown number is the only complaint.
+    let right = bc_authorize_as(&url, "shop", "s3cret").await;
+    let wrong = bc_authorize_as(&url, "shop", "Webwinkel").await;
+
+    assert_eq!(
+        right,
+        (StatusCode::BAD_REQUEST, codes::UNKNOWN_USER_ID.to_owned())
+    );
+    assert_eq!(
+        wrong,
+        (StatusCode::UNAUTHORIZED, codes::INVALID_CLIENT.to_owned())
+    );
+    stop(child);
+}
+
+#[tokio::test]
+async fn the_binary_names_the_variable_when_a_relying_party_has_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = server_command(&dir);
+    command.args(["--listen", "127.0.0.1:0", "--rp", "shop:Webwinkel"]);
+
+    let said = refusal(command);
+
+    assert!(said.contains("SLEUTEL_RP_SECRET_SHOP"), "{said}");
+}
+
+#[tokio::test]
+async fn the_help_explains_remote_listening_and_secrets_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sleutel-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(help.contains("--allow-remote"), "{help}");
+    assert!(help.contains("SLEUTEL_RP_SECRET_"), "{help}");
 }

@@ -7,5 +7,6 @@ mod common;
 mod concurrency;
 mod devices;
 mod enrollment;
+mod listening;
 mod login;
 mod pending;
