@@ -162,9 +162,13 @@ pub enum ServerError {
     /// The binding message cannot be shown.
     #[error("invalid binding message: {0}")]
     InvalidBindingMessage(String),
-    /// The person declined or the request was closed.
+    /// The person declined or the request was closed (token endpoint: 400, RFC 6749 §5.2).
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// The backchannel authentication endpoint refuses to start a login (blocked account, too
+    /// many open requests): `access_denied` with 403, as CIBA §13 says for this endpoint.
+    #[error("access denied: {0}")]
+    BackchannelDenied(String),
     /// The grant type is not CIBA.
     #[error("unsupported grant type")]
     UnsupportedGrantType,
@@ -198,7 +202,9 @@ impl ServerError {
             }
             EnrollmentExpired | RequestExpired => StatusCode::GONE,
             WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
-            IdentityRefused(_) | AccountBlocked | CardBlocked => StatusCode::FORBIDDEN,
+            IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_) => {
+                StatusCode::FORBIDDEN
+            }
             ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
             | InvalidIdentityToken(_)
@@ -261,7 +267,7 @@ impl ServerError {
             InvalidScope(_) => codes::INVALID_SCOPE,
             UnknownUserId(_) => codes::UNKNOWN_USER_ID,
             InvalidBindingMessage(_) => codes::INVALID_BINDING_MESSAGE,
-            AccessDenied(_) => codes::ACCESS_DENIED,
+            AccessDenied(_) | BackchannelDenied(_) => codes::ACCESS_DENIED,
             UnsupportedGrantType => codes::UNSUPPORTED_GRANT_TYPE,
             InvalidGrant(_) => codes::INVALID_GRANT,
             AuthorizationPending => codes::AUTHORIZATION_PENDING,

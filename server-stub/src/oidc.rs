@@ -17,8 +17,8 @@
 //!   together); one more is refused with `access_denied` ("too many open requests for this
 //!   user"). CIBA §13 defines no code for a quota, and `access_denied` is the one that tells the
 //!   relying party at once that no login will follow, so it need not poll. Like the refusal of a
-//!   blocked account it answers 400 (CIBA §13 names 403 for `access_denied` at this endpoint;
-//!   clients act on the `error` code).
+//!   blocked account it answers 403, the status CIBA §13 gives `access_denied` at this endpoint
+//!   (the token endpoint answers its `access_denied` with 400, RFC 6749 §5.2).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -306,7 +306,7 @@ fn create_login(
             ));
         }
         Some((_, true, _)) => {
-            return Err(ServerError::AccessDenied(
+            return Err(ServerError::BackchannelDenied(
                 "the person's digital key is blocked until they activate it again".into(),
             ));
         }
@@ -319,7 +319,7 @@ fn create_login(
         |row| row.get(0),
     )?;
     if open >= i64::from(app.policy.max_pending_per_account) {
-        return Err(ServerError::AccessDenied(
+        return Err(ServerError::BackchannelDenied(
             "too many open requests for this user; try again when the person has answered".into(),
         ));
     }

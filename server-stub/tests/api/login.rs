@@ -159,10 +159,11 @@ async fn wrong_codes_count_down_then_block_the_account_and_the_right_code_is_ref
         rp.token_error(&started.auth_req_id).await,
         codes::ACCESS_DENIED
     );
-    let (_, error) = err(rp
+    let (status, error) = err(rp
         .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
         .await)
     .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "CIBA §13");
     assert_eq!(error.error, codes::ACCESS_DENIED);
 }
 

@@ -23,7 +23,8 @@ async fn a_login_beyond_five_open_requests_is_refused() {
         .await)
     .await;
 
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // CIBA §13: `access_denied` at the backchannel endpoint is 403.
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error.error, codes::ACCESS_DENIED);
     assert!(
         error
