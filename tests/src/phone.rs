@@ -43,13 +43,28 @@ pub struct VirtualPhone {
 impl VirtualPhone {
     /// Opens (or creates) the phone whose app data and test secrets live in `state_dir`.
     pub fn open(server_url: &str, state_dir: &Path) -> Result<Self> {
+        Self::open_pinned(server_url, state_dir, None)
+    }
+
+    /// Like [`VirtualPhone::open`], with the app configured to accept only the server key whose
+    /// RFC 7638 thumbprint is given, as a production app is.
+    pub fn open_pinned(
+        server_url: &str,
+        state_dir: &Path,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(state_dir).map_err(|e| HarnessError::State(e.to_string()))?;
         let secret_file = state_dir.join(TEST_SECRET_FILE);
         let secrets = sample::Store::new_with_backing(&secret_file.to_string_lossy())
             .map_err(|e| HarnessError::State(format!("test keystore: {e}")))?;
         let store: Arc<keyring_core::CredentialStore> = secrets.clone();
         let keystore = Arc::new(SoftwareKeystore::new(store, "sleutel-harness"));
-        let auth = Authenticator::open(state_dir, server_url, keystore)?;
+        let auth = Authenticator::open_with_server_key(
+            state_dir,
+            server_url,
+            keystore,
+            server_key_thumbprint,
+        )?;
         Ok(Self {
             auth,
             secrets,

@@ -371,3 +371,78 @@ async fn a_landline_or_foreign_number_is_refused_before_anything_is_sent() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_phone_pinned_to_the_servers_key_thumbprint_enrolls() {
+    let server = server().await;
+    let jwks: sleutel_protocol::jose::Jwks = sleutel_harness::http_client()
+        .unwrap()
+        .get(format!("{}{}", server.url(), api::PATH_OIDC_JWKS))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let thumbprint = jwks.keys[0].thumbprint();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = sleutel_harness::phone::VirtualPhone::open_pinned(
+        &server.url(),
+        dir.path(),
+        Some(thumbprint),
+    )
+    .unwrap();
+
+    let (_, account) = phone
+        .enroll_new_citizen(
+            Bank::Kbc,
+            "+32471000011",
+            CODE,
+            &sleutel_harness::phone::silent,
+        )
+        .await
+        .unwrap();
+    assert!(!account.account_id.is_empty());
+}
+
+#[tokio::test]
+async fn a_phone_pinned_to_another_key_refuses_the_server_before_registering_anything() {
+    let server = server().await;
+    let other =
+        sleutel_protocol::jose::Jwk::from_verifying_key(SigningKey::generate().verifying_key());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = sleutel_harness::phone::VirtualPhone::open_pinned(
+        &server.url(),
+        dir.path(),
+        Some(other.thumbprint()),
+    )
+    .unwrap();
+
+    let err = phone
+        .enroll_new_citizen(
+            Bank::Kbc,
+            "+32471000012",
+            CODE,
+            &sleutel_harness::phone::silent,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            sleutel_harness::HarnessError::Core(CoreError::ServerUntrusted { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(phone.authenticator().accounts().unwrap().is_empty());
+    let rp = sleutel_harness::rp::RelyingParty::demo(&server.url()).unwrap();
+    let refused = rp
+        .backchannel_authorize(&sleutel_harness::rp::LoginRequest::new("+32471000012"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.api_code(),
+        Some("unknown_user_id"),
+        "no device was registered"
+    );
+}

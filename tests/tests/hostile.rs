@@ -29,6 +29,9 @@ enum Tamper {
     RewriteText,
     /// Answer with this (validly signed) request of another account instead.
     Substitute(String),
+    /// Let the server carry out calls to paths ending with this, then lose its answer (the
+    /// connection broke on the way back), once.
+    LoseAnswerTo(&'static str),
 }
 
 /// A phone's answer as it crossed the proxy: path, proof header, body.
@@ -73,7 +76,7 @@ impl Proxy {
     fn rewrite(&self, jws: &str) -> String {
         self.seen_requests.lock().unwrap().push(jws.to_owned());
         match &*self.tamper.lock().unwrap() {
-            Tamper::Nothing => jws.to_owned(),
+            Tamper::Nothing | Tamper::LoseAnswerTo(_) => jws.to_owned(),
             Tamper::Substitute(other) => other.clone(),
             Tamper::RewriteText => {
                 let parts: Vec<&str> = jws.split('.').collect();
@@ -124,6 +127,11 @@ async fn forward(
         });
     }
     let upstream = request.body(body).send().await.unwrap();
+    let lose = matches!(&*proxy.tamper.lock().unwrap(), Tamper::LoseAnswerTo(suffix) if target.ends_with(suffix));
+    if lose {
+        proxy.set(Tamper::Nothing);
+        return (StatusCode::BAD_GATEWAY, "upstream connection lost").into_response();
+    }
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap();
     let mut body = upstream.bytes().await.unwrap().to_vec();
     if method == Method::GET && target.starts_with(api::PATH_REQUESTS) && status.is_success() {
@@ -326,4 +334,117 @@ async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serv
 
 fn api_limit() -> usize {
     sleutel_protocol::limits::MAX_BODY_BYTES
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let number = "+32472000005";
+    let citizen = citizen(&server.url()).await;
+    let (phone, _dir) = new_phone(&proxy_url);
+    let auth = phone.authenticator();
+    let sim = SimClient::new(&server.url()).unwrap();
+    let handoff = auth
+        .start_bank_enrollment(number.into(), Bank::Kbc)
+        .await
+        .unwrap();
+    let link = sim
+        .bank_authorize(
+            &handoff.handoff_url,
+            &citizen.debit_card.number,
+            &citizen.debit_card.pin,
+        )
+        .await
+        .unwrap();
+    auth.complete_bank_handoff(link).await.unwrap();
+    let sms = sim.wait_for_sms_code(number, 0, WAIT).await.unwrap();
+
+    proxy.set(Tamper::LoseAnswerTo("/sms"));
+    assert!(
+        auth.verify_sms_code(sms.clone()).await.is_err(),
+        "the answer was lost"
+    );
+    auth.verify_sms_code(sms).await.unwrap();
+
+    proxy.set(Tamper::LoseAnswerTo("/complete"));
+    assert!(
+        auth.choose_code(CODE.into(), CODE.into()).await.is_err(),
+        "the answer was lost"
+    );
+    let account = auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
+
+    // The code registered on the lost first try is the one that works.
+    start_login(&server.url(), number).await;
+    let mut phone = phone;
+    let view = phone.next_request(WAIT).await.unwrap();
+    assert_eq!(view.account_id, account.account_id);
+    phone
+        .authenticator()
+        .approve_with_code(view.request_id, CODE.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_of_login_requests_is_capped_per_account() {
+    let server = server().await;
+    let e = enrolled(&server.url(), "+32472000006").await;
+    let rp = sleutel_harness::rp::RelyingParty::demo(&server.url()).unwrap();
+    let request = sleutel_harness::rp::LoginRequest::new(&e.phone_number);
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(err) = rp.backchannel_authorize(&request).await {
+            refused = Some(err);
+            break;
+        }
+    }
+
+    let err = refused.expect("the server stops accepting requests for one account");
+    assert_eq!(err.api_code(), Some("access_denied"));
+    let pending = e.phone.authenticator().refresh_pending().await.unwrap();
+    assert!(
+        !pending.is_empty() && pending.len() <= 5,
+        "{}",
+        pending.len()
+    );
+}
+
+#[tokio::test]
+async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accepted() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let number = "+32472000007";
+    let citizen = citizen(&server.url()).await;
+    let (phone, _dir) = new_phone(&proxy_url);
+    let auth = phone.authenticator();
+    let sim = SimClient::new(&server.url()).unwrap();
+    let handoff = auth
+        .start_bank_enrollment(number.into(), Bank::Kbc)
+        .await
+        .unwrap();
+    let link = sim
+        .bank_authorize(
+            &handoff.handoff_url,
+            &citizen.debit_card.number,
+            &citizen.debit_card.pin,
+        )
+        .await
+        .unwrap();
+    auth.complete_bank_handoff(link).await.unwrap();
+    auth.verify_sms_code(sim.wait_for_sms_code(number, 0, WAIT).await.unwrap())
+        .await
+        .unwrap();
+    proxy.set(Tamper::LoseAnswerTo("/complete"));
+    assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
+
+    let err = auth
+        .choose_code("97531".into(), "97531".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::EarlierCodeRegistered), "{err:?}");
+    assert!(auth.accounts().unwrap().is_empty());
+
+    auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
+    assert_eq!(auth.accounts().unwrap().len(), 1);
 }
