@@ -338,27 +338,9 @@ fn api_limit() -> usize {
 
 #[tokio::test]
 async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
-    let server = server().await;
-    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
     let number = "+32472000005";
-    let citizen = citizen(&server.url()).await;
-    let (phone, _dir) = new_phone(&proxy_url);
+    let (server, proxy, phone, _dir, sms) = at_the_sms_step(number).await;
     let auth = phone.authenticator();
-    let sim = SimClient::new(&server.url()).unwrap();
-    let handoff = auth
-        .start_bank_enrollment(number.into(), Bank::Kbc)
-        .await
-        .unwrap();
-    let link = sim
-        .bank_authorize(
-            &handoff.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
-    auth.complete_bank_handoff(link).await.unwrap();
-    let sms = sim.wait_for_sms_code(number, 0, WAIT).await.unwrap();
 
     proxy.set(Tamper::LoseAnswerTo("/sms"));
     assert!(
@@ -412,11 +394,38 @@ async fn a_flood_of_login_requests_is_capped_per_account() {
 
 #[tokio::test]
 async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accepted() {
+    let (_server, proxy, phone, _dir, sms) = at_the_sms_step("+32472000007").await;
+    let auth = phone.authenticator();
+    auth.verify_sms_code(sms).await.unwrap();
+    proxy.set(Tamper::LoseAnswerTo("/complete"));
+    assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
+
+    let err = auth
+        .choose_code("97531".into(), "97531".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::EarlierCodeRegistered), "{err:?}");
+    assert!(auth.accounts().unwrap().is_empty());
+
+    auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
+    assert_eq!(auth.accounts().unwrap().len(), 1);
+}
+
+/// A phone behind a proxy, enrolling a new KBC citizen, right before the SMS code is typed: the
+/// server, the proxy, the phone, its state directory and the SMS code.
+async fn at_the_sms_step(
+    number: &str,
+) -> (
+    sleutel_harness::server::InProcessServer,
+    Proxy,
+    VirtualPhone,
+    tempfile::TempDir,
+    String,
+) {
     let server = server().await;
     let (proxy, proxy_url) = Proxy::start(&server.url()).await;
-    let number = "+32472000007";
     let citizen = citizen(&server.url()).await;
-    let (phone, _dir) = new_phone(&proxy_url);
+    let (phone, dir) = new_phone(&proxy_url);
     let auth = phone.authenticator();
     let sim = SimClient::new(&server.url()).unwrap();
     let handoff = auth
@@ -432,19 +441,6 @@ async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accept
         .await
         .unwrap();
     auth.complete_bank_handoff(link).await.unwrap();
-    auth.verify_sms_code(sim.wait_for_sms_code(number, 0, WAIT).await.unwrap())
-        .await
-        .unwrap();
-    proxy.set(Tamper::LoseAnswerTo("/complete"));
-    assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
-
-    let err = auth
-        .choose_code("97531".into(), "97531".into())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, CoreError::EarlierCodeRegistered), "{err:?}");
-    assert!(auth.accounts().unwrap().is_empty());
-
-    auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
-    assert_eq!(auth.accounts().unwrap().len(), 1);
+    let sms = sim.wait_for_sms_code(number, 0, WAIT).await.unwrap();
+    (server, proxy, phone, dir, sms)
 }
