@@ -118,12 +118,23 @@ pub struct SmsSent {
 }
 
 /// Body of `POST /v1/enrollments/{id}/sms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySms {
     /// The 6-digit code.
     pub code: String,
 }
+
+impl std::fmt::Debug for VerifySms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifySms")
+            .field("code", &REDACTED)
+            .finish()
+    }
+}
+
+/// What `Debug` shows instead of a code or PIN, so no secret reaches a log.
+const REDACTED: &str = "<redacted>";
 
 /// The phone number is verified; the keys can be registered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,7 +254,7 @@ pub struct NewCitizen {
 }
 
 /// A payment card of a simulated citizen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     /// Card number.
     pub number: String,
@@ -275,7 +286,7 @@ pub struct Citizen {
 }
 
 /// Form fields of the bank's authorize POST.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankAuthorize {
     /// The enrollment id from the handoff URL.
     pub enrollment_id: String,
@@ -287,6 +298,27 @@ pub struct BankAuthorize {
     pub card_number: String,
     /// Card PIN.
     pub card_pin: String,
+}
+
+impl std::fmt::Debug for Card {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Card")
+            .field("number", &self.number)
+            .field("pin", &REDACTED)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BankAuthorize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankAuthorize")
+            .field("enrollment_id", &self.enrollment_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("card_number", &self.card_number)
+            .field("card_pin", &REDACTED)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The JSON error body of every endpoint.
@@ -481,4 +513,38 @@ pub struct IdTokenClaims {
     /// Family name, when consented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_codes_or_pins() {
+        let sms = format!(
+            "{:?}",
+            VerifySms {
+                code: "482913".into()
+            }
+        );
+        let card = format!(
+            "{:?}",
+            Card {
+                number: "6703".into(),
+                pin: "7351".into(),
+                kind: "debit".into()
+            }
+        );
+        let form = format!(
+            "{:?}",
+            BankAuthorize {
+                enrollment_id: "e".into(),
+                nonce: "n".into(),
+                redirect_uri: DEEP_LINK_BANK_RETURN.into(),
+                card_number: "6703".into(),
+                card_pin: "7351".into(),
+            }
+        );
+        assert!(!sms.contains("482913") && !card.contains("7351") && !form.contains("7351"));
+    }
 }
