@@ -262,7 +262,7 @@ async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serv
         dpop::make_proof(&key, &jwk, "POST", &format!("{url}{path}"), body, id, now()).unwrap()
     };
 
-    let huge = vec![b' '; api_limit() + 1];
+    let huge = vec![b' '; sleutel_protocol::limits::MAX_BODY_BYTES + 1];
     let response = http
         .post(format!("{url}{}", api::PATH_ENROLLMENTS))
         .header("DPoP", proof(api::PATH_ENROLLMENTS, &huge, "p1"))
@@ -332,15 +332,11 @@ async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serv
     assert!(response.status().is_success());
 }
 
-fn api_limit() -> usize {
-    sleutel_protocol::limits::MAX_BODY_BYTES
-}
-
 #[tokio::test]
 async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
     let number = "+32472000005";
-    let (server, proxy, phone, _dir, sms) = at_the_sms_step(number).await;
-    let auth = phone.authenticator();
+    let (server, proxy, activation, sms) = at_the_sms_step(number).await;
+    let auth = activation.auth();
 
     proxy.set(Tamper::LoseAnswerTo("/sms"));
     assert!(
@@ -358,7 +354,7 @@ async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
 
     // The code registered on the lost first try is the one that works.
     start_login(&server.url(), number).await;
-    let mut phone = phone;
+    let mut phone = activation.phone;
     let view = phone.next_request(WAIT).await.unwrap();
     assert_eq!(view.account_id, account.account_id);
     phone
@@ -394,8 +390,8 @@ async fn a_flood_of_login_requests_is_capped_per_account() {
 
 #[tokio::test]
 async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accepted() {
-    let (_server, proxy, phone, _dir, sms) = at_the_sms_step("+32472000007").await;
-    let auth = phone.authenticator();
+    let (_server, proxy, activation, sms) = at_the_sms_step("+32472000007").await;
+    let auth = activation.auth();
     auth.verify_sms_code(sms).await.unwrap();
     proxy.set(Tamper::LoseAnswerTo("/complete"));
     assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
@@ -412,35 +408,18 @@ async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accept
 }
 
 /// A phone behind a proxy, enrolling a new KBC citizen, right before the SMS code is typed: the
-/// server, the proxy, the phone, its state directory and the SMS code.
+/// server, the proxy, the activation and the SMS code.
 async fn at_the_sms_step(
     number: &str,
 ) -> (
     sleutel_harness::server::InProcessServer,
     Proxy,
-    VirtualPhone,
-    tempfile::TempDir,
+    Activation,
     String,
 ) {
     let server = server().await;
     let (proxy, proxy_url) = Proxy::start(&server.url()).await;
-    let citizen = citizen(&server.url()).await;
-    let (phone, dir) = new_phone(&proxy_url);
-    let auth = phone.authenticator();
-    let sim = SimClient::new(&server.url()).unwrap();
-    let handoff = auth
-        .start_bank_enrollment(number.into(), Bank::Kbc)
-        .await
-        .unwrap();
-    let link = sim
-        .bank_authorize(
-            &handoff.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
-    auth.complete_bank_handoff(link).await.unwrap();
-    let sms = sim.wait_for_sms_code(number, 0, WAIT).await.unwrap();
-    (server, proxy, phone, dir, sms)
+    let activation = begin_activation(&server.url(), &proxy_url, number).await;
+    let sms = activation.to_the_sms_step().await;
+    (server, proxy, activation, sms)
 }

@@ -76,3 +76,97 @@ pub async fn start_login(url: &str, phone_number: &str) -> (RelyingParty, Backch
         .expect("backchannel authentication starts");
     (rp, started)
 }
+
+/// A new KBC citizen and a fresh phone that has started enrolling them, right after the app
+/// sent the person to the bank.
+pub struct Activation {
+    pub citizen: Citizen,
+    pub phone: VirtualPhone,
+    pub dir: tempfile::TempDir,
+    pub number: String,
+    pub handoff_url: String,
+    pub enrollment_id: String,
+    pub nonce: String,
+    sim: SimClient,
+}
+
+/// Starts an activation for a new citizen. `server_url` is where simulators live; `phone_url` is
+/// where the phone sends its calls (the server itself, or a proxy in front of it).
+pub async fn begin_activation(server_url: &str, phone_url: &str, number: &str) -> Activation {
+    let citizen = citizen(server_url).await;
+    let (phone, dir) = new_phone(phone_url);
+    let handoff = phone
+        .authenticator()
+        .start_bank_enrollment(number.into(), Bank::Kbc)
+        .await
+        .expect("enrollment starts");
+    let url = url::Url::parse(&handoff.handoff_url).expect("handoff URL");
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .expect("handoff URL parameter")
+    };
+    Activation {
+        enrollment_id: param("enrollment_id"),
+        nonce: param("nonce"),
+        handoff_url: handoff.handoff_url.clone(),
+        citizen,
+        phone,
+        dir,
+        number: number.to_owned(),
+        sim: SimClient::new(server_url).unwrap(),
+    }
+}
+
+impl Activation {
+    /// The phone's core.
+    pub fn auth(&self) -> &sleutel_core::Authenticator {
+        self.phone.authenticator()
+    }
+
+    /// The bank's answer to a card number and PIN: the deep link back to the app, or its error.
+    pub async fn at_the_bank(
+        &self,
+        card_number: &str,
+        card_pin: &str,
+    ) -> sleutel_harness::Result<String> {
+        self.sim
+            .bank_authorize(&self.handoff_url, card_number, card_pin)
+            .await
+    }
+
+    /// The deep link a bank would send back with `identity_token`.
+    pub fn deep_link(&self, identity_token: &str) -> String {
+        deep_link(&self.enrollment_id, identity_token)
+    }
+
+    /// Goes through the bank with the debit card, hands the identity to the server and returns
+    /// the SMS control code the person receives.
+    pub async fn to_the_sms_step(&self) -> String {
+        let link = self
+            .at_the_bank(
+                &self.citizen.debit_card.number,
+                &self.citizen.debit_card.pin,
+            )
+            .await
+            .expect("the bank accepts the debit card");
+        self.auth()
+            .complete_bank_handoff(link)
+            .await
+            .expect("identity accepted");
+        self.sim
+            .wait_for_sms_code(&self.number, 0, WAIT)
+            .await
+            .expect("an SMS arrives")
+    }
+}
+
+/// The app's deep link back from the bank for `enrollment_id` carrying `identity_token`.
+pub fn deep_link(enrollment_id: &str, identity_token: &str) -> String {
+    let mut url = url::Url::parse(sleutel_protocol::api::DEEP_LINK_BANK_RETURN).unwrap();
+    url.query_pairs_mut()
+        .append_pair("enrollment_id", enrollment_id)
+        .append_pair("identity_token", identity_token);
+    url.to_string()
+}
