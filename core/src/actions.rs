@@ -20,12 +20,13 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::authenticator::Context;
-use crate::client::{DeviceKey, is_path_safe_id};
+use crate::client::DeviceKey;
 use crate::enrollment::{AccountStatus, salt_secret_name};
 use crate::error::CoreError;
 use crate::keystore::KeystoreError;
 use crate::pin;
 use crate::store::{AccountRow, PendingRow};
+use sleutel_protocol::api::is_valid_id;
 
 /// Largest push payload accepted: it carries two ids, anything bigger is not ours.
 const MAX_PUSH_PAYLOAD_BYTES: usize = 1024;
@@ -241,7 +242,7 @@ pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<Action
         ("account_id", &message.account_id),
         ("request_id", &message.request_id),
     ] {
-        if !is_path_safe_id(id) {
+        if !is_valid_id(id) {
             return Err(CoreError::invalid(field, "not a valid identifier"));
         }
     }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use sleutel_protocol::api::{ApiError, codes};
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::jose::{self, Jwk};
-use sleutel_protocol::limits::{MAX_BODY_BYTES, MAX_ID_CHARS};
+use sleutel_protocol::limits::MAX_BODY_BYTES;
 
 use crate::error::CoreError;
 use crate::keystore::{Keystore, KeystoreSigner};
@@ -48,16 +48,6 @@ pub(crate) fn outcome_unknown(e: &CoreError) -> bool {
 /// Whether the server said the enrollment is at another step than the call belongs to.
 pub(crate) fn is_wrong_step(e: &CoreError) -> bool {
     matches!(e, CoreError::Server { code, .. } if code == codes::WRONG_STEP)
-}
-
-/// Whether `id` (from the server or a push) can go into a URL path as it is: non-empty, not
-/// over [`MAX_ID_CHARS`], base64url characters only. Anything else could change the path.
-pub(crate) fn is_path_safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_CHARS
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The device key a request is signed with.
@@ -306,21 +296,6 @@ mod tests {
                 description: "d".into()
             }
         );
-    }
-
-    #[test]
-    fn only_base64url_ids_may_go_into_a_path() {
-        assert!(is_path_safe_id("AbC-12_x"));
-        for bad in [
-            "",
-            "../admin",
-            "a/b",
-            "a?b",
-            "a%2F",
-            &"a".repeat(MAX_ID_CHARS + 1),
-        ] {
-            assert!(!is_path_safe_id(bad), "{bad}");
-        }
     }
 
     #[test]

@@ -21,11 +21,12 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::authenticator::{Context, is_loopback};
-use crate::client::{DeviceKey, MALFORMED_ANSWER, is_path_safe_id, is_wrong_step, outcome_unknown};
+use crate::client::{DeviceKey, MALFORMED_ANSWER, is_wrong_step, outcome_unknown};
 use crate::error::CoreError;
 use crate::keystore::KeyProtection;
 use crate::pin;
 use crate::store::{AccountRow, EnrollmentRow};
+use sleutel_protocol::api::is_valid_id;
 
 /// Longest display name kept: a given and a family name with a space between.
 const MAX_DISPLAY_NAME_CHARS: usize = MAX_NAME_CHARS * 2 + 1;
@@ -199,7 +200,7 @@ pub(crate) async fn start_bank_enrollment(
                 &device,
             )
             .await?;
-        if !is_path_safe_id(&started.enrollment_id) {
+        if !is_valid_id(&started.enrollment_id) {
             return Err(malformed_answer("enrollment id"));
         }
         if started.nonce.is_empty() || started.nonce.len() > MAX_ID_CHARS {
@@ -501,7 +502,7 @@ fn store_account(
     done: EnrollmentCompleted,
     server_keys: Jwks,
 ) -> Result<Account, CoreError> {
-    if !is_path_safe_id(&done.account_id) {
+    if !is_valid_id(&done.account_id) {
         return Err(malformed_answer("account id"));
     }
     if done.issuer.is_empty() {

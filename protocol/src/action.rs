@@ -11,7 +11,7 @@ use crate::limits::{
     CLOCK_SKEW_SECS, MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS,
     MAX_ID_CHARS, MAX_RP_NAME_CHARS,
 };
-use crate::{ProtocolError, Result, display};
+use crate::{ProtocolError, Result, api, display};
 use p256::ecdsa::VerifyingKey;
 
 /// The `typ` of an action request.
@@ -116,14 +116,18 @@ impl ActionRequest {
     /// Checks every field that can be checked without the server key: lifetime, ids, lengths,
     /// printable text, transaction template.
     pub fn validate(&self, now: i64) -> Result<()> {
-        for (field, id) in [
-            ("aud", &self.aud),
-            ("jti", &self.jti),
-            ("rp.id", &self.rp.id),
-        ] {
-            if id.is_empty() || id.len() > MAX_ID_CHARS {
-                return Err(ProtocolError::invalid(field, "empty or too long"));
+        // The request and account ids go into URL paths on the phone: base64url only.
+        for (field, id) in [("aud", &self.aud), ("jti", &self.jti)] {
+            if !api::is_valid_id(id) {
+                return Err(ProtocolError::invalid(
+                    field,
+                    "not a base64url id of at most 64 characters",
+                ));
             }
+        }
+        // Client ids may carry dots (registered names such as `bank.example`).
+        if self.rp.id.is_empty() || self.rp.id.len() > MAX_ID_CHARS {
+            return Err(ProtocolError::invalid("rp.id", "empty or too long"));
         }
         if self.exp <= now {
             return Err(ProtocolError::Expired("action request"));
@@ -357,6 +361,16 @@ mod tests {
                 NOW + 301
             ),
             Err(ProtocolError::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn a_request_id_that_would_change_a_url_path_is_refused() {
+        let mut r = request();
+        r.jti = "../enrollments/x/complete?".into();
+        assert!(matches!(
+            r.validate(NOW),
+            Err(ProtocolError::InvalidField { field: "jti", .. })
         ));
     }
 

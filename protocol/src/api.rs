@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::{Bank, IdentitySource};
 use crate::jose::{Jwk, Jwks};
+use crate::limits::MAX_ID_CHARS;
 
 /// Phone API: the server's action-signing keys (JWKS), fetched and pinned at enrollment.
 pub const PATH_SERVER_KEYS: &str = "/v1/server-keys";
@@ -66,6 +67,27 @@ pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 
 /// The deep link the bank's app returns to after authentication.
 pub const DEEP_LINK_BANK_RETURN: &str = "sleutel://enroll/bank";
+
+/// The deep link a bank sends the person back to the app with: [`DEEP_LINK_BANK_RETURN`] with
+/// the enrollment id and the identity token as query parameters.
+pub fn bank_return_link(enrollment_id: &str, identity_token: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("enrollment_id", enrollment_id)
+        .append_pair("identity_token", identity_token)
+        .finish();
+    format!("{DEEP_LINK_BANK_RETURN}?{query}")
+}
+
+/// Whether `id` is one of the protocol's identifiers (request, account, enrollment ids, nonces):
+/// non-empty, at most [`MAX_ID_CHARS`], base64url characters only. Both ends check every id that
+/// goes into a URL path or a lookup, since anything else could change the path it lands in.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// The message each enrolled key signs as proof of possession.
 pub fn enrollment_pop_message(role: &str, enrollment_id: &str, nonce: &str) -> String {
@@ -518,6 +540,38 @@ pub struct IdTokenClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bank_return_link_carries_enrollment_and_token() {
+        let link = url::Url::parse(&bank_return_link("e-1", "a.b.c")).unwrap();
+        assert_eq!(link.scheme(), "sleutel");
+        let pairs: Vec<(String, String)> = link.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("enrollment_id".to_string(), "e-1".to_string()),
+                ("identity_token".to_string(), "a.b.c".to_string())
+            ]
+        );
+        assert!(link.as_str().starts_with(DEEP_LINK_BANK_RETURN));
+    }
+
+    #[test]
+    fn ids_are_base64url_and_bounded() {
+        assert!(is_valid_id("aZ09-_"));
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a?b",
+            "a%2F",
+            "a b",
+            "é",
+            &"a".repeat(MAX_ID_CHARS + 1),
+        ] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn debug_output_never_shows_codes_or_pins() {

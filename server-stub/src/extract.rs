@@ -8,7 +8,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use sleutel_protocol::limits::MAX_ID_CHARS;
 
 use crate::error::{Result, ServerError};
 
@@ -97,14 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// Whether `id` looks like one of our identifiers (non-empty, bounded, base64url characters).
-pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_CHARS
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+pub use sleutel_protocol::api::is_valid_id;
 
 #[cfg(test)]
 mod tests {
@@ -119,13 +111,5 @@ mod tests {
         assert!(p.has("b"));
         assert_eq!(p.optional("c"), Some("x y"));
         assert!(p.required("d").is_err());
-    }
-
-    #[test]
-    fn ids_are_bounded_base64url() {
-        assert!(is_valid_id("abcDEF012-_"));
-        assert!(!is_valid_id(""));
-        assert!(!is_valid_id("a/b"));
-        assert!(!is_valid_id(&"a".repeat(MAX_ID_CHARS + 1)));
     }
 }

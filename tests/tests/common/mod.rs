@@ -164,9 +164,5 @@ impl Activation {
 
 /// The app's deep link back from the bank for `enrollment_id` carrying `identity_token`.
 pub fn deep_link(enrollment_id: &str, identity_token: &str) -> String {
-    let mut url = url::Url::parse(sleutel_protocol::api::DEEP_LINK_BANK_RETURN).unwrap();
-    url.query_pairs_mut()
-        .append_pair("enrollment_id", enrollment_id)
-        .append_pair("identity_token", identity_token);
-    url.to_string()
+    sleutel_protocol::api::bank_return_link(enrollment_id, identity_token)
 }
