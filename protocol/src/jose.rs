@@ -231,8 +231,13 @@ impl Header {
 
 /// The signing input of a JWS: `base64url(header) || '.' || base64url(payload)`.
 pub fn signing_input(header: &Header, payload: &[u8]) -> String {
-    let header_json = serde_json::to_vec(header).unwrap_or_default();
-    format!("{}.{}", b64(header_json), b64(payload))
+    format!("{}.{}", encode_header(header), b64(payload))
+}
+
+/// base64url of the header's JSON. Serialising these plain structs cannot fail; if it ever did,
+/// the empty header would be refused by every receiver, never taken for another one.
+fn encode_header(header: &Header) -> String {
+    b64(serde_json::to_vec(header).unwrap_or_default())
 }
 
 /// Signs `payload` as a compact JWS with `header`.
@@ -338,30 +343,14 @@ impl GeneralJws {
         header: &Header,
         signer: &S,
     ) -> std::result::Result<(), S::Error> {
-        let input = self.signing_input_for(header);
-        let signature = signer.sign_es256(input.as_bytes())?;
+        // The protected text is encoded once, so what is sent is exactly what was signed.
+        let protected = encode_header(header);
+        let signature = signer.sign_es256(format!("{protected}.{}", self.payload).as_bytes())?;
         self.signatures.push(JwsSignature {
-            protected: b64(serde_json::to_vec(header).unwrap_or_default()),
+            protected,
             signature: b64(signature),
         });
         Ok(())
-    }
-
-    /// The bytes a signer signs for `header`: the signing input of RFC 7515 §5.1.
-    pub fn signing_input_for(&self, header: &Header) -> String {
-        format!(
-            "{}.{}",
-            b64(serde_json::to_vec(header).unwrap_or_default()),
-            self.payload
-        )
-    }
-
-    /// Adds an already made raw signature for `header` (for signers that are asynchronous).
-    pub fn push_signature(&mut self, header: &Header, signature: &[u8]) {
-        self.signatures.push(JwsSignature {
-            protected: b64(serde_json::to_vec(header).unwrap_or_default()),
-            signature: b64(signature),
-        });
     }
 
     /// The decoded payload.
