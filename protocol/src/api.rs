@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{Bank, IdentitySource};
-use crate::jose::{Jwk, Jwks};
-use crate::limits::MAX_ID_CHARS;
+use crate::jose::{self, Jwk, Jwks, UnverifiedJws};
+use crate::limits::{CLOCK_SKEW_SECS, MAX_ID_CHARS};
+use crate::{ProtocolError, Result};
 
 /// Phone API: the server's action-signing keys (JWKS), fetched and pinned at enrollment.
 pub const PATH_SERVER_KEYS: &str = "/v1/server-keys";
@@ -537,6 +538,40 @@ pub struct IdTokenClaims {
     pub family_name: Option<String>,
 }
 
+/// Verifies an ID token as a relying party must: ES256 signature by the key of `jwks` its header
+/// names, type, issuer, audience (the relying party's client id), expiry and issue time.
+pub fn verify_id_token(
+    id_token: &str,
+    jwks: &Jwks,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<IdTokenClaims> {
+    let jws = UnverifiedJws::parse(id_token, "id token")?;
+    let kid = jws.header.kid.clone().unwrap_or_default();
+    let key = jwks
+        .find(&kid)
+        .ok_or_else(|| {
+            ProtocolError::mismatch("id_token.kid", format!("no key {kid:?} in the JWKS"))
+        })?
+        .to_verifying_key()?;
+    let payload = jws.verify(&key, ID_TOKEN_TYP, "id token")?;
+    let claims: IdTokenClaims = jose::parse_claims(&payload, "id token")?;
+    if claims.iss != issuer {
+        return Err(ProtocolError::mismatch("id_token.iss", claims.iss));
+    }
+    if claims.aud != client_id {
+        return Err(ProtocolError::mismatch("id_token.aud", claims.aud));
+    }
+    if claims.exp <= now {
+        return Err(ProtocolError::Expired("id token"));
+    }
+    if claims.iat > now + CLOCK_SKEW_SECS {
+        return Err(ProtocolError::NotYetValid("id token"));
+    }
+    Ok(claims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +589,96 @@ mod tests {
             ]
         );
         assert!(link.as_str().starts_with(DEEP_LINK_BANK_RETURN));
+    }
+
+    mod id_tokens {
+        use super::super::*;
+        use crate::jose::{Header, sign_compact};
+        use p256::ecdsa::SigningKey;
+        use p256::elliptic_curve::Generate;
+
+        const NOW: i64 = 1_800_000_000;
+
+        fn claims() -> IdTokenClaims {
+            IdTokenClaims {
+                iss: "http://server".into(),
+                sub: "pairwise".into(),
+                aud: "rp".into(),
+                iat: NOW,
+                exp: NOW + 300,
+                auth_time: NOW,
+                acr: "urn:sleutel:acr:code".into(),
+                amr: vec!["pin".into()],
+                name: Some("Lotte Aerts".into()),
+                given_name: None,
+                family_name: None,
+            }
+        }
+
+        fn signed(key: &SigningKey, kid: &str, claims: &IdTokenClaims) -> String {
+            let header = Header::es256(ID_TOKEN_TYP).with_kid(kid);
+            sign_compact(&header, &serde_json::to_vec(claims).unwrap(), key).unwrap()
+        }
+
+        fn jwks(key: &SigningKey, kid: &str) -> Jwks {
+            Jwks {
+                keys: vec![Jwk::from_verifying_key(key.verifying_key()).published(kid)],
+            }
+        }
+
+        #[test]
+        fn a_valid_token_gives_its_claims() {
+            let key = SigningKey::generate();
+            let token = signed(&key, "k1", &claims());
+            let got = verify_id_token(&token, &jwks(&key, "k1"), "http://server", "rp", NOW);
+            assert_eq!(got, Ok(claims()));
+        }
+
+        #[test]
+        fn another_key_issuer_audience_or_time_is_refused() {
+            let key = SigningKey::generate();
+            let set = jwks(&key, "k1");
+            let token = signed(&key, "k1", &claims());
+            let check =
+                |t: &str, iss: &str, aud: &str, now: i64| verify_id_token(t, &set, iss, aud, now);
+
+            let forged = signed(&SigningKey::generate(), "k1", &claims());
+            assert_eq!(
+                check(&forged, "http://server", "rp", NOW),
+                Err(ProtocolError::BadSignature("id token"))
+            );
+            let unknown_kid = signed(&key, "k2", &claims());
+            assert!(matches!(
+                check(&unknown_kid, "http://server", "rp", NOW),
+                Err(ProtocolError::Mismatch { .. })
+            ));
+            assert!(matches!(
+                check(&token, "http://other", "rp", NOW),
+                Err(ProtocolError::Mismatch {
+                    what: "id_token.iss",
+                    ..
+                })
+            ));
+            assert!(matches!(
+                check(&token, "http://server", "other-rp", NOW),
+                Err(ProtocolError::Mismatch {
+                    what: "id_token.aud",
+                    ..
+                })
+            ));
+            assert_eq!(
+                check(&token, "http://server", "rp", NOW + 300),
+                Err(ProtocolError::Expired("id token"))
+            );
+            let mut early = claims();
+            early.iat = NOW + CLOCK_SKEW_SECS + 1;
+            early.exp = NOW + 600;
+            let early = signed(&key, "k1", &early);
+            assert_eq!(
+                check(&early, "http://server", "rp", NOW),
+                Err(ProtocolError::NotYetValid("id token"))
+            );
+        }
     }
 
     #[test]
