@@ -38,8 +38,8 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 }
 
 /// Parameters of a form body or query string. Each name may appear once (RFC 6749 §3.1: "request
-/// and response parameters MUST NOT be included more than once").
-#[derive(Debug, Default)]
+/// and response parameters MUST NOT be included more than once"). No `Debug`: a bank form
+/// carries the card PIN.
 pub struct Params(HashMap<String, String>);
 
 impl Params {
@@ -75,14 +75,27 @@ impl Params {
             .ok_or_else(|| ServerError::InvalidRequest(format!("parameter {name} is missing")))
     }
 
+    /// A required parameter that must be one of our identifiers ([`is_valid_id`]).
+    pub fn required_id(&self, name: &str) -> Result<&str> {
+        let value = self.required(name)?;
+        if !is_valid_id(value) {
+            return Err(ServerError::InvalidRequest(format!(
+                "parameter {name} is not an identifier"
+            )));
+        }
+        Ok(value)
+    }
+
     /// Whether the parameter is present at all.
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 }
 
-/// An identifier from the path (`/v1/requests/{id}`): at most [`MAX_ID_CHARS`] base64url
-/// characters. Anything else cannot name a resource of ours.
+/// An identifier from the path (`/v1/requests/{id}`, `/sim/bank/{bank}/...`): 1 to
+/// [`MAX_ID_CHARS`](sleutel_protocol::limits::MAX_ID_CHARS) base64url characters
+/// ([`is_valid_id`]). Anything else cannot name a resource of ours and is refused before any
+/// other work.
 pub struct PathId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
@@ -92,6 +105,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ServerError::InvalidRequest("malformed path parameter".into()))?;
+        if !is_valid_id(&id) {
+            return Err(ServerError::InvalidRequest("malformed identifier".into()));
+        }
         Ok(PathId(id))
     }
 }
@@ -111,5 +127,18 @@ mod tests {
         assert!(p.has("b"));
         assert_eq!(p.optional("c"), Some("x y"));
         assert!(p.required("d").is_err());
+    }
+
+    #[test]
+    fn required_ids_must_be_identifiers() {
+        let long = "a".repeat(65);
+        let p = Params::parse(format!("id=aZ09-_&dot=a.b&long={long}").as_bytes()).unwrap();
+        assert_eq!(p.required_id("id").unwrap(), "aZ09-_");
+        for name in ["dot", "long", "missing"] {
+            assert!(
+                matches!(p.required_id(name), Err(ServerError::InvalidRequest(_))),
+                "{name}"
+            );
+        }
     }
 }

@@ -43,7 +43,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::RelyingPartyConfig;
 use crate::error::{Result, ServerError};
-use crate::extract::{Params, RawBody};
+use crate::extract::{Params, RawBody, is_valid_id};
 use crate::requests::{Status, uv_to_str};
 use crate::server::{App, AppState};
 use crate::{clock, db, random};
@@ -401,6 +401,10 @@ async fn token(
         return Err(ServerError::UnsupportedGrantType);
     }
     let auth_req_id = params.required("auth_req_id")?.to_owned();
+    // Anything but one of our identifiers names no grant (RFC 6749 §5.2: invalid_grant).
+    if !is_valid_id(&auth_req_id) {
+        return Err(ServerError::InvalidGrant("malformed auth_req_id".into()));
+    }
     let token = state
         .db(move |app, conn| exchange(app, conn, &client_id, &auth_req_id))
         .await?;

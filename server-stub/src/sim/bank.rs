@@ -18,7 +18,7 @@ use sleutel_protocol::identity::{
 use subtle::ConstantTimeEq;
 
 use crate::error::{Result, ServerError};
-use crate::extract::{Params, PathId, RawBody, is_valid_id};
+use crate::extract::{Params, PathId, RawBody};
 use crate::server::{App, AppState};
 use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash};
 use crate::{clock, db};
@@ -90,8 +90,9 @@ pub(crate) async fn authorize(
 fn read_form(body: &Bytes) -> Result<api::BankAuthorize> {
     let params = Params::parse(body)?;
     let form = api::BankAuthorize {
-        enrollment_id: params.required("enrollment_id")?.to_owned(),
-        nonce: params.required("nonce")?.to_owned(),
+        // The bank signs whatever binding it is handed; only identifiers are worth signing.
+        enrollment_id: params.required_id("enrollment_id")?.to_owned(),
+        nonce: params.required_id("nonce")?.to_owned(),
         redirect_uri: params.required("redirect_uri")?.to_owned(),
         card_number: params
             .required("card_number")?
@@ -106,11 +107,6 @@ fn read_form(body: &Bytes) -> Result<api::BankAuthorize> {
             "redirect_uri must be {}",
             api::DEEP_LINK_BANK_RETURN
         )));
-    }
-    if !is_valid_id(&form.enrollment_id) || !is_valid_id(&form.nonce) {
-        return Err(ServerError::InvalidRequest(
-            "enrollment_id and nonce must be identifiers from the app".into(),
-        ));
     }
     if form.card_pin.len() != CARD_PIN_DIGITS || !form.card_pin.bytes().all(|b| b.is_ascii_digit())
     {

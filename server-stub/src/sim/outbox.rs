@@ -46,7 +46,7 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
 /// sequence number above `after` (default 0), oldest first.
 pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json<PushOutbox>> {
     let params = Params::query(&uri)?;
-    let account_id = params.required("account_id")?.to_owned();
+    let account_id = params.required_id("account_id")?.to_owned();
     let after = match params.optional("after") {
         None => 0,
         Some(text) => text

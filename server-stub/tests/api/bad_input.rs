@@ -163,3 +163,61 @@ async fn the_bank_returns_only_to_the_app() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::INVALID_REQUEST);
 }
+
+#[tokio::test]
+async fn a_path_id_that_is_no_identifier_gets_400_json() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let too_long = "a".repeat(65);
+
+    for id in ["a.b", "a%20b", too_long.as_str()] {
+        let (status, error) = err(phone.get(&api::path_request(id)).await).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id}");
+        assert_eq!(error.error, codes::INVALID_REQUEST, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_bank_id_with_dashes_is_an_identifier() {
+    let server = TestServer::start().await;
+
+    let page = server
+        .http
+        .get(format!(
+            "{}/sim/bank/bnp-paribas-fortis/authorize?enrollment_id=a&nonce=b&redirect_uri=sleutel%3A%2F%2Fenroll%2Fbank",
+            server.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(page.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_malformed_auth_req_id_is_an_invalid_grant() {
+    let server = TestServer::start().await;
+    let rp = server.rp();
+
+    for id in ["a b", "a/b", &"a".repeat(65)] {
+        assert_eq!(rp.token_error(id).await, codes::INVALID_GRANT, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_push_outbox_read_needs_an_account_identifier() {
+    let server = TestServer::start().await;
+
+    let (status, error) = err(server
+        .http
+        .get(format!("{}{}", server.url(), api::PATH_SIM_PUSH))
+        .query(&[("account_id", "no such/account")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}
