@@ -101,9 +101,10 @@ impl Authenticator {
 
     /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the
     /// identity to the server and has it send the SMS control code. After a
-    /// [`CoreError::Network`] or server failure, call it again with the same link; if the
-    /// server had already accepted the identity, the answer is [`CoreError::WrongStep`]
-    /// `{ expected: SmsCode }` and the enrollment has moved on to the SMS code.
+    /// [`CoreError::Network`] or [`CoreError::ServerUnavailable`], call it again with the same
+    /// link; if the server had already accepted the identity, the answer is
+    /// [`CoreError::WrongStep`] `{ expected: SmsCode }` and the enrollment has moved on to the
+    /// SMS code.
     pub async fn complete_bank_handoff(&self, deep_link: String) -> Result<SmsStep, CoreError> {
         enrollment::complete_bank_handoff(&self.ctx, deep_link).await
     }
@@ -115,19 +116,19 @@ impl Authenticator {
     }
 
     /// Checks the 6-digit SMS control code with the server. After a [`CoreError::Network`] or
-    /// server failure, call it again: a code the server had accepted is accepted again.
-    /// [`CoreError::EnrollmentExpired`] also comes when the server is not at the SMS step
-    /// (this phone and the server disagree): start again.
+    /// [`CoreError::ServerUnavailable`], call it again: a code the server had accepted is
+    /// accepted again. [`CoreError::EnrollmentExpired`] also comes when the server is not at
+    /// the SMS step (this phone and the server disagree): start again.
     pub async fn verify_sms_code(&self, code: String) -> Result<(), CoreError> {
         enrollment::verify_sms_code(&self.ctx, code).await
     }
 
     /// Sets the 5-digit code (typed twice), registers the device and PIN keys, and returns the
     /// new account. Trivial codes are refused with [`CoreError::WeakCode`]. After a
-    /// [`CoreError::Network`] or server failure the server may have registered the code: the
-    /// enrollment stays at this step, and calling again with the same code finishes it;
-    /// another code then gives [`CoreError::EarlierCodeRegistered`]. With a configured server
-    /// key thumbprint, a server that does not publish that key gives
+    /// [`CoreError::Network`] or [`CoreError::ServerUnavailable`] the server may have
+    /// registered the code: the enrollment stays at this step, and calling again with the same
+    /// code finishes it; another code then gives [`CoreError::EarlierCodeRegistered`]. With a
+    /// configured server key thumbprint, a server that does not publish that key gives
     /// [`CoreError::ServerUntrusted`] before anything is registered.
     pub async fn choose_code(
         &self,

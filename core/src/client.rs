@@ -20,29 +20,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Random bytes in a proof id: enough that ids never repeat within the server's replay window.
 const JTI_BYTES: usize = 16;
 
-/// [`CoreError::Server`] code of a success answer whose body could not be read.
-pub(crate) const MALFORMED_ANSWER: &str = "malformed_answer";
-/// [`CoreError::Server`] code of an answer larger than [`MAX_BODY_BYTES`]. Distinct from the
-/// server's own `body_too_large`, which refuses a request the phone sent.
-pub(crate) const ANSWER_TOO_LARGE: &str = "answer_too_large";
-/// Prefix of the [`CoreError::Server`] code of a 5xx or non-JSON answer.
-const HTTP_STATUS_PREFIX: &str = "http_";
-
 /// Whether the server may have carried out a call that failed with `e`: the request may have
-/// reached it and only the answer was lost or unreadable (a transport failure, a server
-/// failure, an answer from a proxy, a success answer the phone could not read). Such a call
-/// must be retried with the same local state. Only an error answer from the Sleutel API itself
-/// (a JSON body with a 4xx status) is a refusal the phone may act on.
+/// reached it and only the answer was lost or unusable (a transport failure, a server failure,
+/// an answer from a proxy, a success answer the phone could not read). Such a call must be
+/// retried with the same local state. Only an error answer from the Sleutel API itself (a JSON
+/// body with a 4xx status) is a refusal the phone may act on.
 pub(crate) fn outcome_unknown(e: &CoreError) -> bool {
-    match e {
-        CoreError::Network { .. } => true,
-        CoreError::Server { code, .. } => {
-            code.starts_with(HTTP_STATUS_PREFIX)
-                || code == MALFORMED_ANSWER
-                || code == ANSWER_TOO_LARGE
-        }
-        _ => false,
-    }
+    matches!(
+        e,
+        CoreError::Network { .. } | CoreError::ServerUnavailable { .. }
+    )
 }
 
 /// Whether the server said the enrollment is at another step than the call belongs to.
@@ -139,11 +126,10 @@ impl Client {
         }
         let response = request.send().await.map_err(network)?;
         let status = response.status();
-        let bytes = read_bounded(response).await?;
+        let bytes = read_bounded(response, status).await?;
         if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
-                code: MALFORMED_ANSWER.into(),
-                description: format!("the server's answer could not be read: {e}"),
+            serde_json::from_slice(&bytes).map_err(|e| {
+                CoreError::unavailable(None, format!("the server's answer could not be read: {e}"))
             })
         } else {
             Err(error_from_body(status, &bytes))
@@ -173,10 +159,15 @@ fn network(e: reqwest::Error) -> CoreError {
 }
 
 /// Reads the body, refusing one larger than [`MAX_BODY_BYTES`] without buffering it all.
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CoreError> {
-    let too_large = || CoreError::Server {
-        code: ANSWER_TOO_LARGE.into(),
-        description: format!("the server's answer exceeds {MAX_BODY_BYTES} bytes"),
+async fn read_bounded(
+    mut response: reqwest::Response,
+    status: StatusCode,
+) -> Result<Vec<u8>, CoreError> {
+    let too_large = || {
+        CoreError::unavailable(
+            failure_status(status),
+            format!("the server's answer exceeds {MAX_BODY_BYTES} bytes"),
+        )
     };
     if response
         .content_length()
@@ -194,15 +185,21 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CoreEr
     Ok(body)
 }
 
-/// Turns an error answer into the error the caller can act on. A 5xx answer keeps its status
-/// as the code whatever its body says, so that [`outcome_unknown`] recognises it.
+/// The status to report in [`CoreError::ServerUnavailable`]: none for a success answer.
+fn failure_status(status: StatusCode) -> Option<u16> {
+    (!status.is_success()).then_some(status.as_u16())
+}
+
+/// Turns an error answer into the error the caller can act on. Only a JSON body with a 4xx
+/// status is the API's refusal; a 5xx is [`CoreError::ServerUnavailable`] whatever its body
+/// says, so that [`outcome_unknown`] recognises it, and so is any body that is not the API's.
 fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
     let parsed = serde_json::from_slice::<ApiError>(body);
     match parsed {
         Ok(error) if status.is_client_error() => map_api_error(error),
-        parsed => CoreError::Server {
-            code: format!("{HTTP_STATUS_PREFIX}{}", status.as_u16()),
-            description: match parsed {
+        parsed => CoreError::unavailable(
+            Some(status.as_u16()),
+            match parsed {
                 Ok(error) => {
                     sleutel_protocol::display::clean_display_text(&error.error_description, 200)
                 }
@@ -211,7 +208,7 @@ fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
                     .unwrap_or("unexpected answer")
                     .to_owned(),
             },
-        },
+        ),
     }
 }
 
@@ -304,9 +301,9 @@ mod tests {
         let e = error_from_body(StatusCode::INTERNAL_SERVER_ERROR, &body);
         assert_eq!(
             e,
-            CoreError::Server {
-                code: "http_500".into(),
-                description: "d".into()
+            CoreError::ServerUnavailable {
+                status: Some(500),
+                detail: "d".into()
             }
         );
         assert!(outcome_unknown(&e));
@@ -336,13 +333,10 @@ mod tests {
             },
             // A proxy's page, not an answer of the API.
             error_from_body(StatusCode::REQUEST_TIMEOUT, b"<html>"),
-            CoreError::Server {
-                code: MALFORMED_ANSWER.into(),
-                description: String::new(),
-            },
-            CoreError::Server {
-                code: ANSWER_TOO_LARGE.into(),
-                description: String::new(),
+            // A success answer the phone could not read, or an oversize one.
+            CoreError::ServerUnavailable {
+                status: None,
+                detail: String::new(),
             },
         ] {
             assert!(outcome_unknown(&unknown), "{unknown:?}");
@@ -353,9 +347,9 @@ mod tests {
     fn non_json_error_bodies_name_the_http_status() {
         assert_eq!(
             error_from_body(StatusCode::BAD_GATEWAY, b"<html>"),
-            CoreError::Server {
-                code: "http_502".into(),
-                description: "Bad Gateway".into()
+            CoreError::ServerUnavailable {
+                status: Some(502),
+                detail: "Bad Gateway".into()
             }
         );
     }

@@ -287,9 +287,9 @@ async fn when_every_account_fails_the_first_error_is_returned() {
 
     assert_eq!(
         err,
-        CoreError::Server {
-            code: "http_502".into(),
-            description: codes::INTERNAL_ERROR.into()
+        CoreError::ServerUnavailable {
+            status: Some(502),
+            detail: codes::INTERNAL_ERROR.into()
         }
     );
 }
@@ -472,7 +472,7 @@ async fn a_bank_handoff_over_plain_http_to_another_machine_is_refused() {
         .unwrap_err();
 
     assert!(
-        matches!(&err, CoreError::Server { code, .. } if code == "malformed_answer"),
+        matches!(&err, CoreError::ServerUnavailable { status: None, .. }),
         "{err:?}"
     );
     assert_eq!(auth.enrollment_in_progress().unwrap(), None);

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::authenticator::{Context, is_loopback};
-use crate::client::{DeviceKey, MALFORMED_ANSWER, is_wrong_step, outcome_unknown};
+use crate::client::{DeviceKey, is_wrong_step, outcome_unknown};
 use crate::error::CoreError;
 use crate::keystore::KeyProtection;
 use crate::pin;
@@ -165,11 +165,9 @@ fn new_alias() -> Result<String, CoreError> {
     Ok(format!("sleutel-device-{}", jose::b64(bytes)))
 }
 
+/// A success answer whose content the phone cannot use: the server may have acted on the call.
 fn malformed_answer(what: &str) -> CoreError {
-    CoreError::Server {
-        code: MALFORMED_ANSWER.into(),
-        description: format!("the server's answer has an invalid {what}"),
-    }
+    CoreError::unavailable(None, format!("the server's answer has an invalid {what}"))
 }
 
 pub(crate) async fn start_bank_enrollment(

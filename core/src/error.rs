@@ -125,15 +125,24 @@ pub enum CoreError {
         /// The transport error.
         detail: String,
     },
-    /// The server answered with an error the app is not expected to handle. A code of
-    /// `http_<status>` is a server failure (5xx) or an answer that did not come from the
-    /// Sleutel API (a proxy): like [`CoreError::Network`], the server may or may not have
-    /// acted on the call, and the phone keeps what it needs to try again.
+    /// The server's answer could not be used: a server failure (5xx), a page that did not come
+    /// from the Sleutel API (a proxy, a captive portal), or an answer the phone could not read
+    /// (malformed, or larger than the protocol allows). Like [`CoreError::Network`], the server
+    /// may or may not have acted on the call: the phone keeps what it needs, and the same call
+    /// can be made again.
+    #[error("the server is unavailable{}: {detail}", status_suffix(*.status))]
+    ServerUnavailable {
+        /// The HTTP status of a failure answer (5xx, or a non-API page with any error status);
+        /// `None` when a success answer could not be read.
+        status: Option<u16>,
+        /// What was wrong with the answer, for logs.
+        detail: String,
+    },
+    /// The Sleutel API refused the call with an error the app is not expected to handle (a
+    /// malformed request, a bad proof): a JSON error body with a 4xx status.
     #[error("server error {code}: {description}")]
     Server {
-        /// The server's error code; `http_<status>` for a 5xx or non-JSON answer;
-        /// `malformed_answer` or `answer_too_large` for a success answer the phone could not
-        /// read.
+        /// The server's error code (`api::codes`).
         code: String,
         /// The server's explanation.
         description: String,
@@ -172,11 +181,22 @@ impl CoreError {
         }
     }
 
+    pub(crate) fn unavailable(status: Option<u16>, detail: impl Into<String>) -> Self {
+        Self::ServerUnavailable {
+            status,
+            detail: detail.into(),
+        }
+    }
+
     pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
         Self::CorruptStore {
             detail: detail.into(),
         }
     }
+}
+
+fn status_suffix(status: Option<u16>) -> String {
+    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
 
 impl From<rusqlite::Error> for CoreError {

@@ -173,9 +173,9 @@ async fn another_code_after_a_lost_completion_answer_is_told_the_earlier_code_wa
         .unwrap_err();
     assert_eq!(
         err,
-        CoreError::Server {
-            code: "http_502".into(),
-            description: "Bad Gateway".into()
+        CoreError::ServerUnavailable {
+            status: Some(502),
+            detail: "Bad Gateway".into()
         }
     );
 
@@ -211,7 +211,13 @@ async fn after_a_server_failure_that_changed_nothing_another_code_is_accepted() 
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, CoreError::Server { code, .. } if code == "http_500"),
+        matches!(
+            &err,
+            CoreError::ServerUnavailable {
+                status: Some(500),
+                ..
+            }
+        ),
         "{err:?}"
     );
     let salt = phone.salt(&alias).expect("the salt is kept");
