@@ -25,12 +25,21 @@ pub const PROOF_PURGE_EVERY: u64 = 64;
 
 /// A phone request whose proof verified and was not seen before. The body is the exact bytes
 /// the proof's body hash covers.
-#[derive(Debug)]
 pub struct PhoneCall {
     /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
     pub jkt: String,
     /// The raw request body.
     pub body: Bytes,
+}
+
+// The body may carry an SMS code: Debug shows only its length.
+impl std::fmt::Debug for PhoneCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneCall")
+            .field("jkt", &self.jkt)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl FromRequest<AppState> for PhoneCall {
@@ -129,4 +138,20 @@ pub fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
     let jwk: Jwk = serde_json::from_str(&jwk)
         .map_err(|e| ServerError::Internal(format!("stored device key unreadable: {e}")))?;
     Ok(Device { account_id, jwk })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_body() {
+        let call = PhoneCall {
+            jkt: "thumbprint".into(),
+            body: Bytes::from_static(br#"{"code":"123456"}"#),
+        };
+        let shown = format!("{call:?}");
+        assert!(shown.contains("thumbprint"), "{shown}");
+        assert!(!shown.contains("123456"), "{shown}");
+    }
 }

@@ -79,8 +79,9 @@ impl Step {
     }
 }
 
-/// The identity an enrollment proved, as stored with it.
-#[derive(Debug, Clone)]
+/// The identity an enrollment proved, as stored with it. No `Debug`: personal data stays out
+/// of logs.
+#[derive(Clone)]
 struct ProvenIdentity {
     given_name: String,
     family_name: String,
@@ -97,8 +98,7 @@ impl ProvenIdentity {
     }
 }
 
-/// An enrollment row.
-#[derive(Debug)]
+/// An enrollment row. No `Debug`: it holds the SMS code's hash.
 struct Enrollment {
     id: String,
     nonce: String,
