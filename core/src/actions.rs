@@ -12,9 +12,7 @@ use sleutel_protocol::action::{
 use sleutel_protocol::api::{
     self, PendingRequests, PushMessage, RequestEnvelope, ResponseAccepted,
 };
-use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::jose::{self, GeneralJws};
-use sleutel_protocol::limits::{MAX_ID_CHARS, MAX_RP_NAME_CHARS};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
@@ -31,35 +29,11 @@ use sleutel_protocol::api::is_valid_id;
 /// Largest push payload accepted: it carries two ids, anything bigger is not ours.
 const MAX_PUSH_PAYLOAD_BYTES: usize = 1024;
 
-/// Longest claim name shown.
-const MAX_CLAIM_CHARS: usize = 64;
-
 /// Most listed requests looked at per account in one refresh; the rest are ignored. The
 /// reference server keeps at most 5 open requests per account, so that relying parties cannot
 /// flood a person; some headroom lets a server's policy change, while a list far longer comes
 /// from a broken or hostile server, and every entry costs a signature check and a stored row.
 pub(crate) const MAX_LISTED_REQUESTS_PER_ACCOUNT: usize = 16;
-
-/// A transaction to confirm, as the person must see it (what you see is what you sign).
-#[derive(Debug, Clone, PartialEq)]
-pub enum TransactionView {
-    /// A payment.
-    Payment {
-        /// Amount as a decimal string (`"12.50"`).
-        amount: String,
-        /// ISO 4217 currency code.
-        currency: String,
-        /// Payee name.
-        payee: String,
-        /// Payee IBAN (checked with mod-97).
-        iban: String,
-    },
-    /// Free text to confirm.
-    FreeText {
-        /// The text.
-        text: String,
-    },
-}
 
 /// An action request, verified and cleaned, ready to show.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,8 +58,8 @@ pub struct ActionView {
     pub code_only: bool,
     /// Number-matching options: the person picks the number the relying party shows.
     pub number_options: Option<Vec<u8>>,
-    /// The transaction to confirm, for `confirm_transaction`.
-    pub transaction: Option<TransactionView>,
+    /// The transaction to confirm, for `confirm_transaction`: what you see is what you sign.
+    pub transaction: Option<Transaction>,
     /// When the request was made (Unix seconds).
     pub issued_at: i64,
     /// When it expires (Unix seconds).
@@ -146,38 +120,18 @@ pub(crate) fn verify_request(
 /// The view of a verified request, with every display string cleaned.
 pub(crate) fn view(account_id: &str, mut request: ActionRequest) -> ActionView {
     action::clean_for_display(&mut request);
-    let transaction = request.transaction.map(|t| match t {
-        Transaction::Payment {
-            amount,
-            currency,
-            payee,
-            iban,
-        } => TransactionView::Payment {
-            amount,
-            currency,
-            payee: clean_display_text(&payee, MAX_RP_NAME_CHARS),
-            iban,
-        },
-        Transaction::FreeText { text } => TransactionView::FreeText {
-            text: clean_display_text(&text, action::MAX_TRANSACTION_TEXT_CHARS),
-        },
-    });
     ActionView {
         request_id: request.jti,
         account_id: account_id.to_owned(),
-        rp_id: clean_display_text(&request.rp.id, MAX_ID_CHARS),
+        rp_id: request.rp.id,
         rp_name: request.rp.name,
         kind: request.kind,
         text: request.text,
         binding_message: request.binding_message,
-        claims: request
-            .claims
-            .iter()
-            .map(|c| clean_display_text(c, MAX_CLAIM_CHARS))
-            .collect(),
+        claims: request.claims,
         code_only: request.uv == UserVerification::Pin,
         number_options: request.number_options,
-        transaction,
+        transaction: request.transaction,
         issued_at: request.iat,
         expires_at: request.exp,
     }
@@ -526,12 +480,12 @@ async fn send(
         .await;
     match result {
         Ok(_) => {
-            let mut shown = a.request.clone();
-            action::clean_for_display(&mut shown);
+            // The history keeps what the person was shown.
+            let shown = view(&a.account.account_id, a.request.clone());
             ctx.store.record_decision(&HistoryEntry {
-                request_id: a.row.request_id.clone(),
-                account_id: a.account.account_id.clone(),
-                rp_name: shown.rp.name,
+                request_id: shown.request_id,
+                account_id: shown.account_id,
+                rp_name: shown.rp_name,
                 kind: shown.kind,
                 text: shown.text,
                 decision: response.decision,
@@ -627,6 +581,26 @@ mod tests {
         assert_eq!(shown.binding_message.as_deref(), Some("AB12"));
         assert!(shown.code_only);
         assert_eq!(shown.expires_at, now + 300);
+    }
+
+    #[test]
+    fn a_transaction_shows_cleaned() {
+        let mut r = request(crate::now());
+        r.kind = ActionKind::ConfirmTransaction;
+        r.transaction = Some(Transaction::Payment {
+            amount: "12.50".into(),
+            currency: "EUR".into(),
+            payee: "Bank\u{202E} of Trust".into(),
+            iban: "BE68 5390 0754 7034".into(),
+        });
+
+        let shown = view("acct-1", r);
+
+        assert!(
+            matches!(shown.transaction, Some(Transaction::Payment { ref payee, .. }) if payee == "Bank of Trust"),
+            "{:?}",
+            shown.transaction
+        );
     }
 
     #[test]

@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use sleutel_protocol::api::SmsSent;
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
 
 use crate::actions::{self, ActionView, HistoryEntry};
 use crate::client::Client;
-use crate::enrollment::{self, Account, BankHandoff, EnrollmentProgress, SmsStep};
+use crate::enrollment::{self, Account, BankHandoff, EnrollmentProgress};
 use crate::error::CoreError;
 use crate::keystore::Keystore;
 use crate::store::Store;
@@ -105,13 +106,13 @@ impl Authenticator {
     /// link; if the server had already accepted the identity, the answer is
     /// [`CoreError::WrongStep`] `{ expected: SmsCode }` and the enrollment has moved on to the
     /// SMS code.
-    pub async fn complete_bank_handoff(&self, deep_link: String) -> Result<SmsStep, CoreError> {
+    pub async fn complete_bank_handoff(&self, deep_link: String) -> Result<SmsSent, CoreError> {
         enrollment::complete_bank_handoff(&self.ctx, deep_link).await
     }
 
     /// Asks for a new SMS control code. [`CoreError::WrongStep`] `{ expected: SmsCode }` means
     /// the server has no code to resend: verify the code already received.
-    pub async fn resend_sms_code(&self) -> Result<SmsStep, CoreError> {
+    pub async fn resend_sms_code(&self) -> Result<SmsSent, CoreError> {
         enrollment::resend_sms_code(&self.ctx).await
     }
 

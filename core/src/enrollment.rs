@@ -34,6 +34,10 @@ const MAX_DISPLAY_NAME_CHARS: usize = MAX_NAME_CHARS * 2 + 1;
 /// Longest error explanation from a deep link that is shown, in characters.
 const MAX_HANDOFF_REASON_CHARS: usize = 200;
 
+/// Longest masked phone number shown: an E.164 number with spaces (`+32 4•• •• 34 56`) has
+/// fewer than 20 characters, so anything longer is not a phone number.
+const MAX_MASKED_PHONE_CHARS: usize = 32;
+
 /// Where the person is in an enrollment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,17 +59,6 @@ pub struct BankHandoff {
     pub handoff_url: String,
     /// The bank chosen.
     pub bank: Bank,
-}
-
-/// An SMS control code was sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SmsStep {
-    /// The number the code went to, masked for display.
-    pub phone_number_masked: String,
-    /// When the code expires (Unix seconds).
-    pub expires_at: i64,
-    /// Earliest time a new code may be asked for (Unix seconds).
-    pub resend_after: i64,
 }
 
 /// The enrollment in progress, as the app needs it after a restart.
@@ -141,14 +134,11 @@ impl From<&EnrollmentRow> for EnrollmentProgress {
     }
 }
 
-impl From<SmsSent> for SmsStep {
-    fn from(sent: SmsSent) -> Self {
-        Self {
-            phone_number_masked: clean_display_text(&sent.phone_number_masked, 32),
-            expires_at: sent.expires_at,
-            resend_after: sent.resend_after,
-        }
-    }
+/// The SMS answer with its masked number cleaned for display.
+fn shown(mut sent: SmsSent) -> SmsSent {
+    sent.phone_number_masked =
+        clean_display_text(&sent.phone_number_masked, MAX_MASKED_PHONE_CHARS);
+    sent
 }
 
 /// The name of the keystore secret holding the salt of the code for the account whose device
@@ -297,7 +287,7 @@ pub(crate) fn parse_bank_return(link: &str, enrollment_id: &str) -> Result<Strin
 pub(crate) async fn complete_bank_handoff(
     ctx: &Context,
     deep_link: String,
-) -> Result<SmsStep, CoreError> {
+) -> Result<SmsSent, CoreError> {
     let row = current(ctx, EnrollmentStep::BankHandoff)?;
     let identity_token = parse_bank_return(&deep_link, &row.enrollment_id)?;
     let body = to_json(&SubmitIdentity { identity_token })?;
@@ -324,14 +314,14 @@ pub(crate) async fn complete_bank_handoff(
     ctx.store
         .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
     debug!("identity accepted; SMS code sent");
-    Ok(sent.into())
+    Ok(shown(sent))
 }
 
 /// Asks for a new SMS code. When the server has none to send because it is past the SMS step
 /// (an earlier verification succeeded but its answer was lost), the answer is
 /// [`CoreError::WrongStep`] `{ expected: SmsCode }`: the phone still waits for
 /// `verify_sms_code`, which the server answers as verified again.
-pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsStep, CoreError> {
+pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsSent, CoreError> {
     let row = current(ctx, EnrollmentStep::SmsCode)?;
     let sent: SmsSent = call(
         ctx,
@@ -350,7 +340,7 @@ pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsStep, CoreError>
             e
         }
     })?;
-    Ok(sent.into())
+    Ok(shown(sent))
 }
 
 /// Checks the SMS code. A lost answer changes nothing here and the call can be retried: the

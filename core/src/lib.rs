@@ -22,16 +22,15 @@ mod recovery_tests;
 mod software_keystore;
 mod store;
 
-pub use actions::{ActionView, HistoryEntry, TransactionView};
+pub use actions::{ActionView, HistoryEntry};
 pub use authenticator::Authenticator;
-pub use enrollment::{
-    Account, AccountStatus, BankHandoff, EnrollmentProgress, EnrollmentStep, SmsStep,
-};
+pub use enrollment::{Account, AccountStatus, BankHandoff, EnrollmentProgress, EnrollmentStep};
 pub use error::CoreError;
 pub use keystore::{KeyProtection, Keystore, KeystoreError};
 pub use software_keystore::SoftwareKeystore;
 
-pub use sleutel_protocol::action::ActionKind;
+pub use sleutel_protocol::action::{ActionKind, Transaction};
+pub use sleutel_protocol::api::SmsSent;
 pub use sleutel_protocol::identity::Bank;
 pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 

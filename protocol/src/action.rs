@@ -112,6 +112,13 @@ pub struct ActionRequest {
 /// Longest free transaction text, in characters.
 pub const MAX_TRANSACTION_TEXT_CHARS: usize = 7_500;
 
+/// Most identity claims one request may ask for: the identity has about a dozen attributes, and
+/// the person must be able to read the whole list before consenting.
+pub const MAX_CLAIMS: usize = 16;
+
+/// Longest claim name (`name`, `birthdate`, `national_register_number`, ...).
+pub const MAX_CLAIM_CHARS: usize = 64;
+
 impl ActionRequest {
     /// Checks every field that can be checked without the server key: lifetime, ids, lengths,
     /// printable text, transaction template.
@@ -143,7 +150,12 @@ impl ActionRequest {
         if let Some(message) = &self.binding_message {
             check_text("binding_message", message, MAX_BINDING_MESSAGE_CHARS)?;
         }
-        if self.claims.len() > 16 || self.claims.iter().any(|c| c.is_empty() || c.len() > 64) {
+        if self.claims.len() > MAX_CLAIMS
+            || self
+                .claims
+                .iter()
+                .any(|c| c.is_empty() || c.len() > MAX_CLAIM_CHARS)
+        {
             return Err(ProtocolError::invalid("claims", "too many or malformed"));
         }
         if let Some(options) = &self.number_options
@@ -283,12 +295,24 @@ pub fn action_kid(jws: &str) -> Result<Option<String>> {
     Ok(UnverifiedJws::parse(jws, "action request")?.header.kid)
 }
 
-/// Cleans every display field of a request (see [`display`]); used by both ends.
+/// Cleans every field of a request that is shown to the person (see [`display`]): the relying
+/// party, the text, the binding message, the claims asked for and the transaction's payee or
+/// free text. Used by both ends: the server before it signs, the phone before it shows.
 pub fn clean_for_display(request: &mut ActionRequest) {
-    request.rp.name = display::clean_display_text(&request.rp.name, MAX_RP_NAME_CHARS);
-    request.text = display::clean_display_text(&request.text, MAX_ACTION_TEXT_CHARS);
+    use display::clean_display_text as clean;
+    request.rp.id = clean(&request.rp.id, MAX_ID_CHARS);
+    request.rp.name = clean(&request.rp.name, MAX_RP_NAME_CHARS);
+    request.text = clean(&request.text, MAX_ACTION_TEXT_CHARS);
     if let Some(message) = &mut request.binding_message {
-        *message = display::clean_display_text(message, MAX_BINDING_MESSAGE_CHARS);
+        *message = clean(message, MAX_BINDING_MESSAGE_CHARS);
+    }
+    for claim in &mut request.claims {
+        *claim = clean(claim, MAX_CLAIM_CHARS);
+    }
+    match &mut request.transaction {
+        Some(Transaction::Payment { payee, .. }) => *payee = clean(payee, MAX_RP_NAME_CHARS),
+        Some(Transaction::FreeText { text }) => *text = clean(text, MAX_TRANSACTION_TEXT_CHARS),
+        None => {}
     }
 }
 
@@ -382,6 +406,42 @@ mod tests {
             r.validate(NOW),
             Err(ProtocolError::InvalidField { field: "text", .. })
         ));
+    }
+
+    #[test]
+    fn cleaning_for_display_covers_claims_and_the_transaction() {
+        let mut r = request();
+        r.rp.id = "online\u{200B}-overheid".into();
+        r.claims = vec!["na\u{202E}me".into()];
+        r.transaction = Some(Transaction::Payment {
+            amount: "12.50".into(),
+            currency: "EUR".into(),
+            payee: "Bank\u{202E}\u{200B} of Trust".into(),
+            iban: "BE68 5390 0754 7034".into(),
+        });
+        clean_for_display(&mut r);
+        assert_eq!(r.rp.id, "online-overheid");
+        assert_eq!(r.claims, vec!["name".to_string()]);
+        assert_eq!(
+            r.transaction,
+            Some(Transaction::Payment {
+                amount: "12.50".into(),
+                currency: "EUR".into(),
+                payee: "Bank of Trust".into(),
+                iban: "BE68 5390 0754 7034".into(),
+            })
+        );
+
+        r.transaction = Some(Transaction::FreeText {
+            text: "Pay\u{2066} now\u{2069}".into(),
+        });
+        clean_for_display(&mut r);
+        assert_eq!(
+            r.transaction,
+            Some(Transaction::FreeText {
+                text: "Pay now".into()
+            })
+        );
     }
 
     #[test]
