@@ -3,8 +3,10 @@
 //! The phone signs, with its device key, the method, the URL, the time, a unique id and the
 //! SHA-256 of the body. The public key travels in the header, so the server can both verify the
 //! proof and identify the device by the key's thumbprint. The server refuses stale proofs and
-//! remembers every proof id for [`PROOF_MAX_AGE_SECS`] to refuse replays.
+//! remembers every proof id for [`PROOF_REMEMBER_SECS`](crate::limits::PROOF_REMEMBER_SECS)
+//! (the maximum age plus the clock skew) to refuse replays.
 
+use p256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::jose::{self, Es256Signer, Header, Jwk, UnverifiedJws};
@@ -60,6 +62,8 @@ pub fn make_proof<S: Es256Signer>(
 pub struct VerifiedProof {
     /// The device key that signed it.
     pub jwk: Jwk,
+    /// The same key, parsed: verifies the device's other signatures without parsing it again.
+    pub key: VerifyingKey,
     /// RFC 7638 thumbprint of that key: how the server finds the device.
     pub jkt: String,
     /// The proof id, for the server's replay cache.
@@ -124,6 +128,7 @@ pub fn verify_proof(
     Ok(VerifiedProof {
         jkt: jwk.thumbprint(),
         jwk,
+        key,
         jti: claims.jti,
         iat: claims.iat,
     })
@@ -152,6 +157,7 @@ mod tests {
             Jwk::from_verifying_key(key.verifying_key()).thumbprint()
         );
         assert_eq!(v.jti, "id-1");
+        assert_eq!(&v.key, key.verifying_key());
     }
 
     #[test]

@@ -11,9 +11,13 @@ pub const MAX_JWS_BYTES: usize = 32 * 1024;
 /// usual allowance for DPoP proofs (RFC 9449 §11.1 leaves it to the server).
 pub const CLOCK_SKEW_SECS: i64 = 60;
 
-/// How long a DPoP-style proof stays acceptable after its `iat`. The server remembers every proof
-/// id for this long (plus skew) to refuse replays.
+/// How long a DPoP-style proof stays acceptable after its `iat`.
 pub const PROOF_MAX_AGE_SECS: i64 = 120;
+
+/// How long the server remembers a proof id to refuse replays: the longest a proof can stay
+/// acceptable after it is first seen. A proof may be dated up to [`CLOCK_SKEW_SECS`] in the
+/// future and is then good for [`PROOF_MAX_AGE_SECS`] after that date.
+pub const PROOF_REMEMBER_SECS: i64 = PROOF_MAX_AGE_SECS + CLOCK_SKEW_SECS;
 
 /// Longest lifetime an action request may claim. A request is answered within minutes; a longer
 /// lifetime only widens the window for a phished approval.

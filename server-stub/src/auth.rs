@@ -5,19 +5,15 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use p256::ecdsa::VerifyingKey;
 use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
-use sleutel_protocol::jose::Jwk;
-use sleutel_protocol::limits::{CLOCK_SKEW_SECS, PROOF_MAX_AGE_SECS};
+use sleutel_protocol::limits::PROOF_REMEMBER_SECS;
 
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::RawBody;
 use crate::server::{App, AppState};
-
-/// How long a proof id is remembered: the longest a proof can stay acceptable (its maximum age,
-/// plus the skew a proof dated in the future may claim).
-pub const PROOF_REMEMBER_SECS: i64 = PROOF_MAX_AGE_SECS + CLOCK_SKEW_SECS;
 
 /// Expired proof ids are purged once every this many recorded proofs: often enough to keep the
 /// table small, rarely enough to cost nothing per request.
@@ -28,6 +24,8 @@ pub const PROOF_PURGE_EVERY: u64 = 64;
 pub struct PhoneCall {
     /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
     pub jkt: String,
+    /// That key: a registered device's key, when [`active_device`] finds one for `jkt`.
+    pub key: VerifyingKey,
     /// The raw request body.
     pub body: Bytes,
 }
@@ -79,6 +77,7 @@ impl FromRequest<AppState> for PhoneCall {
             .await?;
         Ok(PhoneCall {
             jkt: proof.jkt,
+            key: proof.key,
             body,
         })
     }
@@ -104,13 +103,12 @@ fn record_proof(app: &App, conn: &mut Connection, jkt: &str, jti: &str) -> Resul
     Ok(())
 }
 
-/// A registered, not revoked device.
+/// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device
+/// was found by that key's thumbprint.
 #[derive(Debug, Clone)]
 pub struct Device {
     /// The account it belongs to.
     pub account_id: String,
-    /// Its device key.
-    pub jwk: Jwk,
 }
 
 /// The active device whose key signed the proof: `unknown_device` if there is none,
@@ -118,26 +116,18 @@ pub struct Device {
 pub fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
     let row = conn
         .query_row(
-            "SELECT account_id, jwk, revoked_at FROM devices WHERE jkt = ?1",
+            "SELECT account_id, revoked_at FROM devices WHERE jkt = ?1",
             [jkt],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<i64>>(2)?,
-                ))
-            },
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),
         )
         .optional()?;
-    let Some((account_id, jwk, revoked_at)) = row else {
+    let Some((account_id, revoked_at)) = row else {
         return Err(ServerError::UnknownDevice);
     };
     if revoked_at.is_some() {
         return Err(ServerError::DeviceRevoked);
     }
-    let jwk: Jwk = serde_json::from_str(&jwk)
-        .map_err(|e| ServerError::Internal(format!("stored device key unreadable: {e}")))?;
-    Ok(Device { account_id, jwk })
+    Ok(Device { account_id })
 }
 
 #[cfg(test)]
@@ -148,6 +138,9 @@ mod tests {
     fn debug_shows_no_body() {
         let call = PhoneCall {
             jkt: "thumbprint".into(),
+            key: *p256::ecdsa::SigningKey::from_slice(&[7; 32])
+                .unwrap()
+                .verifying_key(),
             body: Bytes::from_static(br#"{"code":"123456"}"#),
         };
         let shown = format!("{call:?}");

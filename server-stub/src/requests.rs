@@ -212,11 +212,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     if request.status != Status::Pending {
         return Err(ServerError::RequestAlreadyAnswered);
     }
-    let device_key = device
-        .jwk
-        .to_verifying_key()
-        .map_err(|e| ServerError::Internal(format!("stored device key unusable: {e}")))?;
-    let signed = DeviceSignedResponse::verify(jws, &device_key)
+    // The proof's key is the device's: the device was found by its thumbprint.
+    let signed = DeviceSignedResponse::verify(jws, &call.key)
         .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
     let response = &signed.response;
     response
