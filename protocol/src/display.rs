@@ -40,6 +40,13 @@ pub fn has_forbidden_chars(text: &str) -> bool {
     text.chars().any(is_forbidden_char)
 }
 
+/// Whether `text` can be shown as it is: not blank, at most `max_chars` characters, and no
+/// character [`is_forbidden_char`] refuses. Text a party vouches for (names, a binding message)
+/// is refused rather than cleaned when it fails, so what is shown is what was signed.
+pub fn is_showable(text: &str, max_chars: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max_chars && !has_forbidden_chars(text)
+}
+
 /// Returns `text` without forbidden characters, with runs of white space folded to one space,
 /// trimmed, and cut to at most `max_chars` characters (an ellipsis marks a cut).
 pub fn clean_display_text(text: &str, max_chars: usize) -> String {
@@ -85,6 +92,19 @@ mod tests {
         assert!(!has_forbidden_chars(
             "Online overheid — Ik log in (België) €12,50"
         ));
+    }
+
+    #[test]
+    fn showable_text_is_non_blank_short_and_clean() {
+        assert!(is_showable("Jan", 3));
+        assert!(is_showable("Online overheid — €12,50", 64));
+        assert!(!is_showable("Jans", 3));
+        assert!(!is_showable("", 10));
+        assert!(!is_showable(" \t ", 10));
+        assert!(!is_showable("A\u{202E}B", 10));
+        assert!(!is_showable("A\nB", 10));
+        // Characters, not bytes, are counted.
+        assert!(is_showable("éé", 2));
     }
 
     #[test]

@@ -175,10 +175,7 @@ impl IdentityClaims {
             ("given_name", &self.given_name),
             ("family_name", &self.family_name),
         ] {
-            if value.trim().is_empty()
-                || value.chars().count() > MAX_NAME_CHARS
-                || display::has_forbidden_chars(value)
-            {
+            if !display::is_showable(value, MAX_NAME_CHARS) {
                 return Err(ProtocolError::invalid(
                     field,
                     "empty, too long or unprintable",

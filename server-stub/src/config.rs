@@ -166,10 +166,7 @@ impl RelyingPartyConfig {
                 self.client_id
             )));
         }
-        let name_ok = !self.name.trim().is_empty()
-            && self.name.chars().count() <= MAX_RP_NAME_CHARS
-            && !display::has_forbidden_chars(&self.name);
-        if !name_ok {
+        if !display::is_showable(&self.name, MAX_RP_NAME_CHARS) {
             return Err(ServerError::Config(format!(
                 "relying party {} needs a printable name of at most {MAX_RP_NAME_CHARS} characters",
                 self.client_id

@@ -226,15 +226,11 @@ fn read_login_ask(params: &Params, max_ttl: i64) -> Result<LoginAsk> {
     let binding_message = match params.optional("binding_message") {
         None => None,
         Some(message) => {
-            if message.chars().count() > MAX_BINDING_MESSAGE_CHARS {
+            if !display::is_showable(message, MAX_BINDING_MESSAGE_CHARS) {
                 return Err(ServerError::InvalidBindingMessage(format!(
-                    "at most {MAX_BINDING_MESSAGE_CHARS} characters"
+                    "at most {MAX_BINDING_MESSAGE_CHARS} printable characters; control, \
+                     invisible or bidirectional characters cannot be shown"
                 )));
-            }
-            if display::has_forbidden_chars(message) || message.trim().is_empty() {
-                return Err(ServerError::InvalidBindingMessage(
-                    "control, invisible or bidirectional characters cannot be shown".into(),
-                ));
             }
             Some(message.to_owned())
         }

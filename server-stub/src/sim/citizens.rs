@@ -122,10 +122,7 @@ fn name_or_made_up(field: &str, given: Option<String>, choices: &[&str]) -> Resu
     match given {
         Some(name) => {
             let name = name.trim().to_owned();
-            if name.is_empty()
-                || name.chars().count() > MAX_NAME_CHARS
-                || display::has_forbidden_chars(&name)
-            {
+            if !display::is_showable(&name, MAX_NAME_CHARS) {
                 return Err(ServerError::InvalidRequest(format!(
                     "{field} must be 1-{MAX_NAME_CHARS} printable characters"
                 )));
