@@ -193,9 +193,9 @@ impl IdentityClaims {
     }
 }
 
-/// Parses an identity token's claims without verifying it, to learn the issuer and key id.
-pub fn peek_issuer(token: &str) -> Result<(String, Option<String>)> {
-    let jws = UnverifiedJws::parse(token, "identity token")?;
+/// The issuer and key id of a parsed, not yet verified identity token: they say which key to
+/// verify it with. Parse the token once and verify the same [`UnverifiedJws`] afterwards.
+pub fn peek_issuer(jws: &UnverifiedJws) -> Result<(String, Option<String>)> {
     #[derive(Deserialize)]
     struct Iss {
         iss: String,
@@ -220,7 +220,13 @@ impl Date {
     pub fn parse(text: &str) -> Result<Date> {
         let bad = || ProtocolError::invalid("birthdate", format!("{text:?} is not YYYY-MM-DD"));
         let b = text.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        // Digits everywhere but the two dashes: `u32::from_str` alone would take "+9".
+        let shape_ok = b.len() == 10
+            && b.iter().enumerate().all(|(i, &c)| match i {
+                4 | 7 => c == b'-',
+                _ => c.is_ascii_digit(),
+            });
+        if !shape_ok {
             return Err(bad());
         }
         let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
@@ -362,6 +368,10 @@ mod tests {
         assert!(Date::parse("2001-02-29").is_err());
         assert!(Date::parse("2000-02-29").is_ok());
         assert!(Date::parse("85-07-14").is_err());
+        assert!(Date::parse("+985-07-14").is_err());
+        assert!(Date::parse("2000-+2-29").is_err());
+        assert!(Date::parse("2000-02-+9").is_err());
+        assert!(Date::parse("2000/02/29").is_err());
         assert_eq!(
             Date::from_unix(0),
             Date {
@@ -374,6 +384,112 @@ mod tests {
         let birth = Date::parse("2008-11-23").unwrap();
         assert_eq!(birth.age_on(Date::parse("2026-11-22").unwrap()), 17);
         assert_eq!(birth.age_on(Date::parse("2026-11-23").unwrap()), 18);
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn valid_claims() -> IdentityClaims {
+        let nrn = format!("850714123{:02}", national_register_check("850714123", 1985));
+        IdentityClaims {
+            iss: Bank::Kbc.issuer(),
+            aud: IDENTITY_AUDIENCE.into(),
+            enrollment_id: "enr".into(),
+            nonce: "non".into(),
+            iat: NOW,
+            exp: NOW + 300,
+            source: IdentitySource::Bank,
+            evidence: Evidence {
+                kind: "bank_debit_card".into(),
+                reference: "•••• 1234".into(),
+            },
+            given_name: "Jan".into(),
+            family_name: "Peeters".into(),
+            birthdate: "1985-07-14".into(),
+            national_register_number: nrn,
+        }
+    }
+
+    #[test]
+    fn validate_refuses_each_broken_claim_with_its_own_error() {
+        assert_eq!(valid_claims().validate("enr", "non", NOW), Ok(()));
+        let unprintable = ProtocolError::invalid("given_name", "empty, too long or unprintable");
+        type Breakage = fn(&mut IdentityClaims);
+        let cases: [(&str, Breakage, ProtocolError); 11] = [
+            (
+                "other enrollment",
+                |c| c.enrollment_id = "other".into(),
+                ProtocolError::mismatch("identity.enrollment_id", "other enrollment"),
+            ),
+            (
+                "other nonce",
+                |c| c.nonce = "other".into(),
+                ProtocolError::mismatch("identity.nonce", "other nonce"),
+            ),
+            (
+                "other audience",
+                |c| c.aud = "someone-else".into(),
+                ProtocolError::mismatch("identity.aud", "someone-else"),
+            ),
+            (
+                "expired",
+                |c| (c.iat, c.exp) = (NOW - 600, NOW),
+                ProtocolError::Expired("identity token"),
+            ),
+            (
+                "issued in the future",
+                |c| (c.iat, c.exp) = (NOW + CLOCK_SKEW_SECS + 1, NOW + CLOCK_SKEW_SECS + 300),
+                ProtocolError::NotYetValid("identity token"),
+            ),
+            (
+                "lifetime over ten minutes",
+                |c| c.exp = NOW + MAX_IDENTITY_TOKEN_LIFETIME_SECS + 1,
+                ProtocolError::invalid("identity.exp", "lifetime too long"),
+            ),
+            (
+                "empty name",
+                |c| c.given_name = "  ".into(),
+                unprintable.clone(),
+            ),
+            (
+                "too long name",
+                |c| c.given_name = "J".repeat(MAX_NAME_CHARS + 1),
+                unprintable.clone(),
+            ),
+            (
+                "unprintable name",
+                |c| c.given_name = "Ja\u{202E}n".into(),
+                unprintable,
+            ),
+            (
+                "unprintable family name",
+                |c| c.family_name = "Pee\u{200B}ters".into(),
+                ProtocolError::invalid("family_name", "empty, too long or unprintable"),
+            ),
+            (
+                "birth date with a sign",
+                |c| c.birthdate = "+985-07-14".into(),
+                ProtocolError::invalid("birthdate", "\"+985-07-14\" is not YYYY-MM-DD"),
+            ),
+        ];
+        for (what, breakage, expected) in cases {
+            let mut claims = valid_claims();
+            breakage(&mut claims);
+            assert_eq!(claims.validate("enr", "non", NOW), Err(expected), "{what}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_read_from_the_parsed_token() {
+        let claims = serde_json::to_vec(&valid_claims()).unwrap();
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let header = jose::Header::es256(IDENTITY_TYP).with_kid("k1".to_owned());
+        let token = jose::sign_compact(&header, &claims, &key).unwrap();
+        let jws = UnverifiedJws::parse(&token, "identity token").unwrap();
+
+        assert_eq!(
+            peek_issuer(&jws).unwrap(),
+            ("bank:kbc".to_owned(), Some("k1".to_owned()))
+        );
     }
 
     #[test]

