@@ -517,9 +517,10 @@ pub(crate) fn history(ctx: &Context) -> Result<Vec<HistoryEntry>, CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_server::login_request;
     use p256::ecdsa::SigningKey;
     use p256::elliptic_curve::Generate;
-    use sleutel_protocol::action::{ACTION_TYP, RelyingParty};
+    use sleutel_protocol::action::ACTION_TYP;
     use sleutel_protocol::jose::{Header, Jwk, Jwks, sign_compact};
 
     const ISSUER: &str = "http://127.0.0.1:8080";
@@ -540,25 +541,11 @@ mod tests {
         }
     }
 
+    /// A login request whose relying-party name hides a right-to-left override.
     fn request(now: i64) -> ActionRequest {
-        ActionRequest {
-            iss: ISSUER.into(),
-            aud: "acct-1".into(),
-            jti: "req-1".into(),
-            iat: now,
-            exp: now + 300,
-            rp: RelyingParty {
-                id: "online-overheid".into(),
-                name: "Online\u{202E} overheid".into(),
-            },
-            kind: ActionKind::Login,
-            text: "Ik log in op de online overheid".into(),
-            claims: vec!["name".into()],
-            binding_message: Some("AB12".into()),
-            uv: UserVerification::Pin,
-            number_options: None,
-            transaction: None,
-        }
+        let mut r = login_request(ISSUER, "acct-1", "req-1", now);
+        r.rp.name = "Online\u{202E} overheid".into();
+        r
     }
 
     fn sign(key: &SigningKey, kid: &str, r: &ActionRequest) -> String {

@@ -332,6 +332,14 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn open_on_a_regular_file_is_a_storage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, b"").unwrap();
+        assert!(matches!(open(&file), Err(CoreError::Storage { .. })));
+    }
+
     fn keystore() -> Arc<SoftwareKeystore> {
         Arc::new(SoftwareKeystore::new(
             keyring_core::mock::Store::new().unwrap(),

@@ -10,12 +10,13 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_protocol::api::codes;
 use sleutel_protocol::jose::Jwk;
+use sleutel_protocol::limits::MAX_BODY_BYTES;
 use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
 use crate::enrollment::salt_secret_name;
 use crate::fake_server::{
-    BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, enroll, enroll_until_code, new_request,
-    new_request_with, serve, serve_account,
+    BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, Shared, add_request, enroll, enroll_until_code,
+    login_request, new_request, new_request_with, serve, serve_account, start_enrollment,
 };
 use crate::{
     AccountStatus, Authenticator, Bank, CoreError, Keystore, KeystoreError, SoftwareKeystore,
@@ -24,6 +25,18 @@ use crate::{
 fn keystore() -> Arc<SoftwareKeystore> {
     let credentials = keyring_core::mock::Store::new().unwrap();
     Arc::new(SoftwareKeystore::new(credentials, "conformance"))
+}
+
+/// A phone with two accounts, `acct-a` and `acct-b`, each on its own fake server.
+async fn two_accounts() -> (Authenticator, Shared, Shared, tempfile::TempDir) {
+    let (url_a, fake_a) = serve_account("acct-a").await;
+    let (url_b, fake_b) = serve_account("acct-b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = keystore();
+    enroll(&Authenticator::open(dir.path(), &url_a, keystore.clone()).unwrap()).await;
+    let auth = Authenticator::open(dir.path(), &url_b, keystore).unwrap();
+    enroll(&auth).await;
+    (auth, fake_a, fake_b, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,13 +135,7 @@ async fn a_refused_completion_leaves_no_salt_and_no_account() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
     let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
-    auth.start_bank_enrollment("+32470123456".into(), Bank::Ing)
-        .await
-        .unwrap();
-    auth.complete_bank_handoff(BANK_RETURN.into())
-        .await
-        .unwrap();
-    auth.verify_sms_code(SMS_CODE.into()).await.unwrap();
+    enroll_until_code(&auth).await;
     let alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
     fake.lock().unwrap().refuse_completion = Some((StatusCode::GONE, codes::ENROLLMENT_EXPIRED));
 
@@ -151,14 +158,7 @@ async fn third_wrong_code_blocks_the_account_and_no_further_code_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
     let auth = Authenticator::open(dir.path(), &url, keystore).unwrap();
-    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
-    auth.complete_bank_handoff(BANK_RETURN.into())
-        .await
-        .unwrap();
-    auth.verify_sms_code(SMS_CODE.into()).await.unwrap();
-    auth.choose_code(CODE.into(), CODE.into()).await.unwrap();
+    enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
 
@@ -219,13 +219,7 @@ async fn a_number_matching_request_needs_one_of_the_numbers_offered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_account_does_not_hide_the_requests_of_the_others() {
-    let (url_a, fake_a) = serve_account("acct-a").await;
-    let (url_b, fake_b) = serve_account("acct-b").await;
-    let dir = tempfile::tempdir().unwrap();
-    let keystore = keystore();
-    enroll(&Authenticator::open(dir.path(), &url_a, keystore.clone()).unwrap()).await;
-    let auth = Authenticator::open(dir.path(), &url_b, keystore).unwrap();
-    enroll(&auth).await;
+    let (auth, fake_a, fake_b, _dir) = two_accounts().await;
     new_request(&mut fake_a.lock().unwrap(), "req-a");
     new_request(&mut fake_b.lock().unwrap(), "req-b");
     assert_eq!(auth.refresh_pending().await.unwrap().len(), 2);
@@ -244,13 +238,7 @@ async fn one_failing_account_does_not_hide_the_requests_of_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_account_is_marked_and_the_others_are_refreshed() {
-    let (url_a, fake_a) = serve_account("acct-a").await;
-    let (url_b, fake_b) = serve_account("acct-b").await;
-    let dir = tempfile::tempdir().unwrap();
-    let keystore = keystore();
-    enroll(&Authenticator::open(dir.path(), &url_a, keystore.clone()).unwrap()).await;
-    let auth = Authenticator::open(dir.path(), &url_b, keystore).unwrap();
-    enroll(&auth).await;
+    let (auth, fake_a, fake_b, _dir) = two_accounts().await;
     new_request(&mut fake_a.lock().unwrap(), "req-a");
     new_request(&mut fake_b.lock().unwrap(), "req-b");
     auth.refresh_pending().await.unwrap();
@@ -273,13 +261,7 @@ async fn a_revoked_account_is_marked_and_the_others_are_refreshed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_account_fails_the_first_error_is_returned() {
-    let (url_a, fake_a) = serve_account("acct-a").await;
-    let (url_b, fake_b) = serve_account("acct-b").await;
-    let dir = tempfile::tempdir().unwrap();
-    let keystore = keystore();
-    enroll(&Authenticator::open(dir.path(), &url_a, keystore.clone()).unwrap()).await;
-    let auth = Authenticator::open(dir.path(), &url_b, keystore).unwrap();
-    enroll(&auth).await;
+    let (auth, fake_a, fake_b, _dir) = two_accounts().await;
     fake_a.lock().unwrap().list_error = Some((StatusCode::BAD_GATEWAY, codes::INTERNAL_ERROR));
     fake_b.lock().unwrap().list_error = Some((StatusCode::BAD_REQUEST, codes::INVALID_PROOF));
 
@@ -379,9 +361,7 @@ async fn a_replaced_enrollment_leaves_no_key_or_salt_behind() {
             .is_some()
     );
 
-    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
+    start_enrollment(&auth).await;
 
     assert_eq!(
         keystore.public_key(old_alias.clone()),
@@ -478,7 +458,147 @@ async fn a_bank_handoff_over_plain_http_to_another_machine_is_refused() {
     assert_eq!(auth.enrollment_in_progress().unwrap(), None);
 
     fake.lock().unwrap().handoff_url = Some(format!("{url}/sim/bank/kbc/authorize"));
-    auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
+    start_enrollment(&auth).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_request_whose_id_would_change_a_url_path_is_dropped() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    {
+        // Signed by the pinned key, for this account, but its id is not an id.
+        let mut fake = fake.lock().unwrap();
+        let request = login_request(&fake.issuer, &fake.account_id, "../x", crate::now());
+        add_request(&mut fake, "../x", &request);
+        new_request(&mut fake, "req-1");
+    }
+
+    let shown = auth.refresh_pending().await.unwrap();
+
+    let ids: Vec<_> = shown.iter().map(|v| v.request_id.as_str()).collect();
+    assert_eq!(ids, ["req-1"]);
+    assert_eq!(auth.ctx.store.pending("../x").unwrap(), None);
+    assert_eq!(auth.pending().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_answered_elsewhere_is_reported_and_forgotten() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+    // Another phone of the person answered it meanwhile.
+    fake.lock().unwrap().requests.clear();
+
+    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+
+    assert_eq!(result, Err(CoreError::RequestAlreadyAnswered));
+    assert!(auth.pending().unwrap().is_empty());
+    assert!(auth.history().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_revoked_while_answering_is_told_so_and_its_requests_are_gone() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    new_request(&mut fake.lock().unwrap(), "req-2");
+    auth.refresh_pending().await.unwrap();
+    fake.lock().unwrap().revoked = true;
+
+    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+
+    assert_eq!(result, Err(CoreError::DeviceRevoked));
+    assert_eq!(auth.accounts().unwrap()[0].status, AccountStatus::Revoked);
+    assert!(auth.pending().unwrap().is_empty());
+    assert_eq!(auth.show("req-2".into()), Err(CoreError::UnknownRequest));
+    assert!(auth.refresh_pending().await.unwrap().is_empty());
+    // A push for the revoked account is refused without asking the server.
+    let push = r#"{"account_id":"acct-1","request_id":"req-2"}"#;
+    assert_eq!(
+        auth.handle_push(push.into()).await,
+        Err(CoreError::DeviceRevoked)
+    );
+    assert!(fake.lock().unwrap().answers.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_kept_for_a_revoked_account_cannot_be_shown_or_answered() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+    // Revoked, but the request stayed behind (clearing it failed).
+    auth.ctx
+        .store
+        .set_account_status("acct-1", AccountStatus::Revoked)
         .unwrap();
+
+    assert_eq!(auth.show("req-1".into()), Err(CoreError::DeviceRevoked));
+    assert_eq!(
+        auth.approve_with_code("req-1".into(), CODE.into()).await,
+        Err(CoreError::DeviceRevoked)
+    );
+    assert_eq!(
+        auth.decline("req-1".into(), DeclineReason::NotMe).await,
+        Err(CoreError::DeviceRevoked)
+    );
+    assert!(fake.lock().unwrap().answers.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_without_the_salt_is_a_missing_key_and_sends_nothing() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = keystore();
+    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    enroll(&auth).await;
+    let alias = auth
+        .ctx
+        .store
+        .account("acct-1")
+        .unwrap()
+        .unwrap()
+        .device_alias;
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+    keystore.delete_secret(salt_secret_name(&alias)).unwrap();
+
+    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+
+    assert_eq!(result, Err(CoreError::Keystore(KeystoreError::KeyNotFound)));
+    assert!(fake.lock().unwrap().answers.is_empty());
+    assert_eq!(fake.lock().unwrap().attempts_left, 3);
+    assert_eq!(auth.pending().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_the_protocol_allows_is_refused_unread() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    new_request(&mut fake.lock().unwrap(), "req-1");
+    auth.refresh_pending().await.unwrap();
+    fake.lock()
+        .unwrap()
+        .requests
+        .insert("big".into(), "x".repeat(MAX_BODY_BYTES));
+
+    let err = auth.refresh_pending().await.unwrap_err();
+
+    assert!(
+        matches!(err, CoreError::ServerUnavailable { status: None, .. }),
+        "{err:?}"
+    );
+    // The answer may have listed anything: what is stored stays.
+    assert_eq!(auth.pending().unwrap().len(), 1);
 }

@@ -89,6 +89,8 @@ pub(crate) struct Fake {
     pub(crate) list_error: Option<(StatusCode, &'static str)>,
     /// Send the bank handoff to this URL instead of an https one.
     pub(crate) handoff_url: Option<String>,
+    /// The device was revoked: every call with a valid proof is refused with `device_revoked`.
+    pub(crate) revoked: bool,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -151,7 +153,9 @@ fn proof(
         .unwrap_or_default();
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     match dpop::verify_proof(token, method.as_str(), target, body, crate::now()) {
-        Ok(p) if fake.device_jkt.as_ref().is_none_or(|jkt| *jkt == p.jkt) => None,
+        Ok(p) if fake.device_jkt.as_ref().is_none_or(|jkt| *jkt == p.jkt) => fake
+            .revoked
+            .then(|| error(StatusCode::UNAUTHORIZED, codes::DEVICE_REVOKED, None)),
         _ => Some(error(StatusCode::UNAUTHORIZED, codes::INVALID_PROOF, None)),
     }
 }
@@ -409,13 +413,12 @@ pub(crate) async fn serve_account(account_id: &str) -> (String, Shared) {
     (url, shared)
 }
 
-/// Signs a login request `id` for the fake's account, optionally with number matching, and
-/// makes it pending.
-pub(crate) fn new_request_with(fake: &mut Fake, id: &str, number_options: Option<Vec<u8>>) {
-    let now = crate::now();
-    let request = ActionRequest {
-        iss: fake.issuer.clone(),
-        aud: fake.account_id.clone(),
+/// A login request `id` to `account_id` from the online government, as a server at `issuer`
+/// makes it at `now`, valid for five minutes.
+pub(crate) fn login_request(issuer: &str, account_id: &str, id: &str, now: i64) -> ActionRequest {
+    ActionRequest {
+        iss: issuer.into(),
+        aud: account_id.into(),
         jti: id.into(),
         iat: now,
         exp: now + 300,
@@ -428,16 +431,28 @@ pub(crate) fn new_request_with(fake: &mut Fake, id: &str, number_options: Option
         claims: vec!["name".into()],
         binding_message: Some("AB12".into()),
         uv: UserVerification::Pin,
-        number_options,
+        number_options: None,
         transaction: None,
-    };
+    }
+}
+
+/// Signs `request` with the fake's key `k1` and lists it as pending under `id`.
+pub(crate) fn add_request(fake: &mut Fake, id: &str, request: &ActionRequest) {
     let jws = jose::sign_compact(
         &Header::es256(ACTION_TYP).with_kid("k1"),
-        &serde_json::to_vec(&request).unwrap(),
+        &serde_json::to_vec(request).unwrap(),
         fake.server_key.as_ref().unwrap(),
     )
     .unwrap();
     fake.requests.insert(id.into(), jws);
+}
+
+/// Signs a login request `id` for the fake's account, optionally with number matching, and
+/// makes it pending.
+pub(crate) fn new_request_with(fake: &mut Fake, id: &str, number_options: Option<Vec<u8>>) {
+    let mut request = login_request(&fake.issuer, &fake.account_id, id, crate::now());
+    request.number_options = number_options;
+    add_request(fake, id, &request);
 }
 
 /// Signs a plain login request `id` for the fake's account and makes it pending.
@@ -445,14 +460,24 @@ pub(crate) fn new_request(fake: &mut Fake, id: &str) {
     new_request_with(fake, id, None);
 }
 
-/// Runs an enrollment up to the choice of the code.
-pub(crate) async fn enroll_until_code(auth: &Authenticator) {
+/// Starts an enrollment through KBC for the test's phone number.
+pub(crate) async fn start_enrollment(auth: &Authenticator) {
     auth.start_bank_enrollment("+32470123456".into(), Bank::Kbc)
         .await
         .unwrap();
+}
+
+/// Runs an enrollment up to the SMS code: the bank has handed the identity over.
+pub(crate) async fn enroll_until_sms(auth: &Authenticator) {
+    start_enrollment(auth).await;
     auth.complete_bank_handoff(BANK_RETURN.into())
         .await
         .unwrap();
+}
+
+/// Runs an enrollment up to the choice of the code.
+pub(crate) async fn enroll_until_code(auth: &Authenticator) {
+    enroll_until_sms(auth).await;
     auth.verify_sms_code(SMS_CODE.into()).await.unwrap();
 }
 

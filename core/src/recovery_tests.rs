@@ -9,12 +9,10 @@ use sleutel_protocol::api::codes;
 
 use crate::enrollment::salt_secret_name;
 use crate::fake_server::{
-    BANK_RETURN, CODE, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll_until_code, new_request,
-    serve,
+    BANK_RETURN, CODE, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll_until_code,
+    enroll_until_sms, new_request, serve, start_enrollment,
 };
-use crate::{
-    Authenticator, Bank, CoreError, EnrollmentStep, Keystore, KeystoreError, SoftwareKeystore,
-};
+use crate::{Authenticator, CoreError, EnrollmentStep, Keystore, SoftwareKeystore};
 
 struct Phone {
     auth: Authenticator,
@@ -299,16 +297,7 @@ async fn a_refusal_after_a_lost_answer_keeps_the_salt_the_server_may_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_step_out_of_line_with_the_server_ends_the_enrollment() {
     let phone = Phone::new().await;
-    phone
-        .auth
-        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
-    phone
-        .auth
-        .complete_bank_handoff(BANK_RETURN.into())
-        .await
-        .unwrap();
+    enroll_until_sms(&phone.auth).await;
     let alias = phone.alias();
     // This phone believes the SMS step is done; the server does not.
     phone
@@ -330,11 +319,7 @@ async fn the_key_step_out_of_line_with_the_server_ends_the_enrollment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_identity_answer_moves_on_to_the_sms_step_on_retry() {
     let phone = Phone::new().await;
-    phone
-        .auth
-        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
+    start_enrollment(&phone.auth).await;
     phone.plant(Call::Identity, Fault::DropAnswer);
 
     let err = phone
@@ -363,11 +348,7 @@ async fn a_lost_identity_answer_moves_on_to_the_sms_step_on_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_call_that_failed_unchanged_is_simply_retried() {
     let phone = Phone::new().await;
-    phone
-        .auth
-        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
+    start_enrollment(&phone.auth).await;
     phone.plant(Call::Identity, Fault::FailUnchanged);
     assert!(
         phone
@@ -391,16 +372,7 @@ async fn an_identity_call_that_failed_unchanged_is_simply_retried() {
 async fn a_lost_sms_answer_is_settled_by_verifying_again() {
     for fault in [Fault::DropAnswer, Fault::BadGateway] {
         let phone = Phone::new().await;
-        phone
-            .auth
-            .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-            .await
-            .unwrap();
-        phone
-            .auth
-            .complete_bank_handoff(BANK_RETURN.into())
-            .await
-            .unwrap();
+        enroll_until_sms(&phone.auth).await;
         phone.plant(Call::Sms, fault);
 
         assert!(phone.auth.verify_sms_code(SMS_CODE.into()).await.is_err());
@@ -416,16 +388,7 @@ async fn a_lost_sms_answer_is_settled_by_verifying_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_after_a_lost_sms_answer_points_back_to_verifying() {
     let phone = Phone::new().await;
-    phone
-        .auth
-        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
-    phone
-        .auth
-        .complete_bank_handoff(BANK_RETURN.into())
-        .await
-        .unwrap();
+    enroll_until_sms(&phone.auth).await;
     phone.auth.resend_sms_code().await.unwrap();
     phone.plant(Call::Sms, Fault::DropAnswer);
     assert!(phone.auth.verify_sms_code(SMS_CODE.into()).await.is_err());
@@ -444,11 +407,7 @@ async fn a_resend_after_a_lost_sms_answer_points_back_to_verifying() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sms_step_out_of_line_with_the_server_ends_the_enrollment() {
     let phone = Phone::new().await;
-    phone
-        .auth
-        .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
-        .await
-        .unwrap();
+    start_enrollment(&phone.auth).await;
     let alias = phone.alias();
     // This phone believes the identity was accepted; the server does not.
     phone
@@ -463,8 +422,5 @@ async fn the_sms_step_out_of_line_with_the_server_ends_the_enrollment() {
         Err(CoreError::EnrollmentExpired)
     );
     assert_eq!(phone.step(), None);
-    assert_eq!(
-        phone.keystore.public_key(alias),
-        Err(KeystoreError::KeyNotFound)
-    );
+    assert!(!phone.has_key(&alias));
 }
