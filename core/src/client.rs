@@ -48,7 +48,17 @@ impl<'a> DeviceKey<'a> {
     /// Loads the public part of the device key under `alias`.
     pub(crate) fn load(keystore: &'a dyn Keystore, alias: &'a str) -> Result<Self, CoreError> {
         let public = keystore.public_key(alias.to_owned())?;
-        let jwk = Jwk::from_sec1(&public).map_err(|_| {
+        Self::from_sec1(keystore, alias, &public)
+    }
+
+    /// The device key under `alias` whose public key the keystore gave as the SEC1 point
+    /// `public` (when it generated the key, say).
+    pub(crate) fn from_sec1(
+        keystore: &'a dyn Keystore,
+        alias: &'a str,
+        public: &[u8],
+    ) -> Result<Self, CoreError> {
+        let jwk = Jwk::from_sec1(public).map_err(|_| {
             CoreError::Keystore(crate::KeystoreError::Unavailable {
                 detail: "the keystore returned an invalid public key".into(),
             })

@@ -168,10 +168,11 @@ pub(crate) async fn start_bank_enrollment(
     let phone_number =
         normalize_belgian_mobile(&phone_number).map_err(|_| CoreError::InvalidPhoneNumber)?;
     let alias = new_alias()?;
-    ctx.keystore
+    let public = ctx
+        .keystore
         .generate_key(alias.clone(), KeyProtection::Device)?;
     let started = async {
-        let device = DeviceKey::load(&*ctx.keystore, &alias)?;
+        let device = DeviceKey::from_sec1(&*ctx.keystore, &alias, &public)?;
         let body = serde_json::to_vec(&StartEnrollment {
             phone_number: phone_number.clone(),
             source: IdentitySource::Bank,
@@ -291,9 +292,11 @@ pub(crate) async fn complete_bank_handoff(
     let row = current(ctx, EnrollmentStep::BankHandoff)?;
     let identity_token = parse_bank_return(&deep_link, &row.enrollment_id)?;
     let body = to_json(&SubmitIdentity { identity_token })?;
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let result: Result<SmsSent, CoreError> = call(
         ctx,
         &row,
+        &device,
         Method::POST,
         &api::path_enrollment_identity(&row.enrollment_id),
         Some(body),
@@ -323,9 +326,11 @@ pub(crate) async fn complete_bank_handoff(
 /// `verify_sms_code`, which the server answers as verified again.
 pub(crate) async fn resend_sms_code(ctx: &Context) -> Result<SmsSent, CoreError> {
     let row = current(ctx, EnrollmentStep::SmsCode)?;
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let sent: SmsSent = call(
         ctx,
         &row,
+        &device,
         Method::POST,
         &api::path_enrollment_sms_resend(&row.enrollment_id),
         None,
@@ -360,9 +365,11 @@ pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), C
     let body = to_json(&VerifySms {
         code: code.to_owned(),
     })?;
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let result: Result<SmsVerified, CoreError> = call(
         ctx,
         &row,
+        &device,
         Method::POST,
         &api::path_enrollment_sms(&row.enrollment_id),
         Some(body),
@@ -404,10 +411,11 @@ pub(crate) async fn choose_code(
     pin::check_new_code(&code, &confirmation)?;
     drop(confirmation);
     let row = current(ctx, EnrollmentStep::ChooseCode)?;
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
 
     // The server keys are fetched and checked before any key is registered, so a server whose
     // keys are unusable never ends up with an account this phone cannot verify requests for.
-    let fetched: Jwks = call(ctx, &row, Method::GET, api::PATH_SERVER_KEYS, None).await?;
+    let fetched: Jwks = call(ctx, &row, &device, Method::GET, api::PATH_SERVER_KEYS, None).await?;
     let thumbprint = ctx.server_key_thumbprint.as_deref();
     let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
 
@@ -422,7 +430,7 @@ pub(crate) async fn choose_code(
             (salt, false)
         }
     };
-    let done = match register_keys(ctx, &row, code, salt).await {
+    let done = match register_keys(ctx, &row, &device, code, salt).await {
         Ok(done) => done,
         Err(e) if outcome_unknown(&e) => {
             debug!("the key registration may have succeeded; keeping the salt for a retry");
@@ -456,11 +464,11 @@ pub(crate) async fn choose_code(
 async fn register_keys(
     ctx: &Context,
     row: &EnrollmentRow,
+    device: &DeviceKey<'_>,
     code: Zeroizing<String>,
     salt: Zeroizing<Vec<u8>>,
 ) -> Result<EnrollmentCompleted, CoreError> {
     let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
-    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let pop = |role: &str| api::enrollment_pop_message(role, &row.enrollment_id, &row.nonce);
     let device_pop = device.signer().sign_es256(pop("device").as_bytes())?;
     let Ok(pin_pop) = pin_key.sign_es256(pop("pin").as_bytes());
@@ -475,6 +483,7 @@ async fn register_keys(
     call(
         ctx,
         row,
+        device,
         Method::POST,
         &api::path_enrollment_complete(&row.enrollment_id),
         Some(body),
@@ -622,20 +631,20 @@ pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, C
     }
 }
 
-/// Calls the server for the enrollment `row`, ending the enrollment locally when the server
-/// says it is over. A `wrong_step` answer is left to the caller, which alone knows what it
-/// means for its step.
+/// Calls the server for the enrollment `row` with its device key, ending the enrollment
+/// locally when the server says it is over. A `wrong_step` answer is left to the caller, which
+/// alone knows what it means for its step.
 async fn call<T: serde::de::DeserializeOwned>(
     ctx: &Context,
     row: &EnrollmentRow,
+    device: &DeviceKey<'_>,
     method: Method,
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<T, CoreError> {
-    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let result = ctx
         .client
-        .call(&row.server_url, method, path, body, &device)
+        .call(&row.server_url, method, path, body, device)
         .await;
     result.inspect_err(|e| {
         if matches!(e, CoreError::EnrollmentExpired | CoreError::TooManyAttempts) {
