@@ -221,3 +221,30 @@ async fn a_push_outbox_read_needs_an_account_identifier() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::INVALID_REQUEST);
 }
+
+#[tokio::test]
+async fn two_proof_headers_get_invalid_proof() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let (first, second) = (
+        phone.proof("GET", api::PATH_REQUESTS, b""),
+        phone.proof("GET", api::PATH_REQUESTS, b""),
+    );
+
+    let (status, error) = err(server
+        .http
+        .get(format!("{}{}", server.url(), api::PATH_REQUESTS))
+        .header(sleutel_protocol::dpop::PROOF_HEADER, first)
+        .header(sleutel_protocol::dpop::PROOF_HEADER, second)
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error.error, codes::INVALID_PROOF);
+    assert!(
+        error.error_description.contains("more than one"),
+        "{error:?}"
+    );
+}

@@ -302,26 +302,40 @@ impl Phone {
         .await
     }
 
+    /// The completion body for this phone's device key and `pin`, with both proofs of
+    /// possession.
+    pub fn completion(&self, started: &EnrollmentStarted, pin: &SigningKey) -> CompleteEnrollment {
+        CompleteEnrollment {
+            device_key: self.jwk.clone(),
+            pin_key: Jwk::from_verifying_key(pin.verifying_key()),
+            device_pop: pop(started, "device", &self.device),
+            pin_pop: pop(started, "pin", pin),
+        }
+    }
+
     pub async fn complete(
         &self,
         started: &EnrollmentStarted,
         pin: &SigningKey,
     ) -> reqwest::Response {
-        let pop = |role: &str, key: &SigningKey| {
-            let message = api::enrollment_pop_message(role, &started.enrollment_id, &started.nonce);
-            jose::b64(key.sign_es256(message.as_bytes()).unwrap())
-        };
-        self.post(
-            &api::path_enrollment_complete(&started.enrollment_id),
-            &CompleteEnrollment {
-                device_key: self.jwk.clone(),
-                pin_key: Jwk::from_verifying_key(pin.verifying_key()),
-                device_pop: pop("device", &self.device),
-                pin_pop: pop("pin", pin),
-            },
-        )
-        .await
+        self.complete_with(started, &self.completion(started, pin))
+            .await
     }
+
+    pub async fn complete_with(
+        &self,
+        started: &EnrollmentStarted,
+        body: &CompleteEnrollment,
+    ) -> reqwest::Response {
+        self.post(&api::path_enrollment_complete(&started.enrollment_id), body)
+            .await
+    }
+}
+
+/// A proof of possession by `key` in the role `role` for the enrollment `started`.
+pub fn pop(started: &EnrollmentStarted, role: &str, key: &SigningKey) -> String {
+    let message = api::enrollment_pop_message(role, &started.enrollment_id, &started.nonce);
+    jose::b64(key.sign_es256(message.as_bytes()).unwrap())
 }
 
 /// The identity token in a bank's deep link.
@@ -451,12 +465,23 @@ impl Enrolled {
 
     /// An approval signed by the device key and `pin`.
     pub fn approval(&self, request: &ActionRequest, jws: &str, pin: &SigningKey) -> GeneralJws {
+        self.approval_by(request, jws, UvMethod::Pin, pin)
+    }
+
+    /// An approval with `method`, signed by the device key and `uv_key`.
+    pub fn approval_by(
+        &self,
+        request: &ActionRequest,
+        jws: &str,
+        method: UvMethod,
+        uv_key: &SigningKey,
+    ) -> GeneralJws {
         let payload = ActionResponse {
             request_id: request.jti.clone(),
             request_hash: jose::sha256_b64(jws),
             decision: Decision::Approve,
             reason: None,
-            method: Some(UvMethod::Pin),
+            method: Some(method),
             claims: request.claims.clone(),
             number: None,
             iat: now(),
@@ -466,7 +491,7 @@ impl Enrolled {
             .add_signature(&ActionResponse::device_header(), &self.phone.device)
             .unwrap();
         response
-            .add_signature(&ActionResponse::uv_header(UvMethod::Pin), pin)
+            .add_signature(&ActionResponse::uv_header(method), uv_key)
             .unwrap();
         response
     }

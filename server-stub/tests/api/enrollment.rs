@@ -715,3 +715,110 @@ async fn a_new_activation_revokes_the_earlier_phone() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error.error, codes::DEVICE_REVOKED);
 }
+
+#[tokio::test]
+async fn an_enrollment_past_its_lifetime_is_expired() {
+    let server = TestServer::start_with(Policy {
+        enrollment_ttl_secs: 1,
+        ..Policy::default()
+    })
+    .await;
+    let citizen = server.citizen(NewCitizen::default()).await;
+    let phone = Phone::new(&server.url());
+    let started = phone.start_enrollment("+32470000128").await;
+    let link = server
+        .bank_authorize(
+            &started.handoff_url,
+            &citizen.debit_card.number,
+            &citizen.debit_card.pin,
+        )
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let (status, error) = err(phone
+        .submit_identity(&started.enrollment_id, &token_in(&link))
+        .await)
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(error.error, codes::ENROLLMENT_EXPIRED);
+}
+
+#[tokio::test]
+async fn a_resend_beyond_the_last_allowed_code_is_too_soon_and_the_code_still_works() {
+    let server = TestServer::start_with(Policy {
+        sms_resend_after_secs: 1,
+        sms_max_sends: 1,
+        ..Policy::default()
+    })
+    .await;
+    let at = enroll_to_sms(&server, "+32470000129").await;
+    let code = server.last_sms_code("+32470000129").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let (status, error) = err(at
+        .phone
+        .send(
+            reqwest::Method::POST,
+            &api::path_enrollment_sms_resend(&at.started.enrollment_id),
+            Vec::new(),
+        )
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error.error, codes::RESEND_TOO_SOON);
+    // The wait is the rest of the enrollment's lifetime, not the resend interval.
+    let left = at.started.expires_at - now();
+    assert!(
+        error
+            .retry_after
+            .is_some_and(|s| s > 1 && s as i64 <= left + 1),
+        "{:?}",
+        error.retry_after
+    );
+    let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
+}
+
+#[tokio::test]
+async fn a_pin_pop_by_another_key_is_refused_and_the_real_completion_still_works() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000130").await;
+    let pin = SigningKey::generate();
+    let mut forged = at.phone.completion(&at.started, &pin);
+    forged.pin_pop = pop(&at.started, "pin", &SigningKey::generate());
+
+    let (status, error) = err(at.phone.complete_with(&at.started, &forged).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+    assert!(error.error_description.contains("pin_pop"), "{error:?}");
+    let _: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+}
+
+#[tokio::test]
+async fn a_second_identity_submission_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let at = enroll_to_sms(&server, "+32470000131").await;
+    let token = server
+        .running()
+        .mint_identity_token(
+            Bank::Kbc,
+            &at.citizen.citizen_id,
+            &at.started.enrollment_id,
+            &at.started.nonce,
+            now(),
+            now() + 300,
+        )
+        .unwrap();
+
+    let (status, error) = err(at
+        .phone
+        .submit_identity(&at.started.enrollment_id, &token)
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error.error, codes::WRONG_STEP);
+}

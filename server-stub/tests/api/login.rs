@@ -11,6 +11,7 @@ use sleutel_protocol::api::{
     TokenResponse, codes,
 };
 use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
+use sleutel_protocol::response::UvMethod;
 use sleutel_server::Policy;
 
 use crate::common::*;
@@ -165,6 +166,30 @@ async fn wrong_codes_count_down_then_block_the_account_and_the_right_code_is_ref
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "CIBA §13");
     assert_eq!(error.error, codes::ACCESS_DENIED);
+}
+
+#[tokio::test]
+async fn a_biometric_approval_of_a_code_only_request_is_refused_and_costs_no_attempt() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000219").await;
+    server.rp().login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+    let biometric = e.approval_by(&request, &jws, UvMethod::Biometric, &SigningKey::generate());
+
+    let (status, error) = err(e.answer(&request, &biometric).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::METHOD_NOT_ALLOWED);
+    assert_eq!(e.pending().await.len(), 1, "the request stays open");
+    let (_, error) = err(e
+        .answer(
+            &request,
+            &e.approval(&request, &jws, &SigningKey::generate()),
+        )
+        .await)
+    .await;
+    assert_eq!(error.error, codes::WRONG_PIN);
+    assert_eq!(error.attempts_left, Some(2));
 }
 
 #[tokio::test]
