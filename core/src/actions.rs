@@ -176,9 +176,7 @@ fn note_account_error(ctx: &Context, account: &AccountRow, e: CoreError) -> Core
             warn!("could not record the account's new status: {store_error}");
         }
         if status == AccountStatus::Revoked
-            && let Err(store_error) = ctx
-                .store
-                .sync_pending(&account.account_id, &[], crate::now())
+            && let Err(store_error) = ctx.store.sync_pending(&account.account_id, &[])
         {
             warn!("could not clear the requests of a revoked account: {store_error}");
         }
@@ -232,7 +230,7 @@ pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<Action
         ));
     }
     ctx.store
-        .insert_pending(&pending_row(&verified, &account.account_id), now)?;
+        .insert_pending(&pending_row(&verified, &account.account_id))?;
     debug!("request received by push");
     Ok(view(&account.account_id, verified.request))
 }
@@ -310,7 +308,7 @@ async fn refresh_account(ctx: &Context, account: &AccountRow) -> Result<(), Core
             ),
         }
     }
-    ctx.store.sync_pending(&account.account_id, &rows, now)
+    ctx.store.sync_pending(&account.account_id, &rows)
 }
 
 pub(crate) fn pending(ctx: &Context) -> Result<Vec<ActionView>, CoreError> {

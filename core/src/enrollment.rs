@@ -213,7 +213,6 @@ pub(crate) async fn start_bank_enrollment(
             step: EnrollmentStep::BankHandoff,
             display_name: None,
             expires_at: started.expires_at,
-            created_at: crate::now(),
         };
         let previous = ctx.store.replace_enrollment(&row)?;
         Ok((row, previous))

@@ -1,5 +1,5 @@
 //! The local store: one SQLite file (`sleutel.db`) with accounts, the enrollment in progress,
-//! pending requests, the history of decisions and settings.
+//! pending requests and the history of decisions.
 //!
 //! No secret ever goes in here: salts and software keys live in the keystore. The file carries
 //! a Sleutel `application_id` so a foreign SQLite file is recognised instead of being migrated.
@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,16 +56,14 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         handoff_url   TEXT NOT NULL,
         step          TEXT NOT NULL,
         display_name  TEXT,
-        expires_at    INTEGER NOT NULL,
-        created_at    INTEGER NOT NULL
+        expires_at    INTEGER NOT NULL
     ) STRICT;
     CREATE TABLE pending_requests (
         request_id  TEXT PRIMARY KEY NOT NULL,
         account_id  TEXT NOT NULL REFERENCES accounts (account_id) ON DELETE CASCADE,
         jws         TEXT NOT NULL,
         issued_at   INTEGER NOT NULL,
-        expires_at  INTEGER NOT NULL,
-        received_at INTEGER NOT NULL
+        expires_at  INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX pending_requests_account ON pending_requests (account_id);
     CREATE TABLE history (
@@ -79,10 +77,6 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         reason     TEXT,
         method     TEXT,
         decided_at INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE settings (
-        key   TEXT PRIMARY KEY NOT NULL,
-        value TEXT NOT NULL
     ) STRICT;",
 )];
 
@@ -114,7 +108,6 @@ pub(crate) struct EnrollmentRow {
     pub(crate) step: EnrollmentStep,
     pub(crate) display_name: Option<String>,
     pub(crate) expires_at: i64,
-    pub(crate) created_at: i64,
 }
 
 /// A verified action request waiting for the person, with the exact JWS it came in.
@@ -209,45 +202,25 @@ impl Store {
 
     pub(crate) fn enrollment(&self) -> Result<Option<EnrollmentRow>, CoreError> {
         let conn = self.lock()?;
-        Ok(conn
-            .query_row(
-                "SELECT enrollment_id, nonce, server_url, phone_number, bank, device_alias,
-                        handoff_url, step, display_name, expires_at, created_at
-                 FROM enrollment_in_progress WHERE slot = 1",
-                [],
-                |r| {
-                    Ok(EnrollmentRow {
-                        enrollment_id: r.get(0)?,
-                        nonce: r.get(1)?,
-                        server_url: r.get(2)?,
-                        phone_number: r.get(3)?,
-                        bank: {
-                            let id: String = r.get(4)?;
-                            Bank::from_id(&id).map_err(|e| conversion(4, e))?
-                        },
-                        device_alias: r.get(5)?,
-                        handoff_url: r.get(6)?,
-                        step: from_text(r, 7)?,
-                        display_name: r.get(8)?,
-                        expires_at: r.get(9)?,
-                        created_at: r.get(10)?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(enrollment(&conn)?)
     }
 
-    /// Stores `row` as the enrollment in progress and returns the one it replaced, if any.
+    /// Stores `row` as the enrollment in progress and returns the one it replaced, if any. Read
+    /// and write are one write transaction, so two enrollments started at once (or by the app
+    /// and a background process on the same file) cannot both miss the row the other replaces,
+    /// whose device key would then be left behind.
     pub(crate) fn replace_enrollment(
         &self,
         row: &EnrollmentRow,
     ) -> Result<Option<EnrollmentRow>, CoreError> {
-        let previous = self.enrollment()?;
-        self.lock()?.execute(
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let previous = enrollment(&tx)?;
+        tx.execute(
             "INSERT OR REPLACE INTO enrollment_in_progress
                (slot, enrollment_id, nonce, server_url, phone_number, bank, device_alias,
-                handoff_url, step, display_name, expires_at, created_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                handoff_url, step, display_name, expires_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 row.enrollment_id,
                 row.nonce,
@@ -259,9 +232,9 @@ impl Store {
                 to_text(&row.step),
                 row.display_name,
                 row.expires_at,
-                row.created_at,
             ],
         )?;
+        tx.commit()?;
         Ok(previous)
     }
 
@@ -336,9 +309,9 @@ impl Store {
 
     /// Stores a verified request; storing one that is already there changes nothing, so a push
     /// delivered twice shows once.
-    pub(crate) fn insert_pending(&self, row: &PendingRow, now: i64) -> Result<(), CoreError> {
+    pub(crate) fn insert_pending(&self, row: &PendingRow) -> Result<(), CoreError> {
         let conn = self.lock()?;
-        insert_pending(&conn, row, now)?;
+        insert_pending(&conn, row)?;
         Ok(())
     }
 
@@ -377,7 +350,6 @@ impl Store {
         &self,
         account_id: &str,
         rows: &[PendingRow],
-        now: i64,
     ) -> Result<(), CoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
@@ -393,7 +365,7 @@ impl Store {
             }
         }
         for row in rows {
-            insert_pending(&tx, row, now)?;
+            insert_pending(&tx, row)?;
         }
         tx.commit()?;
         Ok(())
@@ -496,6 +468,35 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     })
 }
 
+const ENROLLMENT_COLUMNS: &str = "enrollment_id, nonce, server_url, phone_number, bank, \
+                                  device_alias, handoff_url, step, display_name, expires_at";
+
+/// The enrollment in progress, read with `conn` (the store's connection or a transaction).
+fn enrollment(conn: &Connection) -> rusqlite::Result<Option<EnrollmentRow>> {
+    conn.query_row(
+        &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollment_in_progress WHERE slot = 1"),
+        [],
+        enrollment_from_row,
+    )
+    .optional()
+}
+
+fn enrollment_from_row(r: &Row<'_>) -> rusqlite::Result<EnrollmentRow> {
+    let bank: String = r.get(4)?;
+    Ok(EnrollmentRow {
+        enrollment_id: r.get(0)?,
+        nonce: r.get(1)?,
+        server_url: r.get(2)?,
+        phone_number: r.get(3)?,
+        bank: Bank::from_id(&bank).map_err(|e| conversion(4, e))?,
+        device_alias: r.get(5)?,
+        handoff_url: r.get(6)?,
+        step: from_text(r, 7)?,
+        display_name: r.get(8)?,
+        expires_at: r.get(9)?,
+    })
+}
+
 const PENDING_COLUMNS: &str = "request_id, account_id, jws, issued_at, expires_at";
 
 fn pending_from_row(r: &Row<'_>) -> rusqlite::Result<PendingRow> {
@@ -508,18 +509,17 @@ fn pending_from_row(r: &Row<'_>) -> rusqlite::Result<PendingRow> {
     })
 }
 
-fn insert_pending(conn: &Connection, row: &PendingRow, now: i64) -> rusqlite::Result<usize> {
+fn insert_pending(conn: &Connection, row: &PendingRow) -> rusqlite::Result<usize> {
     conn.execute(
-        "INSERT OR IGNORE INTO pending_requests
-           (request_id, account_id, jws, issued_at, expires_at, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &format!(
+            "INSERT OR IGNORE INTO pending_requests ({PENDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+        ),
         params![
             row.request_id,
             row.account_id,
             row.jws,
             row.issued_at,
             row.expires_at,
-            now
         ],
     )
 }
@@ -581,7 +581,6 @@ mod tests {
             step: EnrollmentStep::BankHandoff,
             display_name: None,
             expires_at: 100,
-            created_at: 1,
         }
     }
 
@@ -623,7 +622,7 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             store.finish_enrollment("e0", &account("a1")).unwrap();
             store.replace_enrollment(&enrollment("e1")).unwrap();
-            store.insert_pending(&pending("r1", "a1", 50), 10).unwrap();
+            store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.accounts().unwrap(), vec![account("a1")]);
@@ -726,9 +725,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.finish_enrollment("e", &account("a1")).unwrap();
-        store.insert_pending(&pending("r1", "a1", 50), 10).unwrap();
-        store.insert_pending(&pending("r1", "a1", 50), 11).unwrap();
-        store.insert_pending(&pending("r2", "a1", 20), 10).unwrap();
+        store.insert_pending(&pending("r1", "a1", 50)).unwrap();
+        store.insert_pending(&pending("r1", "a1", 50)).unwrap();
+        store.insert_pending(&pending("r2", "a1", 20)).unwrap();
         assert_eq!(store.unexpired_pending(10).unwrap().len(), 2);
         assert_eq!(
             store.unexpired_pending(20).unwrap(),
@@ -737,7 +736,7 @@ mod tests {
         assert_eq!(store.pending("r2").unwrap(), None);
 
         store
-            .sync_pending("a1", &[pending("r3", "a1", 60)], 12)
+            .sync_pending("a1", &[pending("r3", "a1", 60)])
             .unwrap();
         assert_eq!(
             store.unexpired_pending(12).unwrap(),
@@ -750,7 +749,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.finish_enrollment("e", &account("a1")).unwrap();
-        store.insert_pending(&pending("r1", "a1", 50), 10).unwrap();
+        store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         let entry = |id: &str, at: i64, decision| HistoryEntry {
             request_id: id.into(),
             account_id: "a1".into(),
