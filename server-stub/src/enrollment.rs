@@ -15,6 +15,8 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use p256::ecdsa::VerifyingKey;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
@@ -36,10 +38,13 @@ use crate::{clock, db, random, sms};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(api::PATH_ENROLLMENTS, post(start))
-        .route("/v1/enrollments/{id}/identity", post(submit_identity))
-        .route("/v1/enrollments/{id}/sms", post(verify_sms))
-        .route("/v1/enrollments/{id}/sms/resend", post(resend_sms))
-        .route("/v1/enrollments/{id}/complete", post(complete))
+        .route(
+            &api::path_enrollment_identity("{id}"),
+            post(submit_identity),
+        )
+        .route(&api::path_enrollment_sms("{id}"), post(verify_sms))
+        .route(&api::path_enrollment_sms_resend("{id}"), post(resend_sms))
+        .route(&api::path_enrollment_complete("{id}"), post(complete))
 }
 
 /// Where an enrollment stands.
@@ -53,6 +58,15 @@ enum Step {
 }
 
 impl Step {
+    const ALL: [Step; 5] = [
+        Step::Identity,
+        Step::Sms,
+        Step::Keys,
+        Step::Done,
+        Step::Failed,
+    ];
+
+    /// The name stored in the `step` column.
     fn as_str(self) -> &'static str {
         match self {
             Step::Identity => "identity",
@@ -62,20 +76,15 @@ impl Step {
             Step::Failed => "failed",
         }
     }
+}
 
-    fn parse(text: &str) -> Result<Self> {
-        Ok(match text {
-            "identity" => Step::Identity,
-            "sms" => Step::Sms,
-            "keys" => Step::Keys,
-            "done" => Step::Done,
-            "failed" => Step::Failed,
-            other => {
-                return Err(ServerError::Internal(format!(
-                    "unknown enrollment step {other}"
-                )));
-            }
-        })
+impl FromSql for Step {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Step::ALL
+            .into_iter()
+            .find(|step| step.as_str() == text)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown enrollment step {text:?}").into()))
     }
 }
 
@@ -172,36 +181,32 @@ fn open_enrollment(
                     }
                     _ => None,
                 };
-                Ok((
-                    Enrollment {
-                        id: row.get(0)?,
-                        nonce: row.get(1)?,
-                        device_jkt: row.get(2)?,
-                        phone_number: row.get(3)?,
-                        bank: row.get(18)?,
-                        step: Step::Identity,
-                        expires_at: row.get(5)?,
-                        identity,
-                        sms_code_hash: row.get(13)?,
-                        sms_expires_at: row.get(14)?,
-                        sms_sent_at: row.get(15)?,
-                        sms_sends: row.get(16)?,
-                        sms_failures: row.get(17)?,
-                        account_id: row.get(19)?,
-                    },
-                    row.get::<_, String>(4)?,
-                ))
+                Ok(Enrollment {
+                    id: row.get(0)?,
+                    nonce: row.get(1)?,
+                    device_jkt: row.get(2)?,
+                    phone_number: row.get(3)?,
+                    bank: row.get(18)?,
+                    step: row.get(4)?,
+                    expires_at: row.get(5)?,
+                    identity,
+                    sms_code_hash: row.get(13)?,
+                    sms_expires_at: row.get(14)?,
+                    sms_sent_at: row.get(15)?,
+                    sms_sends: row.get(16)?,
+                    sms_failures: row.get(17)?,
+                    account_id: row.get(19)?,
+                })
             },
         )
         .optional()?;
-    let Some((mut enrollment, actual)) = enrollment else {
+    let Some(enrollment) = enrollment else {
         return Err(ServerError::UnknownEnrollment);
     };
     // Another device's enrollment is indistinguishable from none at all.
     if !bool::from(enrollment.device_jkt.as_bytes().ct_eq(jkt.as_bytes())) {
         return Err(ServerError::UnknownEnrollment);
     }
-    enrollment.step = Step::parse(&actual)?;
     if enrollment.step == Step::Failed {
         return Err(ServerError::TooManyAttempts);
     }
@@ -519,12 +524,12 @@ async fn complete(
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Keys, Step::Done], now)?;
-            check_keys(&body, &enrollment)?;
+            let keys = check_keys(&body, &enrollment)?;
             let identity = enrollment.identity()?.clone();
             let account_id = if enrollment.step == Step::Done {
                 repeated_completion(&tx, &enrollment, &body)?
             } else {
-                let account_id = register(app, &tx, &enrollment, &identity, &body, now)?;
+                let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
                 tx.execute(
                     "UPDATE enrollments SET step = 'done', account_id = ?2 WHERE id = ?1",
                     params![enrollment.id, account_id],
@@ -577,9 +582,15 @@ fn repeated_completion(
     Ok(account_id.clone())
 }
 
+/// The device and PIN keys of a completion, checked and parsed.
+struct CheckedKeys {
+    device: VerifyingKey,
+    pin: VerifyingKey,
+}
+
 /// The device key must be the enrollment's, both keys must prove possession over the
 /// enrollment id and nonce, and the PIN key must be a key of its own.
-fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<()> {
+fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<CheckedKeys> {
     let device_jkt = body.device_key.thumbprint();
     if device_jkt != enrollment.device_jkt {
         return Err(ServerError::InvalidRequest(
@@ -591,10 +602,7 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<()> 
             "pin_key must differ from device_key".into(),
         ));
     }
-    for (role, jwk, pop) in [
-        ("device", &body.device_key, &body.device_pop),
-        ("pin", &body.pin_key, &body.pin_pop),
-    ] {
+    let checked = |role: &str, jwk: &Jwk, pop: &str| -> Result<VerifyingKey> {
         let key = jwk
             .to_verifying_key()
             .map_err(|e| ServerError::InvalidRequest(format!("{role} key: {e}")))?;
@@ -608,8 +616,12 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<()> 
                 ))
             },
         )?;
-    }
-    Ok(())
+        Ok(key)
+    };
+    Ok(CheckedKeys {
+        device: checked("device", &body.device_key, &body.device_pop)?,
+        pin: checked("pin", &body.pin_key, &body.pin_pop)?,
+    })
 }
 
 /// Creates or renews the account of `identity`, registers the device with its PIN key, revokes
@@ -624,13 +636,15 @@ fn register(
     tx: &Transaction<'_>,
     enrollment: &Enrollment,
     identity: &ProvenIdentity,
-    body: &CompleteEnrollment,
+    keys: &CheckedKeys,
     now: i64,
 ) -> Result<String> {
-    let pin_jwk = serde_json::to_string(&public_only(&body.pin_key))
-        .map_err(|e| ServerError::Internal(e.to_string()))?;
-    let device_jwk = serde_json::to_string(&public_only(&body.device_key))
-        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    // Only the key is stored, without any kid/use/alg the phone may have sent.
+    let stored = |key: &VerifyingKey| {
+        serde_json::to_string(&Jwk::from_verifying_key(key))
+            .map_err(|e| ServerError::Internal(e.to_string()))
+    };
+    let (device_jwk, pin_jwk) = (stored(&keys.device)?, stored(&keys.pin)?);
     let existing: Option<String> = tx
         .query_row(
             "SELECT id FROM accounts WHERE national_register_number = ?1",
@@ -718,17 +732,4 @@ fn register(
         params![enrollment.phone_number, account_id, now],
     )?;
     Ok(account_id)
-}
-
-/// The key without any `kid`/`use`/`alg` the phone may have sent: only the key is stored.
-fn public_only(jwk: &Jwk) -> Jwk {
-    Jwk {
-        kty: jwk.kty.clone(),
-        crv: jwk.crv.clone(),
-        x: jwk.x.clone(),
-        y: jwk.y.clone(),
-        kid: None,
-        use_: None,
-        alg: None,
-    }
 }

@@ -44,7 +44,7 @@ use subtle::ConstantTimeEq;
 use crate::config::RelyingPartyConfig;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody, is_valid_id};
-use crate::requests::{Status, uv_to_str};
+use crate::requests::{Status, uv_to_column};
 use crate::server::{App, AppState};
 use crate::{clock, db, random};
 
@@ -365,7 +365,7 @@ fn create_login(
             jws,
             ask.scope,
             claims_json,
-            uv_to_str(request.uv),
+            uv_to_column(request.uv)?,
             now,
             request.exp
         ],
@@ -448,7 +448,7 @@ fn exchange(
             "the token for this auth_req_id was already issued".into(),
         ));
     }
-    match Status::parse(&grant.status)? {
+    match grant.status {
         Status::Pending => {
             if now >= grant.expires_at {
                 return Err(ServerError::ExpiredToken);
@@ -490,7 +490,7 @@ fn exchange(
 struct Grant {
     client_id: String,
     account_id: String,
-    status: String,
+    status: Status,
     expires_at: i64,
     last_poll_at: Option<i64>,
     token_issued_at: Option<i64>,

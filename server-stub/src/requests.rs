@@ -8,6 +8,7 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::action::UserVerification;
 use sleutel_protocol::api::{self, PendingRequests, RequestEnvelope, ResponseAccepted};
@@ -24,8 +25,8 @@ use crate::{clock, db};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(api::PATH_REQUESTS, get(list))
-        .route("/v1/requests/{id}", get(fetch))
-        .route("/v1/requests/{id}/response", post(respond))
+        .route(&api::path_request("{id}"), get(fetch))
+        .route(&api::path_request_response("{id}"), post(respond))
 }
 
 /// The state of an action request.
@@ -42,6 +43,14 @@ pub(crate) enum Status {
 }
 
 impl Status {
+    const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Declined,
+        Status::Denied,
+    ];
+
+    /// The name stored in the `status` column and answered to the phone.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -50,36 +59,32 @@ impl Status {
             Status::Denied => "denied",
         }
     }
+}
 
-    pub(crate) fn parse(text: &str) -> Result<Self> {
-        Ok(match text {
-            "pending" => Status::Pending,
-            "approved" => Status::Approved,
-            "declined" => Status::Declined,
-            "denied" => Status::Denied,
-            other => {
-                return Err(ServerError::Internal(format!(
-                    "unknown request status {other}"
-                )));
-            }
-        })
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown request status {text:?}").into()))
     }
 }
 
-/// The stored form of a user-verification requirement.
-pub(crate) fn uv_to_str(uv: UserVerification) -> &'static str {
-    match uv {
-        UserVerification::Pin => "pin",
-        UserVerification::PinOrBiometric => "pin_or_biometric",
+/// The stored form of a user-verification requirement: its protocol name (`pin`,
+/// `pin_or_biometric`).
+pub(crate) fn uv_to_column(uv: UserVerification) -> Result<String> {
+    match serde_json::to_value(uv) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        _ => Err(ServerError::Internal(
+            "user verification without a name".into(),
+        )),
     }
 }
 
-fn uv_from_str(text: &str) -> Result<UserVerification> {
-    match text {
-        "pin" => Ok(UserVerification::Pin),
-        "pin_or_biometric" => Ok(UserVerification::PinOrBiometric),
-        other => Err(ServerError::Internal(format!("unknown uv {other}"))),
-    }
+fn uv_from_column(name: String) -> Result<UserVerification> {
+    serde_json::from_value(serde_json::Value::String(name))
+        .map_err(|e| ServerError::Internal(format!("stored user verification unreadable: {e}")))
 }
 
 /// An action request row, as the phone side needs it.
@@ -106,7 +111,7 @@ fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<Stor
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
                     row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
+                    row.get::<_, Status>(4)?,
                 ))
             },
         )
@@ -118,9 +123,9 @@ fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<Stor
         jws,
         claims: serde_json::from_str(&claims)
             .map_err(|e| ServerError::Internal(format!("stored claims unreadable: {e}")))?,
-        uv: uv_from_str(&uv)?,
+        uv: uv_from_column(uv)?,
         expires_at,
-        status: Status::parse(&status)?,
+        status,
     })
 }
 
@@ -317,4 +322,21 @@ fn wrong_pin(
     Err(ServerError::WrongPin {
         attempts_left: app.policy.pin_max_failures - failures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_user_verification_names_stay_the_protocol_names() {
+        for (uv, name) in [
+            (UserVerification::Pin, "pin"),
+            (UserVerification::PinOrBiometric, "pin_or_biometric"),
+        ] {
+            assert_eq!(uv_to_column(uv).unwrap(), name);
+            assert_eq!(uv_from_column(name.to_owned()).unwrap(), uv);
+        }
+        assert!(uv_from_column("face".to_owned()).is_err());
+    }
 }
