@@ -6,8 +6,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use sleutel_protocol::api::{ApiError, codes};
+use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
-use sleutel_protocol::jose::{self, Jwk};
+use sleutel_protocol::jose::Jwk;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
 
 use crate::error::CoreError;
@@ -17,8 +18,10 @@ use crate::keystore::{Keystore, KeystoreSigner};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a whole request, answer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Random bytes in a proof id: enough that ids never repeat within the server's replay window.
-const JTI_BYTES: usize = 16;
+/// Longest server error explanation kept, in characters: a sentence for a dialog, not a page.
+const MAX_ERROR_DESCRIPTION_CHARS: usize = 200;
+/// Longest unexpected server error code kept, in characters: the API's codes are short words.
+const MAX_ERROR_CODE_CHARS: usize = 64;
 
 /// Whether the server may have carried out a call that failed with `e`: the request may have
 /// reached it and only the answer was lost or unusable (a transport failure, a server failure,
@@ -121,7 +124,7 @@ impl Client {
             method.as_str(),
             &url,
             &body,
-            &new_jti()?,
+            &crate::random_id()?,
             crate::now(),
         )?;
         let mut request = self
@@ -145,13 +148,6 @@ impl Client {
             Err(error_from_body(status, &bytes))
         }
     }
-}
-
-fn new_jti() -> Result<String, CoreError> {
-    let mut bytes = [0u8; JTI_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| CoreError::storage(format!("random generator: {e}")))?;
-    Ok(jose::b64(bytes))
 }
 
 fn network(e: reqwest::Error) -> CoreError {
@@ -211,7 +207,7 @@ fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
             Some(status.as_u16()),
             match parsed {
                 Ok(error) => {
-                    sleutel_protocol::display::clean_display_text(&error.error_description, 200)
+                    clean_display_text(&error.error_description, MAX_ERROR_DESCRIPTION_CHARS)
                 }
                 Err(_) => status
                     .canonical_reason()
@@ -225,7 +221,7 @@ fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
 /// Maps the server's error codes to [`CoreError`]. Codes that only a bug could cause (a
 /// malformed request, a bad proof) stay [`CoreError::Server`].
 pub(crate) fn map_api_error(error: ApiError) -> CoreError {
-    let description = sleutel_protocol::display::clean_display_text(&error.error_description, 200);
+    let description = clean_display_text(&error.error_description, MAX_ERROR_DESCRIPTION_CHARS);
     match error.error.as_str() {
         codes::UNKNOWN_ENROLLMENT | codes::ENROLLMENT_EXPIRED => CoreError::EnrollmentExpired,
         codes::INVALID_IDENTITY_TOKEN | codes::IDENTITY_REFUSED => CoreError::IdentityRefused {
@@ -249,7 +245,7 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
         },
         codes::ACCOUNT_BLOCKED => CoreError::AccountBlocked,
         _ => CoreError::Server {
-            code: sleutel_protocol::display::clean_display_text(&error.error, 64),
+            code: clean_display_text(&error.error, MAX_ERROR_CODE_CHARS),
             description,
         },
     }

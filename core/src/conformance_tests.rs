@@ -18,6 +18,7 @@ use crate::fake_server::{
     BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, Shared, add_request, enroll, enroll_until_code,
     login_request, new_request, new_request_with, serve, serve_account, start_enrollment,
 };
+use crate::store::PendingRow;
 use crate::{
     AccountStatus, Authenticator, Bank, CoreError, Keystore, KeystoreError, SoftwareKeystore,
 };
@@ -601,4 +602,35 @@ async fn an_answer_larger_than_the_protocol_allows_is_refused_unread() {
     );
     // The answer may have listed anything: what is stored stays.
     assert_eq!(auth.pending().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_cannot_be_answered_and_is_forgotten() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    enroll(&auth).await;
+    let jws = {
+        let mut fake = fake.lock().unwrap();
+        let request = login_request(&fake.issuer, &fake.account_id, "req-1", crate::now() - 400);
+        add_request(&mut fake, "req-1", &request);
+        fake.requests["req-1"].clone()
+    };
+    // Kept from when it was still valid.
+    auth.ctx
+        .store
+        .insert_pending(&PendingRow {
+            request_id: "req-1".into(),
+            account_id: "acct-1".into(),
+            jws,
+            issued_at: crate::now() - 400,
+            expires_at: crate::now() - 100,
+        })
+        .unwrap();
+
+    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+
+    assert_eq!(result, Err(CoreError::RequestExpired));
+    assert_eq!(auth.ctx.store.pending("req-1").unwrap(), None);
+    assert!(fake.lock().unwrap().answers.is_empty());
 }

@@ -149,10 +149,7 @@ pub(crate) fn salt_secret_name(device_alias: &str) -> String {
 
 /// A fresh random key alias, so that a new enrollment never reuses or overwrites a key.
 fn new_alias() -> Result<String, CoreError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| CoreError::storage(format!("random generator: {e}")))?;
-    Ok(format!("sleutel-device-{}", jose::b64(bytes)))
+    Ok(format!("sleutel-device-{}", crate::random_id()?))
 }
 
 /// A success answer whose content the phone cannot use: the server may have acted on the call.

@@ -41,3 +41,13 @@ pub(crate) fn now() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// A fresh random identifier: [`sleutel_protocol::limits::ID_BYTES`] bytes from the OS
+/// generator in base64url, unique enough that ids never repeat (proof ids in the server's replay
+/// window, key aliases across enrollments).
+pub(crate) fn random_id() -> Result<String, CoreError> {
+    let mut bytes = [0u8; sleutel_protocol::limits::ID_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CoreError::storage(format!("random generator: {e}")))?;
+    Ok(sleutel_protocol::jose::b64(bytes))
+}
