@@ -541,7 +541,7 @@ async fn complete(
                 account_id,
                 display_name: identity.display_name(),
                 issuer: app.url.clone(),
-                server_keys: app.keys.jwks(),
+                server_keys: app.keys.jwks().clone(),
             })
         })
         .await?;

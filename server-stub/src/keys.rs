@@ -33,22 +33,20 @@ fn bank_key_name(bank: Bank) -> String {
     format!("bank-signing-key:{}", bank.id())
 }
 
-/// A signing key with its public JWK and key id (the JWK thumbprint).
+/// A signing key with its key id (the public key's JWK thumbprint).
 struct NamedKey {
     signing: SigningKey,
-    verifying: VerifyingKey,
     kid: String,
 }
 
 impl NamedKey {
     fn new(signing: SigningKey) -> Self {
-        let verifying = *signing.verifying_key();
-        let kid = Jwk::from_verifying_key(&verifying).thumbprint();
-        Self {
-            signing,
-            verifying,
-            kid,
-        }
+        let kid = Jwk::from_verifying_key(signing.verifying_key()).thumbprint();
+        Self { signing, kid }
+    }
+
+    fn verifying(&self) -> &VerifyingKey {
+        self.signing.verifying_key()
     }
 
     fn sign(&self, typ: &str, payload: &[u8]) -> String {
@@ -61,6 +59,8 @@ impl NamedKey {
 /// Every key and secret of the server, loaded from the database at start.
 pub struct Keys {
     server: NamedKey,
+    /// The server key's public JWKS, built once: it is served on every key request.
+    jwks: Jwks,
     banks: HashMap<Bank, NamedKey>,
     pairwise_secret: Zeroizing<Vec<u8>>,
     sms_secret: Zeroizing<Vec<u8>>,
@@ -87,8 +87,12 @@ impl Keys {
         let pairwise_secret = secret(&tx, PAIRWISE_SECRET)?;
         let sms_secret = secret(&tx, SMS_SECRET)?;
         tx.commit()?;
+        let jwks = Jwks {
+            keys: vec![Jwk::from_verifying_key(server.verifying()).published(&server.kid)],
+        };
         Ok(Self {
             server,
+            jwks,
             banks,
             pairwise_secret,
             sms_secret,
@@ -96,10 +100,8 @@ impl Keys {
     }
 
     /// The server's public signing key as a JWKS: served to phones and relying parties.
-    pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: vec![Jwk::from_verifying_key(&self.server.verifying).published(&self.server.kid)],
-        }
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
     }
 
     /// Signs `payload` as a compact JWS of type `typ` with the server key.
@@ -123,7 +125,7 @@ impl Keys {
             .into_iter()
             .find(|bank| bank.issuer() == issuer)
             .and_then(|bank| self.banks.get(&bank))
-            .map(|key| (key.kid.as_str(), &key.verifying))
+            .map(|key| (key.kid.as_str(), key.verifying()))
     }
 
     /// The pairwise subject of `account_id` at `client_id`: stable for one relying party,

@@ -15,12 +15,12 @@ mod error;
 mod extract;
 mod keys;
 mod oidc;
-pub mod push;
+mod push;
 mod random;
 mod requests;
 mod server;
 mod sim;
-pub mod sms;
+mod sms;
 
 pub use config::{Policy, RelyingPartyConfig, ServerConfig};
 pub use error::ServerError;

@@ -187,7 +187,7 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
 /// `GET /oidc/jwks` and `GET /v1/server-keys`: the server's public signing key. Its key id is
 /// its thumbprint, and it is the same across restarts.
 pub(crate) async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
-    Json(state.keys.jwks())
+    Json(state.keys.jwks().clone())
 }
 
 /// What a relying party asks for in a backchannel authentication request.

@@ -1,7 +1,9 @@
 //! Push notifications. The message carries only the account id and the request id; the phone
 //! fetches the signed request over the authenticated API, so nothing secret rides on FCM or
-//! APNs. The sender is a trait; the default writes to an outbox table the simulator serves
-//! (`GET /sim/outbox/push`). Phones also poll, so nothing depends on push arriving.
+//! APNs. The server writes every message to an outbox table the simulator serves
+//! (`GET /sim/outbox/push`); the sender is a trait inside the crate, so FCM/APNs would be
+//! another implementation chosen in `server::start`, not a plug-in from outside. Phones also
+//! poll, so nothing depends on push arriving.
 
 use rusqlite::{Connection, params};
 use sleutel_protocol::api::PushMessage;

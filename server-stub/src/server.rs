@@ -72,7 +72,6 @@ impl AppState {
 
 /// A server that is serving; stop it with [`RunningServer::shutdown`].
 pub struct RunningServer {
-    url: String,
     local_addr: SocketAddr,
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
@@ -82,7 +81,7 @@ pub struct RunningServer {
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
-            .field("url", &self.url)
+            .field("url", &self.state.url)
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +125,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let state = AppState(Arc::new(App {
         db,
         keys,
-        url: url.clone(),
+        url,
         policy: config.policy.clone(),
         clients,
         sms: Box::new(OutboxSms),
@@ -144,9 +143,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
-    tracing::info!(%url, "sleutel server started");
+    tracing::info!(url = %state.url, "sleutel server started");
     Ok(RunningServer {
-        url,
         local_addr,
         state,
         stop: Some(stop),
@@ -158,7 +156,7 @@ impl RunningServer {
     /// The base URL, e.g. `http://127.0.0.1:40123` (no trailing slash). It is also the issuer
     /// of action requests and ID tokens.
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.state.url.clone()
     }
 
     /// The socket address the server is bound to.
@@ -177,7 +175,7 @@ impl RunningServer {
             tracing::error!(error = %e, "server task failed");
         }
         self.state.db.close();
-        tracing::info!(url = %self.url, "sleutel server stopped");
+        tracing::info!(url = %self.state.url, "sleutel server stopped");
     }
 
     /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an

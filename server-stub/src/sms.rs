@@ -1,6 +1,7 @@
-//! Sending SMS control codes. The sender is a trait so a real SMS gateway can replace the
-//! default, which writes every message to an outbox table the simulator serves
-//! (`GET /sim/outbox/sms`).
+//! Sending SMS control codes. The server writes every message to an outbox table the
+//! simulator serves (`GET /sim/outbox/sms`). The sender is a trait inside the crate: a real SMS
+//! gateway would be another implementation, chosen where `server::start` builds the state; it
+//! is not pluggable from outside.
 
 use rusqlite::{Connection, params};
 
