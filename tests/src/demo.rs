@@ -24,14 +24,13 @@ pub async fn run(server_url: Option<String>) -> Result<String> {
     let step =
         |n: u32, text: &str| println!("[{:>5.2}s] {n}. {text}", started.elapsed().as_secs_f64());
 
-    let local = match server_url {
-        Some(_) => None,
-        None => Some(InProcessServer::start().await?),
-    };
-    let url = match (&server_url, &local) {
-        (Some(url), _) => url.trim_end_matches('/').to_owned(),
-        (None, Some(server)) => server.url(),
-        (None, None) => return Err(HarnessError::Server("no server".into())),
+    let (local, url) = match server_url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+        None => {
+            let server = InProcessServer::start().await?;
+            let url = server.url();
+            (Some(server), url)
+        }
     };
     step(1, &format!("Sleutel server is listening on {url}"));
 

@@ -23,6 +23,9 @@ pub enum HarnessError {
     /// The server could not start.
     #[error("server: {0}")]
     Server(String),
+    /// The command line is incomplete.
+    #[error("usage: {0}")]
+    Usage(String),
     /// Local files of the harness (state directory, keystore file).
     #[error("state: {0}")]
     State(String),

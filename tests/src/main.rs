@@ -10,6 +10,9 @@ use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::{HarnessError, demo};
 
+/// Where `rp login` finds the client secret when `--secret` is not given.
+const SECRET_VARIABLE: &str = "SLEUTEL_RP_SECRET";
+
 #[derive(Parser)]
 #[command(
     name = "sleutel-harness",
@@ -73,9 +76,10 @@ enum RpCommand {
         /// Client id.
         #[arg(long)]
         client_id: String,
-        /// Client secret.
+        /// Client secret; without it, the environment variable SLEUTEL_RP_SECRET (which, unlike
+        /// an argument, does not show in the process list).
         #[arg(long)]
-        secret: String,
+        secret: Option<String>,
         /// The citizen's phone number.
         #[arg(long)]
         phone: String,
@@ -127,7 +131,7 @@ async fn main() -> ExitCode {
                     message,
                     timeout,
                 },
-        } => rp_login(&server, &client_id, &secret, &phone, message, timeout).await,
+        } => rp_login(&server, &client_id, secret, &phone, message, timeout).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,12 +195,15 @@ async fn run_phone(
 async fn rp_login(
     server: &str,
     client_id: &str,
-    secret: &str,
+    secret: Option<String>,
     phone: &str,
     message: Option<String>,
     timeout: u64,
 ) -> Result<(), HarnessError> {
-    let rp = RelyingParty::new(server, client_id, secret)?;
+    let secret = secret
+        .or_else(|| std::env::var(SECRET_VARIABLE).ok())
+        .ok_or_else(|| HarnessError::Usage(format!("give --secret or set {SECRET_VARIABLE}")))?;
+    let rp = RelyingParty::new(server, client_id, &secret)?;
     let mut request = LoginRequest::new(phone);
     request.binding_message = message;
     let claims = rp.login(&request, Duration::from_secs(timeout)).await?;

@@ -3,7 +3,7 @@
 //! and follows the bank handoff).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +35,6 @@ pub struct VirtualPhone {
     auth: Authenticator,
     secrets: Arc<sample::Store>,
     sim: SimClient,
-    state_dir: PathBuf,
     push_seq: i64,
     handled: HashSet<String>,
 }
@@ -69,7 +68,6 @@ impl VirtualPhone {
             auth,
             secrets,
             sim: SimClient::new(server_url)?,
-            state_dir: state_dir.to_owned(),
             push_seq: 0,
             handled: HashSet::new(),
         })
@@ -78,11 +76,6 @@ impl VirtualPhone {
     /// The core, to call any of its operations directly.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
-    }
-
-    /// The phone's state directory.
-    pub fn state_dir(&self) -> &Path {
-        &self.state_dir
     }
 
     /// The first account on the phone, if it is enrolled.

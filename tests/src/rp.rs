@@ -1,15 +1,16 @@
 //! A relying party ("Online overheid") logging a citizen in through OpenID Connect CIBA in poll
 //! mode, and verifying the ID token it receives against the server's JWKS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sleutel_protocol::api::{
-    self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
+    self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse, codes,
 };
-use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
-use sleutel_protocol::limits::CLOCK_SKEW_SECS;
+use sleutel_protocol::jose::Jwks;
+use tokio::sync::OnceCell;
 
-use crate::sim::api_error;
+use crate::sim::json_or_error;
 use crate::{HarnessError, Result, http_client, now};
 
 /// What a relying party asks for.
@@ -47,6 +48,8 @@ pub struct RelyingParty {
     base: String,
     client_id: String,
     secret: String,
+    /// The discovery document, fetched once: it names every endpoint and the issuer.
+    discovery: Arc<OnceCell<DiscoveryDocument>>,
 }
 
 impl RelyingParty {
@@ -57,6 +60,7 @@ impl RelyingParty {
             base: base.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
             secret: secret.to_owned(),
+            discovery: Arc::default(),
         })
     }
 
@@ -66,16 +70,19 @@ impl RelyingParty {
     }
 
     /// The server's discovery document.
-    pub async fn discovery(&self) -> Result<DiscoveryDocument> {
-        let response = self
-            .http
-            .get(format!("{}{}", self.base, api::PATH_OIDC_DISCOVERY))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+    pub async fn discovery(&self) -> Result<&DiscoveryDocument> {
+        self.discovery
+            .get_or_try_init(|| async {
+                let url = format!("{}{}", self.base, api::PATH_OIDC_DISCOVERY);
+                json_or_error(self.http.get(url).send().await?).await
+            })
+            .await
+    }
+
+    /// The keys that sign ID tokens, from the discovery document's JWKS URL.
+    pub async fn jwks(&self) -> Result<Jwks> {
+        let jwks_uri = &self.discovery().await?.jwks_uri;
+        json_or_error(self.http.get(jwks_uri).send().await?).await
     }
 
     /// Starts a backchannel authentication: the server pushes a request to the citizen's phone.
@@ -83,49 +90,38 @@ impl RelyingParty {
         &self,
         request: &LoginRequest,
     ) -> Result<BackchannelAuthResponse> {
-        let discovery = self.discovery().await?;
+        let endpoint = &self.discovery().await?.backchannel_authentication_endpoint;
         let mut form = vec![
-            ("scope", request.scope.clone()),
-            ("login_hint", request.phone_number.clone()),
+            ("scope", request.scope.as_str()),
+            ("login_hint", request.phone_number.as_str()),
         ];
         if let Some(message) = &request.binding_message {
-            form.push(("binding_message", message.clone()));
+            form.push(("binding_message", message));
         }
-        let response = self
-            .http
-            .post(discovery.backchannel_authentication_endpoint)
-            .basic_auth(
-                form_encode(&self.client_id),
-                Some(form_encode(&self.secret)),
-            )
-            .form(&form)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+        let response = self.authenticated(endpoint).form(&form).send().await?;
+        json_or_error(response).await
     }
 
     /// Polls the token endpoint once.
     pub async fn poll_token(&self, auth_req_id: &str) -> Result<TokenResponse> {
+        let endpoint = &self.discovery().await?.token_endpoint;
         let response = self
-            .http
-            .post(format!("{}{}", self.base, api::PATH_OIDC_TOKEN))
-            .basic_auth(
-                form_encode(&self.client_id),
-                Some(form_encode(&self.secret)),
-            )
+            .authenticated(endpoint)
             .form(&[
                 ("grant_type", api::CIBA_GRANT_TYPE),
                 ("auth_req_id", auth_req_id),
             ])
             .send()
             .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+        json_or_error(response).await
+    }
+
+    /// A POST with client_secret_basic: RFC 6749 §2.3.1 form-encodes id and secret first.
+    fn authenticated(&self, endpoint: &str) -> reqwest::RequestBuilder {
+        self.http.post(endpoint).basic_auth(
+            form_encode(&self.client_id),
+            Some(form_encode(&self.secret)),
+        )
     }
 
     /// Polls at the given interval until the person has answered, as CIBA poll mode asks:
@@ -141,8 +137,10 @@ impl RelyingParty {
             tokio::time::sleep(interval).await;
             match self.poll_token(&started.auth_req_id).await {
                 Ok(token) => return Ok(token),
-                Err(e) if e.api_code() == Some("authorization_pending") => {}
-                Err(e) if e.api_code() == Some("slow_down") => interval += Duration::from_secs(5),
+                Err(e) if e.api_code() == Some(codes::AUTHORIZATION_PENDING) => {}
+                Err(e) if e.api_code() == Some(codes::SLOW_DOWN) => {
+                    interval += Duration::from_secs(5)
+                }
                 Err(e) => return Err(e),
             }
             if tokio::time::Instant::now() >= deadline {
@@ -151,46 +149,17 @@ impl RelyingParty {
         }
     }
 
-    /// Verifies an ID token: ES256 signature by a key of the server's JWKS, issuer, audience,
-    /// expiry and issue time.
+    /// Verifies an ID token against the server's JWKS, issuer and this client id.
     pub async fn verify_id_token(&self, id_token: &str) -> Result<IdTokenClaims> {
-        let discovery = self.discovery().await?;
-        let jwks: Jwks = self
-            .http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let jws = UnverifiedJws::parse(id_token, "id token")
-            .map_err(|e| HarnessError::Verification(e.to_string()))?;
-        let kid = jws.header.kid.clone().unwrap_or_default();
-        let key = jwks
-            .find(&kid)
-            .ok_or_else(|| HarnessError::Verification(format!("no key {kid:?} in the JWKS")))?
-            .to_verifying_key()
-            .map_err(|e| HarnessError::Verification(e.to_string()))?;
-        let payload = jws
-            .verify(&key, api::ID_TOKEN_TYP, "id token")
-            .map_err(|e| HarnessError::Verification(e.to_string()))?;
-        let claims: IdTokenClaims = jose::parse_claims(&payload, "id token")
-            .map_err(|e| HarnessError::Verification(e.to_string()))?;
-        let now = now();
-        if claims.iss != discovery.issuer {
-            return Err(HarnessError::Verification(format!("issuer {}", claims.iss)));
-        }
-        if claims.aud != self.client_id {
-            return Err(HarnessError::Verification(format!(
-                "audience {}",
-                claims.aud
-            )));
-        }
-        if claims.exp <= now || claims.iat > now + CLOCK_SKEW_SECS {
-            return Err(HarnessError::Verification(
-                "token outside its lifetime".into(),
-            ));
-        }
-        Ok(claims)
+        let issuer = &self.discovery().await?.issuer;
+        api::verify_id_token(
+            id_token,
+            &self.jwks().await?,
+            issuer,
+            &self.client_id,
+            now(),
+        )
+        .map_err(|e| HarnessError::Verification(e.to_string()))
     }
 
     /// The whole login: start, wait for the citizen, verify the ID token.
@@ -201,7 +170,6 @@ impl RelyingParty {
     }
 }
 
-/// RFC 6749 §2.3.1: client id and secret are form-encoded before HTTP Basic.
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

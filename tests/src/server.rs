@@ -72,12 +72,7 @@ impl InProcessServer {
     /// Stops the server and starts it again on the same port and database, as after a crash or
     /// an upgrade: enrolled phones must keep working.
     pub async fn restart(&mut self) -> Result<()> {
-        let url = self.url();
-        let port = url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| HarnessError::Server(format!("cannot read the port of {url}")))?;
+        let port = self.running()?.local_addr().port();
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }

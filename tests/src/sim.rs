@@ -6,6 +6,7 @@ use std::time::Duration;
 use sleutel_protocol::api::{
     self, ApiError, BankAuthorize, Citizen, NewCitizen, PushOutbox, SmsOutbox,
 };
+use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use url::Url;
 
 use crate::{HarnessError, Result, http_client};
@@ -30,6 +31,16 @@ pub(crate) async fn api_error(response: reqwest::Response) -> HarnessError {
     }
 }
 
+/// The JSON body of a successful answer, or the answer's error.
+pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T> {
+    if !response.status().is_success() {
+        return Err(api_error(response).await);
+    }
+    Ok(response.json().await?)
+}
+
 impl SimClient {
     /// A client for the server at `base` (no trailing slash).
     pub fn new(base: &str) -> Result<Self> {
@@ -47,10 +58,7 @@ impl SimClient {
             .json(new)
             .send()
             .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+        json_or_error(response).await
     }
 
     /// Plays the person in the bank's app: opens the handoff URL, enters card number and card
@@ -102,14 +110,11 @@ impl SimClient {
             .query(&[("phone_number", phone_number)])
             .send()
             .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+        json_or_error(response).await
     }
 
     /// Waits until `phone_number` has received more than `already_seen` SMS messages and returns
-    /// the 6-digit control code in the newest one, as a person reads it off the screen.
+    /// the control code in the newest one, as a person reads it off the screen.
     pub async fn wait_for_sms_code(
         &self,
         phone_number: &str,
@@ -139,17 +144,14 @@ impl SimClient {
             .query(&[("account_id", account_id), ("after", &after.to_string())])
             .send()
             .await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.json().await?)
+        json_or_error(response).await
     }
 }
 
-/// The first run of exactly six digits in an SMS text.
+/// The first run of exactly [`SMS_CODE_LENGTH`] digits in an SMS text.
 pub fn sms_code_in(text: &str) -> Option<String> {
     text.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
+        .find(|run| run.len() == SMS_CODE_LENGTH)
         .map(str::to_owned)
 }
 

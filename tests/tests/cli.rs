@@ -10,6 +10,22 @@ fn harness() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sleutel-harness"))
 }
 
+/// `rp login` as the demo relying party, for `phone`; the secret is added by each test.
+fn rp_login(url: &str, phone: &str) -> Command {
+    let mut command = harness();
+    command.args([
+        "rp",
+        "login",
+        "--server",
+        url,
+        "--client-id",
+        "online-overheid",
+        "--phone",
+        phone,
+    ]);
+    command
+}
+
 #[tokio::test]
 async fn demo_command_runs_the_whole_story_and_exits_zero() {
     let output = tokio::task::spawn_blocking(|| harness().arg("demo").output())
@@ -57,21 +73,9 @@ async fn phone_and_rp_commands_log_a_citizen_in() {
     // The relying party starts once the phone has enrolled (its account exists on the server).
     let rp = tokio::task::spawn_blocking(move || {
         for _ in 0..100 {
-            let out = harness()
-                .args([
-                    "rp",
-                    "login",
-                    "--server",
-                    &url,
-                    "--client-id",
-                    "online-overheid",
-                    "--secret",
-                    "demo-secret",
-                    "--phone",
-                    "+32473000001",
-                    "--message",
-                    "CLI-1",
-                ])
+            let out = rp_login(&url, "+32473000001")
+                .args(["--message", "CLI-1"])
+                .env("SLEUTEL_RP_SECRET", "demo-secret")
                 .output()
                 .unwrap();
             if out.status.success()
@@ -101,19 +105,8 @@ async fn rp_command_prints_the_oauth_error_and_fails_for_an_unknown_number() {
     let server = server().await;
     let url = server.url();
     let out = tokio::task::spawn_blocking(move || {
-        harness()
-            .args([
-                "rp",
-                "login",
-                "--server",
-                &url,
-                "--client-id",
-                "online-overheid",
-                "--secret",
-                "demo-secret",
-                "--phone",
-                "+32479999998",
-            ])
+        rp_login(&url, "+32479999998")
+            .args(["--secret", "demo-secret"])
             .output()
     })
     .await

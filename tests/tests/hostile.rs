@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
-use sleutel_core::{Bank, CoreError};
-use sleutel_harness::phone::{VirtualPhone, silent};
+use sleutel_core::CoreError;
 use sleutel_harness::sim::SimClient;
 use sleutel_harness::{http_client, now};
 use sleutel_protocol::api::{self, ApiError};
@@ -149,16 +148,6 @@ async fn forward(
     (status, [("content-type", "application/json")], body).into_response()
 }
 
-/// Enrolls a phone that talks to the server through `proxy_url`.
-async fn enrolled_behind(proxy_url: &str, number: &str) -> (VirtualPhone, tempfile::TempDir) {
-    let (phone, dir) = new_phone(proxy_url);
-    phone
-        .enroll_new_citizen(Bank::Kbc, number, CODE, &silent)
-        .await
-        .unwrap();
-    (phone, dir)
-}
-
 async fn push_for(url: &str, account_id: &str) -> String {
     let outbox = SimClient::new(url)
         .unwrap()
@@ -172,8 +161,13 @@ async fn push_for(url: &str, account_id: &str) -> String {
 async fn a_request_whose_signature_does_not_verify_is_never_shown() {
     let server = server().await;
     let (proxy, proxy_url) = Proxy::start(&server.url()).await;
-    let (phone, _dir) = enrolled_behind(&proxy_url, "+32472000001").await;
-    let account = phone.account().unwrap().unwrap();
+    // The phone reaches the server (and its simulators) only through the proxy.
+    let Enrolled {
+        phone,
+        account,
+        dir: _dir,
+        ..
+    } = enrolled(&proxy_url, "+32472000001").await;
     proxy.set(Tamper::RewriteText);
     start_login(&server.url(), "+32472000001").await;
 
@@ -200,31 +194,35 @@ async fn a_request_whose_signature_does_not_verify_is_never_shown() {
 async fn a_request_for_another_account_is_never_shown() {
     let server = server().await;
     let (proxy, proxy_url) = Proxy::start(&server.url()).await;
-    let (victim, _d1) = enrolled_behind(&proxy_url, "+32472000002").await;
-    let (other, _d2) = enrolled_behind(&proxy_url, "+32472000003").await;
+    let victim = enrolled(&proxy_url, "+32472000002").await;
+    let other = enrolled(&proxy_url, "+32472000003").await;
     start_login(&server.url(), "+32472000003").await;
-    let others = other.authenticator().refresh_pending().await.unwrap();
+    let others = other.phone.authenticator().refresh_pending().await.unwrap();
     assert_eq!(others.len(), 1);
     let other_jws = proxy.seen_requests.lock().unwrap().last().unwrap().clone();
 
     proxy.set(Tamper::Substitute(other_jws));
     start_login(&server.url(), "+32472000002").await;
-    let victim_account = victim.account().unwrap().unwrap();
     let err = victim
+        .phone
         .authenticator()
-        .handle_push(push_for(&server.url(), &victim_account.account_id).await)
+        .handle_push(push_for(&server.url(), &victim.account.account_id).await)
         .await
         .unwrap_err();
 
     assert!(matches!(err, CoreError::ServerUntrusted { .. }), "{err:?}");
-    assert!(victim.authenticator().pending().unwrap().is_empty());
+    assert!(victim.phone.authenticator().pending().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_replayed_response_is_refused() {
     let server = server().await;
     let (proxy, proxy_url) = Proxy::start(&server.url()).await;
-    let (mut phone, _dir) = enrolled_behind(&proxy_url, "+32472000004").await;
+    let Enrolled {
+        mut phone,
+        dir: _dir,
+        ..
+    } = enrolled(&proxy_url, "+32472000004").await;
     let (rp, started) = start_login(&server.url(), "+32472000004").await;
     let view = phone.next_request(WAIT).await.unwrap();
     phone

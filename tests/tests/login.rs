@@ -215,11 +215,11 @@ async fn the_token_is_issued_once() {
 async fn a_restarted_server_keeps_enrolled_phones_working() {
     let mut server = server().await;
     let mut e = enrolled(&server.url(), "+32470000009").await;
-    let jwks_before = RelyingParty::demo(&server.url())
-        .unwrap()
-        .discovery()
-        .await
-        .unwrap();
+    let before = RelyingParty::demo(&server.url()).unwrap();
+    let (issuer_before, jwks_before) = (
+        before.discovery().await.unwrap().issuer.clone(),
+        before.jwks().await.unwrap(),
+    );
 
     server.restart().await.unwrap();
 
@@ -232,7 +232,12 @@ async fn a_restarted_server_keeps_enrolled_phones_working() {
         .unwrap();
     let token = rp.wait_for_token(&started, WAIT).await.unwrap();
     rp.verify_id_token(&token.id_token).await.unwrap();
-    assert_eq!(rp.discovery().await.unwrap().issuer, jwks_before.issuer);
+    assert_eq!(rp.discovery().await.unwrap().issuer, issuer_before);
+    assert_eq!(
+        rp.jwks().await.unwrap(),
+        jwks_before,
+        "the signing key survives a restart"
+    );
 }
 
 #[tokio::test]

@@ -108,7 +108,7 @@ pub async fn begin_activation(server_url: &str, phone_url: &str, number: &str) -
             .expect("handoff URL parameter")
     };
     Activation {
-        enrollment_id: param("enrollment_id"),
+        enrollment_id: handoff.enrollment_id.clone(),
         nonce: param("nonce"),
         handoff_url: handoff.handoff_url.clone(),
         citizen,
