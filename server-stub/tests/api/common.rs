@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use sleutel_protocol::action::{self, ActionRequest};
 use sleutel_protocol::api::{
     self, ApiError, BackchannelAuthResponse, Citizen, CompleteEnrollment, EnrollmentCompleted,
-    EnrollmentStarted, NewCitizen, SmsOutbox, StartEnrollment, SubmitIdentity, VerifySms,
+    EnrollmentStarted, NewCitizen, SmsOutbox, StartEnrollment, SubmitIdentity, TokenResponse,
+    VerifySms,
 };
 use sleutel_protocol::dpop;
 use sleutel_protocol::identity::{Bank, IdentitySource};
@@ -368,9 +369,14 @@ pub async fn enroll_to_sms(server: &TestServer, number: &str) -> AtSms {
     enroll_to_sms_as(server, number, citizen).await
 }
 
-/// A new phone of `citizen` that went as far as the SMS step.
-pub async fn enroll_to_sms_as(server: &TestServer, number: &str, citizen: Citizen) -> AtSms {
-    let phone = Phone::new(&server.url());
+/// `phone` starts an activation for `number` and `citizen` walks through the bank with the
+/// debit card. Returns the started enrollment and the bank's identity token, not yet submitted.
+pub async fn identity_token(
+    server: &TestServer,
+    phone: &Phone,
+    number: &str,
+    citizen: &Citizen,
+) -> (EnrollmentStarted, String) {
     let started = phone.start_enrollment(number).await;
     let link = server
         .bank_authorize(
@@ -380,9 +386,14 @@ pub async fn enroll_to_sms_as(server: &TestServer, number: &str, citizen: Citize
         )
         .await
         .unwrap();
-    let response = phone
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await;
+    (started, token_in(&link))
+}
+
+/// A new phone of `citizen` that went as far as the SMS step.
+pub async fn enroll_to_sms_as(server: &TestServer, number: &str, citizen: Citizen) -> AtSms {
+    let phone = Phone::new(&server.url());
+    let (started, token) = identity_token(server, &phone, number, &citizen).await;
+    let response = phone.submit_identity(&started.enrollment_id, &token).await;
     let _: api::SmsSent = ok(response).await;
     AtSms {
         phone,
@@ -411,9 +422,21 @@ pub async fn enroll_again(server: &TestServer, number: &str, citizen: &Citizen) 
     finish_enrollment(server, number, at).await
 }
 
-async fn finish_enrollment(server: &TestServer, number: &str, at: AtSms) -> Enrolled {
+/// A phone that verified its SMS code and is ready to register its keys.
+pub async fn at_keys(server: &TestServer, number: &str) -> AtSms {
+    let at = enroll_to_sms(server, number).await;
+    sms_verified(server, number, at).await
+}
+
+/// `at` after it verified the newest code sent to `number`.
+async fn sms_verified(server: &TestServer, number: &str, at: AtSms) -> AtSms {
     let code = server.last_sms_code(number).await;
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
+    at
+}
+
+async fn finish_enrollment(server: &TestServer, number: &str, at: AtSms) -> Enrolled {
+    let at = sms_verified(server, number, at).await;
     let pin = SigningKey::generate();
     let completed: EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
     Enrolled {
@@ -584,4 +607,18 @@ impl Rp {
     pub async fn token_error(&self, auth_req_id: &str) -> String {
         err(self.token(auth_req_id).await).await.1.error
     }
+}
+
+/// A whole login: `rp` asks, `e` approves with its code, `rp` collects the token. Returns the
+/// backchannel answer and the token.
+pub async fn approved_login(rp: &Rp, e: &Enrolled) -> (BackchannelAuthResponse, TokenResponse) {
+    let started = rp.login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+    let accepted: api::ResponseAccepted = ok(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    assert_eq!(accepted.status, "approved");
+    let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    (started, token)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
-use sleutel_protocol::api::{self, NewCitizen, SmsSent, codes};
+use sleutel_protocol::api::{self, Citizen, EnrollmentStarted, NewCitizen, SmsSent, codes};
 use sleutel_protocol::identity::{
     Bank, Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };
@@ -63,20 +63,9 @@ async fn the_sms_carries_a_dutch_text_and_the_answer_masks_the_number() {
     let server = TestServer::start().await;
     let citizen = server.citizen(NewCitizen::default()).await;
     let phone = Phone::new(&server.url());
-    let started = phone.start_enrollment("+32470123456").await;
-    let link = server
-        .bank_authorize(
-            &started.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
+    let (started, token) = identity_token(&server, &phone, "+32470123456", &citizen).await;
 
-    let sent: SmsSent = ok(phone
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await)
-    .await;
+    let sent: SmsSent = ok(phone.submit_identity(&started.enrollment_id, &token).await).await;
 
     assert_eq!(sent.phone_number_masked, "+32 4•• •• 34 56");
     let code = server.last_sms_code("+32470123456").await;
@@ -174,6 +163,27 @@ async fn a_card_of_another_bank_is_unknown() {
     assert_eq!(error.error, codes::UNKNOWN_CARD);
 }
 
+/// Valid identity claims of `citizen` for `started`, as issuer `iss` would vouch for them.
+fn claims_for(citizen: &Citizen, started: &EnrollmentStarted, iss: &str) -> IdentityClaims {
+    IdentityClaims {
+        iss: iss.to_owned(),
+        aud: IDENTITY_AUDIENCE.into(),
+        enrollment_id: started.enrollment_id.clone(),
+        nonce: started.nonce.clone(),
+        iat: now(),
+        exp: now() + 300,
+        source: IdentitySource::Bank,
+        evidence: Evidence {
+            kind: "bank_debit_card".into(),
+            reference: "•••• 0000".into(),
+        },
+        given_name: citizen.given_name.clone(),
+        family_name: citizen.family_name.clone(),
+        birthdate: citizen.birthdate.clone(),
+        national_register_number: citizen.national_register_number.clone(),
+    }
+}
+
 async fn identity_error(phone: &Phone, enrollment_id: &str, token: &str) -> String {
     let (status, error) = err(phone.submit_identity(enrollment_id, token).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -233,23 +243,7 @@ async fn an_identity_token_signed_by_an_untrusted_key_is_refused() {
     let citizen = server.citizen(NewCitizen::default()).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000107").await;
-    let claims = IdentityClaims {
-        iss: Bank::Kbc.issuer(),
-        aud: IDENTITY_AUDIENCE.into(),
-        enrollment_id: started.enrollment_id.clone(),
-        nonce: started.nonce.clone(),
-        iat: now(),
-        exp: now() + 300,
-        source: IdentitySource::Bank,
-        evidence: Evidence {
-            kind: "bank_debit_card".into(),
-            reference: "•••• 0000".into(),
-        },
-        given_name: citizen.given_name.clone(),
-        family_name: citizen.family_name.clone(),
-        birthdate: citizen.birthdate.clone(),
-        national_register_number: citizen.national_register_number.clone(),
-    };
+    let claims = claims_for(&citizen, &started, &Bank::Kbc.issuer());
     let payload = serde_json::to_vec(&claims).unwrap();
     let forger = SigningKey::generate();
     let genuine = server
@@ -332,23 +326,7 @@ async fn an_identity_token_from_an_unknown_issuer_is_refused() {
     let citizen = server.citizen(NewCitizen::default()).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000108").await;
-    let claims = IdentityClaims {
-        iss: "bank:evil".into(),
-        aud: IDENTITY_AUDIENCE.into(),
-        enrollment_id: started.enrollment_id.clone(),
-        nonce: started.nonce.clone(),
-        iat: now(),
-        exp: now() + 300,
-        source: IdentitySource::Bank,
-        evidence: Evidence {
-            kind: "bank_debit_card".into(),
-            reference: "•••• 0000".into(),
-        },
-        given_name: citizen.given_name,
-        family_name: citizen.family_name,
-        birthdate: citizen.birthdate,
-        national_register_number: citizen.national_register_number,
-    };
+    let claims = claims_for(&citizen, &started, "bank:evil");
     let token = sign_compact(
         &Header::es256(IDENTITY_TYP).with_kid("x"),
         &serde_json::to_vec(&claims).unwrap(),
@@ -372,20 +350,9 @@ async fn a_minor_cannot_activate() {
         })
         .await;
     let phone = Phone::new(&server.url());
-    let started = phone.start_enrollment("+32470000109").await;
-    let link = server
-        .bank_authorize(
-            &started.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
+    let (started, token) = identity_token(&server, &phone, "+32470000109", &citizen).await;
 
-    let (status, error) = err(phone
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await)
-    .await;
+    let (status, error) = err(phone.submit_identity(&started.enrollment_id, &token).await).await;
 
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error.error, codes::IDENTITY_REFUSED);
@@ -396,21 +363,10 @@ async fn another_phone_cannot_see_or_use_an_enrollment() {
     let server = TestServer::start().await;
     let citizen = server.citizen(NewCitizen::default()).await;
     let owner = Phone::new(&server.url());
-    let started = owner.start_enrollment("+32470000110").await;
-    let link = server
-        .bank_authorize(
-            &started.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
+    let (started, token) = identity_token(&server, &owner, "+32470000110", &citizen).await;
     let thief = Phone::new(&server.url());
 
-    let (status, error) = err(thief
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await)
-    .await;
+    let (status, error) = err(thief.submit_identity(&started.enrollment_id, &token).await).await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error.error, codes::UNKNOWN_ENROLLMENT);
@@ -520,14 +476,6 @@ async fn a_resent_code_replaces_the_old_one() {
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &new).await).await;
 }
 
-/// A phone that verified its SMS code and is ready to register its keys.
-async fn at_keys(server: &TestServer, number: &str) -> AtSms {
-    let at = enroll_to_sms(server, number).await;
-    let code = server.last_sms_code(number).await;
-    let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
-    at
-}
-
 #[tokio::test]
 async fn a_repeated_completion_gives_the_same_account_again() {
     let server = TestServer::start().await;
@@ -631,9 +579,7 @@ async fn completion_before_the_sms_code_is_the_wrong_step() {
 #[tokio::test]
 async fn a_pin_key_equal_to_the_device_key_is_refused() {
     let server = TestServer::start().await;
-    let at = enroll_to_sms(&server, "+32470000118").await;
-    let code = server.last_sms_code("+32470000118").await;
-    let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
+    let at = at_keys(&server, "+32470000118").await;
     let same = at.phone.device.clone();
 
     let (_, error) = err(at.phone.complete(&at.started, &same).await).await;
@@ -685,27 +631,10 @@ async fn a_landline_is_refused() {
 async fn a_new_activation_revokes_the_earlier_phone() {
     let server = TestServer::start().await;
     let first = enroll(&server, "+32470000120").await;
-    let second_phone = Phone::new(&server.url());
-    let started = second_phone.start_enrollment("+32470000121").await;
-    let link = server
-        .bank_authorize(
-            &started.handoff_url,
-            &first.citizen.debit_card.number,
-            &first.citizen.debit_card.pin,
-        )
+
+    let second = enroll_again(&server, "+32470000121", &first.citizen)
         .await
-        .unwrap();
-    let _: SmsSent = ok(second_phone
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await)
-    .await;
-    let code = server.last_sms_code("+32470000121").await;
-    let _: api::SmsVerified =
-        ok(second_phone.verify_sms(&started.enrollment_id, &code).await).await;
-    let second: api::EnrollmentCompleted = ok(second_phone
-        .complete(&started, &SigningKey::generate())
-        .await)
-    .await;
+        .completed;
 
     assert_eq!(
         second.account_id, first.completed.account_id,
@@ -725,22 +654,11 @@ async fn an_enrollment_past_its_lifetime_is_expired() {
     .await;
     let citizen = server.citizen(NewCitizen::default()).await;
     let phone = Phone::new(&server.url());
-    let started = phone.start_enrollment("+32470000128").await;
-    let link = server
-        .bank_authorize(
-            &started.handoff_url,
-            &citizen.debit_card.number,
-            &citizen.debit_card.pin,
-        )
-        .await
-        .unwrap();
+    let (started, token) = identity_token(&server, &phone, "+32470000128", &citizen).await;
 
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let (status, error) = err(phone
-        .submit_identity(&started.enrollment_id, &token_in(&link))
-        .await)
-    .await;
+    let (status, error) = err(phone.submit_identity(&started.enrollment_id, &token).await).await;
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(error.error, codes::ENROLLMENT_EXPIRED);
 }

@@ -87,13 +87,7 @@ async fn the_subject_is_stable_for_one_relying_party() {
     let rp = server.rp();
     let mut subjects = Vec::new();
     for _ in 0..2 {
-        let started = rp.login(&e.number).await;
-        let (request, jws) = e.the_request().await;
-        let _: ResponseAccepted = ok(e
-            .answer(&request, &e.approval(&request, &jws, &e.pin))
-            .await)
-        .await;
-        let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+        let (_, token) = approved_login(&rp, &e).await;
         subjects.push(verified_id_token(&server, &token.id_token).await.sub);
     }
     assert_eq!(subjects[0], subjects[1]);
@@ -402,13 +396,7 @@ async fn the_token_is_issued_once() {
     let server = TestServer::start().await;
     let e = enroll(&server, "+32470000216").await;
     let rp = server.rp();
-    let started = rp.login(&e.number).await;
-    let (request, jws) = e.the_request().await;
-    let _: ResponseAccepted = ok(e
-        .answer(&request, &e.approval(&request, &jws, &e.pin))
-        .await)
-    .await;
-    let _: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    let (started, _) = approved_login(&rp, &e).await;
 
     assert_eq!(
         rp.token_error(&started.auth_req_id).await,
@@ -470,14 +458,7 @@ async fn a_restarted_server_keeps_accounts_and_keys() {
 
     assert_eq!(server.url(), url_before);
     assert_eq!(jwks(&server).await, keys_before);
-    let rp = server.rp();
-    let started = rp.login(&e.number).await;
-    let (request, jws) = e.the_request().await;
-    let _: ResponseAccepted = ok(e
-        .answer(&request, &e.approval(&request, &jws, &e.pin))
-        .await)
-    .await;
-    let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    let (_, token) = approved_login(&server.rp(), &e).await;
     verified_id_token(&server, &token.id_token).await;
     server.shutdown().await;
 }
