@@ -76,15 +76,10 @@ pub(crate) async fn authorize(
 ) -> Result<Response> {
     let bank = bank_from_path(&bank)?;
     let form = read_form(&body)?;
-    let token = state
+    let (enrollment_id, token) = state
         .db(move |app, conn| check_card_and_sign(app, conn, bank, &form))
         .await?;
-    let (enrollment_id, token) = token;
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("enrollment_id", &enrollment_id)
-        .append_pair("identity_token", &token)
-        .finish();
-    Ok(Redirect::to(&format!("{}?{query}", api::DEEP_LINK_BANK_RETURN)).into_response())
+    Ok(Redirect::to(&api::bank_return_link(&enrollment_id, &token)).into_response())
 }
 
 fn read_form(body: &Bytes) -> Result<api::BankAuthorize> {
