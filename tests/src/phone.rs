@@ -208,6 +208,16 @@ impl VirtualPhone {
         }
     }
 
+    /// Waits for the next request, as [`VirtualPhone::next_request`], and approves it with
+    /// `code`; returns what the phone showed.
+    pub async fn approve_next(&mut self, code: &str, timeout: Duration) -> Result<ActionView> {
+        let view = self.next_request(timeout).await?;
+        self.auth
+            .approve_with_code(view.request_id.clone(), code.to_owned())
+            .await?;
+        Ok(view)
+    }
+
     fn take(&mut self, view: ActionView) -> ActionView {
         self.handled.insert(view.request_id.clone());
         view

@@ -224,12 +224,7 @@ async fn a_replayed_response_is_refused() {
         ..
     } = enrolled(&proxy_url, "+32472000004").await;
     let (rp, started) = start_login(&server.url(), "+32472000004").await;
-    let view = phone.next_request(WAIT).await.unwrap();
-    phone
-        .authenticator()
-        .approve_with_code(view.request_id, CODE.into())
-        .await
-        .unwrap();
+    phone.approve_next(CODE, WAIT).await.unwrap();
     rp.wait_for_token(&started, WAIT).await.unwrap();
 
     let CapturedAnswer { path, proof, body } =

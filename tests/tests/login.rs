@@ -198,12 +198,7 @@ async fn the_token_is_issued_once() {
     let server = server().await;
     let mut e = enrolled(&server.url(), "+32470000008").await;
     let (rp, started) = start_login(&server.url(), &e.phone_number).await;
-    let view = e.phone.next_request(WAIT).await.unwrap();
-    e.phone
-        .authenticator()
-        .approve_with_code(view.request_id, CODE.into())
-        .await
-        .unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
     rp.wait_for_token(&started, WAIT).await.unwrap();
 
     tokio::time::sleep(Duration::from_secs(started.interval as u64)).await;
@@ -224,12 +219,7 @@ async fn a_restarted_server_keeps_enrolled_phones_working() {
     server.restart().await.unwrap();
 
     let (rp, started) = start_login(&server.url(), &e.phone_number).await;
-    let view = e.phone.next_request(WAIT).await.unwrap();
-    e.phone
-        .authenticator()
-        .approve_with_code(view.request_id, CODE.into())
-        .await
-        .unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
     let token = rp.wait_for_token(&started, WAIT).await.unwrap();
     rp.verify_id_token(&token.id_token).await.unwrap();
     assert_eq!(rp.discovery().await.unwrap().issuer, issuer_before);
@@ -253,11 +243,6 @@ async fn a_reopened_phone_finds_its_account_and_answers() {
         e.account.account_id
     );
     let (rp, started) = start_login(&server.url(), &e.phone_number).await;
-    let view = phone.next_request(WAIT).await.unwrap();
-    phone
-        .authenticator()
-        .approve_with_code(view.request_id, CODE.into())
-        .await
-        .unwrap();
+    phone.approve_next(CODE, WAIT).await.unwrap();
     assert!(rp.wait_for_token(&started, WAIT).await.is_ok());
 }
