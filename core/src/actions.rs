@@ -37,6 +37,7 @@ pub(crate) const MAX_LISTED_REQUESTS_PER_ACCOUNT: usize = 16;
 
 /// An action request, verified and cleaned, ready to show.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActionView {
     /// The request id.
     pub request_id: String,
@@ -68,6 +69,7 @@ pub struct ActionView {
 
 /// A decision taken on this phone. Signatures are never kept.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HistoryEntry {
     /// The request id.
     pub request_id: String,

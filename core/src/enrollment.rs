@@ -41,6 +41,7 @@ const MAX_MASKED_PHONE_CHARS: usize = 32;
 /// Where the person is in an enrollment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum EnrollmentStep {
     /// Waiting for the bank's app to return with the identity (`complete_bank_handoff`).
     BankHandoff,
@@ -52,6 +53,7 @@ pub enum EnrollmentStep {
 
 /// Where to send the person to prove their identity with their bank.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BankHandoff {
     /// The enrollment id; the bank's return link names it.
     pub enrollment_id: String,
@@ -63,6 +65,7 @@ pub struct BankHandoff {
 
 /// The enrollment in progress, as the app needs it after a restart.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EnrollmentProgress {
     /// The enrollment id.
     pub enrollment_id: String,
@@ -83,6 +86,7 @@ pub struct EnrollmentProgress {
 /// Whether an account can be used from this phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum AccountStatus {
     /// In use.
     Active,
@@ -95,6 +99,7 @@ pub enum AccountStatus {
 
 /// An account enrolled on this phone.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Account {
     /// The account id at the server.
     pub account_id: String,

@@ -8,6 +8,7 @@ use crate::keystore::KeystoreError;
 /// Why an operation of the authenticator failed. Each variant names what the app can do about
 /// it: ask again, show a message, start over, or report a fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum CoreError {
     /// An argument is malformed (a push payload, an identifier, an SMS code of the wrong shape).
     #[error("invalid {field}: {reason}")]

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 /// How a key generated in the keystore is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum KeyProtection {
     /// Usable whenever the device is unlocked: the device key.
     Device,
@@ -20,6 +21,7 @@ pub enum KeyProtection {
 
 /// Why the keystore could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum KeystoreError {
     /// The person cancelled the biometric or device-credential prompt.
     #[error("cancelled by the user")]
@@ -43,7 +45,12 @@ pub enum KeystoreError {
 
 /// A platform keystore, implemented in Kotlin or Swift on phones and by
 /// [`crate::SoftwareKeystore`] in Rust. Every method may block (a biometric prompt, a hardware
-/// round trip). Deleting a key or secret that does not exist is not an error.
+/// round trip) and is called on the thread that drives the core's async call, so apps call the
+/// core from a background dispatcher, not the UI thread. Deleting a key
+/// or secret that does not exist is not an error. An implementation reports failures with
+/// [`KeystoreError`]; any other exception it throws reaches the core as
+/// [`KeystoreError::Unavailable`].
+#[cfg_attr(feature = "uniffi", uniffi::export(foreign))]
 pub trait Keystore: Send + Sync {
     /// Generates a P-256 key under `alias` (replacing any key there) and returns its public key
     /// as an uncompressed SEC1 point (65 bytes).
@@ -66,13 +73,24 @@ pub trait Keystore: Send + Sync {
     /// Deletes the key under `alias`.
     fn delete_key(&self, alias: String) -> Result<(), KeystoreError>;
     /// Whether the key under `alias` lives in secure hardware (StrongBox, TEE, Secure Enclave).
-    fn is_hardware_backed(&self, alias: String) -> bool;
+    /// A `Result`, so that a platform failure while asking is reported rather than guessed.
+    fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError>;
     /// Stores a small secret under `name`, replacing any value there.
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError>;
     /// The secret under `name`, or `None` if there is none.
     fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError>;
     /// Deletes the secret under `name`.
     fn delete_secret(&self, name: String) -> Result<(), KeystoreError>;
+}
+
+/// A foreign implementation that throws something other than a [`KeystoreError`] (a
+/// `RuntimeException` in Kotlin, a Swift error of another type) must not take the app down:
+/// the core sees a keystore that is unavailable.
+#[cfg(feature = "uniffi")]
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeystoreError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Unavailable { detail: e.reason }
+    }
 }
 
 /// Brings a signature from a keystore to the raw `r || s` form JWS needs. Android and iOS return

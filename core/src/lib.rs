@@ -4,7 +4,11 @@
 //! 5-digit code), then receives the signed requests of online services, shows them, and answers
 //! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
 //! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
-//! through the keystore. There are no FFI types here: the bindings crate wraps this API.
+//! through the keystore. The bindings crate (`sleutel-ffi`) wraps this API for Kotlin, Swift and
+//! Python; with the `uniffi` feature the public types and errors derive what it needs.
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 mod actions;
 mod authenticator;

@@ -136,8 +136,8 @@ impl Keystore for SoftwareKeystore {
         delete(self.key_entry(&alias)?)
     }
 
-    fn is_hardware_backed(&self, _alias: String) -> bool {
-        false
+    fn is_hardware_backed(&self, _alias: String) -> Result<bool, KeystoreError> {
+        Ok(false)
     }
 
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
@@ -177,7 +177,7 @@ mod tests {
         let public = ks.generate_key("a".into(), KeyProtection::Device).unwrap();
         assert_eq!(public.len(), 65);
         assert_eq!(ks.public_key("a".into()).unwrap(), public);
-        assert!(!ks.is_hardware_backed("a".into()));
+        assert_eq!(ks.is_hardware_backed("a".into()), Ok(false));
 
         let signature = ks.sign("a".into(), b"hello".to_vec(), None).unwrap();
         let signature = Signature::from_slice(&normalize_signature(&signature).unwrap()).unwrap();

@@ -20,6 +20,7 @@ pub const ACTION_TYP: &str = "sleutel-action+jwt";
 /// What kind of confirmation is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ActionKind {
     /// Log in to an online service.
     Login,
@@ -54,6 +55,7 @@ pub struct RelyingParty {
 /// A what-you-see-is-what-you-sign template for a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Transaction {
     /// A payment.
     Payment {

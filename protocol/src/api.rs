@@ -131,6 +131,7 @@ pub struct SubmitIdentity {
 
 /// An SMS control code was sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SmsSent {
     /// The number, masked for display (`+32 4•• •• 34 56`).
     pub phone_number_masked: String,

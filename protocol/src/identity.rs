@@ -18,6 +18,7 @@ pub const IDENTITY_AUDIENCE: &str = "sleutel";
 /// The banks whose app can prove an identity (the list on the Belgian digital-key pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Bank {
     /// Belfius.
     Belfius,

@@ -13,6 +13,9 @@
 //! - [`display`]: cleaning of text from servers before it reaches a screen.
 //! - [`limits`]: every size, count and time limit, with its reason.
 
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 pub mod action;
 pub mod api;
 pub mod display;

@@ -25,6 +25,7 @@ pub const KID_BIOMETRIC: &str = "biometric";
 /// What the person decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Decision {
     /// Confirmed.
     Approve,
@@ -35,6 +36,7 @@ pub enum Decision {
 /// Why the person declined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DeclineReason {
     /// The person did not start this: a possible attack.
     NotMe,
@@ -45,6 +47,7 @@ pub enum DeclineReason {
 /// How the person verified an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum UvMethod {
     /// The 5-digit code.
     Pin,
