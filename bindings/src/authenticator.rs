@@ -1,0 +1,196 @@
+//! [`Authenticator`] as the apps see it: every method of the core's authenticator, unchanged in
+//! meaning, with the argument types uniffi can carry (paths as strings, keystores as `Arc`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sleutel_core::{
+    Account, ActionView, Bank, BankHandoff, CoreError, DeclineReason, EnrollmentProgress,
+    HistoryEntry, Keystore, KeystoreError, SmsSent, SoftwareKeystore,
+};
+
+/// The keyring service under which [`Authenticator::open_with_software_keystore`] keeps its
+/// keys and secrets.
+const SOFTWARE_KEYSTORE_SERVICE: &str = "be.sleutel.core";
+
+/// The phone-side authenticator: enrolls the phone for a person, receives and shows the
+/// requests of online services, and answers them with the device key and the 5-digit code.
+///
+/// Open one per app and keep it: every method may be called from any thread. The async
+/// methods may block their thread on the keystore (a biometric prompt, a hardware round trip):
+/// call them from a background dispatcher, not the UI thread.
+#[derive(uniffi::Object)]
+pub struct Authenticator {
+    core: sleutel_core::Authenticator,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Authenticator {
+    /// Opens the authenticator with its store in `data_dir` (created if needed) for the server
+    /// at `server_url` (`https`, or plain `http` to a loopback address for development),
+    /// signing with the platform `keystore`. When `server_key_thumbprint` is given (the
+    /// base64url RFC 7638 thumbprint of the server's signing key, shipped with the app), an
+    /// enrollment pins only that key. A file that is not a Sleutel store gives
+    /// `CoreError.CorruptStore`.
+    #[uniffi::constructor(default(server_key_thumbprint = None))]
+    pub fn open(
+        data_dir: String,
+        server_url: String,
+        keystore: Arc<dyn Keystore>,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Arc<Self>, CoreError> {
+        let core = sleutel_core::Authenticator::open_with_server_key(
+            &PathBuf::from(data_dir),
+            &server_url,
+            keystore,
+            server_key_thumbprint,
+        )?;
+        Ok(Arc::new(Self { core }))
+    }
+
+    /// Like [`Authenticator::open`], with the core's software keystore instead of a platform
+    /// one: P-256 keys kept as secrets in the default keyring-core credential store that the
+    /// embedding app registered. It cannot gate keys on biometrics. Without a registered store
+    /// the answer is `CoreError.Keystore` with `KeystoreError.Unavailable`.
+    #[uniffi::constructor(default(server_key_thumbprint = None))]
+    pub fn open_with_software_keystore(
+        data_dir: String,
+        server_url: String,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Arc<Self>, CoreError> {
+        let store =
+            keyring_core::get_default_store().ok_or_else(|| KeystoreError::Unavailable {
+                detail: "no default keyring-core credential store is registered".into(),
+            })?;
+        let keystore = Arc::new(SoftwareKeystore::new(store, SOFTWARE_KEYSTORE_SERVICE));
+        Self::open(data_dir, server_url, keystore, server_key_thumbprint)
+    }
+
+    /// The server this authenticator enrolls with.
+    pub fn server_url(&self) -> String {
+        self.core.server_url()
+    }
+
+    // --- Enrollment ---
+
+    /// Starts an enrollment through a bank for `phone_number` (a Belgian mobile number): makes
+    /// a new device key and returns where to send the person. Replaces any enrollment in
+    /// progress.
+    pub async fn start_bank_enrollment(
+        &self,
+        phone_number: String,
+        bank: Bank,
+    ) -> Result<BankHandoff, CoreError> {
+        self.core.start_bank_enrollment(phone_number, bank).await
+    }
+
+    /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the
+    /// identity to the server and has it send the SMS control code. After `CoreError.Network`
+    /// or `CoreError.ServerUnavailable`, call it again with the same link.
+    pub async fn complete_bank_handoff(&self, deep_link: String) -> Result<SmsSent, CoreError> {
+        self.core.complete_bank_handoff(deep_link).await
+    }
+
+    /// Asks for a new SMS control code (throttled: `CoreError.ResendTooSoon` says how long to
+    /// wait).
+    pub async fn resend_sms_code(&self) -> Result<SmsSent, CoreError> {
+        self.core.resend_sms_code().await
+    }
+
+    /// Checks the 6-digit SMS control code. A wrong code gives `CoreError.WrongSmsCode` with
+    /// the attempts left.
+    pub async fn verify_sms_code(&self, code: String) -> Result<(), CoreError> {
+        self.core.verify_sms_code(code).await
+    }
+
+    /// Sets the 5-digit code (typed twice), registers the device and PIN keys, and returns the
+    /// new account. Trivial codes are refused with `CoreError.WeakCode`.
+    pub async fn choose_code(
+        &self,
+        code: String,
+        confirmation: String,
+    ) -> Result<Account, CoreError> {
+        self.core.choose_code(code, confirmation).await
+    }
+
+    /// The enrollment in progress, if any: the app resumes it after a restart.
+    pub fn enrollment_in_progress(&self) -> Result<Option<EnrollmentProgress>, CoreError> {
+        self.core.enrollment_in_progress()
+    }
+
+    // --- Accounts ---
+
+    /// The accounts enrolled on this phone, oldest first.
+    pub fn accounts(&self) -> Result<Vec<Account>, CoreError> {
+        self.core.accounts()
+    }
+
+    // --- Requests from online services ---
+
+    /// Handles a push message (JSON with `account_id` and `request_id`): fetches the request,
+    /// verifies it against the pinned server keys, keeps it, and returns what to show.
+    pub async fn handle_push(&self, payload: String) -> Result<ActionView, CoreError> {
+        self.core.handle_push(payload).await
+    }
+
+    /// Asks the server for the pending requests of every account and returns those that
+    /// verify. An account whose server cannot be reached keeps its stored requests.
+    pub async fn refresh_pending(&self) -> Result<Vec<ActionView>, CoreError> {
+        self.core.refresh_pending().await
+    }
+
+    /// The pending requests kept on this phone that have not expired, oldest first.
+    pub fn pending(&self) -> Result<Vec<ActionView>, CoreError> {
+        self.core.pending()
+    }
+
+    /// One pending request, to show.
+    pub fn show(&self, request_id: String) -> Result<ActionView, CoreError> {
+        self.core.show(request_id)
+    }
+
+    /// Approves a request with the 5-digit code. A wrong code gives `CoreError.WrongCode` with
+    /// the attempts left, and the request stays pending; after the last one the account is
+    /// blocked (`CoreError.AccountBlocked`).
+    pub async fn approve_with_code(
+        &self,
+        request_id: String,
+        code: String,
+    ) -> Result<(), CoreError> {
+        self.core.approve_with_code(request_id, code).await
+    }
+
+    /// Approves a number-matching request with the 5-digit code and the number the person
+    /// picked among [`ActionView::number_options`].
+    pub async fn approve_with_code_and_number(
+        &self,
+        request_id: String,
+        code: String,
+        number: u8,
+    ) -> Result<(), CoreError> {
+        self.core
+            .approve_with_code_and_number(request_id, code, number)
+            .await
+    }
+
+    /// Declines a request; no code is needed. `DeclineReason.NotMe` tells the server the
+    /// person did not start it.
+    pub async fn decline(
+        &self,
+        request_id: String,
+        reason: DeclineReason,
+    ) -> Result<(), CoreError> {
+        self.core.decline(request_id, reason).await
+    }
+
+    /// The decisions taken on this phone, newest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, CoreError> {
+        self.core.history()
+    }
+}
