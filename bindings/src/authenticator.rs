@@ -194,3 +194,72 @@ impl Authenticator {
         self.core.history()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_dir() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_owned();
+        (dir, path)
+    }
+
+    // One test for both cases: the default credential store is process-wide.
+    #[test]
+    fn software_keystore_needs_a_registered_credential_store() {
+        let (_dir, path) = data_dir();
+        keyring_core::unset_default_store();
+        let refused = Authenticator::open_with_software_keystore(
+            path.clone(),
+            "http://127.0.0.1:9".into(),
+            None,
+        );
+        assert!(matches!(
+            refused,
+            Err(CoreError::Keystore {
+                error: KeystoreError::Unavailable { .. }
+            })
+        ));
+
+        keyring_core::set_default_store(keyring_core::mock::Store::new().unwrap());
+        let auth =
+            Authenticator::open_with_software_keystore(path, "http://127.0.0.1:9/".into(), None)
+                .unwrap();
+        keyring_core::unset_default_store();
+        assert_eq!(auth.server_url(), "http://127.0.0.1:9");
+        assert_eq!(auth.accounts().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn open_passes_the_core_errors_through() {
+        let (_dir, path) = data_dir();
+        let keystore = Arc::new(SoftwareKeystore::new(
+            keyring_core::mock::Store::new().unwrap(),
+            "test",
+        ));
+        let refused = Authenticator::open(path, "http://example.org".into(), keystore, None);
+        assert!(matches!(
+            refused,
+            Err(CoreError::InvalidInput { field, .. }) if field == "server_url"
+        ));
+    }
+
+    #[tokio::test]
+    async fn async_methods_run_and_fail_typed_without_an_enrollment() {
+        let (_dir, path) = data_dir();
+        let keystore = Arc::new(SoftwareKeystore::new(
+            keyring_core::mock::Store::new().unwrap(),
+            "test",
+        ));
+        let auth = Authenticator::open(path, "http://127.0.0.1:9".into(), keystore, None).unwrap();
+        assert_eq!(
+            auth.verify_sms_code("123456".into()).await,
+            Err(CoreError::NoEnrollmentInProgress)
+        );
+        assert_eq!(auth.enrollment_in_progress().unwrap(), None);
+        assert_eq!(auth.pending().unwrap(), vec![]);
+        assert_eq!(auth.history().unwrap(), vec![]);
+        assert_eq!(auth.show("r1".into()), Err(CoreError::UnknownRequest));
+    }
+}

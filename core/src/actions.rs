@@ -412,7 +412,9 @@ pub(crate) async fn approve_with_code(
         .keystore
         .get_secret(salt_secret_name(&a.account.device_alias))?
         .map(Zeroizing::new)
-        .ok_or(CoreError::Keystore(KeystoreError::KeyNotFound))?;
+        .ok_or(CoreError::Keystore {
+            error: KeystoreError::KeyNotFound,
+        })?;
     let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
     let response = ActionResponse {
         request_id: a.row.request_id.clone(),

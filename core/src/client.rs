@@ -62,7 +62,7 @@ impl<'a> DeviceKey<'a> {
         public: &[u8],
     ) -> Result<Self, CoreError> {
         let jwk = Jwk::from_sec1(public).map_err(|_| {
-            CoreError::Keystore(crate::KeystoreError::Unavailable {
+            CoreError::from(crate::KeystoreError::Unavailable {
                 detail: "the keystore returned an invalid public key".into(),
             })
         })?;

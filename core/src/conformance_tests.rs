@@ -575,7 +575,12 @@ async fn an_approval_without_the_salt_is_a_missing_key_and_sends_nothing() {
 
     let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
 
-    assert_eq!(result, Err(CoreError::Keystore(KeystoreError::KeyNotFound)));
+    assert_eq!(
+        result,
+        Err(CoreError::Keystore {
+            error: KeystoreError::KeyNotFound
+        })
+    );
     assert!(fake.lock().unwrap().answers.is_empty());
     assert_eq!(fake.lock().unwrap().attempts_left, 3);
     assert_eq!(auth.pending().unwrap().len(), 1);

@@ -117,9 +117,13 @@ pub enum CoreError {
     /// No account on this phone matches.
     #[error("no such account on this phone")]
     NoAccount,
-    /// The platform keystore failed or the person cancelled its prompt.
-    #[error("keystore: {0}")]
-    Keystore(#[from] KeystoreError),
+    /// The platform keystore failed or the person cancelled its prompt; `error` says which.
+    #[error("keystore: {error}")]
+    Keystore {
+        /// What the keystore reported.
+        #[from]
+        error: KeystoreError,
+    },
     /// The server could not be reached.
     #[error("network: {detail}")]
     Network {
