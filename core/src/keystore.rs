@@ -89,8 +89,34 @@ pub trait Keystore: Send + Sync {
 #[cfg(feature = "uniffi")]
 impl From<uniffi::UnexpectedUniFFICallbackError> for KeystoreError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        Self::Unavailable { detail: e.reason }
+        Self::Unavailable {
+            detail: format!(
+                "the platform keystore failed unexpectedly ({})",
+                exception_kind(&e.reason)
+            ),
+        }
     }
+}
+
+/// Longest exception name kept from a foreign failure.
+#[cfg(any(feature = "uniffi", test))]
+const MAX_EXCEPTION_KIND_CHARS: usize = 100;
+
+/// The kind of a foreign exception, from the text the bindings pass on (a whole Kotlin stack
+/// trace, a Python `repr`): only its name, before any message. A platform's messages may carry
+/// anything, key aliases or worse, and the detail of an error ends up in logs.
+#[cfg(any(feature = "uniffi", test))]
+fn exception_kind(reason: &str) -> String {
+    let first_line = reason.lines().next().unwrap_or_default();
+    let name = first_line
+        .split([':', '(', ' '])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if name.is_empty() {
+        return "unknown".into();
+    }
+    name.chars().take(MAX_EXCEPTION_KIND_CHARS).collect()
 }
 
 /// Brings a signature from a keystore to the raw `r || s` form JWS needs. Android and iOS return
@@ -159,6 +185,19 @@ mod tests {
         assert_eq!(normalize_signature(&der).unwrap(), raw);
         let back = Signature::from_slice(&normalize_signature(&der).unwrap()).unwrap();
         assert!(key.verifying_key().verify(b"message", &back).is_ok());
+    }
+
+    #[test]
+    fn a_foreign_exception_is_named_without_its_message() {
+        assert_eq!(
+            exception_kind(
+                "java.lang.RuntimeException: alias device-1 secret\n\tat Foo.sign(Foo.kt:3)"
+            ),
+            "java.lang.RuntimeException"
+        );
+        assert_eq!(exception_kind("RuntimeError('the secret')"), "RuntimeError");
+        assert_eq!(exception_kind(""), "unknown");
+        assert_eq!(exception_kind(&"x".repeat(500)).len(), 100);
     }
 
     #[test]

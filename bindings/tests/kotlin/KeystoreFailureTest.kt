@@ -8,6 +8,7 @@ import kotlinx.coroutines.runBlocking
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNull
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
@@ -65,7 +66,9 @@ class KeystoreFailureTest {
         } catch (e: CoreException.Keystore) {
             val cause = e.error
             assertTrue("got $cause", cause is KeystoreException.Unavailable)
-            assertTrue((cause as KeystoreException.Unavailable).detail.contains("IllegalStateException"))
+            val detail = (cause as KeystoreException.Unavailable).detail
+            assertTrue(detail, detail.contains("IllegalStateException"))
+            assertFalse("the exception's message must not leak: $detail", detail.contains("crashed"))
         }
         assertEquals(listOf(request.requestId), auth.pending().map { it.requestId })
         assertNull("the relying party is still waiting", SleutelServer.pollToken(login))

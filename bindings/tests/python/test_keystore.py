@@ -99,6 +99,7 @@ async def test_unexpected_exception_in_the_keystore_becomes_keystore_unavailable
     inner = keystore_error_inside(raised.value)
     assert isinstance(inner, sleutel.KeystoreError.Unavailable)
     assert "RuntimeError" in inner.detail
+    assert "crashed" not in inner.detail, "the exception's message must not leak into the detail"
     assert [r.request_id for r in enrolled.authenticator.pending()] == [request.request_id]
 
 
