@@ -105,6 +105,9 @@ enum RpCommand {
         /// Binding message to show on the phone.
         #[arg(long)]
         message: Option<String>,
+        /// Accept a biometric confirmation as well as the code (acr_values).
+        #[arg(long)]
+        allow_biometrics: bool,
         /// Seconds to wait for the citizen.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -201,9 +204,21 @@ async fn main() -> ExitCode {
                     secret,
                     phone,
                     message,
+                    allow_biometrics,
                     timeout,
                 },
-        } => rp_login(&server, &client_id, secret, &phone, message, timeout).await,
+        } => {
+            rp_login(
+                &server,
+                &client_id,
+                secret,
+                &phone,
+                message,
+                allow_biometrics,
+                timeout,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -332,6 +347,7 @@ async fn rp_login(
     secret: Option<String>,
     phone: &str,
     message: Option<String>,
+    allow_biometrics: bool,
     timeout: u64,
 ) -> Result<(), HarnessError> {
     let secret = secret
@@ -340,6 +356,9 @@ async fn rp_login(
     let rp = RelyingParty::new(server, client_id, &secret)?;
     let mut request = LoginRequest::new(phone);
     request.binding_message = message;
+    if allow_biometrics {
+        request = request.allowing_biometrics();
+    }
     let claims = rp.login(&request, Duration::from_secs(timeout)).await?;
     println!(
         "{}",
