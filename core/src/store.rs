@@ -779,6 +779,30 @@ mod tests {
     }
 
     #[test]
+    fn version_2_keeps_a_bank_enrollment_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO enrollment_in_progress VALUES (1, 'e1', 'n', 'http://127.0.0.1:1',
+                     '+32470123456', 'kbc', 'device-e1',
+                     'http://127.0.0.1:1/sim/bank/kbc/authorize', 'bank_handoff', NULL, 100);",
+            )
+            .unwrap();
+        }
+
+        let store = Store::open(dir.path()).unwrap();
+
+        assert_eq!(store.enrollment().unwrap(), Some(enrollment("e1")));
+        assert!(store.account_events().unwrap().is_empty());
+    }
+
+    #[test]
     fn garbage_file_is_a_corrupt_store() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DB_FILE_NAME), [0x5a; 4096]).unwrap();
