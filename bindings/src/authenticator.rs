@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sleutel_core::{
-    Account, ActionView, Bank, BankHandoff, CoreError, DeclineReason, EnrollmentProgress,
-    HistoryEntry, Keystore, KeystoreError, SmsSent, SoftwareKeystore,
+    Account, AccountEvent, ActionView, Bank, BankHandoff, CoreError, DeclineReason,
+    EnrollmentProgress, HistoryEntry, Keystore, KeystoreError, SmsSent, SoftwareKeystore,
 };
 
 /// The keyring service under which [`Authenticator::open_with_software_keystore`] keeps its
@@ -77,7 +77,7 @@ impl Authenticator {
         self.core.server_url()
     }
 
-    // --- Enrollment ---
+    // --- Enrollment (bank, eID or counter; then the SMS code and the 5-digit code) ---
 
     /// Starts an enrollment through a bank for `phone_number` (a Belgian mobile number): makes
     /// a new device key and returns where to send the person. Replaces any enrollment in
@@ -88,6 +88,38 @@ impl Authenticator {
         bank: Bank,
     ) -> Result<BankHandoff, CoreError> {
         self.core.start_bank_enrollment(phone_number, bank).await
+    }
+
+    /// Starts an enrollment with the identification code the eID website gave for
+    /// `phone_number` (after the person read the eID with its PIN); the server then sends the
+    /// SMS control code. Refusals: `CoreError.WrongIdentityCode` with the attempts left,
+    /// `IdentityCodeExpired`, `IdentityCodeUsed`, `IdentityCodeBlocked`, `IdentityRefused`.
+    pub async fn start_eid_enrollment(
+        &self,
+        phone_number: String,
+        identification_code: String,
+    ) -> Result<SmsSent, CoreError> {
+        self.core
+            .start_eid_enrollment(phone_number, identification_code)
+            .await
+    }
+
+    /// Starts an enrollment with the activation code from the town-hall counter, typed by the
+    /// person or as the e-mail's activation link the app was opened with (valid 14 days, once).
+    pub async fn start_counter_enrollment(
+        &self,
+        phone_number: String,
+        activation_code_or_link: String,
+    ) -> Result<SmsSent, CoreError> {
+        self.core
+            .start_counter_enrollment(phone_number, activation_code_or_link)
+            .await
+    }
+
+    /// Types the identification or activation code again for the enrollment in progress,
+    /// after a wrong code or a network error.
+    pub async fn submit_identity_code(&self, code: String) -> Result<SmsSent, CoreError> {
+        self.core.submit_identity_code(code).await
     }
 
     /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the
@@ -124,11 +156,87 @@ impl Authenticator {
         self.core.enrollment_in_progress()
     }
 
-    // --- Accounts ---
+    // --- Accounts and their life ---
 
     /// The accounts enrolled on this phone, oldest first.
     pub fn accounts(&self) -> Result<Vec<Account>, CoreError> {
         self.core.accounts()
+    }
+
+    /// Starts unblocking a blocked account from this phone through its bank; then
+    /// `verify_sms_code` and `choose_code` as in an enrollment. The device key stays; the old
+    /// code stops working once the new one is chosen.
+    pub async fn unblock_with_bank(
+        &self,
+        account_id: String,
+        bank: Bank,
+    ) -> Result<BankHandoff, CoreError> {
+        self.core.unblock_with_bank(account_id, bank).await
+    }
+
+    /// Starts unblocking a blocked account with an identification code of the eID website.
+    pub async fn unblock_with_eid(
+        &self,
+        account_id: String,
+        identification_code: String,
+    ) -> Result<SmsSent, CoreError> {
+        self.core
+            .unblock_with_eid(account_id, identification_code)
+            .await
+    }
+
+    /// Starts unblocking a blocked account with an activation code (or link) from the counter.
+    pub async fn unblock_with_counter(
+        &self,
+        account_id: String,
+        activation_code_or_link: String,
+    ) -> Result<SmsSent, CoreError> {
+        self.core
+            .unblock_with_counter(account_id, activation_code_or_link)
+            .await
+    }
+
+    /// Changes the account's code, authorised by the current one (a wrong current code counts
+    /// as a wrong code: `CoreError.WrongCode`, then `AccountBlocked`). The new code is typed
+    /// twice.
+    pub async fn change_code(
+        &self,
+        account_id: String,
+        current_code: String,
+        new_code: String,
+        confirmation: String,
+    ) -> Result<(), CoreError> {
+        self.core
+            .change_code(account_id, current_code, new_code, confirmation)
+            .await
+    }
+
+    /// Enables biometrics for the account: the keystore creates a biometric-gated key
+    /// (`KeyProtection.Biometric`), registered with the server under the authority of the code.
+    /// Also how biometrics come back after `CoreError.BiometricKeyInvalidated`.
+    pub async fn enable_biometrics(
+        &self,
+        account_id: String,
+        code: String,
+    ) -> Result<(), CoreError> {
+        self.core.enable_biometrics(account_id, code).await
+    }
+
+    /// Disables biometrics for the account; the biometric key is deleted.
+    pub async fn disable_biometrics(&self, account_id: String) -> Result<(), CoreError> {
+        self.core.disable_biometrics(account_id).await
+    }
+
+    /// Deactivates the account on this phone: the server revokes this device for good and the
+    /// phone forgets the account and its keys (the history stays).
+    pub async fn deactivate(&self, account_id: String) -> Result<(), CoreError> {
+        self.core.deactivate(account_id).await
+    }
+
+    /// What happened to the accounts on this phone (activations, unblocks, code changes,
+    /// biometrics, blocks, revocations, deactivations), newest first.
+    pub fn account_events(&self) -> Result<Vec<AccountEvent>, CoreError> {
+        self.core.account_events()
     }
 
     // --- Requests from online services ---
@@ -176,6 +284,25 @@ impl Authenticator {
     ) -> Result<(), CoreError> {
         self.core
             .approve_with_code_and_number(request_id, code, number)
+            .await
+    }
+
+    /// Approves a request with the biometric key; the platform shows its prompt with the
+    /// request's text. A request that demands the code gives `CoreError.CodeRequired`; a key
+    /// the platform invalidated gives `CoreError.BiometricKeyInvalidated`, biometrics are
+    /// turned off, and the request stays pending for the code.
+    pub async fn approve_with_biometric(&self, request_id: String) -> Result<(), CoreError> {
+        self.core.approve_with_biometric(request_id).await
+    }
+
+    /// Approves a number-matching request with the biometric key and the number picked.
+    pub async fn approve_with_biometric_and_number(
+        &self,
+        request_id: String,
+        number: u8,
+    ) -> Result<(), CoreError> {
+        self.core
+            .approve_with_biometric_and_number(request_id, number)
             .await
     }
 

@@ -4,8 +4,10 @@
 //! This crate is the table of contents of what an app can call:
 //!
 //! - [`Authenticator`]: open it on a data directory, a server and a keystore; enroll the phone
-//!   (bank handoff, SMS control code, 5-digit code); receive, show, approve and decline the
-//!   requests of online services; read the accounts and the history.
+//!   (bank handoff, eID identification code or counter activation code; SMS control code;
+//!   5-digit code); unblock, change the code, enable biometrics, deactivate; receive, show,
+//!   approve (code or biometric) and decline the requests of online services; read the
+//!   accounts, their events and the history.
 //! - [`Keystore`]: the platform keystore the app implements (Android Keystore, Secure Enclave
 //!   with the Keychain), with its [`KeystoreError`] and [`KeyProtection`].
 //! - The values the calls return ([`Account`], [`ActionView`], [`HistoryEntry`],
@@ -22,7 +24,8 @@ mod authenticator;
 
 pub use authenticator::Authenticator;
 pub use sleutel_core::{
-    Account, AccountStatus, ActionKind, ActionView, Bank, BankHandoff, CoreError, Decision,
-    DeclineReason, EnrollmentProgress, EnrollmentStep, HistoryEntry, KeyProtection, Keystore,
-    KeystoreError, SmsSent, Transaction, UvMethod,
+    Account, AccountEvent, AccountEventKind, AccountStatus, ActionKind, ActionView, Bank,
+    BankHandoff, CoreError, Decision, DeclineReason, EnrollmentProgress, EnrollmentStep,
+    HistoryEntry, IdentitySource, KeyProtection, Keystore, KeystoreError, SmsSent, Transaction,
+    UvMethod,
 };

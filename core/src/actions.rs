@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::authenticator::Context;
 use crate::client::DeviceKey;
-use crate::enrollment::{AccountStatus, salt_secret_name};
+use crate::enrollment::{AccountEventKind, AccountStatus, salt_secret_name};
 use crate::error::CoreError;
-use crate::keystore::KeystoreError;
+use crate::keystore::{KeystoreError, KeystoreSigner};
 use crate::pin;
 use crate::store::{AccountRow, PendingRow};
 use sleutel_protocol::api::is_valid_id;
@@ -158,7 +158,7 @@ fn pending_row(verified: &VerifiedAction, account_id: &str) -> PendingRow {
     }
 }
 
-fn usable_account(ctx: &Context, account_id: &str) -> Result<AccountRow, CoreError> {
+pub(crate) fn usable_account(ctx: &Context, account_id: &str) -> Result<AccountRow, CoreError> {
     let account = ctx.store.account(account_id)?.ok_or(CoreError::NoAccount)?;
     if account.status == AccountStatus::Revoked {
         return Err(CoreError::DeviceRevoked);
@@ -167,7 +167,7 @@ fn usable_account(ctx: &Context, account_id: &str) -> Result<AccountRow, CoreErr
 }
 
 /// Records what a server error means for the account locally, and passes the error on.
-fn note_account_error(ctx: &Context, account: &AccountRow, e: CoreError) -> CoreError {
+pub(crate) fn note_account_error(ctx: &Context, account: &AccountRow, e: CoreError) -> CoreError {
     let status = match e {
         CoreError::DeviceRevoked => Some(AccountStatus::Revoked),
         CoreError::AccountBlocked => Some(AccountStatus::Blocked),
@@ -370,6 +370,14 @@ pub(crate) fn show(ctx: &Context, request_id: String) -> Result<ActionView, Core
     Ok(view(&a.account.account_id, a.request))
 }
 
+/// How the person confirms an approval.
+pub(crate) enum Verification {
+    /// With the 5-digit code.
+    Code(Zeroizing<String>),
+    /// With the biometric key (the platform shows its prompt).
+    Biometric,
+}
+
 pub(crate) async fn approve_with_code(
     ctx: &Context,
     request_id: String,
@@ -378,6 +386,20 @@ pub(crate) async fn approve_with_code(
 ) -> Result<(), CoreError> {
     let code = Zeroizing::new(code);
     pin::check_format(&code)?;
+    approve(ctx, request_id, Verification::Code(code), number).await
+}
+
+/// Approves with `verification`. A biometric approval is refused before anything is signed
+/// when the request demands the code ([`CoreError::CodeRequired`]) or biometrics are not
+/// enabled; when the platform reports the biometric key invalidated, biometrics are turned off
+/// for the account ([`CoreError::BiometricKeyInvalidated`]) and the request stays pending, to
+/// be approved with the code.
+pub(crate) async fn approve(
+    ctx: &Context,
+    request_id: String,
+    verification: Verification,
+    number: Option<u8>,
+) -> Result<(), CoreError> {
     let a = answerable(ctx, &request_id)?;
     // A blocked account stays blocked until the person proves their identity again; sending
     // more codes would only be refused, so none leaves the phone.
@@ -408,20 +430,30 @@ pub(crate) async fn approve_with_code(
         }
         _ => {}
     }
-    let salt = ctx
-        .keystore
-        .get_secret(salt_secret_name(&a.account.device_alias))?
-        .map(Zeroizing::new)
-        .ok_or(CoreError::Keystore {
-            error: KeystoreError::KeyNotFound,
-        })?;
-    let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
+    let method = match &verification {
+        Verification::Code(_) => UvMethod::Pin,
+        Verification::Biometric => UvMethod::Biometric,
+    };
+    let biometric_alias = match verification {
+        Verification::Biometric => {
+            if a.request.uv == UserVerification::Pin {
+                return Err(CoreError::CodeRequired);
+            }
+            Some(
+                a.account
+                    .biometric_alias
+                    .clone()
+                    .ok_or(CoreError::BiometricsNotEnabled)?,
+            )
+        }
+        Verification::Code(_) => None,
+    };
     let response = ActionResponse {
         request_id: a.row.request_id.clone(),
         request_hash: jose::sha256_b64(&a.row.jws),
         decision: Decision::Approve,
         reason: None,
-        method: Some(UvMethod::Pin),
+        method: Some(method),
         claims: a.request.claims.clone(),
         number,
         iat: crate::now(),
@@ -430,9 +462,50 @@ pub(crate) async fn approve_with_code(
     let mut jws = GeneralJws::new(&response.to_payload());
     // The device signature comes first: the server checks possession before it counts a code.
     jws.add_signature(&ActionResponse::device_header(), &device.signer())?;
-    let Ok(()) = jws.add_signature(&ActionResponse::uv_header(UvMethod::Pin), &pin_key);
-    drop(pin_key);
-    send(ctx, &a, &device, &jws, response).await
+    match (verification, &biometric_alias) {
+        (Verification::Code(code), _) => {
+            let salt = ctx
+                .keystore
+                .get_secret(salt_secret_name(&a.account.device_alias))?
+                .map(Zeroizing::new)
+                .ok_or(CoreError::Keystore {
+                    error: KeystoreError::KeyNotFound,
+                })?;
+            let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
+            let Ok(()) = jws.add_signature(&ActionResponse::uv_header(UvMethod::Pin), &pin_key);
+        }
+        (Verification::Biometric, Some(alias)) => {
+            let signer = KeystoreSigner {
+                keystore: &*ctx.keystore,
+                alias,
+                prompt: Some(&a.request.text),
+            };
+            let signed =
+                jws.add_signature(&ActionResponse::uv_header(UvMethod::Biometric), &signer);
+            match signed {
+                Ok(()) => {}
+                Err(KeystoreError::KeyInvalidated) => {
+                    crate::life::biometric_key_invalidated(ctx, &a.account, alias).await;
+                    return Err(CoreError::BiometricKeyInvalidated);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        (Verification::Biometric, None) => return Err(CoreError::BiometricsNotEnabled),
+    }
+    let result = send(ctx, &a, &device, &jws, response).await;
+    if let (Err(CoreError::CodeRequired), Some(alias)) = (&result, &biometric_alias) {
+        // The request allows biometrics, so the server knows no biometric key of this phone
+        // (dropped by an unblock elsewhere, say): this phone turns biometrics off too.
+        warn!("the server knows no biometric key of this phone; turning biometrics off");
+        crate::life::forget_biometric_key(
+            ctx,
+            &a.account,
+            alias,
+            AccountEventKind::BiometricsDisabled,
+        );
+    }
+    result
 }
 
 pub(crate) async fn decline(
@@ -537,6 +610,7 @@ mod tests {
             },
             status: AccountStatus::Active,
             created_at: 0,
+            biometric_alias: None,
         }
     }
 

@@ -8,11 +8,12 @@ use sleutel_protocol::api::SmsSent;
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
 
-use crate::actions::{self, ActionView, HistoryEntry};
+use crate::actions::{self, ActionView, HistoryEntry, Verification};
 use crate::client::Client;
-use crate::enrollment::{self, Account, BankHandoff, EnrollmentProgress};
+use crate::enrollment::{self, Account, AccountEvent, BankHandoff, EnrollmentProgress, Start};
 use crate::error::CoreError;
 use crate::keystore::Keystore;
+use crate::life;
 use crate::store::Store;
 
 /// What every operation works with.
@@ -98,6 +99,80 @@ impl Authenticator {
         bank: Bank,
     ) -> Result<BankHandoff, CoreError> {
         enrollment::start_bank_enrollment(&self.ctx, phone_number, bank).await
+    }
+
+    /// Starts an enrollment with the identification code the eID website gave for
+    /// `phone_number` (after reading the eID with its PIN): makes a new device key, hands the
+    /// code to the server and has it send the SMS control code. Replaces any enrollment in
+    /// progress. A code of the wrong shape (or with a look-alike character such as `O` or `1`)
+    /// is [`CoreError::InvalidInput`] on `identification_code` before anything is sent. The
+    /// server's refusals: [`CoreError::WrongIdentityCode`] (also for a code issued for another
+    /// number), [`CoreError::IdentityCodeExpired`], [`CoreError::IdentityCodeUsed`],
+    /// [`CoreError::IdentityCodeBlocked`], [`CoreError::IdentityRefused`] (under age); the
+    /// enrollment then waits at [`EnrollmentStep::IdentityCode`](crate::EnrollmentStep) for
+    /// [`Authenticator::submit_identity_code`].
+    pub async fn start_eid_enrollment(
+        &self,
+        phone_number: String,
+        identification_code: String,
+    ) -> Result<SmsSent, CoreError> {
+        let code = enrollment::identification_code(&identification_code)?;
+        enrollment::start_with_code(&self.ctx, phone_number, Start::Eid(code)).await
+    }
+
+    /// Starts an enrollment with the activation code from the town-hall counter, typed by the
+    /// person or taken from the e-mail's activation link (`sleutel://enroll/counter?...`) that
+    /// the app was opened with. Otherwise as [`Authenticator::start_eid_enrollment`]; an expired
+    /// code (14 days) is [`CoreError::IdentityCodeExpired`], a used one
+    /// [`CoreError::IdentityCodeUsed`].
+    pub async fn start_counter_enrollment(
+        &self,
+        phone_number: String,
+        activation_code_or_link: String,
+    ) -> Result<SmsSent, CoreError> {
+        let code = enrollment::activation_code(&activation_code_or_link)?;
+        enrollment::start_with_code(&self.ctx, phone_number, Start::Counter(code)).await
+    }
+
+    /// Types the identification or activation code again for the enrollment in progress (after
+    /// a wrong code, or a [`CoreError::Network`]: a code the server had accepted then gives
+    /// [`CoreError::WrongStep`] `{ expected: SmsCode }`, and the SMS went out).
+    pub async fn submit_identity_code(&self, code: String) -> Result<SmsSent, CoreError> {
+        enrollment::submit_identity_code(&self.ctx, code).await
+    }
+
+    /// Starts unblocking `account_id` (blocked after wrong codes, or from the block page) from
+    /// this phone through its bank: the identity is proven again, then the SMS code
+    /// ([`Authenticator::verify_sms_code`]) and a new code ([`Authenticator::choose_code`]).
+    /// The device key stays; the old code no longer works once the new one is chosen.
+    pub async fn unblock_with_bank(
+        &self,
+        account_id: String,
+        bank: Bank,
+    ) -> Result<BankHandoff, CoreError> {
+        enrollment::unblock_with_bank(&self.ctx, account_id, bank).await
+    }
+
+    /// Starts unblocking `account_id` with an identification code of the eID website, issued
+    /// for the account's phone number; then as [`Authenticator::unblock_with_bank`].
+    pub async fn unblock_with_eid(
+        &self,
+        account_id: String,
+        identification_code: String,
+    ) -> Result<SmsSent, CoreError> {
+        let code = enrollment::identification_code(&identification_code)?;
+        enrollment::unblock_with_code(&self.ctx, &account_id, Start::Eid(code)).await
+    }
+
+    /// Starts unblocking `account_id` with an activation code (or link) from the counter; then
+    /// as [`Authenticator::unblock_with_bank`].
+    pub async fn unblock_with_counter(
+        &self,
+        account_id: String,
+        activation_code_or_link: String,
+    ) -> Result<SmsSent, CoreError> {
+        let code = enrollment::activation_code(&activation_code_or_link)?;
+        enrollment::unblock_with_code(&self.ctx, &account_id, Start::Counter(code)).await
     }
 
     /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the
@@ -214,6 +289,74 @@ impl Authenticator {
         reason: DeclineReason,
     ) -> Result<(), CoreError> {
         actions::decline(&self.ctx, request_id, reason).await
+    }
+
+    /// Approves a request that allows biometrics with the biometric key: the platform shows its
+    /// prompt with the request's text. A request that demands the code gives
+    /// [`CoreError::CodeRequired`] and nothing is signed; without biometrics enabled,
+    /// [`CoreError::BiometricsNotEnabled`]. When the platform reports the key invalidated
+    /// (biometrics on the phone changed), biometrics are turned off for the account and the
+    /// answer is [`CoreError::BiometricKeyInvalidated`]: the request stays pending for the code.
+    /// A cancelled prompt is [`CoreError::Keystore`] with [`crate::KeystoreError::UserCancelled`].
+    pub async fn approve_with_biometric(&self, request_id: String) -> Result<(), CoreError> {
+        actions::approve(&self.ctx, request_id, Verification::Biometric, None).await
+    }
+
+    /// Approves a number-matching request with the biometric key and the number picked; see
+    /// [`Authenticator::approve_with_biometric`] and
+    /// [`Authenticator::approve_with_code_and_number`].
+    pub async fn approve_with_biometric_and_number(
+        &self,
+        request_id: String,
+        number: u8,
+    ) -> Result<(), CoreError> {
+        actions::approve(&self.ctx, request_id, Verification::Biometric, Some(number)).await
+    }
+
+    /// Changes the account's code: `current_code` authorises the change, `new_code` (typed twice
+    /// as `new_code` and `confirmation`) becomes the code. The server replaces the PIN key; the
+    /// old code no longer works. A wrong current code counts like a wrong code on an approval
+    /// ([`CoreError::WrongCode`], then [`CoreError::AccountBlocked`]); a trivial new code is
+    /// [`CoreError::WeakCode`]. After a [`CoreError::Network`] call again with the same codes.
+    pub async fn change_code(
+        &self,
+        account_id: String,
+        current_code: String,
+        new_code: String,
+        confirmation: String,
+    ) -> Result<(), CoreError> {
+        life::change_code(&self.ctx, account_id, current_code, new_code, confirmation).await
+    }
+
+    /// Enables biometrics for the account: creates a biometric-gated key in the keystore
+    /// ([`crate::KeyProtection::Biometric`]; the platform prompts once) and registers it with the
+    /// server, authorised by the code. Enabling again replaces the key (after an invalidation).
+    pub async fn enable_biometrics(
+        &self,
+        account_id: String,
+        code: String,
+    ) -> Result<(), CoreError> {
+        life::enable_biometrics(&self.ctx, account_id, code).await
+    }
+
+    /// Disables biometrics for the account: the server forgets the biometric key and the phone
+    /// deletes it. [`CoreError::BiometricsNotEnabled`] when they were not enabled.
+    pub async fn disable_biometrics(&self, account_id: String) -> Result<(), CoreError> {
+        life::disable_biometrics(&self.ctx, account_id).await
+    }
+
+    /// Deactivates the account on this phone: the server revokes this device for good, and the
+    /// phone forgets the account, its pending requests and its keys (the history stays). The
+    /// person's other phones and the account itself stay. On [`CoreError::Network`] nothing
+    /// changed here: call again.
+    pub async fn deactivate(&self, account_id: String) -> Result<(), CoreError> {
+        life::deactivate(&self.ctx, account_id).await
+    }
+
+    /// What happened to the accounts on this phone (activations, unblocks, code changes,
+    /// biometrics, blocks, revocations, deactivations), newest first.
+    pub fn account_events(&self) -> Result<Vec<AccountEvent>, CoreError> {
+        self.ctx.store.account_events()
     }
 
     /// The decisions taken on this phone, newest first.

@@ -231,6 +231,13 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
             attempts_left: error.attempts_left.unwrap_or(0),
         },
         codes::SMS_CODE_EXPIRED => CoreError::SmsCodeExpired,
+        codes::WRONG_IDENTITY_CODE => CoreError::WrongIdentityCode {
+            attempts_left: error.attempts_left.unwrap_or(0),
+        },
+        codes::IDENTITY_CODE_EXPIRED => CoreError::IdentityCodeExpired,
+        codes::IDENTITY_CODE_USED => CoreError::IdentityCodeUsed,
+        codes::IDENTITY_CODE_BLOCKED => CoreError::IdentityCodeBlocked,
+        codes::METHOD_NOT_ALLOWED => CoreError::CodeRequired,
         codes::TOO_MANY_ATTEMPTS => CoreError::TooManyAttempts,
         codes::RESEND_TOO_SOON => CoreError::ResendTooSoon {
             retry_after_secs: error.retry_after.unwrap_or(0),
@@ -287,6 +294,26 @@ mod tests {
         assert_eq!(
             map_api_error(api(codes::DEVICE_REVOKED)),
             CoreError::DeviceRevoked
+        );
+        assert_eq!(
+            map_api_error(api(codes::WRONG_IDENTITY_CODE)),
+            CoreError::WrongIdentityCode { attempts_left: 2 }
+        );
+        assert_eq!(
+            map_api_error(api(codes::IDENTITY_CODE_EXPIRED)),
+            CoreError::IdentityCodeExpired
+        );
+        assert_eq!(
+            map_api_error(api(codes::IDENTITY_CODE_USED)),
+            CoreError::IdentityCodeUsed
+        );
+        assert_eq!(
+            map_api_error(api(codes::IDENTITY_CODE_BLOCKED)),
+            CoreError::IdentityCodeBlocked
+        );
+        assert_eq!(
+            map_api_error(api(codes::METHOD_NOT_ALLOWED)),
+            CoreError::CodeRequired
         );
         assert_eq!(
             map_api_error(api(codes::IDENTITY_REFUSED)),

@@ -1,5 +1,8 @@
-//! Enrollment through a bank: phone number and bank, the handoff to the bank's app and back,
-//! the SMS control code, and the choice of the 5-digit code that registers the phone's keys.
+//! Enrollment: the phone number and an identity source (a bank's app through a handoff, the
+//! identification code of the eID website, or the activation code of the counter, typed or
+//! opened as a link), the SMS control code, and the choice of the 5-digit code that registers
+//! the phone's keys. An unblock is the same enrollment for an account already on this phone,
+//! with its own device key: the key stays, the code is new.
 //!
 //! The enrollment in progress is kept in the store at every step, because the bank handoff
 //! leaves the app and the system may kill it meanwhile.
@@ -8,10 +11,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
-    StartEnrollment, SubmitIdentity, VerifySms,
+    StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
 };
 use sleutel_protocol::display::clean_display_text;
-use sleutel_protocol::identity::{Bank, IdentitySource};
+use sleutel_protocol::identity::{
+    self, ACTIVATION_CODE_LENGTH, Bank, IDENTIFICATION_CODE_LENGTH, IdentitySource,
+};
 use sleutel_protocol::jose::{self, Es256Signer, Jwk, Jwks};
 use sleutel_protocol::limits::{
     CLOCK_SKEW_SECS, MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS, SMS_CODE_LENGTH,
@@ -45,6 +50,9 @@ const MAX_MASKED_PHONE_CHARS: usize = 32;
 pub enum EnrollmentStep {
     /// Waiting for the bank's app to return with the identity (`complete_bank_handoff`).
     BankHandoff,
+    /// Waiting for the identification code (eID) or activation code (counter) to be typed
+    /// again after it was refused or its answer lost (`submit_identity_code`).
+    IdentityCode,
     /// Waiting for the SMS control code (`verify_sms_code`, `resend_sms_code`).
     SmsCode,
     /// Waiting for the person to choose the 5-digit code (`choose_code`).
@@ -73,10 +81,14 @@ pub struct EnrollmentProgress {
     pub step: EnrollmentStep,
     /// The phone number being enrolled (E.164).
     pub phone_number: String,
-    /// The bank chosen.
-    pub bank: Bank,
-    /// The bank's app or site, to open again if the person did not get there.
-    pub handoff_url: String,
+    /// How the identity is proven.
+    pub source: IdentitySource,
+    /// The bank chosen, for the bank source.
+    pub bank: Option<Bank>,
+    /// The bank's app or site, to open again if the person did not get there (bank source).
+    pub handoff_url: Option<String>,
+    /// The account this enrollment unblocks, when it is an unblock.
+    pub unblock_account_id: Option<String>,
     /// The person's name, once the SMS code is verified.
     pub display_name: Option<String>,
     /// When the enrollment expires (Unix seconds).
@@ -111,6 +123,8 @@ pub struct Account {
     pub phone_number: String,
     /// Whether the account can be used from this phone.
     pub status: AccountStatus,
+    /// Whether requests that allow it can be approved with the biometric key.
+    pub biometrics_enabled: bool,
 }
 
 impl From<&AccountRow> for Account {
@@ -121,8 +135,46 @@ impl From<&AccountRow> for Account {
             server_url: row.server_url.clone(),
             phone_number: row.phone_number.clone(),
             status: row.status,
+            biometrics_enabled: row.biometric_alias.is_some(),
         }
     }
+}
+
+/// What happened in an account's life on this phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum AccountEventKind {
+    /// The account was activated on this phone (any source).
+    Activated,
+    /// The blocked account was unblocked: identity proven again, new code.
+    Unblocked,
+    /// The code was changed.
+    CodeChanged,
+    /// Biometrics were enabled.
+    BiometricsEnabled,
+    /// Biometrics were disabled by the person.
+    BiometricsDisabled,
+    /// The platform invalidated the biometric key (biometrics enrolled on the phone changed).
+    BiometricsInvalidated,
+    /// The server blocked the account (too many wrong codes, or blocked from outside).
+    Blocked,
+    /// This phone was revoked for the account (an activation on another phone).
+    Revoked,
+    /// The person deactivated the account on this phone.
+    Deactivated,
+}
+
+/// One event in the history of an account on this phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AccountEvent {
+    /// The account.
+    pub account_id: String,
+    /// What happened.
+    pub event: AccountEventKind,
+    /// When (Unix seconds).
+    pub at: i64,
 }
 
 impl From<&EnrollmentRow> for EnrollmentProgress {
@@ -131,8 +183,10 @@ impl From<&EnrollmentRow> for EnrollmentProgress {
             enrollment_id: row.enrollment_id.clone(),
             step: row.step,
             phone_number: row.phone_number.clone(),
+            source: row.source,
             bank: row.bank,
             handoff_url: row.handoff_url.clone(),
+            unblock_account_id: row.unblock_account_id.clone(),
             display_name: row.display_name.clone(),
             expires_at: row.expires_at,
         }
@@ -162,6 +216,63 @@ fn malformed_answer(what: &str) -> CoreError {
     CoreError::unavailable(None, format!("the server's answer has an invalid {what}"))
 }
 
+/// Where a new enrollment's identity comes from, as the phone starts it.
+pub(crate) enum Start {
+    /// The bank's app (a handoff).
+    Bank(Bank),
+    /// The eID website's identification code (canonical form).
+    Eid(Zeroizing<String>),
+    /// The counter's activation code (canonical form).
+    Counter(Zeroizing<String>),
+}
+
+impl Start {
+    fn source(&self) -> IdentitySource {
+        match self {
+            Start::Bank(_) => IdentitySource::Bank,
+            Start::Eid(_) => IdentitySource::Eid,
+            Start::Counter(_) => IdentitySource::Counter,
+        }
+    }
+}
+
+/// An identification code as typed, in canonical form, or [`CoreError::InvalidInput`] on
+/// `identification_code`.
+pub(crate) fn identification_code(typed: &str) -> Result<Zeroizing<String>, CoreError> {
+    identity::normalize_identity_code(typed, IDENTIFICATION_CODE_LENGTH)
+        .map(Zeroizing::new)
+        .map_err(|e| CoreError::invalid("identification_code", e.to_string()))
+}
+
+/// An activation code typed, or the activation link of the counter's e-mail opened
+/// (`sleutel://enroll/counter?activation_code=...`), in canonical form; anything else is
+/// [`CoreError::InvalidInput`] on `activation_code`.
+pub(crate) fn activation_code(typed_or_link: &str) -> Result<Zeroizing<String>, CoreError> {
+    let bad = |reason: &str| CoreError::invalid("activation_code", reason);
+    let text = typed_or_link.trim();
+    let code = if text.contains("://") {
+        let base = text.split(['?', '#']).next().unwrap_or_default();
+        if base != api::DEEP_LINK_COUNTER_ACTIVATION {
+            return Err(bad("not an activation link"));
+        }
+        let url = url::Url::parse(text).map_err(|_| bad("malformed link"))?;
+        let mut codes = url
+            .query_pairs()
+            .filter(|(name, _)| name == "activation_code")
+            .map(|(_, value)| Zeroizing::new(value.into_owned()));
+        match (codes.next(), codes.next()) {
+            (Some(code), None) => code,
+            (None, _) => return Err(bad("the link carries no activation code")),
+            (Some(_), Some(_)) => return Err(bad("the link carries two activation codes")),
+        }
+    } else {
+        Zeroizing::new(text.to_owned())
+    };
+    identity::normalize_identity_code(&code, ACTIVATION_CODE_LENGTH)
+        .map(Zeroizing::new)
+        .map_err(|e| bad(&e.to_string()))
+}
+
 pub(crate) async fn start_bank_enrollment(
     ctx: &Context,
     phone_number: String,
@@ -169,16 +280,103 @@ pub(crate) async fn start_bank_enrollment(
 ) -> Result<BankHandoff, CoreError> {
     let phone_number =
         normalize_belgian_mobile(&phone_number).map_err(|_| CoreError::InvalidPhoneNumber)?;
-    let alias = new_alias()?;
-    let public = ctx
-        .keystore
-        .generate_key(alias.clone(), KeyProtection::Device)?;
+    let row = start(ctx, phone_number, &Start::Bank(bank), None).await?;
+    bank_handoff(row, bank)
+}
+
+fn bank_handoff(row: EnrollmentRow, bank: Bank) -> Result<BankHandoff, CoreError> {
+    Ok(BankHandoff {
+        enrollment_id: row.enrollment_id,
+        handoff_url: row
+            .handoff_url
+            .ok_or_else(|| malformed_answer("handoff URL"))?,
+        bank,
+    })
+}
+
+/// Starts an enrollment through the eID website's identification code or the counter's
+/// activation code and hands the code to the server, which sends the SMS code.
+pub(crate) async fn start_with_code(
+    ctx: &Context,
+    phone_number: String,
+    how: Start,
+) -> Result<SmsSent, CoreError> {
+    let phone_number =
+        normalize_belgian_mobile(&phone_number).map_err(|_| CoreError::InvalidPhoneNumber)?;
+    let row = start(ctx, phone_number, &how, None).await?;
+    submit_code(ctx, &row, &how).await
+}
+
+/// Starts an unblock of `account_id` from this phone: an enrollment for the account's phone
+/// number with the account's own device key.
+async fn start_unblock(
+    ctx: &Context,
+    account_id: &str,
+    how: &Start,
+) -> Result<EnrollmentRow, CoreError> {
+    let account = ctx.store.account(account_id)?.ok_or(CoreError::NoAccount)?;
+    if account.status == AccountStatus::Revoked {
+        return Err(CoreError::DeviceRevoked);
+    }
+    if account.server_url != ctx.server_url {
+        return Err(CoreError::invalid(
+            "account_id",
+            "the account lives on another server than this app's",
+        ));
+    }
+    start(ctx, account.phone_number.clone(), how, Some(&account)).await
+}
+
+/// Starts an unblock with an identification or activation code and hands the code over.
+pub(crate) async fn unblock_with_code(
+    ctx: &Context,
+    account_id: &str,
+    how: Start,
+) -> Result<SmsSent, CoreError> {
+    let row = start_unblock(ctx, account_id, &how).await?;
+    submit_code(ctx, &row, &how).await
+}
+
+pub(crate) async fn unblock_with_bank(
+    ctx: &Context,
+    account_id: String,
+    bank: Bank,
+) -> Result<BankHandoff, CoreError> {
+    let row = start_unblock(ctx, &account_id, &Start::Bank(bank)).await?;
+    bank_handoff(row, bank)
+}
+
+/// Creates the enrollment at the server and stores it: a new device key for a new account, or
+/// the account's own key for an unblock (`unblock`).
+async fn start(
+    ctx: &Context,
+    phone_number: String,
+    how: &Start,
+    unblock: Option<&AccountRow>,
+) -> Result<EnrollmentRow, CoreError> {
+    let (alias, public) = match unblock {
+        Some(account) => {
+            let public = ctx.keystore.public_key(account.device_alias.clone())?;
+            (account.device_alias.clone(), public)
+        }
+        None => {
+            let alias = new_alias()?;
+            let public = ctx
+                .keystore
+                .generate_key(alias.clone(), KeyProtection::Device)?;
+            (alias, public)
+        }
+    };
+    let bank = match how {
+        Start::Bank(bank) => Some(*bank),
+        Start::Eid(_) | Start::Counter(_) => None,
+    };
     let started = async {
         let device = DeviceKey::from_sec1(&*ctx.keystore, &alias, &public)?;
         let body = serde_json::to_vec(&StartEnrollment {
             phone_number: phone_number.clone(),
-            source: IdentitySource::Bank,
-            bank: Some(bank),
+            source: how.source(),
+            bank,
         })
         .map_err(|e| CoreError::invalid("enrollment", e.to_string()))?;
         let started: EnrollmentStarted = ctx
@@ -199,22 +397,34 @@ pub(crate) async fn start_bank_enrollment(
         }
         // The person types their bank card's PIN there: https, or http on this machine only
         // (the development server's simulated banks), as for the server URL itself.
-        match url::Url::parse(&started.handoff_url) {
-            Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
-            }
-            _ => return Err(malformed_answer("handoff URL")),
-        }
+        let handoff_url = match (bank, started.handoff_url) {
+            (Some(_), Some(handoff)) => match url::Url::parse(&handoff) {
+                Ok(url)
+                    if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) =>
+                {
+                    Some(handoff)
+                }
+                _ => return Err(malformed_answer("handoff URL")),
+            },
+            (Some(_), None) => return Err(malformed_answer("handoff URL")),
+            (None, _) => None,
+        };
         let row = EnrollmentRow {
             enrollment_id: started.enrollment_id,
             nonce: started.nonce,
             server_url: ctx.server_url.clone(),
             phone_number,
+            source: how.source(),
             bank,
             device_alias: alias.clone(),
-            handoff_url: started.handoff_url,
-            step: EnrollmentStep::BankHandoff,
+            handoff_url,
+            step: match how {
+                Start::Bank(_) => EnrollmentStep::BankHandoff,
+                Start::Eid(_) | Start::Counter(_) => EnrollmentStep::IdentityCode,
+            },
             display_name: None,
             expires_at: started.expires_at,
+            unblock_account_id: unblock.map(|a| a.account_id.clone()),
         };
         let previous = ctx.store.replace_enrollment(&row)?;
         Ok((row, previous))
@@ -224,19 +434,79 @@ pub(crate) async fn start_bank_enrollment(
         Ok((row, previous)) => {
             if let Some(previous) = previous {
                 debug!("a new enrollment replaces the one in progress");
-                forget_keys(ctx, &previous.device_alias);
+                forget_enrollment_keys(ctx, &previous);
             }
-            Ok(BankHandoff {
-                enrollment_id: row.enrollment_id,
-                handoff_url: row.handoff_url,
-                bank,
-            })
+            Ok(row)
         }
         Err(e) => {
-            delete_device_key(ctx, &alias);
+            if unblock.is_none() {
+                delete_device_key(ctx, &alias);
+            }
             Err(e)
         }
     }
+}
+
+/// Hands an identification or activation code to the server. Like the bank handoff, a lost
+/// answer changes nothing here and the call can be made again (`submit_identity_code`); a
+/// refusal keeps the enrollment so that the person can type the code again, except when the
+/// server ends it.
+async fn submit_code(
+    ctx: &Context,
+    row: &EnrollmentRow,
+    how: &Start,
+) -> Result<SmsSent, CoreError> {
+    let code = match how {
+        Start::Eid(code) | Start::Counter(code) => code,
+        Start::Bank(_) => return Err(CoreError::WrongStep { expected: row.step }),
+    };
+    let body = Zeroizing::new(to_json(&SubmitIdentityCode {
+        code: code.to_string(),
+    })?);
+    let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
+    let result: Result<SmsSent, CoreError> = call(
+        ctx,
+        row,
+        &device,
+        Method::POST,
+        &api::path_enrollment_code(&row.enrollment_id),
+        Some(body.to_vec()),
+    )
+    .await;
+    match result {
+        Ok(sent) => {
+            ctx.store
+                .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+            debug!("identity code accepted; SMS code sent");
+            Ok(shown(sent))
+        }
+        Err(e) if is_wrong_step(&e) => {
+            debug!("the code was accepted by an earlier call; moving on to the SMS step");
+            ctx.store
+                .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+            Err(CoreError::WrongStep {
+                expected: EnrollmentStep::SmsCode,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Types the identification or activation code again, for the enrollment in progress.
+pub(crate) async fn submit_identity_code(
+    ctx: &Context,
+    code: String,
+) -> Result<SmsSent, CoreError> {
+    let code = Zeroizing::new(code);
+    let row = current(ctx, EnrollmentStep::IdentityCode)?;
+    let how = match row.source {
+        IdentitySource::Eid => Start::Eid(identification_code(&code)?),
+        IdentitySource::Counter => Start::Counter(activation_code(&code)?),
+        IdentitySource::Bank => {
+            return Err(CoreError::WrongStep { expected: row.step });
+        }
+    };
+    submit_code(ctx, &row, &how).await
 }
 
 /// Checks the bank's return link for `enrollment_id` and returns the identity token it carries.
@@ -420,9 +690,9 @@ pub(crate) async fn choose_code(
     let thumbprint = ctx.server_key_thumbprint.as_deref();
     let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
 
-    // The device key alias is new for every enrollment, so a salt under it can only come from
-    // an earlier attempt of this enrollment.
-    let salt_name = salt_secret_name(&row.device_alias);
+    // The device key alias is new for every enrollment (an unblock has a salt name of its
+    // own), so a salt under this name can only come from an earlier attempt of this enrollment.
+    let salt_name = enrollment_salt_name(&row);
     let (salt, earlier_attempt) = match ctx.keystore.get_secret(salt_name.clone())? {
         Some(salt) => (Zeroizing::new(salt), true),
         None => {
@@ -458,7 +728,21 @@ pub(crate) async fn choose_code(
     };
     // From here on the server has registered the keys: nothing may be deleted, so that a retry
     // can still finish the enrollment.
-    store_account(ctx, &row, done, server_keys)
+    store_account(ctx, &row, done, server_keys, &salt_name)
+}
+
+/// Where the salt of the code chosen in `row` is kept until the account is stored: the
+/// account's salt name for a new device key; for an unblock, a name of the enrollment's own,
+/// since the account's current salt must stay until the server has the new PIN key.
+fn enrollment_salt_name(row: &EnrollmentRow) -> String {
+    match &row.unblock_account_id {
+        None => salt_secret_name(&row.device_alias),
+        Some(_) => format!(
+            "{}/{}",
+            salt_secret_name(&row.device_alias),
+            row.enrollment_id
+        ),
+    }
 }
 
 /// Derives the PIN key and sends both public keys with their proofs of possession.
@@ -499,9 +783,26 @@ fn store_account(
     row: &EnrollmentRow,
     done: EnrollmentCompleted,
     server_keys: Jwks,
+    salt_name: &str,
 ) -> Result<Account, CoreError> {
     if !is_valid_id(&done.account_id) {
         return Err(malformed_answer("account id"));
+    }
+    if let Some(unblocked) = &row.unblock_account_id {
+        if &done.account_id != unblocked {
+            return Err(malformed_answer("account id (not the account unblocked)"));
+        }
+        // The server now has the new code's PIN key: the new salt becomes the account's before
+        // anything else, so the code works even if storing the rest fails.
+        let salt = ctx
+            .keystore
+            .get_secret(salt_name.to_owned())?
+            .map(Zeroizing::new)
+            .ok_or(CoreError::Keystore {
+                error: crate::KeystoreError::KeyNotFound,
+            })?;
+        ctx.keystore
+            .put_secret(salt_secret_name(&row.device_alias), salt.to_vec())?;
     }
     if done.issuer.is_empty() {
         return Err(malformed_answer("issuer"));
@@ -517,13 +818,30 @@ fn store_account(
         server_keys: merge_keys(server_keys, done.server_keys, thumbprint),
         status: AccountStatus::Active,
         created_at: crate::now(),
+        biometric_alias: None,
     };
-    let replaced = ctx.store.finish_enrollment(&row.enrollment_id, &account)?;
-    if let Some(replaced) = replaced
-        && replaced.device_alias != account.device_alias
+    let event = if row.unblock_account_id.is_some() {
+        AccountEventKind::Unblocked
+    } else {
+        AccountEventKind::Activated
+    };
+    let replaced = ctx
+        .store
+        .finish_enrollment(&row.enrollment_id, &account, event)?;
+    if row.unblock_account_id.is_some()
+        && let Err(e) = ctx.keystore.delete_secret(salt_name.to_owned())
     {
-        debug!("the new activation replaces this account's earlier keys");
-        forget_keys(ctx, &replaced.device_alias);
+        warn!("could not delete the salt of a finished unblock: {e}");
+    }
+    if let Some(replaced) = replaced {
+        if replaced.device_alias != account.device_alias {
+            debug!("the new activation replaces this account's earlier keys");
+            forget_keys(ctx, &replaced.device_alias);
+        }
+        // The server dropped the biometric key with the old code: so does the phone.
+        if let Some(biometric) = replaced.biometric_alias {
+            delete_device_key(ctx, &biometric);
+        }
     }
     debug!("enrollment complete");
     Ok(Account::from(&account))
@@ -596,10 +914,7 @@ fn is_expired(row: &EnrollmentRow) -> bool {
 fn may_give_up(ctx: &Context, row: &EnrollmentRow) -> bool {
     is_expired(row)
         && (row.step != EnrollmentStep::ChooseCode
-            || matches!(
-                ctx.keystore.get_secret(salt_secret_name(&row.device_alias)),
-                Ok(None)
-            ))
+            || matches!(ctx.keystore.get_secret(enrollment_salt_name(row)), Ok(None)))
 }
 
 /// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned,
@@ -659,25 +974,37 @@ fn abandon(ctx: &Context, row: &EnrollmentRow) {
     if let Err(e) = ctx.store.delete_enrollment(&row.enrollment_id) {
         warn!("could not delete an ended enrollment: {e}");
     }
-    forget_keys(ctx, &row.device_alias);
+    forget_enrollment_keys(ctx, row);
+}
+
+/// Deletes what an ended enrollment alone used: its device key and salt, or, for an unblock,
+/// only the salt of its new code (the device key and the current salt are the account's).
+fn forget_enrollment_keys(ctx: &Context, row: &EnrollmentRow) {
+    if row.unblock_account_id.is_some() {
+        if let Err(e) = ctx.keystore.delete_secret(enrollment_salt_name(row)) {
+            warn!("could not delete an unused salt: {e}");
+        }
+    } else {
+        forget_keys(ctx, &row.device_alias);
+    }
 }
 
 /// Deletes a device key that no account or enrollment uses any more, and the salt of the code
 /// that went with it. Deleting what is not there is harmless.
-fn forget_keys(ctx: &Context, alias: &str) {
+pub(crate) fn forget_keys(ctx: &Context, alias: &str) {
     delete_device_key(ctx, alias);
     if let Err(e) = ctx.keystore.delete_secret(salt_secret_name(alias)) {
         warn!("could not delete an unused salt: {e}");
     }
 }
 
-fn delete_device_key(ctx: &Context, alias: &str) {
+pub(crate) fn delete_device_key(ctx: &Context, alias: &str) {
     if let Err(e) = ctx.keystore.delete_key(alias.to_owned()) {
         warn!("could not delete an unused device key: {e}");
     }
 }
 
-fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, CoreError> {
+pub(crate) fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, CoreError> {
     serde_json::to_vec(body).map_err(|e| CoreError::invalid("body", e.to_string()))
 }
 
@@ -695,6 +1022,32 @@ mod tests {
     fn bank_return_link_yields_the_identity_token() {
         let link = format!("{LINK}?enrollment_id=e1&identity_token=a.b.c");
         assert_eq!(parse_bank_return(&link, "e1"), Ok("a.b.c".into()));
+    }
+
+    #[test]
+    fn activation_codes_are_taken_typed_or_from_the_link() {
+        let code = "ACDE-FGHJ-KMNP";
+        assert_eq!(activation_code(code).unwrap().as_str(), "ACDEFGHJKMNP");
+        assert_eq!(
+            activation_code("sleutel://enroll/counter?activation_code=ACDEFGHJKMNP")
+                .unwrap()
+                .as_str(),
+            "ACDEFGHJKMNP"
+        );
+        for bad in [
+            "sleutel://enroll/bank?activation_code=ACDEFGHJKMNP",
+            "https://evil.example/?activation_code=ACDEFGHJKMNP",
+            "sleutel://enroll/counter?activation_code=A&activation_code=B",
+            "sleutel://enroll/counter",
+            "ACDEFGHJKMN0",
+        ] {
+            assert!(
+                matches!(activation_code(bad), Err(CoreError::InvalidInput { .. })),
+                "{bad}"
+            );
+        }
+        assert!(identification_code("acde fghj").is_ok());
+        assert!(identification_code("ACDEFGHJKMNP").is_err());
     }
 
     #[test]

@@ -67,6 +67,23 @@ pub enum CoreError {
         /// The server's explanation.
         reason: String,
     },
+    /// Wrong identification code (eID) or activation code (counter). At 0 attempts left the
+    /// code no longer works (eID: ask the website for a new one) or the enrollment has ended.
+    #[error("wrong code, {attempts_left} attempt(s) left")]
+    WrongIdentityCode {
+        /// Tries left before the code or the enrollment stops accepting codes.
+        attempts_left: u32,
+    },
+    /// The identification or activation code has expired (an activation code after 14 days):
+    /// the person asks for a new one.
+    #[error("this code has expired; ask for a new one")]
+    IdentityCodeExpired,
+    /// The identification or activation code was already used: each code works once.
+    #[error("this code was already used; ask for a new one")]
+    IdentityCodeUsed,
+    /// The identification code was typed wrong too often and no longer works.
+    #[error("this code no longer works after too many wrong tries; ask for a new one")]
+    IdentityCodeBlocked,
     /// Wrong SMS code.
     #[error("wrong SMS code, {attempts_left} attempt(s) left")]
     WrongSmsCode {
@@ -95,6 +112,18 @@ pub enum CoreError {
     /// again.
     #[error("the account is blocked")]
     AccountBlocked,
+    /// The request must be confirmed with the 5-digit code: the relying party does not accept a
+    /// biometric (or the server knows no biometric key of this phone).
+    #[error("this request must be confirmed with the code")]
+    CodeRequired,
+    /// Biometrics are not enabled for this account on this phone.
+    #[error("biometrics are not enabled for this account")]
+    BiometricsNotEnabled,
+    /// The platform invalidated the biometric key (the biometrics enrolled on the phone
+    /// changed). The phone has turned biometrics off for the account: confirm with the code, and
+    /// enable biometrics again if wanted.
+    #[error("the biometric key was invalidated; use the code, then enable biometrics again")]
+    BiometricKeyInvalidated,
     /// The request has expired.
     #[error("the request has expired")]
     RequestExpired,

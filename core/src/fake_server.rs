@@ -170,10 +170,11 @@ async fn start(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Byte
     ok(api::EnrollmentStarted {
         enrollment_id: "enr-1".into(),
         nonce: "nonce-1".into(),
-        handoff_url: fake
-            .handoff_url
-            .clone()
-            .unwrap_or_else(|| "https://bank.invalid/authorize?enrollment_id=enr-1".into()),
+        handoff_url: Some(
+            fake.handoff_url
+                .clone()
+                .unwrap_or_else(|| "https://bank.invalid/authorize?enrollment_id=enr-1".into()),
+        ),
         expires_at: crate::now() + 600,
     })
 }

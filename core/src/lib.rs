@@ -1,7 +1,7 @@
 //! The Sleutel authenticator: the phone side of a citizen's digital key.
 //!
-//! An [`Authenticator`] enrolls the phone for a person (bank handoff, SMS control code, a chosen
-//! 5-digit code), then receives the signed requests of online services, shows them, and answers
+//! An [`Authenticator`] enrolls the phone for a person (bank handoff, eID identification code or
+//! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed requests of online services, shows them, and answers
 //! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
 //! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
 //! through the keystore. The bindings crate (`sleutel-ffi`) wraps this API for Kotlin, Swift and
@@ -20,6 +20,7 @@ mod error;
 #[cfg(test)]
 mod fake_server;
 mod keystore;
+mod life;
 mod pin;
 #[cfg(test)]
 mod recovery_tests;
@@ -28,14 +29,17 @@ mod store;
 
 pub use actions::{ActionView, HistoryEntry};
 pub use authenticator::Authenticator;
-pub use enrollment::{Account, AccountStatus, BankHandoff, EnrollmentProgress, EnrollmentStep};
+pub use enrollment::{
+    Account, AccountEvent, AccountEventKind, AccountStatus, BankHandoff, EnrollmentProgress,
+    EnrollmentStep,
+};
 pub use error::CoreError;
 pub use keystore::{KeyProtection, Keystore, KeystoreError};
 pub use software_keystore::SoftwareKeystore;
 
 pub use sleutel_protocol::action::{ActionKind, Transaction};
 pub use sleutel_protocol::api::SmsSent;
-pub use sleutel_protocol::identity::Bank;
+pub use sleutel_protocol::identity::{Bank, IdentitySource};
 pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
 /// The current time in Unix seconds; a clock before 1970 reads as 0.

@@ -14,11 +14,11 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sleutel_protocol::identity::Bank;
+use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::Jwks;
 
 use crate::actions::HistoryEntry;
-use crate::enrollment::{AccountStatus, EnrollmentStep};
+use crate::enrollment::{AccountEvent, AccountEventKind, AccountStatus, EnrollmentStep};
 use crate::error::CoreError;
 
 /// Name of the database file inside the app's data directory.
@@ -33,8 +33,9 @@ pub(crate) const APPLICATION_ID: i32 = 0x534C_4555;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, one migration per version. Never edit a released migration: add a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE accounts (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE accounts (
         account_id   TEXT PRIMARY KEY NOT NULL,
         server_url   TEXT NOT NULL,
         issuer       TEXT NOT NULL,
@@ -78,7 +79,42 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         method     TEXT,
         decided_at INTEGER NOT NULL
     ) STRICT;",
-)];
+    ),
+    // Version 2: enrollments through the eID and the counter (no bank, no handoff URL) and
+    // unblocks that reuse an account's device key; the biometric key of an account; the
+    // history of each account's life. The one-row enrollment table is rebuilt, since SQLite
+    // cannot drop a NOT NULL constraint.
+    M::up(
+        "CREATE TABLE enrollment_in_progress_v2 (
+        slot               INTEGER PRIMARY KEY NOT NULL CHECK (slot = 1),
+        enrollment_id      TEXT NOT NULL,
+        nonce              TEXT NOT NULL,
+        server_url         TEXT NOT NULL,
+        phone_number       TEXT NOT NULL,
+        source             TEXT NOT NULL,
+        bank               TEXT,
+        device_alias       TEXT NOT NULL,
+        handoff_url        TEXT,
+        step               TEXT NOT NULL,
+        display_name       TEXT,
+        expires_at         INTEGER NOT NULL,
+        unblock_account_id TEXT
+    ) STRICT;
+    INSERT INTO enrollment_in_progress_v2
+        SELECT slot, enrollment_id, nonce, server_url, phone_number, 'bank', bank, device_alias,
+               handoff_url, step, display_name, expires_at, NULL
+        FROM enrollment_in_progress;
+    DROP TABLE enrollment_in_progress;
+    ALTER TABLE enrollment_in_progress_v2 RENAME TO enrollment_in_progress;
+    ALTER TABLE accounts ADD COLUMN biometric_alias TEXT;
+    CREATE TABLE account_events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        at         INTEGER NOT NULL
+    ) STRICT;",
+    ),
+];
 
 /// An enrolled account as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +129,8 @@ pub(crate) struct AccountRow {
     pub(crate) server_keys: Jwks,
     pub(crate) status: AccountStatus,
     pub(crate) created_at: i64,
+    /// The keystore alias of the biometric key, when biometrics are enabled.
+    pub(crate) biometric_alias: Option<String>,
 }
 
 /// The one enrollment in progress, kept so the app can be killed during the bank handoff.
@@ -102,12 +140,15 @@ pub(crate) struct EnrollmentRow {
     pub(crate) nonce: String,
     pub(crate) server_url: String,
     pub(crate) phone_number: String,
-    pub(crate) bank: Bank,
+    pub(crate) source: IdentitySource,
+    pub(crate) bank: Option<Bank>,
     pub(crate) device_alias: String,
-    pub(crate) handoff_url: String,
+    pub(crate) handoff_url: Option<String>,
     pub(crate) step: EnrollmentStep,
     pub(crate) display_name: Option<String>,
     pub(crate) expires_at: i64,
+    /// The account this enrollment unblocks with its own device key, if it is an unblock.
+    pub(crate) unblock_account_id: Option<String>,
 }
 
 /// A verified action request waiting for the person, with the exact JWS it came in.
@@ -186,16 +227,95 @@ impl Store {
             .optional()?)
     }
 
+    /// Sets the account's status and, when it changes to blocked or revoked, records that in
+    /// the account's history, both or neither.
     pub(crate) fn set_account_status(
         &self,
         account_id: &str,
         status: AccountStatus,
     ) -> Result<(), CoreError> {
-        self.lock()?.execute(
-            "UPDATE accounts SET status = ?2 WHERE account_id = ?1",
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE accounts SET status = ?2 WHERE account_id = ?1 AND status != ?2",
             params![account_id, to_text(&status)],
         )?;
+        let event = match status {
+            AccountStatus::Blocked => Some(AccountEventKind::Blocked),
+            AccountStatus::Revoked => Some(AccountEventKind::Revoked),
+            AccountStatus::Active => None,
+        };
+        if changed > 0
+            && let Some(event) = event
+        {
+            insert_event(&tx, account_id, event, crate::now())?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Sets (or clears) the account's biometric key alias and records `event`, both or neither.
+    pub(crate) fn set_biometric_alias(
+        &self,
+        account_id: &str,
+        alias: Option<&str>,
+        event: AccountEventKind,
+    ) -> Result<(), CoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE accounts SET biometric_alias = ?2 WHERE account_id = ?1",
+            params![account_id, alias],
+        )?;
+        insert_event(&tx, account_id, event, crate::now())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records `event` in the account's history.
+    pub(crate) fn record_event(
+        &self,
+        account_id: &str,
+        event: AccountEventKind,
+    ) -> Result<(), CoreError> {
+        let conn = self.lock()?;
+        insert_event(&conn, account_id, event, crate::now())?;
+        Ok(())
+    }
+
+    /// Removes an account and its pending requests, and records `event` (its history stays),
+    /// all or nothing.
+    pub(crate) fn delete_account(
+        &self,
+        account_id: &str,
+        event: AccountEventKind,
+    ) -> Result<(), CoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM pending_requests WHERE account_id = ?1",
+            [account_id],
+        )?;
+        tx.execute("DELETE FROM accounts WHERE account_id = ?1", [account_id])?;
+        insert_event(&tx, account_id, event, crate::now())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every account event on this phone, newest first.
+    pub(crate) fn account_events(&self) -> Result<Vec<AccountEvent>, CoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT account_id, event, at FROM account_events ORDER BY at DESC, id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AccountEvent {
+                account_id: r.get(0)?,
+                event: from_text(r, 1)?,
+                at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ---- enrollment in progress ----
@@ -218,20 +338,22 @@ impl Store {
         let previous = enrollment(&tx)?;
         tx.execute(
             "INSERT OR REPLACE INTO enrollment_in_progress
-               (slot, enrollment_id, nonce, server_url, phone_number, bank, device_alias,
-                handoff_url, step, display_name, expires_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+               (slot, enrollment_id, nonce, server_url, phone_number, source, bank, device_alias,
+                handoff_url, step, display_name, expires_at, unblock_account_id)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 row.enrollment_id,
                 row.nonce,
                 row.server_url,
                 row.phone_number,
-                row.bank.id(),
+                to_text(&row.source),
+                row.bank.map(Bank::id),
                 row.device_alias,
                 row.handoff_url,
                 to_text(&row.step),
                 row.display_name,
                 row.expires_at,
+                row.unblock_account_id,
             ],
         )?;
         tx.commit()?;
@@ -261,13 +383,14 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the new account and ends the enrollment, both or neither. Returns the account it
-    /// replaced (a new activation of the same account on this phone), whose keys the caller
-    /// must delete.
+    /// Stores the new account, ends the enrollment and records `event` in the account's history,
+    /// all or nothing. Returns the account it replaced (a new activation of the same account on
+    /// this phone), whose keys the caller must delete.
     pub(crate) fn finish_enrollment(
         &self,
         enrollment_id: &str,
         account: &AccountRow,
+        event: AccountEventKind,
     ) -> Result<Option<AccountRow>, CoreError> {
         let keys = serde_json::to_string(&account.server_keys)
             .map_err(|e| CoreError::storage(format!("server keys: {e}")))?;
@@ -283,8 +406,8 @@ impl Store {
         tx.execute(
             "INSERT OR REPLACE INTO accounts
                (account_id, server_url, issuer, display_name, phone_number, device_alias,
-                server_keys, status, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                server_keys, status, created_at, biometric_alias)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 account.account_id,
                 account.server_url,
@@ -295,12 +418,14 @@ impl Store {
                 keys,
                 to_text(&account.status),
                 account.created_at,
+                account.biometric_alias,
             ],
         )?;
         tx.execute(
             "DELETE FROM enrollment_in_progress WHERE enrollment_id = ?1",
             [enrollment_id],
         )?;
+        insert_event(&tx, &account.account_id, event, crate::now())?;
         tx.commit()?;
         Ok(replaced)
     }
@@ -451,7 +576,19 @@ fn check_application_id(conn: &Connection) -> Result<(), CoreError> {
 }
 
 const ACCOUNT_COLUMNS: &str = "account_id, server_url, issuer, display_name, phone_number, \
-                               device_alias, server_keys, status, created_at";
+                               device_alias, server_keys, status, created_at, biometric_alias";
+
+fn insert_event(
+    conn: &Connection,
+    account_id: &str,
+    event: AccountEventKind,
+    at: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO account_events (account_id, event, at) VALUES (?1, ?2, ?3)",
+        params![account_id, to_text(&event), at],
+    )
+}
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     let keys: String = r.get(6)?;
@@ -465,11 +602,13 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         server_keys: serde_json::from_str(&keys).map_err(|e| conversion(6, e))?,
         status: from_text(r, 7)?,
         created_at: r.get(8)?,
+        biometric_alias: r.get(9)?,
     })
 }
 
 const ENROLLMENT_COLUMNS: &str = "enrollment_id, nonce, server_url, phone_number, bank, \
-                                  device_alias, handoff_url, step, display_name, expires_at";
+                                  device_alias, handoff_url, step, display_name, expires_at, \
+                                  source, unblock_account_id";
 
 /// The enrollment in progress, read with `conn` (the store's connection or a transaction).
 fn enrollment(conn: &Connection) -> rusqlite::Result<Option<EnrollmentRow>> {
@@ -482,18 +621,22 @@ fn enrollment(conn: &Connection) -> rusqlite::Result<Option<EnrollmentRow>> {
 }
 
 fn enrollment_from_row(r: &Row<'_>) -> rusqlite::Result<EnrollmentRow> {
-    let bank: String = r.get(4)?;
+    let bank: Option<String> = r.get(4)?;
     Ok(EnrollmentRow {
         enrollment_id: r.get(0)?,
         nonce: r.get(1)?,
         server_url: r.get(2)?,
         phone_number: r.get(3)?,
-        bank: Bank::from_id(&bank).map_err(|e| conversion(4, e))?,
+        bank: bank
+            .map(|b| Bank::from_id(&b).map_err(|e| conversion(4, e)))
+            .transpose()?,
         device_alias: r.get(5)?,
         handoff_url: r.get(6)?,
         step: from_text(r, 7)?,
         display_name: r.get(8)?,
         expires_at: r.get(9)?,
+        source: from_text(r, 10)?,
+        unblock_account_id: r.get(11)?,
     })
 }
 
@@ -566,6 +709,7 @@ mod tests {
             server_keys: Jwks { keys: vec![] },
             status: AccountStatus::Active,
             created_at: 1,
+            biometric_alias: None,
         }
     }
 
@@ -575,12 +719,14 @@ mod tests {
             nonce: "n".into(),
             server_url: "http://127.0.0.1:1".into(),
             phone_number: "+32470123456".into(),
-            bank: Bank::Kbc,
+            source: IdentitySource::Bank,
+            bank: Some(Bank::Kbc),
             device_alias: format!("device-{id}"),
-            handoff_url: "http://127.0.0.1:1/sim/bank/kbc/authorize".into(),
+            handoff_url: Some("http://127.0.0.1:1/sim/bank/kbc/authorize".into()),
             step: EnrollmentStep::BankHandoff,
             display_name: None,
             expires_at: 100,
+            unblock_account_id: None,
         }
     }
 
@@ -620,7 +766,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.finish_enrollment("e0", &account("a1")).unwrap();
+            store
+                .finish_enrollment("e0", &account("a1"), AccountEventKind::Activated)
+                .unwrap();
             store.replace_enrollment(&enrollment("e1")).unwrap();
             store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         }
@@ -628,6 +776,30 @@ mod tests {
         assert_eq!(store.accounts().unwrap(), vec![account("a1")]);
         assert_eq!(store.enrollment().unwrap(), Some(enrollment("e1")));
         assert_eq!(store.pending("r1").unwrap(), Some(pending("r1", "a1", 50)));
+    }
+
+    #[test]
+    fn version_2_keeps_a_bank_enrollment_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO enrollment_in_progress VALUES (1, 'e1', 'n', 'http://127.0.0.1:1',
+                     '+32470123456', 'kbc', 'device-e1',
+                     'http://127.0.0.1:1/sim/bank/kbc/authorize', 'bank_handoff', NULL, 100);",
+            )
+            .unwrap();
+        }
+
+        let store = Store::open(dir.path()).unwrap();
+
+        assert_eq!(store.enrollment().unwrap(), Some(enrollment("e1")));
+        assert!(store.account_events().unwrap().is_empty());
     }
 
     #[test]
@@ -686,7 +858,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.replace_enrollment(&enrollment("e1")).unwrap();
-        store.finish_enrollment("e1", &account("a1")).unwrap();
+        store
+            .finish_enrollment("e1", &account("a1"), AccountEventKind::Activated)
+            .unwrap();
         assert_eq!(store.enrollment().unwrap(), None);
         assert_eq!(store.account("a1").unwrap(), Some(account("a1")));
     }
@@ -695,11 +869,18 @@ mod tests {
     fn finishing_an_enrollment_returns_the_account_it_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.finish_enrollment("e1", &account("a1")).unwrap(), None);
+        assert_eq!(
+            store
+                .finish_enrollment("e1", &account("a1"), AccountEventKind::Activated)
+                .unwrap(),
+            None
+        );
         let mut again = account("a1");
         again.device_alias = "device-new".into();
         assert_eq!(
-            store.finish_enrollment("e2", &again).unwrap(),
+            store
+                .finish_enrollment("e2", &again, AccountEventKind::Activated)
+                .unwrap(),
             Some(account("a1"))
         );
         assert_eq!(store.accounts().unwrap(), vec![again]);
@@ -724,7 +905,9 @@ mod tests {
     fn pending_requests_are_idempotent_expire_and_sync() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.finish_enrollment("e", &account("a1")).unwrap();
+        store
+            .finish_enrollment("e", &account("a1"), AccountEventKind::Activated)
+            .unwrap();
         store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         store.insert_pending(&pending("r2", "a1", 20)).unwrap();
@@ -748,7 +931,9 @@ mod tests {
     fn a_decision_moves_the_request_to_history_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.finish_enrollment("e", &account("a1")).unwrap();
+        store
+            .finish_enrollment("e", &account("a1"), AccountEventKind::Activated)
+            .unwrap();
         store.insert_pending(&pending("r1", "a1", 50)).unwrap();
         let entry = |id: &str, at: i64, decision| HistoryEntry {
             request_id: id.into(),
@@ -781,7 +966,9 @@ mod tests {
     fn account_status_changes_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.finish_enrollment("e", &account("a1")).unwrap();
+        store
+            .finish_enrollment("e", &account("a1"), AccountEventKind::Activated)
+            .unwrap();
         store
             .set_account_status("a1", AccountStatus::Blocked)
             .unwrap();

@@ -22,6 +22,11 @@ pub const PATH_REQUESTS: &str = "/v1/requests";
 pub fn path_enrollment_identity(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/identity")
 }
+/// POST [`SubmitIdentityCode`] -> [`SmsSent`]: the identification code of the eID website or the
+/// activation code of the counter, for enrollments with those sources.
+pub fn path_enrollment_code(enrollment_id: &str) -> String {
+    format!("{PATH_ENROLLMENTS}/{enrollment_id}/code")
+}
 /// POST [`VerifySms`] -> [`SmsVerified`]: the SMS control code.
 pub fn path_enrollment_sms(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/sms")
@@ -43,6 +48,28 @@ pub fn path_request_response(request_id: &str) -> String {
     format!("{PATH_REQUESTS}/{request_id}/response")
 }
 
+/// Phone API: replace the calling device's PIN key (POST [`ChangePin`] -> [`DeviceUpdated`]).
+pub const PATH_DEVICE_PIN: &str = "/v1/device/pin";
+/// Phone API: register the calling device's biometric key (POST [`RegisterBiometricKey`]) or
+/// forget it (DELETE), -> [`DeviceUpdated`].
+pub const PATH_DEVICE_BIOMETRIC: &str = "/v1/device/biometric";
+/// Phone API: deactivate the calling device for good (POST, empty body -> [`DeviceUpdated`]).
+pub const PATH_DEVICE_DEACTIVATE: &str = "/v1/device/deactivate";
+
+/// Simulator, eID website: identification token and card reading (POST [`EidIdentification`]
+/// -> [`IdentificationCodeIssued`]).
+pub const PATH_SIM_EID_IDENTIFICATION: &str = "/sim/eid/identification";
+/// Simulator, counter: an official checked the person's identity (POST [`CounterActivation`]
+/// -> [`ActivationCodeIssued`]); an e-mail with the activation link follows.
+pub const PATH_SIM_COUNTER_ACTIVATION: &str = "/sim/counter/activation";
+/// Simulator: the e-mail outbox (GET `?email=...` -> [`EmailOutbox`]).
+pub const PATH_SIM_EMAIL: &str = "/sim/outbox/email";
+/// Simulator: the "block my key" page for a lost phone (POST [`BlockMyKey`] -> [`KeyBlocked`]).
+pub const PATH_SIM_BLOCK: &str = "/sim/block-my-key";
+/// Simulator: revoke an eID card, as the register does for a card reported lost (POST, empty).
+pub fn path_sim_eid_card_revoke(serial: &str) -> String {
+    format!("/sim/eid/cards/{serial}/revoke")
+}
 /// Simulator: create a citizen (POST [`NewCitizen`] -> [`Citizen`]).
 pub const PATH_SIM_CITIZENS: &str = "/sim/citizens";
 /// Simulator: the SMS outbox (GET `?phone_number=...` -> [`SmsOutbox`]).
@@ -77,6 +104,30 @@ pub fn bank_return_link(enrollment_id: &str, identity_token: &str) -> String {
         .append_pair("identity_token", identity_token)
         .finish();
     format!("{DEEP_LINK_BANK_RETURN}?{query}")
+}
+
+/// The app link in the counter's e-mail: [`DEEP_LINK_COUNTER_ACTIVATION`] with the activation
+/// code. Opening it fills in the code.
+pub const DEEP_LINK_COUNTER_ACTIVATION: &str = "sleutel://enroll/counter";
+
+/// The activation link for `activation_code`.
+pub fn counter_activation_link(activation_code: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("activation_code", activation_code)
+        .finish();
+    format!("{DEEP_LINK_COUNTER_ACTIVATION}?{query}")
+}
+
+/// The message both PIN keys sign for a change of code: the current key authorises, the new key
+/// proves possession. Bound to the device, so a signature cannot serve another phone.
+pub fn pin_change_message(device_jkt: &str, new_pin_jkt: &str) -> String {
+    format!("sleutel-pin-change/v1|{device_jkt}|{new_pin_jkt}")
+}
+
+/// The message the PIN key (authorising) and the new biometric key (proving possession) sign to
+/// register the biometric key of a device.
+pub fn biometric_enable_message(device_jkt: &str, biometric_jkt: &str) -> String {
+    format!("sleutel-biometric-enable/v1|{device_jkt}|{biometric_jkt}")
 }
 
 /// Whether `id` is one of the protocol's identifiers (request, account, enrollment ids, nonces):
@@ -115,8 +166,10 @@ pub struct EnrollmentStarted {
     pub enrollment_id: String,
     /// The nonce the identity token must carry.
     pub nonce: String,
-    /// Where to send the person (the bank's app or site).
-    pub handoff_url: String,
+    /// Where to send the person: the bank's app or site, for [`IdentitySource::Bank`]. The eID
+    /// and counter sources have none: the person brings a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_url: Option<String>,
     /// When the enrollment expires (Unix seconds).
     pub expires_at: i64,
 }
@@ -127,6 +180,53 @@ pub struct EnrollmentStarted {
 pub struct SubmitIdentity {
     /// The identity token from the deep link.
     pub identity_token: String,
+}
+
+/// Body of `POST /v1/enrollments/{id}/code`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitIdentityCode {
+    /// The identification code (eID) or activation code (counter), canonical form.
+    pub code: String,
+}
+
+impl std::fmt::Debug for SubmitIdentityCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmitIdentityCode")
+            .field("code", &REDACTED)
+            .finish()
+    }
+}
+
+/// Body of `POST /v1/device/pin`: a new PIN key, authorised by the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePin {
+    /// The new PIN public key.
+    pub new_pin_key: Jwk,
+    /// base64url signature by the current PIN key over [`pin_change_message`].
+    pub current_pin_signature: String,
+    /// base64url signature by the new PIN key over [`pin_change_message`].
+    pub new_pin_pop: String,
+}
+
+/// Body of `POST /v1/device/biometric`: a biometric key, authorised by the PIN key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBiometricKey {
+    /// The biometric public key.
+    pub biometric_key: Jwk,
+    /// base64url signature by the PIN key over [`biometric_enable_message`].
+    pub pin_signature: String,
+    /// base64url signature by the biometric key over [`biometric_enable_message`].
+    pub biometric_pop: String,
+}
+
+/// The server applied a change to the calling device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceUpdated {
+    /// What changed: `pin_changed`, `biometric_enabled`, `biometric_disabled`, `deactivated`.
+    pub status: String,
 }
 
 /// An SMS control code was sent.
@@ -275,6 +375,163 @@ pub struct NewCitizen {
     /// The bank holding the citizen's cards (KBC if absent).
     #[serde(default)]
     pub bank: Option<Bank>,
+    /// Last day the eID card is valid, `YYYY-MM-DD` (ten years from today if absent); a date
+    /// in the past makes an expired card.
+    #[serde(default)]
+    pub eid_valid_until: Option<String>,
+}
+
+/// The eID card of a simulated citizen.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EidCard {
+    /// Card number (serial), 12 digits.
+    pub serial: String,
+    /// Card PIN, 4 digits (simulation only).
+    pub pin: String,
+    /// Last day of validity, `YYYY-MM-DD`.
+    pub valid_until: String,
+}
+
+impl std::fmt::Debug for EidCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EidCard")
+            .field("serial", &self.serial)
+            .field("pin", &REDACTED)
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+/// Body of `POST /sim/eid/identification`: the person creates an identification token with a
+/// phone number and an e-mail address, then reads the eID in a card reader with its PIN.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EidIdentification {
+    /// The phone number the code will be bound to.
+    pub phone_number: String,
+    /// The person's e-mail address.
+    pub email: String,
+    /// The eID card serial.
+    pub card_serial: String,
+    /// The eID PIN.
+    pub card_pin: String,
+}
+
+impl std::fmt::Debug for EidIdentification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EidIdentification")
+            .field("phone_number", &self.phone_number)
+            .field("card_serial", &self.card_serial)
+            .field("card_pin", &REDACTED)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identification code to type into the app.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentificationCodeIssued {
+    /// The code, grouped for display (`ACDE-FGHJ`).
+    pub identification_code: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for IdentificationCodeIssued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentificationCodeIssued")
+            .field("identification_code", &REDACTED)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Body of `POST /sim/counter/activation`: what the official enters after checking the person's
+/// identity document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterActivation {
+    /// The national register number of the person at the counter.
+    pub national_register_number: String,
+    /// The identity document the official checked (card number), recorded as evidence.
+    pub document_number: String,
+    /// The person's e-mail address, where the activation link goes.
+    pub email: String,
+}
+
+/// The activation code the official hands out; the e-mail with the link is in the outbox.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationCodeIssued {
+    /// The code, grouped for display (`ACDE-FGHJ-KMNP`).
+    pub activation_code: String,
+    /// When code and link expire (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ActivationCodeIssued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationCodeIssued")
+            .field("activation_code", &REDACTED)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// One e-mail in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailMessage {
+    /// Recipient.
+    pub email: String,
+    /// Subject.
+    pub subject: String,
+    /// Text as the person reads it.
+    pub text: String,
+    /// When it was sent (Unix seconds).
+    pub sent_at: i64,
+}
+
+/// The e-mail outbox for one address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailOutbox {
+    /// Messages, oldest first.
+    pub messages: Vec<EmailMessage>,
+}
+
+/// Body of `POST /sim/block-my-key`: the person proves their identity through any source and
+/// blocks their digital key (the phone was lost or stolen).
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockMyKey {
+    /// How the identity is proven.
+    pub source: Option<IdentitySource>,
+    /// Bank: the debit card number.
+    #[serde(default)]
+    pub card_number: Option<String>,
+    /// eID: the card serial.
+    #[serde(default)]
+    pub card_serial: Option<String>,
+    /// Bank or eID: the card PIN.
+    #[serde(default)]
+    pub card_pin: Option<String>,
+    /// Counter: an activation code (used up by the block).
+    #[serde(default)]
+    pub activation_code: Option<String>,
+}
+
+impl std::fmt::Debug for BlockMyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockMyKey")
+            .field("source", &self.source)
+            .field("card_number", &self.card_number)
+            .field("card_serial", &self.card_serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The digital key is blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBlocked {
+    /// Always `blocked`.
+    pub status: String,
 }
 
 /// A payment card of a simulated citizen.
@@ -307,6 +564,8 @@ pub struct Citizen {
     pub debit_card: Card,
     /// Credit card: refused for identification.
     pub credit_card: Card,
+    /// The eID card.
+    pub eid_card: EidCard,
 }
 
 /// Form fields of the bank's authorize POST.
@@ -415,6 +674,18 @@ pub mod codes {
     pub const UNKNOWN_CARD: &str = "unknown_card";
     /// Bank simulator: the card is blocked after too many wrong PINs.
     pub const CARD_BLOCKED: &str = "card_blocked";
+    /// eID website: the card has expired.
+    pub const EID_CARD_EXPIRED: &str = "eid_card_expired";
+    /// eID website: the card was revoked (reported lost or stolen).
+    pub const EID_CARD_REVOKED: &str = "eid_card_revoked";
+    /// Wrong identification or activation code; `attempts_left` says how many remain.
+    pub const WRONG_IDENTITY_CODE: &str = "wrong_identity_code";
+    /// The identification or activation code has expired: ask for a new one.
+    pub const IDENTITY_CODE_EXPIRED: &str = "identity_code_expired";
+    /// The identification or activation code was already used: each works once.
+    pub const IDENTITY_CODE_USED: &str = "identity_code_used";
+    /// Too many wrong tries of the identification code: it no longer works.
+    pub const IDENTITY_CODE_BLOCKED: &str = "identity_code_blocked";
     /// No such resource.
     pub const NOT_FOUND: &str = "not_found";
     /// A server fault; nothing was changed.
@@ -506,8 +777,13 @@ pub struct TokenResponse {
 /// The `typ` of an ID token.
 pub const ID_TOKEN_TYP: &str = "JWT";
 
-/// The `acr` of a login confirmed on the phone with the device key and the 5-digit code.
+/// The `acr` of a login confirmed on the phone with the device key and the 5-digit code. A relying
+/// party that asks for it in `acr_values` (or asks nothing) gets code-only requests.
 pub const ACR_CODE: &str = "urn:sleutel:acr:code";
+
+/// The `acr` of a login confirmed with the device key and the code or the enrolled biometric. A
+/// relying party asks for it in `acr_values` to let the person confirm with a fingerprint or face.
+pub const ACR_CODE_OR_BIOMETRIC: &str = "urn:sleutel:acr:code-or-biometric";
 
 /// Claims of an ID token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,6 +96,7 @@ impl Bank {
 /// Where an identity was proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum IdentitySource {
     /// Bank card through the bank's app.
     Bank,
@@ -192,6 +193,57 @@ impl IdentityClaims {
     pub fn age_at(&self, now: i64) -> Result<u32> {
         Ok(Date::parse(&self.birthdate)?.age_on(Date::from_unix(now)))
     }
+}
+
+/// The characters of identification codes (eID website) and activation codes (counter): capital
+/// letters and digits without the look-alikes a person misreads on paper or a screen (0/O, 1/I/L,
+/// 2/Z, 5/S, 8/B).
+pub const IDENTITY_CODE_ALPHABET: &str = "34679ACDEFGHJKMNPQRTUVWXY";
+
+/// Characters of an identification code from the eID website: 25^8 (about 2^37) values, enough
+/// for a code that is bound to one phone number, lives minutes and allows a few wrong tries.
+pub const IDENTIFICATION_CODE_LENGTH: usize = 8;
+
+/// Characters of an activation code from the counter: 25^12 (about 2^55) values, since it is
+/// valid for days and not bound to a phone number.
+pub const ACTIVATION_CODE_LENGTH: usize = 12;
+
+/// Characters per group when a code is shown (`ACDE-FGHJ`): easier to copy by hand.
+pub const IDENTITY_CODE_GROUP: usize = 4;
+
+/// Brings a code as a person typed it to its canonical form: spaces and dashes dropped, letters
+/// in capitals. Refuses a code of another length or with a character outside
+/// [`IDENTITY_CODE_ALPHABET`] (a look-alike such as `O` or `1` is refused, not guessed at: the
+/// person should look again).
+pub fn normalize_identity_code(text: &str, length: usize) -> Result<String> {
+    let code: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if code.chars().count() != length {
+        return Err(ProtocolError::invalid(
+            "code",
+            format!("the code has {length} characters"),
+        ));
+    }
+    if !code.chars().all(|c| IDENTITY_CODE_ALPHABET.contains(c)) {
+        return Err(ProtocolError::invalid(
+            "code",
+            "the code contains a character that codes never use",
+        ));
+    }
+    Ok(code)
+}
+
+/// A canonical code grouped for display: `ACDEFGHJ` -> `ACDE-FGHJ`.
+pub fn format_identity_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    chars
+        .chunks(IDENTITY_CODE_GROUP)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// The issuer and key id of a parsed, not yet verified identity token: they say which key to
@@ -362,6 +414,28 @@ mod tests {
         let nine = "901305123";
         let nrn = format!("{nine}{:02}", national_register_check(nine, 1990));
         assert!(check_national_register_number(&nrn, d).is_err());
+    }
+
+    #[test]
+    fn identity_codes_are_normalised_and_look_alikes_refused() {
+        assert_eq!(
+            normalize_identity_code(" acde-fghj ", IDENTIFICATION_CODE_LENGTH),
+            Ok("ACDEFGHJ".into())
+        );
+        for bad in [
+            "ACDEFGH",
+            "ACDEFGHJK",
+            "ACDEFGH0",
+            "ACDEFGHO",
+            "ACDEFGH1",
+            "ACDEFGHI",
+        ] {
+            assert!(
+                normalize_identity_code(bad, IDENTIFICATION_CODE_LENGTH).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(format_identity_code("ACDEFGHJKMNP"), "ACDE-FGHJ-KMNP");
     }
 
     #[test]

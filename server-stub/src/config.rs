@@ -214,6 +214,15 @@ pub struct Policy {
     pub card_pin_max_failures: u32,
     /// Lifetime of an ID token (seconds).
     pub id_token_ttl_secs: i64,
+    /// Lifetime of an identification code from the eID website (seconds): the person types it
+    /// into the app right away.
+    pub identification_code_ttl_secs: i64,
+    /// Lifetime of an activation code and its e-mail link from the counter (seconds): 14 days,
+    /// as the counter tells the person.
+    pub activation_code_ttl_secs: i64,
+    /// Wrong tries of one identification code before it stops working, and wrong identification
+    /// or activation codes per enrollment before the enrollment ends.
+    pub identity_code_max_failures: u32,
     /// Open (pending, unexpired) action requests per person at most; a relying party asking
     /// for one more gets `access_denied`. It keeps the phone's list short enough to read, and
     /// limits "MFA fatigue" attacks, where someone who knows the phone number floods the person
@@ -241,6 +250,9 @@ impl Default for Policy {
             max_devices: 1,
             card_pin_max_failures: 3,
             id_token_ttl_secs: 300,
+            identification_code_ttl_secs: 30 * 60,
+            activation_code_ttl_secs: 14 * 24 * 3600,
+            identity_code_max_failures: 5,
             max_pending_per_account: 5,
             allow_remote_listen: false,
         }
@@ -258,6 +270,11 @@ impl Policy {
             ("request_ttl_secs", self.request_ttl_secs),
             ("ciba_poll_interval_secs", self.ciba_poll_interval_secs),
             ("id_token_ttl_secs", self.id_token_ttl_secs),
+            (
+                "identification_code_ttl_secs",
+                self.identification_code_ttl_secs,
+            ),
+            ("activation_code_ttl_secs", self.activation_code_ttl_secs),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -272,6 +289,10 @@ impl Policy {
             ("pin_max_failures", self.pin_max_failures),
             ("max_devices", self.max_devices),
             ("card_pin_max_failures", self.card_pin_max_failures),
+            (
+                "identity_code_max_failures",
+                self.identity_code_max_failures,
+            ),
             ("max_pending_per_account", self.max_pending_per_account),
         ];
         for (name, value) in counts {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v1.sql")),
     M::up(include_str!("schema/v2.sql")),
     M::up(include_str!("schema/v3.sql")),
+    M::up(include_str!("schema/v4.sql")),
 ];
 
 /// The database: its path and a pool of open connections.

@@ -1,5 +1,6 @@
-//! Activation of a phone: start (phone number, identity source), identity token, SMS control
-//! code, and registration of the device and PIN keys.
+//! Activation of a phone: start (phone number, identity source), the identity (a bank's identity
+//! token, an identification code of the eID website, or an activation code of the counter), SMS
+//! control code, and registration of the device and PIN keys.
 //!
 //! An enrollment moves `identity` -> `sms` -> `keys` -> `done`; too many wrong SMS codes end it
 //! in `failed`. The SMS check and the completion may be repeated after they succeeded (a phone
@@ -20,9 +21,12 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
-    StartEnrollment, SubmitIdentity, VerifySms,
+    StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
 };
-use sleutel_protocol::identity::{self, Bank, IDENTITY_TYP, IdentityClaims, IdentitySource};
+use sleutel_protocol::identity::{
+    self, ACTIVATION_CODE_LENGTH, Bank, IDENTIFICATION_CODE_LENGTH, IDENTITY_TYP, IdentityClaims,
+    IdentitySource,
+};
 use sleutel_protocol::jose::{self, Jwk, UnverifiedJws};
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use sleutel_protocol::phone;
@@ -32,7 +36,7 @@ use crate::auth::PhoneCall;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
-use crate::{clock, db, random, sms};
+use crate::{clock, db, events, random, sms};
 
 /// The phone API routes of enrollment.
 pub(crate) fn routes() -> Router<AppState> {
@@ -42,6 +46,7 @@ pub(crate) fn routes() -> Router<AppState> {
             &api::path_enrollment_identity("{id}"),
             post(submit_identity),
         )
+        .route(&api::path_enrollment_code("{id}"), post(submit_code))
         .route(&api::path_enrollment_sms("{id}"), post(verify_sms))
         .route(&api::path_enrollment_sms_resend("{id}"), post(resend_sms))
         .route(&api::path_enrollment_complete("{id}"), post(complete))
@@ -113,6 +118,8 @@ struct Enrollment {
     nonce: String,
     device_jkt: String,
     phone_number: String,
+    /// How the identity is proven.
+    source: IdentitySource,
     /// The bank the activation was started with (`Bank::id`).
     bank: Option<String>,
     step: Step,
@@ -123,6 +130,8 @@ struct Enrollment {
     sms_sent_at: Option<i64>,
     sms_sends: u32,
     sms_failures: u32,
+    /// Wrong identification or activation codes typed in this enrollment.
+    code_failures: u32,
     /// The account the completion created or renewed (step `done`).
     account_id: Option<String>,
 }
@@ -155,7 +164,7 @@ fn open_enrollment(
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
                     sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures,
-                    bank, account_id
+                    bank, account_id, source, code_failures
              FROM enrollments WHERE id = ?1",
             [id],
             |row| {
@@ -196,6 +205,8 @@ fn open_enrollment(
                     sms_sends: row.get(16)?,
                     sms_failures: row.get(17)?,
                     account_id: row.get(19)?,
+                    source: source_from_column(row.get(20)?)?,
+                    code_failures: row.get(21)?,
                 })
             },
         )
@@ -224,18 +235,49 @@ fn open_enrollment(
     Ok(enrollment)
 }
 
+/// The stored name of an identity source (`bank`, `eid`, `counter`).
+pub(crate) fn source_to_column(source: IdentitySource) -> &'static str {
+    match source {
+        IdentitySource::Bank => "bank",
+        IdentitySource::Eid => "eid",
+        IdentitySource::Counter => "counter",
+    }
+}
+
+fn source_from_column(name: String) -> rusqlite::Result<IdentitySource> {
+    [
+        IdentitySource::Bank,
+        IdentitySource::Eid,
+        IdentitySource::Counter,
+    ]
+    .into_iter()
+    .find(|source| source_to_column(*source) == name)
+    .ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            20,
+            rusqlite::types::Type::Text,
+            format!("unknown identity source {name:?}").into(),
+        )
+    })
+}
+
 /// `POST /v1/enrollments`: starts an activation bound to the proof's device key.
 async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<EnrollmentStarted>> {
     let body: StartEnrollment = extract::json(&call.body)?;
     let phone_number = phone::normalize_belgian_mobile(&body.phone_number)
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
-    let bank = match body.source {
-        IdentitySource::Bank => body.bank.ok_or_else(|| {
-            ServerError::InvalidRequest("source bank needs the field bank".into())
-        })?,
-        IdentitySource::Eid | IdentitySource::Counter => {
+    let source = body.source;
+    let bank = match (source, body.bank) {
+        (IdentitySource::Bank, Some(bank)) => Some(bank),
+        (IdentitySource::Bank, None) => {
             return Err(ServerError::InvalidRequest(
-                "identity sources eid and counter are not yet supported; use bank".into(),
+                "source bank needs the field bank".into(),
+            ));
+        }
+        (IdentitySource::Eid | IdentitySource::Counter, None) => None,
+        (IdentitySource::Eid | IdentitySource::Counter, Some(_)) => {
+            return Err(ServerError::InvalidRequest(
+                "the field bank belongs to source bank only".into(),
             ));
         }
     };
@@ -248,15 +290,26 @@ async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<En
             conn.execute(
                 "INSERT INTO enrollments
                      (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, 'bank', ?5, 'identity', ?6, ?7)",
-                params![id, nonce, call.jkt, phone_number, bank.id(), now, expires_at],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'identity', ?7, ?8)",
+                params![
+                    id,
+                    nonce,
+                    call.jkt,
+                    phone_number,
+                    source_to_column(source),
+                    bank.map(Bank::id),
+                    now,
+                    expires_at
+                ],
             )?;
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("enrollment_id", &id)
-                .append_pair("nonce", &nonce)
-                .append_pair("redirect_uri", api::DEEP_LINK_BANK_RETURN)
-                .finish();
-            let handoff_url = format!("{}{}?{query}", app.url, api::path_sim_bank_authorize(bank));
+            let handoff_url = bank.map(|bank| {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("enrollment_id", &id)
+                    .append_pair("nonce", &nonce)
+                    .append_pair("redirect_uri", api::DEEP_LINK_BANK_RETURN)
+                    .finish();
+                format!("{}{}?{query}", app.url, api::path_sim_bank_authorize(bank))
+            });
             Ok(EnrollmentStarted {
                 enrollment_id: id,
                 nonce,
@@ -280,38 +333,231 @@ async fn submit_identity(
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
-            let claims = verify_identity_token(app, &body.identity_token, &enrollment, now)?;
-            let age = claims
-                .age_at(now)
-                .map_err(|e| ServerError::InvalidIdentityToken(e.to_string()))?;
-            if age < app.policy.min_age_years {
-                return Err(ServerError::IdentityRefused(format!(
-                    "a digital key requires an age of at least {} years",
-                    app.policy.min_age_years
-                )));
+            if enrollment.source != IdentitySource::Bank {
+                return Err(ServerError::WrongStep(
+                    "this activation proves the identity with a code, not a bank token".into(),
+                ));
             }
-            tx.execute(
-                "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
-                     national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
-                     evidence_reference = ?8, step = 'sms'
-                 WHERE id = ?1",
-                params![
-                    enrollment.id,
-                    claims.given_name,
-                    claims.family_name,
-                    claims.birthdate,
-                    claims.national_register_number,
-                    claims.iss,
-                    claims.evidence.kind,
-                    claims.evidence.reference,
-                ],
-            )?;
-            let sent = send_sms_code(app, &tx, &enrollment, now, 1)?;
+            let claims = verify_identity_token(app, &body.identity_token, &enrollment, now)?;
+            let proven = ProvenIdentity {
+                given_name: claims.given_name,
+                family_name: claims.family_name,
+                birthdate: claims.birthdate,
+                national_register_number: claims.national_register_number,
+                issuer: claims.iss,
+                evidence_type: claims.evidence.kind,
+                evidence_reference: claims.evidence.reference,
+            };
+            let sent = accept_identity(app, &tx, &enrollment, &proven, now)?;
             tx.commit()?;
             Ok(sent)
         })
         .await?;
     Ok(Json(sent))
+}
+
+/// Admits a proven identity to `enrollment`, whatever the source: the age policy, the phone's
+/// own account (a registered device key proves only its own account's identity again), then
+/// the identity is stored and the SMS code sent. Nothing is written when it is refused.
+fn accept_identity(
+    app: &App,
+    tx: &Transaction<'_>,
+    enrollment: &Enrollment,
+    proven: &ProvenIdentity,
+    now: i64,
+) -> Result<SmsSent> {
+    let birth = identity::Date::parse(&proven.birthdate)
+        .map_err(|e| ServerError::InvalidIdentityToken(e.to_string()))?;
+    identity::check_national_register_number(&proven.national_register_number, birth)
+        .map_err(|e| ServerError::InvalidIdentityToken(e.to_string()))?;
+    if birth.age_on(identity::Date::from_unix(now)) < app.policy.min_age_years {
+        return Err(ServerError::IdentityRefused(format!(
+            "a digital key requires an age of at least {} years",
+            app.policy.min_age_years
+        )));
+    }
+    // An unblock from the same phone reuses its device key. That key may only prove its own
+    // account's identity again, never move to another person's account.
+    let owner: Option<String> = tx
+        .query_row(
+            "SELECT a.national_register_number FROM devices d JOIN accounts a ON a.id = d.account_id
+             WHERE d.jkt = ?1 AND d.revoked_at IS NULL",
+            [&enrollment.device_jkt],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if owner.is_some_and(|nrn| nrn != proven.national_register_number) {
+        return Err(ServerError::IdentityRefused(
+            "this phone's key belongs to another person's digital key".into(),
+        ));
+    }
+    tx.execute(
+        "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
+             national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
+             evidence_reference = ?8, step = 'sms'
+         WHERE id = ?1",
+        params![
+            enrollment.id,
+            proven.given_name,
+            proven.family_name,
+            proven.birthdate,
+            proven.national_register_number,
+            proven.issuer,
+            proven.evidence_type,
+            proven.evidence_reference,
+        ],
+    )?;
+    send_sms_code(app, tx, enrollment, now, 1)
+}
+
+/// `POST /v1/enrollments/{id}/code`: the identification code (eID) or activation code
+/// (counter) that proves the identity of an enrollment started with that source.
+///
+/// The code is looked up by its keyed hash. An identification code counts only for the phone
+/// number it was issued for. Wrong codes are counted on the enrollment (and, for the eID, on the
+/// number's live code): at `identity_code_max_failures` the enrollment ends and the code stops
+/// working. A right code is used up in the same transaction that admits the identity, so a
+/// refusal (age) leaves it unused.
+async fn submit_code(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    call: PhoneCall,
+) -> Result<Json<SmsSent>> {
+    let body: SubmitIdentityCode = extract::json(&call.body)?;
+    let typed = zeroize::Zeroizing::new(body.code);
+    let sent = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
+            let (kind, length) = match enrollment.source {
+                IdentitySource::Eid => ("eid", IDENTIFICATION_CODE_LENGTH),
+                IdentitySource::Counter => ("counter", ACTIVATION_CODE_LENGTH),
+                IdentitySource::Bank => {
+                    return Err(ServerError::WrongStep(
+                        "this activation proves the identity with a bank token, not a code".into(),
+                    ));
+                }
+            };
+            let code = zeroize::Zeroizing::new(
+                identity::normalize_identity_code(&typed, length)
+                    .map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
+            );
+            let hash = app.keys.identity_code_hash(kind, &code)?;
+            match find_code(
+                &tx,
+                kind,
+                &hash,
+                &enrollment,
+                now,
+                app.policy.identity_code_max_failures,
+            ) {
+                Ok((code_id, proven)) => {
+                    tx.execute(
+                        "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
+                        params![code_id, now],
+                    )?;
+                    let sent = accept_identity(app, &tx, &enrollment, &proven, now)?;
+                    tx.commit()?;
+                    Ok(sent)
+                }
+                Err(ServerError::WrongIdentityCode { .. }) => wrong_code(app, tx, &enrollment, now),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(Json(sent))
+}
+
+/// The live code of `kind` with `hash` for `enrollment`, and the identity it proves. A code of
+/// another phone number (eID), or none at all, is `WrongIdentityCode`.
+fn find_code(
+    tx: &Transaction<'_>,
+    kind: &str,
+    hash: &[u8],
+    enrollment: &Enrollment,
+    now: i64,
+    max_failures: u32,
+) -> Result<(String, ProvenIdentity)> {
+    let row = tx
+        .query_row(
+            "SELECT id, phone_number, expires_at, used_at IS NOT NULL, failures,
+                    given_name, family_name, birthdate, national_register_number, issuer,
+                    evidence_type, evidence_reference
+             FROM identity_codes WHERE kind = ?1 AND code_hash = ?2",
+            params![kind, hash],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, bool>(3)?,
+                    row.get::<_, u32>(4)?,
+                    ProvenIdentity {
+                        given_name: row.get(5)?,
+                        family_name: row.get(6)?,
+                        birthdate: row.get(7)?,
+                        national_register_number: row.get(8)?,
+                        issuer: row.get(9)?,
+                        evidence_type: row.get(10)?,
+                        evidence_reference: row.get(11)?,
+                    },
+                ))
+            },
+        )
+        .optional()?;
+    let Some((code_id, phone_number, expires_at, used, failures, proven)) = row else {
+        return Err(ServerError::WrongIdentityCode { attempts_left: 0 });
+    };
+    // Bound to the number it was issued for: on another number it proves nothing.
+    if phone_number.is_some_and(|number| number != enrollment.phone_number) {
+        return Err(ServerError::WrongIdentityCode { attempts_left: 0 });
+    }
+    if failures >= max_failures {
+        return Err(ServerError::IdentityCodeBlocked);
+    }
+    if used {
+        return Err(ServerError::IdentityCodeUsed);
+    }
+    if now >= expires_at {
+        return Err(ServerError::IdentityCodeExpired);
+    }
+    Ok((code_id, proven))
+}
+
+/// Counts a wrong code on the enrollment and on the eID code live for its phone number; at the
+/// limit the enrollment ends (`too_many_attempts`) and that code stops working.
+fn wrong_code(
+    app: &App,
+    tx: Transaction<'_>,
+    enrollment: &Enrollment,
+    now: i64,
+) -> Result<SmsSent> {
+    let max = app.policy.identity_code_max_failures;
+    if enrollment.source == IdentitySource::Eid {
+        tx.execute(
+            "UPDATE identity_codes SET failures = failures + 1
+             WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![enrollment.phone_number, now],
+        )?;
+    }
+    let failures = enrollment.code_failures.saturating_add(1);
+    if failures >= max {
+        tx.execute(
+            "UPDATE enrollments SET code_failures = ?2, step = 'failed' WHERE id = ?1",
+            params![enrollment.id, failures],
+        )?;
+        tx.commit()?;
+        return Err(ServerError::TooManyAttempts);
+    }
+    tx.execute(
+        "UPDATE enrollments SET code_failures = ?2 WHERE id = ?1",
+        params![enrollment.id, failures],
+    )?;
+    tx.commit()?;
+    Err(ServerError::WrongIdentityCode {
+        attempts_left: max - failures,
+    })
 }
 
 /// Verifies an identity token for `enrollment`: a trusted issuer, that issuer's key, a valid
@@ -582,6 +828,15 @@ fn repeated_completion(
     Ok(account_id.clone())
 }
 
+/// What the account history says about an activation: the source and its evidence (never the
+/// person's data beyond what the evidence reference already shows).
+fn evidence_detail(source: &str, identity: &ProvenIdentity) -> String {
+    format!(
+        "source {source}, {} ({}: {})",
+        identity.issuer, identity.evidence_type, identity.evidence_reference
+    )
+}
+
 /// The device and PIN keys of a completion, checked and parsed.
 struct CheckedKeys {
     device: VerifyingKey,
@@ -652,13 +907,19 @@ fn register(
             |row| row.get(0),
         )
         .optional()?;
+    let source = source_to_column(enrollment.source);
     let account_id = match existing {
         Some(id) => {
+            let was_blocked: bool = tx.query_row(
+                "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
+                [&id],
+                |row| row.get(0),
+            )?;
             // A new activation proves the identity again: fresh names and evidence, and the
             // failure count and block lifted (the unblock flow).
             tx.execute(
                 "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
-                     identity_source = 'bank', identity_issuer = ?5, evidence_type = ?6,
+                     identity_source = ?9, identity_issuer = ?5, evidence_type = ?6,
                      evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
                      updated_at = ?8
                  WHERE id = ?1",
@@ -670,9 +931,15 @@ fn register(
                     identity.issuer,
                     identity.evidence_type,
                     identity.evidence_reference,
-                    now
+                    now,
+                    source
                 ],
             )?;
+            let detail = evidence_detail(source, identity);
+            if was_blocked {
+                events::record(tx, &id, events::UNBLOCKED, &detail, now)?;
+            }
+            events::record(tx, &id, events::REACTIVATED, &detail, now)?;
             id
         }
         None => {
@@ -681,7 +948,7 @@ fn register(
                 "INSERT INTO accounts (id, national_register_number, given_name, family_name,
                      birthdate, identity_source, identity_issuer, evidence_type,
                      evidence_reference, pin_failures, blocked_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'bank', ?6, ?7, ?8, 0, NULL, ?9, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
                 params![
                     id,
                     identity.national_register_number,
@@ -691,21 +958,31 @@ fn register(
                     identity.issuer,
                     identity.evidence_type,
                     identity.evidence_reference,
-                    now
+                    now,
+                    source
                 ],
+            )?;
+            events::record(
+                tx,
+                &id,
+                events::ACTIVATED,
+                &evidence_detail(source, identity),
+                now,
             )?;
             id
         }
     };
     // The same device key may come back (unblock from the same phone): it is re-registered,
-    // with the new code's PIN key.
+    // with the new code's PIN key. A biometric key registered under the old code is dropped:
+    // the person enables biometrics again after proving who they are.
     tx.execute(
         "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
              revoked_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
          ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
              pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
-             enrolled_at = excluded.enrolled_at, revoked_at = NULL",
+             enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_reason = NULL,
+             biometric_jwk = NULL",
         params![
             enrollment.device_jkt,
             account_id,
@@ -717,14 +994,23 @@ fn register(
     )?;
     // Keep this device and the newest (max_devices - 1) others; revoke the rest.
     let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
-    tx.execute(
-        "UPDATE devices SET revoked_at = ?3
+    let revoked = tx.execute(
+        "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
          WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
            AND jkt NOT IN (SELECT jkt FROM devices
                            WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
                            ORDER BY enrolled_at DESC, rowid DESC LIMIT ?4)",
         params![account_id, enrollment.device_jkt, now, keep_others],
     )?;
+    for _ in 0..revoked {
+        events::record(
+            tx,
+            &account_id,
+            events::DEVICE_REVOKED,
+            "an earlier phone was revoked by a newer activation (max_devices)",
+            now,
+        )?;
+    }
     tx.execute(
         "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,

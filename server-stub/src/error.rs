@@ -149,6 +149,29 @@ pub enum ServerError {
     #[error("card blocked")]
     CardBlocked,
 
+    // --- eID website, counter and identity codes -------------------------------------------------
+    /// The eID card has expired.
+    #[error("the eID card has expired")]
+    EidCardExpired,
+    /// The eID card was revoked.
+    #[error("the eID card was revoked")]
+    EidCardRevoked,
+    /// Wrong identification or activation code.
+    #[error("wrong code ({attempts_left} attempts left)")]
+    WrongIdentityCode {
+        /// Tries before the code (or the enrollment) stops accepting codes.
+        attempts_left: u32,
+    },
+    /// The identification or activation code has expired.
+    #[error("the code has expired; ask for a new one")]
+    IdentityCodeExpired,
+    /// The identification or activation code was already used.
+    #[error("the code was already used; each code works once")]
+    IdentityCodeUsed,
+    /// Too many wrong tries of the identification code.
+    #[error("too many wrong tries; this code no longer works, ask for a new one")]
+    IdentityCodeBlocked,
+
     // --- OpenID Connect CIBA -----------------------------------------------------------------
     /// Client authentication failed.
     #[error("invalid client")]
@@ -200,11 +223,12 @@ impl ServerError {
             InvalidProof(_) | ProofReplayed | UnknownDevice | DeviceRevoked | InvalidClient => {
                 StatusCode::UNAUTHORIZED
             }
-            EnrollmentExpired | RequestExpired => StatusCode::GONE,
-            WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
-            IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_) => {
-                StatusCode::FORBIDDEN
+            EnrollmentExpired | RequestExpired | IdentityCodeExpired | IdentityCodeUsed => {
+                StatusCode::GONE
             }
+            WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
+            IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_)
+            | EidCardExpired | EidCardRevoked | IdentityCodeBlocked => StatusCode::FORBIDDEN,
             ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
             | InvalidIdentityToken(_)
@@ -217,6 +241,7 @@ impl ServerError {
             | CreditCardRefused
             | WrongCardPin { .. }
             | UnknownCard
+            | WrongIdentityCode { .. }
             | InvalidScope(_)
             | UnknownUserId(_)
             | InvalidBindingMessage(_)
@@ -263,6 +288,12 @@ impl ServerError {
             WrongCardPin { .. } => codes::WRONG_CARD_PIN,
             UnknownCard => codes::UNKNOWN_CARD,
             CardBlocked => codes::CARD_BLOCKED,
+            EidCardExpired => codes::EID_CARD_EXPIRED,
+            EidCardRevoked => codes::EID_CARD_REVOKED,
+            WrongIdentityCode { .. } => codes::WRONG_IDENTITY_CODE,
+            IdentityCodeExpired => codes::IDENTITY_CODE_EXPIRED,
+            IdentityCodeUsed => codes::IDENTITY_CODE_USED,
+            IdentityCodeBlocked => codes::IDENTITY_CODE_BLOCKED,
             InvalidClient => codes::INVALID_CLIENT,
             InvalidScope(_) => codes::INVALID_SCOPE,
             UnknownUserId(_) => codes::UNKNOWN_USER_ID,
@@ -290,8 +321,12 @@ impl ServerError {
             attempts_left: match self {
                 Self::WrongSmsCode { attempts_left }
                 | Self::WrongPin { attempts_left }
-                | Self::WrongCardPin { attempts_left } => Some(*attempts_left),
-                Self::AccountBlocked | Self::TooManyAttempts | Self::CardBlocked => Some(0),
+                | Self::WrongCardPin { attempts_left }
+                | Self::WrongIdentityCode { attempts_left } => Some(*attempts_left),
+                Self::AccountBlocked
+                | Self::TooManyAttempts
+                | Self::CardBlocked
+                | Self::IdentityCodeBlocked => Some(0),
                 _ => None,
             },
             retry_after: match self {

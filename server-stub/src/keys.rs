@@ -28,6 +28,7 @@ const SECRET_BYTES: usize = 32;
 const SERVER_KEY: &str = "server-signing-key";
 const PAIRWISE_SECRET: &str = "pairwise-subject-secret";
 const SMS_SECRET: &str = "sms-code-secret";
+const IDENTITY_CODE_SECRET: &str = "identity-code-secret";
 
 fn bank_key_name(bank: Bank) -> String {
     format!("bank-signing-key:{}", bank.id())
@@ -64,6 +65,7 @@ pub struct Keys {
     banks: HashMap<Bank, NamedKey>,
     pairwise_secret: Zeroizing<Vec<u8>>,
     sms_secret: Zeroizing<Vec<u8>>,
+    identity_code_secret: Zeroizing<Vec<u8>>,
 }
 
 // Only public facts: key ids.
@@ -86,6 +88,7 @@ impl Keys {
         }
         let pairwise_secret = secret(&tx, PAIRWISE_SECRET)?;
         let sms_secret = secret(&tx, SMS_SECRET)?;
+        let identity_code_secret = secret(&tx, IDENTITY_CODE_SECRET)?;
         tx.commit()?;
         let jwks = Jwks {
             keys: vec![Jwk::from_verifying_key(server.verifying()).published(&server.kid)],
@@ -96,6 +99,7 @@ impl Keys {
             banks,
             pairwise_secret,
             sms_secret,
+            identity_code_secret,
         })
     }
 
@@ -147,6 +151,20 @@ impl Keys {
     pub fn sms_code_hash(&self, enrollment_id: &str, code: &str) -> Result<Vec<u8>> {
         let mut mac = hmac_with(&self.sms_secret)?;
         mac.update(enrollment_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(code.as_bytes());
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+impl Keys {
+    /// The stored form of an identification or activation code: HMAC over the kind (`eid`,
+    /// `counter`) and the canonical code. The codes carry 37 and 55 bits and are looked up by
+    /// this hash, so the key (an HSM's, in production) is what keeps a database copy from
+    /// yielding usable codes.
+    pub fn identity_code_hash(&self, kind: &str, code: &str) -> Result<Vec<u8>> {
+        let mut mac = hmac_with(&self.identity_code_secret)?;
+        mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(code.as_bytes());
         Ok(mac.finalize().into_bytes().to_vec())

@@ -1,6 +1,9 @@
-//! Sleutel reference server: phone enrollment (bank-app handoff, SMS control code, device and
-//! PIN keys), signed action requests and two-signature responses, a push outbox, OpenID Connect
-//! CIBA (poll mode) for relying parties, and simulators of the banks, SMS and push.
+//! Sleutel reference server: phone enrollment (bank-app handoff, eID identification code or
+//! counter activation code, SMS control code, device and PIN keys), the account's life (code
+//! change, biometric key, deactivation, blocking, history), signed action requests and
+//! two-signature responses, a push outbox, OpenID Connect CIBA (poll mode) for relying parties,
+//! and simulators of the banks, the eID website, the counter, the block page, SMS, e-mail and
+//! push.
 //!
 //! Everything lives in one SQLite file, including the server's signing key, so a restart keeps
 //! accounts and keys. [`start`] binds, migrates and serves in the background; tests drive the
@@ -10,8 +13,10 @@ mod auth;
 mod clock;
 pub mod config;
 mod db;
+mod device;
 mod enrollment;
 mod error;
+mod events;
 mod extract;
 mod keys;
 mod oidc;

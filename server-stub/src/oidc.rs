@@ -58,6 +58,11 @@ pub const CLAIM_NAME: &str = "name";
 /// core cannot prove hardware protection to the server), PIN, and together multi-factor.
 pub const AMR_CODE: [&str; 3] = ["swk", "pin", "mfa"];
 
+/// Authentication methods of an approval with the biometric key. The platform says only that
+/// the enrolled person passed its biometric check, not whether by fingerprint or face, so the
+/// RFC 8176 value is `user` (user presence) beside the software key, together multi-factor.
+pub const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
+
 /// How long after the request's expiry an approved login's token can still be picked up: a
 /// person who approves in the last second must not leave the relying party empty-handed.
 pub const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
@@ -180,7 +185,7 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         .map(|s| (*s).to_owned())
         .collect(),
         subject_types_supported: vec!["pairwise".into()],
-        acr_values_supported: vec![api::ACR_CODE.into()],
+        acr_values_supported: vec![api::ACR_CODE.into(), api::ACR_CODE_OR_BIOMETRIC.into()],
     })
 }
 
@@ -197,6 +202,8 @@ struct LoginAsk {
     scope: String,
     binding_message: Option<String>,
     ttl_secs: i64,
+    /// How the person must confirm: the code, unless the relying party accepts a biometric.
+    uv: UserVerification,
 }
 
 fn read_login_ask(params: &Params, max_ttl: i64) -> Result<LoginAsk> {
@@ -246,7 +253,29 @@ fn read_login_ask(params: &Params, max_ttl: i64) -> Result<LoginAsk> {
             }
         },
     };
+    // acr_values lists what the relying party accepts, most preferred first (OIDC Core §3.1.2.1).
+    // The code is always acceptable; a biometric only when the relying party names it.
+    let uv = match params.optional("acr_values") {
+        None => UserVerification::Pin,
+        Some(values) => {
+            let values: Vec<&str> = values.split(' ').filter(|v| !v.is_empty()).collect();
+            if let Some(unknown) = values
+                .iter()
+                .find(|v| **v != api::ACR_CODE && **v != api::ACR_CODE_OR_BIOMETRIC)
+            {
+                return Err(ServerError::InvalidRequest(format!(
+                    "unsupported acr value {unknown:?}"
+                )));
+            }
+            if values.contains(&api::ACR_CODE_OR_BIOMETRIC) {
+                UserVerification::PinOrBiometric
+            } else {
+                UserVerification::Pin
+            }
+        }
+    };
     Ok(LoginAsk {
+        uv,
         phone_number,
         with_profile: scopes.contains(&"profile"),
         scope: scopes.join(" "),
@@ -340,7 +369,7 @@ fn create_login(
         text: client.login_text(),
         claims: claims.clone(),
         binding_message: ask.binding_message,
-        uv: UserVerification::Pin,
+        uv: ask.uv,
         number_options: None,
         transaction: None,
     };
@@ -419,7 +448,7 @@ fn exchange(
         .query_row(
             "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
                     r.token_issued_at, r.auth_time, r.consented_claims,
-                    a.given_name, a.family_name
+                    a.given_name, a.family_name, r.method
              FROM action_requests r JOIN accounts a ON a.id = r.account_id
              WHERE r.auth_req_id = ?1",
             [auth_req_id],
@@ -435,6 +464,7 @@ fn exchange(
                     consented_claims: row.get(7)?,
                     given_name: row.get(8)?,
                     family_name: row.get(9)?,
+                    method: row.get(10)?,
                 })
             },
         )
@@ -498,6 +528,8 @@ struct Grant {
     consented_claims: Option<String>,
     given_name: String,
     family_name: String,
+    /// How the approval was verified (`pin`, `biometric`).
+    method: Option<String>,
 }
 
 fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<TokenResponse> {
@@ -507,6 +539,7 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         None => Vec::new(),
     };
     let with_name = consented.iter().any(|c| c == CLAIM_NAME);
+    let biometric = grant.method.as_deref() == Some("biometric");
     let claims = IdTokenClaims {
         iss: app.url.clone(),
         sub: app.keys.pairwise_subject(client_id, &grant.account_id)?,
@@ -514,8 +547,16 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         iat: now,
         exp: now + app.policy.id_token_ttl_secs,
         auth_time: grant.auth_time.unwrap_or(now),
-        acr: api::ACR_CODE.to_owned(),
-        amr: AMR_CODE.iter().map(|s| (*s).to_owned()).collect(),
+        acr: if biometric {
+            api::ACR_CODE_OR_BIOMETRIC
+        } else {
+            api::ACR_CODE
+        }
+        .to_owned(),
+        amr: if biometric { AMR_BIOMETRIC } else { AMR_CODE }
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
         name: with_name.then(|| format!("{} {}", grant.given_name, grant.family_name)),
         given_name: with_name.then(|| grant.given_name.clone()),
         family_name: with_name.then(|| grant.family_name.clone()),

@@ -202,12 +202,17 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     }
     // The PIN key is the answering device's own (each phone has its own code); the failure
     // count is the account's, so wrong codes on any of the person's phones add up.
-    let (pin_jwk, pin_failures, blocked): (Option<String>, u32, bool) = tx.query_row(
-        "SELECT d.pin_jwk, a.pin_failures, a.blocked_at IS NOT NULL
-         FROM devices d JOIN accounts a ON a.id = d.account_id
-         WHERE d.jkt = ?1 AND a.id = ?2",
+    let (pin_jwk, biometric_jwk, pin_failures, blocked): (
+        Option<String>,
+        Option<String>,
+        u32,
+        bool,
+    ) = tx.query_row(
+        "SELECT d.pin_jwk, d.biometric_jwk, a.pin_failures, a.blocked_at IS NOT NULL
+             FROM devices d JOIN accounts a ON a.id = d.account_id
+             WHERE d.jkt = ?1 AND a.id = ?2",
         params![call.jkt, device.account_id],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
     )?;
     // Checked before "already answered": the requests of a blocked account were closed, and the
     // person must learn that the account is blocked, even when trying the right code.
@@ -244,33 +249,42 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             let method = response.method.ok_or_else(|| {
                 ServerError::InvalidResponse("an approval names its method".into())
             })?;
-            match (request.uv, method) {
-                (_, UvMethod::Pin) => {}
+            let biometric_jwk = match (request.uv, method) {
+                (_, UvMethod::Pin) => None,
                 (UserVerification::Pin, UvMethod::Biometric) => {
                     return Err(ServerError::UvMethodNotAllowed(
                         "this request must be confirmed with the code".into(),
                     ));
                 }
                 (UserVerification::PinOrBiometric, UvMethod::Biometric) => {
-                    return Err(ServerError::UvMethodNotAllowed(
-                        "no biometric key is registered for this account".into(),
-                    ));
+                    Some(biometric_jwk.ok_or_else(|| {
+                        ServerError::UvMethodNotAllowed(
+                            "no biometric key is registered for this device".into(),
+                        )
+                    })?)
                 }
-            }
+            };
             if let Some(claim) = response.claims.iter().find(|c| !request.claims.contains(c)) {
                 return Err(ServerError::InvalidResponse(format!(
                     "consent to claim {claim:?} that the request did not ask for"
                 )));
             }
-            let pin_jwk =
-                pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
-            let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
-                .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
-            let pin_key = pin_jwk
-                .to_verifying_key()
-                .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))?;
-            if signed.verify_user(&pin_key).is_err() {
-                return wrong_pin(app, tx, &device.account_id, pin_failures, now);
+            if let Some(biometric_jwk) = biometric_jwk {
+                // The biometric key is gated by the platform: a signature that does not verify
+                // is no guess of the person's, so it is refused without counting a failure.
+                let key = stored_key(&biometric_jwk, "biometric")?;
+                if signed.verify_user(&key).is_err() {
+                    return Err(ServerError::InvalidResponse(
+                        "the biometric signature does not verify".into(),
+                    ));
+                }
+            } else {
+                let pin_jwk = pin_jwk
+                    .ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
+                let pin_key = stored_key(&pin_jwk, "PIN")?;
+                if signed.verify_user(&pin_key).is_err() {
+                    return wrong_pin(app, tx, &device.account_id, pin_failures, now);
+                }
             }
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
@@ -280,9 +294,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             )?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
-                     method = 'pin', consented_claims = ?3
+                     method = ?4, consented_claims = ?3
                  WHERE id = ?1",
-                params![id, now, consented],
+                params![id, now, consented, method_to_column(method)],
             )?;
             tx.commit()?;
             Ok(Status::Approved)
@@ -290,9 +304,25 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     }
 }
 
+/// The stored name of an approval's method (`pin`, `biometric`).
+pub(crate) fn method_to_column(method: UvMethod) -> &'static str {
+    match method {
+        UvMethod::Pin => "pin",
+        UvMethod::Biometric => "biometric",
+    }
+}
+
+/// A public key stored as a JWK.
+fn stored_key(jwk: &str, what: &str) -> Result<p256::ecdsa::VerifyingKey> {
+    let jwk: Jwk = serde_json::from_str(jwk)
+        .map_err(|e| ServerError::Internal(format!("stored {what} key unreadable: {e}")))?;
+    jwk.to_verifying_key()
+        .map_err(|e| ServerError::Internal(format!("stored {what} key unusable: {e}")))
+}
+
 /// Counts a wrong code. At the policy's limit the account is blocked and its open requests are
 /// closed as denied, so relying parties get `access_denied` instead of waiting for the expiry.
-fn wrong_pin(
+pub(crate) fn wrong_pin(
     app: &App,
     tx: rusqlite::Transaction<'_>,
     account_id: &str,
@@ -309,6 +339,13 @@ fn wrong_pin(
             "UPDATE action_requests SET status = 'denied', answered_at = ?2
              WHERE account_id = ?1 AND status = 'pending'",
             params![account_id, now],
+        )?;
+        crate::events::record(
+            &tx,
+            account_id,
+            crate::events::BLOCKED,
+            "blocked after too many wrong codes",
+            now,
         )?;
         tx.commit()?;
         tracing::info!("an account was blocked after too many wrong codes");

@@ -22,7 +22,7 @@ use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
 use crate::sms::{OutboxSms, SmsSender};
-use crate::{enrollment, oidc, requests, sim};
+use crate::{device, enrollment, oidc, requests, sim};
 
 /// Everything a request handler can reach.
 pub(crate) struct App {
@@ -178,6 +178,14 @@ impl RunningServer {
         tracing::info!(url = %self.state.url, "sleutel server stopped");
     }
 
+    /// The history of `account_id` as `(event, detail, at)`, oldest first: what support (and
+    /// tests) read. Not reachable over HTTP.
+    pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
+        self.state
+            .db
+            .with_conn(|conn| crate::events::list(conn, account_id))
+    }
+
     /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an
     /// existing simulated citizen, with the given binding and lifetime (which may be in the
     /// past, or wrong, on purpose). Not reachable over HTTP.
@@ -263,6 +271,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(enrollment::routes())
         .merge(requests::routes())
+        .merge(device::routes())
         .merge(oidc::routes())
         .merge(sim::routes())
         .route(

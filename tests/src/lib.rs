@@ -4,13 +4,16 @@
 //! end-to-end tests in `tests/tests/` use the same pieces as a library:
 //!
 //! - [`server`]: the reference server started in-process on a free loopback port.
-//! - [`sim`]: the simulators a person deals with outside the app (their bank, SMS, push).
+//! - [`sim`]: the simulators a person deals with outside the app (bank, eID website, counter,
+//!   block page, SMS, e-mail, push).
 //! - [`phone`]: a virtual phone running the real `sleutel-core` with a test-only keystore.
+//! - [`keystore`]: that keystore, with a simulated biometric sensor.
 //! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
 //! - [`demo`]: the whole story, printed step by step.
 
 pub mod demo;
 mod error;
+pub mod keystore;
 pub mod phone;
 pub mod rp;
 pub mod server;

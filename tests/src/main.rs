@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sleutel_core::{Bank, DeclineReason};
+use sleutel_core::{AccountStatus, Bank, DeclineReason, IdentitySource};
 use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::{HarnessError, demo};
+use sleutel_protocol::api::Citizen;
 
 /// Where `rp login` finds the client secret when `--secret` is not given.
 const SECRET_VARIABLE: &str = "SLEUTEL_RP_SECRET";
@@ -43,12 +44,30 @@ enum Command {
         /// The phone number (Belgian mobile, E.164).
         #[arg(long)]
         phone: String,
+        /// How the new citizen proves their identity when the phone enrolls (and when it
+        /// unblocks): the bank's app, the eID website's identification code, or the counter's
+        /// activation code (opened from the e-mail's link).
+        #[arg(long, value_enum, default_value_t = Source::Bank)]
+        source: Source,
         /// Bank of the new citizen, when the phone enrolls.
         #[arg(long, default_value = "kbc")]
         bank: String,
         /// The 5-digit code.
         #[arg(long, default_value = demo::DEMO_CODE)]
         code: String,
+        /// Change the code from --code to this one before answering (the new code answers).
+        #[arg(long)]
+        new_code: Option<String>,
+        /// Enable biometrics (simulated sensor) before answering.
+        #[arg(long)]
+        enable_biometrics: bool,
+        /// When the account is blocked, unblock it first through --source, choosing --code as
+        /// the new code.
+        #[arg(long)]
+        unblock: bool,
+        /// Deactivate the account on this phone and exit.
+        #[arg(long)]
+        deactivate: bool,
         /// How to answer each request.
         #[arg(long, value_enum, default_value_t = Answer::Approve)]
         answer: Answer,
@@ -86,6 +105,9 @@ enum RpCommand {
         /// Binding message to show on the phone.
         #[arg(long)]
         message: Option<String>,
+        /// Accept a biometric confirmation as well as the code (acr_values).
+        #[arg(long)]
+        allow_biometrics: bool,
         /// Seconds to wait for the citizen.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -94,9 +116,48 @@ enum RpCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Answer {
+    /// Approve with the code.
     Approve,
+    /// Approve with the biometric where the request allows it, else with the code.
+    ApproveBiometric,
+    /// Decline.
     Decline,
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Source {
+    Bank,
+    Eid,
+    Counter,
+}
+
+impl From<Source> for IdentitySource {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::Bank => IdentitySource::Bank,
+            Source::Eid => IdentitySource::Eid,
+            Source::Counter => IdentitySource::Counter,
+        }
+    }
+}
+
+/// What `phone` does besides answering requests.
+struct PhoneOptions {
+    source: Source,
+    bank: String,
+    code: String,
+    new_code: Option<String>,
+    enable_biometrics: bool,
+    unblock: bool,
+    deactivate: bool,
+    answer: Answer,
+    count: u32,
+    timeout: u64,
+}
+
+/// Where the phone's state keeps the simulated citizen (with card PINs: simulation only), so a
+/// later run can prove the same identity again for an unblock.
+const CITIZEN_FILE: &str = "test-only-citizen.json";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -110,16 +171,30 @@ async fn main() -> ExitCode {
             server,
             state,
             phone,
+            source,
             bank,
             code,
+            new_code,
+            enable_biometrics,
+            unblock,
+            deactivate,
             answer,
             count,
             timeout,
         } => {
-            run_phone(
-                &server, &state, &phone, &bank, &code, answer, count, timeout,
-            )
-            .await
+            let options = PhoneOptions {
+                source,
+                bank,
+                code,
+                new_code,
+                enable_biometrics,
+                unblock,
+                deactivate,
+                answer,
+                count,
+                timeout,
+            };
+            run_phone(&server, &state, &phone, options).await
         }
         Command::Rp {
             command:
@@ -129,9 +204,21 @@ async fn main() -> ExitCode {
                     secret,
                     phone,
                     message,
+                    allow_biometrics,
                     timeout,
                 },
-        } => rp_login(&server, &client_id, secret, &phone, message, timeout).await,
+        } => {
+            rp_login(
+                &server,
+                &client_id,
+                secret,
+                &phone,
+                message,
+                allow_biometrics,
+                timeout,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,36 +233,98 @@ async fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_phone(
     server: &str,
     state: &std::path::Path,
     phone_number: &str,
-    bank: &str,
-    code: &str,
-    answer: Answer,
-    count: u32,
-    timeout: u64,
+    options: PhoneOptions,
 ) -> Result<(), HarnessError> {
-    let bank = Bank::from_id(bank).map_err(|e| HarnessError::State(e.to_string()))?;
+    let bank = Bank::from_id(&options.bank).map_err(|e| HarnessError::State(e.to_string()))?;
     let mut phone = VirtualPhone::open(server, state)?;
-    if phone.account()?.is_none() {
-        let narrate = |line: &str| eprintln!("enroll: {line}");
+    let narrate = |line: &str| eprintln!("phone: {line}");
+    let citizen_file = state.join(CITIZEN_FILE);
+    let account = match phone.account()? {
+        Some(account) => account,
+        None => {
+            let (citizen, account) = match options.source {
+                Source::Bank => {
+                    phone
+                        .enroll_new_citizen(bank, phone_number, &options.code, &narrate)
+                        .await?
+                }
+                source => {
+                    phone
+                        .enroll_new_citizen_with(
+                            source.into(),
+                            phone_number,
+                            &options.code,
+                            &narrate,
+                        )
+                        .await?
+                }
+            };
+            let json =
+                serde_json::to_vec(&citizen).map_err(|e| HarnessError::State(e.to_string()))?;
+            std::fs::write(&citizen_file, json).map_err(|e| HarnessError::State(e.to_string()))?;
+            account
+        }
+    };
+    let auth = phone.authenticator();
+    let id = account.account_id.clone();
+    if options.deactivate {
+        auth.deactivate(id).await?;
+        narrate("the account is deactivated on this phone");
+        return Ok(());
+    }
+    if options.unblock && account.status == AccountStatus::Blocked {
+        let json = std::fs::read(&citizen_file)
+            .map_err(|e| HarnessError::State(format!("{}: {e}", citizen_file.display())))?;
+        let citizen: Citizen =
+            serde_json::from_slice(&json).map_err(|e| HarnessError::State(e.to_string()))?;
         phone
-            .enroll_new_citizen(bank, phone_number, code, &narrate)
+            .unblock(
+                &id,
+                &citizen,
+                options.source.into(),
+                &options.code,
+                &narrate,
+            )
             .await?;
     }
-    for _ in 0..count {
-        let view = phone.next_request(Duration::from_secs(timeout)).await?;
-        let outcome = match answer {
-            Answer::Approve => phone
-                .authenticator()
-                .approve_with_code(view.request_id.clone(), code.to_owned())
+    let mut code = options.code.clone();
+    if let Some(new_code) = &options.new_code {
+        phone
+            .authenticator()
+            .change_code(id.clone(), code.clone(), new_code.clone(), new_code.clone())
+            .await?;
+        narrate("the code is changed");
+        code = new_code.clone();
+    }
+    if options.enable_biometrics {
+        phone
+            .authenticator()
+            .enable_biometrics(id.clone(), code.clone())
+            .await?;
+        narrate("biometrics are enabled");
+    }
+    phone.save()?;
+    for _ in 0..options.count {
+        let view = phone
+            .next_request(Duration::from_secs(options.timeout))
+            .await?;
+        let auth = phone.authenticator();
+        let request_id = view.request_id.clone();
+        let outcome = match options.answer {
+            Answer::ApproveBiometric if !view.code_only => auth
+                .approve_with_biometric(request_id)
+                .await
+                .map(|_| "approved with biometric"),
+            Answer::Approve | Answer::ApproveBiometric => auth
+                .approve_with_code(request_id, code.clone())
                 .await
                 .map(|_| "approved"),
-            Answer::Decline => phone
-                .authenticator()
-                .decline(view.request_id.clone(), DeclineReason::Cancelled)
+            Answer::Decline => auth
+                .decline(request_id, DeclineReason::Cancelled)
                 .await
                 .map(|_| "declined"),
         };
@@ -198,6 +347,7 @@ async fn rp_login(
     secret: Option<String>,
     phone: &str,
     message: Option<String>,
+    allow_biometrics: bool,
     timeout: u64,
 ) -> Result<(), HarnessError> {
     let secret = secret
@@ -206,6 +356,9 @@ async fn rp_login(
     let rp = RelyingParty::new(server, client_id, &secret)?;
     let mut request = LoginRequest::new(phone);
     request.binding_message = message;
+    if allow_biometrics {
+        request = request.allowing_biometrics();
+    }
     let claims = rp.login(&request, Duration::from_secs(timeout)).await?;
     println!(
         "{}",

@@ -10,7 +10,9 @@ use std::time::Duration;
 use keyring_core::sample;
 use sleutel_core::{Account, ActionView, Authenticator, Bank, SoftwareKeystore};
 use sleutel_protocol::api::{Citizen, NewCitizen};
+use sleutel_protocol::identity::IdentitySource;
 
+use crate::keystore::TestKeystore;
 use crate::sim::SimClient;
 use crate::{HarnessError, Result};
 
@@ -33,6 +35,7 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 /// A simulated phone with the Sleutel app on it.
 pub struct VirtualPhone {
     auth: Authenticator,
+    keystore: TestKeystore,
     secrets: Arc<sample::Store>,
     sim: SimClient,
     push_seq: i64,
@@ -57,15 +60,16 @@ impl VirtualPhone {
         let secrets = sample::Store::new_with_backing(&secret_file.to_string_lossy())
             .map_err(|e| HarnessError::State(format!("test keystore: {e}")))?;
         let store: Arc<keyring_core::CredentialStore> = secrets.clone();
-        let keystore = Arc::new(SoftwareKeystore::new(store, "sleutel-harness"));
+        let keystore = TestKeystore::new(SoftwareKeystore::new(store, "sleutel-harness"));
         let auth = Authenticator::open_with_server_key(
             state_dir,
             server_url,
-            keystore,
+            Arc::new(keystore.clone()),
             server_key_thumbprint,
         )?;
         Ok(Self {
             auth,
+            keystore,
             secrets,
             sim: SimClient::new(server_url)?,
             push_seq: 0,
@@ -76,6 +80,16 @@ impl VirtualPhone {
     /// The core, to call any of its operations directly.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// The phone's keystore, to drive its simulated biometric sensor.
+    pub fn keystore(&self) -> &TestKeystore {
+        &self.keystore
+    }
+
+    /// The simulators, as the person holding this phone reaches them.
+    pub fn sim(&self) -> &SimClient {
+        &self.sim
     }
 
     /// The first account on the phone, if it is enrolled.
@@ -117,6 +131,189 @@ impl VirtualPhone {
             .enroll_at_bank(&citizen, phone_number, code, narrate)
             .await?;
         Ok((citizen, account))
+    }
+
+    /// Creates a citizen and enrolls this phone for them through `source` with `code`.
+    pub async fn enroll_new_citizen_with(
+        &self,
+        source: IdentitySource,
+        phone_number: &str,
+        code: &str,
+        narrate: Narrator<'_>,
+    ) -> Result<(Citizen, Account)> {
+        if source == IdentitySource::Bank {
+            return self
+                .enroll_new_citizen(Bank::Kbc, phone_number, code, narrate)
+                .await;
+        }
+        let citizen = self.sim.create_citizen(&NewCitizen::default()).await?;
+        narrate(&format!(
+            "citizen {} {} (born {}) has an eID card {}",
+            citizen.given_name, citizen.family_name, citizen.birthdate, citizen.eid_card.serial
+        ));
+        let account = match source {
+            IdentitySource::Eid => {
+                self.enroll_with_eid(&citizen, phone_number, code, narrate)
+                    .await?
+            }
+            _ => {
+                self.enroll_at_counter(&citizen, phone_number, code, narrate)
+                    .await?
+            }
+        };
+        Ok((citizen, account))
+    }
+
+    /// The e-mail address the simulated person uses.
+    pub fn email_of(citizen: &Citizen) -> String {
+        format!("{}@example.test", citizen.citizen_id.to_lowercase())
+    }
+
+    /// The eID enrollment as the person does it: identification token and eID card on the
+    /// website, the identification code in the app, the SMS code, the 5-digit code twice.
+    pub async fn enroll_with_eid(
+        &self,
+        citizen: &Citizen,
+        phone_number: &str,
+        code: &str,
+        narrate: Narrator<'_>,
+    ) -> Result<Account> {
+        let issued = self
+            .sim
+            .eid_identification(
+                phone_number,
+                &Self::email_of(citizen),
+                &citizen.eid_card.serial,
+                &citizen.eid_card.pin,
+            )
+            .await?;
+        narrate("the eID website reads the eID with its PIN and shows an identification code");
+        let sms_before = self.sim.sms_messages(phone_number).await?.messages.len();
+        let sms = self
+            .auth
+            .start_eid_enrollment(phone_number.to_owned(), issued.identification_code)
+            .await?;
+        narrate(&format!(
+            "the person types the identification code in the app; an SMS goes to {}",
+            sms.phone_number_masked
+        ));
+        self.finish_enrollment(phone_number, sms_before, code, narrate)
+            .await
+    }
+
+    /// The counter enrollment as the person does it: the official checks the identity and
+    /// hands out an activation code, the person opens the e-mail's activation link on the phone,
+    /// then the SMS code and the 5-digit code twice.
+    pub async fn enroll_at_counter(
+        &self,
+        citizen: &Citizen,
+        phone_number: &str,
+        code: &str,
+        narrate: Narrator<'_>,
+    ) -> Result<Account> {
+        let email = Self::email_of(citizen);
+        self.sim.counter_activation(citizen, &email).await?;
+        let link = self.sim.activation_link(&email).await?;
+        narrate("the official checks the identity; an e-mail with an activation link follows");
+        let sms_before = self.sim.sms_messages(phone_number).await?.messages.len();
+        let sms = self
+            .auth
+            .start_counter_enrollment(phone_number.to_owned(), link)
+            .await?;
+        narrate(&format!(
+            "the person opens the activation link on the phone; an SMS goes to {}",
+            sms.phone_number_masked
+        ));
+        self.finish_enrollment(phone_number, sms_before, code, narrate)
+            .await
+    }
+
+    /// The SMS code and the 5-digit code, after the identity was accepted.
+    pub async fn finish_enrollment(
+        &self,
+        phone_number: &str,
+        sms_before: usize,
+        code: &str,
+        narrate: Narrator<'_>,
+    ) -> Result<Account> {
+        let sms_code = self
+            .sim
+            .wait_for_sms_code(phone_number, sms_before, SMS_WAIT)
+            .await?;
+        self.auth.verify_sms_code(sms_code).await?;
+        narrate("the person types the SMS control code: phone number verified");
+        let account = self
+            .auth
+            .choose_code(code.to_owned(), code.to_owned())
+            .await?;
+        self.save()?;
+        narrate(&format!(
+            "the person chooses a 5-digit code and confirms it: account of {} is active",
+            account.display_name
+        ));
+        Ok(account)
+    }
+
+    /// Unblocks the phone's account `account_id` by proving `citizen`'s identity again through
+    /// `source`, verifying the SMS code and choosing `new_code`. The device key stays.
+    pub async fn unblock(
+        &self,
+        account_id: &str,
+        citizen: &Citizen,
+        source: IdentitySource,
+        new_code: &str,
+        narrate: Narrator<'_>,
+    ) -> Result<Account> {
+        let account = self
+            .auth
+            .accounts()?
+            .into_iter()
+            .find(|a| a.account_id == account_id)
+            .ok_or(sleutel_core::CoreError::NoAccount)?;
+        let number = account.phone_number.clone();
+        let sms_before = self.sim.sms_messages(&number).await?.messages.len();
+        match source {
+            IdentitySource::Bank => {
+                let handoff = self
+                    .auth
+                    .unblock_with_bank(account_id.to_owned(), citizen.bank)
+                    .await?;
+                let link = self
+                    .sim
+                    .bank_authorize(
+                        &handoff.handoff_url,
+                        &citizen.debit_card.number,
+                        &citizen.debit_card.pin,
+                    )
+                    .await?;
+                self.auth.complete_bank_handoff(link).await?;
+            }
+            IdentitySource::Eid => {
+                let issued = self
+                    .sim
+                    .eid_identification(
+                        &number,
+                        &Self::email_of(citizen),
+                        &citizen.eid_card.serial,
+                        &citizen.eid_card.pin,
+                    )
+                    .await?;
+                self.auth
+                    .unblock_with_eid(account_id.to_owned(), issued.identification_code)
+                    .await?;
+            }
+            IdentitySource::Counter => {
+                let email = Self::email_of(citizen);
+                self.sim.counter_activation(citizen, &email).await?;
+                let link = self.sim.activation_link(&email).await?;
+                self.auth
+                    .unblock_with_counter(account_id.to_owned(), link)
+                    .await?;
+            }
+        }
+        narrate("the identity is proven again; an SMS code follows");
+        self.finish_enrollment(&number, sms_before, new_code, narrate)
+            .await
     }
 
     /// The whole bank enrollment as the person does it: phone number and bank in the app, card

@@ -22,6 +22,9 @@ pub struct LoginRequest {
     pub binding_message: Option<String>,
     /// Scopes; `openid profile` asks for the name.
     pub scope: String,
+    /// `acr_values`: [`api::ACR_CODE_OR_BIOMETRIC`] lets the person confirm with a biometric;
+    /// without it the code is required.
+    pub acr_values: Option<String>,
 }
 
 impl LoginRequest {
@@ -31,7 +34,14 @@ impl LoginRequest {
             phone_number: phone_number.to_owned(),
             binding_message: None,
             scope: "openid profile".into(),
+            acr_values: None,
         }
+    }
+
+    /// Accepts a biometric confirmation as well as the code.
+    pub fn allowing_biometrics(mut self) -> Self {
+        self.acr_values = Some(api::ACR_CODE_OR_BIOMETRIC.to_owned());
+        self
     }
 
     /// Sets the binding message.
@@ -97,6 +107,9 @@ impl RelyingParty {
         ];
         if let Some(message) = &request.binding_message {
             form.push(("binding_message", message));
+        }
+        if let Some(acr_values) = &request.acr_values {
+            form.push(("acr_values", acr_values));
         }
         let response = self.authenticated(endpoint).form(&form).send().await?;
         json_or_error(response).await

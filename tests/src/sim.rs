@@ -1,10 +1,13 @@
-//! The simulators a person deals with outside the app: the bank's authorize page, the SMS the
-//! phone receives, and the push channel.
+//! The simulators a person deals with outside the app: the bank's authorize page, the eID
+//! website, the town-hall counter, the "block my key" page, the SMS and e-mail the person
+//! receives, and the push channel.
 
 use std::time::Duration;
 
 use sleutel_protocol::api::{
-    self, ApiError, BankAuthorize, Citizen, NewCitizen, PushOutbox, SmsOutbox,
+    self, ActivationCodeIssued, ApiError, BankAuthorize, BlockMyKey, Citizen, CounterActivation,
+    EidIdentification, EmailOutbox, IdentificationCodeIssued, KeyBlocked, NewCitizen, PushOutbox,
+    SmsOutbox,
 };
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use url::Url;
@@ -100,6 +103,101 @@ impl SimClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .ok_or_else(|| HarnessError::Http("bank redirect without Location".into()))
+    }
+
+    /// Plays the person on the eID website: creates an identification token for `phone_number`
+    /// and `email`, reads the eID card with its PIN, and returns the identification code shown.
+    pub async fn eid_identification(
+        &self,
+        phone_number: &str,
+        email: &str,
+        card_serial: &str,
+        card_pin: &str,
+    ) -> Result<IdentificationCodeIssued> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, api::PATH_SIM_EID_IDENTIFICATION))
+            .json(&EidIdentification {
+                phone_number: phone_number.to_owned(),
+                email: email.to_owned(),
+                card_serial: card_serial.to_owned(),
+                card_pin: card_pin.to_owned(),
+            })
+            .send()
+            .await?;
+        json_or_error(response).await
+    }
+
+    /// Revokes an eID card, as when it is reported lost.
+    pub async fn revoke_eid_card(&self, serial: &str) -> Result<()> {
+        let response = self
+            .http
+            .post(format!(
+                "{}{}",
+                self.base,
+                api::path_sim_eid_card_revoke(serial)
+            ))
+            .send()
+            .await?;
+        let _: serde_json::Value = json_or_error(response).await?;
+        Ok(())
+    }
+
+    /// Plays the official at the counter: the person's identity document was checked; returns
+    /// the activation code handed out (the e-mail with the link goes to `email`).
+    pub async fn counter_activation(
+        &self,
+        citizen: &Citizen,
+        email: &str,
+    ) -> Result<ActivationCodeIssued> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, api::PATH_SIM_COUNTER_ACTIVATION))
+            .json(&CounterActivation {
+                national_register_number: citizen.national_register_number.clone(),
+                document_number: citizen.eid_card.serial.clone(),
+                email: email.to_owned(),
+            })
+            .send()
+            .await?;
+        json_or_error(response).await
+    }
+
+    /// Every e-mail sent to `email`, oldest first.
+    pub async fn email_messages(&self, email: &str) -> Result<EmailOutbox> {
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, api::PATH_SIM_EMAIL))
+            .query(&[("email", email)])
+            .send()
+            .await?;
+        json_or_error(response).await
+    }
+
+    /// The activation link in the newest e-mail to `email`, as the person taps it.
+    pub async fn activation_link(&self, email: &str) -> Result<String> {
+        let outbox = self.email_messages(email).await?;
+        outbox
+            .messages
+            .last()
+            .and_then(|m| {
+                m.text
+                    .split_whitespace()
+                    .find(|word| word.starts_with(api::DEEP_LINK_COUNTER_ACTIVATION))
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| HarnessError::Timeout(format!("an activation e-mail to {email}")))
+    }
+
+    /// Plays the person on the "block my key" page.
+    pub async fn block_my_key(&self, form: &BlockMyKey) -> Result<KeyBlocked> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, api::PATH_SIM_BLOCK))
+            .json(form)
+            .send()
+            .await?;
+        json_or_error(response).await
     }
 
     /// Every SMS sent to `phone_number`, oldest first.

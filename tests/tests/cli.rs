@@ -115,3 +115,59 @@ async fn rp_command_prints_the_oauth_error_and_fails_for_an_unknown_number() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("unknown_user_id"));
 }
+
+/// Runs `phone` on `state` with `args`, returning whether it succeeded and what it printed.
+async fn phone_run(url: &str, state: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let mut command = harness();
+    command
+        .args([
+            "phone",
+            "--server",
+            url,
+            "--phone",
+            "+32473000002",
+            "--count",
+            "0",
+        ])
+        .args(args)
+        .arg("--state")
+        .arg(state);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn phone_command_enrolls_through_each_source_and_runs_the_account_life_flags() {
+    let server = server().await;
+    let url = server.url();
+    for source in ["eid", "counter"] {
+        let state = tempfile::tempdir().unwrap();
+
+        let enrolled = phone_run(&url, state.path(), &["--source", source]).await;
+        let changed = phone_run(
+            &url,
+            state.path(),
+            &["--new-code", "27182", "--enable-biometrics"],
+        )
+        .await;
+        let deactivated = phone_run(&url, state.path(), &["--deactivate"]).await;
+
+        assert!(enrolled.0, "{source}: {}", enrolled.1);
+        assert!(enrolled.1.contains("account of"), "{}", enrolled.1);
+        assert!(changed.0, "{source}: {}", changed.1);
+        assert!(
+            changed.1.contains("biometrics are enabled"),
+            "{}",
+            changed.1
+        );
+        assert!(deactivated.0, "{source}: {}", deactivated.1);
+    }
+}

@@ -133,12 +133,43 @@ fn check_card_and_sign(
 ) -> Result<(String, String)> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
+    let citizen_id =
+        match check_debit_card(app, &tx, Some(bank), &form.card_number, &form.card_pin, now) {
+            Ok(citizen_id) => citizen_id,
+            Err(e) => return crate::sim::keep_counts(tx, e),
+        };
+    let token = mint_identity_token(
+        app,
+        &tx,
+        bank,
+        &citizen_id,
+        &form.enrollment_id,
+        &form.nonce,
+        now,
+        now + IDENTITY_TOKEN_TTL_SECS,
+    )?;
+    tx.commit()?;
+    Ok((form.enrollment_id.clone(), token))
+}
+
+/// Checks a debit card and its PIN at `bank` (any bank when `None`: the "block my key" page
+/// takes every bank's card) and returns the card holder's citizen id. A wrong PIN is counted
+/// and blocks the card at the policy's limit; the caller must commit `tx` after such an error
+/// ([`crate::sim::keep_counts`]).
+pub(crate) fn check_debit_card(
+    app: &App,
+    tx: &Connection,
+    bank: Option<Bank>,
+    card_number: &str,
+    card_pin: &str,
+    now: i64,
+) -> Result<String> {
     let card = tx
         .query_row(
             "SELECT citizen_id, bank, kind, pin_salt, pin_hash, pin_failures,
                     blocked_at IS NOT NULL
              FROM cards WHERE number = ?1",
-            [&form.card_number],
+            [card_number],
             |row| {
                 Ok(StoredCard {
                     citizen_id: row.get(0)?,
@@ -153,7 +184,7 @@ fn check_card_and_sign(
         )
         .optional()?;
     // A card of another bank is unknown here, as it would be at a real bank.
-    let Some(card) = card.filter(|c| c.bank == bank.id()) else {
+    let Some(card) = card.filter(|c| bank.is_none_or(|b| c.bank == b.id())) else {
         return Err(ServerError::UnknownCard);
     };
     if card.kind != "debit" {
@@ -162,16 +193,15 @@ fn check_card_and_sign(
     if card.blocked {
         return Err(ServerError::CardBlocked);
     }
-    let given = card_pin_hash(&card.pin_salt, &form.card_pin)?;
+    let given = card_pin_hash(&card.pin_salt, card_pin)?;
     if !bool::from(given.ct_eq(&card.pin_hash)) {
         let failures = card.pin_failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
         let blocked_at = (failures >= max).then_some(now);
         tx.execute(
             "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
-            params![form.card_number, failures, blocked_at],
+            params![card_number, failures, blocked_at],
         )?;
-        tx.commit()?;
         return Err(if failures >= max {
             ServerError::CardBlocked
         } else {
@@ -182,20 +212,9 @@ fn check_card_and_sign(
     }
     tx.execute(
         "UPDATE cards SET pin_failures = 0 WHERE number = ?1",
-        [&form.card_number],
+        [card_number],
     )?;
-    let token = mint_identity_token(
-        app,
-        &tx,
-        bank,
-        &card.citizen_id,
-        &form.enrollment_id,
-        &form.nonce,
-        now,
-        now + IDENTITY_TOKEN_TTL_SECS,
-    )?;
-    tx.commit()?;
-    Ok((form.enrollment_id.clone(), token))
+    Ok(card.citizen_id)
 }
 
 /// The identity token of a citizen, signed by `bank`, with the given binding and lifetime.

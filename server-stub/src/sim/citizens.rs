@@ -1,13 +1,13 @@
 //! Simulated citizens: a made-up Flemish name, an adult birth date, a valid national register
 //! number, and two cards at one bank (a debit card that can prove an identity, and a credit card
-//! that cannot), each with a random 4-digit PIN stored only as a salted hash.
+//! that cannot), and an eID card; each card has a random 4-digit PIN stored only as a salted hash.
 
 use axum::Json;
 use axum::extract::State;
 use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{ErrorCode, Transaction, params};
 use sha2::Sha256;
-use sleutel_protocol::api::{Card, Citizen, NewCitizen};
+use sleutel_protocol::api::{Card, Citizen, EidCard, NewCitizen};
 use sleutel_protocol::display;
 use sleutel_protocol::identity::{self, Bank, Date};
 use sleutel_protocol::limits::MAX_NAME_CHARS;
@@ -28,6 +28,12 @@ pub const DEBIT_CARD_PREFIX: &str = "6703";
 
 /// VISA credit cards start with 4.
 pub const CREDIT_CARD_PREFIX: &str = "4";
+
+/// Digits of an eID card serial (the card number printed on a Belgian eID).
+pub const EID_SERIAL_DIGITS: usize = 12;
+
+/// Years an eID card is valid when the citizen's card is made up (a Belgian eID: 10 years).
+pub const EID_VALIDITY_YEARS: i32 = 10;
 
 /// Bytes of salt per card PIN hash.
 const PIN_SALT_BYTES: usize = 16;
@@ -94,11 +100,23 @@ pub(crate) async fn create(
         None => random_birth_date()?,
     };
     let bank = new.bank.unwrap_or(Bank::Kbc);
+    let valid_until = match new.eid_valid_until {
+        Some(text) => Date::parse(&text).map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
+        None => {
+            let today = Date::from_unix(clock::now());
+            Date {
+                year: today.year + EID_VALIDITY_YEARS,
+                // Day 1-28 exists in every month, so the date is valid in any year.
+                day: today.day.min(28),
+                ..today
+            }
+        }
+    };
     let citizen = state
         .db(move |_, conn| {
             for _ in 0..MAX_INSERT_TRIES {
                 let tx = db::immediate(conn)?;
-                let citizen = made_up_citizen(&given_name, &family_name, birth, bank)?;
+                let citizen = made_up_citizen(&given_name, &family_name, birth, bank, valid_until)?;
                 match insert(&tx, &citizen) {
                     Ok(()) => {
                         tx.commit()?;
@@ -191,6 +209,7 @@ fn made_up_citizen(
     family_name: &str,
     birth: Date,
     bank: Bank,
+    eid_valid_until: Date,
 ) -> Result<Citizen> {
     let card = |prefix: &str, kind: &str| -> Result<Card> {
         Ok(Card {
@@ -208,6 +227,11 @@ fn made_up_citizen(
         bank,
         debit_card: card(DEBIT_CARD_PREFIX, "debit")?,
         credit_card: card(CREDIT_CARD_PREFIX, "credit")?,
+        eid_card: EidCard {
+            serial: random::digits(EID_SERIAL_DIGITS)?,
+            pin: random::digits(CARD_PIN_DIGITS)?,
+            valid_until: eid_valid_until.to_iso(),
+        },
     })
 }
 
@@ -241,7 +265,51 @@ fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
             ],
         )?;
     }
+    let salt = random::bytes::<PIN_SALT_BYTES>()?;
+    tx.execute(
+        "INSERT INTO eid_cards (serial, citizen_id, valid_until, pin_salt, pin_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            citizen.eid_card.serial,
+            citizen.citizen_id,
+            citizen.eid_card.valid_until,
+            salt.as_slice(),
+            card_pin_hash(&salt, &citizen.eid_card.pin)?
+        ],
+    )?;
     Ok(())
+}
+
+/// A simulated citizen's identity, as a source vouches for it. No `Debug`: personal data stays
+/// out of logs.
+pub(crate) struct CitizenIdentity {
+    pub(crate) given_name: String,
+    pub(crate) family_name: String,
+    pub(crate) birthdate: String,
+    pub(crate) national_register_number: String,
+}
+
+/// The identity of the citizen `citizen_id`.
+pub(crate) fn citizen_identity(
+    conn: &rusqlite::Connection,
+    citizen_id: &str,
+) -> Result<CitizenIdentity> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT given_name, family_name, birthdate, national_register_number
+         FROM citizens WHERE id = ?1",
+        [citizen_id],
+        |row| {
+            Ok(CitizenIdentity {
+                given_name: row.get(0)?,
+                family_name: row.get(1)?,
+                birthdate: row.get(2)?,
+                national_register_number: row.get(3)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| ServerError::NotFound(format!("no citizen {citizen_id:?}")))
 }
 
 /// The stored form of a card PIN: HMAC-SHA256 keyed with the card's random salt.
@@ -260,7 +328,8 @@ mod tests {
     fn made_up_citizens_have_valid_numbers_and_cards() {
         for _ in 0..50 {
             let birth = random_birth_date().unwrap();
-            let citizen = made_up_citizen("Jan", "Peeters", birth, Bank::Ing).unwrap();
+            let citizen =
+                made_up_citizen("Jan", "Peeters", birth, Bank::Ing, Date::from_unix(0)).unwrap();
             identity::check_national_register_number(&citizen.national_register_number, birth)
                 .unwrap();
             for card in [&citizen.debit_card, &citizen.credit_card] {

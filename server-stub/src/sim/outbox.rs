@@ -1,11 +1,13 @@
-//! What the server "sent": the SMS outbox (per phone number) and the push outbox (per account),
-//! read by the harness in place of a real phone's inbox.
+//! What the server "sent": the SMS outbox (per phone number), the e-mail outbox (per address)
+//! and the push outbox (per account), read by the harness in place of a real inbox.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use rusqlite::params;
-use sleutel_protocol::api::{PushMessage, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox};
+use sleutel_protocol::api::{
+    EmailMessage, EmailOutbox, PushMessage, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox,
+};
 use sleutel_protocol::phone;
 
 use crate::error::{Result, ServerError};
@@ -40,6 +42,48 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
         })
         .await?;
     Ok(Json(SmsOutbox { messages }))
+}
+
+/// Puts an e-mail in the outbox (the simulator's mail server).
+pub(crate) fn send_email(
+    conn: &rusqlite::Connection,
+    email: &str,
+    subject: &str,
+    text: &str,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO email_outbox (email, subject, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
+        params![email, subject, text, now],
+    )?;
+    Ok(())
+}
+
+/// `GET /sim/outbox/email?email=...`: every e-mail to that address, oldest first (the newest
+/// [`MAX_OUTBOX_MESSAGES`]).
+pub(crate) async fn email(State(state): State<AppState>, uri: Uri) -> Result<Json<EmailOutbox>> {
+    let params = Params::query(&uri)?;
+    let address = crate::sim::check_email(params.required("email")?)?;
+    let messages = state
+        .db(move |_, conn| {
+            let mut statement = conn.prepare(
+                "SELECT email, subject, text, sent_at FROM
+                     (SELECT seq, email, subject, text, sent_at FROM email_outbox
+                      WHERE email = ?1 ORDER BY seq DESC LIMIT ?2)
+                 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![address, MAX_OUTBOX_MESSAGES], |row| {
+                Ok(EmailMessage {
+                    email: row.get(0)?,
+                    subject: row.get(1)?,
+                    text: row.get(2)?,
+                    sent_at: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    Ok(Json(EmailOutbox { messages }))
 }
 
 /// `GET /sim/outbox/push?account_id=...&after=SEQ`: push messages for the account with a

@@ -380,7 +380,7 @@ pub async fn identity_token(
     let started = phone.start_enrollment(number).await;
     let link = server
         .bank_authorize(
-            &started.handoff_url,
+            started.handoff_url.as_deref().unwrap(),
             &citizen.debit_card.number,
             &citizen.debit_card.pin,
         )

@@ -1,0 +1,306 @@
+//! The life of an account on this phone after enrollment: changing the code, enabling and
+//! disabling biometrics (and what happens when the platform invalidates the biometric key), and
+//! deactivating the account on this phone.
+//!
+//! Every change goes to the server first, signed by the device key; a code change and the
+//! biometric key are also authorised by the current PIN key, derived from the code the person
+//! types. The phone's keystore and store change only once the server has accepted.
+
+use reqwest::Method;
+use sleutel_protocol::api::{self, ChangePin, DeviceUpdated, RegisterBiometricKey};
+use sleutel_protocol::jose::{self, Es256Signer, Jwk};
+use tracing::{debug, warn};
+use zeroize::Zeroizing;
+
+use crate::actions::{note_account_error, usable_account};
+use crate::authenticator::Context;
+use crate::client::{DeviceKey, outcome_unknown};
+use crate::enrollment::{
+    AccountEventKind, AccountStatus, delete_device_key, forget_keys, salt_secret_name, to_json,
+};
+use crate::error::CoreError;
+use crate::keystore::{KeyProtection, KeystoreError, KeystoreSigner};
+use crate::pin;
+use crate::store::AccountRow;
+
+/// What the platform shows when the biometric key is created and first used.
+const ENABLE_PROMPT: &str = "Bevestig om biometrie in te schakelen voor uw digitale sleutel";
+
+/// The keystore name of the salt of a new code while its change is under way.
+fn next_salt_name(device_alias: &str) -> String {
+    format!("{}/next", salt_secret_name(device_alias))
+}
+
+/// An account that can make a change: on this phone, not revoked, not blocked.
+fn changeable_account(ctx: &Context, account_id: &str) -> Result<AccountRow, CoreError> {
+    let account = usable_account(ctx, account_id)?;
+    if account.status == AccountStatus::Blocked {
+        return Err(CoreError::AccountBlocked);
+    }
+    Ok(account)
+}
+
+/// The account's current salt.
+fn current_salt(ctx: &Context, account: &AccountRow) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+    ctx.keystore
+        .get_secret(salt_secret_name(&account.device_alias))?
+        .map(Zeroizing::new)
+        .ok_or(CoreError::Keystore {
+            error: KeystoreError::KeyNotFound,
+        })
+}
+
+/// Calls the server for `account` with its device key, recording a block or a revocation.
+async fn device_call(
+    ctx: &Context,
+    account: &AccountRow,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<DeviceUpdated, CoreError> {
+    let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    ctx.client
+        .call(&account.server_url, method, path, body, &device)
+        .await
+        .map_err(|e| note_account_error(ctx, account, e))
+}
+
+/// Changes the code: `current` authorises, `new` (typed twice) replaces it.
+///
+/// The new code's salt is kept under its own name until the server has accepted the new PIN
+/// key, then it becomes the account's. After a [`CoreError::Network`] or
+/// [`CoreError::ServerUnavailable`] the same call can be made again: the stored new salt is
+/// reused, and the server answers a change it already applied.
+pub(crate) async fn change_code(
+    ctx: &Context,
+    account_id: String,
+    current: String,
+    new: String,
+    confirmation: String,
+) -> Result<(), CoreError> {
+    let current = Zeroizing::new(current);
+    let new = Zeroizing::new(new);
+    let confirmation = Zeroizing::new(confirmation);
+    pin::check_format(&current)?;
+    pin::check_new_code(&new, &confirmation)?;
+    if pin::codes_match(&current, &new) {
+        return Err(CoreError::invalid(
+            "new_code",
+            "the new code must differ from the current one",
+        ));
+    }
+    let account = changeable_account(ctx, &account_id)?;
+    let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    let current_key = pin::derive_pin_key_off_thread(current, current_salt(ctx, &account)?).await?;
+    let next_name = next_salt_name(&account.device_alias);
+    let (next_salt, earlier_attempt) = match ctx.keystore.get_secret(next_name.clone())? {
+        Some(salt) => (Zeroizing::new(salt), true),
+        None => {
+            let salt = pin::new_salt()?;
+            ctx.keystore.put_secret(next_name.clone(), salt.to_vec())?;
+            (salt, false)
+        }
+    };
+    let new_key = pin::derive_pin_key_off_thread(new, next_salt.clone()).await?;
+    let new_jwk = Jwk::from_verifying_key(new_key.verifying_key());
+    let message = api::pin_change_message(&device.jwk().thumbprint(), &new_jwk.thumbprint());
+    let Ok(current_signature) = current_key.sign_es256(message.as_bytes());
+    let Ok(new_pop) = new_key.sign_es256(message.as_bytes());
+    drop((current_key, new_key));
+    let body = to_json(&ChangePin {
+        new_pin_key: new_jwk,
+        current_pin_signature: jose::b64(current_signature),
+        new_pin_pop: jose::b64(new_pop),
+    })?;
+    match device_call(
+        ctx,
+        &account,
+        Method::POST,
+        api::PATH_DEVICE_PIN,
+        Some(body),
+    )
+    .await
+    {
+        Ok(_) => {
+            ctx.keystore
+                .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
+            if let Err(e) = ctx.keystore.delete_secret(next_name) {
+                warn!("could not delete the salt of a finished code change: {e}");
+            }
+            ctx.store
+                .record_event(&account.account_id, AccountEventKind::CodeChanged)?;
+            debug!("code changed");
+            Ok(())
+        }
+        Err(e) if outcome_unknown(&e) => Err(e),
+        Err(e) => {
+            // Refused: the server kept the current code. A salt an earlier attempt may have
+            // registered a key with is kept all the same.
+            if !earlier_attempt && let Err(e) = ctx.keystore.delete_secret(next_name) {
+                warn!("could not delete the salt of a refused code change: {e}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Enables biometrics for the account: a new biometric-gated key in the keystore, registered
+/// with the server under the authority of the code.
+pub(crate) async fn enable_biometrics(
+    ctx: &Context,
+    account_id: String,
+    code: String,
+) -> Result<(), CoreError> {
+    let code = Zeroizing::new(code);
+    pin::check_format(&code)?;
+    let account = changeable_account(ctx, &account_id)?;
+    let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    let salt = current_salt(ctx, &account)?;
+    let alias = format!("sleutel-biometric-{}", crate::random_id()?);
+    let public = ctx
+        .keystore
+        .generate_key(alias.clone(), KeyProtection::Biometric)?;
+    let registered = async {
+        let biometric_jwk = Jwk::from_sec1(&public).map_err(|_| {
+            CoreError::from(KeystoreError::Unavailable {
+                detail: "the keystore returned an invalid public key".into(),
+            })
+        })?;
+        let message =
+            api::biometric_enable_message(&device.jwk().thumbprint(), &biometric_jwk.thumbprint());
+        let signer = KeystoreSigner {
+            keystore: &*ctx.keystore,
+            alias: &alias,
+            prompt: Some(ENABLE_PROMPT),
+        };
+        let biometric_pop = signer.sign_es256(message.as_bytes())?;
+        let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
+        let Ok(pin_signature) = pin_key.sign_es256(message.as_bytes());
+        drop(pin_key);
+        let body = to_json(&RegisterBiometricKey {
+            biometric_key: biometric_jwk,
+            pin_signature: jose::b64(pin_signature),
+            biometric_pop: jose::b64(biometric_pop),
+        })?;
+        device_call(
+            ctx,
+            &account,
+            Method::POST,
+            api::PATH_DEVICE_BIOMETRIC,
+            Some(body),
+        )
+        .await
+    }
+    .await;
+    match registered {
+        Ok(_) => {
+            ctx.store.set_biometric_alias(
+                &account.account_id,
+                Some(&alias),
+                AccountEventKind::BiometricsEnabled,
+            )?;
+            if let Some(old) = &account.biometric_alias {
+                delete_device_key(ctx, old);
+            }
+            debug!("biometrics enabled");
+            Ok(())
+        }
+        Err(e) => {
+            // Whatever the server did, this key is not recorded here: a key the server may
+            // have registered is useless without it, and enabling again replaces it there.
+            delete_device_key(ctx, &alias);
+            Err(e)
+        }
+    }
+}
+
+/// Disables biometrics for the account: the server forgets the key, then the phone deletes it.
+pub(crate) async fn disable_biometrics(ctx: &Context, account_id: String) -> Result<(), CoreError> {
+    let account = usable_account(ctx, &account_id)?;
+    let Some(alias) = account.biometric_alias.clone() else {
+        return Err(CoreError::BiometricsNotEnabled);
+    };
+    device_call(
+        ctx,
+        &account,
+        Method::DELETE,
+        api::PATH_DEVICE_BIOMETRIC,
+        None,
+    )
+    .await?;
+    forget_biometric_key(ctx, &account, &alias, AccountEventKind::BiometricsDisabled);
+    Ok(())
+}
+
+/// The platform invalidated the account's biometric key: the phone forgets it and asks the
+/// server to forget it too (best effort: a key that can no longer sign is harmless there).
+pub(crate) async fn biometric_key_invalidated(ctx: &Context, account: &AccountRow, alias: &str) {
+    warn!("the platform invalidated the biometric key; turning biometrics off");
+    forget_biometric_key(ctx, account, alias, AccountEventKind::BiometricsInvalidated);
+    if let Err(e) = device_call(
+        ctx,
+        account,
+        Method::DELETE,
+        api::PATH_DEVICE_BIOMETRIC,
+        None,
+    )
+    .await
+    {
+        warn!("could not tell the server to forget the invalidated biometric key: {e}");
+    }
+}
+
+/// Turns biometrics off locally: the alias leaves the account (with `event` in its history) and
+/// the key leaves the keystore.
+pub(crate) fn forget_biometric_key(
+    ctx: &Context,
+    account: &AccountRow,
+    alias: &str,
+    event: AccountEventKind,
+) {
+    if let Err(e) = ctx
+        .store
+        .set_biometric_alias(&account.account_id, None, event)
+    {
+        warn!("could not record that biometrics are off: {e}");
+    }
+    delete_device_key(ctx, alias);
+}
+
+/// Deactivates the account on this phone: the server revokes the device, then the phone forgets
+/// the account, its requests and its keys (the history stays). A device the server already
+/// revoked is forgotten all the same.
+pub(crate) async fn deactivate(ctx: &Context, account_id: String) -> Result<(), CoreError> {
+    let account = ctx
+        .store
+        .account(&account_id)?
+        .ok_or(CoreError::NoAccount)?;
+    if account.status != AccountStatus::Revoked {
+        match device_call(
+            ctx,
+            &account,
+            Method::POST,
+            api::PATH_DEVICE_DEACTIVATE,
+            None,
+        )
+        .await
+        {
+            Ok(_) | Err(CoreError::DeviceRevoked) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    ctx.store
+        .delete_account(&account.account_id, AccountEventKind::Deactivated)?;
+    forget_keys(ctx, &account.device_alias);
+    if let Err(e) = ctx
+        .keystore
+        .delete_secret(next_salt_name(&account.device_alias))
+    {
+        warn!("could not delete an unused salt: {e}");
+    }
+    if let Some(alias) = &account.biometric_alias {
+        delete_device_key(ctx, alias);
+    }
+    debug!("account deactivated on this phone");
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The phone's own device on its account: a new code (PIN key), the biometric key, and
+//! deactivation. Every call carries the device-key proof of an active device; a code change and
+//! the biometric key are also authorised by the current PIN key, so a stolen unlocked phone
+//! without the code can change neither.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use p256::ecdsa::VerifyingKey;
+use rusqlite::{Connection, params};
+use sleutel_protocol::api::{self, ChangePin, DeviceUpdated, RegisterBiometricKey};
+use sleutel_protocol::jose::{self, Jwk};
+
+use crate::auth::{self, PhoneCall};
+use crate::error::{Result, ServerError};
+use crate::extract;
+use crate::requests::wrong_pin;
+use crate::server::{App, AppState};
+use crate::{clock, db, events};
+
+/// The phone API routes of the device itself.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(api::PATH_DEVICE_PIN, post(change_pin))
+        .route(
+            api::PATH_DEVICE_BIOMETRIC,
+            post(enable_biometric).delete(disable_biometric),
+        )
+        .route(api::PATH_DEVICE_DEACTIVATE, post(deactivate))
+}
+
+fn updated(status: &str) -> Json<DeviceUpdated> {
+    Json(DeviceUpdated {
+        status: status.to_owned(),
+    })
+}
+
+/// The calling device's account, its PIN key and whether the account is blocked.
+fn device_pin(conn: &Connection, jkt: &str) -> Result<(String, VerifyingKey, Jwk, u32, bool)> {
+    let device = auth::active_device(conn, jkt)?;
+    let (pin_jwk, failures, blocked): (Option<String>, u32, bool) = conn.query_row(
+        "SELECT d.pin_jwk, a.pin_failures, a.blocked_at IS NOT NULL
+         FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
+        [jkt],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    let pin_jwk: Jwk = serde_json::from_str(
+        &pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?,
+    )
+    .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
+    let pin_key = pin_jwk
+        .to_verifying_key()
+        .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))?;
+    Ok((device.account_id, pin_key, pin_jwk, failures, blocked))
+}
+
+/// Whether `signature` (base64url, raw) by `key` verifies over `message`.
+fn signs(key: &VerifyingKey, message: &str, signature: &str) -> bool {
+    jose::b64_decode(signature, "signature")
+        .ok()
+        .is_some_and(|sig| jose::verify_es256(key, message.as_bytes(), &sig, "signature").is_ok())
+}
+
+/// A public key from the body, refused with `invalid_request` when unusable.
+fn key_of(jwk: &Jwk, what: &str) -> Result<VerifyingKey> {
+    jwk.to_verifying_key()
+        .map_err(|e| ServerError::InvalidRequest(format!("{what}: {e}")))
+}
+
+/// `POST /v1/device/pin`: replaces the device's PIN key. The current PIN key's signature is a
+/// code attempt like an approval: a wrong one counts towards the block. Repeating a change that
+/// was applied (the phone lost the answer) is answered again: the new key, proven by its own
+/// signature, is already the device's.
+async fn change_pin(State(state): State<AppState>, call: PhoneCall) -> Result<Json<DeviceUpdated>> {
+    let body: ChangePin = extract::json(&call.body)?;
+    state
+        .db(move |app, conn| apply_pin_change(app, conn, &call, &body))
+        .await?;
+    Ok(updated("pin_changed"))
+}
+
+fn apply_pin_change(
+    app: &App,
+    conn: &mut Connection,
+    call: &PhoneCall,
+    body: &ChangePin,
+) -> Result<()> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let (account_id, pin_key, pin_jwk, failures, blocked) = device_pin(&tx, &call.jkt)?;
+    if blocked {
+        return Err(ServerError::AccountBlocked);
+    }
+    let new_key = key_of(&body.new_pin_key, "new_pin_key")?;
+    let new_jkt = body.new_pin_key.thumbprint();
+    let message = api::pin_change_message(&call.jkt, &new_jkt);
+    if !signs(&new_key, &message, &body.new_pin_pop) {
+        return Err(ServerError::InvalidRequest(
+            "new_pin_pop does not verify with the new PIN key".into(),
+        ));
+    }
+    if new_jkt == call.jkt {
+        return Err(ServerError::InvalidRequest(
+            "the PIN key must differ from the device key".into(),
+        ));
+    }
+    if new_jkt == pin_jwk.thumbprint() {
+        // Applied before; the answer was lost.
+        return Ok(());
+    }
+    if !signs(&pin_key, &message, &body.current_pin_signature) {
+        return wrong_pin(app, tx, &account_id, failures, now).map(|_| ());
+    }
+    let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    tx.execute(
+        "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
+        params![call.jkt, stored],
+    )?;
+    tx.execute(
+        "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
+        params![account_id, now],
+    )?;
+    events::record(
+        &tx,
+        &account_id,
+        events::CODE_CHANGED,
+        "the code was changed on a phone",
+        now,
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// `POST /v1/device/biometric`: registers (or replaces) the device's biometric key, authorised
+/// by the PIN key. A wrong PIN signature counts as a wrong code.
+async fn enable_biometric(
+    State(state): State<AppState>,
+    call: PhoneCall,
+) -> Result<Json<DeviceUpdated>> {
+    let body: RegisterBiometricKey = extract::json(&call.body)?;
+    state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let (account_id, pin_key, _, failures, blocked) = device_pin(&tx, &call.jkt)?;
+            if blocked {
+                return Err(ServerError::AccountBlocked);
+            }
+            let bio_key = key_of(&body.biometric_key, "biometric_key")?;
+            let bio_jkt = body.biometric_key.thumbprint();
+            if bio_jkt == call.jkt {
+                return Err(ServerError::InvalidRequest(
+                    "the biometric key must differ from the device key".into(),
+                ));
+            }
+            let message = api::biometric_enable_message(&call.jkt, &bio_jkt);
+            if !signs(&bio_key, &message, &body.biometric_pop) {
+                return Err(ServerError::InvalidRequest(
+                    "biometric_pop does not verify with the biometric key".into(),
+                ));
+            }
+            if !signs(&pin_key, &message, &body.pin_signature) {
+                return wrong_pin(app, tx, &account_id, failures, now).map(|_| ());
+            }
+            let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))
+                .map_err(|e| ServerError::Internal(e.to_string()))?;
+            tx.execute(
+                "UPDATE devices SET biometric_jwk = ?2 WHERE jkt = ?1",
+                params![call.jkt, stored],
+            )?;
+            tx.execute(
+                "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
+                params![account_id, now],
+            )?;
+            events::record(
+                &tx,
+                &account_id,
+                events::BIOMETRIC_ENABLED,
+                "biometrics enabled on a phone",
+                now,
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(updated("biometric_enabled"))
+}
+
+/// `DELETE /v1/device/biometric`: forgets the device's biometric key (turned off, or the
+/// platform invalidated it). Forgetting a key that is not there is not an error.
+async fn disable_biometric(
+    State(state): State<AppState>,
+    call: PhoneCall,
+) -> Result<Json<DeviceUpdated>> {
+    state
+        .db(move |_, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let device = auth::active_device(&tx, &call.jkt)?;
+            let changed = tx.execute(
+                "UPDATE devices SET biometric_jwk = NULL WHERE jkt = ?1 AND biometric_jwk IS NOT NULL",
+                [&call.jkt],
+            )?;
+            if changed > 0 {
+                events::record(&tx, &device.account_id, events::BIOMETRIC_DISABLED, "biometrics disabled on a phone", now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(updated("biometric_disabled"))
+}
+
+/// `POST /v1/device/deactivate`: the person removes the digital key from this phone. The device
+/// is revoked for good; the account and the person's other phones stay.
+async fn deactivate(State(state): State<AppState>, call: PhoneCall) -> Result<Json<DeviceUpdated>> {
+    state
+        .db(move |_, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let device = auth::active_device(&tx, &call.jkt)?;
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'deactivated',
+                     biometric_jwk = NULL
+                 WHERE jkt = ?1",
+                params![call.jkt, now],
+            )?;
+            events::record(
+                &tx,
+                &device.account_id,
+                events::DEACTIVATED,
+                "a phone was deactivated by its user",
+                now,
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(updated("deactivated"))
+}

@@ -1,0 +1,51 @@
+//! The account history on the server: one row per event in an account's life, never a secret.
+
+use rusqlite::{Connection, params};
+
+use crate::error::Result;
+
+/// A phone was activated for a new account.
+pub const ACTIVATED: &str = "activated";
+/// The identity was proven again and a phone activated on an existing account (after a block,
+/// on a new phone, or again on the same phone).
+pub const REACTIVATED: &str = "reactivated";
+/// A blocked account was unblocked by a new activation.
+pub const UNBLOCKED: &str = "unblocked";
+/// A device was revoked (a newer activation beyond `max_devices`).
+pub const DEVICE_REVOKED: &str = "device_revoked";
+/// The code was changed.
+pub const CODE_CHANGED: &str = "code_changed";
+/// A device registered a biometric key.
+pub const BIOMETRIC_ENABLED: &str = "biometric_enabled";
+/// A device removed its biometric key.
+pub const BIOMETRIC_DISABLED: &str = "biometric_disabled";
+/// A device was deactivated from the phone.
+pub const DEACTIVATED: &str = "deactivated";
+/// The account was blocked (too many wrong codes, or from the block-my-key page).
+pub const BLOCKED: &str = "blocked";
+
+/// Records `event` for `account_id`, inside the caller's transaction.
+pub fn record(
+    conn: &Connection,
+    account_id: &str,
+    event: &str,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
+        params![account_id, event, detail, now],
+    )?;
+    Ok(())
+}
+
+/// The events of `account_id`, oldest first, as `(event, detail, at)`.
+pub fn list(conn: &Connection, account_id: &str) -> Result<Vec<(String, String, i64)>> {
+    let mut statement = conn.prepare(
+        "SELECT event, detail, at FROM account_events WHERE account_id = ?1 ORDER BY seq",
+    )?;
+    let rows = statement.query_map([account_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

@@ -1,0 +1,105 @@
+//! The simulated town-hall counter: an official checks the person's identity document and hands
+//! out an activation code; an e-mail with an activation link follows. Code and link are valid
+//! for `activation_code_ttl_secs` (14 days), work once, and are stored only as a keyed hash.
+
+use axum::Json;
+use axum::extract::State;
+use rusqlite::{OptionalExtension, params};
+use sleutel_protocol::api::{self, ActivationCodeIssued, CounterActivation};
+use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH};
+
+use crate::error::{Result, ServerError};
+use crate::extract::{self, RawBody};
+use crate::server::AppState;
+use crate::sim::citizens::citizen_identity;
+use crate::sim::outbox::send_email;
+use crate::sim::{check_email, identity_code};
+use crate::{clock, db};
+
+/// Issuer recorded for identities checked at the counter.
+pub const COUNTER_ISSUER: &str = "counter";
+
+/// The kind of evidence the counter records: an identity document checked by an official.
+pub const EVIDENCE_COUNTER_CHECK: &str = "counter_identity_check";
+
+/// Longest identity document number accepted.
+const MAX_DOCUMENT_NUMBER_CHARS: usize = 32;
+
+/// Subject of the e-mail with the activation link.
+pub const ACTIVATION_EMAIL_SUBJECT: &str = "Activeer uw digitale sleutel";
+
+/// `POST /sim/counter/activation`: the official has checked the identity document of the
+/// person with this national register number.
+pub(crate) async fn activation(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<ActivationCodeIssued>> {
+    let form: CounterActivation = extract::json(&body)?;
+    let email = check_email(&form.email)?;
+    let document = form.document_number.trim().to_owned();
+    if document.is_empty()
+        || document.len() > MAX_DOCUMENT_NUMBER_CHARS
+        || !document
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ServerError::InvalidRequest(format!(
+            "document_number must be 1-{MAX_DOCUMENT_NUMBER_CHARS} letters, digits or '-'"
+        )));
+    }
+    let nrn = form.national_register_number;
+    let issued = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let citizen_id: String = tx
+                .query_row(
+                    "SELECT id FROM citizens WHERE national_register_number = ?1",
+                    [&nrn],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    ServerError::NotFound("no citizen with this national register number".into())
+                })?;
+            let person = citizen_identity(&tx, &citizen_id)?;
+            let code = identity_code(ACTIVATION_CODE_LENGTH)?;
+            let expires_at = now + app.policy.activation_code_ttl_secs;
+            tx.execute(
+                "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
+                     family_name, birthdate, national_register_number, issuer, evidence_type,
+                     evidence_reference, created_at, expires_at)
+                 VALUES (?1, 'counter', ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    crate::random::id()?,
+                    app.keys.identity_code_hash("counter", &code)?,
+                    email,
+                    person.given_name,
+                    person.family_name,
+                    person.birthdate,
+                    person.national_register_number,
+                    COUNTER_ISSUER,
+                    EVIDENCE_COUNTER_CHECK,
+                    format!("document {document}"),
+                    now,
+                    expires_at
+                ],
+            )?;
+            let days = app.policy.activation_code_ttl_secs / 86_400;
+            let text = zeroize::Zeroizing::new(format!(
+                "Beste {},\n\nOpen deze link op uw smartphone om uw digitale sleutel te \
+                 activeren:\n{}\n\nDe link en de activatiecode die u aan het loket kreeg zijn \
+                 {days} dagen geldig en werken één keer.",
+                person.given_name,
+                api::counter_activation_link(&code)
+            ));
+            send_email(&tx, &email, ACTIVATION_EMAIL_SUBJECT, &text, now)?;
+            tx.commit()?;
+            Ok(ActivationCodeIssued {
+                activation_code: identity::format_identity_code(&code),
+                expires_at,
+            })
+        })
+        .await?;
+    Ok(Json(issued))
+}

@@ -1,0 +1,186 @@
+//! The simulated eID website: the person creates an identification token with a phone number
+//! and an e-mail address, reads the eID in a card reader with its PIN, and receives an
+//! identification code to type into the app.
+//!
+//! The code is single use, expires after `identification_code_ttl_secs`, is bound to the phone
+//! number (typed on an activation for another number it is simply wrong), uses an alphabet
+//! without look-alike characters, and stops working after `identity_code_max_failures` wrong
+//! tries. Only its keyed hash is stored. A new code for the same number replaces the earlier one.
+
+use axum::Json;
+use axum::extract::State;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sleutel_protocol::api::{EidIdentification, IdentificationCodeIssued};
+use sleutel_protocol::identity::{self, Date, IDENTIFICATION_CODE_LENGTH};
+use sleutel_protocol::phone;
+use subtle::ConstantTimeEq;
+
+use crate::error::{Result, ServerError};
+use crate::extract::{self, PathId, RawBody};
+use crate::server::{App, AppState};
+use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash, citizen_identity};
+use crate::sim::{check_email, identity_code, keep_counts};
+use crate::{clock, db};
+
+/// Issuer recorded for identities the eID website proved.
+pub const EID_ISSUER: &str = "eid:website";
+
+/// The kind of evidence the eID website records: the card read with its PIN.
+pub const EVIDENCE_EID_CARD: &str = "eid_card";
+
+/// `POST /sim/eid/identification`: checks the eID card and PIN, and issues an identification
+/// code bound to the phone number.
+pub(crate) async fn identification(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<IdentificationCodeIssued>> {
+    let form: EidIdentification = extract::json(&body)?;
+    let phone_number = phone::normalize_belgian_mobile(&form.phone_number)
+        .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
+    let email = check_email(&form.email)?;
+    let pin = zeroize::Zeroizing::new(form.card_pin);
+    if pin.len() != CARD_PIN_DIGITS || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ServerError::InvalidRequest(format!(
+            "the eID PIN has {CARD_PIN_DIGITS} digits"
+        )));
+    }
+    let serial = form.card_serial;
+    let issued = state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let citizen_id = match check_eid_card(app, &tx, &serial, &pin, now) {
+                Ok(id) => id,
+                Err(e) => return keep_counts(tx, e),
+            };
+            let person = citizen_identity(&tx, &citizen_id)?;
+            let code = identity_code(IDENTIFICATION_CODE_LENGTH)?;
+            let expires_at = now + app.policy.identification_code_ttl_secs;
+            // One live code per number: a new one replaces the earlier.
+            tx.execute(
+                "UPDATE identity_codes SET used_at = ?2
+                 WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL",
+                params![phone_number, now],
+            )?;
+            tx.execute(
+                "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
+                     family_name, birthdate, national_register_number, issuer, evidence_type,
+                     evidence_reference, created_at, expires_at)
+                 VALUES (?1, 'eid', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    crate::random::id()?,
+                    app.keys.identity_code_hash("eid", &code)?,
+                    phone_number,
+                    email,
+                    person.given_name,
+                    person.family_name,
+                    person.birthdate,
+                    person.national_register_number,
+                    EID_ISSUER,
+                    EVIDENCE_EID_CARD,
+                    format!("eID {serial}"),
+                    now,
+                    expires_at
+                ],
+            )?;
+            tx.commit()?;
+            Ok(IdentificationCodeIssued {
+                identification_code: identity::format_identity_code(&code),
+                expires_at,
+            })
+        })
+        .await?;
+    Ok(Json(issued))
+}
+
+/// Checks an eID card and its PIN and returns the holder's citizen id. A revoked or expired
+/// card is refused before its PIN is tried; a wrong PIN is counted and blocks the card at the
+/// policy's limit (the caller commits `tx` after that error: [`keep_counts`]).
+pub(crate) fn check_eid_card(
+    app: &App,
+    tx: &Connection,
+    serial: &str,
+    pin: &str,
+    now: i64,
+) -> Result<String> {
+    let card = tx
+        .query_row(
+            "SELECT citizen_id, valid_until, pin_salt, pin_hash, pin_failures,
+                    blocked_at IS NOT NULL, revoked_at IS NOT NULL
+             FROM eid_cards WHERE serial = ?1",
+            [serial],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Vec<u8>>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                    row.get::<_, u32>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, bool>(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((citizen_id, valid_until, salt, stored, failures, blocked, revoked)) = card else {
+        return Err(ServerError::UnknownCard);
+    };
+    if revoked {
+        return Err(ServerError::EidCardRevoked);
+    }
+    let valid_until = Date::parse(&valid_until)
+        .map_err(|e| ServerError::Internal(format!("stored card validity unreadable: {e}")))?;
+    if valid_until < Date::from_unix(now) {
+        return Err(ServerError::EidCardExpired);
+    }
+    if blocked {
+        return Err(ServerError::CardBlocked);
+    }
+    if !bool::from(card_pin_hash(&salt, pin)?.ct_eq(&stored)) {
+        let failures = failures.saturating_add(1);
+        let max = app.policy.card_pin_max_failures;
+        tx.execute(
+            "UPDATE eid_cards SET pin_failures = ?2, blocked_at = ?3 WHERE serial = ?1",
+            params![serial, failures, (failures >= max).then_some(now)],
+        )?;
+        return Err(if failures >= max {
+            ServerError::CardBlocked
+        } else {
+            ServerError::WrongCardPin {
+                attempts_left: max - failures,
+            }
+        });
+    }
+    tx.execute(
+        "UPDATE eid_cards SET pin_failures = 0 WHERE serial = ?1",
+        [serial],
+    )?;
+    Ok(citizen_id)
+}
+
+/// The answer of the card revocation.
+#[derive(Serialize)]
+pub(crate) struct Revoked {
+    status: &'static str,
+}
+
+/// `POST /sim/eid/cards/{serial}/revoke`: the card is reported lost or stolen.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    PathId(serial): PathId,
+) -> Result<Json<Revoked>> {
+    state
+        .db(move |_, conn| {
+            let changed = conn.execute(
+                "UPDATE eid_cards SET revoked_at = COALESCE(revoked_at, ?2) WHERE serial = ?1",
+                params![serial, clock::now()],
+            )?;
+            if changed == 0 {
+                return Err(ServerError::NotFound("no such eID card".into()));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(Revoked { status: "revoked" }))
+}
