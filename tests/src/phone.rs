@@ -348,22 +348,8 @@ impl VirtualPhone {
             "the server accepts the bank's identity token and sends an SMS to {}",
             sms.phone_number_masked
         ));
-        let sms_code = self
-            .sim
-            .wait_for_sms_code(phone_number, sms_before, SMS_WAIT)
-            .await?;
-        self.auth.verify_sms_code(sms_code).await?;
-        narrate("the person types the SMS control code: phone number verified");
-        let account = self
-            .auth
-            .choose_code(code.to_owned(), code.to_owned())
-            .await?;
-        self.save()?;
-        narrate(&format!(
-            "the person chooses a 5-digit code and confirms it: account of {} is active",
-            account.display_name
-        ));
-        Ok(account)
+        self.finish_enrollment(phone_number, sms_before, code, narrate)
+            .await
     }
 
     /// Waits for the next request this phone has not handled yet, through the push outbox and by
