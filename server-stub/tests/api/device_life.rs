@@ -1,0 +1,534 @@
+//! The phone's own device over HTTP: a code change and the biometric key (both authorised by the
+//! current PIN key, a wrong one counted as a wrong code), biometric approvals and their refusal
+//! under a code-only request, deactivation, and a revoked device that never answers again.
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use reqwest::{Method, StatusCode};
+use sleutel_protocol::action::ActionRequest;
+use sleutel_protocol::api::IdTokenClaims;
+use sleutel_protocol::api::{
+    self, ChangePin, DeviceUpdated, RegisterBiometricKey, ResponseAccepted, codes,
+};
+use sleutel_protocol::jose::{self, Es256Signer, Jwk};
+use sleutel_protocol::response::UvMethod;
+use sleutel_server::Policy;
+
+use crate::common::*;
+use crate::sources::block_by_wrong_codes;
+
+fn sign(key: &SigningKey, message: &str) -> String {
+    jose::b64(key.sign_es256(message.as_bytes()).unwrap())
+}
+
+/// A code change of `e` to `new`, authorised by `current`.
+fn pin_change(e: &Enrolled, current: &SigningKey, new: &SigningKey) -> ChangePin {
+    let new_jwk = Jwk::from_verifying_key(new.verifying_key());
+    let message = api::pin_change_message(&e.phone.jwk.thumbprint(), &new_jwk.thumbprint());
+    ChangePin {
+        new_pin_key: new_jwk,
+        current_pin_signature: sign(current, &message),
+        new_pin_pop: sign(new, &message),
+    }
+}
+
+/// The registration of `bio` as `e`'s biometric key, authorised by `pin`.
+fn biometric(e: &Enrolled, pin: &SigningKey, bio: &SigningKey) -> RegisterBiometricKey {
+    let bio_jwk = Jwk::from_verifying_key(bio.verifying_key());
+    let message = api::biometric_enable_message(&e.phone.jwk.thumbprint(), &bio_jwk.thumbprint());
+    RegisterBiometricKey {
+        biometric_key: bio_jwk,
+        pin_signature: sign(pin, &message),
+        biometric_pop: sign(bio, &message),
+    }
+}
+
+async fn change_pin(e: &Enrolled, body: &ChangePin) -> reqwest::Response {
+    e.phone.post(api::PATH_DEVICE_PIN, body).await
+}
+
+async fn enable_biometric(e: &Enrolled, body: &RegisterBiometricKey) -> reqwest::Response {
+    e.phone.post(api::PATH_DEVICE_BIOMETRIC, body).await
+}
+
+/// `e` with its PIN key replaced by `pin`.
+fn with_pin(e: Enrolled, pin: SigningKey) -> Enrolled {
+    Enrolled { pin, ..e }
+}
+
+/// A login that accepts a biometric, and the request it put on `e`'s phone.
+async fn biometric_login(server: &TestServer, e: &Enrolled) -> (String, ActionRequest, String) {
+    let started: api::BackchannelAuthResponse = ok(server
+        .rp()
+        .bc_authorize_raw(&[
+            ("scope", "openid"),
+            ("login_hint", &e.number),
+            ("acr_values", api::ACR_CODE_OR_BIOMETRIC),
+        ])
+        .await)
+    .await;
+    let (request, jws) = e.the_request().await;
+    (started.auth_req_id, request, jws)
+}
+
+/// The error code of `response`.
+async fn refusal(response: reqwest::Response) -> (StatusCode, api::ApiError) {
+    err(response).await
+}
+
+// --- code change --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_code_change_replaces_the_pin_key() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000601").await;
+    let new = SigningKey::generate();
+
+    let updated: DeviceUpdated = ok(change_pin(&e, &pin_change(&e, &e.pin, &new)).await).await;
+
+    assert_eq!(updated.status, "pin_changed");
+    server.rp().login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+    let (_, old) = refusal(
+        e.answer(&request, &e.approval(&request, &jws, &e.pin))
+            .await,
+    )
+    .await;
+    assert_eq!(old.error, codes::WRONG_PIN);
+    let accepted: ResponseAccepted =
+        ok(e.answer(&request, &e.approval(&request, &jws, &new)).await).await;
+    assert_eq!(accepted.status, "approved");
+    let history = crate::sources::events(&server, &e.completed.account_id);
+    assert_eq!(history.last().unwrap().0, "code_changed");
+}
+
+#[tokio::test]
+async fn a_code_change_signed_by_a_wrong_code_counts_and_blocks() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000602").await;
+    let wrong = SigningKey::generate();
+
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (status, error) =
+            refusal(change_pin(&e, &pin_change(&e, &wrong, &SigningKey::generate())).await).await;
+        answers.push((status.as_u16(), error.error, error.attempts_left));
+    }
+    let (_, right) =
+        refusal(change_pin(&e, &pin_change(&e, &e.pin, &SigningKey::generate())).await).await;
+
+    assert_eq!(
+        answers,
+        [
+            (400, codes::WRONG_PIN.to_owned(), Some(2)),
+            (400, codes::WRONG_PIN.to_owned(), Some(1)),
+            (403, codes::ACCOUNT_BLOCKED.to_owned(), Some(0)),
+        ]
+    );
+    assert_eq!(right.error, codes::ACCOUNT_BLOCKED);
+}
+
+#[tokio::test]
+async fn a_repeated_code_change_is_answered_again() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000603").await;
+    let new = SigningKey::generate();
+    let body = pin_change(&e, &e.pin, &new);
+    let _: DeviceUpdated = ok(change_pin(&e, &body).await).await;
+
+    let again: DeviceUpdated = ok(change_pin(&e, &body).await).await;
+
+    assert_eq!(again.status, "pin_changed");
+    let e = with_pin(e, new);
+    approved_login(&server.rp(), &e).await;
+}
+
+#[tokio::test]
+async fn a_code_change_without_proof_of_the_new_key_is_invalid_and_not_counted() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000604").await;
+    let mut body = pin_change(&e, &e.pin, &SigningKey::generate());
+    body.new_pin_pop = body.current_pin_signature.clone();
+    let mut same_as_device = pin_change(&e, &e.pin, &e.phone.device);
+    same_as_device.new_pin_key = e.phone.jwk.clone();
+
+    let (status, error) = refusal(change_pin(&e, &body).await).await;
+    let (_, device) = refusal(change_pin(&e, &same_as_device).await).await;
+    let (_, wrong) = refusal(
+        change_pin(
+            &e,
+            &pin_change(&e, &SigningKey::generate(), &SigningKey::generate()),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+    assert_eq!(device.error, codes::INVALID_REQUEST);
+    assert_eq!(
+        wrong.attempts_left,
+        Some(2),
+        "the refusals before were not counted"
+    );
+}
+
+#[tokio::test]
+async fn device_calls_need_a_proof_by_an_enrolled_device() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000605").await;
+    let stranger = Phone::new(&server.url());
+    let body = serde_json::to_vec(&pin_change(&e, &e.pin, &SigningKey::generate())).unwrap();
+    let bio = serde_json::to_vec(&biometric(&e, &e.pin, &SigningKey::generate())).unwrap();
+
+    let (no_proof_status, no_proof) = refusal(
+        server
+            .http
+            .post(format!("{}{}", server.url(), api::PATH_DEVICE_PIN))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut unknown = Vec::new();
+    for (method, path, body) in [
+        (Method::POST, api::PATH_DEVICE_PIN, body.clone()),
+        (Method::POST, api::PATH_DEVICE_BIOMETRIC, bio),
+        (Method::DELETE, api::PATH_DEVICE_BIOMETRIC, Vec::new()),
+        (Method::POST, api::PATH_DEVICE_DEACTIVATE, Vec::new()),
+    ] {
+        let (status, error) = refusal(stranger.send(method, path, body).await).await;
+        unknown.push((status.as_u16(), error.error));
+    }
+
+    assert_eq!(no_proof_status, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_proof.error, codes::INVALID_PROOF);
+    assert_eq!(unknown, vec![(401, codes::UNKNOWN_DEVICE.to_owned()); 4]);
+}
+
+#[tokio::test]
+async fn malformed_device_bodies_are_invalid_requests() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000606").await;
+
+    let mut answers = Vec::new();
+    for path in [api::PATH_DEVICE_PIN, api::PATH_DEVICE_BIOMETRIC] {
+        for body in [&b"{"[..], br#"{"new_pin_key":1}"#, b"[]"] {
+            let (status, error) =
+                refusal(e.phone.send(Method::POST, path, body.to_vec()).await).await;
+            answers.push((status.as_u16(), error.error));
+        }
+    }
+
+    assert_eq!(answers, vec![(400, codes::INVALID_REQUEST.to_owned()); 6]);
+}
+
+#[tokio::test]
+async fn a_blocked_account_can_change_neither_code_nor_biometrics() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000607").await;
+    block_by_wrong_codes(&server, &e).await;
+
+    let (_, pin) =
+        refusal(change_pin(&e, &pin_change(&e, &e.pin, &SigningKey::generate())).await).await;
+    let (status, bio) =
+        refusal(enable_biometric(&e, &biometric(&e, &e.pin, &SigningKey::generate())).await).await;
+
+    assert_eq!(pin.error, codes::ACCOUNT_BLOCKED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(bio.error, codes::ACCOUNT_BLOCKED);
+}
+
+// --- biometrics ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000610").await;
+    let bio = SigningKey::generate();
+    let updated: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
+    let (auth_req_id, request, jws) = biometric_login(&server, &e).await;
+
+    let accepted: ResponseAccepted = ok(e
+        .answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &bio),
+        )
+        .await)
+    .await;
+
+    assert_eq!(updated.status, "biometric_enabled");
+    assert_eq!(accepted.status, "approved");
+    let token: api::TokenResponse = ok(server.rp().token(&auth_req_id).await).await;
+    let payload = jose::b64_decode(token.id_token.split('.').nth(1).unwrap(), "id token").unwrap();
+    let claims: IdTokenClaims = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims.acr, api::ACR_CODE_OR_BIOMETRIC);
+    assert!(claims.amr.contains(&"user".to_owned()), "{:?}", claims.amr);
+}
+
+#[tokio::test]
+async fn a_biometric_answer_to_a_code_only_request_is_refused() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000611").await;
+    let bio = SigningKey::generate();
+    let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
+    server.rp().login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+
+    let (status, error) = refusal(
+        e.answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &bio),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::METHOD_NOT_ALLOWED);
+    // Still open for the code.
+    let accepted: ResponseAccepted = ok(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    assert_eq!(accepted.status, "approved");
+}
+
+#[tokio::test]
+async fn a_biometric_answer_without_a_registered_key_is_refused() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000612").await;
+    let (_, request, jws) = biometric_login(&server, &e).await;
+
+    let (_, error) = refusal(
+        e.answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &SigningKey::generate()),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(error.error, codes::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_biometric_signature_by_another_key_is_invalid_and_not_counted() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000613").await;
+    let _: DeviceUpdated =
+        ok(enable_biometric(&e, &biometric(&e, &e.pin, &SigningKey::generate())).await).await;
+    let (_, request, jws) = biometric_login(&server, &e).await;
+
+    let (_, error) = refusal(
+        e.answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &SigningKey::generate()),
+        )
+        .await,
+    )
+    .await;
+    let (_, wrong) = refusal(
+        e.answer(
+            &request,
+            &e.approval(&request, &jws, &SigningKey::generate()),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(error.error, codes::INVALID_RESPONSE);
+    assert_eq!(wrong.attempts_left, Some(2));
+}
+
+#[tokio::test]
+async fn enabling_biometrics_with_a_wrong_code_counts_as_a_wrong_code() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000614").await;
+
+    let (status, error) = refusal(
+        enable_biometric(
+            &e,
+            &biometric(&e, &SigningKey::generate(), &SigningKey::generate()),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::WRONG_PIN);
+    assert_eq!(error.attempts_left, Some(2));
+}
+
+#[tokio::test]
+async fn enabling_biometrics_needs_proof_of_the_biometric_key() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000615").await;
+    let mut body = biometric(&e, &e.pin, &SigningKey::generate());
+    body.biometric_pop = body.pin_signature.clone();
+    let mut device = biometric(&e, &e.pin, &e.phone.device);
+    device.biometric_key = e.phone.jwk.clone();
+
+    let (_, error) = refusal(enable_biometric(&e, &body).await).await;
+    let (_, same) = refusal(enable_biometric(&e, &device).await).await;
+
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+    assert_eq!(same.error, codes::INVALID_REQUEST);
+}
+
+#[tokio::test]
+async fn disabled_biometrics_no_longer_approve() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000616").await;
+    let bio = SigningKey::generate();
+    let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
+
+    let first: DeviceUpdated = ok(e
+        .phone
+        .send(Method::DELETE, api::PATH_DEVICE_BIOMETRIC, Vec::new())
+        .await)
+    .await;
+    let again: DeviceUpdated = ok(e
+        .phone
+        .send(Method::DELETE, api::PATH_DEVICE_BIOMETRIC, Vec::new())
+        .await)
+    .await;
+
+    assert_eq!(first.status, "biometric_disabled");
+    assert_eq!(again.status, "biometric_disabled");
+    let (_, request, jws) = biometric_login(&server, &e).await;
+    let (_, error) = refusal(
+        e.answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &bio),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(error.error, codes::METHOD_NOT_ALLOWED);
+    let history: Vec<String> = crate::sources::events(&server, &e.completed.account_id)
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect();
+    assert_eq!(
+        history,
+        ["activated", "biometric_enabled", "biometric_disabled"]
+    );
+}
+
+#[tokio::test]
+async fn a_code_change_keeps_the_biometric_key() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000617").await;
+    let bio = SigningKey::generate();
+    let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
+    let _: DeviceUpdated =
+        ok(change_pin(&e, &pin_change(&e, &e.pin, &SigningKey::generate())).await).await;
+    let (_, request, jws) = biometric_login(&server, &e).await;
+
+    let accepted: ResponseAccepted = ok(e
+        .answer(
+            &request,
+            &e.approval_by(&request, &jws, UvMethod::Biometric, &bio),
+        )
+        .await)
+    .await;
+
+    assert_eq!(accepted.status, "approved");
+}
+
+// --- deactivation and revocation ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_deactivated_phone_never_answers_again() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000620").await;
+
+    let updated: DeviceUpdated = ok(e
+        .phone
+        .send(Method::POST, api::PATH_DEVICE_DEACTIVATE, Vec::new())
+        .await)
+    .await;
+
+    assert_eq!(updated.status, "deactivated");
+    assert_revoked_everywhere(&e).await;
+    let history = crate::sources::events(&server, &e.completed.account_id);
+    assert_eq!(history.last().unwrap().0, "deactivated");
+}
+
+#[tokio::test]
+async fn a_phone_replaced_by_a_new_activation_never_answers_again() {
+    let server = TestServer::start().await;
+    let old = enroll(&server, "+32470000621").await;
+    server.rp().login(&old.number).await;
+    let (request, jws) = old.the_request().await;
+
+    let new = enroll_again(&server, "+32470000622", &old.citizen).await;
+
+    let (status, error) = refusal(
+        old.answer(&request, &old.approval(&request, &jws, &old.pin))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error.error, codes::DEVICE_REVOKED);
+    assert_revoked_everywhere(&old).await;
+    // The open request is the person's, and the new phone answers it.
+    let accepted: ResponseAccepted = ok(new
+        .answer(&request, &new.approval(&request, &jws, &new.pin))
+        .await)
+    .await;
+    assert_eq!(accepted.status, "approved");
+    let history: Vec<String> = crate::sources::events(&server, &old.completed.account_id)
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect();
+    assert_eq!(history, ["activated", "reactivated", "device_revoked"]);
+}
+
+/// Every call of `e`'s device is refused with `device_revoked`.
+async fn assert_revoked_everywhere(e: &Enrolled) {
+    let change = serde_json::to_vec(&pin_change(e, &e.pin, &SigningKey::generate())).unwrap();
+    let bio = serde_json::to_vec(&biometric(e, &e.pin, &SigningKey::generate())).unwrap();
+    let mut answers = Vec::new();
+    for (method, path, body) in [
+        (Method::GET, api::PATH_REQUESTS.to_owned(), Vec::new()),
+        (Method::POST, api::PATH_DEVICE_PIN.to_owned(), change),
+        (Method::POST, api::PATH_DEVICE_BIOMETRIC.to_owned(), bio),
+        (
+            Method::DELETE,
+            api::PATH_DEVICE_BIOMETRIC.to_owned(),
+            Vec::new(),
+        ),
+        (
+            Method::POST,
+            api::PATH_DEVICE_DEACTIVATE.to_owned(),
+            Vec::new(),
+        ),
+    ] {
+        let (status, error) = refusal(e.phone.send(method, &path, body).await).await;
+        answers.push((status.as_u16(), error.error));
+    }
+    assert_eq!(answers, vec![(401, codes::DEVICE_REVOKED.to_owned()); 5]);
+}
+
+#[tokio::test]
+async fn with_two_phones_deactivating_one_keeps_the_other() {
+    let server = TestServer::start_with(Policy {
+        max_devices: 2,
+        ..Policy::default()
+    })
+    .await;
+    let first = enroll(&server, "+32470000623").await;
+    let second = enroll_again(&server, "+32470000624", &first.citizen).await;
+
+    let _: DeviceUpdated = ok(first
+        .phone
+        .send(Method::POST, api::PATH_DEVICE_DEACTIVATE, Vec::new())
+        .await)
+    .await;
+
+    approved_login(&server.rp(), &second).await;
+}

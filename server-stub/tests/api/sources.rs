@@ -1,0 +1,992 @@
+//! The eID and counter identity sources over HTTP: the simulated eID website and counter that
+//! hand out codes, the phone's `POST /v1/enrollments/{id}/code`, and every refusal on the way
+//! (card checks, wrong, expired, used and blocked codes, codes of another number), and the
+//! "block my key" page.
+
+use std::time::Duration;
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use sleutel_protocol::api::{
+    self, ActivationCodeIssued, BlockMyKey, Citizen, CounterActivation, EidIdentification,
+    EmailOutbox, EnrollmentCompleted, EnrollmentStarted, IdentificationCodeIssued, KeyBlocked,
+    NewCitizen, SmsSent, SmsVerified, StartEnrollment, SubmitIdentityCode, codes,
+};
+use sleutel_protocol::identity::{Bank, IdentitySource};
+use sleutel_server::Policy;
+
+use crate::common::*;
+
+/// The e-mail address the tests give the eID website and the counter.
+pub const EMAIL: &str = "jan.peeters@example.be";
+
+/// A POST of `body` as JSON to a simulator page (no proof: the simulators stand in for the world).
+pub async fn sim_post<T: Serialize>(
+    server: &TestServer,
+    path: &str,
+    body: &T,
+) -> reqwest::Response {
+    server
+        .http
+        .post(format!("{}{path}", server.url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The eID website's form for `citizen`'s card with `pin`, for `number`.
+pub fn eid_form(number: &str, citizen: &Citizen, pin: &str) -> EidIdentification {
+    EidIdentification {
+        phone_number: number.into(),
+        email: EMAIL.into(),
+        card_serial: citizen.eid_card.serial.clone(),
+        card_pin: pin.into(),
+    }
+}
+
+/// An identification code for `number` from `citizen`'s eID.
+pub async fn eid_code(server: &TestServer, number: &str, citizen: &Citizen) -> String {
+    let form = eid_form(number, citizen, &citizen.eid_card.pin);
+    let issued: IdentificationCodeIssued =
+        ok(sim_post(server, api::PATH_SIM_EID_IDENTIFICATION, &form).await).await;
+    issued.identification_code
+}
+
+/// The counter's form for `citizen`.
+pub fn counter_form(citizen: &Citizen) -> CounterActivation {
+    CounterActivation {
+        national_register_number: citizen.national_register_number.clone(),
+        document_number: "592-1234567-89".into(),
+        email: EMAIL.into(),
+    }
+}
+
+/// An activation code from the counter for `citizen`.
+pub async fn counter_code(server: &TestServer, citizen: &Citizen) -> String {
+    let issued: ActivationCodeIssued = ok(sim_post(
+        server,
+        api::PATH_SIM_COUNTER_ACTIVATION,
+        &counter_form(citizen),
+    )
+    .await)
+    .await;
+    issued.activation_code
+}
+
+/// `phone` starts an activation of `number` proven by `source` (no bank).
+pub async fn start_with(phone: &Phone, number: &str, source: IdentitySource) -> EnrollmentStarted {
+    ok(phone
+        .post(
+            api::PATH_ENROLLMENTS,
+            &StartEnrollment {
+                phone_number: number.into(),
+                source,
+                bank: None,
+            },
+        )
+        .await)
+    .await
+}
+
+/// `phone` types `code` into the enrollment `started`.
+pub async fn submit_code(
+    phone: &Phone,
+    started: &EnrollmentStarted,
+    code: &str,
+) -> reqwest::Response {
+    phone
+        .post(
+            &api::path_enrollment_code(&started.enrollment_id),
+            &SubmitIdentityCode { code: code.into() },
+        )
+        .await
+}
+
+/// `phone` activates `number` for the identity `code` proves (eID or counter, `source`), through
+/// the SMS code to the registration of a fresh PIN key.
+pub async fn enroll_with_code(
+    server: &TestServer,
+    phone: Phone,
+    number: &str,
+    source: IdentitySource,
+    code: &str,
+    citizen: &Citizen,
+) -> Enrolled {
+    let started = start_with(&phone, number, source).await;
+    let _: SmsSent = ok(submit_code(&phone, &started, code).await).await;
+    let sms = server.last_sms_code(number).await;
+    let _: SmsVerified = ok(phone.verify_sms(&started.enrollment_id, &sms).await).await;
+    let pin = SigningKey::generate();
+    let completed: EnrollmentCompleted = ok(phone.complete(&started, &pin).await).await;
+    Enrolled {
+        phone,
+        pin,
+        citizen: citizen.clone(),
+        number: number.to_owned(),
+        completed,
+    }
+}
+
+/// The account's history on the server, as event names.
+pub fn events(server: &TestServer, account_id: &str) -> Vec<(String, String)> {
+    server
+        .running()
+        .account_events(account_id)
+        .unwrap()
+        .into_iter()
+        .map(|(event, detail, _)| (event, detail))
+        .collect()
+}
+
+async fn citizen(server: &TestServer) -> Citizen {
+    server.citizen(NewCitizen::default()).await
+}
+
+// --- eID ----------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_eid_identification_code_activates_and_the_history_names_the_source() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000501";
+    let code = eid_code(&server, number, &person).await;
+
+    let enrolled = enroll_with_code(
+        &server,
+        Phone::new(&server.url()),
+        number,
+        IdentitySource::Eid,
+        &code,
+        &person,
+    )
+    .await;
+
+    let history = events(&server, &enrolled.completed.account_id);
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].0, "activated");
+    assert!(history[0].1.contains("source eid"), "{history:?}");
+    assert!(
+        history[0].1.contains(&person.eid_card.serial),
+        "{history:?}"
+    );
+    approved_login(&server.rp(), &enrolled).await;
+}
+
+#[tokio::test]
+async fn an_identification_code_is_typed_in_any_case_with_spaces() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000502";
+    let code = eid_code(&server, number, &person).await;
+    let typed = format!(" {} ", code.replace('-', " ").to_lowercase());
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let sent: SmsSent = ok(submit_code(&phone, &started, &typed).await).await;
+
+    assert!(
+        sent.phone_number_masked.ends_with("05 02"),
+        "{}",
+        sent.phone_number_masked
+    );
+}
+
+#[tokio::test]
+async fn an_identification_code_for_another_number_is_a_wrong_code() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let code = eid_code(&server, "+32470000503", &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000504", IdentitySource::Eid).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+    assert_eq!(error.attempts_left, Some(4));
+}
+
+#[tokio::test]
+async fn wrong_identification_codes_end_the_enrollment_and_block_the_numbers_code() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000505";
+    let code = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let mut left = Vec::new();
+    for _ in 0..4 {
+        let (_, error) = err(submit_code(&phone, &started, "ACDE-FGHJ").await).await;
+        assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+        left.push(error.attempts_left);
+    }
+    let (status, last) = err(submit_code(&phone, &started, "ACDE-FGHJ").await).await;
+    let (_, after) = err(submit_code(&phone, &started, &code).await).await;
+    // A new enrollment (a new key is free) finds the number's code blocked, right or not.
+    let other = Phone::new(&server.url());
+    let again = start_with(&other, number, IdentitySource::Eid).await;
+    let (blocked_status, blocked) = err(submit_code(&other, &again, &code).await).await;
+
+    assert_eq!(left, [Some(4), Some(3), Some(2), Some(1)]);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(last.error, codes::TOO_MANY_ATTEMPTS);
+    assert_eq!(after.error, codes::TOO_MANY_ATTEMPTS);
+    assert_eq!(blocked_status, StatusCode::FORBIDDEN);
+    assert_eq!(blocked.error, codes::IDENTITY_CODE_BLOCKED);
+}
+
+#[tokio::test]
+async fn a_used_identification_code_is_refused_as_used() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000506";
+    let code = eid_code(&server, number, &person).await;
+    enroll_with_code(
+        &server,
+        Phone::new(&server.url()),
+        number,
+        IdentitySource::Eid,
+        &code,
+        &person,
+    )
+    .await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(error.error, codes::IDENTITY_CODE_USED);
+}
+
+#[tokio::test]
+async fn a_new_identification_code_replaces_the_earlier_one() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000507";
+    let first = eid_code(&server, number, &person).await;
+    let _second = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let (_, error) = err(submit_code(&phone, &started, &first).await).await;
+
+    assert_eq!(error.error, codes::IDENTITY_CODE_USED);
+}
+
+#[tokio::test]
+async fn an_expired_identification_code_is_refused_as_expired() {
+    let server = TestServer::start_with(Policy {
+        identification_code_ttl_secs: 1,
+        ..Policy::default()
+    })
+    .await;
+    let person = citizen(&server).await;
+    let number = "+32470000508";
+    let code = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(error.error, codes::IDENTITY_CODE_EXPIRED);
+}
+
+#[tokio::test]
+async fn a_code_with_a_look_alike_character_is_malformed_and_not_counted() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000509", IdentitySource::Eid).await;
+
+    let (status, malformed) = err(submit_code(&phone, &started, "ACDE-FGH0").await).await;
+    let (_, wrong) = err(submit_code(&phone, &started, "ACDE-FGHJ").await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.error, codes::INVALID_REQUEST);
+    assert_eq!(wrong.attempts_left, Some(4));
+}
+
+#[tokio::test]
+async fn an_underage_person_is_refused_and_the_code_stays_unused() {
+    let server = TestServer::start().await;
+    let today = time_now_date();
+    let person = server
+        .citizen(NewCitizen {
+            birthdate: Some(format!("{}-01-01", today - 17)),
+            ..NewCitizen::default()
+        })
+        .await;
+    let number = "+32470000510";
+    let code = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+    let (_, again) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error.error, codes::IDENTITY_REFUSED);
+    assert_eq!(
+        again.error,
+        codes::IDENTITY_REFUSED,
+        "not identity_code_used"
+    );
+}
+
+/// This year, from the clock.
+fn time_now_date() -> i64 {
+    1970 + now() / 31_556_952
+}
+
+#[tokio::test]
+async fn a_code_needs_the_enrollments_own_device_key() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000511", IdentitySource::Eid).await;
+    let stranger = Phone::new(&server.url());
+    let path = api::path_enrollment_code(&started.enrollment_id);
+    let body = serde_json::to_vec(&SubmitIdentityCode {
+        code: "ACDE-FGHJ".into(),
+    })
+    .unwrap();
+
+    let (other_status, other) = err(submit_code(&stranger, &started, "ACDE-FGHJ").await).await;
+    let (no_proof_status, no_proof) = err(server
+        .http
+        .post(format!("{}{path}", server.url()))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(other_status, StatusCode::NOT_FOUND);
+    assert_eq!(other.error, codes::UNKNOWN_ENROLLMENT);
+    assert_eq!(no_proof_status, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_proof.error, codes::INVALID_PROOF);
+}
+
+#[tokio::test]
+async fn a_code_body_of_another_shape_is_invalid() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000512", IdentitySource::Eid).await;
+    let path = api::path_enrollment_code(&started.enrollment_id);
+
+    let (status, error) = err(phone
+        .send(
+            Method::POST,
+            &path,
+            br#"{"code":"ACDEFGHJ","extra":1}"#.to_vec(),
+        )
+        .await)
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+}
+
+#[tokio::test]
+async fn a_code_on_a_bank_activation_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let started = phone.start_enrollment("+32470000513").await;
+
+    let (status, error) = err(submit_code(&phone, &started, "ACDE-FGHJ").await).await;
+
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error.error, codes::WRONG_STEP);
+}
+
+#[tokio::test]
+async fn a_bank_token_on_a_code_activation_is_the_wrong_step() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000514", IdentitySource::Counter).await;
+
+    let (_, error) = err(phone.submit_identity(&started.enrollment_id, "a.b.c").await).await;
+
+    assert_eq!(error.error, codes::WRONG_STEP);
+}
+
+#[tokio::test]
+async fn a_source_and_a_bank_must_agree_at_the_start() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+    let mut refusals = Vec::new();
+    for (source, bank) in [
+        (IdentitySource::Eid, Some(Bank::Kbc)),
+        (IdentitySource::Counter, Some(Bank::Ing)),
+        (IdentitySource::Bank, None),
+    ] {
+        let response = phone
+            .post(
+                api::PATH_ENROLLMENTS,
+                &StartEnrollment {
+                    phone_number: "+32470000515".into(),
+                    source,
+                    bank,
+                },
+            )
+            .await;
+        refusals.push(err(response).await.1.error);
+    }
+
+    assert_eq!(refusals, [codes::INVALID_REQUEST; 3]);
+}
+
+#[tokio::test]
+async fn a_code_source_start_has_no_handoff() {
+    let server = TestServer::start().await;
+    let phone = Phone::new(&server.url());
+
+    let started = start_with(&phone, "+32470000516", IdentitySource::Eid).await;
+
+    assert_eq!(started.handoff_url, None);
+}
+
+// --- the eID website ----------------------------------------------------------------------------
+
+async fn eid_refusal(server: &TestServer, form: &EidIdentification) -> (StatusCode, String) {
+    let (status, error) = err(sim_post(server, api::PATH_SIM_EID_IDENTIFICATION, form).await).await;
+    (status, error.error)
+}
+
+#[tokio::test]
+async fn the_eid_website_refuses_an_unknown_card() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let mut form = eid_form("+32470000520", &person, &person.eid_card.pin);
+    form.card_serial = "000000000000".into();
+
+    let refusal = eid_refusal(&server, &form).await;
+
+    assert_eq!(
+        refusal,
+        (StatusCode::BAD_REQUEST, codes::UNKNOWN_CARD.into())
+    );
+}
+
+#[tokio::test]
+async fn three_wrong_eid_pins_block_the_card() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let wrong = if person.eid_card.pin == "0000" {
+        "1111"
+    } else {
+        "0000"
+    };
+    let form = eid_form("+32470000521", &person, wrong);
+
+    let mut left = Vec::new();
+    for _ in 0..2 {
+        let (_, error) =
+            err(sim_post(&server, api::PATH_SIM_EID_IDENTIFICATION, &form).await).await;
+        assert_eq!(error.error, codes::WRONG_CARD_PIN);
+        left.push(error.attempts_left);
+    }
+    let third = eid_refusal(&server, &form).await;
+    let right = eid_refusal(
+        &server,
+        &eid_form("+32470000521", &person, &person.eid_card.pin),
+    )
+    .await;
+
+    assert_eq!(left, [Some(2), Some(1)]);
+    assert_eq!(third, (StatusCode::FORBIDDEN, codes::CARD_BLOCKED.into()));
+    assert_eq!(right, (StatusCode::FORBIDDEN, codes::CARD_BLOCKED.into()));
+}
+
+#[tokio::test]
+async fn the_eid_website_refuses_an_expired_card() {
+    let server = TestServer::start().await;
+    let person = server
+        .citizen(NewCitizen {
+            eid_valid_until: Some("2020-01-31".into()),
+            ..NewCitizen::default()
+        })
+        .await;
+
+    let refusal = eid_refusal(
+        &server,
+        &eid_form("+32470000522", &person, &person.eid_card.pin),
+    )
+    .await;
+
+    assert_eq!(
+        refusal,
+        (StatusCode::FORBIDDEN, codes::EID_CARD_EXPIRED.into())
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_card_is_refused_and_revoking_an_unknown_card_is_not_found() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let revoke = |serial: &str| {
+        server
+            .http
+            .post(format!(
+                "{}{}",
+                server.url(),
+                api::path_sim_eid_card_revoke(serial)
+            ))
+            .send()
+    };
+
+    let revoked = revoke(&person.eid_card.serial).await.unwrap();
+    let status = revoked.status();
+    let refusal = eid_refusal(
+        &server,
+        &eid_form("+32470000523", &person, &person.eid_card.pin),
+    )
+    .await;
+    let (unknown_status, unknown) = err(revoke("000000000000").await.unwrap()).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        refusal,
+        (StatusCode::FORBIDDEN, codes::EID_CARD_REVOKED.into())
+    );
+    assert_eq!(unknown_status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.error, codes::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_eid_website_refuses_malformed_forms() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let good = eid_form("+32470000524", &person, &person.eid_card.pin);
+    let mut bad_email = good.clone();
+    bad_email.email = "not an address".into();
+    let mut bad_number = good.clone();
+    bad_number.phone_number = "+31612345678".into();
+    let mut bad_pin = good.clone();
+    bad_pin.card_pin = "12a4".into();
+
+    let mut refusals = Vec::new();
+    for form in [&bad_email, &bad_number, &bad_pin] {
+        refusals.push(eid_refusal(&server, form).await);
+    }
+    let (status, garbage) = err(server
+        .http
+        .post(format!(
+            "{}{}",
+            server.url(),
+            api::PATH_SIM_EID_IDENTIFICATION
+        ))
+        .header("content-type", "application/json")
+        .body("{\"phone_number\":")
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    assert_eq!(
+        refusals,
+        vec![(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST.to_owned()); 3]
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(garbage.error, codes::INVALID_REQUEST);
+}
+
+// --- the counter --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_activation_code_activates_and_its_email_carries_the_link() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000530";
+    let code = counter_code(&server, &person).await;
+    let outbox: EmailOutbox = ok(server
+        .http
+        .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
+        .query(&[("email", EMAIL)])
+        .send()
+        .await
+        .unwrap())
+    .await;
+
+    let enrolled = enroll_with_code(
+        &server,
+        Phone::new(&server.url()),
+        number,
+        IdentitySource::Counter,
+        &code,
+        &person,
+    )
+    .await;
+
+    let mail = outbox.messages.last().expect("an e-mail");
+    let canonical = code.replace('-', "");
+    assert!(
+        mail.text
+            .contains(&api::counter_activation_link(&canonical)),
+        "{}",
+        mail.text
+    );
+    let history = events(&server, &enrolled.completed.account_id);
+    assert!(history[0].1.contains("source counter"), "{history:?}");
+}
+
+#[tokio::test]
+async fn an_activation_code_works_for_any_number_but_only_once() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let code = counter_code(&server, &person).await;
+    enroll_with_code(
+        &server,
+        Phone::new(&server.url()),
+        "+32470000531",
+        IdentitySource::Counter,
+        &code,
+        &person,
+    )
+    .await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000532", IdentitySource::Counter).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(error.error, codes::IDENTITY_CODE_USED);
+}
+
+#[tokio::test]
+async fn an_expired_activation_code_is_refused_as_expired() {
+    let server = TestServer::start_with(Policy {
+        activation_code_ttl_secs: 1,
+        ..Policy::default()
+    })
+    .await;
+    let person = citizen(&server).await;
+    let code = counter_code(&server, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000533", IdentitySource::Counter).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let (_, error) = err(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(error.error, codes::IDENTITY_CODE_EXPIRED);
+}
+
+#[tokio::test]
+async fn an_identification_code_is_no_activation_code() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000534";
+    let eid = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Counter).await;
+
+    let (_, error) = err(submit_code(&phone, &started, &format!("{eid}AAAA")).await).await;
+
+    assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+}
+
+#[tokio::test]
+async fn the_counter_refuses_an_unknown_person_and_malformed_forms() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let mut unknown = counter_form(&person);
+    unknown.national_register_number = "00000000000".into();
+    let mut bad_document = counter_form(&person);
+    bad_document.document_number = "x".repeat(33);
+    let mut bad_email = counter_form(&person);
+    bad_email.email = "@example.be".into();
+
+    let mut refusals = Vec::new();
+    for form in [&unknown, &bad_document, &bad_email] {
+        let (status, error) =
+            err(sim_post(&server, api::PATH_SIM_COUNTER_ACTIVATION, form).await).await;
+        refusals.push((status, error.error));
+    }
+
+    assert_eq!(
+        refusals,
+        [
+            (StatusCode::NOT_FOUND, codes::NOT_FOUND.to_owned()),
+            (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST.to_owned()),
+            (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST.to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_email_outbox_needs_an_address_and_keeps_mail_apart() {
+    let server = TestServer::start().await;
+    let get = |query: Vec<(&'static str, &'static str)>| {
+        server
+            .http
+            .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
+            .query(&query)
+            .send()
+    };
+
+    let (missing_status, missing) = err(get(vec![]).await.unwrap()).await;
+    let (bad_status, bad) = err(get(vec![("email", "nobody")]).await.unwrap()).await;
+    let empty: EmailOutbox = ok(get(vec![("email", "someone@example.be")]).await.unwrap()).await;
+
+    assert_eq!(missing_status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.error, codes::INVALID_REQUEST);
+    assert_eq!(bad_status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error, codes::INVALID_REQUEST);
+    assert!(empty.messages.is_empty());
+}
+
+// --- unblock from the same phone ----------------------------------------------------------------
+
+#[tokio::test]
+async fn the_accounts_own_phone_cannot_prove_another_persons_identity() {
+    let server = TestServer::start().await;
+    let owner = enroll(&server, "+32470000540").await;
+    let stranger = citizen(&server).await;
+    let code = counter_code(&server, &stranger).await;
+    let started = start_with(&owner.phone, "+32470000540", IdentitySource::Counter).await;
+
+    let (status, error) = err(submit_code(&owner.phone, &started, &code).await).await;
+    // The code was not spent on the refusal: its owner can still use it.
+    let theirs = enroll_with_code(
+        &server,
+        Phone::new(&server.url()),
+        "+32470000541",
+        IdentitySource::Counter,
+        &code,
+        &stranger,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error.error, codes::IDENTITY_REFUSED);
+    assert_ne!(theirs.completed.account_id, owner.completed.account_id);
+}
+
+#[tokio::test]
+async fn an_unblock_with_an_eid_code_lifts_the_block_and_replaces_the_pin_key() {
+    let server = TestServer::start().await;
+    let number = "+32470000542";
+    let owner = enroll(&server, number).await;
+    block_by_wrong_codes(&server, &owner).await;
+    let code = eid_code(&server, number, &owner.citizen).await;
+    let phone = clone_phone(&owner.phone);
+
+    let unblocked = enroll_with_code(
+        &server,
+        phone,
+        number,
+        IdentitySource::Eid,
+        &code,
+        &owner.citizen,
+    )
+    .await;
+
+    assert_eq!(unblocked.completed.account_id, owner.completed.account_id);
+    let history: Vec<String> = events(&server, &owner.completed.account_id)
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect();
+    assert_eq!(
+        history,
+        ["activated", "blocked", "unblocked", "reactivated"]
+    );
+    server.rp().login(number).await;
+    let (request, jws) = unblocked.the_request().await;
+    let (_, old) = err(unblocked
+        .answer(&request, &unblocked.approval(&request, &jws, &owner.pin))
+        .await)
+    .await;
+    assert_eq!(old.error, codes::WRONG_PIN);
+    approved_login_after(&unblocked, &request, &jws).await;
+}
+
+async fn approved_login_after(
+    e: &Enrolled,
+    request: &sleutel_protocol::action::ActionRequest,
+    jws: &str,
+) {
+    let accepted: api::ResponseAccepted =
+        ok(e.answer(request, &e.approval(request, jws, &e.pin)).await).await;
+    assert_eq!(accepted.status, "approved");
+}
+
+/// The same device key as `phone`, for a second enrollment by that phone.
+pub fn clone_phone(phone: &Phone) -> Phone {
+    let mut copy = Phone::new(&phone.base);
+    copy.device = phone.device.clone();
+    copy.jwk = phone.jwk.clone();
+    copy
+}
+
+/// Three wrong codes on a login block `e`'s account.
+pub async fn block_by_wrong_codes(server: &TestServer, e: &Enrolled) {
+    server.rp().login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+    let wrong = SigningKey::generate();
+    for _ in 0..3 {
+        let _ = e
+            .answer(&request, &e.approval(&request, &jws, &wrong))
+            .await;
+    }
+    let (_, error) = err(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
+}
+
+// --- block my key -------------------------------------------------------------------------------
+
+async fn block(server: &TestServer, form: &BlockMyKey) -> reqwest::Response {
+    sim_post(server, api::PATH_SIM_BLOCK, form).await
+}
+
+/// Asserts that `e`'s account is blocked: the phone cannot approve and relying parties are refused.
+async fn assert_blocked(server: &TestServer, e: &Enrolled) {
+    let (status, error) = err(server
+        .rp()
+        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .await)
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error.error, codes::ACCESS_DENIED);
+}
+
+#[tokio::test]
+async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000550").await;
+    let login = server.rp().login(&e.number).await;
+    let (request, jws) = e.the_request().await;
+
+    let blocked: KeyBlocked = ok(block(
+        &server,
+        &BlockMyKey {
+            source: Some(IdentitySource::Eid),
+            card_serial: Some(e.citizen.eid_card.serial.clone()),
+            card_pin: Some(e.citizen.eid_card.pin.clone()),
+            ..BlockMyKey::default()
+        },
+    )
+    .await)
+    .await;
+
+    assert_eq!(blocked.status, "blocked");
+    assert_blocked(&server, &e).await;
+    assert_eq!(
+        server.rp().token_error(&login.auth_req_id).await,
+        codes::ACCESS_DENIED
+    );
+    let (_, answer) = err(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    assert_eq!(answer.error, codes::ACCOUNT_BLOCKED);
+    let history = events(&server, &e.completed.account_id);
+    assert_eq!(history.last().unwrap().0, "blocked");
+    assert!(
+        history.last().unwrap().1.contains("block-my-key"),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_block_page_blocks_with_a_bank_card_or_an_activation_code() {
+    let server = TestServer::start().await;
+    let by_bank = enroll(&server, "+32470000551").await;
+    let by_code = enroll(&server, "+32470000552").await;
+    let code = counter_code(&server, &by_code.citizen).await;
+
+    let _: KeyBlocked = ok(block(
+        &server,
+        &BlockMyKey {
+            source: Some(IdentitySource::Bank),
+            card_number: Some(by_bank.citizen.debit_card.number.clone()),
+            card_pin: Some(by_bank.citizen.debit_card.pin.clone()),
+            ..BlockMyKey::default()
+        },
+    )
+    .await)
+    .await;
+    let form = BlockMyKey {
+        source: Some(IdentitySource::Counter),
+        activation_code: Some(code),
+        ..BlockMyKey::default()
+    };
+    let _: KeyBlocked = ok(block(&server, &form).await).await;
+    let (reused_status, reused) = err(block(&server, &form).await).await;
+
+    assert_blocked(&server, &by_bank).await;
+    assert_blocked(&server, &by_code).await;
+    assert_eq!(reused_status, StatusCode::GONE);
+    assert_eq!(reused.error, codes::IDENTITY_CODE_USED);
+}
+
+#[tokio::test]
+async fn the_block_page_refuses_wrong_proofs_and_people_without_a_key() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000553").await;
+    let nobody = citizen(&server).await;
+    let wrong_pin = if e.citizen.eid_card.pin == "0000" {
+        "1111"
+    } else {
+        "0000"
+    };
+    let cases = [
+        BlockMyKey::default(),
+        BlockMyKey {
+            source: Some(IdentitySource::Eid),
+            card_serial: Some(e.citizen.eid_card.serial.clone()),
+            ..BlockMyKey::default()
+        },
+        BlockMyKey {
+            source: Some(IdentitySource::Eid),
+            card_serial: Some(e.citizen.eid_card.serial.clone()),
+            card_pin: Some(wrong_pin.into()),
+            ..BlockMyKey::default()
+        },
+        BlockMyKey {
+            source: Some(IdentitySource::Bank),
+            card_number: Some(e.citizen.credit_card.number.clone()),
+            card_pin: Some(e.citizen.credit_card.pin.clone()),
+            ..BlockMyKey::default()
+        },
+        BlockMyKey {
+            source: Some(IdentitySource::Counter),
+            activation_code: Some("ACDE-FGHJ-KMNP".into()),
+            ..BlockMyKey::default()
+        },
+        BlockMyKey {
+            source: Some(IdentitySource::Eid),
+            card_serial: Some(nobody.eid_card.serial.clone()),
+            card_pin: Some(nobody.eid_card.pin.clone()),
+            ..BlockMyKey::default()
+        },
+    ];
+
+    let mut refusals = Vec::new();
+    for form in &cases {
+        let (status, error) = err(block(&server, form).await).await;
+        refusals.push((status.as_u16(), error.error));
+    }
+
+    assert_eq!(
+        refusals,
+        [
+            (400, codes::INVALID_REQUEST.to_owned()),
+            (400, codes::INVALID_REQUEST.to_owned()),
+            (400, codes::WRONG_CARD_PIN.to_owned()),
+            (400, codes::CREDIT_CARD_REFUSED.to_owned()),
+            (404, codes::NOT_FOUND.to_owned()),
+            (404, codes::NOT_FOUND.to_owned()),
+        ]
+    );
+    // None of it blocked the account.
+    approved_login(&server.rp(), &e).await;
+}
