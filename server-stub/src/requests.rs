@@ -288,9 +288,18 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             }
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
+            // Only the right code clears the wrong codes. A biometric proves that the person
+            // is present, not that whoever guessed before knows the code: were it to clear the
+            // count, someone with the phone now and then would get a few more guesses after
+            // each of the person's fingerprint approvals, without end.
+            let failures_after = if method == UvMethod::Pin {
+                0
+            } else {
+                pin_failures
+            };
             tx.execute(
-                "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
-                params![device.account_id, now],
+                "UPDATE accounts SET pin_failures = ?3, updated_at = ?2 WHERE id = ?1",
+                params![device.account_id, now, failures_after],
             )?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,

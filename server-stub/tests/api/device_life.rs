@@ -532,3 +532,36 @@ async fn with_two_phones_deactivating_one_keeps_the_other() {
 
     approved_login(&server.rp(), &second).await;
 }
+
+#[tokio::test]
+async fn a_biometric_approval_does_not_reset_the_wrong_code_count() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000618").await;
+    let bio = SigningKey::generate();
+    let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
+    let wrong = SigningKey::generate();
+    let (_, first, first_jws) = biometric_login(&server, &e).await;
+    for _ in 0..2 {
+        let _ = e
+            .answer(&first, &e.approval(&first, &first_jws, &wrong))
+            .await;
+    }
+
+    // The person approves with a fingerprint: that proves presence, not knowledge of the code.
+    let _: ResponseAccepted = ok(e
+        .answer(
+            &first,
+            &e.approval_by(&first, &first_jws, UvMethod::Biometric, &bio),
+        )
+        .await)
+    .await;
+    let (_, second, second_jws) = biometric_login(&server, &e).await;
+    let (status, error) = refusal(
+        e.answer(&second, &e.approval(&second, &second_jws, &wrong))
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
+}
