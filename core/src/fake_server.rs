@@ -52,6 +52,10 @@ pub(crate) enum Call {
     Identity,
     Sms,
     Complete,
+    /// `POST /v1/device/pin`.
+    Pin,
+    /// `POST /v1/device/biometric`.
+    Biometric,
 }
 
 /// What goes wrong with the next answer to a call.
@@ -91,6 +95,10 @@ pub(crate) struct Fake {
     pub(crate) handoff_url: Option<String>,
     /// The device was revoked: every call with a valid proof is refused with `device_revoked`.
     pub(crate) revoked: bool,
+    /// The registered biometric key.
+    pub(crate) biometric_key: Option<VerifyingKey>,
+    /// Calls to `DELETE /v1/device/biometric`.
+    pub(crate) biometric_deletes: u32,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -366,15 +374,17 @@ async fn answer(
     if fake.attempts_left == 0 {
         return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
     }
-    if signed.response.decision == Decision::Approve
-        && signed.verify_user(fake.pin_key.as_ref().unwrap()).is_err()
-    {
-        fake.attempts_left -= 1;
-        let left = fake.attempts_left;
-        if left == 0 {
-            return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    if signed.response.decision == Decision::Approve {
+        if signed.response.method == Some(UvMethod::Biometric) {
+            let Some(key) = fake.biometric_key else {
+                return error(StatusCode::BAD_REQUEST, codes::METHOD_NOT_ALLOWED, None);
+            };
+            if signed.verify_user(&key).is_err() {
+                return error(StatusCode::BAD_REQUEST, codes::INVALID_RESPONSE, None);
+            }
+        } else if signed.verify_user(fake.pin_key.as_ref().unwrap()).is_err() {
+            return wrong_code(&mut fake);
         }
-        return error(StatusCode::FORBIDDEN, codes::WRONG_PIN, Some(left));
     }
     fake.requests.remove(&id);
     let r = &signed.response;
@@ -382,6 +392,122 @@ async fn answer(
     ok(api::ResponseAccepted {
         status: "done".into(),
     })
+}
+
+/// Counts a wrong code: `wrong_pin` with the attempts left, or `account_blocked` at the last.
+fn wrong_code(fake: &mut Fake) -> Response {
+    fake.attempts_left = fake.attempts_left.saturating_sub(1);
+    let left = fake.attempts_left;
+    if left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
+    error(StatusCode::FORBIDDEN, codes::WRONG_PIN, Some(left))
+}
+
+/// Whether `signature` (base64url) by `key` verifies over `message`.
+fn signs(key: &VerifyingKey, message: &str, signature: &str) -> bool {
+    jose::b64_decode(signature, "signature")
+        .is_ok_and(|sig| jose::verify_es256(key, message.as_bytes(), &sig, "signature").is_ok())
+}
+
+fn updated(status: &str) -> Response {
+    ok(api::DeviceUpdated {
+        status: status.into(),
+    })
+}
+
+/// `POST /v1/device/pin`, as the reference server: the current PIN key authorises, a wrong one
+/// counts, and a change already applied is answered again.
+async fn change_pin(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    let fault = fake.faults.remove(&Call::Pin);
+    if fault == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
+    if fake.attempts_left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
+    let change: api::ChangePin = serde_json::from_slice(&body).unwrap();
+    let new = change.new_pin_key.to_verifying_key().unwrap();
+    let device_jkt = fake.device_jkt.clone().unwrap();
+    let message = api::pin_change_message(&device_jkt, &change.new_pin_key.thumbprint());
+    assert!(signs(&new, &message, &change.new_pin_pop));
+    if fake.pin_key != Some(new) {
+        if !signs(
+            fake.pin_key.as_ref().unwrap(),
+            &message,
+            &change.current_pin_signature,
+        ) {
+            return wrong_code(&mut fake);
+        }
+        fake.pin_key = Some(new);
+        fake.attempts_left = 3;
+    }
+    answer_with(fault, updated("pin_changed"))
+}
+
+/// `POST /v1/device/biometric`: the PIN key authorises the biometric key.
+async fn enable_biometric(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    let fault = fake.faults.remove(&Call::Biometric);
+    if fault == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
+    if fake.attempts_left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
+    let register: api::RegisterBiometricKey = serde_json::from_slice(&body).unwrap();
+    let key = register.biometric_key.to_verifying_key().unwrap();
+    let device_jkt = fake.device_jkt.clone().unwrap();
+    let message = api::biometric_enable_message(&device_jkt, &register.biometric_key.thumbprint());
+    assert!(signs(&key, &message, &register.biometric_pop));
+    if !signs(
+        fake.pin_key.as_ref().unwrap(),
+        &message,
+        &register.pin_signature,
+    ) {
+        return wrong_code(&mut fake);
+    }
+    fake.biometric_key = Some(key);
+    fake.attempts_left = 3;
+    answer_with(fault, updated("biometric_enabled"))
+}
+
+/// `DELETE /v1/device/biometric`.
+async fn disable_biometric(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::DELETE, &uri, b"") {
+        return refusal;
+    }
+    fake.biometric_key = None;
+    fake.biometric_deletes += 1;
+    updated("biometric_disabled")
+}
+
+/// `POST /v1/device/deactivate`: the device is revoked for good.
+async fn deactivate(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, b"") {
+        return refusal;
+    }
+    fake.revoked = true;
+    updated("deactivated")
 }
 
 /// Starts a fake server on a loopback port whose account id is `acct-1`.
@@ -409,6 +535,12 @@ pub(crate) async fn serve_account(account_id: &str) -> (String, Shared) {
         .route(api::PATH_REQUESTS, get(list))
         .route("/v1/requests/{id}", get(one))
         .route("/v1/requests/{id}/response", post(answer))
+        .route(api::PATH_DEVICE_PIN, post(change_pin))
+        .route(
+            api::PATH_DEVICE_BIOMETRIC,
+            post(enable_biometric).delete(disable_biometric),
+        )
+        .route(api::PATH_DEVICE_DEACTIVATE, post(deactivate))
         .with_state(shared.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, shared)

@@ -21,6 +21,8 @@ mod error;
 mod fake_server;
 mod keystore;
 mod life;
+#[cfg(test)]
+mod life_tests;
 mod pin;
 #[cfg(test)]
 mod recovery_tests;

@@ -1,0 +1,461 @@
+//! The account's life on the phone against the in-process fake server: code change, biometrics
+//! (with a keystore that plays the platform's biometric gate), key invalidation, deactivation,
+//! the errors the server's refusals map to, and answers lost on the way back.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sleutel_protocol::action::UserVerification;
+
+use crate::fake_server::{
+    CODE, Call, Fault, OTHER_CODE, Shared, add_request, enroll, login_request, new_request, serve,
+};
+use crate::keystore::{KeyProtection, KeystoreError};
+use crate::{
+    AccountEventKind, AccountStatus, Authenticator, CoreError, Keystore, SoftwareKeystore,
+};
+
+/// A third acceptable code.
+const THIRD_CODE: &str = "31415";
+
+/// A keystore whose biometric keys are software keys behind a simulated biometric gate that the
+/// test can invalidate, as a new fingerprint does on a real phone.
+struct BiometricKeystore {
+    inner: SoftwareKeystore,
+    biometric: Mutex<HashSet<String>>,
+    invalidated: AtomicBool,
+}
+
+impl Keystore for BiometricKeystore {
+    fn generate_key(
+        &self,
+        alias: String,
+        protection: KeyProtection,
+    ) -> Result<Vec<u8>, KeystoreError> {
+        let public = self
+            .inner
+            .generate_key(alias.clone(), KeyProtection::Device)?;
+        if protection == KeyProtection::Biometric {
+            self.biometric.lock().unwrap().insert(alias);
+        }
+        Ok(public)
+    }
+    fn public_key(&self, alias: String) -> Result<Vec<u8>, KeystoreError> {
+        self.inner.public_key(alias)
+    }
+    fn sign(
+        &self,
+        alias: String,
+        message: Vec<u8>,
+        prompt: Option<String>,
+    ) -> Result<Vec<u8>, KeystoreError> {
+        if self.invalidated.load(Ordering::SeqCst)
+            && self.biometric.lock().unwrap().contains(&alias)
+        {
+            return Err(KeystoreError::KeyInvalidated);
+        }
+        self.inner.sign(alias, message, prompt)
+    }
+    fn delete_key(&self, alias: String) -> Result<(), KeystoreError> {
+        self.biometric.lock().unwrap().remove(&alias);
+        self.inner.delete_key(alias)
+    }
+    fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
+        self.inner.is_hardware_backed(alias)
+    }
+    fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
+        self.inner.put_secret(name, value)
+    }
+    fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError> {
+        self.inner.get_secret(name)
+    }
+    fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
+        self.inner.delete_secret(name)
+    }
+}
+
+struct Phone {
+    auth: Authenticator,
+    keystore: Arc<BiometricKeystore>,
+    fake: Shared,
+    account_id: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    /// A phone with one account enrolled with [`CODE`].
+    async fn enrolled() -> Self {
+        let (url, fake) = serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = keyring_core::mock::Store::new().unwrap();
+        let keystore = Arc::new(BiometricKeystore {
+            inner: SoftwareKeystore::new(credentials, "life"),
+            biometric: Mutex::default(),
+            invalidated: AtomicBool::new(false),
+        });
+        let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+        let account_id = enroll(&auth).await.account_id;
+        Self {
+            auth,
+            keystore,
+            fake,
+            account_id,
+            _dir: dir,
+        }
+    }
+
+    fn plant(&self, call: Call, fault: Fault) {
+        self.fake.lock().unwrap().faults.insert(call, fault);
+    }
+
+    async fn change(&self, current: &str, new: &str) -> Result<(), CoreError> {
+        self.auth
+            .change_code(
+                self.account_id.clone(),
+                current.into(),
+                new.into(),
+                new.into(),
+            )
+            .await
+    }
+
+    async fn enable_biometrics(&self, code: &str) -> Result<(), CoreError> {
+        self.auth
+            .enable_biometrics(self.account_id.clone(), code.into())
+            .await
+    }
+
+    /// Puts a fresh request `id` on the phone; `biometric` allows a biometric answer.
+    async fn request(&self, id: &str, biometric: bool) {
+        {
+            let mut fake = self.fake.lock().unwrap();
+            let mut request = login_request(&fake.issuer, &fake.account_id, id, crate::now());
+            if biometric {
+                request.uv = UserVerification::PinOrBiometric;
+            }
+            add_request(&mut fake, id, &request);
+        }
+        self.auth.refresh_pending().await.unwrap();
+    }
+
+    /// Approves a fresh code-only request with `code`: proves which PIN key the server holds.
+    async fn approve_with(&self, code: &str) -> Result<(), CoreError> {
+        new_request(&mut self.fake.lock().unwrap(), "req-code");
+        self.auth.refresh_pending().await?;
+        self.auth
+            .approve_with_code("req-code".into(), code.into())
+            .await
+    }
+
+    fn biometrics_enabled(&self) -> bool {
+        self.auth.accounts().unwrap()[0].biometrics_enabled
+    }
+
+    fn events(&self) -> Vec<AccountEventKind> {
+        self.auth
+            .account_events()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    fn biometric_keys(&self) -> usize {
+        self.keystore.biometric.lock().unwrap().len()
+    }
+}
+
+// --- code change --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_code_approves_and_the_old_one_no_longer_does() {
+    let phone = Phone::enrolled().await;
+
+    phone.change(CODE, OTHER_CODE).await.unwrap();
+
+    phone.approve_with(OTHER_CODE).await.unwrap();
+    assert!(matches!(
+        phone.approve_with(CODE).await,
+        Err(CoreError::WrongCode { .. })
+    ));
+    assert!(phone.events().contains(&AccountEventKind::CodeChanged));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_current_code_is_a_wrong_code_and_keeps_the_code() {
+    let phone = Phone::enrolled().await;
+
+    let err = phone.change(THIRD_CODE, OTHER_CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::WrongCode { attempts_left: 2 });
+    phone.approve_with(CODE).await.unwrap();
+    assert!(!phone.events().contains(&AccountEventKind::CodeChanged));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_change_at_the_last_attempt_marks_the_account_blocked() {
+    let phone = Phone::enrolled().await;
+    phone.fake.lock().unwrap().attempts_left = 1;
+
+    let err = phone.change(THIRD_CODE, OTHER_CODE).await.unwrap_err();
+    let again = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::AccountBlocked);
+    assert_eq!(again, CoreError::AccountBlocked);
+    assert_eq!(
+        phone.auth.accounts().unwrap()[0].status,
+        AccountStatus::Blocked
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_code_must_be_strong_confirmed_and_new() {
+    let phone = Phone::enrolled().await;
+
+    let weak = phone.change(CODE, "11111").await.unwrap_err();
+    let same = phone.change(CODE, CODE).await.unwrap_err();
+    let unconfirmed = phone
+        .auth
+        .change_code(
+            phone.account_id.clone(),
+            CODE.into(),
+            OTHER_CODE.into(),
+            THIRD_CODE.into(),
+        )
+        .await
+        .unwrap_err();
+    let unknown = phone
+        .auth
+        .change_code(
+            "acct-x".into(),
+            CODE.into(),
+            OTHER_CODE.into(),
+            OTHER_CODE.into(),
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(weak, CoreError::WeakCode);
+    assert!(matches!(same, CoreError::InvalidInput { .. }), "{same:?}");
+    assert_eq!(unconfirmed, CoreError::CodesDoNotMatch);
+    assert_eq!(unknown, CoreError::NoAccount);
+    assert_eq!(phone.fake.lock().unwrap().attempts_left, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_code_change_answer_is_retried_with_the_same_codes() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+
+    let err = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    phone.change(CODE, OTHER_CODE).await.unwrap();
+
+    assert!(matches!(err, CoreError::Network { .. }), "{err:?}");
+    phone.approve_with(OTHER_CODE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_change_the_server_failed_keeps_the_code() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::FailUnchanged);
+
+    let err = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    assert!(
+        matches!(err, CoreError::ServerUnavailable { .. }),
+        "{err:?}"
+    );
+    phone.approve_with(CODE).await.unwrap();
+}
+
+// --- biometrics ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabled_biometrics_approve_where_the_request_allows_it() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.request("req-bio", true).await;
+
+    phone
+        .auth
+        .approve_with_biometric("req-bio".into())
+        .await
+        .unwrap();
+
+    assert!(phone.biometrics_enabled());
+    let answers = phone.fake.lock().unwrap().answers.clone();
+    assert_eq!(
+        answers.last().unwrap().1,
+        Some(sleutel_protocol::response::UvMethod::Biometric)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_only_request_refuses_a_biometric_before_anything_is_sent() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.request("req-code-only", false).await;
+
+    let err = phone
+        .auth
+        .approve_with_biometric("req-code-only".into())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err, CoreError::CodeRequired);
+    assert!(phone.fake.lock().unwrap().answers.is_empty());
+    phone
+        .auth
+        .approve_with_code("req-code-only".into(), CODE.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_biometric_approval_without_biometrics_enabled_is_refused() {
+    let phone = Phone::enrolled().await;
+    phone.request("req-bio", true).await;
+
+    let err = phone
+        .auth
+        .approve_with_biometric("req-bio".into())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err, CoreError::BiometricsNotEnabled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_biometrics_with_a_wrong_code_leaves_no_key() {
+    let phone = Phone::enrolled().await;
+
+    let err = phone.enable_biometrics(OTHER_CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::WrongCode { attempts_left: 2 });
+    assert!(!phone.biometrics_enabled());
+    assert_eq!(phone.biometric_keys(), 0);
+    assert!(phone.fake.lock().unwrap().biometric_key.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.request("req-bio", true).await;
+    phone.keystore.invalidated.store(true, Ordering::SeqCst);
+
+    let err = phone
+        .auth
+        .approve_with_biometric("req-bio".into())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err, CoreError::BiometricKeyInvalidated);
+    assert!(!phone.biometrics_enabled());
+    assert_eq!(phone.biometric_keys(), 0);
+    assert!(phone.fake.lock().unwrap().biometric_key.is_none());
+    assert!(
+        phone
+            .events()
+            .contains(&AccountEventKind::BiometricsInvalidated)
+    );
+    phone
+        .auth
+        .approve_with_code("req-bio".into(), CODE.into())
+        .await
+        .unwrap();
+    // Enabling again makes a new key that the platform accepts.
+    phone.keystore.invalidated.store(false, Ordering::SeqCst);
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.request("req-bio-2", true).await;
+    phone
+        .auth
+        .approve_with_biometric("req-bio-2".into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_biometrics_leave_server_and_keystore() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+
+    phone
+        .auth
+        .disable_biometrics(phone.account_id.clone())
+        .await
+        .unwrap();
+    let again = phone
+        .auth
+        .disable_biometrics(phone.account_id.clone())
+        .await
+        .unwrap_err();
+
+    assert_eq!(again, CoreError::BiometricsNotEnabled);
+    assert!(!phone.biometrics_enabled());
+    assert_eq!(phone.biometric_keys(), 0);
+    assert!(phone.fake.lock().unwrap().biometric_key.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_biometric_the_server_does_not_know_turns_biometrics_off() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.fake.lock().unwrap().biometric_key = None;
+    phone.request("req-bio", true).await;
+
+    let err = phone
+        .auth
+        .approve_with_biometric("req-bio".into())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err, CoreError::CodeRequired);
+    assert!(!phone.biometrics_enabled());
+}
+
+// --- deactivation and revocation ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_forgets_the_account_but_keeps_the_history() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+
+    phone
+        .auth
+        .deactivate(phone.account_id.clone())
+        .await
+        .unwrap();
+
+    assert!(phone.fake.lock().unwrap().revoked);
+    assert!(phone.auth.accounts().unwrap().is_empty());
+    assert_eq!(phone.biometric_keys(), 0);
+    assert!(phone.events().contains(&AccountEventKind::Deactivated));
+    let again = phone.auth.deactivate(phone.account_id.clone()).await;
+    assert_eq!(again, Err(CoreError::NoAccount));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_marked_and_changes_nothing() {
+    let phone = Phone::enrolled().await;
+    phone.fake.lock().unwrap().revoked = true;
+
+    let err = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    let bio = phone.enable_biometrics(CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::DeviceRevoked);
+    assert_eq!(bio, CoreError::DeviceRevoked);
+    assert_eq!(
+        phone.auth.accounts().unwrap()[0].status,
+        AccountStatus::Revoked
+    );
+    assert_eq!(phone.biometric_keys(), 0);
+    // A revoked account is forgotten on deactivation without asking the server again.
+    phone
+        .auth
+        .deactivate(phone.account_id.clone())
+        .await
+        .unwrap();
+    assert!(phone.auth.accounts().unwrap().is_empty());
+}
