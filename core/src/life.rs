@@ -146,6 +146,10 @@ pub(crate) async fn change_code(
 
 /// Enables biometrics for the account: a new biometric-gated key in the keystore, registered
 /// with the server under the authority of the code.
+///
+/// After a [`CoreError::Network`] or [`CoreError::ServerUnavailable`] biometrics are off on this
+/// phone and the phone asks the server (best effort) to forget its biometric key; the person
+/// enables them again.
 pub(crate) async fn enable_biometrics(
     ctx: &Context,
     account_id: String,
@@ -209,6 +213,25 @@ pub(crate) async fn enable_biometrics(
             // Whatever the server did, this key is not recorded here: a key the server may
             // have registered is useless without it, and enabling again replaces it there.
             delete_device_key(ctx, &alias);
+            if outcome_unknown(&e) {
+                // The server may now hold the new key (and no longer the earlier one) or not;
+                // the phone cannot tell. Biometrics go off on both sides rather than leave the
+                // server with a key nobody holds, or the phone with one the server dropped.
+                if let Some(old) = &account.biometric_alias {
+                    forget_biometric_key(ctx, &account, old, AccountEventKind::BiometricsDisabled);
+                }
+                if let Err(e) = device_call(
+                    ctx,
+                    &account,
+                    Method::DELETE,
+                    api::PATH_DEVICE_BIOMETRIC,
+                    None,
+                )
+                .await
+                {
+                    warn!("could not withdraw a biometric key of unknown fate: {e}");
+                }
+            }
             Err(e)
         }
     }

@@ -459,3 +459,26 @@ async fn a_revoked_device_is_marked_and_changes_nothing() {
         .unwrap();
     assert!(phone.auth.accounts().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_biometric_registration_turns_biometrics_off_on_both_sides() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.plant(Call::Biometric, Fault::DropAnswer);
+
+    // The server registers the new key and replaces the earlier one, but the answer is lost.
+    let err = phone.enable_biometrics(CODE).await.unwrap_err();
+
+    assert!(matches!(err, CoreError::Network { .. }), "{err:?}");
+    // The phone cannot tell which key the server holds: no key stays behind on either side.
+    assert!(phone.fake.lock().unwrap().biometric_key.is_none());
+    assert!(!phone.biometrics_enabled());
+    assert_eq!(phone.biometric_keys(), 0);
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone.request("req-bio", true).await;
+    phone
+        .auth
+        .approve_with_biometric("req-bio".into())
+        .await
+        .unwrap();
+}
