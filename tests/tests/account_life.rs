@@ -597,3 +597,89 @@ async fn two_accounts_on_one_phone_are_isolated() {
     assert_eq!(status(&first.account_id), AccountStatus::Active);
     assert_eq!(status(&second.account_id), AccountStatus::Blocked);
 }
+
+#[tokio::test]
+async fn two_accounts_at_two_servers_on_one_phone_are_isolated() {
+    let (one, two) = (server().await, server().await);
+    let dir = tempfile::tempdir().unwrap();
+    // The app is set up for one server at a time; its store and keystore hold every account.
+    let first = {
+        let phone = VirtualPhone::open(&one.url(), dir.path()).unwrap();
+        let (_, account) = phone
+            .enroll_new_citizen_with(IdentitySource::Bank, "+32470200017", CODE, &silent)
+            .await
+            .unwrap();
+        phone.save().unwrap();
+        account
+    };
+    let second = {
+        let phone = VirtualPhone::open(&two.url(), dir.path()).unwrap();
+        let (_, account) = phone
+            .enroll_new_citizen_with(IdentitySource::Counter, "+32470200018", NEW_CODE, &silent)
+            .await
+            .unwrap();
+        phone.save().unwrap();
+        account
+    };
+    let mut phone = VirtualPhone::open(&one.url(), dir.path()).unwrap();
+
+    start_login(&two.url(), "+32470200018").await;
+    let from_two = phone.next_request(WAIT).await.unwrap();
+    let with_first_code = phone
+        .authenticator()
+        .approve_with_code(from_two.request_id.clone(), CODE.into())
+        .await;
+    let with_second_code = phone
+        .authenticator()
+        .approve_with_code(from_two.request_id.clone(), NEW_CODE.into())
+        .await;
+    // The second server blocks its account; the first server's account is untouched.
+    start_login(&two.url(), "+32470200018").await;
+    let next = phone.next_request(WAIT).await.unwrap();
+    for _ in 0..3 {
+        let _ = phone
+            .authenticator()
+            .approve_with_code(next.request_id.clone(), WRONG_CODE.into())
+            .await;
+    }
+    start_login(&one.url(), "+32470200017").await;
+    let from_one = phone.next_request(WAIT).await.unwrap();
+    let first_still_works = phone
+        .authenticator()
+        .approve_with_code(from_one.request_id.clone(), CODE.into())
+        .await;
+
+    assert_eq!(first.server_url, one.url());
+    assert_eq!(second.server_url, two.url());
+    assert_eq!(from_two.account_id, second.account_id);
+    assert_eq!(
+        with_first_code,
+        Err(CoreError::WrongCode { attempts_left: 2 })
+    );
+    assert_eq!(with_second_code, Ok(()));
+    assert_eq!(from_one.account_id, first.account_id);
+    assert_eq!(first_still_works, Ok(()));
+    let accounts = phone.authenticator().accounts().unwrap();
+    let status = |id: &str| accounts.iter().find(|a| a.account_id == id).unwrap().status;
+    assert_eq!(status(&first.account_id), AccountStatus::Active);
+    assert_eq!(status(&second.account_id), AccountStatus::Blocked);
+    assert_eq!(server_events(&one, &first.account_id), ["activated"]);
+    assert_eq!(
+        server_events(&two, &second.account_id),
+        ["activated", "blocked"]
+    );
+    // Deactivating at one server leaves the other server's account on the phone.
+    phone
+        .authenticator()
+        .deactivate(first.account_id.clone())
+        .await
+        .unwrap();
+    let left: Vec<String> = phone
+        .authenticator()
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    assert_eq!(left, vec![second.account_id]);
+}
