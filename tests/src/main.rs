@@ -91,7 +91,7 @@ enum Command {
     /// A relying party.
     Rp {
         #[command(subcommand)]
-        command: RpCommand,
+        command: Box<RpCommand>,
     },
 }
 
@@ -112,12 +112,6 @@ enum RpCommand {
         /// The citizen's phone number.
         #[arg(long)]
         phone: String,
-        /// Binding message to show on the phone.
-        #[arg(long)]
-        message: Option<String>,
-        /// Accept a biometric confirmation as well as the code (acr_values).
-        #[arg(long)]
-        allow_biometrics: bool,
         #[command(flatten)]
         ask: RpAsk,
         /// Seconds to wait for the citizen.
@@ -129,6 +123,12 @@ enum RpCommand {
 /// What `rp login` asks for besides the login itself.
 #[derive(clap::Args)]
 struct RpAsk {
+    /// Binding message to show on the phone.
+    #[arg(long)]
+    message: Option<String>,
+    /// Accept a biometric confirmation as well as the code (acr_values).
+    #[arg(long)]
+    allow_biometrics: bool,
     /// The kind of request.
     #[arg(long, value_enum, default_value_t = Kind::Login)]
     kind: Kind,
@@ -279,31 +279,16 @@ async fn main() -> ExitCode {
             };
             run_phone(&server, &state, &phone, options).await
         }
-        Command::Rp {
-            command:
-                RpCommand::Login {
-                    server,
-                    client_id,
-                    secret,
-                    phone,
-                    message,
-                    allow_biometrics,
-                    ask,
-                    timeout,
-                },
-        } => {
-            rp_login(
-                &server,
-                &client_id,
+        Command::Rp { command } => match *command {
+            RpCommand::Login {
+                server,
+                client_id,
                 secret,
-                &phone,
-                message,
-                allow_biometrics,
+                phone,
                 ask,
                 timeout,
-            )
-            .await
-        }
+            } => rp_login(&server, &client_id, secret, &phone, ask, timeout).await,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -448,8 +433,6 @@ async fn rp_login(
     client_id: &str,
     secret: Option<String>,
     phone: &str,
-    message: Option<String>,
-    allow_biometrics: bool,
     ask: RpAsk,
     timeout: u64,
 ) -> Result<(), HarnessError> {
@@ -458,8 +441,8 @@ async fn rp_login(
         .ok_or_else(|| HarnessError::Usage(format!("give --secret or set {SECRET_VARIABLE}")))?;
     let rp = RelyingParty::new(server, client_id, &secret)?;
     let mut request = LoginRequest::new(phone);
-    request.binding_message = message;
-    if allow_biometrics {
+    request.binding_message = ask.message.clone();
+    if ask.allow_biometrics {
         request = request.allowing_biometrics();
     }
     request.scope = ask.scope.clone();
