@@ -1,7 +1,7 @@
-//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll mode, for relying
-//! parties: discovery, JWKS, the backchannel authentication endpoint that turns a login into an
-//! action request on the person's phone, and the token endpoint that hands out the ID token
-//! once the person approved.
+//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll and ping modes, for
+//! relying parties: discovery, JWKS, the backchannel authentication endpoint that turns a login,
+//! a request to share data, a transaction or a document to sign into an action request on the
+//! person's phone, and the token endpoint that hands out the ID token once the person approved.
 //!
 //! Decisions:
 //! - Clients authenticate with `client_secret_basic` only; id and secret are form-decoded
@@ -19,6 +19,10 @@
 //!   relying party at once that no login will follow, so it need not poll. Like the refusal of a
 //!   blocked account it answers 403, the status CIBA §13 gives `access_denied` at this endpoint
 //!   (the token endpoint answers its `access_denied` with 400, RFC 6749 §5.2).
+//! - A relying party asks only for claims it is registered for (`invalid_scope` otherwise); a
+//!   newer request of a relying party supersedes its older pending one to the same person; a
+//!   relying party makes at most `max_backchannel_per_client_per_minute` calls (`slow_down`,
+//!   429); after a "not me" report or a wrong number the person's requests are throttled.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -13,6 +13,7 @@ import urllib.request
 
 import jwt
 import pytest
+from jwt.utils import base64url_decode, base64url_encode
 
 from conftest import CODE, RP_CLIENT_ID, RP_SECRET, TIMEOUT_SECS, next_request
 
@@ -125,9 +126,9 @@ async def test_a_tampered_id_token_fails_pyjwt_verification(enrolled, server_url
     await enrolled.authenticator.approve_with_code(request.request_id, CODE)
     _, tokens = poll_until_answered(discovery["token_endpoint"], started)
     header, payload, signature = tokens["id_token"].split(".")
-    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims = json.loads(base64url_decode(payload))
     claims["name"] = "Iemand Anders"
-    forged_payload = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    forged_payload = base64url_encode(json.dumps(claims).encode()).decode()
 
     with pytest.raises(jwt.InvalidSignatureError):
         verify_with_pyjwt(f"{header}.{forged_payload}.{signature}", discovery)
