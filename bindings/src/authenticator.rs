@@ -287,6 +287,37 @@ impl Authenticator {
             .await
     }
 
+    /// Approves with the 5-digit code, sharing every required claim (`ActionView.claims`) and,
+    /// of the optional ones (`ActionView.optionalClaims`), only `optional_claims`; `number` is
+    /// the number picked under number matching (null when none is offered). A claim not offered
+    /// as optional gives `CoreError.InvalidInput` and nothing is sent; a person who refuses a
+    /// required claim declines instead. A number other than the one the service shows gives
+    /// `CoreError.WrongNumber`: the server declined the request.
+    pub async fn approve_with_code_and_consent(
+        &self,
+        request_id: String,
+        code: String,
+        number: Option<u8>,
+        optional_claims: Vec<String>,
+    ) -> Result<(), CoreError> {
+        self.core
+            .approve_with_code_and_consent(request_id, code, number, optional_claims)
+            .await
+    }
+
+    /// Approves with the biometric key, with consent and number as in
+    /// `approveWithCodeAndConsent` and the biometric rules of `approveWithBiometric`.
+    pub async fn approve_with_biometric_and_consent(
+        &self,
+        request_id: String,
+        number: Option<u8>,
+        optional_claims: Vec<String>,
+    ) -> Result<(), CoreError> {
+        self.core
+            .approve_with_biometric_and_consent(request_id, number, optional_claims)
+            .await
+    }
+
     /// Approves a request with the biometric key; the platform shows its prompt with the
     /// request's text. A request that demands the code gives `CoreError.CodeRequired`; a key
     /// the platform invalidated gives `CoreError.BiometricKeyInvalidated`, biometrics are

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use reqwest::Method;
 use sleutel_protocol::ProtocolError;
 use sleutel_protocol::action::{
-    self, ActionKind, ActionRequest, Transaction, UserVerification, VerifiedAction,
+    self, ActionKind, ActionRequest, SignDocument, Transaction, UserVerification, VerifiedAction,
 };
 use sleutel_protocol::api::{
     self, PendingRequests, PushMessage, RequestEnvelope, ResponseAccepted,
@@ -53,14 +53,20 @@ pub struct ActionView {
     pub text: String,
     /// The binding message the relying party also shows, to compare.
     pub binding_message: Option<String>,
-    /// The identity claims the relying party asks for.
+    /// The identity claims the relying party requires (`protocol::claims` names): approving
+    /// shares them all; a person who does not want to share one declines.
     pub claims: Vec<String>,
+    /// The identity claims the relying party would like but does without: the person may
+    /// leave out any of them (see `Authenticator::approve_with_code_and_consent`).
+    pub optional_claims: Vec<String>,
     /// Whether only the 5-digit code is accepted (no biometrics).
     pub code_only: bool,
     /// Number-matching options: the person picks the number the relying party shows.
     pub number_options: Option<Vec<u8>>,
     /// The transaction to confirm, for `confirm_transaction`: what you see is what you sign.
     pub transaction: Option<Transaction>,
+    /// The document to sign, for `sign`: its name and SHA-256 digest.
+    pub document: Option<SignDocument>,
     /// When the request was made (Unix seconds).
     pub issued_at: i64,
     /// When it expires (Unix seconds).
@@ -131,9 +137,11 @@ pub(crate) fn view(account_id: &str, mut request: ActionRequest) -> ActionView {
         text: request.text,
         binding_message: request.binding_message,
         claims: request.claims,
+        optional_claims: request.optional_claims,
         code_only: request.uv == UserVerification::Pin,
         number_options: request.number_options,
         transaction: request.transaction,
+        document: request.document,
         issued_at: request.iat,
         expires_at: request.exp,
     }
@@ -383,10 +391,52 @@ pub(crate) async fn approve_with_code(
     request_id: String,
     code: String,
     number: Option<u8>,
+    optional_claims: Option<Vec<String>>,
 ) -> Result<(), CoreError> {
     let code = Zeroizing::new(code);
     pin::check_format(&code)?;
-    approve(ctx, request_id, Verification::Code(code), number).await
+    approve(
+        ctx,
+        request_id,
+        Verification::Code(code),
+        number,
+        optional_claims,
+    )
+    .await
+}
+
+/// The claims an approval shares: every required claim, and the optional ones the person kept
+/// (`None`: all of them). An optional claim the request does not offer is refused, so that the
+/// consent signed is exactly the one shown.
+fn shared_claims(
+    request: &ActionRequest,
+    optional_claims: Option<Vec<String>>,
+) -> Result<Vec<String>, CoreError> {
+    let Some(chosen) = optional_claims else {
+        return Ok(request.all_claims());
+    };
+    if let Some(claim) = chosen.iter().find(|c| !request.optional_claims.contains(c)) {
+        let why = if request.claims.contains(claim) {
+            "is required, not optional: it is always shared"
+        } else {
+            "is not asked for by this request"
+        };
+        return Err(CoreError::invalid(
+            "optional_claims",
+            format!("{claim:?} {why}"),
+        ));
+    }
+    Ok(request
+        .claims
+        .iter()
+        .chain(
+            request
+                .optional_claims
+                .iter()
+                .filter(|c| chosen.contains(c)),
+        )
+        .cloned()
+        .collect())
 }
 
 /// Approves with `verification`. A biometric approval is refused before anything is signed
@@ -399,8 +449,10 @@ pub(crate) async fn approve(
     request_id: String,
     verification: Verification,
     number: Option<u8>,
+    optional_claims: Option<Vec<String>>,
 ) -> Result<(), CoreError> {
     let a = answerable(ctx, &request_id)?;
+    let claims = shared_claims(&a.request, optional_claims)?;
     // A blocked account stays blocked until the person proves their identity again; sending
     // more codes would only be refused, so none leaves the phone.
     if a.account.status == AccountStatus::Blocked {
@@ -454,7 +506,7 @@ pub(crate) async fn approve(
         decision: Decision::Approve,
         reason: None,
         method: Some(method),
-        claims: a.request.claims.clone(),
+        claims,
         number,
         iat: crate::now(),
     };
@@ -574,6 +626,7 @@ async fn send(
                 CoreError::RequestExpired
                     | CoreError::RequestAlreadyAnswered
                     | CoreError::UnknownRequest
+                    | CoreError::WrongNumber
             ) {
                 ctx.store.delete_pending(&a.row.request_id)?;
             }
@@ -661,6 +714,51 @@ mod tests {
             "{:?}",
             shown.transaction
         );
+    }
+
+    #[test]
+    fn every_claim_is_shared_unless_the_person_chose() {
+        let mut r = request(crate::now());
+        r.claims = vec!["birthdate".into()];
+        r.optional_claims = vec!["name".into(), "phone_number".into()];
+
+        assert_eq!(
+            shared_claims(&r, None).unwrap(),
+            vec!["birthdate", "name", "phone_number"]
+        );
+        assert_eq!(
+            shared_claims(&r, Some(vec!["phone_number".into()])).unwrap(),
+            vec!["birthdate", "phone_number"]
+        );
+        assert_eq!(shared_claims(&r, Some(vec![])).unwrap(), vec!["birthdate"]);
+    }
+
+    #[test]
+    fn consent_to_a_claim_not_offered_as_optional_is_invalid_input() {
+        let mut r = request(crate::now());
+        r.claims = vec!["birthdate".into()];
+        r.optional_claims = vec!["name".into()];
+
+        for chosen in ["birthdate", "national_register_number"] {
+            assert!(matches!(
+                shared_claims(&r, Some(vec![chosen.into()])),
+                Err(CoreError::InvalidInput { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_document_to_sign_shows_its_name_cleaned() {
+        let mut r = request(crate::now());
+        r.kind = ActionKind::Sign;
+        r.document = Some(SignDocument {
+            name: "Contract\u{202E}fdp.exe\u{200B}".into(),
+            sha256: "ab".repeat(32),
+        });
+
+        let shown = view("acct-1", r);
+
+        assert_eq!(shown.document.unwrap().name, "Contractfdp.exe");
     }
 
     #[test]

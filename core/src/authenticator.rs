@@ -256,7 +256,9 @@ impl Authenticator {
         actions::show(&self.ctx, request_id)
     }
 
-    /// Approves a request with the 5-digit code, sharing the claims it asks for. A wrong code
+    /// Approves a request with the 5-digit code, sharing every claim it asks for, required
+    /// and optional (see [`Authenticator::approve_with_code_and_consent`] to leave optional
+    /// ones out). A wrong code
     /// gives [`CoreError::WrongCode`] and the request stays pending; once the server has blocked
     /// the account, [`CoreError::AccountBlocked`] comes without any code leaving the phone. A
     /// request with [`ActionView::number_options`] is refused here with
@@ -267,19 +269,57 @@ impl Authenticator {
         request_id: String,
         code: String,
     ) -> Result<(), CoreError> {
-        actions::approve_with_code(&self.ctx, request_id, code, None).await
+        actions::approve_with_code(&self.ctx, request_id, code, None, None).await
     }
 
     /// Approves a number-matching request with the 5-digit code and the number the person
     /// picked, which must be one of [`ActionView::number_options`] (else
-    /// [`CoreError::InvalidInput`] on `number`, and nothing is sent).
+    /// [`CoreError::InvalidInput`] on `number`, and nothing is sent). One of the options that
+    /// is not the number the relying party shows gives [`CoreError::WrongNumber`]: the server
+    /// declined the request and recorded it as suspicious.
     pub async fn approve_with_code_and_number(
         &self,
         request_id: String,
         code: String,
         number: u8,
     ) -> Result<(), CoreError> {
-        actions::approve_with_code(&self.ctx, request_id, code, Some(number)).await
+        actions::approve_with_code(&self.ctx, request_id, code, Some(number), None).await
+    }
+
+    /// Approves with the 5-digit code, sharing every required claim
+    /// ([`ActionView::claims`]) and of the optional ones ([`ActionView::optional_claims`]) only
+    /// `optional_claims`; `number` is the number picked under number matching (`None` when the
+    /// request offers none). A claim in `optional_claims` that the request does not offer as
+    /// optional is [`CoreError::InvalidInput`] on `optional_claims`, and nothing is sent. A
+    /// person who refuses a required claim declines instead. A number that is not the one the
+    /// relying party shows gives [`CoreError::WrongNumber`]: the server declined the request.
+    pub async fn approve_with_code_and_consent(
+        &self,
+        request_id: String,
+        code: String,
+        number: Option<u8>,
+        optional_claims: Vec<String>,
+    ) -> Result<(), CoreError> {
+        actions::approve_with_code(&self.ctx, request_id, code, number, Some(optional_claims)).await
+    }
+
+    /// Approves with the biometric key, with the consent and number as in
+    /// [`Authenticator::approve_with_code_and_consent`] and the biometric rules of
+    /// [`Authenticator::approve_with_biometric`].
+    pub async fn approve_with_biometric_and_consent(
+        &self,
+        request_id: String,
+        number: Option<u8>,
+        optional_claims: Vec<String>,
+    ) -> Result<(), CoreError> {
+        actions::approve(
+            &self.ctx,
+            request_id,
+            Verification::Biometric,
+            number,
+            Some(optional_claims),
+        )
+        .await
     }
 
     /// Declines a request; no code is needed.
@@ -299,7 +339,7 @@ impl Authenticator {
     /// answer is [`CoreError::BiometricKeyInvalidated`]: the request stays pending for the code.
     /// A cancelled prompt is [`CoreError::Keystore`] with [`crate::KeystoreError::UserCancelled`].
     pub async fn approve_with_biometric(&self, request_id: String) -> Result<(), CoreError> {
-        actions::approve(&self.ctx, request_id, Verification::Biometric, None).await
+        actions::approve(&self.ctx, request_id, Verification::Biometric, None, None).await
     }
 
     /// Approves a number-matching request with the biometric key and the number picked; see
@@ -310,7 +350,14 @@ impl Authenticator {
         request_id: String,
         number: u8,
     ) -> Result<(), CoreError> {
-        actions::approve(&self.ctx, request_id, Verification::Biometric, Some(number)).await
+        actions::approve(
+            &self.ctx,
+            request_id,
+            Verification::Biometric,
+            Some(number),
+            None,
+        )
+        .await
     }
 
     /// Changes the account's code: `current_code` authorises the change, `new_code` (typed twice

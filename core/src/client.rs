@@ -251,6 +251,7 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
             attempts_left: error.attempts_left.unwrap_or(0),
         },
         codes::ACCOUNT_BLOCKED => CoreError::AccountBlocked,
+        codes::WRONG_NUMBER => CoreError::WrongNumber,
         _ => CoreError::Server {
             code: clean_display_text(&error.error, MAX_ERROR_CODE_CHARS),
             description,

@@ -124,6 +124,10 @@ pub enum CoreError {
     /// enable biometrics again if wanted.
     #[error("the biometric key was invalidated; use the code, then enable biometrics again")]
     BiometricKeyInvalidated,
+    /// The number picked is not the one the relying party shows. The server declined the
+    /// request and recorded it as suspicious; it is gone from the pending list.
+    #[error("that is not the number the service shows; the request was declined")]
+    WrongNumber,
     /// The request has expired.
     #[error("the request has expired")]
     RequestExpired,

@@ -566,6 +566,8 @@ pub(crate) fn login_request(issuer: &str, account_id: &str, id: &str, now: i64) 
         uv: UserVerification::Pin,
         number_options: None,
         transaction: None,
+        optional_claims: vec![],
+        document: None,
     }
 }
 

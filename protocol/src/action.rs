@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::jose::{self, UnverifiedJws};
 use crate::limits::{
     CLOCK_SKEW_SECS, MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS,
-    MAX_ID_CHARS, MAX_RP_NAME_CHARS,
+    MAX_DOCUMENT_NAME_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
 };
 use crate::{ProtocolError, Result, api, display};
 use p256::ecdsa::VerifyingKey;
@@ -75,6 +75,41 @@ pub enum Transaction {
     },
 }
 
+/// A document to sign: what the person sees (its name) and what the signature covers (the
+/// SHA-256 digest the relying party computed over the document's bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SignDocument {
+    /// The document's name as the person knows it ("Huurcontract Kerkstraat 12.pdf").
+    pub name: String,
+    /// SHA-256 of the document, 64 lowercase hexadecimal digits.
+    pub sha256: String,
+}
+
+impl SignDocument {
+    /// Checks the name (printable, at most [`MAX_DOCUMENT_NAME_CHARS`]) and the digest (64
+    /// lowercase hex digits).
+    pub fn validate(&self) -> Result<()> {
+        check_text("document.name", &self.name, MAX_DOCUMENT_NAME_CHARS)?;
+        if !is_sha256_hex(&self.sha256) {
+            return Err(ProtocolError::invalid(
+                "document.sha256",
+                "64 lowercase hexadecimal digits",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `digest` is a SHA-256 digest written as 64 lowercase hexadecimal digits.
+pub fn is_sha256_hex(digest: &str) -> bool {
+    digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The claims of an action request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,9 +130,14 @@ pub struct ActionRequest {
     pub kind: ActionKind,
     /// The sentence to show ("Ik log in op de online overheid").
     pub text: String,
-    /// Identity claims the relying party asks for (`name`, `birthdate`, ...).
+    /// Identity claims the relying party requires (`name`, `birthdate`, ...): refusing one of
+    /// them declines the request.
     #[serde(default)]
     pub claims: Vec<String>,
+    /// Identity claims the relying party would like but does without: the person may leave
+    /// each of them out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optional_claims: Vec<String>,
     /// The binding message the relying party also shows, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding_message: Option<String>,
@@ -109,6 +149,9 @@ pub struct ActionRequest {
     /// The transaction template, for `confirm_transaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<Transaction>,
+    /// The document, for `sign`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<SignDocument>,
 }
 
 /// Longest free transaction text, in characters.
@@ -152,13 +195,18 @@ impl ActionRequest {
         if let Some(message) = &self.binding_message {
             check_text("binding_message", message, MAX_BINDING_MESSAGE_CHARS)?;
         }
-        if self.claims.len() > MAX_CLAIMS
-            || self
-                .claims
-                .iter()
-                .any(|c| c.is_empty() || c.len() > MAX_CLAIM_CHARS)
+        let all_claims = || self.claims.iter().chain(&self.optional_claims);
+        if self.claims.len() + self.optional_claims.len() > MAX_CLAIMS
+            || all_claims().any(|c| c.is_empty() || c.len() > MAX_CLAIM_CHARS)
         {
             return Err(ProtocolError::invalid("claims", "too many or malformed"));
+        }
+        // A claim both required and optional would make the consent screen contradict itself.
+        if all_claims()
+            .enumerate()
+            .any(|(i, c)| all_claims().skip(i + 1).any(|d| d == c))
+        {
+            return Err(ProtocolError::invalid("claims", "a claim is asked twice"));
         }
         if let Some(options) = &self.number_options
             && (options.len() != 3 || options.iter().any(|n| *n > 99))
@@ -171,7 +219,33 @@ impl ActionRequest {
         if let Some(transaction) = &self.transaction {
             transaction.validate()?;
         }
+        if let Some(document) = &self.document {
+            document.validate()?;
+        }
+        // What the person confirms must be on the screen: a transaction confirmation carries
+        // its template and a signature its document, and nothing else carries either.
+        if (self.kind == ActionKind::ConfirmTransaction) != self.transaction.is_some() {
+            return Err(ProtocolError::invalid(
+                "transaction",
+                "present exactly for confirm_transaction",
+            ));
+        }
+        if (self.kind == ActionKind::Sign) != self.document.is_some() {
+            return Err(ProtocolError::invalid(
+                "document",
+                "present exactly for sign",
+            ));
+        }
         Ok(())
+    }
+
+    /// Every claim asked for, required ones first.
+    pub fn all_claims(&self) -> Vec<String> {
+        self.claims
+            .iter()
+            .chain(&self.optional_claims)
+            .cloned()
+            .collect()
     }
 }
 
@@ -308,8 +382,15 @@ pub fn clean_for_display(request: &mut ActionRequest) {
     if let Some(message) = &mut request.binding_message {
         *message = clean(message, MAX_BINDING_MESSAGE_CHARS);
     }
-    for claim in &mut request.claims {
+    for claim in request
+        .claims
+        .iter_mut()
+        .chain(request.optional_claims.iter_mut())
+    {
         *claim = clean(claim, MAX_CLAIM_CHARS);
+    }
+    if let Some(document) = &mut request.document {
+        document.name = clean(&document.name, MAX_DOCUMENT_NAME_CHARS);
     }
     match &mut request.transaction {
         Some(Transaction::Payment { payee, .. }) => *payee = clean(payee, MAX_RP_NAME_CHARS),
@@ -345,6 +426,8 @@ mod tests {
             uv: UserVerification::Pin,
             number_options: None,
             transaction: None,
+            optional_claims: vec![],
+            document: None,
         }
     }
 
@@ -414,6 +497,7 @@ mod tests {
     fn cleaning_for_display_covers_claims_and_the_transaction() {
         let mut r = request();
         r.rp.id = "online\u{200B}-overheid".into();
+        r.kind = ActionKind::ConfirmTransaction;
         r.claims = vec!["na\u{202E}me".into()];
         r.transaction = Some(Transaction::Payment {
             amount: "12.50".into(),
@@ -444,6 +528,39 @@ mod tests {
                 text: "Pay now".into()
             })
         );
+    }
+
+    #[test]
+    fn a_signature_request_carries_a_document_with_a_sha256_digest() {
+        let mut r = request();
+        r.kind = ActionKind::Sign;
+        assert!(r.validate(NOW).is_err());
+        r.document = Some(SignDocument {
+            name: "Huurcontract.pdf".into(),
+            sha256: "ab".repeat(32),
+        });
+        assert!(r.validate(NOW).is_ok());
+        r.document = Some(SignDocument {
+            name: "Huurcontract.pdf".into(),
+            sha256: "AB".repeat(32),
+        });
+        assert!(r.validate(NOW).is_err());
+    }
+
+    #[test]
+    fn a_transaction_template_belongs_only_to_a_transaction_confirmation() {
+        let mut r = request();
+        r.transaction = Some(Transaction::FreeText { text: "x".into() });
+        assert!(r.validate(NOW).is_err());
+        r.kind = ActionKind::ConfirmTransaction;
+        assert!(r.validate(NOW).is_ok());
+    }
+
+    #[test]
+    fn a_claim_both_required_and_optional_is_refused() {
+        let mut r = request();
+        r.optional_claims = vec!["name".into()];
+        assert!(r.validate(NOW).is_err());
     }
 
     #[test]

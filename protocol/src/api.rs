@@ -713,6 +713,9 @@ pub mod codes {
     pub const SLOW_DOWN: &str = "slow_down";
     /// CIBA poll: the request expired before the person answered.
     pub const EXPIRED_TOKEN: &str = "expired_token";
+    /// The number picked on the phone is not the one the relying party shows: the request is
+    /// declined and recorded as suspicious.
+    pub const WRONG_NUMBER: &str = "wrong_number";
 }
 
 /// The OIDC discovery document (the members this server supports).
@@ -748,6 +751,9 @@ pub struct DiscoveryDocument {
     pub subject_types_supported: Vec<String>,
     /// ACR values.
     pub acr_values_supported: Vec<String>,
+    /// Whether the `claims` request parameter (OIDC Core §5.5) is supported.
+    #[serde(default)]
+    pub claims_parameter_supported: bool,
 }
 
 /// Successful answer of the backchannel authentication endpoint.
@@ -759,6 +765,19 @@ pub struct BackchannelAuthResponse {
     pub expires_in: i64,
     /// Minimum seconds between polls.
     pub interval: i64,
+    /// Under number matching, the two-digit number the relying party shows its user; the
+    /// person picks it among three on the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_number: Option<u8>,
+}
+
+/// The body of a CIBA ping (§10.2) to a client's notification endpoint: the request whose
+/// result can now be fetched from the token endpoint. The `Authorization: Bearer` header
+/// carries the `client_notification_token` the client gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingNotification {
+    /// The request that has an outcome.
+    pub auth_req_id: String,
 }
 
 /// Successful answer of the token endpoint.
@@ -813,6 +832,18 @@ pub struct IdTokenClaims {
     /// Family name, when consented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    /// Date of birth (`YYYY-MM-DD`), when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    /// National register number, when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_register_number: Option<String>,
+    /// Phone number verified by SMS (E.164), when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Whether the person is 18 or older on the day of issue, when consented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_over_18: Option<bool>,
 }
 
 /// Verifies an ID token as a relying party must: ES256 signature by the key of `jwks` its header
@@ -889,6 +920,10 @@ mod tests {
                 name: Some("Lotte Aerts".into()),
                 given_name: None,
                 family_name: None,
+                birthdate: None,
+                national_register_number: None,
+                phone_number: None,
+                age_over_18: None,
             }
         }
 

@@ -6,6 +6,7 @@
 //! - [`jose`]: base64url, P-256 JWKs and their thumbprints, compact and general-JSON ES256 JWS.
 //! - [`dpop`]: the DPoP-style proof every phone request carries.
 //! - [`identity`]: identity tokens from banks (and later eID and counter), national register numbers.
+//! - [`claims`]: the identity claims a relying party can ask for.
 //! - [`action`]: the signed action request the server sends to a phone.
 //! - [`response`]: the phone's answer, signed by the device key and the user-verification key.
 //! - [`api`]: HTTP paths and JSON bodies of the phone API and the simulators; the error body.
@@ -18,6 +19,7 @@ uniffi::setup_scaffolding!();
 
 pub mod action;
 pub mod api;
+pub mod claims;
 pub mod display;
 pub mod dpop;
 mod error;

@@ -35,6 +35,10 @@ pub const MAX_ACTION_TEXT_CHARS: usize = 200;
 /// Longest binding message, in characters. CIBA recommends a short message that fits the screen.
 pub const MAX_BINDING_MESSAGE_CHARS: usize = 64;
 
+/// Longest name of a document to sign, in characters: file names of contracts and forms fit,
+/// and the whole name stays readable on one or two lines of a phone screen.
+pub const MAX_DOCUMENT_NAME_CHARS: usize = 128;
+
 /// Longest person name (given or family) accepted in an identity token.
 pub const MAX_NAME_CHARS: usize = 100;
 

@@ -5,10 +5,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use sleutel_protocol::display;
+use serde::Deserialize;
 use sleutel_protocol::limits::{
     MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
 };
+use sleutel_protocol::{claims, display};
 
 use crate::error::ServerError;
 
@@ -43,6 +44,53 @@ pub struct RelyingPartyConfig {
     pub secret: String,
     /// The name the person sees on the phone.
     pub name: String,
+    /// The identity claims this relying party may ask for (`protocol::claims`); a request for
+    /// any other is refused with `invalid_scope`.
+    pub allowed_claims: Vec<String>,
+    /// How the relying party learns that a request has an outcome.
+    pub delivery_mode: DeliveryMode,
+    /// Where pings go (CIBA §10.2), for [`DeliveryMode::Ping`]: `https`, or plain `http` to a
+    /// loopback address on a test bench.
+    pub notification_endpoint: Option<String>,
+}
+
+/// The CIBA token delivery modes this server offers (push is not: it would hand the ID token to
+/// an endpoint instead of to an authenticated token request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// The relying party polls the token endpoint.
+    #[default]
+    Poll,
+    /// The server pings the relying party's notification endpoint, which then fetches the token.
+    Ping,
+}
+
+impl DeliveryMode {
+    /// The mode's name in discovery and in registrations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::Poll => "poll",
+            DeliveryMode::Ping => "ping",
+        }
+    }
+}
+
+/// One relying party in a registration file (`--rp-file`): a JSON array of these.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    client_id: String,
+    /// Left out: taken from `SLEUTEL_RP_SECRET_<ID>`.
+    #[serde(default)]
+    secret: Option<String>,
+    name: String,
+    #[serde(default)]
+    allowed_claims: Option<Vec<String>>,
+    #[serde(default)]
+    delivery_mode: DeliveryMode,
+    #[serde(default)]
+    notification_endpoint: Option<String>,
 }
 
 // The secret never appears in Debug output (and so never in logs).
@@ -52,6 +100,9 @@ impl fmt::Debug for RelyingPartyConfig {
             .field("client_id", &self.client_id)
             .field("secret", &"<redacted>")
             .field("name", &self.name)
+            .field("allowed_claims", &self.allowed_claims)
+            .field("delivery_mode", &self.delivery_mode)
+            .field("notification_endpoint", &self.notification_endpoint)
             .finish()
     }
 }
@@ -66,13 +117,91 @@ impl RelyingPartyConfig {
     /// The sentence the phone shows for a login at the demo relying party.
     pub const DEMO_LOGIN_TEXT: &str = "Ik log in op de online overheid";
 
-    /// The demo relying party "Online overheid", used when no relying party is configured.
-    pub fn demo() -> Self {
+    /// The claims a relying party registered without a list may ask for: the name (scope
+    /// `profile`), which is all a relying party could ask for before claims were registered.
+    pub const DEFAULT_ALLOWED_CLAIMS: [&str; 3] =
+        [claims::NAME, claims::GIVEN_NAME, claims::FAMILY_NAME];
+
+    /// A poll-mode relying party allowed [`RelyingPartyConfig::DEFAULT_ALLOWED_CLAIMS`].
+    pub fn new(client_id: &str, secret: &str, name: &str) -> Self {
         Self {
-            client_id: Self::DEMO_CLIENT_ID.into(),
-            secret: Self::DEMO_SECRET.into(),
-            name: Self::DEMO_NAME.into(),
+            client_id: client_id.into(),
+            secret: secret.into(),
+            name: name.into(),
+            allowed_claims: Self::DEFAULT_ALLOWED_CLAIMS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            delivery_mode: DeliveryMode::Poll,
+            notification_endpoint: None,
         }
+    }
+
+    /// The same relying party allowed exactly `allowed` claims.
+    pub fn with_claims(mut self, allowed: &[&str]) -> Self {
+        self.allowed_claims = allowed.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// The same relying party in ping mode, pinged at `endpoint`.
+    pub fn with_ping(mut self, endpoint: &str) -> Self {
+        self.delivery_mode = DeliveryMode::Ping;
+        self.notification_endpoint = Some(endpoint.to_owned());
+        self
+    }
+
+    /// The demo relying party "Online overheid", used when no relying party is configured. It
+    /// may ask for every claim, so that the demo can show each kind of request.
+    pub fn demo() -> Self {
+        Self::new(Self::DEMO_CLIENT_ID, Self::DEMO_SECRET, Self::DEMO_NAME)
+            .with_claims(&claims::ALL)
+    }
+
+    /// Reads a registration file: a JSON array of objects with `client_id`, `name`, `secret`
+    /// (or the secret in `SLEUTEL_RP_SECRET_<ID>`), `allowed_claims` (default: the name),
+    /// `delivery_mode` (`poll` or `ping`) and `notification_endpoint` (for ping).
+    pub fn parse_file(json: &str) -> Result<Vec<Self>, ServerError> {
+        Self::parse_file_with(json, |name| std::env::var(name).ok())
+    }
+
+    /// As [`RelyingPartyConfig::parse_file`], reading variables with `variable`.
+    pub fn parse_file_with(
+        json: &str,
+        variable: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Self>, ServerError> {
+        let registrations: Vec<Registration> = serde_json::from_str(json)
+            .map_err(|e| ServerError::Config(format!("relying-party file: {e}")))?;
+        registrations
+            .into_iter()
+            .map(|r| {
+                Self::check_client_id(&r.client_id)?;
+                let variable_name = Self::secret_variable(&r.client_id);
+                let secret = match (r.secret, variable(&variable_name).filter(|s| !s.is_empty())) {
+                    (Some(_), Some(_)) => {
+                        return Err(ServerError::Config(format!(
+                            "relying party {}: the secret is both in the file and in \
+                             {variable_name}",
+                            r.client_id
+                        )));
+                    }
+                    (Some(secret), None) | (None, Some(secret)) => secret,
+                    (None, None) => {
+                        return Err(ServerError::Config(format!(
+                            "relying party {}: no secret; give \"secret\" or set {variable_name}",
+                            r.client_id
+                        )));
+                    }
+                };
+                let mut rp = Self::new(&r.client_id, &secret, &r.name);
+                if let Some(allowed) = r.allowed_claims {
+                    rp.allowed_claims = allowed;
+                }
+                rp.delivery_mode = r.delivery_mode;
+                rp.notification_endpoint = r.notification_endpoint;
+                rp.validate()?;
+                Ok(rp)
+            })
+            .collect()
     }
 
     /// Prefix of the environment variable that may hold a relying party's secret; see
@@ -134,11 +263,7 @@ impl RelyingPartyConfig {
                 )));
             }
         };
-        let rp = Self {
-            client_id: client_id.to_owned(),
-            secret,
-            name: name.to_owned(),
-        };
+        let rp = Self::new(client_id, &secret, name);
         rp.validate()?;
         Ok(rp)
     }
@@ -172,6 +297,33 @@ impl RelyingPartyConfig {
                 self.client_id
             )));
         }
+        if let Some(unknown) = self.allowed_claims.iter().find(|c| !claims::is_known(c)) {
+            return Err(ServerError::Config(format!(
+                "relying party {}: unknown claim {unknown:?} (known: {})",
+                self.client_id,
+                claims::ALL.join(", ")
+            )));
+        }
+        match (self.delivery_mode, &self.notification_endpoint) {
+            (DeliveryMode::Ping, None) => {
+                return Err(ServerError::Config(format!(
+                    "relying party {}: ping mode needs a notification endpoint",
+                    self.client_id
+                )));
+            }
+            (DeliveryMode::Poll, Some(_)) => {
+                return Err(ServerError::Config(format!(
+                    "relying party {}: a notification endpoint is only for ping mode",
+                    self.client_id
+                )));
+            }
+            (DeliveryMode::Ping, Some(endpoint)) => {
+                check_notification_endpoint(endpoint).map_err(|why| {
+                    ServerError::Config(format!("relying party {}: {why}", self.client_id))
+                })?
+            }
+            (DeliveryMode::Poll, None) => {}
+        }
         Ok(())
     }
 
@@ -183,6 +335,23 @@ impl RelyingPartyConfig {
             let text = format!("Ik log in bij {}", self.name);
             display::clean_display_text(&text, MAX_ACTION_TEXT_CHARS)
         }
+    }
+}
+
+/// A notification endpoint must be `https` (CIBA §7.1 asks for TLS), or plain `http` to a
+/// loopback address, where the reference server and a test relying party share a machine.
+fn check_notification_endpoint(endpoint: &str) -> Result<(), String> {
+    let url = url::Url::parse(endpoint).map_err(|e| format!("notification endpoint: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("the notification endpoint must be https (or http on loopback)".into()),
     }
 }
 
@@ -228,6 +397,20 @@ pub struct Policy {
     /// limits "MFA fatigue" attacks, where someone who knows the phone number floods the person
     /// with logins hoping for one careless approval. Answering or declining frees a place.
     pub max_pending_per_account: u32,
+    /// Backchannel authentication calls per relying party per minute at most, refused or not;
+    /// more get `slow_down` (429). It bounds the pushes one relying party can cause and how fast
+    /// it can probe which phone numbers have a digital key.
+    pub max_backchannel_per_client_per_minute: u32,
+    /// After the person reported a request as not theirs (or picked a wrong number), the
+    /// account accepts at most one new request per this many seconds (seconds): whoever is
+    /// trying to get an approval cannot keep pushing.
+    pub suspicious_throttle_secs: i64,
+    /// How long after such a report the throttle lasts (seconds).
+    pub suspicious_window_secs: i64,
+    /// Whether a "this was not me" report blocks the account (until the person activates
+    /// again). Off by default: the report may be a mistake, and a block costs the person a new
+    /// activation; the alert and the throttle already stop an attack by pushing.
+    pub block_on_not_me: bool,
     /// Whether the server may listen on an address other than loopback. The reference server
     /// is a simulator (its `/sim/` routes show SMS codes and mint identities; the demo relying
     /// party has a published secret), so it refuses by default; turn this on only on a closed
@@ -254,6 +437,10 @@ impl Default for Policy {
             activation_code_ttl_secs: 14 * 24 * 3600,
             identity_code_max_failures: 5,
             max_pending_per_account: 5,
+            max_backchannel_per_client_per_minute: 60,
+            suspicious_throttle_secs: 300,
+            suspicious_window_secs: 3600,
+            block_on_not_me: false,
             allow_remote_listen: false,
         }
     }
@@ -275,6 +462,8 @@ impl Policy {
                 self.identification_code_ttl_secs,
             ),
             ("activation_code_ttl_secs", self.activation_code_ttl_secs),
+            ("suspicious_throttle_secs", self.suspicious_throttle_secs),
+            ("suspicious_window_secs", self.suspicious_window_secs),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -294,6 +483,10 @@ impl Policy {
                 self.identity_code_max_failures,
             ),
             ("max_pending_per_account", self.max_pending_per_account),
+            (
+                "max_backchannel_per_client_per_minute",
+                self.max_backchannel_per_client_per_minute,
+            ),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -391,6 +584,42 @@ mod tests {
         let err = RelyingPartyConfig::parse_with("shop:Webwinkel", no_environment).unwrap_err();
 
         assert!(err.to_string().contains("SLEUTEL_RP_SECRET_SHOP"), "{err}");
+    }
+
+    #[test]
+    fn a_registration_file_gives_claims_and_ping_mode() {
+        let json = r#"[{"client_id": "shop", "secret": "s", "name": "Webwinkel",
+                        "allowed_claims": ["age_over_18"], "delivery_mode": "ping",
+                        "notification_endpoint": "http://127.0.0.1:9/ping"}]"#;
+
+        let rps = RelyingPartyConfig::parse_file_with(json, no_environment).unwrap();
+
+        assert_eq!(rps[0].allowed_claims, vec!["age_over_18".to_string()]);
+        assert_eq!(rps[0].delivery_mode, DeliveryMode::Ping);
+    }
+
+    #[test]
+    fn a_registration_with_an_unknown_claim_or_ping_without_endpoint_is_refused() {
+        for json in [
+            r#"[{"client_id": "a", "secret": "s", "name": "A", "allowed_claims": ["email"]}]"#,
+            r#"[{"client_id": "a", "secret": "s", "name": "A", "delivery_mode": "ping"}]"#,
+            r#"[{"client_id": "a", "secret": "s", "name": "A", "delivery_mode": "ping",
+                 "notification_endpoint": "http://example.com/ping"}]"#,
+            r#"[{"client_id": "a", "name": "A"}]"#,
+        ] {
+            assert!(
+                RelyingPartyConfig::parse_file_with(json, no_environment).is_err(),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_command_line_form_allows_the_name_and_polls() {
+        let rp = RelyingPartyConfig::parse_with("bank-x:s3cret:Bank X", no_environment).unwrap();
+
+        assert_eq!(rp.allowed_claims, vec!["name", "given_name", "family_name"]);
+        assert_eq!(rp.delivery_mode, DeliveryMode::Poll);
     }
 
     #[test]

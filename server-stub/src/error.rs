@@ -131,6 +131,10 @@ pub enum ServerError {
     /// The account is blocked after too many wrong codes.
     #[error("account blocked")]
     AccountBlocked,
+    /// The number picked is not the one the relying party shows: the request was declined and
+    /// recorded as suspicious.
+    #[error("wrong number: the request is declined")]
+    WrongNumber,
 
     // --- Bank simulator -----------------------------------------------------------------------
     /// Credit cards cannot prove an identity.
@@ -192,6 +196,15 @@ pub enum ServerError {
     /// many open requests): `access_denied` with 403, as CIBA §13 says for this endpoint.
     #[error("access denied: {0}")]
     BackchannelDenied(String),
+    /// A relying party asks for a claim it is not registered for.
+    #[error("invalid scope: {0}")]
+    ClaimNotAllowed(String),
+    /// A relying party made more backchannel calls in the last minute than policy allows.
+    #[error("slow down: too many backchannel authentication requests")]
+    BackchannelRateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The grant type is not CIBA.
     #[error("unsupported grant type")]
     UnsupportedGrantType,
@@ -229,7 +242,7 @@ impl ServerError {
             WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
             IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_)
             | EidCardExpired | EidCardRevoked | IdentityCodeBlocked => StatusCode::FORBIDDEN,
-            ResendTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ResendTooSoon { .. } | BackchannelRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
             | InvalidIdentityToken(_)
             | WrongSmsCode { .. }
@@ -238,6 +251,8 @@ impl ServerError {
             | InvalidResponse(_)
             | UvMethodNotAllowed(_)
             | WrongPin { .. }
+            | WrongNumber
+            | ClaimNotAllowed(_)
             | CreditCardRefused
             | WrongCardPin { .. }
             | UnknownCard
@@ -284,6 +299,9 @@ impl ServerError {
             UvMethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
             WrongPin { .. } => codes::WRONG_PIN,
             AccountBlocked => codes::ACCOUNT_BLOCKED,
+            WrongNumber => codes::WRONG_NUMBER,
+            ClaimNotAllowed(_) => codes::INVALID_SCOPE,
+            BackchannelRateLimited { .. } => codes::SLOW_DOWN,
             CreditCardRefused => codes::CREDIT_CARD_REFUSED,
             WrongCardPin { .. } => codes::WRONG_CARD_PIN,
             UnknownCard => codes::UNKNOWN_CARD,
@@ -330,7 +348,8 @@ impl ServerError {
                 _ => None,
             },
             retry_after: match self {
-                Self::ResendTooSoon { retry_after, .. } => Some(*retry_after),
+                Self::ResendTooSoon { retry_after, .. }
+                | Self::BackchannelRateLimited { retry_after } => Some(*retry_after),
                 _ => None,
             },
         }
@@ -361,7 +380,8 @@ impl IntoResponse for ServerError {
                     HeaderValue::from_static("Basic realm=\"sleutel\""),
                 );
             }
-            Self::ResendTooSoon { retry_after, .. } => {
+            Self::ResendTooSoon { retry_after, .. }
+            | Self::BackchannelRateLimited { retry_after } => {
                 if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                     headers.insert(header::RETRY_AFTER, value);
                 }

@@ -24,6 +24,13 @@ pub const DEACTIVATED: &str = "deactivated";
 /// The account was blocked (too many wrong codes, or from the block-my-key page).
 pub const BLOCKED: &str = "blocked";
 
+/// The person reported a request as not theirs ("this was not me").
+pub const NOT_ME_REPORTED: &str = "not_me_reported";
+/// The person picked a number other than the one the relying party showed.
+pub const WRONG_NUMBER: &str = "wrong_number";
+/// The events that make the account's requests throttled for a while.
+pub const SUSPICIOUS: [&str; 2] = [NOT_ME_REPORTED, WRONG_NUMBER];
+
 /// Records `event` for `account_id`, inside the caller's transaction.
 pub fn record(
     conn: &Connection,

@@ -1,7 +1,7 @@
 //! Sleutel reference server: phone enrollment (bank-app handoff, eID identification code or
 //! counter activation code, SMS control code, device and PIN keys), the account's life (code
 //! change, biometric key, deactivation, blocking, history), signed action requests and
-//! two-signature responses, a push outbox, OpenID Connect CIBA (poll mode) for relying parties,
+//! two-signature responses, a push outbox, OpenID Connect CIBA (poll and ping modes) for relying parties,
 //! and simulators of the banks, the eID website, the counter, the block page, SMS, e-mail and
 //! push.
 //!
@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod extract;
 mod keys;
+mod notify;
 mod oidc;
 mod push;
 mod random;
@@ -27,7 +28,7 @@ mod server;
 mod sim;
 mod sms;
 
-pub use config::{Policy, RelyingPartyConfig, ServerConfig};
+pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
 pub use error::ServerError;
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;

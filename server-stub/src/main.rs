@@ -36,6 +36,11 @@ struct Args {
     /// "demo-secret" is registered.
     #[arg(long = "rp", value_name = "ID[:SECRET]:NAME", value_parser = parse_rp)]
     relying_parties: Vec<RelyingPartyConfig>,
+    /// A JSON file of relying-party registrations (see below): display name, secret (or the
+    /// environment variable), allowed claims, delivery mode and notification endpoint. May be
+    /// combined with --rp.
+    #[arg(long, value_name = "FILE")]
+    rp_file: Option<PathBuf>,
 }
 
 const AFTER_HELP: &str = "\
@@ -44,7 +49,15 @@ Relying-party secrets:
   out, give --rp ID:NAME and put the secret in SLEUTEL_RP_SECRET_<ID>, the id in capitals with
   '-' and '.' written as '_':
       SLEUTEL_RP_SECRET_WEB_SHOP=s3cret sleutel-server --rp 'web-shop:Web shop'
-  A secret given both ways is refused.";
+  A secret given both ways is refused.
+
+Relying-party registrations (--rp-file):
+  [{\"client_id\": \"web-shop\", \"name\": \"Web shop\", \"secret\": \"s3cret\",
+    \"allowed_claims\": [\"age_over_18\", \"name\"], \"delivery_mode\": \"ping\",
+    \"notification_endpoint\": \"https://shop.example/ciba/ping\"}]
+  \"secret\" may be left out for SLEUTEL_RP_SECRET_<ID>. Claims: name, given_name, family_name,
+  birthdate, national_register_number, phone_number, age_over_18; without a list, the name.
+  --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.";
 
 fn parse_rp(spec: &str) -> Result<RelyingPartyConfig, String> {
     RelyingPartyConfig::parse(spec).map_err(|e| e.to_string())
@@ -61,11 +74,24 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    let mut relying_parties = args.relying_parties;
+    if let Some(path) = &args.rp_file {
+        let registered = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|json| RelyingPartyConfig::parse_file(&json).map_err(|e| e.to_string()));
+        match registered {
+            Ok(registered) => relying_parties.extend(registered),
+            Err(e) => {
+                eprintln!("sleutel-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let config = ServerConfig {
         listen: args.listen,
         db_path: args.db,
         public_url: args.public_url,
-        relying_parties: args.relying_parties,
+        relying_parties,
         policy: Policy {
             allow_remote_listen: args.allow_remote,
             ..Policy::default()

@@ -1,7 +1,7 @@
-//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll mode, for relying
-//! parties: discovery, JWKS, the backchannel authentication endpoint that turns a login into an
-//! action request on the person's phone, and the token endpoint that hands out the ID token
-//! once the person approved.
+//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll and ping modes, for
+//! relying parties: discovery, JWKS, the backchannel authentication endpoint that turns a login,
+//! a request to share data, a transaction or a document to sign into an action request on the
+//! person's phone, and the token endpoint that hands out the ID token once the person approved.
 //!
 //! Decisions:
 //! - Clients authenticate with `client_secret_basic` only; id and secret are form-decoded
@@ -19,6 +19,10 @@
 //!   relying party at once that no login will follow, so it need not poll. Like the refusal of a
 //!   blocked account it answers 403, the status CIBA §13 gives `access_denied` at this endpoint
 //!   (the token endpoint answers its `access_denied` with 400, RFC 6749 §5.2).
+//! - A relying party asks only for claims it is registered for (`invalid_scope` otherwise); a
+//!   newer request of a relying party supersedes its older pending one to the same person; a
+//!   relying party makes at most `max_backchannel_per_client_per_minute` calls (`slow_down`,
+//!   429); after a "not me" report or a wrong number the person's requests are throttled.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -30,29 +34,31 @@ use base64::engine::general_purpose::STANDARD;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{
-    self, ACTION_TYP, ActionKind, ActionRequest, RelyingParty, UserVerification,
+    self, ACTION_TYP, ActionKind, ActionRequest, RelyingParty, SignDocument, Transaction,
+    UserVerification,
 };
 use sleutel_protocol::api::{
     self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, PushMessage, TokenResponse,
 };
-use sleutel_protocol::display;
 use sleutel_protocol::jose::Jwks;
-use sleutel_protocol::limits::MAX_BINDING_MESSAGE_CHARS;
-use sleutel_protocol::phone;
+use sleutel_protocol::limits::{
+    MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS, MAX_DOCUMENT_NAME_CHARS, MAX_RP_NAME_CHARS,
+};
+use sleutel_protocol::{claims, display, identity, phone};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
-use crate::config::RelyingPartyConfig;
+use crate::config::{DeliveryMode, RelyingPartyConfig};
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody, is_valid_id};
+use crate::notify::MAX_NOTIFICATION_TOKEN_CHARS;
 use crate::requests::{Status, uv_to_column};
 use crate::server::{App, AppState};
-use crate::{clock, db, random};
+use crate::{clock, db, events, random};
 
-/// The scopes this server knows: `openid` (required) and `profile` (the name).
-pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", "profile"];
-
-/// The claim the `profile` scope asks for; consent to it releases name, given and family name.
-pub const CLAIM_NAME: &str = "name";
+/// The scopes this server knows: `openid` (required), `profile` (the name) and `phone` (the
+/// phone number); every other claim is asked with the `claims` parameter.
+pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "phone"];
 
 /// Authentication methods of an approval with the code (RFC 8176): software-protected key (the
 /// core cannot prove hardware protection to the server), PIN, and together multi-factor.
@@ -66,6 +72,10 @@ pub const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
 /// How long after the request's expiry an approved login's token can still be picked up: a
 /// person who approves in the last second must not leave the relying party empty-handed.
 pub const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
+
+/// The age of [`claims::AGE_OVER_18`]: the claim's name fixes it, whatever the activation
+/// policy's minimum age.
+pub const ADULT_AGE_YEARS: u32 = 18;
 
 /// Lifetime of the (opaque, unused) access token; this server has no userinfo endpoint.
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 300;
@@ -109,6 +119,22 @@ impl Clients {
             });
         }
         Ok(Self(clients))
+    }
+
+    /// The display name of `client_id`.
+    pub fn name(&self, client_id: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|c| c.config.client_id == client_id)
+            .map(|c| c.config.name.clone())
+    }
+
+    /// The claims `client_id` is registered for.
+    pub fn allowed_claims(&self, client_id: &str) -> Option<Vec<String>> {
+        self.0
+            .iter()
+            .find(|c| c.config.client_id == client_id)
+            .map(|c| c.config.allowed_claims.clone())
     }
 
     /// Authenticates the client of a request (`client_secret_basic`).
@@ -159,7 +185,10 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         jwks_uri: format!("{url}{}", api::PATH_OIDC_JWKS),
         token_endpoint: format!("{url}{}", api::PATH_OIDC_TOKEN),
         backchannel_authentication_endpoint: format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE),
-        backchannel_token_delivery_modes_supported: vec!["poll".into()],
+        backchannel_token_delivery_modes_supported: vec![
+            DeliveryMode::Poll.as_str().into(),
+            DeliveryMode::Ping.as_str().into(),
+        ],
         backchannel_user_code_parameter_supported: false,
         // Discovery requires the member. There is no authorization endpoint; the one artifact
         // this server issues is the ID token (from the token endpoint, through CIBA).
@@ -168,24 +197,14 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
         id_token_signing_alg_values_supported: vec!["ES256".into()],
         scopes_supported: SUPPORTED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-        claims_supported: [
-            "iss",
-            "sub",
-            "aud",
-            "iat",
-            "exp",
-            "auth_time",
-            "acr",
-            "amr",
-            "name",
-            "given_name",
-            "family_name",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect(),
+        claims_supported: ["iss", "sub", "aud", "iat", "exp", "auth_time", "acr", "amr"]
+            .iter()
+            .chain(claims::ALL.iter())
+            .map(|s| (*s).to_owned())
+            .collect(),
         subject_types_supported: vec!["pairwise".into()],
         acr_values_supported: vec![api::ACR_CODE.into(), api::ACR_CODE_OR_BIOMETRIC.into()],
+        claims_parameter_supported: true,
     })
 }
 
@@ -198,18 +217,194 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
 /// What a relying party asks for in a backchannel authentication request.
 struct LoginAsk {
     phone_number: String,
-    with_profile: bool,
     scope: String,
     binding_message: Option<String>,
     ttl_secs: i64,
     /// How the person must confirm: the code, unless the relying party accepts a biometric.
     uv: UserVerification,
+    /// What kind of request, with its template or document.
+    kind: ActionKind,
+    transaction: Option<Transaction>,
+    document: Option<SignDocument>,
+    /// Claims the person must share (refusing one declines).
+    required_claims: Vec<String>,
+    /// Claims the person may leave out.
+    optional_claims: Vec<String>,
+    /// Whether the relying party shows a number for the person to pick on the phone.
+    number_matching: bool,
+    /// The bearer token for pings (ping mode only).
+    notification_token: Option<Zeroizing<String>>,
 }
 
+/// Longest `claims` request parameter accepted: the seven claims with `essential` flags fit
+/// in a few hundred bytes.
+pub const MAX_CLAIMS_PARAMETER_BYTES: usize = 4096;
+
+/// The claims the `profile` scope asks for (voluntary, OIDC Core §5.4): the name.
+pub const PROFILE_CLAIMS: [&str; 3] = [claims::NAME, claims::GIVEN_NAME, claims::FAMILY_NAME];
+
+/// The claims the `phone` scope asks for (voluntary).
+pub const PHONE_CLAIMS: [&str; 1] = [claims::PHONE_NUMBER];
+
+/// Reads the `claims` request parameter (OIDC Core §5.5): `{"id_token": {"birthdate":
+/// {"essential": true}, "age_over_18": null}}`. Returns `(claim, essential)` pairs.
+fn read_claims_parameter(text: &str) -> Result<Vec<(String, bool)>> {
+    let bad = |why: &str| ServerError::InvalidRequest(format!("claims parameter: {why}"));
+    if text.len() > MAX_CLAIMS_PARAMETER_BYTES {
+        return Err(bad("too long"));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
+    let object = value.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    if let Some(other) = object.keys().find(|k| *k != "id_token") {
+        return Err(bad(&format!(
+            "only id_token claims can be asked (there is no userinfo endpoint), not {other:?}"
+        )));
+    }
+    let Some(requested) = object.get("id_token") else {
+        return Ok(Vec::new());
+    };
+    let requested = requested
+        .as_object()
+        .ok_or_else(|| bad("id_token is not a JSON object"))?;
+    let mut out = Vec::new();
+    for (name, spec) in requested {
+        if !claims::is_known(name) {
+            return Err(bad(&format!(
+                "unknown claim {name:?} (supported: {})",
+                claims::ALL.join(", ")
+            )));
+        }
+        let essential = match spec {
+            serde_json::Value::Null => false,
+            serde_json::Value::Object(members) => match members.get("essential") {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Bool(essential)) => *essential,
+                Some(_) => return Err(bad("essential must be true or false")),
+            },
+            _ => return Err(bad("each claim is null or an object")),
+        };
+        out.push((name.clone(), essential));
+    }
+    Ok(out)
+}
+
+/// A form value that the person will see, refused (not cleaned) when it holds characters that
+/// cannot be shown safely, so that what is signed is what the relying party sent.
+fn showable_param(params: &Params, name: &str, max: usize) -> Result<String> {
+    let value = params.required(name)?;
+    if !display::is_showable(value, max) {
+        return Err(ServerError::InvalidRequest(format!(
+            "{name} must be at most {max} printable characters; control, invisible or \
+             bidirectional characters cannot be shown"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// The kind of request and its template or document.
+fn read_kind(params: &Params) -> Result<(ActionKind, Option<Transaction>, Option<SignDocument>)> {
+    let kind = match params.optional("kind").unwrap_or("login") {
+        "login" => ActionKind::Login,
+        "share_data" => ActionKind::ShareData,
+        "confirm_transaction" => ActionKind::ConfirmTransaction,
+        "sign" => ActionKind::Sign,
+        other => {
+            return Err(ServerError::InvalidRequest(format!(
+                "unknown kind {other:?} (login, share_data, confirm_transaction, sign)"
+            )));
+        }
+    };
+    let transaction_params = [
+        "transaction_amount",
+        "transaction_currency",
+        "transaction_payee",
+        "transaction_iban",
+        "transaction_text",
+    ];
+    let document_params = ["document_name", "document_sha256"];
+    let stray = |names: &[&str]| {
+        names
+            .iter()
+            .find(|n| params.has(n))
+            .map(|n| (*n).to_owned())
+    };
+    if kind != ActionKind::ConfirmTransaction
+        && let Some(name) = stray(&transaction_params)
+    {
+        return Err(ServerError::InvalidRequest(format!(
+            "{name} belongs to kind confirm_transaction"
+        )));
+    }
+    if kind != ActionKind::Sign
+        && let Some(name) = stray(&document_params)
+    {
+        return Err(ServerError::InvalidRequest(format!(
+            "{name} belongs to kind sign"
+        )));
+    }
+    let invalid = |e: sleutel_protocol::ProtocolError| ServerError::InvalidRequest(e.to_string());
+    match kind {
+        ActionKind::ConfirmTransaction => {
+            let transaction = if params.has("transaction_text") {
+                if let Some(name) = stray(&transaction_params[..4]) {
+                    return Err(ServerError::InvalidRequest(format!(
+                        "{name} does not go with transaction_text: a transaction is a payment \
+                         or free text"
+                    )));
+                }
+                let text = params.required("transaction_text")?;
+                // Line breaks are folded to spaces; anything else invisible is refused.
+                if text
+                    .chars()
+                    .any(|c| display::is_forbidden_char(c) && c != '\n' && c != '\t')
+                {
+                    return Err(ServerError::InvalidRequest(
+                        "transaction_text holds control, invisible or bidirectional characters"
+                            .into(),
+                    ));
+                }
+                Transaction::FreeText {
+                    text: text.to_owned(),
+                }
+            } else {
+                Transaction::Payment {
+                    amount: params.required("transaction_amount")?.to_owned(),
+                    currency: params.required("transaction_currency")?.to_owned(),
+                    payee: showable_param(params, "transaction_payee", MAX_RP_NAME_CHARS)?,
+                    iban: params.required("transaction_iban")?.to_owned(),
+                }
+            };
+            transaction.validate().map_err(invalid)?;
+            Ok((kind, Some(transaction), None))
+        }
+        ActionKind::Sign => {
+            let document = SignDocument {
+                name: showable_param(params, "document_name", MAX_DOCUMENT_NAME_CHARS)?,
+                sha256: params.required("document_sha256")?.to_owned(),
+            };
+            document.validate().map_err(invalid)?;
+            Ok((kind, None, Some(document)))
+        }
+        ActionKind::Login | ActionKind::ShareData => Ok((kind, None, None)),
+    }
+}
+
+#[cfg(test)]
 fn read_login_ask(params: &Params, max_ttl: i64) -> Result<LoginAsk> {
+    read_ask(params, max_ttl, &RelyingPartyConfig::demo())
+}
+
+fn read_ask(params: &Params, max_ttl: i64, client: &RelyingPartyConfig) -> Result<LoginAsk> {
     if params.has("login_hint_token") || params.has("id_token_hint") {
         return Err(ServerError::InvalidRequest(
             "login_hint_token and id_token_hint are not supported; use login_hint".into(),
+        ));
+    }
+    // The discovery document says backchannel_user_code_parameter_supported: false.
+    if params.has("user_code") {
+        return Err(ServerError::InvalidRequest(
+            "user_code is not supported".into(),
         ));
     }
     let scope = params
@@ -274,37 +469,230 @@ fn read_login_ask(params: &Params, max_ttl: i64) -> Result<LoginAsk> {
             }
         }
     };
+    let (kind, transaction, document) = read_kind(params)?;
+
+    // Claims: the scopes ask voluntarily, the claims parameter essentially or voluntarily; a
+    // claim asked both ways is required.
+    let mut asked: Vec<(String, bool)> = Vec::new();
+    let mut ask = |claim: &str, essential: bool| match asked.iter_mut().find(|(c, _)| c == claim) {
+        Some((_, e)) => *e |= essential,
+        None => asked.push((claim.to_owned(), essential)),
+    };
+    if scopes.contains(&"profile") {
+        PROFILE_CLAIMS.iter().for_each(|c| ask(c, false));
+    }
+    if scopes.contains(&"phone") {
+        PHONE_CLAIMS.iter().for_each(|c| ask(c, false));
+    }
+    if let Some(text) = params.optional("claims") {
+        for (claim, essential) in read_claims_parameter(text)? {
+            ask(&claim, essential);
+        }
+    }
+    if let Some((claim, _)) = asked
+        .iter()
+        .find(|(c, _)| !client.allowed_claims.contains(c))
+    {
+        return Err(ServerError::ClaimNotAllowed(format!(
+            "this client is not registered for the claim {claim:?}"
+        )));
+    }
+    if kind == ActionKind::ShareData && asked.is_empty() {
+        return Err(ServerError::InvalidRequest(
+            "share_data asks for at least one claim (scope or claims parameter)".into(),
+        ));
+    }
+    // The consent screen lists claims in the protocol's order.
+    let in_order = |essential: bool| -> Vec<String> {
+        claims::ALL
+            .iter()
+            .filter(|c| asked.iter().any(|(a, e)| a == *c && *e == essential))
+            .map(|c| (*c).to_owned())
+            .collect()
+    };
+    let number_matching = match params.optional("number_matching") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ServerError::InvalidRequest(
+                "number_matching is true or false".into(),
+            ));
+        }
+    };
+    // CIBA §7.1: required of a ping-mode client, meaningless to a poll-mode one.
+    let notification_token = match client.delivery_mode {
+        DeliveryMode::Poll => None,
+        DeliveryMode::Ping => {
+            let token = params
+                .optional("client_notification_token")
+                .ok_or_else(|| {
+                    ServerError::InvalidRequest(
+                        "client_notification_token is required in ping mode".into(),
+                    )
+                })?;
+            if token.is_empty()
+                || token.len() > MAX_NOTIFICATION_TOKEN_CHARS
+                || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(ServerError::InvalidRequest(format!(
+                    "client_notification_token must be 1-{MAX_NOTIFICATION_TOKEN_CHARS} \
+                     printable ASCII characters"
+                )));
+            }
+            Some(Zeroizing::new(token.to_owned()))
+        }
+    };
     Ok(LoginAsk {
         uv,
         phone_number,
-        with_profile: scopes.contains(&"profile"),
         scope: scopes.join(" "),
         binding_message,
         ttl_secs,
+        kind,
+        transaction,
+        document,
+        required_claims: in_order(true),
+        optional_claims: in_order(false),
+        number_matching,
+        notification_token,
     })
 }
 
-/// `POST /oidc/bc-authorize`: starts a login on the phone of the person `login_hint` names.
+/// `POST /oidc/bc-authorize`: starts a request on the phone of the person `login_hint` names.
 async fn bc_authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
     let client = state.clients.authenticate(&headers)?.clone();
+    let client_id = client.client_id.clone();
+    state
+        .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
+        .await?;
     let params = Params::parse(&body)?;
-    let ask = read_login_ask(&params, state.policy.request_ttl_secs)?;
-    let started = state
+    let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
+    let (started, superseded) = state
         .db(move |app, conn| create_login(app, conn, &client, ask))
         .await?;
+    state.notifier.notify(&superseded);
     Ok(no_store(Json(started)))
 }
 
+/// Counts a backchannel call of `client_id`, refused or not, and refuses it beyond the policy's
+/// rate. Counting refused calls too bounds how fast phone numbers can be probed.
+fn count_backchannel_call(
+    app: &App,
+    conn: &mut rusqlite::Connection,
+    client_id: &str,
+) -> Result<()> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    tx.execute(
+        "DELETE FROM backchannel_calls WHERE at <= ?1",
+        [now - RATE_WINDOW_SECS],
+    )?;
+    let (calls, oldest): (i64, Option<i64>) = tx.query_row(
+        "SELECT count(*), min(at) FROM backchannel_calls WHERE client_id = ?1",
+        [client_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if calls >= i64::from(app.policy.max_backchannel_per_client_per_minute) {
+        let retry_after = (oldest.unwrap_or(now) + RATE_WINDOW_SECS - now).max(1);
+        return Err(ServerError::BackchannelRateLimited {
+            retry_after: u64::try_from(retry_after).unwrap_or(1),
+        });
+    }
+    tx.execute(
+        "INSERT INTO backchannel_calls (client_id, at) VALUES (?1, ?2)",
+        params![client_id, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The window of [`Policy::max_backchannel_per_client_per_minute`](crate::Policy), in seconds.
+pub const RATE_WINDOW_SECS: i64 = 60;
+
+/// The sentence the phone shows for a request of `kind` from `client`.
+fn request_text(client: &RelyingPartyConfig, ask: &LoginAsk) -> String {
+    let text = match (ask.kind, &ask.transaction, &ask.document) {
+        (ActionKind::Login, _, _) => return client.login_text(),
+        (ActionKind::ShareData, _, _) => format!("Ik deel gegevens met {}", client.name),
+        (
+            ActionKind::ConfirmTransaction,
+            Some(Transaction::Payment {
+                amount,
+                currency,
+                payee,
+                ..
+            }),
+            _,
+        ) => format!("Ik betaal {amount} {currency} aan {payee}"),
+        (ActionKind::ConfirmTransaction, _, _) => {
+            format!("Ik bevestig een opdracht aan {}", client.name)
+        }
+        (ActionKind::Sign, _, Some(document)) => format!("Ik onderteken {}", document.name),
+        (ActionKind::Sign, _, None) => format!("Ik onderteken een document van {}", client.name),
+    };
+    display::clean_display_text(&text, MAX_ACTION_TEXT_CHARS)
+}
+
+/// Number matching: the number the relying party shows (10-99, two digits) and the three
+/// options the phone offers, in random order, all different.
+fn number_options() -> Result<(u8, Vec<u8>)> {
+    let draw = || -> Result<u8> {
+        u8::try_from(10 + random::below(90)?).map_err(|e| ServerError::Internal(e.to_string()))
+    };
+    let right = draw()?;
+    let mut options = vec![right];
+    while options.len() < 3 {
+        let decoy = draw()?;
+        if !options.contains(&decoy) {
+            options.push(decoy);
+        }
+    }
+    // Fisher-Yates, so the right number's place tells nothing.
+    for i in (1..options.len()).rev() {
+        let j = usize::try_from(random::below(u32::try_from(i + 1).unwrap_or(1))?).unwrap_or(0);
+        options.swap(i, j);
+    }
+    Ok((right, options))
+}
+
+/// Whether the account is throttled after a suspicious event: at most one new request per
+/// `suspicious_throttle_secs` during `suspicious_window_secs` after the last report.
+fn throttled(
+    app: &App,
+    tx: &rusqlite::Transaction<'_>,
+    account_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let last_report: Option<i64> = tx.query_row(
+        "SELECT max(at) FROM account_events WHERE account_id = ?1 AND event IN (?2, ?3)",
+        params![account_id, events::SUSPICIOUS[0], events::SUSPICIOUS[1]],
+        |row| row.get(0),
+    )?;
+    let Some(report) = last_report.filter(|at| *at > now - app.policy.suspicious_window_secs)
+    else {
+        return Ok(false);
+    };
+    let last_request: Option<i64> = tx.query_row(
+        "SELECT max(created_at) FROM action_requests WHERE account_id = ?1 AND created_at >= ?2",
+        params![account_id, report],
+        |row| row.get(0),
+    )?;
+    let since = last_request.unwrap_or(report).max(report);
+    Ok(now < since + app.policy.suspicious_throttle_secs)
+}
+
+/// Creates the request and returns the answer for the relying party and the ids of the
+/// relying party's earlier requests to this person that the new one superseded.
 fn create_login(
     app: &App,
     conn: &mut rusqlite::Connection,
     client: &RelyingPartyConfig,
     ask: LoginAsk,
-) -> Result<BackchannelAuthResponse> {
+) -> Result<(BackchannelAuthResponse, Vec<String>)> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
     let account = tx
@@ -337,6 +725,32 @@ fn create_login(
         }
         Some((id, false, _)) => id,
     };
+    if throttled(app, &tx, &account_id, now)? {
+        return Err(ServerError::BackchannelDenied(
+            "the person recently reported a request as not theirs; requests to them are \
+             throttled, try again later"
+                .into(),
+        ));
+    }
+    // A newer request from the same relying party replaces its older one: the person sees one
+    // request per relying party, the latest (a relying party retrying after a lost answer must
+    // not fill the list).
+    let superseded: Vec<String> = {
+        let mut statement = tx.prepare(
+            "SELECT id FROM action_requests
+             WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending' AND expires_at > ?3",
+        )?;
+        let rows = statement.query_map(params![account_id, client.client_id, now], |row| {
+            row.get::<_, String>(0)
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.execute(
+        "UPDATE action_requests SET status = 'denied', answered_at = ?3,
+             closed_reason = 'superseded'
+         WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending'",
+        params![account_id, client.client_id, now],
+    )?;
     let open: i64 = tx.query_row(
         "SELECT count(*) FROM action_requests
          WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
@@ -350,10 +764,11 @@ fn create_login(
     }
     let request_id = random::id()?;
     let auth_req_id = random::id()?;
-    let claims = if ask.with_profile {
-        vec![CLAIM_NAME.to_owned()]
+    let (match_number, options) = if ask.number_matching {
+        let (right, options) = number_options()?;
+        (Some(right), Some(options))
     } else {
-        Vec::new()
+        (None, None)
     };
     let mut request = ActionRequest {
         iss: app.url.clone(),
@@ -365,13 +780,15 @@ fn create_login(
             id: client.client_id.clone(),
             name: client.name.clone(),
         },
-        kind: ActionKind::Login,
-        text: client.login_text(),
-        claims: claims.clone(),
+        kind: ask.kind,
+        text: request_text(client, &ask),
+        claims: ask.required_claims.clone(),
+        optional_claims: ask.optional_claims.clone(),
         binding_message: ask.binding_message,
         uv: ask.uv,
-        number_options: None,
-        transaction: None,
+        number_options: options,
+        transaction: ask.transaction,
+        document: ask.document,
     };
     // Whatever a relying party sends is cleaned before the server signs it for display.
     action::clean_for_display(&mut request);
@@ -380,12 +797,17 @@ fn create_login(
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let payload = serde_json::to_vec(&request).map_err(|e| ServerError::Internal(e.to_string()))?;
     let jws = app.keys.sign(ACTION_TYP, &payload);
-    let claims_json =
-        serde_json::to_string(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let to_json = |v: &Vec<String>| {
+        serde_json::to_string(v).map_err(|e| ServerError::Internal(e.to_string()))
+    };
+    let kind_name = match serde_json::to_value(request.kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => return Err(ServerError::Internal("request kind without a name".into())),
+    };
     tx.execute(
         "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
-             uv, created_at, expires_at, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+             uv, created_at, expires_at, status, kind, optional_claims, match_number)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)",
         params![
             request_id,
             auth_req_id,
@@ -393,25 +815,41 @@ fn create_login(
             account_id,
             jws,
             ask.scope,
-            claims_json,
+            to_json(&request.claims)?,
             uv_to_column(request.uv)?,
             now,
-            request.exp
+            request.exp,
+            kind_name,
+            to_json(&request.optional_claims)?,
+            match_number,
         ],
     )?;
     app.push.send(
         &tx,
         &PushMessage {
             account_id,
-            request_id,
+            request_id: request_id.clone(),
         },
     )?;
     tx.commit()?;
-    Ok(BackchannelAuthResponse {
-        auth_req_id,
-        expires_in: ask.ttl_secs,
-        interval: app.policy.ciba_poll_interval_secs,
-    })
+    if let (Some(token), Some(endpoint)) = (ask.notification_token, &client.notification_endpoint) {
+        app.notifier.register(
+            &request_id,
+            &auth_req_id,
+            endpoint,
+            token,
+            request.exp + TOKEN_PICKUP_GRACE_SECS,
+        );
+    }
+    Ok((
+        BackchannelAuthResponse {
+            auth_req_id,
+            expires_in: ask.ttl_secs,
+            interval: app.policy.ciba_poll_interval_secs,
+            match_number,
+        },
+        superseded,
+    ))
 }
 
 /// `POST /oidc/token`: the CIBA grant, polled by the relying party.
@@ -448,7 +886,10 @@ fn exchange(
         .query_row(
             "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
                     r.token_issued_at, r.auth_time, r.consented_claims,
-                    a.given_name, a.family_name, r.method
+                    a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
+                    a.birthdate, a.national_register_number,
+                    (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
+                     ORDER BY p.verified_at DESC LIMIT 1)
              FROM action_requests r JOIN accounts a ON a.id = r.account_id
              WHERE r.auth_req_id = ?1",
             [auth_req_id],
@@ -465,6 +906,11 @@ fn exchange(
                     given_name: row.get(8)?,
                     family_name: row.get(9)?,
                     method: row.get(10)?,
+                    closed_reason: row.get(11)?,
+                    decline_reason: row.get(12)?,
+                    birthdate: row.get(13)?,
+                    national_register_number: row.get(14)?,
+                    phone_number: row.get(15)?,
                 })
             },
         )
@@ -497,9 +943,22 @@ fn exchange(
                 ServerError::AuthorizationPending
             })
         }
-        Status::Declined => Err(ServerError::AccessDenied("the person declined".into())),
+        Status::Declined => Err(ServerError::AccessDenied(
+            match grant.decline_reason.as_deref() {
+                Some("not_me") => "the person declined: they did not start this request",
+                Some("wrong_number") => {
+                    "the person picked another number than the one shown; the request is declined"
+                }
+                _ => "the person declined",
+            }
+            .into(),
+        )),
         Status::Denied => Err(ServerError::AccessDenied(
-            "the request was closed: the person's digital key is blocked".into(),
+            match grant.closed_reason.as_deref() {
+                Some("superseded") => "superseded by a newer request of this client",
+                _ => "the request was closed: the person's digital key is blocked",
+            }
+            .into(),
         )),
         Status::Approved => {
             if now >= grant.expires_at + TOKEN_PICKUP_GRACE_SECS {
@@ -530,6 +989,13 @@ struct Grant {
     family_name: String,
     /// How the approval was verified (`pin`, `biometric`).
     method: Option<String>,
+    /// Why the server closed the request (`blocked`, `superseded`).
+    closed_reason: Option<String>,
+    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
+    decline_reason: Option<String>,
+    birthdate: String,
+    national_register_number: String,
+    phone_number: Option<String>,
 }
 
 fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<TokenResponse> {
@@ -538,7 +1004,18 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
             .map_err(|e| ServerError::Internal(format!("stored consent unreadable: {e}")))?,
         None => Vec::new(),
     };
-    let with_name = consented.iter().any(|c| c == CLAIM_NAME);
+    // The consent was checked against the request's claims, which the relying party was
+    // allowed; checking the registration again covers a registration narrowed since.
+    let allowed = app.clients.allowed_claims(client_id).unwrap_or_default();
+    let released =
+        |claim: &str| consented.iter().any(|c| c == claim) && allowed.iter().any(|c| c == claim);
+    let age_over_18 = if released(claims::AGE_OVER_18) {
+        let birth = identity::Date::parse(&grant.birthdate)
+            .map_err(|e| ServerError::Internal(format!("stored birthdate unreadable: {e}")))?;
+        Some(birth.age_on(identity::Date::from_unix(now)) >= ADULT_AGE_YEARS)
+    } else {
+        None
+    };
     let biometric = grant.method.as_deref() == Some("biometric");
     let claims = IdTokenClaims {
         iss: app.url.clone(),
@@ -557,9 +1034,18 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
-        name: with_name.then(|| format!("{} {}", grant.given_name, grant.family_name)),
-        given_name: with_name.then(|| grant.given_name.clone()),
-        family_name: with_name.then(|| grant.family_name.clone()),
+        name: released(claims::NAME).then(|| format!("{} {}", grant.given_name, grant.family_name)),
+        given_name: released(claims::GIVEN_NAME).then(|| grant.given_name.clone()),
+        family_name: released(claims::FAMILY_NAME).then(|| grant.family_name.clone()),
+        birthdate: released(claims::BIRTHDATE).then(|| grant.birthdate.clone()),
+        national_register_number: released(claims::NATIONAL_REGISTER_NUMBER)
+            .then(|| grant.national_register_number.clone()),
+        phone_number: if released(claims::PHONE_NUMBER) {
+            grant.phone_number.clone()
+        } else {
+            None
+        },
+        age_over_18,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(TokenResponse {
@@ -629,7 +1115,10 @@ mod tests {
         let ask = |body: &str| read_login_ask(&Params::parse(body.as_bytes()).unwrap(), 300);
         let ok =
             ask("scope=openid+profile&login_hint=%2B32470123456&binding_message=AB12").unwrap();
-        assert!(ok.with_profile);
+        assert_eq!(
+            ok.optional_claims,
+            vec!["name", "given_name", "family_name"]
+        );
         assert_eq!(ok.phone_number, "+32470123456");
         assert!(matches!(
             ask("scope=profile&login_hint=%2B32470123456"),

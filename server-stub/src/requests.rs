@@ -19,7 +19,7 @@ use crate::auth::{self, PhoneCall};
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
-use crate::{clock, db};
+use crate::{clock, db, events};
 
 /// The phone API routes of action requests.
 pub(crate) fn routes() -> Router<AppState> {
@@ -91,10 +91,15 @@ fn uv_from_column(name: String) -> Result<UserVerification> {
 #[derive(Debug)]
 struct StoredRequest {
     jws: String,
+    /// Required claims.
     claims: Vec<String>,
+    optional_claims: Vec<String>,
     uv: UserVerification,
     expires_at: i64,
     status: Status,
+    /// Under number matching, the number the relying party shows.
+    match_number: Option<u8>,
+    client_id: String,
 }
 
 /// The request `id` if it belongs to `account_id`; otherwise `unknown_request` (never a hint
@@ -102,30 +107,47 @@ struct StoredRequest {
 fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<StoredRequest> {
     let row = conn
         .query_row(
-            "SELECT jws, claims, uv, expires_at, status FROM action_requests
+            "SELECT jws, claims, uv, expires_at, status, optional_claims, match_number,
+                    client_id
+             FROM action_requests
              WHERE id = ?1 AND account_id = ?2",
             params![id, account_id],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, Status>(4)?,
+                    (
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Status>(4)?,
+                    ),
+                    (
+                        row.get::<_, String>(5)?,
+                        row.get::<_, Option<u8>>(6)?,
+                        row.get::<_, String>(7)?,
+                    ),
                 ))
             },
         )
         .optional()?;
-    let Some((jws, claims, uv, expires_at, status)) = row else {
+    let Some(((jws, claims, uv, expires_at, status), (optional_claims, match_number, client_id))) =
+        row
+    else {
         return Err(ServerError::UnknownRequest);
+    };
+    let read_claims = |json: &str| -> Result<Vec<String>> {
+        serde_json::from_str(json)
+            .map_err(|e| ServerError::Internal(format!("stored claims unreadable: {e}")))
     };
     Ok(StoredRequest {
         jws,
-        claims: serde_json::from_str(&claims)
-            .map_err(|e| ServerError::Internal(format!("stored claims unreadable: {e}")))?,
+        claims: read_claims(&claims)?,
+        optional_claims: read_claims(&optional_claims)?,
         uv: uv_from_column(uv)?,
         expires_at,
         status,
+        match_number,
+        client_id,
     })
 }
 
@@ -181,9 +203,17 @@ async fn respond(
     PathId(id): PathId,
     call: PhoneCall,
 ) -> Result<Json<ResponseAccepted>> {
-    let status = state
+    let notify_id = id.clone();
+    let answered = state
         .db(move |app, conn| answer(app, conn, &id, &call))
-        .await?;
+        .await;
+    // The relying party of a ping-mode request learns of every outcome, a wrong number too;
+    // a wrong code leaves the request open, and a block lists what it closed.
+    match &answered {
+        Ok(_) | Err(ServerError::WrongNumber) => state.notifier.notify(&[notify_id]),
+        Err(_) => {}
+    }
+    let status = answered?;
     Ok(Json(ResponseAccepted {
         status: status.as_str().to_owned(),
     }))
@@ -242,7 +272,19 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                  WHERE id = ?1",
                 params![id, now, reason],
             )?;
+            let mut closed = Vec::new();
+            if response.reason == Some(DeclineReason::NotMe) {
+                closed = suspicious(
+                    app,
+                    &tx,
+                    &device.account_id,
+                    &request.client_id,
+                    events::NOT_ME_REPORTED,
+                    now,
+                )?;
+            }
             tx.commit()?;
+            app.notifier.notify(&closed);
             Ok(Status::Declined)
         }
         Decision::Approve => {
@@ -264,10 +306,52 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     })?)
                 }
             };
-            if let Some(claim) = response.claims.iter().find(|c| !request.claims.contains(c)) {
+            if let Some(claim) = response
+                .claims
+                .iter()
+                .find(|c| !request.claims.contains(c) && !request.optional_claims.contains(c))
+            {
                 return Err(ServerError::InvalidResponse(format!(
                     "consent to claim {claim:?} that the request did not ask for"
                 )));
+            }
+            // Refusing a required claim is a decline, which the phone sends as such.
+            if let Some(claim) = request.claims.iter().find(|c| !response.claims.contains(c)) {
+                return Err(ServerError::InvalidResponse(format!(
+                    "an approval shares every required claim; {claim:?} is missing"
+                )));
+            }
+            // Number matching, checked before the code so that a wrong pick costs no attempt:
+            // the person was not looking at the relying party's screen, or someone else started
+            // the request. Either way it is declined and recorded as suspicious.
+            if let Some(expected) = request.match_number {
+                match response.number {
+                    None => {
+                        return Err(ServerError::InvalidResponse(
+                            "this request needs the number the relying party shows".into(),
+                        ));
+                    }
+                    Some(picked) if picked != expected => {
+                        tx.execute(
+                            "UPDATE action_requests SET status = 'declined', answered_at = ?2,
+                                 decline_reason = 'wrong_number'
+                             WHERE id = ?1",
+                            params![id, now],
+                        )?;
+                        let closed = suspicious(
+                            app,
+                            &tx,
+                            &device.account_id,
+                            &request.client_id,
+                            events::WRONG_NUMBER,
+                            now,
+                        )?;
+                        tx.commit()?;
+                        app.notifier.notify(&closed);
+                        return Err(ServerError::WrongNumber);
+                    }
+                    Some(_) => {}
+                }
             }
             if let Some(biometric_jwk) = biometric_jwk {
                 // The biometric key is gated by the platform: a signature that does not verify
@@ -313,6 +397,92 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     }
 }
 
+/// Records a suspicious event (a "this was not me" report, a wrong number), alerts the account
+/// holder by SMS on the account's phone numbers, and, when the policy says so for a report,
+/// blocks the account. Returns the ids of the requests a block closed. Further requests are
+/// throttled by `bc-authorize`, which reads the event.
+fn suspicious(
+    app: &App,
+    tx: &rusqlite::Transaction<'_>,
+    account_id: &str,
+    client_id: &str,
+    event: &str,
+    now: i64,
+) -> Result<Vec<String>> {
+    let rp_name = app
+        .clients
+        .name(client_id)
+        .unwrap_or_else(|| client_id.to_owned());
+    let detail = match event {
+        events::WRONG_NUMBER => format!("a wrong number was picked for a request of {rp_name}"),
+        _ => format!("a request of {rp_name} was reported as not the person's"),
+    };
+    events::record(tx, account_id, event, &detail, now)?;
+    let numbers: Vec<String> = {
+        let mut statement =
+            tx.prepare("SELECT phone_number FROM phone_numbers WHERE account_id = ?1")?;
+        let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let text = suspicious_alert_text(&rp_name);
+    for number in &numbers {
+        app.sms.send(tx, number, &text)?;
+    }
+    tracing::info!(event, "a suspicious answer was recorded");
+    if event == events::NOT_ME_REPORTED && app.policy.block_on_not_me {
+        tx.execute(
+            "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
+             WHERE id = ?1",
+            params![account_id, now],
+        )?;
+        let closed = close_open_requests(tx, account_id, now)?;
+        events::record(
+            tx,
+            account_id,
+            events::BLOCKED,
+            "blocked after a request was reported as not the person's",
+            now,
+        )?;
+        return Ok(closed);
+    }
+    Ok(Vec::new())
+}
+
+/// The alert the account holder gets after a suspicious answer, in Dutch as the person reads it.
+pub(crate) fn suspicious_alert_text(rp_name: &str) -> String {
+    let rp_name = sleutel_protocol::display::clean_display_text(
+        rp_name,
+        sleutel_protocol::limits::MAX_RP_NAME_CHARS,
+    );
+    format!(
+        "Sleutel: een aanvraag van {rp_name} werd geweigerd omdat ze niet van u kwam. Deed u \
+         dit niet zelf, of vertrouwt u het niet, blokkeer dan uw digitale sleutel."
+    )
+}
+
+/// Closes the account's open requests as denied (its key is blocked) and returns their ids, for
+/// the pings.
+pub(crate) fn close_open_requests(
+    tx: &rusqlite::Transaction<'_>,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<String>> {
+    let ids: Vec<String> = {
+        let mut statement = tx.prepare(
+            "SELECT id FROM action_requests WHERE account_id = ?1 AND status = 'pending'",
+        )?;
+        let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.execute(
+        "UPDATE action_requests SET status = 'denied', answered_at = ?2,
+             closed_reason = 'blocked'
+         WHERE account_id = ?1 AND status = 'pending'",
+        params![account_id, now],
+    )?;
+    Ok(ids)
+}
+
 /// The stored name of an approval's method (`pin`, `biometric`).
 pub(crate) fn method_to_column(method: UvMethod) -> &'static str {
     match method {
@@ -344,11 +514,7 @@ pub(crate) fn wrong_pin(
             "UPDATE accounts SET pin_failures = ?2, blocked_at = ?3, updated_at = ?3 WHERE id = ?1",
             params![account_id, failures, now],
         )?;
-        tx.execute(
-            "UPDATE action_requests SET status = 'denied', answered_at = ?2
-             WHERE account_id = ?1 AND status = 'pending'",
-            params![account_id, now],
-        )?;
+        let closed = close_open_requests(&tx, account_id, now)?;
         crate::events::record(
             &tx,
             account_id,
@@ -357,6 +523,7 @@ pub(crate) fn wrong_pin(
             now,
         )?;
         tx.commit()?;
+        app.notifier.notify(&closed);
         tracing::info!("an account was blocked after too many wrong codes");
         return Err(ServerError::AccountBlocked);
     }

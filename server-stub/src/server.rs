@@ -40,6 +40,8 @@ pub(crate) struct App {
     pub sms: Box<dyn SmsSender>,
     /// Where push messages go.
     pub push: Box<dyn PushSender>,
+    /// Pings to ping-mode relying parties.
+    pub notifier: crate::notify::Notifier,
     /// Proofs recorded since start, to purge the replay table now and then.
     pub proofs_recorded: AtomicU64,
 }
@@ -130,6 +132,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         clients,
         sms: Box::new(OutboxSms),
         push: Box::new(OutboxPush),
+        notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
         proofs_recorded: AtomicU64::new(0),
     }));
     let app = router(state.clone());

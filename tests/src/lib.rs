@@ -15,6 +15,7 @@ pub mod demo;
 mod error;
 pub mod keystore;
 pub mod phone;
+pub mod ping;
 pub mod rp;
 pub mod server;
 pub mod sim;

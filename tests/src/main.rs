@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sleutel_core::{AccountStatus, Bank, DeclineReason, IdentitySource};
+use sleutel_core::{
+    AccountStatus, ActionKind, Bank, DeclineReason, IdentitySource, SignDocument, Transaction,
+};
 use sleutel_harness::phone::VirtualPhone;
+use sleutel_harness::ping::PingReceiver;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::{HarnessError, demo};
 use sleutel_protocol::api::Citizen;
@@ -71,6 +74,13 @@ enum Command {
         /// How to answer each request.
         #[arg(long, value_enum, default_value_t = Answer::Approve)]
         answer: Answer,
+        /// Share only these optional claims (comma-separated; empty shares none). Without it,
+        /// every claim asked for is shared. Required claims are always shared.
+        #[arg(long, value_delimiter = ',')]
+        share: Option<Vec<String>>,
+        /// The number to pick under number matching (the one the relying party shows).
+        #[arg(long)]
+        number: Option<u8>,
         /// How many requests to answer before exiting.
         #[arg(long, default_value_t = 1)]
         count: u32,
@@ -81,7 +91,7 @@ enum Command {
     /// A relying party.
     Rp {
         #[command(subcommand)]
-        command: RpCommand,
+        command: Box<RpCommand>,
     },
 }
 
@@ -102,16 +112,81 @@ enum RpCommand {
         /// The citizen's phone number.
         #[arg(long)]
         phone: String,
-        /// Binding message to show on the phone.
-        #[arg(long)]
-        message: Option<String>,
-        /// Accept a biometric confirmation as well as the code (acr_values).
-        #[arg(long)]
-        allow_biometrics: bool,
+        #[command(flatten)]
+        ask: RpAsk,
         /// Seconds to wait for the citizen.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+}
+
+/// What `rp login` asks for besides the login itself.
+#[derive(clap::Args)]
+struct RpAsk {
+    /// Binding message to show on the phone.
+    #[arg(long)]
+    message: Option<String>,
+    /// Accept a biometric confirmation as well as the code (acr_values).
+    #[arg(long)]
+    allow_biometrics: bool,
+    /// The kind of request.
+    #[arg(long, value_enum, default_value_t = Kind::Login)]
+    kind: Kind,
+    /// Scopes (`openid`, `profile` for the name, `phone`).
+    #[arg(long, default_value = "openid profile")]
+    scope: String,
+    /// A required claim (repeat): name, given_name, family_name, birthdate,
+    /// national_register_number, phone_number, age_over_18.
+    #[arg(long = "claim")]
+    claims: Vec<String>,
+    /// An optional claim the person may leave out (repeat).
+    #[arg(long = "optional-claim")]
+    optional_claims: Vec<String>,
+    /// acr_values as given (overrides --allow-biometrics).
+    #[arg(long)]
+    acr: Option<String>,
+    /// Payment amount (`12.50`), for --kind confirm-transaction.
+    #[arg(long)]
+    amount: Option<String>,
+    /// Currency of the payment.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// Payee of the payment.
+    #[arg(long)]
+    payee: Option<String>,
+    /// IBAN of the payee.
+    #[arg(long)]
+    iban: Option<String>,
+    /// Free text to confirm instead of a payment (at most 7,500 characters).
+    #[arg(long)]
+    text: Option<String>,
+    /// Name of the document, for --kind sign.
+    #[arg(long)]
+    document_name: Option<String>,
+    /// SHA-256 of the document (64 lowercase hex digits), for --kind sign.
+    #[arg(long)]
+    document_sha256: Option<String>,
+    /// Show a two-digit number the person picks on the phone (printed on stderr).
+    #[arg(long)]
+    number_matching: bool,
+    /// Ping mode: listen on this loopback address (the client's registered notification
+    /// endpoint is http://ADDR/ciba/ping) and fetch the token when pinged.
+    #[arg(long, value_name = "ADDR")]
+    ping_listen: Option<std::net::SocketAddr>,
+    /// The client_notification_token for ping mode.
+    #[arg(long, default_value = "harness-notification-token")]
+    notification_token: String,
+    /// requested_expiry in seconds.
+    #[arg(long)]
+    expiry: Option<i64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Login,
+    ShareData,
+    ConfirmTransaction,
+    Sign,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,6 +197,8 @@ enum Answer {
     ApproveBiometric,
     /// Decline.
     Decline,
+    /// Decline as "this was not me".
+    NotMe,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -151,6 +228,8 @@ struct PhoneOptions {
     unblock: bool,
     deactivate: bool,
     answer: Answer,
+    share: Option<Vec<String>>,
+    number: Option<u8>,
     count: u32,
     timeout: u64,
 }
@@ -179,10 +258,14 @@ async fn main() -> ExitCode {
             unblock,
             deactivate,
             answer,
+            share,
+            number,
             count,
             timeout,
         } => {
             let options = PhoneOptions {
+                share,
+                number,
                 source,
                 bank,
                 code,
@@ -196,29 +279,16 @@ async fn main() -> ExitCode {
             };
             run_phone(&server, &state, &phone, options).await
         }
-        Command::Rp {
-            command:
-                RpCommand::Login {
-                    server,
-                    client_id,
-                    secret,
-                    phone,
-                    message,
-                    allow_biometrics,
-                    timeout,
-                },
-        } => {
-            rp_login(
-                &server,
-                &client_id,
+        Command::Rp { command } => match *command {
+            RpCommand::Login {
+                server,
+                client_id,
                 secret,
-                &phone,
-                message,
-                allow_biometrics,
+                phone,
+                ask,
                 timeout,
-            )
-            .await
-        }
+            } => rp_login(&server, &client_id, secret, &phone, ask, timeout).await,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,25 +384,42 @@ async fn run_phone(
             .await?;
         let auth = phone.authenticator();
         let request_id = view.request_id.clone();
+        let share = options
+            .share
+            .clone()
+            .unwrap_or_else(|| view.optional_claims.clone())
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>();
         let outcome = match options.answer {
             Answer::ApproveBiometric if !view.code_only => auth
-                .approve_with_biometric(request_id)
+                .approve_with_biometric_and_consent(request_id, options.number, share)
                 .await
                 .map(|_| "approved with biometric"),
             Answer::Approve | Answer::ApproveBiometric => auth
-                .approve_with_code(request_id, code.clone())
+                .approve_with_code_and_consent(request_id, code.clone(), options.number, share)
                 .await
                 .map(|_| "approved"),
             Answer::Decline => auth
                 .decline(request_id, DeclineReason::Cancelled)
                 .await
                 .map(|_| "declined"),
+            Answer::NotMe => auth
+                .decline(request_id, DeclineReason::NotMe)
+                .await
+                .map(|_| "declined: not me"),
         };
         let line = serde_json::json!({
             "request_id": view.request_id,
             "relying_party": view.rp_name,
+            "kind": view.kind,
             "text": view.text,
             "binding_message": view.binding_message,
+            "claims": view.claims,
+            "optional_claims": view.optional_claims,
+            "number_options": view.number_options,
+            "transaction": view.transaction,
+            "document": view.document,
             "answer": outcome.as_ref().map(|s| s.to_string()).unwrap_or_else(|e| format!("error: {e}")),
         });
         println!("{line}");
@@ -346,8 +433,7 @@ async fn rp_login(
     client_id: &str,
     secret: Option<String>,
     phone: &str,
-    message: Option<String>,
-    allow_biometrics: bool,
+    ask: RpAsk,
     timeout: u64,
 ) -> Result<(), HarnessError> {
     let secret = secret
@@ -355,11 +441,78 @@ async fn rp_login(
         .ok_or_else(|| HarnessError::Usage(format!("give --secret or set {SECRET_VARIABLE}")))?;
     let rp = RelyingParty::new(server, client_id, &secret)?;
     let mut request = LoginRequest::new(phone);
-    request.binding_message = message;
-    if allow_biometrics {
+    request.binding_message = ask.message.clone();
+    if ask.allow_biometrics {
         request = request.allowing_biometrics();
     }
-    let claims = rp.login(&request, Duration::from_secs(timeout)).await?;
+    request.scope = ask.scope.clone();
+    if ask.acr.is_some() {
+        request.acr_values = ask.acr.clone();
+    }
+    for claim in &ask.claims {
+        request = request.requiring(claim);
+    }
+    for claim in &ask.optional_claims {
+        request = request.optionally(claim);
+    }
+    match ask.kind {
+        Kind::Login => {}
+        Kind::ShareData => request = request.of_kind(ActionKind::ShareData),
+        Kind::ConfirmTransaction => {
+            let transaction = match (&ask.text, &ask.amount, &ask.payee, &ask.iban) {
+                (Some(text), None, None, None) => Transaction::FreeText { text: text.clone() },
+                (None, Some(amount), Some(payee), Some(iban)) => Transaction::Payment {
+                    amount: amount.clone(),
+                    currency: ask.currency.clone(),
+                    payee: payee.clone(),
+                    iban: iban.clone(),
+                },
+                _ => {
+                    return Err(HarnessError::Usage(
+                        "confirm-transaction needs --text, or --amount, --payee and --iban".into(),
+                    ));
+                }
+            };
+            request = request.confirming(transaction);
+        }
+        Kind::Sign => {
+            let (Some(name), Some(sha256)) = (&ask.document_name, &ask.document_sha256) else {
+                return Err(HarnessError::Usage(
+                    "sign needs --document-name and --document-sha256".into(),
+                ));
+            };
+            request = request.signing(SignDocument {
+                name: name.clone(),
+                sha256: sha256.clone(),
+            });
+        }
+    }
+    if ask.number_matching {
+        request = request.with_number_matching();
+    }
+    if let Some(expiry) = ask.expiry {
+        request = request.expiring_in(expiry);
+    }
+    let timeout = Duration::from_secs(timeout);
+    let receiver = match ask.ping_listen {
+        Some(addr) => {
+            request = request.with_notification_token(&ask.notification_token);
+            Some(PingReceiver::start_on(addr).await?)
+        }
+        None => None,
+    };
+    let started = rp.backchannel_authorize(&request).await?;
+    if let Some(number) = started.match_number {
+        eprintln!("rp: the number to pick on the phone is {number}");
+    }
+    let token = match &receiver {
+        Some(receiver) => {
+            rp.token_after_ping(&started, receiver, &ask.notification_token, timeout)
+                .await?
+        }
+        None => rp.wait_for_token(&started, timeout).await?,
+    };
+    let claims = rp.verify_id_token(&token.id_token).await?;
     println!(
         "{}",
         serde_json::to_string_pretty(&claims)

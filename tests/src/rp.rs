@@ -1,9 +1,11 @@
 //! A relying party ("Online overheid") logging a citizen in through OpenID Connect CIBA in poll
-//! mode, and verifying the ID token it receives against the server's JWKS.
+//! or ping mode, asking for each kind of request, claims, an acr and number matching, and
+//! verifying the ID token it receives against the server's JWKS.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
 use sleutel_protocol::api::{
     self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse, codes,
 };
@@ -25,6 +27,20 @@ pub struct LoginRequest {
     /// `acr_values`: [`api::ACR_CODE_OR_BIOMETRIC`] lets the person confirm with a biometric;
     /// without it the code is required.
     pub acr_values: Option<String>,
+    /// The kind of request (`kind`); `None` is a login.
+    pub kind: Option<ActionKind>,
+    /// Claims asked with the `claims` parameter: name and whether essential (required).
+    pub claims: Vec<(String, bool)>,
+    /// The transaction to confirm.
+    pub transaction: Option<Transaction>,
+    /// The document to sign.
+    pub document: Option<SignDocument>,
+    /// Whether the relying party shows a number the person picks on the phone.
+    pub number_matching: bool,
+    /// The bearer token for pings, for a ping-mode client.
+    pub client_notification_token: Option<String>,
+    /// `requested_expiry` in seconds.
+    pub requested_expiry: Option<i64>,
 }
 
 impl LoginRequest {
@@ -35,7 +51,137 @@ impl LoginRequest {
             binding_message: None,
             scope: "openid profile".into(),
             acr_values: None,
+            kind: None,
+            claims: Vec::new(),
+            transaction: None,
+            document: None,
+            number_matching: false,
+            client_notification_token: None,
+            requested_expiry: None,
         }
+    }
+
+    /// Only `openid`: no claim by scope.
+    pub fn openid_only(mut self) -> Self {
+        self.scope = "openid".into();
+        self
+    }
+
+    /// Asks for `claim` as required (`essential`).
+    pub fn requiring(mut self, claim: &str) -> Self {
+        self.claims.push((claim.to_owned(), true));
+        self
+    }
+
+    /// Asks for `claim` as optional.
+    pub fn optionally(mut self, claim: &str) -> Self {
+        self.claims.push((claim.to_owned(), false));
+        self
+    }
+
+    /// Makes it a request of `kind`.
+    pub fn of_kind(mut self, kind: ActionKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// A transaction confirmation of `transaction`.
+    pub fn confirming(mut self, transaction: Transaction) -> Self {
+        self.kind = Some(ActionKind::ConfirmTransaction);
+        self.transaction = Some(transaction);
+        self
+    }
+
+    /// A signature of `document`.
+    pub fn signing(mut self, document: SignDocument) -> Self {
+        self.kind = Some(ActionKind::Sign);
+        self.document = Some(document);
+        self
+    }
+
+    /// Shows a number for the person to pick on the phone.
+    pub fn with_number_matching(mut self) -> Self {
+        self.number_matching = true;
+        self
+    }
+
+    /// Gives the bearer token for pings (ping mode).
+    pub fn with_notification_token(mut self, token: &str) -> Self {
+        self.client_notification_token = Some(token.to_owned());
+        self
+    }
+
+    /// Asks for the request to expire after `secs` seconds.
+    pub fn expiring_in(mut self, secs: i64) -> Self {
+        self.requested_expiry = Some(secs);
+        self
+    }
+
+    /// The form of the backchannel authentication request.
+    pub fn form(&self) -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("scope", self.scope.clone()),
+            ("login_hint", self.phone_number.clone()),
+        ];
+        let mut add = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                form.push((name, value));
+            }
+        };
+        add("binding_message", self.binding_message.clone());
+        add("acr_values", self.acr_values.clone());
+        add(
+            "kind",
+            self.kind.and_then(|k| match serde_json::to_value(k) {
+                Ok(serde_json::Value::String(name)) => Some(name),
+                _ => None,
+            }),
+        );
+        if !self.claims.is_empty() {
+            let id_token: serde_json::Map<String, serde_json::Value> = self
+                .claims
+                .iter()
+                .map(|(claim, essential)| {
+                    (claim.clone(), serde_json::json!({ "essential": essential }))
+                })
+                .collect();
+            add(
+                "claims",
+                Some(serde_json::json!({ "id_token": id_token }).to_string()),
+            );
+        }
+        match &self.transaction {
+            Some(Transaction::Payment {
+                amount,
+                currency,
+                payee,
+                iban,
+            }) => {
+                add("transaction_amount", Some(amount.clone()));
+                add("transaction_currency", Some(currency.clone()));
+                add("transaction_payee", Some(payee.clone()));
+                add("transaction_iban", Some(iban.clone()));
+            }
+            Some(Transaction::FreeText { text }) => add("transaction_text", Some(text.clone())),
+            None => {}
+        }
+        if let Some(document) = &self.document {
+            add("document_name", Some(document.name.clone()));
+            add("document_sha256", Some(document.sha256.clone()));
+        }
+        add(
+            "number_matching",
+            self.number_matching.then(|| "true".to_owned()),
+        );
+        add(
+            "client_notification_token",
+            self.client_notification_token.clone(),
+        );
+        add(
+            "requested_expiry",
+            self.requested_expiry.map(|s| s.to_string()),
+        );
+        form
     }
 
     /// Accepts a biometric confirmation as well as the code.
@@ -101,17 +247,11 @@ impl RelyingParty {
         request: &LoginRequest,
     ) -> Result<BackchannelAuthResponse> {
         let endpoint = &self.discovery().await?.backchannel_authentication_endpoint;
-        let mut form = vec![
-            ("scope", request.scope.as_str()),
-            ("login_hint", request.phone_number.as_str()),
-        ];
-        if let Some(message) = &request.binding_message {
-            form.push(("binding_message", message));
-        }
-        if let Some(acr_values) = &request.acr_values {
-            form.push(("acr_values", acr_values));
-        }
-        let response = self.authenticated(endpoint).form(&form).send().await?;
+        let response = self
+            .authenticated(endpoint)
+            .form(&request.form())
+            .send()
+            .await?;
         json_or_error(response).await
     }
 
@@ -160,6 +300,24 @@ impl RelyingParty {
                 return Err(HarnessError::Timeout("the citizen's answer".into()));
             }
         }
+    }
+
+    /// Ping mode: waits for the server's ping for `started` at `receiver`, checks that it
+    /// carries `notification_token` as bearer, then fetches the token once.
+    pub async fn token_after_ping(
+        &self,
+        started: &BackchannelAuthResponse,
+        receiver: &crate::ping::PingReceiver,
+        notification_token: &str,
+        timeout: Duration,
+    ) -> Result<TokenResponse> {
+        let bearer = receiver.wait_for(&started.auth_req_id, timeout).await?;
+        if bearer != notification_token {
+            return Err(HarnessError::Verification(
+                "the ping carried another bearer token than the one given".into(),
+            ));
+        }
+        self.poll_token(&started.auth_req_id).await
     }
 
     /// Verifies an ID token against the server's JWKS, issuer and this client id.

@@ -50,11 +50,7 @@ pub(crate) async fn block_my_key(
                  WHERE id = ?1",
                 params![account_id, now],
             )?;
-            tx.execute(
-                "UPDATE action_requests SET status = 'denied', answered_at = ?2
-                 WHERE account_id = ?1 AND status = 'pending'",
-                params![account_id, now],
-            )?;
+            let closed = crate::requests::close_open_requests(&tx, &account_id, now)?;
             events::record(
                 &tx,
                 &account_id,
@@ -66,6 +62,7 @@ pub(crate) async fn block_my_key(
                 now,
             )?;
             tx.commit()?;
+            app.notifier.notify(&closed);
             tracing::info!("an account was blocked from the block-my-key page");
             Ok(())
         })

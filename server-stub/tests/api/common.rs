@@ -51,6 +51,9 @@ pub struct TestServer {
     pub http: reqwest::Client,
 }
 
+/// Relying parties registered besides the demo one.
+pub const OTHER_RPS: usize = 6;
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(Policy::default()).await
@@ -73,7 +76,15 @@ impl TestServer {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             db_path: self.dir.path().join("server.db"),
             public_url: None,
-            relying_parties: vec![RelyingPartyConfig::demo()],
+            relying_parties: std::iter::once(RelyingPartyConfig::demo())
+                .chain((1..=OTHER_RPS).map(|n| {
+                    RelyingPartyConfig::new(
+                        &format!("rp-{n}"),
+                        &format!("secret-{n}"),
+                        &format!("Dienst {n}"),
+                    )
+                }))
+                .collect(),
             policy: self.policy.clone(),
         })
         .await
@@ -168,6 +179,17 @@ impl TestServer {
             .find(|run| run.len() == 6)
             .expect("a 6-digit code")
             .to_owned()
+    }
+
+    /// Relying party `rp-n` (1 to [`OTHER_RPS`]): a newer request of one relying party
+    /// supersedes its older one, so tests of several open requests use several.
+    pub fn other_rp(&self, n: usize) -> Rp {
+        Rp {
+            http: self.http.clone(),
+            base: self.url(),
+            client_id: format!("rp-{n}"),
+            secret: format!("secret-{n}"),
+        }
     }
 
     pub fn rp(&self) -> Rp {
@@ -505,7 +527,7 @@ impl Enrolled {
             decision: Decision::Approve,
             reason: None,
             method: Some(method),
-            claims: request.claims.clone(),
+            claims: request.all_claims(),
             number: None,
             iat: now(),
         };
@@ -525,7 +547,7 @@ impl Enrolled {
             request_id: request.jti.clone(),
             request_hash: jose::sha256_b64(jws),
             decision: Decision::Decline,
-            reason: Some(DeclineReason::NotMe),
+            reason: Some(DeclineReason::Cancelled),
             method: None,
             claims: Vec::new(),
             number: None,

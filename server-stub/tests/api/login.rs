@@ -60,7 +60,12 @@ async fn an_approved_login_gives_a_verifiable_id_token_with_the_name() {
     assert_eq!(request.text, "Ik log in op de online overheid");
     assert_eq!(request.rp.name, "Online overheid");
     assert_eq!(request.binding_message.as_deref(), Some("TEST-1"));
-    assert_eq!(request.claims, vec!["name".to_string()]);
+    // The profile scope asks for the name voluntarily: the person may leave it out.
+    assert!(request.claims.is_empty());
+    assert_eq!(
+        request.optional_claims,
+        vec!["name", "given_name", "family_name"]
+    );
     assert_eq!(started.interval, 2);
     assert_eq!(accepted.status, "approved");
     let claims = verified_id_token(&server, &token.id_token).await;
@@ -476,7 +481,10 @@ async fn discovery_names_the_ciba_poll_endpoints() {
     .await;
 
     assert_eq!(doc.issuer, server.url());
-    assert_eq!(doc.backchannel_token_delivery_modes_supported, vec!["poll"]);
+    assert_eq!(
+        doc.backchannel_token_delivery_modes_supported,
+        vec!["poll", "ping"]
+    );
     assert_eq!(doc.grant_types_supported, vec![api::CIBA_GRANT_TYPE]);
     assert_eq!(
         doc.token_endpoint_auth_methods_supported,

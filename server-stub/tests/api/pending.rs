@@ -13,12 +13,12 @@ use crate::common::*;
 async fn a_login_beyond_five_open_requests_is_refused() {
     let server = TestServer::start().await;
     let e = enroll(&server, "+32470000501").await;
-    let rp = server.rp();
-    for _ in 0..5 {
-        rp.login(&e.number).await;
+    for n in 1..=5 {
+        server.other_rp(n).login(&e.number).await;
     }
 
-    let (status, error) = err(rp
+    let (status, error) = err(server
+        .other_rp(6)
         .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
         .await)
     .await;
@@ -44,14 +44,13 @@ async fn an_answered_request_frees_a_place() {
     })
     .await;
     let e = enroll(&server, "+32470000502").await;
-    let rp = server.rp();
-    rp.login(&e.number).await;
-    rp.login(&e.number).await;
+    server.other_rp(1).login(&e.number).await;
+    server.other_rp(2).login(&e.number).await;
     let (request, jws) = e.pending().await.remove(0);
 
     let _: ResponseAccepted = ok(e.answer(&request, &e.decline(&request, &jws)).await).await;
 
-    rp.login(&e.number).await;
+    server.other_rp(3).login(&e.number).await;
     assert_eq!(e.pending().await.len(), 2);
 }
 
@@ -63,13 +62,12 @@ async fn expired_requests_do_not_count() {
     })
     .await;
     let e = enroll(&server, "+32470000503").await;
-    let rp = server.rp();
-    rp.login_expiring(&e.number, 1).await;
-    rp.login_expiring(&e.number, 1).await;
+    server.other_rp(1).login_expiring(&e.number, 1).await;
+    server.other_rp(2).login_expiring(&e.number, 1).await;
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    rp.login(&e.number).await;
+    server.other_rp(3).login(&e.number).await;
     assert_eq!(e.pending().await.len(), 1);
 }
 
@@ -81,9 +79,8 @@ async fn the_phone_gets_at_most_the_bound_oldest_first() {
     })
     .await;
     let e = enroll(&server, "+32470000504").await;
-    let rp = server.rp();
-    for _ in 0..3 {
-        rp.login(&e.number).await;
+    for n in 1..=3 {
+        server.other_rp(n).login(&e.number).await;
     }
     let all: Vec<String> = e.pending().await.into_iter().map(|(r, _)| r.jti).collect();
 
