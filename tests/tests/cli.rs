@@ -45,14 +45,21 @@ async fn demo_command_runs_the_whole_story_and_exits_zero() {
     assert!(stdout.contains("verified ID token"), "{stdout}");
 }
 
-#[tokio::test]
-async fn phone_and_rp_commands_log_a_citizen_in() {
-    let server = server().await;
-    let url = server.url();
+/// What the phone and the relying party printed: `(rp succeeded, rp stdout, phone succeeded,
+/// phone stdout)`.
+type LoginRun = (bool, String, bool, String);
+
+/// Runs `phone` (enrolling a new citizen on `phone_number`, then answering one request with
+/// `phone_args`) beside `rp login` with `rp_args`, started once the phone has enrolled.
+async fn login_while_the_phone_answers(
+    url: &str,
+    phone_number: &'static str,
+    phone_args: &'static [&'static str],
+    rp_args: &'static [&'static str],
+) -> LoginRun {
     let state = tempfile::tempdir().unwrap();
     let state_path = state.path().to_owned();
-
-    let phone_url = url.clone();
+    let phone_url = url.to_owned();
     let phone = tokio::task::spawn_blocking(move || {
         harness()
             .args([
@@ -60,21 +67,23 @@ async fn phone_and_rp_commands_log_a_citizen_in() {
                 "--server",
                 &phone_url,
                 "--phone",
-                "+32473000001",
+                phone_number,
                 "--count",
                 "1",
                 "--timeout",
                 "30",
             ])
+            .args(phone_args)
             .arg("--state")
             .arg(&state_path)
             .output()
     });
     // The relying party starts once the phone has enrolled (its account exists on the server).
+    let rp_url = url.to_owned();
     let rp = tokio::task::spawn_blocking(move || {
         for _ in 0..100 {
-            let out = rp_login(&url, "+32473000001")
-                .args(["--message", "CLI-1"])
+            let out = rp_login(&rp_url, phone_number)
+                .args(rp_args)
                 .env("SLEUTEL_RP_SECRET", "demo-secret")
                 .output()
                 .unwrap();
@@ -87,17 +96,87 @@ async fn phone_and_rp_commands_log_a_citizen_in() {
         }
         panic!("the phone never enrolled");
     });
-
     let rp = rp.await.unwrap();
     let phone = phone.await.unwrap().unwrap();
-    let rp_out = String::from_utf8_lossy(&rp.stdout);
-    let phone_out = String::from_utf8_lossy(&phone.stdout);
-    assert!(rp.status.success(), "{rp_out}");
-    assert!(phone.status.success(), "{phone_out}");
+    (
+        rp.status.success(),
+        String::from_utf8_lossy(&rp.stdout).into_owned(),
+        phone.status.success(),
+        String::from_utf8_lossy(&phone.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn phone_and_rp_commands_log_a_citizen_in() {
+    let server = server().await;
+
+    let (rp_ok, rp_out, phone_ok, phone_out) =
+        login_while_the_phone_answers(&server.url(), "+32473000001", &[], &["--message", "CLI-1"])
+            .await;
+
+    assert!(rp_ok, "{rp_out}");
+    assert!(phone_ok, "{phone_out}");
     let claims: serde_json::Value = serde_json::from_str(&rp_out).unwrap();
     assert!(claims["name"].as_str().is_some_and(|n| !n.is_empty()));
     assert!(phone_out.contains("\"answer\":\"approved\""), "{phone_out}");
     assert!(phone_out.contains("CLI-1"), "{phone_out}");
+}
+
+#[tokio::test]
+async fn rp_share_data_with_an_optional_claim_the_phone_leaves_out() {
+    let server = server().await;
+
+    let (rp_ok, rp_out, phone_ok, phone_out) = login_while_the_phone_answers(
+        &server.url(),
+        "+32473000003",
+        &["--share", ""],
+        &[
+            "--kind",
+            "share-data",
+            "--scope",
+            "openid",
+            "--claim",
+            "birthdate",
+            "--optional-claim",
+            "phone_number",
+        ],
+    )
+    .await;
+
+    assert!(rp_ok, "{rp_out}");
+    assert!(phone_ok, "{phone_out}");
+    let claims: serde_json::Value = serde_json::from_str(&rp_out).unwrap();
+    assert!(claims["birthdate"].as_str().is_some(), "{rp_out}");
+    assert!(claims.get("phone_number").is_none(), "{rp_out}");
+    assert!(claims.get("name").is_none(), "{rp_out}");
+}
+
+#[tokio::test]
+async fn rp_payment_confirmation_is_shown_on_the_phone_and_approved() {
+    let server = server().await;
+
+    let (rp_ok, rp_out, phone_ok, phone_out) = login_while_the_phone_answers(
+        &server.url(),
+        "+32473000004",
+        &[],
+        &[
+            "--kind",
+            "confirm-transaction",
+            "--amount",
+            "12.50",
+            "--payee",
+            "Stad Gent",
+            "--iban",
+            "BE68539007547034",
+        ],
+    )
+    .await;
+
+    assert!(rp_ok, "{rp_out}");
+    assert!(phone_ok, "{phone_out}");
+    assert!(phone_out.contains("Stad Gent"), "{phone_out}");
+    assert!(phone_out.contains("12.50"), "{phone_out}");
+    assert!(phone_out.contains("\"answer\":\"approved\""), "{phone_out}");
 }
 
 #[tokio::test]
