@@ -732,6 +732,28 @@ fn create_login(
                 .into(),
         ));
     }
+    // Supersession frees the place of the request it closes, so the bound on open requests
+    // alone would let one relying party push the person without end ("MFA fatigue"). Requests
+    // of this relying party to this person that the person did not answer (open or
+    // superseded) within one request lifetime are bounded like open requests are.
+    let unanswered: i64 = tx.query_row(
+        "SELECT count(*) FROM action_requests
+         WHERE account_id = ?1 AND client_id = ?2 AND created_at > ?3
+           AND (status = 'pending' OR closed_reason = 'superseded')",
+        params![
+            account_id,
+            client.client_id,
+            now - app.policy.request_ttl_secs
+        ],
+        |row| row.get(0),
+    )?;
+    if unanswered >= i64::from(app.policy.max_pending_per_account) {
+        return Err(ServerError::BackchannelDenied(
+            "too many unanswered requests of this client for this user; try again when the \
+             person has answered"
+                .into(),
+        ));
+    }
     // A newer request from the same relying party replaces its older one: the person sees one
     // request per relying party, the latest (a relying party retrying after a lost answer must
     // not fill the list).

@@ -358,18 +358,29 @@ async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
 }
 
 #[tokio::test]
-async fn a_flood_of_login_requests_from_one_relying_party_leaves_one_open_request() {
+async fn a_flood_of_login_requests_from_one_relying_party_is_capped_and_leaves_one_open() {
     let server = server().await;
     let e = enrolled(&server.url(), "+32472000006").await;
     let rp = sleutel_harness::rp::RelyingParty::demo(&server.url()).unwrap();
     let request = sleutel_harness::rp::LoginRequest::new(&e.phone_number);
     let mut started = Vec::new();
+    let mut refused = None;
     for _ in 0..10 {
-        started.push(rp.backchannel_authorize(&request).await.unwrap());
+        match rp.backchannel_authorize(&request).await {
+            Ok(s) => started.push(s),
+            Err(err) => {
+                refused = Some(err);
+                break;
+            }
+        }
     }
 
-    // Each request supersedes the one before; the bound across relying parties is tested in
-    // defences.rs.
+    // Each request supersedes the one before, but superseding does not give the relying party
+    // an endless supply of pushes: unanswered requests per relying party and person are capped
+    // like open requests (the bound across relying parties is tested in defences.rs).
+    let err = refused.expect("the server stops pushing one relying party's requests");
+    assert_eq!(err.api_code(), Some("access_denied"));
+    assert!(!started.is_empty() && started.len() <= 5, "{}", started.len());
     let pending = e.phone.authenticator().refresh_pending().await.unwrap();
     assert_eq!(pending.len(), 1);
     let first = rp.poll_token(&started[0].auth_req_id).await.unwrap_err();
