@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::jose::{self, UnverifiedJws};
 use crate::limits::{
     CLOCK_SKEW_SECS, MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS,
-    MAX_DOCUMENT_NAME_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
+    MAX_DOCUMENT_NAME_CHARS, MAX_IBAN_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
 };
 use crate::{ProtocolError, Result, api, display};
 use p256::ecdsa::VerifyingKey;
@@ -304,8 +304,17 @@ fn check_amount(amount: &str) -> Result<()> {
 
 /// Checks an IBAN with the ISO 13616 mod-97 rule (spaces allowed).
 pub fn check_iban(iban: &str) -> Result<()> {
-    let compact: String = iban.chars().filter(|c| *c != ' ').collect();
     let bad = || ProtocolError::invalid("iban", "not a valid IBAN");
+    // Only spaces are left out of the check; the IBAN is shown as written, so it is bounded as
+    // written, and a space only ever separates two characters.
+    if iban.len() > MAX_IBAN_CHARS
+        || iban.starts_with(' ')
+        || iban.ends_with(' ')
+        || iban.contains("  ")
+    {
+        return Err(bad());
+    }
+    let compact: String = iban.chars().filter(|c| *c != ' ').collect();
     if !(15..=34).contains(&compact.len()) || !compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(bad());
     }
@@ -568,6 +577,16 @@ mod tests {
         assert!(check_iban("BE68 5390 0754 7034").is_ok());
         assert!(check_iban("BE68 5390 0754 7035").is_err());
         assert!(check_iban("be68539007547034").is_err());
+    }
+
+    #[test]
+    fn an_iban_is_bounded_as_written() {
+        assert!(check_iban("BE68539007547034").is_ok());
+        let padded = format!("BE68 5390 0754{}7034", " ".repeat(5_000));
+        assert!(check_iban(&padded).is_err());
+        for bad in [" BE68 5390 0754 7034", "BE68 5390 0754 7034 ", "BE68  5390 0754 7034"] {
+            assert!(check_iban(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub const MAX_BINDING_MESSAGE_CHARS: usize = 64;
 /// and the whole name stays readable on one or two lines of a phone screen.
 pub const MAX_DOCUMENT_NAME_CHARS: usize = 128;
 
+/// Longest IBAN as written, spaces included: 34 characters (ISO 13616) in groups of four, so
+/// at most 8 spaces. The IBAN is shown to the person as sent; spaces beyond that would stretch
+/// or shift it on the screen.
+pub const MAX_IBAN_CHARS: usize = 42;
+
 /// Longest person name (given or family) accepted in an identity token.
 pub const MAX_NAME_CHARS: usize = 100;
 
