@@ -99,14 +99,18 @@ struct Client {
 pub(crate) struct Clients(Vec<Client>);
 
 impl Clients {
-    /// Validates the configured relying parties (ids unique, names printable).
+    /// Validates the configured relying parties (ids unique, names printable). Ids that differ
+    /// only in case or in `-`, `_`, `.` count as the same: they share one secret variable
+    /// (`SLEUTEL_RP_SECRET_<ID>`), so one secret would open two registrations with different
+    /// names and allowed claims, and a person or an operator could not tell them apart.
     pub fn new(relying_parties: Vec<RelyingPartyConfig>) -> Result<Self> {
         let mut clients: Vec<Client> = Vec::with_capacity(relying_parties.len());
         for config in relying_parties {
             config.validate()?;
+            let variable = RelyingPartyConfig::secret_variable(&config.client_id);
             if clients
                 .iter()
-                .any(|c| c.config.client_id == config.client_id)
+                .any(|c| RelyingPartyConfig::secret_variable(&c.config.client_id) == variable)
             {
                 return Err(ServerError::Config(format!(
                     "relying party {} is configured twice",
@@ -1130,6 +1134,17 @@ mod tests {
     fn duplicate_client_ids_are_refused() {
         let twice = vec![RelyingPartyConfig::demo(), RelyingPartyConfig::demo()];
         assert!(Clients::new(twice).is_err());
+    }
+
+    #[test]
+    fn client_ids_differing_only_in_case_or_separators_are_refused() {
+        for other in ["SHOP-A", "shop_a", "Shop.A"] {
+            let both = vec![
+                RelyingPartyConfig::new("shop-a", "s1", "Shop A"),
+                RelyingPartyConfig::new(other, "s2", "Shop B"),
+            ];
+            assert!(Clients::new(both).is_err(), "{other}");
+        }
     }
 
     #[test]
