@@ -584,7 +584,11 @@ mod tests {
         assert!(check_iban("BE68539007547034").is_ok());
         let padded = format!("BE68 5390 0754{}7034", " ".repeat(5_000));
         assert!(check_iban(&padded).is_err());
-        for bad in [" BE68 5390 0754 7034", "BE68 5390 0754 7034 ", "BE68  5390 0754 7034"] {
+        for bad in [
+            " BE68 5390 0754 7034",
+            "BE68 5390 0754 7034 ",
+            "BE68  5390 0754 7034",
+        ] {
             assert!(check_iban(bad).is_err(), "{bad:?}");
         }
     }

@@ -380,7 +380,11 @@ async fn a_flood_of_login_requests_from_one_relying_party_is_capped_and_leaves_o
     // like open requests (the bound across relying parties is tested in defences.rs).
     let err = refused.expect("the server stops pushing one relying party's requests");
     assert_eq!(err.api_code(), Some("access_denied"));
-    assert!(!started.is_empty() && started.len() <= 5, "{}", started.len());
+    assert!(
+        !started.is_empty() && started.len() <= 5,
+        "{}",
+        started.len()
+    );
     let pending = e.phone.authenticator().refresh_pending().await.unwrap();
     assert_eq!(pending.len(), 1);
     let first = rp.poll_token(&started[0].auth_req_id).await.unwrap_err();
