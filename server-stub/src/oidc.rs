@@ -857,7 +857,9 @@ fn create_login(
             request_id: request_id.clone(),
         },
     )?;
-    tx.commit()?;
+    // The ping is registered before the commit makes the request visible to the phone: a phone
+    // that answers at once must find it. If the commit fails, the entry is never notified and
+    // is dropped at its expiry.
     if let (Some(token), Some(endpoint)) = (ask.notification_token, &client.notification_endpoint) {
         app.notifier.register(
             &request_id,
@@ -867,6 +869,7 @@ fn create_login(
             request.exp + TOKEN_PICKUP_GRACE_SECS,
         );
     }
+    tx.commit()?;
     Ok((
         BackchannelAuthResponse {
             auth_req_id,
