@@ -202,13 +202,7 @@ pub(crate) fn check_debit_card(
             "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
             params![card_number, failures, blocked_at],
         )?;
-        return Err(if failures >= max {
-            ServerError::CardBlocked
-        } else {
-            ServerError::WrongCardPin {
-                attempts_left: max - failures,
-            }
-        });
+        return Err(super::wrong_card_pin(failures, max));
     }
     tx.execute(
         "UPDATE cards SET pin_failures = 0 WHERE number = ?1",

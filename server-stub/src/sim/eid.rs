@@ -144,13 +144,7 @@ pub(crate) fn check_eid_card(
             "UPDATE eid_cards SET pin_failures = ?2, blocked_at = ?3 WHERE serial = ?1",
             params![serial, failures, (failures >= max).then_some(now)],
         )?;
-        return Err(if failures >= max {
-            ServerError::CardBlocked
-        } else {
-            ServerError::WrongCardPin {
-                attempts_left: max - failures,
-            }
-        });
+        return Err(super::wrong_card_pin(failures, max));
     }
     tx.execute(
         "UPDATE eid_cards SET pin_failures = 0 WHERE serial = ?1",

@@ -56,6 +56,18 @@ pub(crate) fn keep_counts<T>(tx: Transaction<'_>, e: ServerError) -> Result<T> {
     Err(e)
 }
 
+/// The refusal for a wrong card PIN (bank card or eID) that brought the card's count to
+/// `failures`: the attempts left, or the card blocked once `max` is reached.
+pub(crate) fn wrong_card_pin(failures: u32, max: u32) -> ServerError {
+    if failures >= max {
+        ServerError::CardBlocked
+    } else {
+        ServerError::WrongCardPin {
+            attempts_left: max - failures,
+        }
+    }
+}
+
 /// Accepts a plausible e-mail address: one `@` with text on both sides, no spaces or control
 /// characters, at most 254 characters (RFC 5321's path limit).
 pub(crate) fn check_email(email: &str) -> Result<String> {
