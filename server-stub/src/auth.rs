@@ -1,8 +1,6 @@
 //! Authentication of phone calls: the DPoP-style proof on every `/v1/` request, the replay cache
 //! of proof ids, and finding the registered device behind a proof key.
 
-use std::sync::atomic::Ordering;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use p256::ecdsa::VerifyingKey;
@@ -13,34 +11,33 @@ use sleutel_protocol::limits::PROOF_REMEMBER_SECS;
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::RawBody;
-use crate::server::{App, AppState};
+use crate::server::AppState;
 
-/// Expired proof ids are purged once every this many recorded proofs: often enough to keep the
-/// table small, rarely enough to cost nothing per request.
-pub const PROOF_PURGE_EVERY: u64 = 64;
-
-/// A phone request whose proof verified and was not seen before. The body is the exact bytes
-/// the proof's body hash covers.
-pub struct PhoneCall {
-    /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
+/// A phone request whose DPoP-style proof verified: signature, method, target, body hash and
+/// age. Not yet remembered against replay: [`PhoneCall`] remembers it for every call of a key
+/// the server knows, and the enrollment start remembers it itself, after its rate limits.
+pub struct VerifiedProof {
+    /// Thumbprint of the key that signed the proof.
     pub jkt: String,
-    /// That key: a registered device's key, when [`active_device`] finds one for `jkt`.
+    /// The proof's unique id.
+    pub jti: String,
+    /// The key that signed the proof.
     pub key: VerifyingKey,
-    /// The raw request body.
+    /// The raw request body, the exact bytes the proof's body hash covers.
     pub body: Bytes,
 }
 
 // The body may carry an SMS code: Debug shows only its length.
-impl std::fmt::Debug for PhoneCall {
+impl std::fmt::Debug for VerifiedProof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneCall")
+        f.debug_struct("VerifiedProof")
             .field("jkt", &self.jkt)
             .field("body_len", &self.body.len())
             .finish()
     }
 }
 
-impl FromRequest<AppState> for PhoneCall {
+impl FromRequest<AppState> for VerifiedProof {
     type Rejection = ServerError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
@@ -71,36 +68,90 @@ impl FromRequest<AppState> for PhoneCall {
         let RawBody(body) = RawBody::from_request(req, state).await?;
         let proof = dpop::verify_proof(&token, &method, &target, &body, clock::now())
             .map_err(|e| ServerError::InvalidProof(e.to_string()))?;
-        let (jkt, jti) = (proof.jkt.clone(), proof.jti.clone());
-        state
-            .db(move |app, conn| record_proof(app, conn, &jkt, &jti))
-            .await?;
-        Ok(PhoneCall {
+        Ok(Self {
             jkt: proof.jkt,
+            jti: proof.jti,
             key: proof.key,
             body,
         })
     }
 }
 
-/// Remembers a proof id, refusing one already seen for the same key.
-fn record_proof(app: &App, conn: &mut Connection, jkt: &str, jti: &str) -> Result<()> {
-    let now = clock::now();
-    if app
-        .proofs_recorded
-        .fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(PROOF_PURGE_EVERY)
-    {
-        conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?;
+/// A phone request whose proof verified and was not seen before. The body is the exact bytes
+/// the proof's body hash covers.
+pub struct PhoneCall {
+    /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
+    pub jkt: String,
+    /// That key: a registered device's key, when [`active_device`] finds one for `jkt`.
+    pub key: VerifyingKey,
+    /// The raw request body.
+    pub body: Bytes,
+}
+
+// The body may carry an SMS code: Debug shows only its length.
+impl std::fmt::Debug for PhoneCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneCall")
+            .field("jkt", &self.jkt)
+            .field("body_len", &self.body.len())
+            .finish()
     }
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
-        params![jkt, jti, now + PROOF_REMEMBER_SECS],
-    )?;
+}
+
+impl FromRequest<AppState> for PhoneCall {
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let proof = VerifiedProof::from_request(req, state).await?;
+        let (jkt, jti) = (proof.jkt.clone(), proof.jti.clone());
+        state
+            .db(move |_, conn| {
+                if is_known_key(conn, &jkt)? {
+                    record_proof(conn, &jkt, &jti, clock::now())?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(PhoneCall {
+            jkt: proof.jkt,
+            key: proof.key,
+            body: proof.body,
+        })
+    }
+}
+
+/// Whether `jkt` is a key the server knows: a device's (active or revoked) or an enrollment's.
+///
+/// The proof of any other key is not remembered. Such a key can change nothing: every endpoint
+/// but the enrollment start looks its device or enrollment up by the key and refuses, and a
+/// replay is refused the same way. Remembering those proofs would only let anyone with a fresh
+/// key fill the table.
+fn is_known_key(conn: &Connection, jkt: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE jkt = ?1)
+                 OR EXISTS (SELECT 1 FROM enrollments WHERE device_jkt = ?1)",
+        )?
+        .query_row([jkt], |row| row.get(0))?)
+}
+
+/// Remembers a proof id for as long as the proof could be accepted, refusing one already seen
+/// for the same key. Expired ids are purged by the housekeeping task.
+pub(crate) fn record_proof(conn: &Connection, jkt: &str, jti: &str, now: i64) -> Result<()> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![jkt, jti, now + PROOF_REMEMBER_SECS])?;
     if inserted == 0 {
         return Err(ServerError::ProofReplayed);
     }
     Ok(())
+}
+
+/// Deletes proof ids past the window in which their proofs could be accepted.
+pub(crate) fn purge_proofs(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?)
 }
 
 /// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device

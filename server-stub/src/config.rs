@@ -401,6 +401,31 @@ pub struct Policy {
     /// more get `slow_down` (429). It bounds the pushes one relying party can cause and how fast
     /// it can probe which phone numbers have a digital key.
     pub max_backchannel_per_client_per_minute: u32,
+    /// Enrollments one device key may start per hour. The app makes a new key for every new
+    /// activation, so only an unblock (which reuses the account's key) or a script comes back
+    /// with the same key; more get `rate_limited` (429).
+    pub max_enrollment_starts_per_key_per_hour: u32,
+    /// Enrollments started for one phone number per hour, whatever the key: a person retrying
+    /// needs a few, and a script filling the database for someone's number gets no further.
+    /// The price, written down in the design: a stranger who knows the number can hold up its
+    /// activation for the rest of the hour.
+    pub max_enrollment_starts_per_number_per_hour: u32,
+    /// Enrollments started per minute on the whole server, all keys and numbers together: a
+    /// flood with fresh keys and numbers fills neither the enrollments nor the proof table
+    /// beyond this rate times their lifetimes.
+    pub max_enrollment_starts_per_minute: u32,
+    /// Wrong SMS control codes typed for one phone number per day, all enrollments together.
+    /// Each enrollment already ends after `sms_max_attempts`; this stops a script that starts
+    /// enrollment after enrollment for the same number to guess on.
+    pub max_sms_failures_per_number_per_day: u32,
+    /// Failed client authentications (token and backchannel endpoints) naming one client id
+    /// per minute; beyond it every authentication of that client id gets `slow_down` (429)
+    /// until the window has passed. It stops guessing a relying party's secret from many
+    /// addresses; the price is that such guessing also holds up the relying party itself.
+    pub max_client_auth_failures_per_client_per_minute: u32,
+    /// Failed client authentications from one source address per minute; beyond it that
+    /// address gets `slow_down` (429) for every client id until the window has passed.
+    pub max_client_auth_failures_per_source_per_minute: u32,
     /// After the person reported a request as not theirs (or picked a wrong number), the
     /// account accepts at most one new request per this many seconds (seconds): whoever is
     /// trying to get an approval cannot keep pushing.
@@ -438,6 +463,12 @@ impl Default for Policy {
             identity_code_max_failures: 5,
             max_pending_per_account: 5,
             max_backchannel_per_client_per_minute: 60,
+            max_enrollment_starts_per_key_per_hour: 10,
+            max_enrollment_starts_per_number_per_hour: 10,
+            max_enrollment_starts_per_minute: 600,
+            max_sms_failures_per_number_per_day: 10,
+            max_client_auth_failures_per_client_per_minute: 30,
+            max_client_auth_failures_per_source_per_minute: 10,
             suspicious_throttle_secs: 300,
             suspicious_window_secs: 3600,
             block_on_not_me: false,
@@ -486,6 +517,30 @@ impl Policy {
             (
                 "max_backchannel_per_client_per_minute",
                 self.max_backchannel_per_client_per_minute,
+            ),
+            (
+                "max_enrollment_starts_per_key_per_hour",
+                self.max_enrollment_starts_per_key_per_hour,
+            ),
+            (
+                "max_enrollment_starts_per_number_per_hour",
+                self.max_enrollment_starts_per_number_per_hour,
+            ),
+            (
+                "max_enrollment_starts_per_minute",
+                self.max_enrollment_starts_per_minute,
+            ),
+            (
+                "max_sms_failures_per_number_per_day",
+                self.max_sms_failures_per_number_per_day,
+            ),
+            (
+                "max_client_auth_failures_per_client_per_minute",
+                self.max_client_auth_failures_per_client_per_minute,
+            ),
+            (
+                "max_client_auth_failures_per_source_per_minute",
+                self.max_client_auth_failures_per_source_per_minute,
             ),
         ];
         for (name, value) in counts {

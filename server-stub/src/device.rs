@@ -12,9 +12,9 @@ use sleutel_protocol::api::{self, ChangePin, DeviceUpdated, RegisterBiometricKey
 use sleutel_protocol::jose::{self, Jwk};
 
 use crate::auth::{self, PhoneCall};
+use crate::code_attempts::CodeState;
 use crate::error::{Result, ServerError};
 use crate::extract;
-use crate::requests::wrong_pin;
 use crate::server::{App, AppState};
 use crate::{clock, db, events};
 
@@ -35,23 +35,15 @@ fn updated(status: &str) -> Json<DeviceUpdated> {
     })
 }
 
-/// The calling device's account, its PIN key and whether the account is blocked.
-fn device_pin(conn: &Connection, jkt: &str) -> Result<(String, VerifyingKey, Jwk, u32, bool)> {
-    let device = auth::active_device(conn, jkt)?;
-    let (pin_jwk, failures, blocked): (Option<String>, u32, bool) = conn.query_row(
-        "SELECT d.pin_jwk, a.pin_failures, a.blocked_at IS NOT NULL
-         FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
-        [jkt],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?;
-    let pin_jwk: Jwk = serde_json::from_str(
-        &pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?,
-    )
-    .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
-    let pin_key = pin_jwk
-        .to_verifying_key()
-        .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))?;
-    Ok((device.account_id, pin_key, pin_jwk, failures, blocked))
+/// The calling device's standing for code checks, refused when the device is not active or the
+/// account is blocked.
+fn active_code_state(conn: &Connection, jkt: &str) -> Result<CodeState> {
+    auth::active_device(conn, jkt)?;
+    let code = CodeState::load(conn, jkt)?;
+    if code.blocked {
+        return Err(ServerError::AccountBlocked);
+    }
+    Ok(code)
 }
 
 /// Whether `signature` (base64url, raw) by `key` verifies over `message`.
@@ -87,10 +79,7 @@ fn apply_pin_change(
 ) -> Result<()> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
-    let (account_id, pin_key, pin_jwk, failures, blocked) = device_pin(&tx, &call.jkt)?;
-    if blocked {
-        return Err(ServerError::AccountBlocked);
-    }
+    let code = active_code_state(&tx, &call.jkt)?;
     let new_key = key_of(&body.new_pin_key, "new_pin_key")?;
     let new_jkt = body.new_pin_key.thumbprint();
     let message = api::pin_change_message(&call.jkt, &new_jkt);
@@ -104,12 +93,14 @@ fn apply_pin_change(
             "the PIN key must differ from the device key".into(),
         ));
     }
-    if new_jkt == pin_jwk.thumbprint() {
-        // Applied before; the answer was lost.
+    if new_jkt == code.pin_jwk.thumbprint() {
+        // Applied before; the answer was lost. Only a key derived from the right code can be
+        // the registered one, and any other key goes on to the check below, which counts it:
+        // this answer is no way to test guesses for free.
         return Ok(());
     }
-    if !signs(&pin_key, &message, &body.current_pin_signature) {
-        return wrong_pin(app, tx, &account_id, failures, now).map(|_| ());
+    if !signs(&code.pin_key()?, &message, &body.current_pin_signature) {
+        return code.wrong_code(app, tx, now);
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
         .map_err(|e| ServerError::Internal(e.to_string()))?;
@@ -117,13 +108,10 @@ fn apply_pin_change(
         "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
         params![call.jkt, stored],
     )?;
-    tx.execute(
-        "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
-        params![account_id, now],
-    )?;
+    code.right_code(&tx, now)?;
     events::record(
         &tx,
-        &account_id,
+        &code.account_id,
         events::CODE_CHANGED,
         "the code was changed on a phone",
         now,
@@ -143,10 +131,7 @@ async fn enable_biometric(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            let (account_id, pin_key, _, failures, blocked) = device_pin(&tx, &call.jkt)?;
-            if blocked {
-                return Err(ServerError::AccountBlocked);
-            }
+            let code = active_code_state(&tx, &call.jkt)?;
             let bio_key = key_of(&body.biometric_key, "biometric_key")?;
             let bio_jkt = body.biometric_key.thumbprint();
             if bio_jkt == call.jkt {
@@ -160,8 +145,8 @@ async fn enable_biometric(
                     "biometric_pop does not verify with the biometric key".into(),
                 ));
             }
-            if !signs(&pin_key, &message, &body.pin_signature) {
-                return wrong_pin(app, tx, &account_id, failures, now).map(|_| ());
+            if !signs(&code.pin_key()?, &message, &body.pin_signature) {
+                return code.wrong_code(app, tx, now);
             }
             let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
@@ -169,13 +154,10 @@ async fn enable_biometric(
                 "UPDATE devices SET biometric_jwk = ?2 WHERE jkt = ?1",
                 params![call.jkt, stored],
             )?;
-            tx.execute(
-                "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
-                params![account_id, now],
-            )?;
+            code.right_code(&tx, now)?;
             events::record(
                 &tx,
-                &account_id,
+                &code.account_id,
                 events::BIOMETRIC_ENABLED,
                 "biometrics enabled on a phone",
                 now,

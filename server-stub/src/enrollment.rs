@@ -32,9 +32,11 @@ use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use sleutel_protocol::phone;
 use subtle::ConstantTimeEq;
 
-use crate::auth::PhoneCall;
+use crate::auth::{self, PhoneCall, VerifiedProof};
+use crate::code_attempts::CodeState;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
+use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 use crate::{clock, db, events, random, sms};
 
@@ -148,9 +150,9 @@ impl Enrollment {
 /// `accepted` steps (the first is the step the call belongs to; the others are steps at which a
 /// repeated call is answered again).
 ///
-/// A `done` enrollment, where accepted, is not held to its expiry: a repeated completion only
-/// tells the phone what its registered device key already reaches, and the phone may have lost
-/// the answer for longer than the enrollment's lifetime (offline, or killed by the OS).
+/// A `done` enrollment is answered again (where accepted) only within its lifetime: a repeated
+/// completion compares a PIN key, and after the lifetime nothing is compared any more. Past it, a
+/// `done` enrollment is `wrong_step`, whatever the call.
 fn open_enrollment(
     conn: &Connection,
     id: &str,
@@ -221,11 +223,11 @@ fn open_enrollment(
     if enrollment.step == Step::Failed {
         return Err(ServerError::TooManyAttempts);
     }
-    let repeat_after_done = enrollment.step == Step::Done && accepted.contains(&Step::Done);
-    if now >= enrollment.expires_at && !repeat_after_done {
+    let expired = now >= enrollment.expires_at;
+    if expired && enrollment.step != Step::Done {
         return Err(ServerError::EnrollmentExpired);
     }
-    if !accepted.contains(&enrollment.step) {
+    if !accepted.contains(&enrollment.step) || expired {
         return Err(ServerError::WrongStep(format!(
             "the enrollment is at step {}, this call belongs to step {}",
             enrollment.step.as_str(),
@@ -261,9 +263,71 @@ fn source_from_column(name: String) -> rusqlite::Result<IdentitySource> {
     })
 }
 
+/// How long an enrollment row is kept after it expired before the housekeeping purge deletes
+/// it: long enough that a phone coming back late still hears `enrollment_expired`, short
+/// enough that the table stays bounded by the start rate (policy) times lifetime plus this.
+pub const ENROLLMENT_RETENTION_SECS: i64 = 3600;
+
+/// Deletes enrollments past their lifetime and [`ENROLLMENT_RETENTION_SECS`], done ones too:
+/// a completion is answered again only within the lifetime. Returns how many.
+pub(crate) fn purge_expired(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM enrollments WHERE expires_at < ?1",
+        [now - ENROLLMENT_RETENTION_SECS],
+    )?)
+}
+
+/// Refuses a start beyond the policy's rates (per device key, per phone number, overall) and
+/// otherwise counts it in each. Nothing is counted for a refused start.
+fn count_start(
+    app: &App,
+    tx: &Transaction<'_>,
+    jkt: &str,
+    phone_number: &str,
+    now: i64,
+) -> Result<()> {
+    let policy = &app.policy;
+    let limits = [
+        (
+            Bucket::EnrollmentStarts,
+            Limit::per_minute(policy.max_enrollment_starts_per_minute),
+            "enrollments started on this server",
+        ),
+        (
+            Bucket::EnrollmentStartsByKey(jkt),
+            Limit::per_hour(policy.max_enrollment_starts_per_key_per_hour),
+            "enrollments started with this device key",
+        ),
+        (
+            Bucket::EnrollmentStartsByNumber(phone_number),
+            Limit::per_hour(policy.max_enrollment_starts_per_number_per_hour),
+            "enrollments started for this phone number",
+        ),
+    ];
+    for (bucket, limit, what) in limits {
+        if let Err(exceeded) = rate::check(tx, bucket, limit, now)? {
+            return Err(ServerError::RateLimited {
+                retry_after: exceeded.retry_after,
+                detail: format!("too many {what}; try again later"),
+            });
+        }
+    }
+    for (bucket, limit, _) in limits {
+        rate::record(tx, bucket, limit, now)?;
+    }
+    Ok(())
+}
+
 /// `POST /v1/enrollments`: starts an activation bound to the proof's device key.
-async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<EnrollmentStarted>> {
-    let body: StartEnrollment = extract::json(&call.body)?;
+///
+/// The one call a key the server does not know yet may make, so the one call that could fill
+/// the database: its rates are checked before anything is written, and its proof id is
+/// remembered (against a replay) only once the start is admitted, in the same transaction.
+async fn start(
+    State(state): State<AppState>,
+    proof: VerifiedProof,
+) -> Result<Json<EnrollmentStarted>> {
+    let body: StartEnrollment = extract::json(&proof.body)?;
     let phone_number = phone::normalize_belgian_mobile(&body.phone_number)
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let source = body.source;
@@ -284,17 +348,20 @@ async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<En
     let started = state
         .db(move |app, conn| {
             let now = clock::now();
+            let tx = db::immediate(conn)?;
+            count_start(app, &tx, &proof.jkt, &phone_number, now)?;
+            auth::record_proof(&tx, &proof.jkt, &proof.jti, now)?;
             let id = random::id()?;
             let nonce = random::id()?;
             let expires_at = now + app.policy.enrollment_ttl_secs;
-            conn.execute(
+            tx.execute(
                 "INSERT INTO enrollments
                      (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'identity', ?7, ?8)",
                 params![
                     id,
                     nonce,
-                    call.jkt,
+                    proof.jkt,
                     phone_number,
                     source_to_column(source),
                     bank.map(Bank::id),
@@ -302,6 +369,7 @@ async fn start(State(state): State<AppState>, call: PhoneCall) -> Result<Json<En
                     expires_at
                 ],
             )?;
+            tx.commit()?;
             let handoff_url = bank.map(|bank| {
                 let query = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("enrollment_id", &id)
@@ -618,8 +686,9 @@ fn verify_identity_token(
     Ok(claims)
 }
 
-/// Makes a fresh code, stores its hash (replacing any earlier code, with a fresh attempt
-/// count) and sends it; `sends` is the number of codes sent so far including this one.
+/// Makes a fresh code, stores its hash (replacing any earlier code) and sends it; `sends` is the
+/// number of codes sent so far including this one. The wrong codes typed so far still count: a
+/// new code gives no new tries, or every resend would buy `sms_max_attempts` more guesses.
 fn send_sms_code(
     app: &App,
     tx: &Transaction<'_>,
@@ -632,7 +701,7 @@ fn send_sms_code(
     let expires_at = now + app.policy.sms_code_ttl_secs;
     tx.execute(
         "UPDATE enrollments SET sms_code_hash = ?2, sms_expires_at = ?3, sms_sent_at = ?4,
-             sms_sends = ?5, sms_failures = 0
+             sms_sends = ?5
          WHERE id = ?1",
         params![enrollment.id, hash, expires_at, now, sends],
     )?;
@@ -683,7 +752,18 @@ async fn resend_sms(
     Ok(Json(sent))
 }
 
-/// `POST /v1/enrollments/{id}/sms`: checks the control code.
+/// Ends an enrollment for good (`too_many_attempts` from then on), erasing its SMS code.
+fn end_enrollment(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE enrollments SET step = 'failed', sms_code_hash = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// `POST /v1/enrollments/{id}/sms`: checks the control code. Wrong codes count on the
+/// enrollment (all its codes together, `sms_max_attempts`) and on the phone number (all its
+/// enrollments together, `max_sms_failures_per_number_per_day`); either limit ends it.
 async fn verify_sms(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -717,8 +797,18 @@ async fn verify_sms(
             if now >= expires_at {
                 return Err(ServerError::SmsCodeExpired);
             }
+            // Wrong codes for this number in any enrollment: a script starting enrollment after
+            // enrollment for one number gets no more guesses than the policy's daily number.
+            let number = Bucket::SmsFailuresByNumber(&enrollment.phone_number);
+            let number_limit = Limit::per_day(app.policy.max_sms_failures_per_number_per_day);
+            if rate::check(&tx, number, number_limit, now)?.is_err() {
+                end_enrollment(&tx, &enrollment.id)?;
+                tx.commit()?;
+                return Err(ServerError::TooManyAttempts);
+            }
             let given = app.keys.sms_code_hash(&enrollment.id, &code)?;
             if !bool::from(given.ct_eq(stored)) {
+                rate::record(&tx, number, number_limit, now)?;
                 let failures = enrollment.sms_failures + 1;
                 if failures >= app.policy.sms_max_attempts {
                     tx.execute(
@@ -756,9 +846,11 @@ async fn verify_sms(
 /// renews) the person's account, all in one transaction.
 ///
 /// Repeating a completion that succeeded (the phone lost the answer) gives the same answer
-/// again, as long as it carries the same device and PIN keys with valid proofs, the account is
-/// still the one this enrollment registered, and the device is still active on it. Anything
-/// else after completion is `wrong_step`.
+/// again while the enrollment's lifetime lasts, as long as it carries the same device and PIN
+/// keys with valid proofs, the account is still the one this enrollment registered, and the
+/// device is still active on it. A repeat with another PIN key is a wrong code (see
+/// [`repeated_completion`]). After the lifetime, and for anything else after completion, the
+/// answer is `wrong_step`.
 async fn complete(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -773,7 +865,7 @@ async fn complete(
             let keys = check_keys(&body, &enrollment)?;
             let identity = enrollment.identity()?.clone();
             let account_id = if enrollment.step == Step::Done {
-                repeated_completion(&tx, &enrollment, &body)?
+                repeated_completion(app, tx, &enrollment, &body, now)?
             } else {
                 let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
                 tx.execute(
@@ -794,13 +886,22 @@ async fn complete(
     Ok(Json(completed))
 }
 
-/// The account of a completed `enrollment`, if the repeated completion `body` is the one that
-/// completed it: the device this enrollment registered is still active on the account this
-/// enrollment created or renewed, with the same PIN key. Otherwise `wrong_step`.
+/// The account of a completed `enrollment`, if the repeated completion `body` carries the PIN
+/// key that completed it: the device this enrollment registered is still active on the account
+/// this enrollment created or renewed, with that PIN key. A device gone from that account is
+/// `wrong_step`; a blocked account is `account_blocked`.
+///
+/// Another PIN key is a wrong code, counted like any other (it blocks at the limit). The body
+/// proves possession of its PIN key, and whoever copied the phone's files (device key, salt,
+/// enrollment id and nonce) can derive the key of any code and prove possession of it, so an
+/// uncounted comparison would let them test all 100,000 codes. The right key is the right code
+/// and clears the counts.
 fn repeated_completion(
-    conn: &Connection,
+    app: &App,
+    tx: Transaction<'_>,
     enrollment: &Enrollment,
     body: &CompleteEnrollment,
+    now: i64,
 ) -> Result<String> {
     let already = || {
         ServerError::WrongStep(
@@ -810,21 +911,25 @@ fn repeated_completion(
     let Some(account_id) = &enrollment.account_id else {
         return Err(already());
     };
-    let device: Option<(String, Option<String>)> = conn
+    let device_account: Option<String> = tx
         .query_row(
-            "SELECT account_id, pin_jwk FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
+            "SELECT account_id FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
             [&enrollment.device_jkt],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| row.get(0),
         )
         .optional()?;
-    let Some((device_account, Some(pin_jwk))) = device else {
-        return Err(already());
-    };
-    let registered_pin: Jwk = serde_json::from_str(&pin_jwk)
-        .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
-    if &device_account != account_id || registered_pin.thumbprint() != body.pin_key.thumbprint() {
+    if device_account.as_ref() != Some(account_id) {
         return Err(already());
     }
+    let code = CodeState::load(&tx, &enrollment.device_jkt)?;
+    if code.blocked {
+        return Err(ServerError::AccountBlocked);
+    }
+    if code.pin_jwk.thumbprint() != body.pin_key.thumbprint() {
+        return code.wrong_code(app, tx, now);
+    }
+    code.right_code(&tx, now)?;
+    tx.commit()?;
     Ok(account_id.clone())
 }
 
@@ -982,7 +1087,7 @@ fn register(
          ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
              pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
              enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_reason = NULL,
-             biometric_jwk = NULL",
+             biometric_jwk = NULL, pin_failures = 0",
         params![
             enrollment.device_jkt,
             account_id,

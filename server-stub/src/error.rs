@@ -106,6 +106,16 @@ pub enum ServerError {
         detail: String,
     },
 
+    /// Too many enrollments started (by this key, for this number, or on the whole server):
+    /// try again after `retry_after` seconds.
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// What was counted.
+        detail: String,
+    },
+
     // --- Phone API: action requests -----------------------------------------------------------
     /// No such request for this account.
     #[error("unknown request")]
@@ -205,6 +215,13 @@ pub enum ServerError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// Too many failed client authentications for this client id or from this address in the
+    /// last minute: every authentication is refused until the window has passed.
+    #[error("slow down: too many failed client authentications")]
+    ClientAuthRateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The grant type is not CIBA.
     #[error("unsupported grant type")]
     UnsupportedGrantType,
@@ -242,7 +259,10 @@ impl ServerError {
             WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
             IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_)
             | EidCardExpired | EidCardRevoked | IdentityCodeBlocked => StatusCode::FORBIDDEN,
-            ResendTooSoon { .. } | BackchannelRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ResendTooSoon { .. }
+            | RateLimited { .. }
+            | BackchannelRateLimited { .. }
+            | ClientAuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
             | InvalidIdentityToken(_)
             | WrongSmsCode { .. }
@@ -292,6 +312,7 @@ impl ServerError {
             SmsCodeExpired => codes::SMS_CODE_EXPIRED,
             TooManyAttempts => codes::TOO_MANY_ATTEMPTS,
             ResendTooSoon { .. } => codes::RESEND_TOO_SOON,
+            RateLimited { .. } => codes::RATE_LIMITED,
             UnknownRequest => codes::UNKNOWN_REQUEST,
             RequestExpired => codes::REQUEST_EXPIRED,
             RequestAlreadyAnswered => codes::REQUEST_ALREADY_ANSWERED,
@@ -301,7 +322,7 @@ impl ServerError {
             AccountBlocked => codes::ACCOUNT_BLOCKED,
             WrongNumber => codes::WRONG_NUMBER,
             ClaimNotAllowed(_) => codes::INVALID_SCOPE,
-            BackchannelRateLimited { .. } => codes::SLOW_DOWN,
+            BackchannelRateLimited { .. } | ClientAuthRateLimited { .. } => codes::SLOW_DOWN,
             CreditCardRefused => codes::CREDIT_CARD_REFUSED,
             WrongCardPin { .. } => codes::WRONG_CARD_PIN,
             UnknownCard => codes::UNKNOWN_CARD,
@@ -349,7 +370,9 @@ impl ServerError {
             },
             retry_after: match self {
                 Self::ResendTooSoon { retry_after, .. }
-                | Self::BackchannelRateLimited { retry_after } => Some(*retry_after),
+                | Self::RateLimited { retry_after, .. }
+                | Self::BackchannelRateLimited { retry_after }
+                | Self::ClientAuthRateLimited { retry_after } => Some(*retry_after),
                 _ => None,
             },
         }
@@ -381,7 +404,9 @@ impl IntoResponse for ServerError {
                 );
             }
             Self::ResendTooSoon { retry_after, .. }
-            | Self::BackchannelRateLimited { retry_after } => {
+            | Self::RateLimited { retry_after, .. }
+            | Self::BackchannelRateLimited { retry_after }
+            | Self::ClientAuthRateLimited { retry_after } => {
                 if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                     headers.insert(header::RETRY_AFTER, value);
                 }

@@ -11,6 +11,7 @@
 
 mod auth;
 mod clock;
+mod code_attempts;
 pub mod config;
 mod db;
 mod device;
@@ -18,11 +19,13 @@ mod enrollment;
 mod error;
 mod events;
 mod extract;
+mod housekeeping;
 mod keys;
 mod notify;
 mod oidc;
 mod push;
 mod random;
+mod rate;
 mod requests;
 mod server;
 mod sim;

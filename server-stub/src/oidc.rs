@@ -24,7 +24,9 @@
 //!   relying party makes at most `max_backchannel_per_client_per_minute` calls (`slow_down`,
 //!   429); after a "not me" report or a wrong number the person's requests are throttled.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,6 +54,7 @@ use crate::config::{DeliveryMode, RelyingPartyConfig};
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody, is_valid_id};
 use crate::notify::MAX_NOTIFICATION_TOKEN_CHARS;
+use crate::rate::{self, Bucket, Limit};
 use crate::requests::{Status, uv_to_column};
 use crate::server::{App, AppState};
 use crate::{clock, db, events, random};
@@ -565,10 +568,11 @@ fn read_ask(params: &Params, max_ttl: i64, client: &RelyingPartyConfig) -> Resul
 /// `POST /oidc/bc-authorize`: starts a request on the phone of the person `login_hint` names.
 async fn bc_authorize(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let client = state.clients.authenticate(&headers)?.clone();
+    let client = authenticate_client(&state, &headers, peer.ip()).await?;
     let client_id = client.client_id.clone();
     state
         .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
@@ -591,31 +595,63 @@ fn count_backchannel_call(
 ) -> Result<()> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
-    tx.execute(
-        "DELETE FROM backchannel_calls WHERE at <= ?1",
-        [now - RATE_WINDOW_SECS],
-    )?;
-    let (calls, oldest): (i64, Option<i64>) = tx.query_row(
-        "SELECT count(*), min(at) FROM backchannel_calls WHERE client_id = ?1",
-        [client_id],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    if calls >= i64::from(app.policy.max_backchannel_per_client_per_minute) {
-        let retry_after = (oldest.unwrap_or(now) + RATE_WINDOW_SECS - now).max(1);
-        return Err(ServerError::BackchannelRateLimited {
-            retry_after: u64::try_from(retry_after).unwrap_or(1),
-        });
-    }
-    tx.execute(
-        "INSERT INTO backchannel_calls (client_id, at) VALUES (?1, ?2)",
-        params![client_id, now],
-    )?;
+    let limit = Limit::per_minute(app.policy.max_backchannel_per_client_per_minute);
+    let taken = rate::take(&tx, Bucket::BackchannelCalls(client_id), limit, now)?;
     tx.commit()?;
-    Ok(())
+    taken.map_err(|exceeded| ServerError::BackchannelRateLimited {
+        retry_after: exceeded.retry_after,
+    })
 }
 
-/// The window of [`Policy::max_backchannel_per_client_per_minute`](crate::Policy), in seconds.
-pub const RATE_WINDOW_SECS: i64 = 60;
+/// Authenticates the client of a token or backchannel request from `source`.
+///
+/// Failures are counted per source address and, for a registered client id, per client id;
+/// once either count reaches the policy's number in the last minute, every authentication from
+/// that address or for that client id is refused with `slow_down` (429) until the window has
+/// passed, the right secret included: otherwise guessing could go on at full speed. A made-up
+/// client id is counted against its source only (there is no secret to guess behind it).
+async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    source: IpAddr,
+) -> Result<RelyingPartyConfig> {
+    let authenticated = state.clients.authenticate(headers).cloned();
+    let claimed = basic_credentials(headers)
+        .map(|(id, _)| id)
+        .filter(|id| state.clients.name(id).is_some());
+    state
+        .db(move |app, conn| {
+            let now = clock::now();
+            let tx = db::immediate(conn)?;
+            let policy = &app.policy;
+            let mut buckets = vec![(
+                Bucket::ClientAuthFailuresBySource(source),
+                Limit::per_minute(policy.max_client_auth_failures_per_source_per_minute),
+            )];
+            if let Some(id) = &claimed {
+                buckets.push((
+                    Bucket::ClientAuthFailuresByClient(id),
+                    Limit::per_minute(policy.max_client_auth_failures_per_client_per_minute),
+                ));
+            }
+            for (bucket, limit) in &buckets {
+                if let Err(exceeded) = rate::check(&tx, *bucket, *limit, now)? {
+                    return Err(ServerError::ClientAuthRateLimited {
+                        retry_after: exceeded.retry_after,
+                    });
+                }
+            }
+            if authenticated.is_err() {
+                for (bucket, limit) in &buckets {
+                    rate::record(&tx, *bucket, *limit, now)?;
+                }
+                tx.commit()?;
+                tracing::info!(%source, "a client authentication failed");
+            }
+            authenticated
+        })
+        .await
+}
 
 /// The sentence the phone shows for a request of `kind` from `client`.
 fn request_text(client: &RelyingPartyConfig, ask: &LoginAsk) -> String {
@@ -884,10 +920,13 @@ fn create_login(
 /// `POST /oidc/token`: the CIBA grant, polled by the relying party.
 async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let client_id = state.clients.authenticate(&headers)?.client_id.clone();
+    let client_id = authenticate_client(&state, &headers, peer.ip())
+        .await?
+        .client_id;
     let params = Params::parse(&body)?;
     if params.required("grant_type")? != api::CIBA_GRANT_TYPE {
         return Err(ServerError::UnsupportedGrantType);

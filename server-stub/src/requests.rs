@@ -16,6 +16,7 @@ use sleutel_protocol::jose::{GeneralJws, Jwk};
 use sleutel_protocol::response::{Decision, DeclineReason, DeviceSignedResponse, UvMethod};
 
 use crate::auth::{self, PhoneCall};
+use crate::code_attempts::CodeState;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
@@ -231,22 +232,14 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
         return Err(ServerError::RequestExpired);
     }
     // The PIN key is the answering device's own (each phone has its own code); the failure
-    // count is the account's, so wrong codes on any of the person's phones add up.
-    let (pin_jwk, biometric_jwk, pin_failures, blocked): (
-        Option<String>,
-        Option<String>,
-        u32,
-        bool,
-    ) = tx.query_row(
-        "SELECT d.pin_jwk, d.biometric_jwk, a.pin_failures, a.blocked_at IS NOT NULL
-             FROM devices d JOIN accounts a ON a.id = d.account_id
-             WHERE d.jkt = ?1 AND a.id = ?2",
-        params![call.jkt, device.account_id],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-    )?;
+    // counts are the account's and the device's (code_attempts).
+    let code = CodeState::load(&tx, &call.jkt)?;
+    let biometric_jwk: Option<String> = tx
+        .prepare_cached("SELECT biometric_jwk FROM devices WHERE jkt = ?1")?
+        .query_row([&call.jkt], |row| row.get(0))?;
     // Checked before "already answered": the requests of a blocked account were closed, and the
     // person must learn that the account is blocked, even when trying the right code.
-    if blocked {
+    if code.blocked {
         return Err(ServerError::AccountBlocked);
     }
     if request.status != Status::Pending {
@@ -363,28 +356,17 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     ));
                 }
             } else {
-                let pin_jwk = pin_jwk
-                    .ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
-                let pin_key = stored_key(&pin_jwk, "PIN")?;
-                if signed.verify_user(&pin_key).is_err() {
-                    return wrong_pin(app, tx, &device.account_id, pin_failures, now);
+                if signed.verify_user(&code.pin_key()?).is_err() {
+                    return code.wrong_code(app, tx, now);
                 }
+                // Only the right code clears the wrong codes. A biometric proves that the
+                // person is present, not that whoever guessed before knows the code: were it
+                // to clear the count, someone with the phone now and then would get a few more
+                // guesses after each of the person's fingerprint approvals, without end.
+                code.right_code(&tx, now)?;
             }
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            // Only the right code clears the wrong codes. A biometric proves that the person
-            // is present, not that whoever guessed before knows the code: were it to clear the
-            // count, someone with the phone now and then would get a few more guesses after
-            // each of the person's fingerprint approvals, without end.
-            let failures_after = if method == UvMethod::Pin {
-                0
-            } else {
-                pin_failures
-            };
-            tx.execute(
-                "UPDATE accounts SET pin_failures = ?3, updated_at = ?2 WHERE id = ?1",
-                params![device.account_id, now, failures_after],
-            )?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
                      method = ?4, consented_claims = ?3
@@ -497,44 +479,6 @@ fn stored_key(jwk: &str, what: &str) -> Result<p256::ecdsa::VerifyingKey> {
         .map_err(|e| ServerError::Internal(format!("stored {what} key unreadable: {e}")))?;
     jwk.to_verifying_key()
         .map_err(|e| ServerError::Internal(format!("stored {what} key unusable: {e}")))
-}
-
-/// Counts a wrong code. At the policy's limit the account is blocked and its open requests are
-/// closed as denied, so relying parties get `access_denied` instead of waiting for the expiry.
-pub(crate) fn wrong_pin(
-    app: &App,
-    tx: rusqlite::Transaction<'_>,
-    account_id: &str,
-    failures_before: u32,
-    now: i64,
-) -> Result<Status> {
-    let failures = failures_before.saturating_add(1);
-    if failures >= app.policy.pin_max_failures {
-        tx.execute(
-            "UPDATE accounts SET pin_failures = ?2, blocked_at = ?3, updated_at = ?3 WHERE id = ?1",
-            params![account_id, failures, now],
-        )?;
-        let closed = close_open_requests(&tx, account_id, now)?;
-        crate::events::record(
-            &tx,
-            account_id,
-            crate::events::BLOCKED,
-            "blocked after too many wrong codes",
-            now,
-        )?;
-        tx.commit()?;
-        app.notifier.notify(&closed);
-        tracing::info!("an account was blocked after too many wrong codes");
-        return Err(ServerError::AccountBlocked);
-    }
-    tx.execute(
-        "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
-        params![account_id, failures, now],
-    )?;
-    tx.commit()?;
-    Err(ServerError::WrongPin {
-        attempts_left: app.policy.pin_max_failures - failures,
-    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -42,8 +41,6 @@ pub(crate) struct App {
     pub push: Box<dyn PushSender>,
     /// Pings to ping-mode relying parties.
     pub notifier: crate::notify::Notifier,
-    /// Proofs recorded since start, to purge the replay table now and then.
-    pub proofs_recorded: AtomicU64,
 }
 
 /// The handlers' state: a cheap handle to [`App`].
@@ -78,6 +75,7 @@ pub struct RunningServer {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    housekeeping: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -133,11 +131,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         sms: Box::new(OutboxSms),
         push: Box::new(OutboxPush),
         notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
-        proofs_recorded: AtomicU64::new(0),
     }));
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Handlers see the peer's address (failed client authentications are counted per source).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async {
             // A dropped sender (the handle was dropped) also stops the server.
             let _ = stopped.await;
@@ -146,12 +145,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
+    let housekeeping = crate::housekeeping::spawn(state.clone());
     tracing::info!(url = %state.url, "sleutel server started");
     Ok(RunningServer {
         local_addr,
         state,
         stop: Some(stop),
         task: Some(task),
+        housekeeping,
     })
 }
 
@@ -169,6 +170,7 @@ impl RunningServer {
 
     /// Stops accepting connections, lets requests in flight finish, and closes the database.
     pub async fn shutdown(mut self) {
+        self.housekeeping.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -220,6 +222,7 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         // A handle dropped without shutdown() still stops the server gracefully.
+        self.housekeeping.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

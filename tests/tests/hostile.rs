@@ -403,7 +403,7 @@ async fn after_a_lost_completion_only_the_code_that_reached_the_server_is_accept
         .choose_code("97531".into(), "97531".into())
         .await
         .unwrap_err();
-    assert!(matches!(err, CoreError::EarlierCodeRegistered), "{err:?}");
+    assert_eq!(err, CoreError::EarlierCodeRegistered { attempts_left: 2 });
     assert!(auth.accounts().unwrap().is_empty());
 
     auth.choose_code(CODE.into(), CODE.into()).await.unwrap();

@@ -95,6 +95,24 @@ impl TestServer {
         self.running().url()
     }
 
+    /// A connection to the server's database file, for what no HTTP call shows (rows left
+    /// behind) or can do (moving a stored time into the past).
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.dir.path().join("server.db")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn
+    }
+
+    /// The number of rows of `table` (a name from this test, never from input).
+    pub fn rows(&self, table: &str) -> i64 {
+        self.db()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    }
+
     pub fn running(&self) -> &RunningServer {
         self.server.as_ref().unwrap()
     }
@@ -430,6 +448,8 @@ pub struct Enrolled {
     pub pin: SigningKey,
     pub citizen: Citizen,
     pub number: String,
+    /// The enrollment that activated the phone.
+    pub started: EnrollmentStarted,
     pub completed: EnrollmentCompleted,
 }
 
@@ -466,6 +486,7 @@ async fn finish_enrollment(server: &TestServer, number: &str, at: AtSms) -> Enro
         pin,
         citizen: at.citizen,
         number: number.to_owned(),
+        started: at.started,
         completed,
     }
 }
@@ -580,6 +601,16 @@ pub struct Rp {
 }
 
 impl Rp {
+    /// The same server's endpoints called with another client id and secret.
+    pub fn with_credentials(&self, client_id: &str, secret: &str) -> Rp {
+        Rp {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            client_id: client_id.into(),
+            secret: secret.into(),
+        }
+    }
+
     pub async fn bc_authorize_raw(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(format!("{}{}", self.base, api::PATH_OIDC_BC_AUTHORIZE))

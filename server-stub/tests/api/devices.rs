@@ -1,5 +1,6 @@
-//! A person with more than one active phone (`max_devices > 1`): each phone has its own code,
-//! and wrong codes on any of them count toward the one limit of the person.
+//! A person with more than one active phone (`max_devices > 1`): each phone has its own code;
+//! wrong codes on any of them count toward the one limit of the person, and each phone also
+//! keeps a count of its own that only its own right code clears.
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
@@ -96,33 +97,61 @@ async fn wrong_codes_on_either_phone_count_toward_one_limit() {
 }
 
 #[tokio::test]
-async fn a_right_code_on_one_phone_resets_the_count_of_the_other() {
+async fn a_right_code_on_one_phone_gives_the_other_phone_no_new_guesses() {
+    // A thief with the person's second phone guesses twice; the person then approves with the
+    // right code on the first phone. The thief's phone keeps its own count: one guess left.
     let server = two_phones_server().await;
-    let first = enroll(&server, "+32470000407").await;
-    let second = enroll_again(&server, "+32470000408", &first.citizen).await;
+    let person = enroll(&server, "+32470000407").await;
+    let thief = enroll_again(&server, "+32470000408", &person.citizen).await;
     let rp = server.rp();
     let wrong = SigningKey::generate();
-    rp.login(&second.number).await;
+    rp.login(&person.number).await;
+    let (request, jws) = person.the_request().await;
+    for _ in 0..2 {
+        let _ = err(thief
+            .answer(&request, &thief.approval(&request, &jws, &wrong))
+            .await)
+        .await;
+    }
+    let _: ResponseAccepted = ok(person
+        .answer(&request, &person.approval(&request, &jws, &person.pin))
+        .await)
+    .await;
+
+    rp.login(&person.number).await;
+    let (request, jws) = thief.the_request().await;
+    let (_, error) = err(thief
+        .answer(&request, &thief.approval(&request, &jws, &wrong))
+        .await)
+    .await;
+
+    assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
+}
+
+#[tokio::test]
+async fn a_right_code_on_one_phone_clears_its_own_count_and_the_accounts() {
+    let server = two_phones_server().await;
+    let first = enroll(&server, "+32470000409").await;
+    let second = enroll_again(&server, "+32470000410", &first.citizen).await;
+    let rp = server.rp();
+    let wrong = SigningKey::generate();
+    rp.login(&first.number).await;
     let (request, jws) = first.the_request().await;
     let _ = err(first
         .answer(&request, &first.approval(&request, &jws, &wrong))
         .await)
     .await;
-    let _ = err(second
+    let _: ResponseAccepted = ok(first
+        .answer(&request, &first.approval(&request, &jws, &first.pin))
+        .await)
+    .await;
+
+    rp.login(&first.number).await;
+    let (request, jws) = second.the_request().await;
+    let (_, error) = err(second
         .answer(&request, &second.approval(&request, &jws, &wrong))
         .await)
     .await;
 
-    let _: ResponseAccepted = ok(second
-        .answer(&request, &second.approval(&request, &jws, &second.pin))
-        .await)
-    .await;
-
-    rp.login(&second.number).await;
-    let (request, jws) = first.the_request().await;
-    let (_, error) = err(first
-        .answer(&request, &first.approval(&request, &jws, &wrong))
-        .await)
-    .await;
     assert_eq!(error.attempts_left, Some(2));
 }

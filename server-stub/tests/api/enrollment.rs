@@ -497,26 +497,6 @@ async fn a_repeated_completion_gives_the_same_account_again() {
 }
 
 #[tokio::test]
-async fn a_repeated_completion_with_another_pin_key_is_the_wrong_step() {
-    let server = TestServer::start().await;
-    let at = at_keys(&server, "+32470000122").await;
-    let _: api::EnrollmentCompleted = ok(at
-        .phone
-        .complete(&at.started, &SigningKey::generate())
-        .await)
-    .await;
-
-    let (status, error) = err(at
-        .phone
-        .complete(&at.started, &SigningKey::generate())
-        .await)
-    .await;
-
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(error.error, codes::WRONG_STEP);
-}
-
-#[tokio::test]
 async fn a_repeated_completion_for_a_revoked_device_is_the_wrong_step() {
     let server = TestServer::start().await;
     let at = at_keys(&server, "+32470000123").await;

@@ -8,6 +8,8 @@ mod concurrency;
 mod device_life;
 mod devices;
 mod enrollment;
+mod guessing;
+mod limits;
 mod listening;
 mod login;
 mod pending;

@@ -126,6 +126,7 @@ pub async fn enroll_with_code(
         pin,
         citizen: citizen.clone(),
         number: number.to_owned(),
+        started,
         completed,
     }
 }

@@ -1,0 +1,134 @@
+//! Wrong codes and the block they lead to. Every check of something derived from the person's
+//! 5-digit code goes through here: an approval's PIN signature, a code change, a biometric
+//! registration, and a repeated enrollment completion. Nothing else compares a PIN key.
+//!
+//! Two counts decide a block, and either reaching `pin_max_failures` blocks the account: the
+//! account's (the person's phones together, so a thief cannot spread guesses over phones) and
+//! the device's own (so that, with several phones, the person's right code on one phone does not
+//! give a thief on another phone fresh guesses). The right code clears the account's count and
+//! its own device's; a biometric approval clears nothing, since it proves presence, not the code.
+
+use p256::ecdsa::VerifyingKey;
+use rusqlite::{Connection, Transaction, params};
+use sleutel_protocol::jose::Jwk;
+
+use crate::error::{Result, ServerError};
+use crate::events;
+use crate::requests::close_open_requests;
+use crate::server::App;
+
+/// A device's standing for code checks: its PIN key and the wrong-code counts.
+pub(crate) struct CodeState {
+    /// The account the device belongs to.
+    pub account_id: String,
+    /// The device key's thumbprint.
+    pub jkt: String,
+    /// The device's PIN public key.
+    pub pin_jwk: Jwk,
+    /// Wrong codes on the account since the last right code (any phone).
+    pub account_failures: u32,
+    /// Wrong codes on this device since its last right code.
+    pub device_failures: u32,
+    /// Whether the account is blocked.
+    pub blocked: bool,
+}
+
+impl CodeState {
+    /// Loads the standing of device `jkt` (which must exist).
+    pub fn load(conn: &Connection, jkt: &str) -> Result<Self> {
+        let (account_id, pin_jwk, account_failures, device_failures, blocked): (
+            String,
+            Option<String>,
+            u32,
+            u32,
+            bool,
+        ) = conn
+            .prepare_cached(
+                "SELECT d.account_id, d.pin_jwk, a.pin_failures, d.pin_failures,
+                        a.blocked_at IS NOT NULL
+                 FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
+            )?
+            .query_row([jkt], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })?;
+        let pin_jwk =
+            pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
+        let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
+            .map_err(|e| ServerError::Internal(format!("stored PIN key unreadable: {e}")))?;
+        Ok(Self {
+            account_id,
+            jkt: jkt.to_owned(),
+            pin_jwk,
+            account_failures,
+            device_failures,
+            blocked,
+        })
+    }
+
+    /// The device's PIN key, ready to verify.
+    pub fn pin_key(&self) -> Result<VerifyingKey> {
+        self.pin_jwk
+            .to_verifying_key()
+            .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))
+    }
+
+    /// Counts a wrong code on the account and the device, commits, and answers `wrong_pin`
+    /// with the attempts left, or, at the limit of either count, blocks the account, closes its
+    /// open requests (pinging their relying parties) and answers `account_blocked`.
+    pub fn wrong_code<T>(self, app: &App, tx: Transaction<'_>, now: i64) -> Result<T> {
+        let account_failures = self.account_failures.saturating_add(1);
+        let device_failures = self.device_failures.saturating_add(1);
+        tx.prepare_cached("UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1")?
+            .execute(params![self.jkt, device_failures])?;
+        let worst = account_failures.max(device_failures);
+        if worst >= app.policy.pin_max_failures {
+            tx.execute(
+                "UPDATE accounts SET pin_failures = ?2, blocked_at = COALESCE(blocked_at, ?3),
+                     updated_at = ?3
+                 WHERE id = ?1",
+                params![self.account_id, account_failures, now],
+            )?;
+            let closed = close_open_requests(&tx, &self.account_id, now)?;
+            events::record(
+                &tx,
+                &self.account_id,
+                events::BLOCKED,
+                "blocked after too many wrong codes",
+                now,
+            )?;
+            tx.commit()?;
+            app.notifier.notify(&closed);
+            tracing::info!("an account was blocked after too many wrong codes");
+            return Err(ServerError::AccountBlocked);
+        }
+        tx.execute(
+            "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
+            params![self.account_id, account_failures, now],
+        )?;
+        tx.commit()?;
+        Err(ServerError::WrongPin {
+            attempts_left: app.policy.pin_max_failures - worst,
+        })
+    }
+
+    /// The right code: clears the account's count and this device's.
+    pub fn right_code(&self, tx: &Transaction<'_>, now: i64) -> Result<()> {
+        clear(tx, &self.account_id, &self.jkt, now)
+    }
+}
+
+/// Clears the wrong-code counts of `account_id` and of its device `jkt`: after the right code,
+/// or when a new activation proved the person's identity again.
+pub(crate) fn clear(tx: &Transaction<'_>, account_id: &str, jkt: &str, now: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE devices SET pin_failures = 0 WHERE jkt = ?1")?
+        .execute([jkt])?;
+    tx.prepare_cached("UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1")?
+        .execute(params![account_id, now])?;
+    Ok(())
+}

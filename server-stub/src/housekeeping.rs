@@ -1,0 +1,112 @@
+//! The periodic purge of what no longer counts for anything: proof ids past their replay
+//! window, rate-limit events past their window, and enrollments a while after they expired.
+//! Without it each of these tables would grow with every request, refused ones included.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+use crate::server::AppState;
+use crate::{auth, clock, db, enrollment, rate};
+
+/// How often the purge runs. Every table it purges is bounded by a rate limit times a window
+/// of minutes, so a minute's backlog is small.
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What one purge deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Purged {
+    /// Proof ids past their replay window.
+    pub proofs: usize,
+    /// Rate-limit events no window counts any more.
+    pub rate_events: usize,
+    /// Enrollments past their lifetime and retention.
+    pub enrollments: usize,
+}
+
+/// Purges once, in one transaction.
+pub(crate) fn purge(conn: &mut Connection, now: i64) -> Result<Purged> {
+    let tx = db::immediate(conn)?;
+    let purged = Purged {
+        proofs: auth::purge_proofs(&tx, now)?,
+        rate_events: rate::purge(&tx, now)?,
+        enrollments: enrollment::purge_expired(&tx, now)?,
+    };
+    tx.commit()?;
+    Ok(purged)
+}
+
+/// Runs [`purge`] every [`HOUSEKEEPING_INTERVAL`] until the returned task is aborted. A failed
+/// purge is logged and tried again at the next tick.
+pub(crate) fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match state.db(|_, conn| purge(conn, clock::now())).await {
+                Ok(purged) => tracing::debug!(?purged, "housekeeping purge"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping purge failed"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::rate::{Bucket, Limit};
+
+    #[test]
+    fn the_purge_deletes_only_what_no_longer_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        let now = 1_000_000;
+        let purged = db
+            .with_conn(|conn| {
+                for (id, expires_at) in [
+                    ("long-gone", now - enrollment::ENROLLMENT_RETENTION_SECS - 1),
+                    ("recently-expired", now - 10),
+                    ("alive", now + 600),
+                ] {
+                    conn.execute(
+                        "INSERT INTO enrollments (id, nonce, device_jkt, phone_number, source,
+                             step, created_at, expires_at)
+                         VALUES (?1, 'n', 'jkt', '+32470000000', 'eid', 'identity', 0, ?2)",
+                        params![id, expires_at],
+                    )?;
+                }
+                auth::record_proof(conn, "jkt", "old", now - 1000)?;
+                auth::record_proof(conn, "jkt", "fresh", now)?;
+                rate::record(
+                    conn,
+                    Bucket::EnrollmentStarts,
+                    Limit::per_minute(9),
+                    now - 61,
+                )?;
+                rate::record(conn, Bucket::EnrollmentStarts, Limit::per_minute(9), now)?;
+                purge(conn, now)
+            })
+            .unwrap();
+
+        assert_eq!(
+            purged,
+            Purged {
+                proofs: 1,
+                rate_events: 1,
+                enrollments: 1,
+            }
+        );
+        let left: Vec<String> = db
+            .with_conn(|conn| {
+                let mut statement = conn.prepare("SELECT id FROM enrollments ORDER BY id")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(left, ["alive", "recently-expired"]);
+    }
+}
