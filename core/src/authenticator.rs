@@ -203,7 +203,8 @@ impl Authenticator {
     /// new account. Trivial codes are refused with [`CoreError::WeakCode`]. After a
     /// [`CoreError::Network`] or [`CoreError::ServerUnavailable`] the server may have
     /// registered the code: the enrollment stays at this step, and calling again with the same
-    /// code finishes it; another code then gives [`CoreError::EarlierCodeRegistered`]. With a
+    /// code within the enrollment's lifetime finishes it; another code then gives
+    /// [`CoreError::EarlierCodeRegistered`] and counts as a wrong code. With a
     /// configured server key thumbprint, a server that does not publish that key gives
     /// [`CoreError::ServerUntrusted`] before anything is registered.
     pub async fn choose_code(

@@ -242,6 +242,9 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
         codes::RESEND_TOO_SOON => CoreError::ResendTooSoon {
             retry_after_secs: error.retry_after.unwrap_or(0),
         },
+        codes::RATE_LIMITED => CoreError::RateLimited {
+            retry_after_secs: error.retry_after.unwrap_or(0),
+        },
         // The server no longer knows this device: for the person it is the same as a revocation.
         codes::DEVICE_REVOKED | codes::UNKNOWN_DEVICE => CoreError::DeviceRevoked,
         codes::UNKNOWN_REQUEST => CoreError::UnknownRequest,
@@ -285,6 +288,12 @@ mod tests {
         assert_eq!(
             map_api_error(api(codes::RESEND_TOO_SOON)),
             CoreError::ResendTooSoon {
+                retry_after_secs: 30
+            }
+        );
+        assert_eq!(
+            map_api_error(api(codes::RATE_LIMITED)),
+            CoreError::RateLimited {
                 retry_after_secs: 30
             }
         );

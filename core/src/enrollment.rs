@@ -667,11 +667,13 @@ pub(crate) async fn verify_sms_code(ctx: &Context, code: String) -> Result<(), C
 /// The salt is stored before the keys are sent and is kept whenever the server may have
 /// registered the PIN key derived from it (a lost answer: [`outcome_unknown`]). A retry then
 /// uses the stored salt again with the code typed now: the same code gives the same PIN key,
-/// which the server accepts again; another code gives another key, which the server refuses
-/// with `wrong_step` once it has registered the first one, reported as
-/// [`CoreError::EarlierCodeRegistered`]. The salt is deleted only when the one attempt made
-/// with it was refused by the server (a 4xx answer) or failed before anything was sent, or when
-/// the enrollment ends.
+/// which the server accepts again within the enrollment's lifetime; another code gives another
+/// key, which the server counts as a wrong code once it has registered the first one, reported
+/// as [`CoreError::EarlierCodeRegistered`] with the attempts left. After the lifetime the
+/// server compares nothing and answers `wrong_step`: the enrollment is over
+/// ([`CoreError::EnrollmentExpired`]) and the person activates again. The salt is deleted only
+/// when the one attempt made with it was refused by the server (a 4xx answer) or failed before
+/// anything was sent, or when the enrollment ends.
 pub(crate) async fn choose_code(
     ctx: &Context,
     code: String,
@@ -707,12 +709,22 @@ pub(crate) async fn choose_code(
             debug!("the key registration may have succeeded; keeping the salt for a retry");
             return Err(e);
         }
+        Err(CoreError::WrongCode { attempts_left }) => {
+            // The server holds the PIN key of the code an earlier attempt registered, and
+            // counted this other code as a wrong one. The salt stays for the right code.
+            return Err(CoreError::EarlierCodeRegistered { attempts_left });
+        }
+        Err(CoreError::AccountBlocked) => {
+            // Too many wrong codes after a lost answer: the account this enrollment created is
+            // blocked, and this phone never stored it. Only a new activation can go on.
+            warn!("the account of this enrollment is blocked; abandoning it");
+            abandon(ctx, &row);
+            return Err(CoreError::AccountBlocked);
+        }
         Err(e) if is_wrong_step(&e) => {
-            if earlier_attempt {
-                return Err(CoreError::EarlierCodeRegistered);
-            }
-            // Nothing was ever sent with this salt, yet the server is not waiting for keys:
-            // this phone and the server disagree, and only a new enrollment can go on.
+            // The server is not waiting for keys and no longer answers a repeat: the
+            // enrollment's lifetime is over, or its device left the account. Either way this
+            // phone and the server disagree, and only a new enrollment can go on.
             warn!("the server is not at the key step of this enrollment; abandoning it");
             abandon(ctx, &row);
             return Err(CoreError::EnrollmentExpired);
@@ -902,29 +914,20 @@ fn merge_keys(mut pinned: Jwks, extra: Jwks, thumbprint: Option<&str>) -> Jwks {
 }
 
 /// Whether the server's expiry has passed on the phone's clock. The clock skew is allowed for:
-/// the server decides anyway, and a phone whose clock runs ahead must not give up early.
+/// the server decides anyway, and a phone whose clock runs ahead must not give up early. Past
+/// it nothing can be finished, not even a completion whose answer was lost: the server answers
+/// such a repeat only within the enrollment's lifetime.
 fn is_expired(row: &EnrollmentRow) -> bool {
     row.expires_at.saturating_add(CLOCK_SKEW_SECS) <= crate::now()
 }
 
-/// Whether the phone may have to give up on `row` because it expired. Not when its keys may
-/// already be registered (a salt is stored at the code step: an earlier completion's answer was
-/// lost): the server answers a repeated completion even after the enrollment's lifetime, so
-/// only the server may end it. A keystore that cannot tell counts as "may be registered".
-fn may_give_up(ctx: &Context, row: &EnrollmentRow) -> bool {
-    is_expired(row)
-        && (row.step != EnrollmentStep::ChooseCode
-            || matches!(ctx.keystore.get_secret(enrollment_salt_name(row)), Ok(None)))
-}
-
-/// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned,
-/// unless its keys may already be registered.
+/// The enrollment in progress, which must be waiting for `step`. An expired one is abandoned.
 fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreError> {
     let row = ctx
         .store
         .enrollment()?
         .ok_or(CoreError::NoEnrollmentInProgress)?;
-    if may_give_up(ctx, &row) {
+    if is_expired(&row) {
         abandon(ctx, &row);
         return Err(CoreError::EnrollmentExpired);
     }
@@ -934,11 +937,10 @@ fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreErr
     Ok(row)
 }
 
-/// The enrollment in progress, if any and not expired (or with keys that may already be
-/// registered, which only a retried `choose_code` can settle).
+/// The enrollment in progress, if any and not expired.
 pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, CoreError> {
     match ctx.store.enrollment()? {
-        Some(row) if may_give_up(ctx, &row) => {
+        Some(row) if is_expired(&row) => {
             abandon(ctx, &row);
             Ok(None)
         }

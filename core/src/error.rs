@@ -47,14 +47,22 @@ pub enum CoreError {
     EnrollmentExpired,
     /// The server already registered the code chosen in an earlier `choose_code` of this
     /// enrollment, whose answer was lost (a dropped connection or a server failure), and the
-    /// code typed now is another one. The enrollment stays at the code step: ask for the code
-    /// chosen the first time and call `choose_code` with it again. A person who no longer
-    /// knows it starts a new enrollment, which replaces that code.
+    /// code typed now is another one. The server counted it as a wrong code, like any other
+    /// guess of the registered code: `attempts_left` more before the account is blocked
+    /// ([`CoreError::AccountBlocked`]). The enrollment stays at the code step: ask for the
+    /// code chosen the first time and call `choose_code` with it again, within the
+    /// enrollment's lifetime. A person who no longer knows it starts a new enrollment, which
+    /// replaces that code.
     ///
     /// The phone cannot tell the two codes apart itself: it keeps no trace of a code, so the
     /// server's refusal is the only sign.
-    #[error("the code chosen earlier is already registered; enter that code")]
-    EarlierCodeRegistered,
+    #[error(
+        "the code chosen earlier is already registered; enter that code ({attempts_left} attempt(s) left)"
+    )]
+    EarlierCodeRegistered {
+        /// Wrong codes left before the account is blocked.
+        attempts_left: u32,
+    },
     /// The bank's return link carried an error, is malformed, or belongs to another enrollment.
     #[error("the bank handoff was refused: {reason}")]
     HandoffRefused {
@@ -99,6 +107,14 @@ pub enum CoreError {
     /// A new SMS code was asked for too soon.
     #[error("wait {retry_after_secs} s before asking for a new SMS code")]
     ResendTooSoon {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// Too many activations were started (with this phone's key, for this phone number, or
+    /// on the server as a whole): try again after `retry_after_secs` seconds. Nothing was
+    /// started.
+    #[error("too many attempts for now; try again in {retry_after_secs} s")]
+    RateLimited {
         /// Seconds to wait.
         retry_after_secs: u64,
     },

@@ -300,6 +300,19 @@ async fn complete(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
     match fake.step {
         // The same keys again: the answer was lost, the registration stands.
         Step::Done if fake.device_key == Some(device) && fake.pin_key == Some(pin) => {}
+        // Another PIN key for the registered device is a wrong code, as at the real server.
+        Step::Done if fake.device_key == Some(device) => {
+            fake.attempts_left = fake.attempts_left.saturating_sub(1);
+            return if fake.attempts_left == 0 {
+                error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, Some(0))
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    codes::WRONG_PIN,
+                    Some(fake.attempts_left),
+                )
+            };
+        }
         Step::Keys => {
             fake.device_key = Some(device);
             fake.pin_key = Some(pin);

@@ -185,6 +185,9 @@ impl Store {
         // WAL: readers are not blocked by a writer, and a crash mid-write cannot damage the file.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted rows are overwritten with zeros, not left in free pages where a copy of the
+        // file would still show them (an ended enrollment's id and nonce, a forgotten account).
+        conn.pragma_update(None, "secure_delete", true)?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|e| match e {
@@ -357,6 +360,9 @@ impl Store {
             ],
         )?;
         tx.commit()?;
+        if previous.is_some() {
+            forget_old_pages(&conn);
+        }
         Ok(previous)
     }
 
@@ -376,10 +382,12 @@ impl Store {
     }
 
     pub(crate) fn delete_enrollment(&self, enrollment_id: &str) -> Result<(), CoreError> {
-        self.lock()?.execute(
+        let conn = self.lock()?;
+        conn.execute(
             "DELETE FROM enrollment_in_progress WHERE enrollment_id = ?1",
             [enrollment_id],
         )?;
+        forget_old_pages(&conn);
         Ok(())
     }
 
@@ -427,6 +435,7 @@ impl Store {
         )?;
         insert_event(&tx, &account.account_id, event, crate::now())?;
         tx.commit()?;
+        forget_old_pages(&conn);
         Ok(replaced)
     }
 
@@ -549,6 +558,22 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Copies the write-ahead log into the database file and truncates it. `secure_delete` zeroes
+/// deleted rows in the database file, but the log still holds the pages as they were before
+/// the delete until a checkpoint: after deleting an enrollment (its id and nonce) nothing of it
+/// should stay on disk. Best effort: a reader holding the log open only delays it to the next
+/// checkpoint, which SQLite runs by itself.
+fn forget_old_pages(conn: &Connection) {
+    let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match checkpoint {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!("the log checkpoint was held up by a reader"),
+        Err(e) => tracing::warn!("the log checkpoint failed: {e}"),
     }
 }
 
@@ -738,6 +763,63 @@ mod tests {
             issued_at: 10,
             expires_at: exp,
         }
+    }
+
+    /// Whether `needle` appears anywhere in the store's files on disk (database and log).
+    fn on_disk(dir: &Path, needle: &str) -> bool {
+        ["", "-wal"].iter().any(|suffix| {
+            let path = dir.join(format!("{DB_FILE_NAME}{suffix}"));
+            std::fs::read(path).is_ok_and(|bytes| {
+                bytes
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes())
+            })
+        })
+    }
+
+    fn with_secret_nonce(id: &str) -> EnrollmentRow {
+        EnrollmentRow {
+            nonce: format!("NONCE-{id}-0123456789abcdef"),
+            ..enrollment(id)
+        }
+    }
+
+    #[test]
+    fn a_finished_enrollment_leaves_no_id_or_nonce_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let row = with_secret_nonce("enrollment-finished-x");
+        store.replace_enrollment(&row).unwrap();
+        assert!(
+            on_disk(dir.path(), &row.nonce),
+            "the test must see the nonce first"
+        );
+
+        store
+            .finish_enrollment(
+                &row.enrollment_id,
+                &account("a1"),
+                AccountEventKind::Activated,
+            )
+            .unwrap();
+
+        assert!(!on_disk(dir.path(), &row.nonce));
+        assert!(!on_disk(dir.path(), &row.enrollment_id));
+    }
+
+    #[test]
+    fn an_abandoned_or_replaced_enrollment_leaves_no_nonce_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = with_secret_nonce("enrollment-replaced-x");
+        let second = with_secret_nonce("enrollment-abandoned-y");
+        store.replace_enrollment(&first).unwrap();
+
+        store.replace_enrollment(&second).unwrap();
+        assert!(!on_disk(dir.path(), &first.nonce));
+
+        store.delete_enrollment(&second.enrollment_id).unwrap();
+        assert!(!on_disk(dir.path(), &second.nonce));
     }
 
     #[test]
