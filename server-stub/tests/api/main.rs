@@ -11,4 +11,5 @@ mod enrollment;
 mod listening;
 mod login;
 mod pending;
+mod shown_text;
 mod sources;
