@@ -5,7 +5,7 @@
 //! not keys (the salt of the code) go through the keystore's secret slots, never into SQLite.
 
 use p256::ecdsa::Signature;
-use sleutel_protocol::jose::{Es256Signer, SIGNATURE_LEN};
+use sleutel_protocol::jose::{self, Es256Signer, SIGNATURE_LEN};
 use thiserror::Error;
 
 /// How a key generated in the keystore is protected.
@@ -119,19 +119,24 @@ fn exception_kind(reason: &str) -> String {
     name.chars().take(MAX_EXCEPTION_KIND_CHARS).collect()
 }
 
-/// Brings a signature from a keystore to the raw `r || s` form JWS needs. Android and iOS return
-/// ASN.1 DER; software keys return raw bytes.
+/// Brings a signature from a keystore to the raw, low-S `r || s` form JWS needs. Android and
+/// iOS return ASN.1 DER; software keys return raw bytes. Platform keystores (Android Keystore,
+/// JCA, Python's `cryptography`) do not normalise s, so about half their signatures are high-S,
+/// which the server refuses (see [`jose::verify_es256`]): each is turned into its low-S twin,
+/// an equally valid signature by the same key over the same message.
 pub(crate) fn normalize_signature(signature: &[u8]) -> Result<Vec<u8>, KeystoreError> {
-    let parsed = if signature.len() == SIGNATURE_LEN {
-        Signature::from_slice(signature)
+    let unusable = || KeystoreError::Unavailable {
+        detail: "the keystore returned a signature that is neither raw nor DER".into(),
+    };
+    let raw = if signature.len() == SIGNATURE_LEN {
+        signature.to_vec()
     } else {
         Signature::from_der(signature)
+            .map_err(|_| unusable())?
+            .to_bytes()
+            .to_vec()
     };
-    parsed
-        .map(|s| s.to_bytes().to_vec())
-        .map_err(|_| KeystoreError::Unavailable {
-            detail: "the keystore returned a signature that is neither raw nor DER".into(),
-        })
+    jose::low_s_signature(&raw).map_err(|_| unusable())
 }
 
 /// An [`Es256Signer`] over one key of a [`Keystore`], so the protocol's JWS and proof helpers can
@@ -172,11 +177,14 @@ mod tests {
     use p256::ecdsa::SigningKey;
     use p256::ecdsa::signature::{Signer, Verifier};
     use p256::elliptic_curve::Generate;
+    use p256::elliptic_curve::scalar::IsHigh;
 
     #[test]
     fn der_and_raw_signatures_normalise_to_the_same_raw_bytes() {
         let key = SigningKey::generate();
+        // A low-S signature, so that only the encoding differs (high-S has its own test).
         let signature: Signature = key.sign(b"message");
+        let signature = signature.normalize_s();
         let raw = signature.to_bytes().to_vec();
         let der = signature.to_der().as_bytes().to_vec();
         assert_ne!(der.len(), SIGNATURE_LEN);
@@ -185,6 +193,84 @@ mod tests {
         assert_eq!(normalize_signature(&der).unwrap(), raw);
         let back = Signature::from_slice(&normalize_signature(&der).unwrap()).unwrap();
         assert!(key.verifying_key().verify(b"message", &back).is_ok());
+    }
+
+    /// A platform keystore that, like Android's or JCA's, hands back the high-S form of its
+    /// signatures, raw or in DER. Only signing is used by these tests.
+    struct HighSKeystore {
+        key: SigningKey,
+        der: bool,
+    }
+
+    impl HighSKeystore {
+        fn high_s(&self, message: &[u8]) -> Signature {
+            let signature: Signature = self.key.sign(message);
+            let low = signature.normalize_s();
+            let (r, _) = low.split_bytes();
+            Signature::from_scalars(r, (-*low.s()).to_bytes()).unwrap()
+        }
+    }
+
+    impl Keystore for HighSKeystore {
+        fn generate_key(&self, _: String, _: KeyProtection) -> Result<Vec<u8>, KeystoreError> {
+            Err(KeystoreError::KeyNotFound)
+        }
+        fn public_key(&self, _: String) -> Result<Vec<u8>, KeystoreError> {
+            Err(KeystoreError::KeyNotFound)
+        }
+        fn sign(
+            &self,
+            _: String,
+            message: Vec<u8>,
+            _: Option<String>,
+        ) -> Result<Vec<u8>, KeystoreError> {
+            let signature = self.high_s(&message);
+            Ok(if self.der {
+                signature.to_der().as_bytes().to_vec()
+            } else {
+                signature.to_bytes().to_vec()
+            })
+        }
+        fn delete_key(&self, _: String) -> Result<(), KeystoreError> {
+            Ok(())
+        }
+        fn is_hardware_backed(&self, _: String) -> Result<bool, KeystoreError> {
+            Ok(false)
+        }
+        fn put_secret(&self, _: String, _: Vec<u8>) -> Result<(), KeystoreError> {
+            Ok(())
+        }
+        fn get_secret(&self, _: String) -> Result<Option<Vec<u8>>, KeystoreError> {
+            Ok(None)
+        }
+        fn delete_secret(&self, _: String) -> Result<(), KeystoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_keystore_signer_turns_high_s_signatures_into_verifiable_low_s_ones() {
+        for der in [false, true] {
+            let keystore = HighSKeystore {
+                key: SigningKey::generate(),
+                der,
+            };
+            let high = keystore.high_s(b"message");
+            assert!(bool::from(high.s().is_high()));
+
+            let signature = KeystoreSigner::new(&keystore, "device")
+                .sign_es256(b"message")
+                .unwrap();
+            assert_eq!(
+                signature,
+                high.normalize_s().to_bytes().to_vec(),
+                "der: {der}"
+            );
+            assert_eq!(
+                jose::verify_es256(keystore.key.verifying_key(), b"message", &signature, "m"),
+                Ok(())
+            );
+        }
     }
 
     #[test]

@@ -273,12 +273,17 @@ impl Transaction {
     }
 }
 
+/// Refuses text over `max` characters, or that once cleaned for display has no letter or digit:
+/// nothing but invisible or blank-looking characters would show an empty line, and nothing but
+/// punctuation or symbols ("—", ".") names nobody. Both ends apply it, so the phone refuses such
+/// a request as untrusted even if a server let it through.
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<()> {
-    // Text that is nothing but invisible characters would show as an empty line.
-    if display::clean_display_text(text, max).is_empty() || text.chars().count() > max {
+    if text.chars().count() > max
+        || !display::has_letter_or_digit(&display::clean_display_text(text, max))
+    {
         return Err(ProtocolError::invalid(
             field,
-            format!("empty or over {max} characters"),
+            format!("blank or over {max} characters"),
         ));
     }
     Ok(())
@@ -388,9 +393,13 @@ pub fn clean_for_display(request: &mut ActionRequest) {
     request.rp.id = clean(&request.rp.id, MAX_ID_CHARS);
     request.rp.name = clean(&request.rp.name, MAX_RP_NAME_CHARS);
     request.text = clean(&request.text, MAX_ACTION_TEXT_CHARS);
-    if let Some(message) = &mut request.binding_message {
-        *message = clean(message, MAX_BINDING_MESSAGE_CHARS);
-    }
+    // A binding message that cleans to nothing is not shown at all, rather than as an empty
+    // box (`validate` refuses one, so only a request that skipped it gets here).
+    request.binding_message = request
+        .binding_message
+        .as_deref()
+        .map(|message| clean(message, MAX_BINDING_MESSAGE_CHARS))
+        .filter(|message| !message.is_empty());
     for claim in request
         .claims
         .iter_mut()
@@ -500,6 +509,71 @@ mod tests {
             r.validate(NOW),
             Err(ProtocolError::InvalidField { field: "text", .. })
         ));
+    }
+
+    fn payment_to(payee: &str) -> ActionRequest {
+        let mut r = request();
+        r.kind = ActionKind::ConfirmTransaction;
+        r.transaction = Some(Transaction::Payment {
+            amount: "100.00".into(),
+            currency: "EUR".into(),
+            payee: payee.into(),
+            iban: "BE68 5390 0754 7034".into(),
+        });
+        r
+    }
+
+    #[test]
+    fn a_payee_of_braille_blanks_is_refused() {
+        assert!(payment_to("Stad Gent").validate(NOW).is_ok());
+        assert!(matches!(
+            payment_to("\u{2800}").validate(NOW),
+            Err(ProtocolError::InvalidField { field: "payee", .. })
+        ));
+    }
+
+    #[test]
+    fn a_payee_of_only_punctuation_is_refused() {
+        for payee in [".", "—", "- -"] {
+            assert!(
+                matches!(
+                    payment_to(payee).validate(NOW),
+                    Err(ProtocolError::InvalidField { field: "payee", .. })
+                ),
+                "{payee:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_braille_blank_binding_message_is_refused() {
+        let mut r = request();
+        r.binding_message = Some("\u{2800}\u{2800}".into());
+        assert!(matches!(
+            r.validate(NOW),
+            Err(ProtocolError::InvalidField {
+                field: "binding_message",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_signed_request_with_a_blank_payee_is_refused_by_the_phone() {
+        let key = SigningKey::generate();
+        let jws = signed(&key, &payment_to("\u{2800}"));
+        assert!(matches!(
+            verify_action(&jws, key.verifying_key(), "http://server", "acct", NOW),
+            Err(ProtocolError::InvalidField { field: "payee", .. })
+        ));
+    }
+
+    #[test]
+    fn a_binding_message_that_cleans_to_nothing_is_not_shown() {
+        let mut r = request();
+        r.binding_message = Some("\u{2800}\u{200B}".into());
+        clean_for_display(&mut r);
+        assert_eq!(r.binding_message, None);
     }
 
     #[test]

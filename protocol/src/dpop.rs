@@ -161,6 +161,24 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_whose_header_has_crit_is_refused() {
+        let key = SigningKey::generate();
+        let jwk = serde_json::to_string(&Jwk::from_verifying_key(key.verifying_key())).unwrap();
+        let header = format!(r#"{{"alg":"ES256","typ":"{PROOF_TYP}","jwk":{jwk},"crit":["x"]}}"#);
+        let claims = format!(
+            r#"{{"jti":"id-1","htm":"POST","htu":"http://h/v1/a","iat":{NOW},"bh":"{}"}}"#,
+            jose::sha256_b64(b"{}")
+        );
+        let input = format!("{}.{}", jose::b64(header), jose::b64(claims));
+        let Ok(signature) = jose::Es256Signer::sign_es256(&key, input.as_bytes());
+        let token = format!("{input}.{}", jose::b64(signature));
+        assert_eq!(
+            verify_proof(&token, "POST", "/v1/a", b"{}", NOW).unwrap_err(),
+            ProtocolError::CriticalHeader("proof")
+        );
+    }
+
+    #[test]
     fn other_path_method_body_or_time_is_refused() {
         let key = SigningKey::generate();
         let token = proof(&key, "http://h/v1/a", b"{}", NOW);

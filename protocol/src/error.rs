@@ -25,7 +25,11 @@ pub enum ProtocolError {
     /// The JWS uses an algorithm or type other than the one expected.
     #[error("unexpected JOSE header: {0}")]
     UnexpectedHeader(String),
-    /// The signature does not verify with the expected key.
+    /// The JWS header marks parameters as critical (`crit`): it relies on an extension this
+    /// implementation does not understand, so it must be refused (RFC 7515 §4.1.11).
+    #[error("{0} relies on critical JOSE header extensions, which are not supported")]
+    CriticalHeader(&'static str),
+    /// The signature does not verify with the expected key, or is not in its low-S form.
     #[error("bad signature on {0}")]
     BadSignature(&'static str),
     /// The key is not a valid P-256 public key.

@@ -177,11 +177,8 @@ impl IdentityClaims {
             ("given_name", &self.given_name),
             ("family_name", &self.family_name),
         ] {
-            if !display::is_showable(value, MAX_NAME_CHARS) {
-                return Err(ProtocolError::invalid(
-                    field,
-                    "empty, too long or unprintable",
-                ));
+            if let Err(why) = display::check_showable(value, MAX_NAME_CHARS) {
+                return Err(ProtocolError::invalid(field, why.to_string()));
             }
         }
         let birth = Date::parse(&self.birthdate)?;
@@ -384,6 +381,7 @@ pub fn national_register_check(first_nine: &str, birth_year: i32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::display::Unshowable;
 
     #[test]
     fn national_register_numbers_before_and_after_2000() {
@@ -487,9 +485,9 @@ mod tests {
     #[test]
     fn validate_refuses_each_broken_claim_with_its_own_error() {
         assert_eq!(valid_claims().validate("enr", "non", NOW), Ok(()));
-        let unprintable = ProtocolError::invalid("given_name", "empty, too long or unprintable");
+        let unshowable = |field, why: Unshowable| ProtocolError::invalid(field, why.to_string());
         type Breakage = fn(&mut IdentityClaims);
-        let cases: [(&str, Breakage, ProtocolError); 11] = [
+        let cases: [(&str, Breakage, ProtocolError); 13] = [
             (
                 "other enrollment",
                 |c| c.enrollment_id = "other".into(),
@@ -523,22 +521,37 @@ mod tests {
             (
                 "empty name",
                 |c| c.given_name = "  ".into(),
-                unprintable.clone(),
+                unshowable("given_name", Unshowable::Blank),
             ),
             (
                 "too long name",
                 |c| c.given_name = "J".repeat(MAX_NAME_CHARS + 1),
-                unprintable.clone(),
+                unshowable(
+                    "given_name",
+                    Unshowable::TooLong {
+                        max: MAX_NAME_CHARS,
+                    },
+                ),
             ),
             (
                 "unprintable name",
                 |c| c.given_name = "Ja\u{202E}n".into(),
-                unprintable,
+                unshowable("given_name", Unshowable::ForbiddenChar),
             ),
             (
                 "unprintable family name",
                 |c| c.family_name = "Pee\u{200B}ters".into(),
-                ProtocolError::invalid("family_name", "empty, too long or unprintable"),
+                unshowable("family_name", Unshowable::ForbiddenChar),
+            ),
+            (
+                "blank-looking name",
+                |c| c.given_name = "\u{2800}".into(),
+                unshowable("given_name", Unshowable::ForbiddenChar),
+            ),
+            (
+                "name mixing Latin and Cyrillic",
+                |c| c.family_name = "P\u{0435}eters".into(),
+                unshowable("family_name", Unshowable::MixedScripts),
             ),
             (
                 "birth date with a sign",

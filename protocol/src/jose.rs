@@ -2,14 +2,19 @@
 //! compact form and in general JSON serialization with several signatures (RFC 7515 §7.2.1).
 //!
 //! Only ES256 is ever accepted: a header naming any other algorithm (`none`, `HS256`, ...) is
-//! refused before any key is used, which closes the classic algorithm-confusion attacks.
+//! refused before any key is used, which closes the classic algorithm-confusion attacks. A
+//! received header that marks parameters as critical (`crit`) is refused when it is decoded: we
+//! understand no JWS extension, and RFC 7515 §4.1.11 makes a recipient reject what it does not
+//! understand. Signatures are accepted only in their low-S form (s ≤ n/2), so one signature has
+//! exactly one valid encoding, and every signer here produces that form.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use p256::elliptic_curve::scalar::IsHigh;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::limits::MAX_JWS_BYTES;
@@ -154,12 +159,31 @@ pub trait Es256Signer {
 impl Es256Signer for SigningKey {
     type Error = std::convert::Infallible;
     fn sign_es256(&self, message: &[u8]) -> std::result::Result<Vec<u8>, Self::Error> {
+        // p256 does not normalise s itself (NIST P-256 allows both forms); we only accept low S.
+        // The signature is already parsed here, so it is normalised directly rather than
+        // through `low_s_signature`, which would add an error case that cannot happen.
         let signature: Signature = self.sign(message);
-        Ok(signature.to_bytes().to_vec())
+        Ok(signature.normalize_s().to_bytes().to_vec())
     }
 }
 
+/// The low-S form of a raw 64-byte ES256 signature (`r || s`): `(r, n - s)` where s > n/2, the
+/// signature unchanged otherwise. Both forms are valid ECDSA, but [`verify_es256`] accepts only
+/// the low one, so a signer whose output we do not control (a platform keystore) passes its
+/// signatures through this. Anything but 64 bytes holding two scalars in range is refused.
+pub fn low_s_signature(signature: &[u8]) -> Result<Vec<u8>> {
+    let parsed = Signature::from_slice(signature).map_err(|_| {
+        ProtocolError::malformed("signature", "not a raw 64-byte r || s ES256 signature")
+    })?;
+    Ok(parsed.normalize_s().to_bytes().to_vec())
+}
+
 /// Verifies a raw 64-byte ES256 signature over `message`; `what` names the message in the error.
+///
+/// A high-S signature (s > n/2) is refused even though ECDSA would accept it: (r, s) and
+/// (r, n - s) both verify, so accepting both would give one signature two encodings, and
+/// anything that tells signatures or whole messages apart by their bytes (a replay cache, the
+/// hash a response is bound to) could be fooled by the twin.
 pub fn verify_es256(
     key: &VerifyingKey,
     message: &[u8],
@@ -168,11 +192,17 @@ pub fn verify_es256(
 ) -> Result<()> {
     let signature =
         Signature::from_slice(signature).map_err(|_| ProtocolError::BadSignature(what))?;
+    if bool::from(signature.s().is_high()) {
+        return Err(ProtocolError::BadSignature(what));
+    }
     key.verify(message, &signature)
         .map_err(|_| ProtocolError::BadSignature(what))
 }
 
 /// The protected header of every JWS in the protocol.
+///
+/// A received header is decoded by [`UnverifiedJws::parse`] or [`GeneralJws`], which refuse a
+/// header with `crit`; this struct has no field for it because nothing we send carries one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Always `ES256`.
@@ -229,6 +259,36 @@ impl Header {
     }
 }
 
+/// Decodes a received protected header (base64url of JSON), refusing one with a `crit` member:
+/// we understand no JWS extension, so RFC 7515 §4.1.11 requires rejecting the JWS. Every
+/// received header goes through here, so no verifier can skip the check. The member is refused
+/// whatever its value, even `null` or an empty list, which the RFC forbids anyway.
+fn decode_header(protected: &str, what: &'static str) -> Result<Header> {
+    let json = b64_decode(protected, what)?;
+    let critical: CriticalMember = serde_json::from_slice(&json)
+        .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))?;
+    if critical.crit {
+        return Err(ProtocolError::CriticalHeader(what));
+    }
+    serde_json::from_slice(&json)
+        .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))
+}
+
+/// Whether a header names a `crit` member. Read apart from [`Header`], so that the header stays
+/// what we send and the refusal stays in one place.
+#[derive(Deserialize)]
+struct CriticalMember {
+    #[serde(default, deserialize_with = "member_present")]
+    crit: bool,
+}
+
+/// True for any value: only called when the member is there (absent, `default` gives false).
+fn member_present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
 /// The signing input of a JWS: `base64url(header) || '.' || base64url(payload)`.
 pub fn signing_input(header: &Header, payload: &[u8]) -> String {
     format!("{}.{}", encode_header(header), b64(payload))
@@ -262,7 +322,8 @@ pub struct UnverifiedJws {
 }
 
 impl UnverifiedJws {
-    /// Splits and decodes a compact JWS, refusing oversize or malformed input.
+    /// Splits and decodes a compact JWS, refusing oversize or malformed input and a header with
+    /// critical extensions.
     pub fn parse(token: &str, what: &'static str) -> Result<Self> {
         if token.len() > MAX_JWS_BYTES {
             return Err(ProtocolError::TooLarge {
@@ -280,10 +341,8 @@ impl UnverifiedJws {
                 "a compact JWS has three parts",
             ));
         };
-        let header: Header = serde_json::from_slice(&b64_decode(h, what)?)
-            .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))?;
         Ok(Self {
-            header,
+            header: decode_header(h, what)?,
             signing_input: format!("{h}.{p}"),
             payload: b64_decode(p, what)?,
             signature: b64_decode(s, what)?,
@@ -358,14 +417,12 @@ impl GeneralJws {
         b64_decode(&self.payload, "jws payload")
     }
 
-    /// The decoded header of every signature, in order.
+    /// The decoded header of every signature, in order; any header with critical extensions
+    /// refuses the whole JWS.
     pub fn headers(&self) -> Result<Vec<Header>> {
         self.signatures
             .iter()
-            .map(|s| {
-                serde_json::from_slice(&b64_decode(&s.protected, "jws protected header")?)
-                    .map_err(|e| ProtocolError::malformed("jws protected header", e.to_string()))
-            })
+            .map(|s| decode_header(&s.protected, "jws protected header"))
             .collect()
     }
 
@@ -381,9 +438,7 @@ impl GeneralJws {
             .signatures
             .get(index)
             .ok_or_else(|| ProtocolError::malformed(what, "signature missing"))?;
-        let header: Header = serde_json::from_slice(&b64_decode(&entry.protected, what)?)
-            .map_err(|e| ProtocolError::malformed(what, format!("header: {e}")))?;
-        header.expect(typ)?;
+        decode_header(&entry.protected, what)?.expect(typ)?;
         let input = format!("{}.{}", entry.protected, self.payload);
         verify_es256(
             key,
@@ -489,6 +544,143 @@ mod tests {
             UnverifiedJws::parse(&big, "t"),
             Err(ProtocolError::TooLarge { .. })
         ));
+    }
+
+    /// The other valid ECDSA encoding of `signature`: (r, n - s).
+    fn twin(signature: &[u8]) -> Vec<u8> {
+        let parsed = Signature::from_slice(signature).unwrap();
+        let (r, _) = parsed.split_bytes();
+        let negated = -*parsed.s();
+        Signature::from_scalars(r, negated.to_bytes())
+            .unwrap()
+            .to_bytes()
+            .to_vec()
+    }
+
+    /// A compact JWS whose header carries `header_json` as sent, signed by `key`.
+    fn compact_with_header(header_json: &str, key: &SigningKey) -> String {
+        let input = format!("{}.{}", b64(header_json), b64(b"{}"));
+        let signature = key.sign_es256(input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(signature))
+    }
+
+    #[test]
+    fn signing_key_signatures_are_low_s() {
+        let k = key();
+        // Half of all raw ECDSA signatures are high-S; forty in a row low-S is no accident.
+        for i in 0..40u8 {
+            let signature = k.sign_es256(&[i]).unwrap();
+            assert_eq!(low_s_signature(&signature).unwrap(), signature);
+        }
+    }
+
+    #[test]
+    fn a_high_s_signature_is_refused_while_its_low_s_twin_verifies() {
+        let k = key();
+        let low = k.sign_es256(b"message").unwrap();
+        let high = twin(&low);
+        assert_ne!(high, low);
+        // Plain ECDSA accepts both forms: the twin is a real signature, not garbage.
+        let parsed = Signature::from_slice(&high).unwrap();
+        assert!(k.verifying_key().verify(b"message", &parsed).is_ok());
+
+        assert_eq!(
+            verify_es256(k.verifying_key(), b"message", &high, "m"),
+            Err(ProtocolError::BadSignature("m"))
+        );
+        assert_eq!(
+            verify_es256(k.verifying_key(), b"message", &low, "m"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn low_s_signature_normalises_the_high_twin_and_refuses_bad_lengths() {
+        let low = key().sign_es256(b"message").unwrap();
+        assert_eq!(low_s_signature(&twin(&low)).unwrap(), low);
+        assert_eq!(low_s_signature(&low).unwrap(), low);
+        for bad in [&low[..63], &[0u8; 64][..], &[]] {
+            assert!(matches!(
+                low_s_signature(bad),
+                Err(ProtocolError::Malformed { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_compact_jws_with_a_high_s_signature_is_refused() {
+        let k = key();
+        let token = sign_compact(&Header::es256("t"), b"{}", &k).unwrap();
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let high = format!(
+            "{input}.{}",
+            b64(twin(&b64_decode(signature, "t").unwrap()))
+        );
+        let jws = UnverifiedJws::parse(&high, "t").unwrap();
+        assert_eq!(
+            jws.verify(k.verifying_key(), "t", "t"),
+            Err(ProtocolError::BadSignature("t"))
+        );
+    }
+
+    #[test]
+    fn a_compact_jws_with_crit_is_refused() {
+        let k = key();
+        for header in [
+            r#"{"alg":"ES256","typ":"t","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"ES256","typ":"t","crit":[]}"#,
+            r#"{"alg":"ES256","typ":"t","crit":null}"#,
+        ] {
+            let token = compact_with_header(header, &k);
+            assert!(
+                matches!(
+                    UnverifiedJws::parse(&token, "t"),
+                    Err(ProtocolError::CriticalHeader("t"))
+                ),
+                "{header}"
+            );
+        }
+        // The same header without `crit` is fine: the refusal is about that member.
+        let token = compact_with_header(r#"{"alg":"ES256","typ":"t","exp":1}"#, &k);
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        assert!(jws.verify(k.verifying_key(), "t", "t").is_ok());
+    }
+
+    #[test]
+    fn a_general_jws_signature_with_crit_is_refused() {
+        let k = key();
+        let mut jws = GeneralJws::new(b"{}");
+        jws.add_signature(&Header::es256("r").with_kid("device"), &k)
+            .unwrap();
+        let protected = b64(r#"{"alg":"ES256","typ":"r","kid":"pin","crit":["b64"],"b64":false}"#);
+        let signature = k
+            .sign_es256(format!("{protected}.{}", jws.payload).as_bytes())
+            .unwrap();
+        jws.signatures.push(JwsSignature {
+            protected,
+            signature: b64(signature),
+        });
+        assert_eq!(
+            jws.headers(),
+            Err(ProtocolError::CriticalHeader("jws protected header"))
+        );
+        assert_eq!(
+            jws.verify_signature(1, k.verifying_key(), "r", "r"),
+            Err(ProtocolError::CriticalHeader("r"))
+        );
+    }
+
+    #[test]
+    fn a_general_jws_with_a_high_s_signature_is_refused() {
+        let k = key();
+        let mut jws = GeneralJws::new(b"{}");
+        jws.add_signature(&Header::es256("r"), &k).unwrap();
+        let low = b64_decode(&jws.signatures[0].signature, "r").unwrap();
+        jws.signatures[0].signature = b64(twin(&low));
+        assert_eq!(
+            jws.verify_signature(0, k.verifying_key(), "r", "r"),
+            Err(ProtocolError::BadSignature("r"))
+        );
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub const MAX_DOCUMENT_NAME_CHARS: usize = 128;
 /// or shift it on the screen.
 pub const MAX_IBAN_CHARS: usize = 42;
 
+/// Most combining marks one character may carry in text shown to the person. UTS #39 §5.4
+/// suggests refusing more than four nonspacing marks in a row; legitimate writing stays within
+/// that (Vietnamese written decomposed puts two on a vowel, Devanagari nukta, vowel sign and
+/// nasal three, Burmese medials, vowels and tone four), while "Zalgo" text stacks tens of marks
+/// so that they spill over the lines above and below and hide what is written there.
+pub const MAX_COMBINING_MARKS_PER_BASE: usize = 4;
+
 /// Longest person name (given or family) accepted in an identity token.
 pub const MAX_NAME_CHARS: usize = 100;
 

@@ -234,6 +234,70 @@ mod tests {
         assert!(DeviceSignedResponse::verify(jws, device.verifying_key()).is_err());
     }
 
+    /// A signed approval: device signature first, then the code's.
+    fn signed_approval(device: &SigningKey, pin: &SigningKey) -> GeneralJws {
+        let mut jws = GeneralJws::new(&approval("req-jws").to_payload());
+        jws.add_signature(&ActionResponse::device_header(), device)
+            .unwrap();
+        jws.add_signature(&ActionResponse::uv_header(UvMethod::Pin), pin)
+            .unwrap();
+        jws
+    }
+
+    /// Replaces signature `index` by its high-S twin (r, n - s), which plain ECDSA accepts.
+    fn make_high_s(jws: &mut GeneralJws, index: usize) {
+        let raw = jose::b64_decode(&jws.signatures[index].signature, "test").unwrap();
+        let low = p256::ecdsa::Signature::from_slice(&raw).unwrap();
+        let (r, _) = low.split_bytes();
+        let high = p256::ecdsa::Signature::from_scalars(r, (-*low.s()).to_bytes()).unwrap();
+        jws.signatures[index].signature = jose::b64(high.to_bytes());
+    }
+
+    #[test]
+    fn a_high_s_device_signature_is_refused() {
+        let (device, pin) = (SigningKey::generate(), SigningKey::generate());
+        let mut jws = signed_approval(&device, &pin);
+        make_high_s(&mut jws, 0);
+        assert_eq!(
+            DeviceSignedResponse::verify(jws, device.verifying_key()).unwrap_err(),
+            ProtocolError::BadSignature("response device signature")
+        );
+    }
+
+    #[test]
+    fn a_high_s_user_verification_signature_is_refused() {
+        let (device, pin) = (SigningKey::generate(), SigningKey::generate());
+        let mut jws = signed_approval(&device, &pin);
+        make_high_s(&mut jws, 1);
+        let verified = DeviceSignedResponse::verify(jws, device.verifying_key()).unwrap();
+        assert_eq!(
+            verified.verify_user(pin.verifying_key()),
+            Err(ProtocolError::BadSignature(
+                "response user-verification signature"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_response_signature_header_with_crit_is_refused() {
+        let (device, pin) = (SigningKey::generate(), SigningKey::generate());
+        let mut jws = signed_approval(&device, &pin);
+        // The code's signature names a critical extension; the device's is unchanged.
+        let protected = jose::b64(format!(
+            r#"{{"alg":"ES256","typ":"{RESPONSE_TYP}","kid":"pin","crit":["x"],"x":1}}"#
+        ));
+        let input = format!("{protected}.{}", jws.payload);
+        let Ok(signature) = jose::Es256Signer::sign_es256(&pin, input.as_bytes());
+        jws.signatures[1] = jose::JwsSignature {
+            protected,
+            signature: jose::b64(signature),
+        };
+        assert!(matches!(
+            DeviceSignedResponse::verify(jws, device.verifying_key()),
+            Err(ProtocolError::CriticalHeader(_))
+        ));
+    }
+
     #[test]
     fn decline_with_a_method_is_inconsistent() {
         let mut r = approval("x");

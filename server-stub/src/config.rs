@@ -291,9 +291,9 @@ impl RelyingPartyConfig {
                 self.client_id
             )));
         }
-        if !display::is_showable(&self.name, MAX_RP_NAME_CHARS) {
+        if let Err(why) = display::check_showable(&self.name, MAX_RP_NAME_CHARS) {
             return Err(ServerError::Config(format!(
-                "relying party {} needs a printable name of at most {MAX_RP_NAME_CHARS} characters",
+                "relying party {}: its name cannot be shown: {why}",
                 self.client_id
             )));
         }

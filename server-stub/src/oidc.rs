@@ -296,16 +296,13 @@ fn read_claims_parameter(text: &str) -> Result<Vec<(String, bool)>> {
     Ok(out)
 }
 
-/// A form value that the person will see, refused (not cleaned) when it holds characters that
-/// cannot be shown safely, so that what is signed is what the relying party sent.
+/// A form value that the person will see, refused (not cleaned) when it cannot be shown safely
+/// (see `display::check_showable`: blank, invisible characters, stacked marks, a word mixing
+/// scripts), so that what is signed is what the relying party sent.
 fn showable_param(params: &Params, name: &str, max: usize) -> Result<String> {
     let value = params.required(name)?;
-    if !display::is_showable(value, max) {
-        return Err(ServerError::InvalidRequest(format!(
-            "{name} must be at most {max} printable characters; control, invisible or \
-             bidirectional characters cannot be shown"
-        )));
-    }
+    display::check_showable(value, max)
+        .map_err(|why| ServerError::InvalidRequest(format!("{name} cannot be shown: {why}")))?;
     Ok(value.to_owned())
 }
 
@@ -435,12 +432,9 @@ fn read_ask(params: &Params, max_ttl: i64, client: &RelyingPartyConfig) -> Resul
     let binding_message = match params.optional("binding_message") {
         None => None,
         Some(message) => {
-            if !display::is_showable(message, MAX_BINDING_MESSAGE_CHARS) {
-                return Err(ServerError::InvalidBindingMessage(format!(
-                    "at most {MAX_BINDING_MESSAGE_CHARS} printable characters; control, \
-                     invisible or bidirectional characters cannot be shown"
-                )));
-            }
+            display::check_showable(message, MAX_BINDING_MESSAGE_CHARS).map_err(|why| {
+                ServerError::InvalidBindingMessage(format!("cannot be shown: {why}"))
+            })?;
             Some(message.to_owned())
         }
     };

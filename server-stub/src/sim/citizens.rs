@@ -140,11 +140,9 @@ fn name_or_made_up(field: &str, given: Option<String>, choices: &[&str]) -> Resu
     match given {
         Some(name) => {
             let name = name.trim().to_owned();
-            if !display::is_showable(&name, MAX_NAME_CHARS) {
-                return Err(ServerError::InvalidRequest(format!(
-                    "{field} must be 1-{MAX_NAME_CHARS} printable characters"
-                )));
-            }
+            display::check_showable(&name, MAX_NAME_CHARS).map_err(|why| {
+                ServerError::InvalidRequest(format!("{field} cannot be shown: {why}"))
+            })?;
             Ok(name)
         }
         None => {

@@ -13,4 +13,5 @@ mod limits;
 mod listening;
 mod login;
 mod pending;
+mod shown_text;
 mod sources;
