@@ -255,6 +255,44 @@ async fn a_code_typed_again_goes_with_the_kept_link_which_is_then_deleted() {
 }
 
 #[tokio::test]
+async fn the_kept_link_is_not_written_to_the_phones_database() {
+    let server = server().await;
+    let (phone, dir) = new_phone(&server.url());
+    let citizen = citizen(&server.url()).await;
+    let (issued, link) = at_the_counter(&phone, &citizen).await;
+    let token = api::counter_activation_token(&link).unwrap();
+
+    phone
+        .authenticator()
+        .start_counter_enrollment(
+            "+32470100022".into(),
+            link.clone(),
+            other_code(&issued.activation_code),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(keeps_link(&phone, &link));
+    // The store (with its write-ahead log) never sees the token; only the keystore keeps it.
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("sleutel.db") {
+            checked += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(token.len())
+                    .any(|window| window == token.as_bytes()),
+                "{name}"
+            );
+        }
+    }
+    assert!(checked > 0, "the store was not found");
+}
+
+#[tokio::test]
 async fn the_kept_link_is_deleted_when_the_server_ends_the_enrollment() {
     let server = server_with(Policy {
         identity_code_max_failures: 2,
