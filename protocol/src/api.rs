@@ -22,8 +22,9 @@ pub const PATH_REQUESTS: &str = "/v1/requests";
 pub fn path_enrollment_identity(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/identity")
 }
-/// POST [`SubmitIdentityCode`] -> [`SmsSent`]: the identification code of the eID website or the
-/// activation code of the counter, for enrollments with those sources.
+/// POST [`SubmitIdentityCode`] -> [`SmsSent`]: the identification code of the eID website, or the
+/// activation code of the counter with the token of its e-mail's link, for enrollments with
+/// those sources.
 pub fn path_enrollment_code(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/code")
 }
