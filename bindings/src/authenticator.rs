@@ -104,20 +104,26 @@ impl Authenticator {
             .await
     }
 
-    /// Starts an enrollment with the activation code from the town-hall counter, typed by the
-    /// person or as the e-mail's activation link the app was opened with (valid 14 days, once).
+    /// Starts an enrollment through the town-hall counter, with both of its factors: the
+    /// e-mail's `activation_link` the app was opened with (`sleutel://enroll/counter?...`) and
+    /// the `activation_code` the official handed out, typed by the person (valid together 14
+    /// days, once). A link that is not the counter's is `CoreError.InvalidInput` on
+    /// `activation_link`; a code of the wrong shape, or a link typed as the code, on
+    /// `activation_code`. Refusals as for the eID; wrong codes also count on the link's code.
     pub async fn start_counter_enrollment(
         &self,
         phone_number: String,
-        activation_code_or_link: String,
+        activation_link: String,
+        activation_code: String,
     ) -> Result<SmsSent, CoreError> {
         self.core
-            .start_counter_enrollment(phone_number, activation_code_or_link)
+            .start_counter_enrollment(phone_number, activation_link, activation_code)
             .await
     }
 
     /// Types the identification or activation code again for the enrollment in progress,
-    /// after a wrong code or a network error.
+    /// after a wrong code or a network error (for the counter, with the link it was started
+    /// with).
     pub async fn submit_identity_code(&self, code: String) -> Result<SmsSent, CoreError> {
         self.core.submit_identity_code(code).await
     }
@@ -185,14 +191,16 @@ impl Authenticator {
             .await
     }
 
-    /// Starts unblocking a blocked account with an activation code (or link) from the counter.
+    /// Starts unblocking a blocked account through the counter: the e-mail's activation link
+    /// and the activation code handed out there, as in `start_counter_enrollment`.
     pub async fn unblock_with_counter(
         &self,
         account_id: String,
-        activation_code_or_link: String,
+        activation_link: String,
+        activation_code: String,
     ) -> Result<SmsSent, CoreError> {
         self.core
-            .unblock_with_counter(account_id, activation_code_or_link)
+            .unblock_with_counter(account_id, activation_link, activation_code)
             .await
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sleutel_protocol::api::SmsSent;
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
+use zeroize::Zeroizing;
 
 use crate::actions::{self, ActionView, HistoryEntry, Verification};
 use crate::client::Client;
@@ -120,23 +121,39 @@ impl Authenticator {
         enrollment::start_with_code(&self.ctx, phone_number, Start::Eid(code)).await
     }
 
-    /// Starts an enrollment with the activation code from the town-hall counter, typed by the
-    /// person or taken from the e-mail's activation link (`sleutel://enroll/counter?...`) that
-    /// the app was opened with. Otherwise as [`Authenticator::start_eid_enrollment`]; an expired
-    /// code (14 days) is [`CoreError::IdentityCodeExpired`], a used one
-    /// [`CoreError::IdentityCodeUsed`].
+    /// Starts an enrollment through the town-hall counter, which needs both of its factors:
+    /// `activation_link`, the link of the counter's e-mail that the app was opened with
+    /// (`sleutel://enroll/counter?activation=...`), and `activation_code`, the code the official
+    /// handed out, typed by the person. Otherwise as [`Authenticator::start_eid_enrollment`].
+    /// Before anything is sent, a link that is not the counter's (or carries no single
+    /// well-formed token) is [`CoreError::InvalidInput`] on `activation_link`, and a code of the
+    /// wrong shape, with a look-alike character, or that is a link, is
+    /// [`CoreError::InvalidInput`] on `activation_code`. The server answers a wrong code (or a
+    /// link it does not know) with [`CoreError::WrongIdentityCode`], counted on the enrollment
+    /// and on the link's code; after too many the code is [`CoreError::IdentityCodeBlocked`].
+    /// An expired link and code (14 days) are [`CoreError::IdentityCodeExpired`], used ones
+    /// [`CoreError::IdentityCodeUsed`]. The link is kept (in the keystore) until the code step
+    /// is over, so [`Authenticator::submit_identity_code`] needs only the code.
     pub async fn start_counter_enrollment(
         &self,
         phone_number: String,
-        activation_code_or_link: String,
+        activation_link: String,
+        activation_code: String,
     ) -> Result<SmsSent, CoreError> {
-        let code = enrollment::activation_code(&activation_code_or_link)?;
-        enrollment::start_with_code(&self.ctx, phone_number, Start::Counter(code)).await
+        let (activation_link, activation_code) = (
+            Zeroizing::new(activation_link),
+            Zeroizing::new(activation_code),
+        );
+        let how = enrollment::counter_start(&activation_link, &activation_code)?;
+        enrollment::start_with_code(&self.ctx, phone_number, how).await
     }
 
     /// Types the identification or activation code again for the enrollment in progress (after
     /// a wrong code, or a [`CoreError::Network`]: a code the server had accepted then gives
-    /// [`CoreError::WrongStep`] `{ expected: SmsCode }`, and the SMS went out).
+    /// [`CoreError::WrongStep`] `{ expected: SmsCode }`, and the SMS went out). For the counter
+    /// the code goes with the activation link the enrollment was started with; if the keystore
+    /// no longer has it, the enrollment is abandoned ([`CoreError::EnrollmentExpired`]): open
+    /// the link again.
     pub async fn submit_identity_code(&self, code: String) -> Result<SmsSent, CoreError> {
         enrollment::submit_identity_code(&self.ctx, code).await
     }
@@ -164,15 +181,21 @@ impl Authenticator {
         enrollment::unblock_with_code(&self.ctx, &account_id, Start::Eid(code)).await
     }
 
-    /// Starts unblocking `account_id` with an activation code (or link) from the counter; then
-    /// as [`Authenticator::unblock_with_bank`].
+    /// Starts unblocking `account_id` through the counter: the e-mail's `activation_link` and
+    /// the `activation_code` handed out there, checked as in
+    /// [`Authenticator::start_counter_enrollment`]; then as [`Authenticator::unblock_with_bank`].
     pub async fn unblock_with_counter(
         &self,
         account_id: String,
-        activation_code_or_link: String,
+        activation_link: String,
+        activation_code: String,
     ) -> Result<SmsSent, CoreError> {
-        let code = enrollment::activation_code(&activation_code_or_link)?;
-        enrollment::unblock_with_code(&self.ctx, &account_id, Start::Counter(code)).await
+        let (activation_link, activation_code) = (
+            Zeroizing::new(activation_link),
+            Zeroizing::new(activation_code),
+        );
+        let how = enrollment::counter_start(&activation_link, &activation_code)?;
+        enrollment::unblock_with_code(&self.ctx, &account_id, how).await
     }
 
     /// Takes the link the bank's app returned to (`sleutel://enroll/bank?...`), hands the

@@ -1,14 +1,18 @@
 //! Enrollment: the phone number and an identity source (a bank's app through a handoff, the
-//! identification code of the eID website, or the activation code of the counter, typed or
-//! opened as a link), the SMS control code, and the choice of the 5-digit code that registers
-//! the phone's keys. An unblock is the same enrollment for an account already on this phone,
-//! with its own device key: the key stays, the code is new.
+//! identification code of the eID website, or the counter: the activation link of its e-mail,
+//! which the app is opened with, and the activation code handed out at the desk, typed by the
+//! person), the SMS control code, and the choice of the 5-digit code that registers the phone's
+//! keys. An unblock is the same enrollment for an account already on this phone, with its own
+//! device key: the key stays, the code is new.
 //!
 //! The enrollment in progress is kept in the store at every step, because the bank handoff
-//! leaves the app and the system may kill it meanwhile.
+//! leaves the app and the system may kill it meanwhile. The counter link's token is a secret
+//! (with the code, it activates a phone), so it is kept in the keystore, not the store, until
+//! the code step is over.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use sleutel_protocol::ProtocolError;
 use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
     StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
@@ -206,6 +210,14 @@ pub(crate) fn salt_secret_name(device_alias: &str) -> String {
     format!("pin-salt/{device_alias}")
 }
 
+/// The name of the keystore secret holding the token of the counter's activation link for the
+/// enrollment `row`, kept so that a code typed again (`submit_identity_code`) goes with the link
+/// the enrollment was started with. Named after the device key and the enrollment: an unblock
+/// reuses the account's device key.
+fn activation_link_secret_name(row: &EnrollmentRow) -> String {
+    format!("activation-link/{}/{}", row.device_alias, row.enrollment_id)
+}
+
 /// A fresh random key alias, so that a new enrollment never reuses or overwrites a key.
 fn new_alias() -> Result<String, CoreError> {
     Ok(format!("sleutel-device-{}", crate::random_id()?))
@@ -222,8 +234,13 @@ pub(crate) enum Start {
     Bank(Bank),
     /// The eID website's identification code (canonical form).
     Eid(Zeroizing<String>),
-    /// The counter's activation code (canonical form).
-    Counter(Zeroizing<String>),
+    /// The counter: both factors are needed.
+    Counter {
+        /// The token of the e-mail's activation link.
+        link_token: Zeroizing<String>,
+        /// The activation code handed out at the counter (canonical form).
+        code: Zeroizing<String>,
+    },
 }
 
 impl Start {
@@ -231,7 +248,7 @@ impl Start {
         match self {
             Start::Bank(_) => IdentitySource::Bank,
             Start::Eid(_) => IdentitySource::Eid,
-            Start::Counter(_) => IdentitySource::Counter,
+            Start::Counter { .. } => IdentitySource::Counter,
         }
     }
 }
@@ -244,33 +261,41 @@ pub(crate) fn identification_code(typed: &str) -> Result<Zeroizing<String>, Core
         .map_err(|e| CoreError::invalid("identification_code", e.to_string()))
 }
 
-/// An activation code typed, or the activation link of the counter's e-mail opened
-/// (`sleutel://enroll/counter?activation_code=...`), in canonical form; anything else is
-/// [`CoreError::InvalidInput`] on `activation_code`.
-pub(crate) fn activation_code(typed_or_link: &str) -> Result<Zeroizing<String>, CoreError> {
+/// The token of the counter e-mail's activation link the app was opened with
+/// (`sleutel://enroll/counter?activation=...`); anything else, a link of the old form with the
+/// code in it included, is [`CoreError::InvalidInput`] on `activation_link`.
+pub(crate) fn activation_link(link: &str) -> Result<Zeroizing<String>, CoreError> {
+    api::counter_activation_token(link)
+        .map(Zeroizing::new)
+        .map_err(|e| match e {
+            ProtocolError::InvalidField { detail, .. } => {
+                CoreError::invalid("activation_link", detail)
+            }
+            other => CoreError::invalid("activation_link", other.to_string()),
+        })
+}
+
+/// The activation code as the person typed it, in canonical form, or [`CoreError::InvalidInput`]
+/// on `activation_code`. A link is refused here: the code is the factor the official handed
+/// out, and the e-mail must not be able to stand in for it.
+pub(crate) fn activation_code(typed: &str) -> Result<Zeroizing<String>, CoreError> {
     let bad = |reason: &str| CoreError::invalid("activation_code", reason);
-    let text = typed_or_link.trim();
-    let code = if text.contains("://") {
-        let base = text.split(['?', '#']).next().unwrap_or_default();
-        if base != api::DEEP_LINK_COUNTER_ACTIVATION {
-            return Err(bad("not an activation link"));
-        }
-        let url = url::Url::parse(text).map_err(|_| bad("malformed link"))?;
-        let mut codes = url
-            .query_pairs()
-            .filter(|(name, _)| name == "activation_code")
-            .map(|(_, value)| Zeroizing::new(value.into_owned()));
-        match (codes.next(), codes.next()) {
-            (Some(code), None) => code,
-            (None, _) => return Err(bad("the link carries no activation code")),
-            (Some(_), Some(_)) => return Err(bad("the link carries two activation codes")),
-        }
-    } else {
-        Zeroizing::new(text.to_owned())
-    };
-    identity::normalize_identity_code(&code, ACTIVATION_CODE_LENGTH)
+    if typed.contains("://") {
+        return Err(bad(
+            "type the activation code you received at the counter, not the e-mail's link",
+        ));
+    }
+    identity::normalize_identity_code(typed, ACTIVATION_CODE_LENGTH)
         .map(Zeroizing::new)
         .map_err(|e| bad(&e.to_string()))
+}
+
+/// The counter's two factors, checked before anything is sent.
+pub(crate) fn counter_start(link: &str, typed_code: &str) -> Result<Start, CoreError> {
+    Ok(Start::Counter {
+        link_token: activation_link(link)?,
+        code: activation_code(typed_code)?,
+    })
 }
 
 pub(crate) async fn start_bank_enrollment(
@@ -369,7 +394,7 @@ async fn start(
     };
     let bank = match how {
         Start::Bank(bank) => Some(*bank),
-        Start::Eid(_) | Start::Counter(_) => None,
+        Start::Eid(_) | Start::Counter { .. } => None,
     };
     let started = async {
         let device = DeviceKey::from_sec1(&*ctx.keystore, &alias, &public)?;
@@ -420,7 +445,7 @@ async fn start(
             handoff_url,
             step: match how {
                 Start::Bank(_) => EnrollmentStep::BankHandoff,
-                Start::Eid(_) | Start::Counter(_) => EnrollmentStep::IdentityCode,
+                Start::Eid(_) | Start::Counter { .. } => EnrollmentStep::IdentityCode,
             },
             display_name: None,
             expires_at: started.expires_at,
@@ -435,6 +460,17 @@ async fn start(
             if let Some(previous) = previous {
                 debug!("a new enrollment replaces the one in progress");
                 forget_enrollment_keys(ctx, &previous);
+            }
+            if let Start::Counter { link_token, .. } = how {
+                let kept = ctx.keystore.put_secret(
+                    activation_link_secret_name(&row),
+                    link_token.as_bytes().to_vec(),
+                );
+                if let Err(e) = kept {
+                    // Without the link a code typed again could not be sent: start over.
+                    abandon(ctx, &row);
+                    return Err(e.into());
+                }
             }
             Ok(row)
         }
@@ -456,13 +492,11 @@ async fn submit_code(
     row: &EnrollmentRow,
     how: &Start,
 ) -> Result<SmsSent, CoreError> {
-    let code = match how {
-        Start::Eid(code) | Start::Counter(code) => code,
+    let body = match how {
+        Start::Eid(code) => code_body(code, None)?,
+        Start::Counter { link_token, code } => code_body(code, Some(link_token))?,
         Start::Bank(_) => return Err(CoreError::WrongStep { expected: row.step }),
     };
-    let body = Zeroizing::new(to_json(&SubmitIdentityCode {
-        code: code.to_string(),
-    })?);
     let device = DeviceKey::load(&*ctx.keystore, &row.device_alias)?;
     let result: Result<SmsSent, CoreError> = call(
         ctx,
@@ -477,6 +511,7 @@ async fn submit_code(
         Ok(sent) => {
             ctx.store
                 .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+            forget_activation_link(ctx, row);
             debug!("identity code accepted; SMS code sent");
             Ok(shown(sent))
         }
@@ -484,11 +519,64 @@ async fn submit_code(
             debug!("the code was accepted by an earlier call; moving on to the SMS step");
             ctx.store
                 .set_enrollment_step(&row.enrollment_id, EnrollmentStep::SmsCode, None)?;
+            forget_activation_link(ctx, row);
             Err(CoreError::WrongStep {
                 expected: EnrollmentStep::SmsCode,
             })
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The JSON body that hands `code` (and, for the counter, the link's token) to the server; the
+/// body's own copies of both are wiped once it is serialised.
+fn code_body(code: &str, activation_token: Option<&str>) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+    let body = SubmitIdentityCode {
+        code: code.to_owned(),
+        activation_token: activation_token.map(str::to_owned),
+    };
+    let json = to_json(&body).map(Zeroizing::new);
+    let SubmitIdentityCode {
+        code,
+        activation_token,
+    } = body;
+    drop((Zeroizing::new(code), activation_token.map(Zeroizing::new)));
+    json
+}
+
+/// The kept token of the counter link `row` was started with. A keystore that lost it (or holds
+/// something that is no token) leaves nothing to send with a code: the enrollment is abandoned
+/// and the person starts again from the link ([`CoreError::EnrollmentExpired`]).
+fn kept_activation_link(
+    ctx: &Context,
+    row: &EnrollmentRow,
+) -> Result<Zeroizing<String>, CoreError> {
+    let kept = ctx
+        .keystore
+        .get_secret(activation_link_secret_name(row))?
+        .map(Zeroizing::new);
+    let token = kept
+        .and_then(|bytes| std::str::from_utf8(&bytes).ok().map(str::to_owned))
+        .map(Zeroizing::new)
+        .filter(|token| identity::is_activation_token(token));
+    match token {
+        Some(token) => Ok(token),
+        None => {
+            warn!("the activation link of the enrollment in progress is gone; abandoning it");
+            abandon(ctx, row);
+            Err(CoreError::EnrollmentExpired)
+        }
+    }
+}
+
+/// Deletes the kept token of a counter link: once the code step is over, or the enrollment
+/// ended, nothing may send it again. Deleting what is not there is harmless.
+fn forget_activation_link(ctx: &Context, row: &EnrollmentRow) {
+    if row.source != IdentitySource::Counter {
+        return;
+    }
+    if let Err(e) = ctx.keystore.delete_secret(activation_link_secret_name(row)) {
+        warn!("could not delete the kept activation link: {e}");
     }
 }
 
@@ -501,7 +589,13 @@ pub(crate) async fn submit_identity_code(
     let row = current(ctx, EnrollmentStep::IdentityCode)?;
     let how = match row.source {
         IdentitySource::Eid => Start::Eid(identification_code(&code)?),
-        IdentitySource::Counter => Start::Counter(activation_code(&code)?),
+        IdentitySource::Counter => {
+            let code = activation_code(&code)?;
+            Start::Counter {
+                link_token: kept_activation_link(ctx, &row)?,
+                code,
+            }
+        }
         IdentitySource::Bank => {
             return Err(CoreError::WrongStep { expected: row.step });
         }
@@ -840,6 +934,7 @@ fn store_account(
     let replaced = ctx
         .store
         .finish_enrollment(&row.enrollment_id, &account, event)?;
+    forget_activation_link(ctx, row);
     if row.unblock_account_id.is_some()
         && let Err(e) = ctx.keystore.delete_secret(salt_name.to_owned())
     {
@@ -980,8 +1075,10 @@ fn abandon(ctx: &Context, row: &EnrollmentRow) {
 }
 
 /// Deletes what an ended enrollment alone used: its device key and salt, or, for an unblock,
-/// only the salt of its new code (the device key and the current salt are the account's).
+/// only the salt of its new code (the device key and the current salt are the account's); and
+/// the counter link's token, if it was kept.
 fn forget_enrollment_keys(ctx: &Context, row: &EnrollmentRow) {
+    forget_activation_link(ctx, row);
     if row.unblock_account_id.is_some() {
         if let Err(e) = ctx.keystore.delete_secret(enrollment_salt_name(row)) {
             warn!("could not delete an unused salt: {e}");
@@ -1026,30 +1123,74 @@ mod tests {
         assert_eq!(parse_bank_return(&link, "e1"), Ok("a.b.c".into()));
     }
 
+    /// A well-formed link token.
+    const TOKEN: &str = "Q2xpY2sgdGhlIGxpbmsgYW5kIHR5cGUgdGhlIGNvZGU";
+
+    fn invalid(result: Result<Start, CoreError>, field: &str) -> bool {
+        matches!(result, Err(CoreError::InvalidInput { field: ref f, .. }) if f == field)
+    }
+
     #[test]
-    fn activation_codes_are_taken_typed_or_from_the_link() {
-        let code = "ACDE-FGHJ-KMNP";
-        assert_eq!(activation_code(code).unwrap().as_str(), "ACDEFGHJKMNP");
-        assert_eq!(
-            activation_code("sleutel://enroll/counter?activation_code=ACDEFGHJKMNP")
-                .unwrap()
-                .as_str(),
-            "ACDEFGHJKMNP"
-        );
-        for bad in [
-            "sleutel://enroll/bank?activation_code=ACDEFGHJKMNP",
-            "https://evil.example/?activation_code=ACDEFGHJKMNP",
-            "sleutel://enroll/counter?activation_code=A&activation_code=B",
-            "sleutel://enroll/counter",
-            "ACDEFGHJKMN0",
+    fn the_counter_takes_the_links_token_and_the_typed_code() {
+        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
+
+        let start = counter_start(&link, "acde fghj-kmnp").unwrap();
+
+        let Start::Counter { link_token, code } = start else {
+            panic!("not a counter start");
+        };
+        assert_eq!(link_token.as_str(), TOKEN);
+        assert_eq!(code.as_str(), "ACDEFGHJKMNP");
+    }
+
+    #[test]
+    fn a_typed_code_that_is_a_link_is_refused() {
+        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
+        for typed in [
+            link.as_str(),
+            "sleutel://enroll/counter?activation_code=ACDEFGHJKMNP",
         ] {
             assert!(
-                matches!(activation_code(bad), Err(CoreError::InvalidInput { .. })),
-                "{bad}"
+                invalid(counter_start(&link, typed), "activation_code"),
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_code_with_a_look_alike_or_of_another_length_is_refused() {
+        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
+        for typed in [
+            "ACDEFGHJKMN0",
+            "ACDEFGHJKMNO",
+            "ACDEFGHJKMN",
+            "ACDEFGHJ",
+            "",
+        ] {
+            assert!(
+                invalid(counter_start(&link, typed), "activation_code"),
+                "{typed}"
             );
         }
         assert!(identification_code("acde fghj").is_ok());
         assert!(identification_code("ACDEFGHJKMNP").is_err());
+    }
+
+    #[test]
+    fn a_link_that_is_not_the_counters_or_has_two_tokens_is_refused() {
+        for link in [
+            format!("sleutel://enroll/bank?activation={TOKEN}"),
+            format!("https://evil.example/?activation={TOKEN}"),
+            format!("sleutel://enroll/counter?activation={TOKEN}&activation={TOKEN}"),
+            "sleutel://enroll/counter?activation_code=ACDEFGHJKMNP".to_owned(),
+            "sleutel://enroll/counter".to_owned(),
+            "ACDE-FGHJ-KMNP".to_owned(),
+        ] {
+            assert!(
+                invalid(counter_start(&link, "ACDEFGHJKMNP"), "activation_link"),
+                "{link}"
+            );
+        }
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub const PATH_REQUESTS: &str = "/v1/requests";
 pub fn path_enrollment_identity(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/identity")
 }
-/// POST [`SubmitIdentityCode`] -> [`SmsSent`]: the identification code of the eID website or the
-/// activation code of the counter, for enrollments with those sources.
+/// POST [`SubmitIdentityCode`] -> [`SmsSent`]: the identification code of the eID website, or the
+/// activation code of the counter with the token of its e-mail's link, for enrollments with
+/// those sources.
 pub fn path_enrollment_code(enrollment_id: &str) -> String {
     format!("{PATH_ENROLLMENTS}/{enrollment_id}/code")
 }
@@ -106,16 +107,50 @@ pub fn bank_return_link(enrollment_id: &str, identity_token: &str) -> String {
     format!("{DEEP_LINK_BANK_RETURN}?{query}")
 }
 
-/// The app link in the counter's e-mail: [`DEEP_LINK_COUNTER_ACTIVATION`] with the activation
-/// code. Opening it fills in the code.
+/// The app link in the counter's e-mail: [`DEEP_LINK_COUNTER_ACTIVATION`] with a random token
+/// in [`COUNTER_LINK_TOKEN_PARAMETER`]. The link never carries the activation code: the official
+/// hands the code to the person, who types it, so that neither the e-mail nor the code alone
+/// activates a phone.
 pub const DEEP_LINK_COUNTER_ACTIVATION: &str = "sleutel://enroll/counter";
 
-/// The activation link for `activation_code`.
-pub fn counter_activation_link(activation_code: &str) -> String {
+/// The query parameter of the counter's activation link that carries its token.
+pub const COUNTER_LINK_TOKEN_PARAMETER: &str = "activation";
+
+/// The activation link for the link token `token` (see
+/// [`crate::identity::ACTIVATION_TOKEN_BYTES`]).
+pub fn counter_activation_link(token: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("activation_code", activation_code)
+        .append_pair(COUNTER_LINK_TOKEN_PARAMETER, token)
         .finish();
     format!("{DEEP_LINK_COUNTER_ACTIVATION}?{query}")
+}
+
+/// The token of a counter activation link as the app was opened with it. Refuses anything but
+/// exactly [`DEEP_LINK_COUNTER_ACTIVATION`] with one well-formed token and no other parameter:
+/// a repeated or extra parameter could make two parsers disagree about the token, and a link of
+/// the old form (with the code in it) must not pass as one.
+pub fn counter_activation_token(link: &str) -> Result<String> {
+    let bad = |detail: &str| ProtocolError::invalid("activation_link", detail);
+    let link = link.trim();
+    let base = link.split(['?', '#']).next().unwrap_or_default();
+    if base != DEEP_LINK_COUNTER_ACTIVATION {
+        return Err(bad("not the counter's activation link"));
+    }
+    let url = url::Url::parse(link).map_err(|_| bad("malformed link"))?;
+    let mut token = None;
+    for (name, value) in url.query_pairs() {
+        if name != COUNTER_LINK_TOKEN_PARAMETER {
+            return Err(bad("the link carries an unexpected parameter"));
+        }
+        if token.replace(value).is_some() {
+            return Err(bad("the link carries two activation tokens"));
+        }
+    }
+    match token {
+        Some(token) if crate::identity::is_activation_token(&token) => Ok(token.into_owned()),
+        Some(_) => Err(bad("the link's activation token is malformed")),
+        None => Err(bad("the link carries no activation token")),
+    }
 }
 
 /// The message both PIN keys sign for a change of code: the current key authorises, the new key
@@ -188,12 +223,21 @@ pub struct SubmitIdentity {
 pub struct SubmitIdentityCode {
     /// The identification code (eID) or activation code (counter), canonical form.
     pub code: String,
+    /// Counter only, and required there: the token of the e-mail's activation link
+    /// ([`counter_activation_token`]). The code proves the person was at the counter, the token
+    /// that they read the e-mail; it is refused for the eID source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_token: Option<String>,
 }
 
 impl std::fmt::Debug for SubmitIdentityCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SubmitIdentityCode")
             .field("code", &REDACTED)
+            .field(
+                "activation_token",
+                &self.activation_token.as_ref().map(|_| REDACTED),
+            )
             .finish()
     }
 }
@@ -512,9 +556,14 @@ pub struct BlockMyKey {
     /// Bank or eID: the card PIN.
     #[serde(default)]
     pub card_pin: Option<String>,
-    /// Counter: an activation code (used up by the block).
+    /// Counter: the activation code the official handed out (used up by the block), with
+    /// `activation_token`.
     #[serde(default)]
     pub activation_code: Option<String>,
+    /// Counter: the token of the e-mail's activation link ([`counter_activation_token`]); the
+    /// code alone, or the link alone, proves nothing.
+    #[serde(default)]
+    pub activation_token: Option<String>,
 }
 
 impl std::fmt::Debug for BlockMyKey {
@@ -902,6 +951,76 @@ mod tests {
         assert!(link.as_str().starts_with(DEEP_LINK_BANK_RETURN));
     }
 
+    /// A well-formed link token.
+    const TOKEN: &str = "Q2xpY2sgdGhlIGxpbmsgYW5kIHR5cGUgdGhlIGNvZGU";
+
+    #[test]
+    fn the_counter_link_carries_its_token_and_gives_it_back() {
+        let link = counter_activation_link(TOKEN);
+
+        assert_eq!(
+            link,
+            format!("{DEEP_LINK_COUNTER_ACTIVATION}?{COUNTER_LINK_TOKEN_PARAMETER}={TOKEN}")
+        );
+        assert_eq!(counter_activation_token(&link), Ok(TOKEN.to_owned()));
+        assert_eq!(
+            counter_activation_token(&format!(" {link}\n")),
+            Ok(TOKEN.to_owned())
+        );
+    }
+
+    #[test]
+    fn a_link_that_is_not_the_counters_or_carries_no_single_token_is_refused() {
+        let long = format!("{TOKEN}A");
+        for link in [
+            format!("sleutel://enroll/bank?activation={TOKEN}"),
+            format!("https://evil.example/?activation={TOKEN}"),
+            format!("sleutel://enroll/counter/x?activation={TOKEN}"),
+            format!("sleutel://enroll/counter?activation={TOKEN}&activation={TOKEN}"),
+            format!("sleutel://enroll/counter?activation={TOKEN}&activation_code=ACDEFGHJKMNP"),
+            "sleutel://enroll/counter?activation_code=ACDEFGHJKMNP".to_owned(),
+            "sleutel://enroll/counter".to_owned(),
+            "sleutel://enroll/counter?activation=".to_owned(),
+            format!("sleutel://enroll/counter?activation={long}"),
+            format!("sleutel://enroll/counter?activation={}", &TOKEN[1..]),
+            format!("sleutel://enroll/counter?activation={}%2F", &TOKEN[1..]),
+            "ACDE-FGHJ-KMNP".to_owned(),
+            String::new(),
+        ] {
+            assert!(
+                matches!(
+                    counter_activation_token(&link),
+                    Err(ProtocolError::InvalidField {
+                        field: "activation_link",
+                        ..
+                    })
+                ),
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_counter_token_goes_on_the_wire_only_when_there_is_one() {
+        let eid = SubmitIdentityCode {
+            code: "ACDEFGHJ".into(),
+            activation_token: None,
+        };
+        let counter = SubmitIdentityCode {
+            code: "ACDEFGHJKMNP".into(),
+            activation_token: Some(TOKEN.into()),
+        };
+
+        assert_eq!(
+            serde_json::to_value(&eid).unwrap(),
+            serde_json::json!({"code": "ACDEFGHJ"})
+        );
+        assert_eq!(
+            serde_json::to_value(&counter).unwrap(),
+            serde_json::json!({"code": "ACDEFGHJKMNP", "activation_token": TOKEN})
+        );
+    }
+
     mod id_tokens {
         use super::super::*;
         use crate::jose::{Header, sign_compact};
@@ -1039,6 +1158,28 @@ mod tests {
                 card_pin: "7351".into(),
             }
         );
+        let code = format!(
+            "{:?}",
+            SubmitIdentityCode {
+                code: "ACDEFGHJKMNP".into(),
+                activation_token: Some(TOKEN.into()),
+            }
+        );
+        let block = format!(
+            "{:?}",
+            BlockMyKey {
+                source: Some(IdentitySource::Counter),
+                activation_code: Some("ACDEFGHJKMNP".into()),
+                activation_token: Some(TOKEN.into()),
+                ..BlockMyKey::default()
+            }
+        );
         assert!(!sms.contains("482913") && !card.contains("7351") && !form.contains("7351"));
+        for shown in [&code, &block] {
+            assert!(
+                !shown.contains("ACDEFGHJKMNP") && !shown.contains(TOKEN),
+                "{shown}"
+            );
+        }
     }
 }

@@ -205,6 +205,24 @@ pub const IDENTIFICATION_CODE_LENGTH: usize = 8;
 /// valid for days and not bound to a phone number.
 pub const ACTIVATION_CODE_LENGTH: usize = 12;
 
+/// Random bytes of the token in the counter's activation link: 256 bits from the OS generator.
+/// The link is the factor the e-mail carries; it must be unguessable on its own, since the server
+/// finds the activation code's row by it (a keyed hash) before it looks at the code typed.
+pub const ACTIVATION_TOKEN_BYTES: usize = 32;
+
+/// Characters of the activation link's token: base64url of [`ACTIVATION_TOKEN_BYTES`] without
+/// padding.
+pub const ACTIVATION_TOKEN_CHARS: usize = (ACTIVATION_TOKEN_BYTES * 8).div_ceil(6);
+
+/// Whether `token` has the shape of an activation link's token: exactly
+/// [`ACTIVATION_TOKEN_CHARS`] base64url characters.
+pub fn is_activation_token(token: &str) -> bool {
+    token.len() == ACTIVATION_TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Characters per group when a code is shown (`ACDE-FGHJ`): easier to copy by hand.
 pub const IDENTITY_CODE_GROUP: usize = 4;
 

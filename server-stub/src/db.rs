@@ -34,6 +34,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v4.sql")),
     M::up(include_str!("schema/v5.sql")),
     M::up(include_str!("schema/v6.sql")),
+    M::up(include_str!("schema/v7.sql")),
 ];
 
 /// The database: its path and a pool of open connections.
@@ -292,6 +293,50 @@ mod tests {
             })
             .unwrap();
         assert!(!account_columns.iter().any(|c| c == "pin_jwk"));
+    }
+
+    #[test]
+    fn the_counter_link_migration_leaves_earlier_codes_without_a_link_and_keeps_links_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..5])
+            .to_latest(&mut conn)
+            .unwrap();
+        let insert = |conn: &Connection, id: &str, code: &[u8], link: Option<&[u8]>| {
+            conn.execute(
+                "INSERT INTO identity_codes (id, kind, code_hash, email, given_name, family_name,
+                     birthdate, national_register_number, issuer, evidence_type,
+                     evidence_reference, created_at, expires_at)
+                 VALUES (?1, 'counter', ?2, 'a@b.be', 'An', 'Peeters', '1985-07-30',
+                     '85073003328', 'counter', 'counter_identity_check', 'document x', 0, 1)",
+                rusqlite::params![id, code],
+            )?;
+            if let Some(link) = link {
+                conn.execute(
+                    "UPDATE identity_codes SET link_hash = ?2 WHERE id = ?1",
+                    rusqlite::params![id, link],
+                )?;
+            }
+            Ok::<_, rusqlite::Error>(())
+        };
+        insert(&conn, "old", b"c0", None).unwrap();
+        drop(conn);
+
+        let db = Db::open(&path).unwrap();
+
+        db.with_conn(|conn| {
+            let link: Option<Vec<u8>> = conn.query_row(
+                "SELECT link_hash FROM identity_codes WHERE id = 'old'",
+                [],
+                |row| row.get(0),
+            )?;
+            assert_eq!(link, None);
+            insert(conn, "a", b"c1", Some(b"l1"))?;
+            assert!(insert(conn, "b", b"c2", Some(b"l1")).is_err());
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl FromSql for Step {
 /// The identity an enrollment proved, as stored with it. No `Debug`: personal data stays out
 /// of logs.
 #[derive(Clone)]
-struct ProvenIdentity {
+pub(crate) struct ProvenIdentity {
     given_name: String,
     family_name: String,
     birthdate: String,
@@ -111,6 +111,11 @@ struct ProvenIdentity {
 impl ProvenIdentity {
     fn display_name(&self) -> String {
         format!("{} {}", self.given_name, self.family_name)
+    }
+
+    /// The person's national register number.
+    pub(crate) fn national_register_number(&self) -> &str {
+        &self.national_register_number
     }
 }
 
@@ -481,9 +486,11 @@ fn accept_identity(
 /// `POST /v1/enrollments/{id}/code`: the identification code (eID) or activation code
 /// (counter) that proves the identity of an enrollment started with that source.
 ///
-/// The code is looked up by its keyed hash. An identification code counts only for the phone
-/// number it was issued for. Wrong codes are counted on the enrollment (and, for the eID, on the
-/// number's live code): at `identity_code_max_failures` the enrollment ends and the code stops
+/// An eID code is looked up by its keyed hash and counts only for the phone number it was
+/// issued for. A counter code needs the token of the e-mail's activation link as well: the row
+/// is found by the link, and the typed code is checked against that row. Wrong codes are counted
+/// on the enrollment and on the code they were typed for (eID: the number's live code; counter:
+/// the link's code): at `identity_code_max_failures` the enrollment ends and the code stops
 /// working. A right code is used up in the same transaction that admits the identity, so a
 /// refusal (age) leaves it unused.
 async fn submit_code(
@@ -493,15 +500,27 @@ async fn submit_code(
 ) -> Result<Json<SmsSent>> {
     let body: SubmitIdentityCode = extract::json(&call.body)?;
     let typed = zeroize::Zeroizing::new(body.code);
+    let token = body.activation_token.map(zeroize::Zeroizing::new);
     let sent = state
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
-            let (kind, length) = match enrollment.source {
-                IdentitySource::Eid => ("eid", IDENTIFICATION_CODE_LENGTH),
-                IdentitySource::Counter => ("counter", ACTIVATION_CODE_LENGTH),
-                IdentitySource::Bank => {
+            let length = match (enrollment.source, &token) {
+                (IdentitySource::Eid, None) => IDENTIFICATION_CODE_LENGTH,
+                (IdentitySource::Counter, Some(_)) => ACTIVATION_CODE_LENGTH,
+                (IdentitySource::Eid, Some(_)) => {
+                    return Err(ServerError::InvalidRequest(
+                        "activation_token belongs to counter activations only".into(),
+                    ));
+                }
+                (IdentitySource::Counter, None) => {
+                    return Err(ServerError::InvalidRequest(
+                        "a counter activation needs the activation link's token and the code"
+                            .into(),
+                    ));
+                }
+                (IdentitySource::Bank, _) => {
                     return Err(ServerError::WrongStep(
                         "this activation proves the identity with a bank token, not a code".into(),
                     ));
@@ -511,15 +530,25 @@ async fn submit_code(
                 identity::normalize_identity_code(&typed, length)
                     .map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
             );
-            let hash = app.keys.identity_code_hash(kind, &code)?;
-            match find_code(
-                &tx,
-                kind,
-                &hash,
-                &enrollment,
-                now,
-                app.policy.identity_code_max_failures,
-            ) {
+            let found = match &token {
+                Some(token) => match check_counter_activation(app, &tx, token, &code, now)? {
+                    CounterCheck::Proven { code_id, identity } => Ok((code_id, identity)),
+                    CounterCheck::UnknownLink => {
+                        return wrong_code(app, tx, &enrollment, now, None);
+                    }
+                    CounterCheck::WrongCode { attempts_left } => {
+                        return wrong_code(app, tx, &enrollment, now, Some(attempts_left));
+                    }
+                },
+                None => find_eid_code(
+                    &tx,
+                    &app.keys.identity_code_hash("eid", &code)?,
+                    &enrollment,
+                    now,
+                    app.policy.identity_code_max_failures,
+                ),
+            };
+            match found {
                 Ok((code_id, proven)) => {
                     tx.execute(
                         "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
@@ -529,7 +558,9 @@ async fn submit_code(
                     tx.commit()?;
                     Ok(sent)
                 }
-                Err(ServerError::WrongIdentityCode { .. }) => wrong_code(app, tx, &enrollment, now),
+                Err(ServerError::WrongIdentityCode { .. }) => {
+                    wrong_code(app, tx, &enrollment, now, None)
+                }
                 Err(e) => Err(e),
             }
         })
@@ -537,11 +568,10 @@ async fn submit_code(
     Ok(Json(sent))
 }
 
-/// The live code of `kind` with `hash` for `enrollment`, and the identity it proves. A code of
-/// another phone number (eID), or none at all, is `WrongIdentityCode`.
-fn find_code(
+/// The live eID identification code with `hash` for `enrollment`, and the identity it proves. A
+/// code of another phone number, or none at all, is `WrongIdentityCode`.
+fn find_eid_code(
     tx: &Transaction<'_>,
-    kind: &str,
     hash: &[u8],
     enrollment: &Enrollment,
     now: i64,
@@ -552,8 +582,8 @@ fn find_code(
             "SELECT id, phone_number, expires_at, used_at IS NOT NULL, failures,
                     given_name, family_name, birthdate, national_register_number, issuer,
                     evidence_type, evidence_reference
-             FROM identity_codes WHERE kind = ?1 AND code_hash = ?2",
-            params![kind, hash],
+             FROM identity_codes WHERE kind = 'eid' AND code_hash = ?1",
+            params![hash],
             |row| {
                 Ok((
                     row.get::<_, String>(0)?,
@@ -561,15 +591,7 @@ fn find_code(
                     row.get::<_, i64>(2)?,
                     row.get::<_, bool>(3)?,
                     row.get::<_, u32>(4)?,
-                    ProvenIdentity {
-                        given_name: row.get(5)?,
-                        family_name: row.get(6)?,
-                        birthdate: row.get(7)?,
-                        national_register_number: row.get(8)?,
-                        issuer: row.get(9)?,
-                        evidence_type: row.get(10)?,
-                        evidence_reference: row.get(11)?,
-                    },
+                    proven_identity_at(row, 5)?,
                 ))
             },
         )
@@ -593,13 +615,112 @@ fn find_code(
     Ok((code_id, proven))
 }
 
-/// Counts a wrong code on the enrollment and on the eID code live for its phone number; at the
-/// limit the enrollment ends (`too_many_attempts`) and that code stops working.
+/// The identity columns of an `identity_codes` row, from column `first` on (given name, family
+/// name, birth date, national register number, issuer, evidence type and reference).
+fn proven_identity_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ProvenIdentity> {
+    Ok(ProvenIdentity {
+        given_name: row.get(first)?,
+        family_name: row.get(first + 1)?,
+        birthdate: row.get(first + 2)?,
+        national_register_number: row.get(first + 3)?,
+        issuer: row.get(first + 4)?,
+        evidence_type: row.get(first + 5)?,
+        evidence_reference: row.get(first + 6)?,
+    })
+}
+
+/// What a counter activation (the e-mail's link token and the code typed) proves.
+pub(crate) enum CounterCheck {
+    /// Both factors are right: the code's row (not yet used up) and the identity it proves.
+    Proven {
+        /// The `identity_codes` row, to mark used once the identity is admitted.
+        code_id: String,
+        /// The identity the official checked.
+        identity: ProvenIdentity,
+    },
+    /// No counter code has this link.
+    UnknownLink,
+    /// The link is right and the code is not its code: counted on the link's row, which has
+    /// `attempts_left` tries left (0: it no longer works).
+    WrongCode {
+        /// Tries left on this link's code.
+        attempts_left: u32,
+    },
+}
+
+/// Checks a counter activation: the row is found by the keyed hash of the link `token`, and the
+/// canonical `code` is compared with that row's code in constant time. A wrong code is counted
+/// on the row (written in `tx`; the caller commits it), so each code has its own try limit,
+/// `identity_code_max_failures`, after which even the right code is `identity_code_blocked`.
+/// A used or expired link is refused as such whatever the code. A token of the wrong shape is
+/// `invalid_request` and counts nothing.
+pub(crate) fn check_counter_activation(
+    app: &App,
+    tx: &Connection,
+    token: &str,
+    code: &str,
+    now: i64,
+) -> Result<CounterCheck> {
+    if !identity::is_activation_token(token) {
+        return Err(ServerError::InvalidRequest(
+            "activation_token is not an activation link's token".into(),
+        ));
+    }
+    let row = tx
+        .query_row(
+            "SELECT id, code_hash, expires_at, used_at IS NOT NULL, failures,
+                    given_name, family_name, birthdate, national_register_number, issuer,
+                    evidence_type, evidence_reference
+             FROM identity_codes WHERE kind = 'counter' AND link_hash = ?1",
+            [app.keys.activation_link_hash(token)?],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, bool>(3)?,
+                    row.get::<_, u32>(4)?,
+                    proven_identity_at(row, 5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((code_id, code_hash, expires_at, used, failures, identity)) = row else {
+        return Ok(CounterCheck::UnknownLink);
+    };
+    let max = app.policy.identity_code_max_failures;
+    if failures >= max {
+        return Err(ServerError::IdentityCodeBlocked);
+    }
+    if used {
+        return Err(ServerError::IdentityCodeUsed);
+    }
+    if now >= expires_at {
+        return Err(ServerError::IdentityCodeExpired);
+    }
+    let given = app.keys.identity_code_hash("counter", code)?;
+    if !bool::from(given.ct_eq(&code_hash)) {
+        tx.execute(
+            "UPDATE identity_codes SET failures = failures + 1 WHERE id = ?1",
+            [&code_id],
+        )?;
+        return Ok(CounterCheck::WrongCode {
+            attempts_left: max.saturating_sub(failures.saturating_add(1)),
+        });
+    }
+    Ok(CounterCheck::Proven { code_id, identity })
+}
+
+/// Counts a wrong code on the enrollment and, for the eID, on the code live for its phone number
+/// (a counter code was counted by [`check_counter_activation`], which left it `code_left`
+/// tries); at the limit the enrollment ends (`too_many_attempts`) and that code stops working.
+/// The attempts left reported are the fewer of the enrollment's and the code's.
 fn wrong_code(
     app: &App,
     tx: Transaction<'_>,
     enrollment: &Enrollment,
     now: i64,
+    code_left: Option<u32>,
 ) -> Result<SmsSent> {
     let max = app.policy.identity_code_max_failures;
     if enrollment.source == IdentitySource::Eid {
@@ -623,8 +744,9 @@ fn wrong_code(
         params![enrollment.id, failures],
     )?;
     tx.commit()?;
+    let enrollment_left = max - failures;
     Err(ServerError::WrongIdentityCode {
-        attempts_left: max - failures,
+        attempts_left: code_left.map_or(enrollment_left, |left| left.min(enrollment_left)),
     })
 }
 

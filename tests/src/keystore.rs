@@ -8,6 +8,7 @@
 //! [`KeystoreError::KeyInvalidated`] for good once the phone's enrolled biometrics change, as
 //! Android's `setInvalidatedByBiometricEnrollment` and iOS's `.biometryCurrentSet` do.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use sleutel_core::{KeyProtection, Keystore, KeystoreError, SoftwareKeystore};
@@ -38,6 +39,9 @@ pub struct TestKeystore {
     software: Arc<SoftwareKeystore>,
     prompt: Arc<Mutex<BiometricPrompt>>,
     biometric_aliases: Arc<Mutex<Vec<String>>>,
+    /// Names of the secrets the core put since this keystore was opened, so tests can look for
+    /// a secret by its value without knowing the core's naming.
+    secret_names: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for TestKeystore {
@@ -53,6 +57,7 @@ impl TestKeystore {
             software: Arc::new(software),
             prompt: Arc::new(Mutex::new(BiometricPrompt::Succeed)),
             biometric_aliases: Arc::default(),
+            secret_names: Arc::default(),
         }
     }
 
@@ -80,6 +85,22 @@ impl TestKeystore {
             }
         }
         Ok(())
+    }
+
+    /// Whether a secret the core put since this keystore was opened, and has not deleted,
+    /// holds `value` (a test checks that a secret is kept, or gone, without its name).
+    pub fn holds_secret(&self, value: &[u8]) -> Result<bool, KeystoreError> {
+        let names = self
+            .secret_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for name in names {
+            if self.software.get_secret(name)?.as_deref() == Some(value) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn is_biometric(&self, alias: &str) -> Result<Option<bool>, KeystoreError> {
@@ -146,7 +167,12 @@ impl Keystore for TestKeystore {
     }
 
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
-        self.software.put_secret(name, value)
+        self.software.put_secret(name.clone(), value)?;
+        self.secret_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name);
+        Ok(())
     }
 
     fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError> {
@@ -154,6 +180,11 @@ impl Keystore for TestKeystore {
     }
 
     fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
-        self.software.delete_secret(name)
+        self.software.delete_secret(name.clone())?;
+        self.secret_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+        Ok(())
     }
 }

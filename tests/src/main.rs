@@ -48,8 +48,8 @@ enum Command {
         #[arg(long)]
         phone: String,
         /// How the new citizen proves their identity when the phone enrolls (and when it
-        /// unblocks): the bank's app, the eID website's identification code, or the counter's
-        /// activation code (opened from the e-mail's link).
+        /// unblocks): the bank's app, the eID website's identification code, or the counter
+        /// (the e-mail's activation link opened and the code handed out there typed).
         #[arg(long, value_enum, default_value_t = Source::Bank)]
         source: Source,
         /// Bank of the new citizen, when the phone enrolls.

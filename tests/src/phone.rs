@@ -202,8 +202,8 @@ impl VirtualPhone {
     }
 
     /// The counter enrollment as the person does it: the official checks the identity and
-    /// hands out an activation code, the person opens the e-mail's activation link on the phone,
-    /// then the SMS code and the 5-digit code twice.
+    /// hands out an activation code, the person opens the e-mail's activation link on the phone
+    /// and types the code, then the SMS code and the 5-digit code twice.
     pub async fn enroll_at_counter(
         &self,
         citizen: &Citizen,
@@ -212,16 +212,20 @@ impl VirtualPhone {
         narrate: Narrator<'_>,
     ) -> Result<Account> {
         let email = Self::email_of(citizen);
-        self.sim.counter_activation(citizen, &email).await?;
+        let issued = self.sim.counter_activation(citizen, &email).await?;
         let link = self.sim.activation_link(&email).await?;
-        narrate("the official checks the identity; an e-mail with an activation link follows");
+        narrate(
+            "the official checks the identity and hands out an activation code; an e-mail with \
+             an activation link follows",
+        );
         let sms_before = self.sim.sms_messages(phone_number).await?.messages.len();
         let sms = self
             .auth
-            .start_counter_enrollment(phone_number.to_owned(), link)
+            .start_counter_enrollment(phone_number.to_owned(), link, issued.activation_code)
             .await?;
         narrate(&format!(
-            "the person opens the activation link on the phone; an SMS goes to {}",
+            "the person opens the activation link on the phone and types the activation code; \
+             an SMS goes to {}",
             sms.phone_number_masked
         ));
         self.finish_enrollment(phone_number, sms_before, code, narrate)
@@ -304,10 +308,10 @@ impl VirtualPhone {
             }
             IdentitySource::Counter => {
                 let email = Self::email_of(citizen);
-                self.sim.counter_activation(citizen, &email).await?;
+                let issued = self.sim.counter_activation(citizen, &email).await?;
                 let link = self.sim.activation_link(&email).await?;
                 self.auth
-                    .unblock_with_counter(account_id.to_owned(), link)
+                    .unblock_with_counter(account_id.to_owned(), link, issued.activation_code)
                     .await?;
             }
         }

@@ -1,7 +1,8 @@
 //! The simulated "block my key" page, for a lost or stolen phone: the person proves their
-//! identity through any source (bank card, eID, or an activation code from the counter) and the
-//! account is blocked at once. Its open requests are closed as denied, no phone can approve
-//! anything, and relying parties are refused. Activating a phone again (any source) lifts it.
+//! identity through any source (bank card, eID, or the counter's activation link with the code
+//! handed out there) and the account is blocked at once. Its open requests are closed as denied,
+//! no phone can approve anything, and relying parties are refused. Activating a phone again (any
+//! source) lifts it.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::api::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, IdentitySource};
 
+use crate::enrollment::{CounterCheck, check_counter_activation};
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::{App, AppState};
@@ -112,37 +114,27 @@ fn proven_identity(
         }
         IdentitySource::Counter => {
             let typed = zeroize::Zeroizing::new(field(&form.activation_code, "activation_code")?);
+            let token = zeroize::Zeroizing::new(field(&form.activation_token, "activation_token")?);
             let code = zeroize::Zeroizing::new(
                 identity::normalize_identity_code(&typed, ACTIVATION_CODE_LENGTH)
                     .map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
             );
-            let hash = app.keys.identity_code_hash("counter", &code)?;
-            let row: Option<(String, i64, bool)> = tx
-                .query_row(
-                    "SELECT id, expires_at, used_at IS NOT NULL FROM identity_codes
-                     WHERE kind = 'counter' AND code_hash = ?1",
-                    [&hash],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((id, expires_at, used)) = row else {
-                return Err(ServerError::NotFound("no such activation code".into()));
+            // Both factors, as for an activation: a wrong code counts on the link's code.
+            return match check_counter_activation(app, tx, &token, &code, now)? {
+                CounterCheck::Proven { code_id, identity } => {
+                    tx.execute(
+                        "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
+                        params![code_id, now],
+                    )?;
+                    Ok(identity.national_register_number().to_owned())
+                }
+                CounterCheck::UnknownLink => {
+                    Err(ServerError::NotFound("no such activation link".into()))
+                }
+                CounterCheck::WrongCode { attempts_left } => {
+                    Err(ServerError::WrongIdentityCode { attempts_left })
+                }
             };
-            if used {
-                return Err(ServerError::IdentityCodeUsed);
-            }
-            if now >= expires_at {
-                return Err(ServerError::IdentityCodeExpired);
-            }
-            tx.execute(
-                "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )?;
-            return Ok(tx.query_row(
-                "SELECT national_register_number FROM identity_codes WHERE id = ?1",
-                [&id],
-                |row| row.get(0),
-            )?);
         }
     };
     Ok(citizen_identity(tx, &citizen_id)?.national_register_number)

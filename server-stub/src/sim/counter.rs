@@ -1,12 +1,16 @@
 //! The simulated town-hall counter: an official checks the person's identity document and hands
-//! out an activation code; an e-mail with an activation link follows. Code and link are valid
-//! for `activation_code_ttl_secs` (14 days), work once, and are stored only as a keyed hash.
+//! out an activation code; an e-mail with an activation link follows. The link carries a random
+//! token, never the code: activating (or blocking) needs both the link and the code typed by the
+//! person, so whoever reads the mailbox alone, or holds the code alone, activates nothing. Code
+//! and link are valid together for `activation_code_ttl_secs` (14 days), work once, and are
+//! stored only as keyed hashes.
 
 use axum::Json;
 use axum::extract::State;
 use rusqlite::{OptionalExtension, params};
 use sleutel_protocol::api::{self, ActivationCodeIssued, CounterActivation};
-use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH};
+use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, ACTIVATION_TOKEN_BYTES};
+use sleutel_protocol::jose;
 
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
@@ -64,12 +68,15 @@ pub(crate) async fn activation(
                 })?;
             let person = citizen_identity(&tx, &citizen_id)?;
             let code = identity_code(ACTIVATION_CODE_LENGTH)?;
+            let random = zeroize::Zeroizing::new(crate::random::bytes::<ACTIVATION_TOKEN_BYTES>()?);
+            let token = zeroize::Zeroizing::new(jose::b64(random.as_slice()));
             let expires_at = now + app.policy.activation_code_ttl_secs;
             tx.execute(
-                "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
-                     family_name, birthdate, national_register_number, issuer, evidence_type,
-                     evidence_reference, created_at, expires_at)
-                 VALUES (?1, 'counter', ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO identity_codes (id, kind, code_hash, link_hash, phone_number, email,
+                     given_name, family_name, birthdate, national_register_number, issuer,
+                     evidence_type, evidence_reference, created_at, expires_at)
+                 VALUES (?1, 'counter', ?2, ?13, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                     ?12)",
                 params![
                     crate::random::id()?,
                     app.keys.identity_code_hash("counter", &code)?,
@@ -82,16 +89,17 @@ pub(crate) async fn activation(
                     EVIDENCE_COUNTER_CHECK,
                     format!("document {document}"),
                     now,
-                    expires_at
+                    expires_at,
+                    app.keys.activation_link_hash(&token)?
                 ],
             )?;
             let days = app.policy.activation_code_ttl_secs / 86_400;
             let text = zeroize::Zeroizing::new(format!(
-                "Beste {},\n\nOpen deze link op uw smartphone om uw digitale sleutel te \
-                 activeren:\n{}\n\nDe link en de activatiecode die u aan het loket kreeg zijn \
-                 {days} dagen geldig en werken één keer.",
+                "Beste {},\n\nOpen deze link op uw smartphone en vul de activatiecode in die u \
+                 aan het loket kreeg:\n{}\n\nDe link is {days} dagen geldig en werkt één keer, \
+                 alleen samen met uw activatiecode.",
                 person.given_name,
-                api::counter_activation_link(&code)
+                api::counter_activation_link(&token)
             ));
             send_email(&tx, &email, ACTIVATION_EMAIL_SUBJECT, &text, now)?;
             tx.commit()?;

@@ -182,16 +182,21 @@ impl TestServer {
         Err(err(response).await)
     }
 
-    /// The control code of the newest SMS to `number`.
-    pub async fn last_sms_code(&self, number: &str) -> String {
-        let outbox: SmsOutbox = ok(self
+    /// Every SMS sent to `number`, oldest first.
+    pub async fn sms_outbox(&self, number: &str) -> SmsOutbox {
+        ok(self
             .http
             .get(format!("{}{}", self.url(), api::PATH_SIM_SMS))
             .query(&[("phone_number", number)])
             .send()
             .await
             .unwrap())
-        .await;
+        .await
+    }
+
+    /// The control code of the newest SMS to `number`.
+    pub async fn last_sms_code(&self, number: &str) -> String {
+        let outbox = self.sms_outbox(number).await;
         let text = &outbox.messages.last().expect("an SMS").text;
         text.split(|c: char| !c.is_ascii_digit())
             .find(|run| run.len() == 6)

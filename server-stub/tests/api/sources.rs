@@ -64,8 +64,19 @@ pub fn counter_form(citizen: &Citizen) -> CounterActivation {
     }
 }
 
-/// An activation code from the counter for `citizen`.
-pub async fn counter_code(server: &TestServer, citizen: &Citizen) -> String {
+/// What the counter hands out for `citizen`: the code (to the person, at the desk) and the
+/// e-mail with the activation link.
+pub struct CounterIssued {
+    /// The activation code as the official shows it.
+    pub code: String,
+    /// The token of the e-mail's activation link.
+    pub token: String,
+    /// The e-mail's text.
+    pub email_text: String,
+}
+
+/// The official at the counter checks `citizen`'s identity; returns the code and the e-mail.
+pub async fn counter_issue(server: &TestServer, citizen: &Citizen) -> CounterIssued {
     let issued: ActivationCodeIssued = ok(sim_post(
         server,
         api::PATH_SIM_COUNTER_ACTIVATION,
@@ -73,7 +84,24 @@ pub async fn counter_code(server: &TestServer, citizen: &Citizen) -> String {
     )
     .await)
     .await;
-    issued.activation_code
+    let outbox: EmailOutbox = ok(server
+        .http
+        .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
+        .query(&[("email", EMAIL)])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let email_text = outbox.messages.last().expect("an e-mail").text.clone();
+    let link = email_text
+        .split_whitespace()
+        .find(|word| word.starts_with(api::DEEP_LINK_COUNTER_ACTIVATION))
+        .expect("an activation link in the e-mail");
+    CounterIssued {
+        code: issued.activation_code,
+        token: api::counter_activation_token(link).expect("a well-formed activation link"),
+        email_text,
+    }
 }
 
 /// `phone` starts an activation of `number` proven by `source` (no bank).
@@ -91,32 +119,68 @@ pub async fn start_with(phone: &Phone, number: &str, source: IdentitySource) -> 
     .await
 }
 
-/// `phone` types `code` into the enrollment `started`.
+/// `phone` types `code` into the enrollment `started` (no activation link).
 pub async fn submit_code(
     phone: &Phone,
     started: &EnrollmentStarted,
     code: &str,
 ) -> reqwest::Response {
+    submit_code_with_link(phone, started, None, code).await
+}
+
+/// `phone` types `code` into the enrollment `started`, opened with the activation link whose
+/// token is `token`.
+pub async fn submit_code_with_link(
+    phone: &Phone,
+    started: &EnrollmentStarted,
+    token: Option<&str>,
+    code: &str,
+) -> reqwest::Response {
     phone
         .post(
             &api::path_enrollment_code(&started.enrollment_id),
-            &SubmitIdentityCode { code: code.into() },
+            &SubmitIdentityCode {
+                code: code.into(),
+                activation_token: token.map(str::to_owned),
+            },
         )
         .await
 }
 
-/// `phone` activates `number` for the identity `code` proves (eID or counter, `source`), through
-/// the SMS code to the registration of a fresh PIN key.
+/// How an enrollment proves the identity without a bank.
+pub enum Proof<'a> {
+    /// An identification code of the eID website.
+    Eid(&'a str),
+    /// The counter's activation link and code.
+    Counter(&'a CounterIssued),
+}
+
+/// `phone` activates `number` for the identity `proof` proves, through the SMS code to the
+/// registration of a fresh PIN key.
 pub async fn enroll_with_code(
     server: &TestServer,
     phone: Phone,
     number: &str,
-    source: IdentitySource,
-    code: &str,
+    proof: Proof<'_>,
     citizen: &Citizen,
 ) -> Enrolled {
-    let started = start_with(&phone, number, source).await;
-    let _: SmsSent = ok(submit_code(&phone, &started, code).await).await;
+    let started = match proof {
+        Proof::Eid(code) => {
+            let started = start_with(&phone, number, IdentitySource::Eid).await;
+            let _: SmsSent = ok(submit_code(&phone, &started, code).await).await;
+            started
+        }
+        Proof::Counter(issued) => {
+            let started = start_with(&phone, number, IdentitySource::Counter).await;
+            let _: SmsSent =
+                ok(
+                    submit_code_with_link(&phone, &started, Some(&issued.token), &issued.code)
+                        .await,
+                )
+                .await;
+            started
+        }
+    };
     let sms = server.last_sms_code(number).await;
     let _: SmsVerified = ok(phone.verify_sms(&started.enrollment_id, &sms).await).await;
     let pin = SigningKey::generate();
@@ -159,8 +223,7 @@ async fn an_eid_identification_code_activates_and_the_history_names_the_source()
         &server,
         Phone::new(&server.url()),
         number,
-        IdentitySource::Eid,
-        &code,
+        Proof::Eid(&code),
         &person,
     )
     .await;
@@ -250,8 +313,7 @@ async fn a_used_identification_code_is_refused_as_used() {
         &server,
         Phone::new(&server.url()),
         number,
-        IdentitySource::Eid,
-        &code,
+        Proof::Eid(&code),
         &person,
     )
     .await;
@@ -354,6 +416,7 @@ async fn a_code_needs_the_enrollments_own_device_key() {
     let path = api::path_enrollment_code(&started.enrollment_id);
     let body = serde_json::to_vec(&SubmitIdentityCode {
         code: "ACDE-FGHJ".into(),
+        activation_token: None,
     })
     .unwrap();
 
@@ -600,61 +663,229 @@ async fn the_eid_website_refuses_malformed_forms() {
 
 // --- the counter --------------------------------------------------------------------------------
 
+/// A token of the right shape that no counter issued.
+const UNKNOWN_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// A well-formed activation code other than `code`.
+fn other_code(code: &str) -> &'static str {
+    if code.starts_with('A') {
+        "CCCC-CCCC-CCCC"
+    } else {
+        "AAAA-AAAA-AAAA"
+    }
+}
+
 #[tokio::test]
-async fn an_activation_code_activates_and_its_email_carries_the_link() {
+async fn the_activation_link_with_its_code_activates_and_the_history_names_the_counter() {
     let server = TestServer::start().await;
     let person = citizen(&server).await;
-    let number = "+32470000530";
-    let code = counter_code(&server, &person).await;
-    let outbox: EmailOutbox = ok(server
-        .http
-        .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
-        .query(&[("email", EMAIL)])
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let issued = counter_issue(&server, &person).await;
 
     let enrolled = enroll_with_code(
         &server,
         Phone::new(&server.url()),
-        number,
-        IdentitySource::Counter,
-        &code,
+        "+32470000530",
+        Proof::Counter(&issued),
         &person,
     )
     .await;
 
-    let mail = outbox.messages.last().expect("an e-mail");
-    let canonical = code.replace('-', "");
-    assert!(
-        mail.text
-            .contains(&api::counter_activation_link(&canonical)),
-        "{}",
-        mail.text
-    );
     let history = events(&server, &enrolled.completed.account_id);
     assert!(history[0].1.contains("source counter"), "{history:?}");
+    approved_login(&server.rp(), &enrolled).await;
+}
+
+#[tokio::test]
+async fn the_activation_email_carries_the_link_but_never_the_code() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+
+    let issued = counter_issue(&server, &person).await;
+
+    let canonical = issued.code.replace('-', "");
+    assert!(
+        issued
+            .email_text
+            .contains(&api::counter_activation_link(&issued.token)),
+        "{}",
+        issued.email_text
+    );
+    assert!(!issued.email_text.contains(&issued.code));
+    assert!(!issued.email_text.contains(&canonical));
+    assert!(!issued.email_text.contains(&canonical.to_lowercase()));
+}
+
+#[tokio::test]
+async fn the_activation_link_with_a_wrong_code_activates_nothing() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let issued = counter_issue(&server, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000535", IdentitySource::Counter).await;
+
+    let (status, error) = err(submit_code_with_link(
+        &phone,
+        &started,
+        Some(&issued.token),
+        other_code(&issued.code),
+    )
+    .await)
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+    assert_eq!(error.attempts_left, Some(4));
+    assert!(server.sms_outbox("+32470000535").await.messages.is_empty());
+}
+
+#[tokio::test]
+async fn the_activation_code_without_its_link_is_refused() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let issued = counter_issue(&server, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000536", IdentitySource::Counter).await;
+
+    let (status, error) = err(submit_code(&phone, &started, &issued.code).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+    assert!(server.sms_outbox("+32470000536").await.messages.is_empty());
+}
+
+#[tokio::test]
+async fn the_activation_code_with_another_persons_link_is_a_wrong_code_and_stays_usable() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let other = citizen(&server).await;
+    let mine = counter_issue(&server, &person).await;
+    let theirs = counter_issue(&server, &other).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000537", IdentitySource::Counter).await;
+
+    let (_, error) =
+        err(submit_code_with_link(&phone, &started, Some(&theirs.token), &mine.code).await).await;
+    let sent: SmsSent =
+        ok(submit_code_with_link(&phone, &started, Some(&mine.token), &mine.code).await).await;
+
+    assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+    assert!(sent.phone_number_masked.ends_with("05 37"));
+}
+
+#[tokio::test]
+async fn an_unknown_activation_link_is_a_wrong_code_counted_on_the_enrollment() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let issued = counter_issue(&server, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000538", IdentitySource::Counter).await;
+
+    let (_, first) =
+        err(submit_code_with_link(&phone, &started, Some(UNKNOWN_TOKEN), &issued.code).await).await;
+    let (_, second) =
+        err(submit_code_with_link(&phone, &started, Some(UNKNOWN_TOKEN), &issued.code).await).await;
+
+    assert_eq!(first.error, codes::WRONG_IDENTITY_CODE);
+    assert_eq!(first.attempts_left, Some(4));
+    assert_eq!(second.attempts_left, Some(3));
+}
+
+#[tokio::test]
+async fn a_malformed_activation_link_token_is_invalid_and_not_counted() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let issued = counter_issue(&server, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000539", IdentitySource::Counter).await;
+
+    let (status, malformed) =
+        err(submit_code_with_link(&phone, &started, Some("short"), &issued.code).await).await;
+    let (_, wrong) = err(submit_code_with_link(
+        &phone,
+        &started,
+        Some(&issued.token),
+        other_code(&issued.code),
+    )
+    .await)
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.error, codes::INVALID_REQUEST);
+    assert_eq!(wrong.attempts_left, Some(4));
+}
+
+#[tokio::test]
+async fn wrong_codes_on_an_activation_link_block_it_even_for_the_right_code() {
+    let server = TestServer::start_with(Policy {
+        identity_code_max_failures: 3,
+        ..Policy::default()
+    })
+    .await;
+    let person = citizen(&server).await;
+    let issued = counter_issue(&server, &person).await;
+
+    // Each wrong code in a new enrollment (a new key is free): only the link's count stops it.
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let phone = Phone::new(&server.url());
+        let started = start_with(&phone, "+32470000543", IdentitySource::Counter).await;
+        let (_, error) = err(submit_code_with_link(
+            &phone,
+            &started,
+            Some(&issued.token),
+            other_code(&issued.code),
+        )
+        .await)
+        .await;
+        assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+        left.push(error.attempts_left);
+    }
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, "+32470000543", IdentitySource::Counter).await;
+    let (status, blocked) =
+        err(submit_code_with_link(&phone, &started, Some(&issued.token), &issued.code).await).await;
+
+    assert_eq!(left, [Some(2), Some(1), Some(0)]);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(blocked.error, codes::IDENTITY_CODE_BLOCKED);
+}
+
+#[tokio::test]
+async fn an_activation_link_token_on_an_eid_activation_is_invalid() {
+    let server = TestServer::start().await;
+    let person = citizen(&server).await;
+    let number = "+32470000544";
+    let code = eid_code(&server, number, &person).await;
+    let phone = Phone::new(&server.url());
+    let started = start_with(&phone, number, IdentitySource::Eid).await;
+
+    let (status, error) =
+        err(submit_code_with_link(&phone, &started, Some(UNKNOWN_TOKEN), &code).await).await;
+    let sent: SmsSent = ok(submit_code(&phone, &started, &code).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::INVALID_REQUEST);
+    assert!(sent.phone_number_masked.ends_with("05 44"));
 }
 
 #[tokio::test]
 async fn an_activation_code_works_for_any_number_but_only_once() {
     let server = TestServer::start().await;
     let person = citizen(&server).await;
-    let code = counter_code(&server, &person).await;
+    let issued = counter_issue(&server, &person).await;
     enroll_with_code(
         &server,
         Phone::new(&server.url()),
         "+32470000531",
-        IdentitySource::Counter,
-        &code,
+        Proof::Counter(&issued),
         &person,
     )
     .await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000532", IdentitySource::Counter).await;
 
-    let (status, error) = err(submit_code(&phone, &started, &code).await).await;
+    let (status, error) =
+        err(submit_code_with_link(&phone, &started, Some(&issued.token), &issued.code).await).await;
 
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(error.error, codes::IDENTITY_CODE_USED);
@@ -668,12 +899,13 @@ async fn an_expired_activation_code_is_refused_as_expired() {
     })
     .await;
     let person = citizen(&server).await;
-    let code = counter_code(&server, &person).await;
+    let issued = counter_issue(&server, &person).await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000533", IdentitySource::Counter).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    let (_, error) = err(submit_code(&phone, &started, &code).await).await;
+    let (_, error) =
+        err(submit_code_with_link(&phone, &started, Some(&issued.token), &issued.code).await).await;
 
     assert_eq!(error.error, codes::IDENTITY_CODE_EXPIRED);
 }
@@ -683,11 +915,17 @@ async fn an_identification_code_is_no_activation_code() {
     let server = TestServer::start().await;
     let person = citizen(&server).await;
     let number = "+32470000534";
+    let issued = counter_issue(&server, &person).await;
     let eid = eid_code(&server, number, &person).await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, number, IdentitySource::Counter).await;
 
-    let (_, error) = err(submit_code(&phone, &started, &format!("{eid}AAAA")).await).await;
+    let (_, error) =
+        err(
+            submit_code_with_link(&phone, &started, Some(&issued.token), &format!("{eid}AAAA"))
+                .await,
+        )
+        .await;
 
     assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
 }
@@ -749,17 +987,18 @@ async fn the_accounts_own_phone_cannot_prove_another_persons_identity() {
     let server = TestServer::start().await;
     let owner = enroll(&server, "+32470000540").await;
     let stranger = citizen(&server).await;
-    let code = counter_code(&server, &stranger).await;
+    let issued = counter_issue(&server, &stranger).await;
     let started = start_with(&owner.phone, "+32470000540", IdentitySource::Counter).await;
 
-    let (status, error) = err(submit_code(&owner.phone, &started, &code).await).await;
+    let (status, error) =
+        err(submit_code_with_link(&owner.phone, &started, Some(&issued.token), &issued.code).await)
+            .await;
     // The code was not spent on the refusal: its owner can still use it.
     let theirs = enroll_with_code(
         &server,
         Phone::new(&server.url()),
         "+32470000541",
-        IdentitySource::Counter,
-        &code,
+        Proof::Counter(&issued),
         &stranger,
     )
     .await;
@@ -778,15 +1017,8 @@ async fn an_unblock_with_an_eid_code_lifts_the_block_and_replaces_the_pin_key() 
     let code = eid_code(&server, number, &owner.citizen).await;
     let phone = clone_phone(&owner.phone);
 
-    let unblocked = enroll_with_code(
-        &server,
-        phone,
-        number,
-        IdentitySource::Eid,
-        &code,
-        &owner.citizen,
-    )
-    .await;
+    let unblocked =
+        enroll_with_code(&server, phone, number, Proof::Eid(&code), &owner.citizen).await;
 
     assert_eq!(unblocked.completed.account_id, owner.completed.account_id);
     let history: Vec<String> = events(&server, &owner.completed.account_id)
@@ -898,11 +1130,11 @@ async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
 }
 
 #[tokio::test]
-async fn the_block_page_blocks_with_a_bank_card_or_an_activation_code() {
+async fn the_block_page_blocks_with_a_bank_card_or_an_activation_link_and_its_code() {
     let server = TestServer::start().await;
     let by_bank = enroll(&server, "+32470000551").await;
     let by_code = enroll(&server, "+32470000552").await;
-    let code = counter_code(&server, &by_code.citizen).await;
+    let issued = counter_issue(&server, &by_code.citizen).await;
 
     let _: KeyBlocked = ok(block(
         &server,
@@ -917,7 +1149,8 @@ async fn the_block_page_blocks_with_a_bank_card_or_an_activation_code() {
     .await;
     let form = BlockMyKey {
         source: Some(IdentitySource::Counter),
-        activation_code: Some(code),
+        activation_code: Some(issued.code),
+        activation_token: Some(issued.token),
         ..BlockMyKey::default()
     };
     let _: KeyBlocked = ok(block(&server, &form).await).await;
@@ -961,6 +1194,7 @@ async fn the_block_page_refuses_wrong_proofs_and_people_without_a_key() {
         BlockMyKey {
             source: Some(IdentitySource::Counter),
             activation_code: Some("ACDE-FGHJ-KMNP".into()),
+            activation_token: Some(UNKNOWN_TOKEN.into()),
             ..BlockMyKey::default()
         },
         BlockMyKey {
@@ -989,5 +1223,73 @@ async fn the_block_page_refuses_wrong_proofs_and_people_without_a_key() {
         ]
     );
     // None of it blocked the account.
+    approved_login(&server.rp(), &e).await;
+}
+
+/// The block page's counter form.
+fn counter_block(code: Option<&str>, token: Option<&str>) -> BlockMyKey {
+    BlockMyKey {
+        source: Some(IdentitySource::Counter),
+        activation_code: code.map(str::to_owned),
+        activation_token: token.map(str::to_owned),
+        ..BlockMyKey::default()
+    }
+}
+
+#[tokio::test]
+async fn the_block_page_needs_both_the_activation_link_and_its_code() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000554").await;
+    let stranger = citizen(&server).await;
+    let issued = counter_issue(&server, &e.citizen).await;
+    let theirs = counter_issue(&server, &stranger).await;
+    let cases = [
+        counter_block(Some(&issued.code), None),
+        counter_block(None, Some(&issued.token)),
+        counter_block(Some(other_code(&issued.code)), Some(&issued.token)),
+        counter_block(Some(&issued.code), Some(&theirs.token)),
+    ];
+
+    let mut refusals = Vec::new();
+    for form in &cases {
+        let (status, error) = err(block(&server, form).await).await;
+        refusals.push((status.as_u16(), error.error));
+    }
+
+    assert_eq!(
+        refusals,
+        [
+            (400, codes::INVALID_REQUEST.to_owned()),
+            (400, codes::INVALID_REQUEST.to_owned()),
+            (400, codes::WRONG_IDENTITY_CODE.to_owned()),
+            (400, codes::WRONG_IDENTITY_CODE.to_owned()),
+        ]
+    );
+    approved_login(&server.rp(), &e).await;
+}
+
+#[tokio::test]
+async fn wrong_codes_on_the_block_page_block_the_activation_code() {
+    let server = TestServer::start_with(Policy {
+        identity_code_max_failures: 3,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000555").await;
+    let issued = counter_issue(&server, &e.citizen).await;
+    let wrong = counter_block(Some(other_code(&issued.code)), Some(&issued.token));
+
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let (_, error) = err(block(&server, &wrong).await).await;
+        assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
+        left.push(error.attempts_left);
+    }
+    let right = counter_block(Some(&issued.code), Some(&issued.token));
+    let (status, blocked) = err(block(&server, &right).await).await;
+
+    assert_eq!(left, [Some(2), Some(1), Some(0)]);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(blocked.error, codes::IDENTITY_CODE_BLOCKED);
     approved_login(&server.rp(), &e).await;
 }
