@@ -33,6 +33,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v3.sql")),
     M::up(include_str!("schema/v4.sql")),
     M::up(include_str!("schema/v5.sql")),
+    M::up(include_str!("schema/v7.sql")),
 ];
 
 /// The database: its path and a pool of open connections.
