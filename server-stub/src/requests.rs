@@ -226,6 +226,10 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     let tx = db::immediate(conn)?;
     let device = auth::active_device(&tx, &call.jkt)?;
     let jws: GeneralJws = extract::json(&call.body)?;
+    // Kept as the evidence of the answer exactly as received: the bytes the signatures were
+    // checked on (JSON text, so UTF-8 once it parsed).
+    let received = std::str::from_utf8(&call.body)
+        .map_err(|_| ServerError::InvalidRequest("the response is not UTF-8 text".into()))?;
     let request = account_request(&tx, id, &device.account_id)?;
     if now >= request.expires_at {
         return Err(ServerError::RequestExpired);
@@ -268,9 +272,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             });
             tx.execute(
                 "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                     decline_reason = ?3
+                     decline_reason = ?3, response_jws = ?4
                  WHERE id = ?1",
-                params![id, now, reason],
+                params![id, now, reason, received],
             )?;
             let mut closed = Vec::new();
             if response.reason == Some(DeclineReason::NotMe) {
@@ -332,11 +336,14 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         ));
                     }
                     Some(picked) if picked != expected => {
+                        // The evidence is the approval as sent: its device signature verified
+                        // and its payload names the number picked; its code signature was not
+                        // checked, so that a wrong pick costs no attempt.
                         tx.execute(
                             "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                                 decline_reason = 'wrong_number'
+                                 decline_reason = 'wrong_number', response_jws = ?3
                              WHERE id = ?1",
-                            params![id, now],
+                            params![id, now, received],
                         )?;
                         let closed = suspicious(
                             app,
@@ -387,14 +394,97 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             )?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
-                     method = ?4, consented_claims = ?3
+                     method = ?4, consented_claims = ?3, response_jws = ?5
                  WHERE id = ?1",
-                params![id, now, consented, method_to_column(method)],
+                params![id, now, consented, method_to_column(method), received],
             )?;
             tx.commit()?;
             Ok(Status::Approved)
         }
     }
+}
+
+/// How to find a request's evidence: by the relying party's `auth_req_id`, the request id the
+/// phone saw, or the `request_hash` an ID token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLookup<'a> {
+    /// The `auth_req_id` the backchannel authentication endpoint gave the relying party.
+    AuthReqId(&'a str),
+    /// The request id (`jti` of the action request, `request_id` of the response).
+    RequestId(&'a str),
+    /// The `request_hash` of an ID token's `sleutel_action` (requests made since schema v7).
+    RequestHash(&'a str),
+}
+
+/// What the server keeps of one request to settle a dispute: the action request it signed and
+/// the phone showed, and the phone's signed answer. Read by support and tests only
+/// ([`crate::RunningServer::request_evidence`]), never served over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEvidence {
+    /// The request id.
+    pub request_id: String,
+    /// The relying party's `auth_req_id`.
+    pub auth_req_id: String,
+    /// The relying party's client id.
+    pub client_id: String,
+    /// The account the request was for.
+    pub account_id: String,
+    /// `pending`, `approved`, `declined` or `denied` (closed by the server).
+    pub status: String,
+    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
+    pub decline_reason: Option<String>,
+    /// When the request was made (Unix seconds).
+    pub created_at: i64,
+    /// When it was answered or closed (Unix seconds).
+    pub answered_at: Option<i64>,
+    /// The action request: the compact JWS the server signed and the phone verified and showed.
+    pub request_jws: String,
+    /// base64url SHA-256 of `request_jws`: the `request_hash` of the response and the ID token.
+    pub request_hash: String,
+    /// The phone's answer exactly as the server received and verified it (general-JSON JWS,
+    /// device signature first, then the code's or biometric key's for an approval); `None`
+    /// while pending, for a request the server closed or that expired, and for a wrong code,
+    /// which is no answer.
+    pub response_jws: Option<String>,
+}
+
+/// The evidence of the request `lookup` names, if the server still has it.
+pub(crate) fn evidence(
+    conn: &Connection,
+    lookup: RequestLookup<'_>,
+) -> Result<Option<RequestEvidence>> {
+    let (column, value) = match lookup {
+        RequestLookup::AuthReqId(value) => ("auth_req_id", value),
+        RequestLookup::RequestId(value) => ("id", value),
+        RequestLookup::RequestHash(value) => ("request_hash", value),
+    };
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
+                        answered_at, jws, response_jws
+                 FROM action_requests WHERE {column} = ?1"
+            ),
+            [value],
+            |row| {
+                let request_jws: String = row.get(8)?;
+                Ok(RequestEvidence {
+                    request_id: row.get(0)?,
+                    auth_req_id: row.get(1)?,
+                    client_id: row.get(2)?,
+                    account_id: row.get(3)?,
+                    status: row.get::<_, Status>(4)?.as_str().to_owned(),
+                    decline_reason: row.get(5)?,
+                    created_at: row.get(6)?,
+                    answered_at: row.get(7)?,
+                    request_hash: sleutel_protocol::jose::sha256_b64(&request_jws),
+                    request_jws,
+                    response_jws: row.get(9)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(found)
 }
 
 /// Records a suspicious event (a "this was not me" report, a wrong number), alerts the account

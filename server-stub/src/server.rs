@@ -21,6 +21,7 @@ use crate::error::{Result, ServerError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
+use crate::requests::{RequestEvidence, RequestLookup};
 use crate::sms::{OutboxSms, SmsSender};
 use crate::{device, enrollment, oidc, requests, sim};
 
@@ -187,6 +188,15 @@ impl RunningServer {
         self.state
             .db
             .with_conn(|conn| crate::events::list(conn, account_id))
+    }
+
+    /// The evidence the server keeps of one request (the signed action request and the phone's
+    /// signed answer), found by `lookup`; `None` once purged or for an unknown id. What support
+    /// reads to settle a dispute (and tests check). Not reachable over HTTP.
+    pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
+        self.state
+            .db
+            .with_conn(|conn| requests::evidence(conn, lookup))
     }
 
     /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an
