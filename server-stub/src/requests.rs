@@ -404,6 +404,28 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     }
 }
 
+/// Deletes the requests settled more than `retention_secs` before `now` (answered or closed by
+/// the server, or else expired unanswered), and with them the phone's signed response kept as
+/// evidence; returns how many were deleted. One statement, so it is atomic on its own; a
+/// periodic housekeeping task calls it with the policy's `request_retention_secs`.
+/// `Policy::validate` keeps the retention above every window that reads past requests (token
+/// pickup, the throttle after a suspicious answer), so the purge never changes a decision.
+pub(crate) fn purge_old_requests(
+    conn: &Connection,
+    now: i64,
+    retention_secs: i64,
+) -> Result<usize> {
+    // The expression is the one of the index action_requests_settled (schema v7).
+    let deleted = conn.execute(
+        "DELETE FROM action_requests WHERE coalesce(answered_at, expires_at) <= ?1",
+        [now.saturating_sub(retention_secs)],
+    )?;
+    if deleted > 0 {
+        tracing::info!(deleted, "requests past their retention were deleted");
+    }
+    Ok(deleted)
+}
+
 /// How to find a request's evidence: by the relying party's `auth_req_id`, the request id the
 /// phone saw, or the `request_hash` an ID token carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -630,6 +652,100 @@ pub(crate) fn wrong_pin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const RETENTION: i64 = 5 * 366 * 24 * 3600;
+
+    /// A real database file with one account and the requests `(id, expires_at, answered_at)`.
+    fn database_with(requests: &[(&str, i64, Option<i64>)]) -> (tempfile::TempDir, crate::db::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        db.with_conn(|conn| {
+            conn.execute_batch(
+                "INSERT INTO accounts (id, national_register_number, given_name, family_name,
+                     birthdate, identity_source, identity_issuer, evidence_type,
+                     evidence_reference, created_at, updated_at)
+                 VALUES ('acct', '85073003328', 'An', 'Peeters', '1985-07-30', 'bank',
+                     'bank:kbc', 'bank_debit_card', '1234', 0, 0);",
+            )?;
+            for (id, expires_at, answered_at) in requests {
+                conn.execute(
+                    "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws,
+                         scope, claims, uv, created_at, expires_at, status, answered_at,
+                         response_jws)
+                     VALUES (?1, 'a-' || ?1, 'rp', 'acct', 'h.p.s', 'openid', '[]', 'pin',
+                         ?2 - 300, ?2, ?3, ?4, ?5)",
+                    params![
+                        id,
+                        expires_at,
+                        if answered_at.is_some() {
+                            "approved"
+                        } else {
+                            "pending"
+                        },
+                        answered_at,
+                        answered_at.map(|_| "{\"payload\":\"\",\"signatures\":[]}"),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    fn remaining(db: &crate::db::Db) -> Vec<String> {
+        db.with_conn(|conn| {
+            let mut statement = conn.prepare("SELECT id FROM action_requests ORDER BY id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_purge_deletes_requests_settled_before_the_retention_with_their_evidence() {
+        let cutoff = NOW - RETENTION;
+        let (_dir, db) = database_with(&[
+            ("answered-long-ago", cutoff + 200, Some(cutoff - 1)),
+            ("answered-at-the-cutoff", cutoff + 200, Some(cutoff)),
+            ("expired-unanswered-long-ago", cutoff - 1, None),
+            ("answered-just-inside", cutoff - 200, Some(cutoff + 1)),
+            ("expired-unanswered-just-inside", cutoff + 1, None),
+            ("answered-today", NOW + 200, Some(NOW - 10)),
+            ("pending", NOW + 200, None),
+        ]);
+
+        let deleted = db
+            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .unwrap();
+
+        assert_eq!(deleted, 3);
+        assert_eq!(
+            remaining(&db),
+            vec![
+                "answered-just-inside",
+                "answered-today",
+                "expired-unanswered-just-inside",
+                "pending"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_purge_counts_from_the_answer_not_from_the_creation() {
+        // Made and expiring before the cutoff, but answered (or closed) after it: the answer is
+        // what a dispute is about, so the whole retention counts from it.
+        let cutoff = NOW - RETENTION;
+        let (_dir, db) = database_with(&[("answered-late", cutoff - 1, Some(cutoff + 1))]);
+
+        let deleted = db
+            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .unwrap();
+
+        assert_eq!(deleted, 0);
+        assert_eq!(remaining(&db), vec!["answered-late"]);
+    }
 
     #[test]
     fn stored_user_verification_names_stay_the_protocol_names() {

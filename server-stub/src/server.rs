@@ -102,9 +102,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let clients = Clients::new(relying_parties)?;
 
     let db_path = config.db_path.clone();
+    let retention_secs = config.policy.request_retention_secs;
     let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys)> {
         let db = Db::open(&db_path)?;
         let keys = db.with_conn(Keys::load_or_create)?;
+        // Until a periodic housekeeping task runs it, the purge runs at every start.
+        db.with_conn(|conn| {
+            requests::purge_old_requests(conn, crate::clock::now(), retention_secs)
+        })?;
         Ok((db, keys))
     })
     .await
