@@ -259,6 +259,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     // The proof's key is the device's: the device was found by its thumbprint.
     let signed = DeviceSignedResponse::verify(jws, &call.key)
         .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
+    let device_jwk = serde_json::to_string(&Jwk::from_verifying_key(&call.key))
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
     let response = &signed.response;
     response
         .validate(id, &request.jws, now)
@@ -272,9 +274,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             });
             tx.execute(
                 "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                     decline_reason = ?3, response_jws = ?4
+                     decline_reason = ?3, response_jws = ?4, response_device_jwk = ?5
                  WHERE id = ?1",
-                params![id, now, reason, received],
+                params![id, now, reason, received, device_jwk],
             )?;
             let mut closed = Vec::new();
             if response.reason == Some(DeclineReason::NotMe) {
@@ -341,9 +343,10 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         // checked, so that a wrong pick costs no attempt.
                         tx.execute(
                             "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                                 decline_reason = 'wrong_number', response_jws = ?3
+                                 decline_reason = 'wrong_number', response_jws = ?3,
+                                 response_device_jwk = ?4
                              WHERE id = ?1",
-                            params![id, now, received],
+                            params![id, now, received, device_jwk],
                         )?;
                         let closed = suspicious(
                             app,
@@ -360,7 +363,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     Some(_) => {}
                 }
             }
-            if let Some(biometric_jwk) = biometric_jwk {
+            // The key the user-verification signature verified with, kept with the evidence:
+            // a code change or a new biometric key replaces it on the device.
+            let uv_jwk = if let Some(biometric_jwk) = biometric_jwk {
                 // The biometric key is gated by the platform: a signature that does not verify
                 // is no guess of the person's, so it is refused without counting a failure.
                 let key = stored_key(&biometric_jwk, "biometric")?;
@@ -369,6 +374,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         "the biometric signature does not verify".into(),
                     ));
                 }
+                biometric_jwk
             } else {
                 let pin_jwk = pin_jwk
                     .ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
@@ -376,7 +382,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                 if signed.verify_user(&pin_key).is_err() {
                     return wrong_pin(app, tx, &device.account_id, pin_failures, now);
                 }
-            }
+                pin_jwk
+            };
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
             // Only the right code clears the wrong codes. A biometric proves that the person
@@ -394,9 +401,18 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             )?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
-                     method = ?4, consented_claims = ?3, response_jws = ?5
+                     method = ?4, consented_claims = ?3, response_jws = ?5,
+                     response_device_jwk = ?6, response_uv_jwk = ?7
                  WHERE id = ?1",
-                params![id, now, consented, method_to_column(method), received],
+                params![
+                    id,
+                    now,
+                    consented,
+                    method_to_column(method),
+                    received,
+                    device_jwk,
+                    uv_jwk
+                ],
             )?;
             tx.commit()?;
             Ok(Status::Approved)
@@ -468,6 +484,12 @@ pub struct RequestEvidence {
     /// while pending, for a request the server closed or that expired, and for a wrong code,
     /// which is no answer.
     pub response_jws: Option<String>,
+    /// The device key the response's first signature verified with.
+    pub device_key: Option<Jwk>,
+    /// The key the response's second signature (the code's, or the biometric key's, as its
+    /// `kid` says) verified with, for an approval. Kept here because a code change or a new
+    /// biometric key replaces it on the device, and the evidence must still verify after.
+    pub user_verification_key: Option<Jwk>,
 }
 
 /// The evidence of the request `lookup` names, if the server still has it.
@@ -484,11 +506,24 @@ pub(crate) fn evidence(
         .query_row(
             &format!(
                 "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
-                        answered_at, jws, response_jws
+                        answered_at, jws, response_jws, response_device_jwk, response_uv_jwk
                  FROM action_requests WHERE {column} = ?1"
             ),
             [value],
             |row| {
+                let key = |index: usize| -> rusqlite::Result<Option<Jwk>> {
+                    row.get::<_, Option<String>>(index)?
+                        .map(|jwk| {
+                            serde_json::from_str(&jwk).map_err(|e| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    index,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(e),
+                                )
+                            })
+                        })
+                        .transpose()
+                };
                 let request_jws: String = row.get(8)?;
                 Ok(RequestEvidence {
                     request_id: row.get(0)?,
@@ -502,6 +537,8 @@ pub(crate) fn evidence(
                     request_hash: sleutel_protocol::jose::sha256_b64(&request_jws),
                     request_jws,
                     response_jws: row.get(9)?,
+                    device_key: key(10)?,
+                    user_verification_key: key(11)?,
                 })
             },
         )

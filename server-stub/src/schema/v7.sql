@@ -7,6 +7,11 @@
 -- decline, wrong number); NULL while pending, for requests the server closed (blocked,
 -- superseded) or that expired, and for answers recorded before this version.
 ALTER TABLE action_requests ADD COLUMN response_jws TEXT;
+-- The public keys (JWK) the response's signatures verified with: the device key, and for an
+-- approval the code's or biometric key. A code change or a new biometric key replaces the
+-- device's key, and the evidence must still verify afterwards.
+ALTER TABLE action_requests ADD COLUMN response_device_jwk TEXT;
+ALTER TABLE action_requests ADD COLUMN response_uv_jwk TEXT;
 
 -- base64url SHA-256 of `jws`: the `request_hash` the phone signs and the ID token carries, so
 -- that a token leads to its evidence. NULL for requests made before this version.

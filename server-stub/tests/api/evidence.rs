@@ -6,17 +6,18 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_protocol::action::{ActionKind, ActionRequest};
 use sleutel_protocol::api::{
-    self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, ResponseAccepted,
-    TokenResponse, codes,
+    self, BackchannelAuthResponse, DeviceUpdated, DiscoveryDocument, IdTokenClaims,
+    ResponseAccepted, TokenResponse, codes,
 };
 use sleutel_protocol::approval::{self, ApprovedTransaction, free_text_sha256};
-use sleutel_protocol::jose::{self, GeneralJws, Jwks};
+use sleutel_protocol::jose::{self, GeneralJws, Jwk, Jwks};
 use sleutel_protocol::response::{
     ActionResponse, Decision, DeclineReason, DeviceSignedResponse, UvMethod,
 };
 use sleutel_server::{Policy, RequestEvidence, RequestLookup};
 
 use crate::common::*;
+use crate::device_life::{change_pin, pin_change};
 
 const PAYMENT: [(&str, &str); 4] = [
     ("transaction_amount", "125.50"),
@@ -247,11 +248,38 @@ async fn the_stored_approval_verifies_with_the_device_and_pin_keys_and_matches_t
         serde_json::from_str(kept.response_jws.as_deref().expect("the answer is kept")).unwrap();
     let verified = DeviceSignedResponse::verify(response, e.phone.device.verifying_key()).unwrap();
     assert!(verified.verify_user(e.pin.verifying_key()).is_ok());
+    assert_eq!(kept.device_key, Some(e.phone.jwk.clone()));
+    assert_eq!(
+        kept.user_verification_key,
+        Some(Jwk::from_verifying_key(e.pin.verifying_key()))
+    );
     assert_eq!(verified.response.decision, Decision::Approve);
     assert_eq!(verified.response.request_hash, token_hash);
     assert_eq!(kept.request_hash, token_hash);
     assert_eq!(kept.request_jws, approved.jws);
     assert_eq!(kept.status, "approved");
+}
+
+#[tokio::test]
+async fn the_kept_approval_still_verifies_after_a_code_change() {
+    let server = TestServer::start().await;
+    let e = enroll(&server, "+32470000814").await;
+    let approved = ask_and_approve(&server, &e, &[]).await;
+    let new_pin = SigningKey::generate();
+    let _: DeviceUpdated = ok(change_pin(&e, &pin_change(&e, &e.pin, &new_pin)).await).await;
+
+    let kept = evidence(&server, &approved.auth_req_id);
+
+    let response: GeneralJws = serde_json::from_str(kept.response_jws.as_deref().unwrap()).unwrap();
+    let device_key = kept.device_key.unwrap().to_verifying_key().unwrap();
+    let pin_key = kept
+        .user_verification_key
+        .unwrap()
+        .to_verifying_key()
+        .unwrap();
+    let verified = DeviceSignedResponse::verify(response, &device_key).unwrap();
+    assert!(verified.verify_user(&pin_key).is_ok());
+    assert_eq!(&pin_key, e.pin.verifying_key());
 }
 
 #[tokio::test]
@@ -289,6 +317,11 @@ async fn a_decline_is_kept_as_evidence() {
     let stored: GeneralJws = serde_json::from_str(kept.response_jws.as_deref().unwrap()).unwrap();
     assert_eq!(stored, decline);
     assert_eq!(kept.status, "declined");
+    assert_eq!(kept.device_key, Some(e.phone.jwk.clone()));
+    assert_eq!(
+        kept.user_verification_key, None,
+        "a decline carries no code"
+    );
 }
 
 #[tokio::test]
