@@ -691,7 +691,7 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000;
-    const RETENTION: i64 = 5 * 366 * 24 * 3600;
+    const RETENTION: i64 = crate::config::DEFAULT_REQUEST_RETENTION_SECS;
 
     /// A real database file with one account and the requests `(id, expires_at, answered_at)`.
     fn database_with(requests: &[(&str, i64, Option<i64>)]) -> (tempfile::TempDir, crate::db::Db) {
