@@ -398,7 +398,7 @@ pub fn clean_for_display(request: &mut ActionRequest) {
     request.binding_message = request
         .binding_message
         .as_deref()
-        .map(|message| clean(message, MAX_BINDING_MESSAGE_CHARS))
+        .map(shown_binding_message)
         .filter(|message| !message.is_empty());
     for claim in request
         .claims
@@ -407,13 +407,42 @@ pub fn clean_for_display(request: &mut ActionRequest) {
     {
         *claim = clean(claim, MAX_CLAIM_CHARS);
     }
-    if let Some(document) = &mut request.document {
-        document.name = clean(&document.name, MAX_DOCUMENT_NAME_CHARS);
+    request.document = request.document.as_ref().map(shown_document);
+    request.transaction = request.transaction.as_ref().map(shown_transaction);
+}
+
+/// A binding message as the phone shows it ([`display::clean_display_text`]).
+pub fn shown_binding_message(message: &str) -> String {
+    display::clean_display_text(message, MAX_BINDING_MESSAGE_CHARS)
+}
+
+/// A document as the phone shows it: the name cleaned, the digest as given.
+pub fn shown_document(document: &SignDocument) -> SignDocument {
+    SignDocument {
+        name: display::clean_display_text(&document.name, MAX_DOCUMENT_NAME_CHARS),
+        sha256: document.sha256.clone(),
     }
-    match &mut request.transaction {
-        Some(Transaction::Payment { payee, .. }) => *payee = clean(payee, MAX_RP_NAME_CHARS),
-        Some(Transaction::FreeText { text }) => *text = clean(text, MAX_TRANSACTION_TEXT_CHARS),
-        None => {}
+}
+
+/// A transaction as the phone shows it: the payee or the free text cleaned (white space folded
+/// to single spaces, trimmed, invisible characters dropped); amount, currency and IBAN as given.
+pub fn shown_transaction(transaction: &Transaction) -> Transaction {
+    use display::clean_display_text as clean;
+    match transaction {
+        Transaction::Payment {
+            amount,
+            currency,
+            payee,
+            iban,
+        } => Transaction::Payment {
+            amount: amount.clone(),
+            currency: currency.clone(),
+            payee: clean(payee, MAX_RP_NAME_CHARS),
+            iban: iban.clone(),
+        },
+        Transaction::FreeText { text } => Transaction::FreeText {
+            text: clean(text, MAX_TRANSACTION_TEXT_CHARS),
+        },
     }
 }
 

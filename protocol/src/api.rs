@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ApprovedAction;
 use crate::identity::{Bank, IdentitySource};
 use crate::jose::{self, Jwk, Jwks, UnverifiedJws};
 use crate::limits::{CLOCK_SKEW_SECS, MAX_ID_CHARS};
@@ -896,6 +897,12 @@ pub struct IdTokenClaims {
     /// Whether the person is 18 or older on the day of issue, when consented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_over_18: Option<bool>,
+    /// What the person approved (claim [`crate::approval::CLAIM`]): the kind of request, the
+    /// hash of the signed request that names the server's evidence, and what was shown (binding
+    /// message, payment, free-text digest, document). Every ID token of this server carries it;
+    /// a relying party checks it against what it asked
+    /// ([`ApprovedAction::check_asked`](crate::approval::ApprovedAction::check_asked)).
+    pub sleutel_action: ApprovedAction,
 }
 
 /// Verifies an ID token as a relying party must: ES256 signature by the key of `jwks` its header
@@ -1046,6 +1053,13 @@ mod tests {
                 national_register_number: None,
                 phone_number: None,
                 age_over_18: None,
+                sleutel_action: ApprovedAction {
+                    kind: crate::action::ActionKind::Login,
+                    request_hash: "hash".into(),
+                    binding_message: None,
+                    transaction: None,
+                    document: None,
+                },
             }
         }
 
@@ -1066,6 +1080,22 @@ mod tests {
             let token = signed(&key, "k1", &claims());
             let got = verify_id_token(&token, &jwks(&key, "k1"), "http://server", "rp", NOW);
             assert_eq!(got, Ok(claims()));
+        }
+
+        #[test]
+        fn a_token_that_does_not_say_what_was_approved_is_refused() {
+            let key = SigningKey::generate();
+            let mut claims = serde_json::to_value(claims()).unwrap();
+            claims.as_object_mut().unwrap().remove("sleutel_action");
+            let header = Header::es256(ID_TOKEN_TYP).with_kid("k1");
+            let token = sign_compact(&header, &serde_json::to_vec(&claims).unwrap(), &key).unwrap();
+
+            let got = verify_id_token(&token, &jwks(&key, "k1"), "http://server", "rp", NOW);
+
+            assert!(
+                matches!(got, Err(ProtocolError::Malformed { .. })),
+                "{got:?}"
+            );
         }
 
         #[test]

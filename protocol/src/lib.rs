@@ -9,6 +9,7 @@
 //! - [`claims`]: the identity claims a relying party can ask for.
 //! - [`action`]: the signed action request the server sends to a phone.
 //! - [`response`]: the phone's answer, signed by the device key and the user-verification key.
+//! - [`approval`]: what an ID token says the person approved (the `sleutel_action` claim).
 //! - [`api`]: HTTP paths and JSON bodies of the phone API and the simulators; the error body.
 //! - [`phone`]: Belgian mobile numbers in E.164.
 //! - [`display`]: cleaning of text from servers before it reaches a screen.
@@ -19,6 +20,7 @@ uniffi::setup_scaffolding!();
 
 pub mod action;
 pub mod api;
+pub mod approval;
 pub mod claims;
 pub mod display;
 pub mod dpop;

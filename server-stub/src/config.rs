@@ -19,6 +19,22 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
 /// Database file the binary uses when none is given.
 pub const DEFAULT_DB_PATH: &str = "sleutel-server.db";
 
+/// Default of [`Policy::request_retention_secs`]: five years, counted as 5 × 366 days so that
+/// leap days never cut it short. The EU keeps payment records that long: PSD2 (Directive (EU)
+/// 2015/2366) art. 21 asks payment institutions to keep records for at least five years, and
+/// the anti-money-laundering directive ((EU) 2015/849, art. 40) five years after the
+/// transaction. The dispute itself comes sooner: a payer may contest an unauthorised payment
+/// up to 13 months after it (PSD2 art. 71), and the provider must then prove it was
+/// authenticated (art. 72), which is what the kept request and signed answer do. Belgium
+/// transposes both (Code of Economic Law, book VII; the anti-money-laundering law of
+/// 18 September 2017), and institutions under national rules that ask for longer set longer.
+pub const DEFAULT_REQUEST_RETENTION_SECS: i64 = 5 * 366 * 24 * 3600;
+
+/// Shortest [`Policy::request_retention_secs`]: one day. Kept shorter, the records would be no
+/// evidence at all, and the purge would race the windows that read recent requests (a request's
+/// life of at most 15 minutes plus the token pickup, the supersession bound).
+pub const MIN_REQUEST_RETENTION_SECS: i64 = 24 * 3600;
+
 /// Everything [`crate::start`] needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -432,6 +448,12 @@ pub struct Policy {
     pub suspicious_throttle_secs: i64,
     /// How long after such a report the throttle lasts (seconds).
     pub suspicious_window_secs: i64,
+    /// How long a request is kept once settled (answered, closed, or expired), with the
+    /// phone's signed response as evidence of what was approved or declined (seconds). Older
+    /// requests are purged: keeping personal data longer than its purpose needs is what the GDPR
+    /// (art. 5(1)(e)) forbids. At least [`MIN_REQUEST_RETENTION_SECS`] and at least
+    /// `suspicious_window_secs`; default [`DEFAULT_REQUEST_RETENTION_SECS`] (five years).
+    pub request_retention_secs: i64,
     /// Whether a "this was not me" report blocks the account (until the person activates
     /// again). Off by default: the report may be a mistake, and a block costs the person a new
     /// activation; the alert and the throttle already stop an attack by pushing.
@@ -471,6 +493,7 @@ impl Default for Policy {
             max_client_auth_failures_per_source_per_minute: 10,
             suspicious_throttle_secs: 300,
             suspicious_window_secs: 3600,
+            request_retention_secs: DEFAULT_REQUEST_RETENTION_SECS,
             block_on_not_me: false,
             allow_remote_listen: false,
         }
@@ -553,6 +576,14 @@ impl Policy {
         if self.request_ttl_secs > MAX_ACTION_LIFETIME_SECS {
             return Err(ServerError::Config(format!(
                 "policy request_ttl_secs must be at most {MAX_ACTION_LIFETIME_SECS}"
+            )));
+        }
+        // The throttle after a suspicious answer reads the requests made since the report.
+        let shortest_retention = MIN_REQUEST_RETENTION_SECS.max(self.suspicious_window_secs);
+        if self.request_retention_secs < shortest_retention {
+            return Err(ServerError::Config(format!(
+                "policy request_retention_secs must be at least {shortest_retention} (a day, \
+                 and the suspicious window)"
             )));
         }
         Ok(())
@@ -709,5 +740,26 @@ mod tests {
             ..Policy::default()
         };
         assert!(no_pending.validate().is_err());
+    }
+
+    #[test]
+    fn a_retention_shorter_than_a_day_or_the_suspicious_window_is_refused() {
+        let an_hour = Policy {
+            request_retention_secs: 3600,
+            ..Policy::default()
+        };
+        let shorter_than_the_window = Policy {
+            request_retention_secs: 2 * MIN_REQUEST_RETENTION_SECS,
+            suspicious_window_secs: 3 * MIN_REQUEST_RETENTION_SECS,
+            ..Policy::default()
+        };
+        let a_day = Policy {
+            request_retention_secs: MIN_REQUEST_RETENTION_SECS,
+            ..Policy::default()
+        };
+
+        assert!(an_hour.validate().is_err());
+        assert!(shorter_than_the_window.validate().is_err());
+        assert!(a_day.validate().is_ok());
     }
 }

@@ -1,14 +1,16 @@
-//! The periodic purge of what no longer counts for anything: proof ids past their replay
-//! window, rate-limit events past their window, and enrollments a while after they expired.
-//! Without it each of these tables would grow with every request, refused ones included.
+//! The purge, at start and then periodically, of what no longer counts for anything: proof ids
+//! past their replay window, rate-limit events past their window, enrollments a while after they
+//! expired, and requests with their evidence past the policy's retention. Without it each of
+//! these tables would grow with every request, refused ones included.
 
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::config::Policy;
 use crate::error::Result;
 use crate::server::AppState;
-use crate::{auth, clock, db, enrollment, rate};
+use crate::{auth, clock, db, enrollment, rate, requests};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
@@ -23,29 +25,37 @@ pub(crate) struct Purged {
     pub rate_events: usize,
     /// Enrollments past their lifetime and retention.
     pub enrollments: usize,
+    /// Requests, with the phone's signed answers, past `request_retention_secs`.
+    pub requests: usize,
 }
 
 /// Purges once, in one transaction.
-pub(crate) fn purge(conn: &mut Connection, now: i64) -> Result<Purged> {
+pub(crate) fn purge(conn: &mut Connection, policy: &Policy, now: i64) -> Result<Purged> {
     let tx = db::immediate(conn)?;
     let purged = Purged {
         proofs: auth::purge_proofs(&tx, now)?,
         rate_events: rate::purge(&tx, now)?,
         enrollments: enrollment::purge_expired(&tx, now)?,
+        requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
     };
     tx.commit()?;
     Ok(purged)
 }
 
-/// Runs [`purge`] every [`HOUSEKEEPING_INTERVAL`] until the returned task is aborted. A failed
-/// purge is logged and tried again at the next tick.
+/// Runs [`purge`] every [`HOUSEKEEPING_INTERVAL`], the first time one interval from now (the
+/// server purges once before it serves), until the returned task is aborted. A failed purge is
+/// logged and tried again at the next tick.
 pub(crate) fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+        let first = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
+        let mut ticks = tokio::time::interval_at(first, HOUSEKEEPING_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match state.db(|_, conn| purge(conn, clock::now())).await {
+            match state
+                .db(|app, conn| purge(conn, &app.policy, clock::now()))
+                .await
+            {
                 Ok(purged) => tracing::debug!(?purged, "housekeeping purge"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping purge failed"),
             }
@@ -88,7 +98,7 @@ mod tests {
                     now - 61,
                 )?;
                 rate::record(conn, Bucket::EnrollmentStarts, Limit::per_minute(9), now)?;
-                purge(conn, now)
+                purge(conn, &Policy::default(), now)
             })
             .unwrap();
 
@@ -98,6 +108,7 @@ mod tests {
                 proofs: 1,
                 rate_events: 1,
                 enrollments: 1,
+                requests: 0,
             }
         );
         let left: Vec<String> = db

@@ -108,6 +108,12 @@ impl Keys {
         &self.jwks
     }
 
+    /// The server's public signing key, to check a JWS the server signed and stored (an action
+    /// request read back to describe it in an ID token).
+    pub fn server_verifying_key(&self) -> &VerifyingKey {
+        self.server.verifying()
+    }
+
     /// Signs `payload` as a compact JWS of type `typ` with the server key.
     pub fn sign(&self, typ: &str, payload: &[u8]) -> String {
         self.server.sign(typ, payload)

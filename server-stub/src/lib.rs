@@ -33,5 +33,6 @@ mod sms;
 
 pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
 pub use error::ServerError;
+pub use requests::{RequestEvidence, RequestLookup};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;

@@ -42,7 +42,8 @@ use sleutel_protocol::action::{
 use sleutel_protocol::api::{
     self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, PushMessage, TokenResponse,
 };
-use sleutel_protocol::jose::Jwks;
+use sleutel_protocol::approval::{self, ApprovedAction};
+use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
 use sleutel_protocol::limits::{
     MAX_ACTION_TEXT_CHARS, MAX_BINDING_MESSAGE_CHARS, MAX_DOCUMENT_NAME_CHARS, MAX_RP_NAME_CHARS,
 };
@@ -207,6 +208,7 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         claims_supported: ["iss", "sub", "aud", "iat", "exp", "auth_time", "acr", "amr"]
             .iter()
             .chain(claims::ALL.iter())
+            .chain(std::iter::once(&approval::CLAIM))
             .map(|s| (*s).to_owned())
             .collect(),
         subject_types_supported: vec!["pairwise".into()],
@@ -862,8 +864,9 @@ fn create_login(
     };
     tx.execute(
         "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
-             uv, created_at, expires_at, status, kind, optional_claims, match_number)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)",
+             uv, created_at, expires_at, status, kind, optional_claims, match_number,
+             request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14)",
         params![
             request_id,
             auth_req_id,
@@ -878,6 +881,7 @@ fn create_login(
             kind_name,
             to_json(&request.optional_claims)?,
             match_number,
+            jose::sha256_b64(&jws),
         ],
     )?;
     app.push.send(
@@ -951,7 +955,8 @@ fn exchange(
                     a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
                     a.birthdate, a.national_register_number,
                     (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
-                     ORDER BY p.verified_at DESC LIMIT 1)
+                     ORDER BY p.verified_at DESC LIMIT 1),
+                    r.jws
              FROM action_requests r JOIN accounts a ON a.id = r.account_id
              WHERE r.auth_req_id = ?1",
             [auth_req_id],
@@ -973,6 +978,7 @@ fn exchange(
                     birthdate: row.get(13)?,
                     national_register_number: row.get(14)?,
                     phone_number: row.get(15)?,
+                    request_jws: row.get(16)?,
                 })
             },
         )
@@ -1058,6 +1064,26 @@ struct Grant {
     birthdate: String,
     national_register_number: String,
     phone_number: Option<String>,
+    /// The action request as signed and stored: what the phone showed and signed the hash of.
+    request_jws: String,
+}
+
+/// The action request of a grant, read back from the JWS the server signed and the phone
+/// answered (checked with the server's own key, so that the ID token can only describe what
+/// the server itself signed).
+fn signed_request(app: &App, jws: &str) -> Result<ActionRequest> {
+    let unreadable =
+        |e: sleutel_protocol::ProtocolError| ServerError::Internal(format!("stored request: {e}"));
+    let payload = UnverifiedJws::parse(jws, "stored action request")
+        .and_then(|parsed| {
+            parsed.verify(
+                app.keys.server_verifying_key(),
+                ACTION_TYP,
+                "stored action request",
+            )
+        })
+        .map_err(unreadable)?;
+    jose::parse_claims(&payload, "stored action request").map_err(unreadable)
 }
 
 fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<TokenResponse> {
@@ -1079,6 +1105,10 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         None
     };
     let biometric = grant.method.as_deref() == Some("biometric");
+    // What was approved comes from the signed request itself, the one whose hash the phone's
+    // signatures cover, not from anything the relying party sent or could change later.
+    let request = signed_request(app, &grant.request_jws)?;
+    let sleutel_action = ApprovedAction::of_request(&request, &grant.request_jws);
     let claims = IdTokenClaims {
         iss: app.url.clone(),
         sub: app.keys.pairwise_subject(client_id, &grant.account_id)?,
@@ -1108,6 +1138,7 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
             None
         },
         age_over_18,
+        sleutel_action,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(TokenResponse {

@@ -227,6 +227,10 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     let tx = db::immediate(conn)?;
     let device = auth::active_device(&tx, &call.jkt)?;
     let jws: GeneralJws = extract::json(&call.body)?;
+    // Kept as the evidence of the answer exactly as received: the bytes the signatures were
+    // checked on (JSON text, so UTF-8 once it parsed).
+    let received = std::str::from_utf8(&call.body)
+        .map_err(|_| ServerError::InvalidRequest("the response is not UTF-8 text".into()))?;
     let request = account_request(&tx, id, &device.account_id)?;
     if now >= request.expires_at {
         return Err(ServerError::RequestExpired);
@@ -248,6 +252,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     // The proof's key is the device's: the device was found by its thumbprint.
     let signed = DeviceSignedResponse::verify(jws, &call.key)
         .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
+    let device_jwk = serde_json::to_string(&Jwk::from_verifying_key(&call.key))
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
     let response = &signed.response;
     response
         .validate(id, &request.jws, now)
@@ -261,9 +267,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             });
             tx.execute(
                 "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                     decline_reason = ?3
+                     decline_reason = ?3, response_jws = ?4, response_device_jwk = ?5
                  WHERE id = ?1",
-                params![id, now, reason],
+                params![id, now, reason, received, device_jwk],
             )?;
             let mut closed = Vec::new();
             if response.reason == Some(DeclineReason::NotMe) {
@@ -325,11 +331,15 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         ));
                     }
                     Some(picked) if picked != expected => {
+                        // The evidence is the approval as sent: its device signature verified
+                        // and its payload names the number picked; its code signature was not
+                        // checked, so that a wrong pick costs no attempt.
                         tx.execute(
                             "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                                 decline_reason = 'wrong_number'
+                                 decline_reason = 'wrong_number', response_jws = ?3,
+                                 response_device_jwk = ?4
                              WHERE id = ?1",
-                            params![id, now],
+                            params![id, now, received, device_jwk],
                         )?;
                         let closed = suspicious(
                             app,
@@ -346,7 +356,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     Some(_) => {}
                 }
             }
-            if let Some(biometric_jwk) = biometric_jwk {
+            // The key the user-verification signature verified with, kept with the evidence:
+            // a code change or a new biometric key replaces it on the device.
+            let uv_jwk = if let Some(biometric_jwk) = biometric_jwk {
                 // The biometric key is gated by the platform: a signature that does not verify
                 // is no guess of the person's, so it is refused without counting a failure.
                 let key = stored_key(&biometric_jwk, "biometric")?;
@@ -355,6 +367,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         "the biometric signature does not verify".into(),
                     ));
                 }
+                biometric_jwk
             } else {
                 if signed.verify_user(&code.pin_key()?).is_err() {
                     return code.wrong_code(app, tx, now);
@@ -364,19 +377,156 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                 // to clear the count, someone with the phone now and then would get a few more
                 // guesses after each of the person's fingerprint approvals, without end.
                 code.right_code(&tx, now)?;
-            }
+                serde_json::to_string(&code.pin_jwk)
+                    .map_err(|e| ServerError::Internal(e.to_string()))?
+            };
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
-                     method = ?4, consented_claims = ?3
+                     method = ?4, consented_claims = ?3, response_jws = ?5,
+                     response_device_jwk = ?6, response_uv_jwk = ?7
                  WHERE id = ?1",
-                params![id, now, consented, method_to_column(method)],
+                params![
+                    id,
+                    now,
+                    consented,
+                    method_to_column(method),
+                    received,
+                    device_jwk,
+                    uv_jwk
+                ],
             )?;
             tx.commit()?;
             Ok(Status::Approved)
         }
     }
+}
+
+/// Deletes the requests settled more than `retention_secs` before `now` (answered or closed by
+/// the server, or else expired unanswered), and with them the phone's signed response kept as
+/// evidence; returns how many were deleted. One statement, so it is atomic on its own; a
+/// periodic housekeeping task calls it with the policy's `request_retention_secs`.
+/// `Policy::validate` keeps the retention above every window that reads past requests (token
+/// pickup, the throttle after a suspicious answer), so the purge never changes a decision.
+pub(crate) fn purge_old_requests(
+    conn: &Connection,
+    now: i64,
+    retention_secs: i64,
+) -> Result<usize> {
+    // The expression is the one of the index action_requests_settled (schema v8).
+    let deleted = conn.execute(
+        "DELETE FROM action_requests WHERE coalesce(answered_at, expires_at) <= ?1",
+        [now.saturating_sub(retention_secs)],
+    )?;
+    if deleted > 0 {
+        tracing::info!(deleted, "requests past their retention were deleted");
+    }
+    Ok(deleted)
+}
+
+/// How to find a request's evidence: by the relying party's `auth_req_id`, the request id the
+/// phone saw, or the `request_hash` an ID token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLookup<'a> {
+    /// The `auth_req_id` the backchannel authentication endpoint gave the relying party.
+    AuthReqId(&'a str),
+    /// The request id (`jti` of the action request, `request_id` of the response).
+    RequestId(&'a str),
+    /// The `request_hash` of an ID token's `sleutel_action` (requests made since schema v8).
+    RequestHash(&'a str),
+}
+
+/// What the server keeps of one request to settle a dispute: the action request it signed and
+/// the phone showed, and the phone's signed answer. Read by support and tests only
+/// ([`crate::RunningServer::request_evidence`]), never served over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEvidence {
+    /// The request id.
+    pub request_id: String,
+    /// The relying party's `auth_req_id`.
+    pub auth_req_id: String,
+    /// The relying party's client id.
+    pub client_id: String,
+    /// The account the request was for.
+    pub account_id: String,
+    /// `pending`, `approved`, `declined` or `denied` (closed by the server).
+    pub status: String,
+    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
+    pub decline_reason: Option<String>,
+    /// When the request was made (Unix seconds).
+    pub created_at: i64,
+    /// When it was answered or closed (Unix seconds).
+    pub answered_at: Option<i64>,
+    /// The action request: the compact JWS the server signed and the phone verified and showed.
+    pub request_jws: String,
+    /// base64url SHA-256 of `request_jws`: the `request_hash` of the response and the ID token.
+    pub request_hash: String,
+    /// The phone's answer exactly as the server received and verified it (general-JSON JWS,
+    /// device signature first, then the code's or biometric key's for an approval); `None`
+    /// while pending, for a request the server closed or that expired, and for a wrong code,
+    /// which is no answer.
+    pub response_jws: Option<String>,
+    /// The device key the response's first signature verified with.
+    pub device_key: Option<Jwk>,
+    /// The key the response's second signature (the code's, or the biometric key's, as its
+    /// `kid` says) verified with, for an approval. Kept here because a code change or a new
+    /// biometric key replaces it on the device, and the evidence must still verify after.
+    pub user_verification_key: Option<Jwk>,
+}
+
+/// The evidence of the request `lookup` names, if the server still has it.
+pub(crate) fn evidence(
+    conn: &Connection,
+    lookup: RequestLookup<'_>,
+) -> Result<Option<RequestEvidence>> {
+    let (column, value) = match lookup {
+        RequestLookup::AuthReqId(value) => ("auth_req_id", value),
+        RequestLookup::RequestId(value) => ("id", value),
+        RequestLookup::RequestHash(value) => ("request_hash", value),
+    };
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
+                        answered_at, jws, response_jws, response_device_jwk, response_uv_jwk
+                 FROM action_requests WHERE {column} = ?1"
+            ),
+            [value],
+            |row| {
+                let key = |index: usize| -> rusqlite::Result<Option<Jwk>> {
+                    row.get::<_, Option<String>>(index)?
+                        .map(|jwk| {
+                            serde_json::from_str(&jwk).map_err(|e| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    index,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(e),
+                                )
+                            })
+                        })
+                        .transpose()
+                };
+                let request_jws: String = row.get(8)?;
+                Ok(RequestEvidence {
+                    request_id: row.get(0)?,
+                    auth_req_id: row.get(1)?,
+                    client_id: row.get(2)?,
+                    account_id: row.get(3)?,
+                    status: row.get::<_, Status>(4)?.as_str().to_owned(),
+                    decline_reason: row.get(5)?,
+                    created_at: row.get(6)?,
+                    answered_at: row.get(7)?,
+                    request_hash: sleutel_protocol::jose::sha256_b64(&request_jws),
+                    request_jws,
+                    response_jws: row.get(9)?,
+                    device_key: key(10)?,
+                    user_verification_key: key(11)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(found)
 }
 
 /// Records a suspicious event (a "this was not me" report, a wrong number), alerts the account
@@ -484,6 +634,100 @@ fn stored_key(jwk: &str, what: &str) -> Result<p256::ecdsa::VerifyingKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const RETENTION: i64 = crate::config::DEFAULT_REQUEST_RETENTION_SECS;
+
+    /// A real database file with one account and the requests `(id, expires_at, answered_at)`.
+    fn database_with(requests: &[(&str, i64, Option<i64>)]) -> (tempfile::TempDir, crate::db::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        db.with_conn(|conn| {
+            conn.execute_batch(
+                "INSERT INTO accounts (id, national_register_number, given_name, family_name,
+                     birthdate, identity_source, identity_issuer, evidence_type,
+                     evidence_reference, created_at, updated_at)
+                 VALUES ('acct', '85073003328', 'An', 'Peeters', '1985-07-30', 'bank',
+                     'bank:kbc', 'bank_debit_card', '1234', 0, 0);",
+            )?;
+            for (id, expires_at, answered_at) in requests {
+                conn.execute(
+                    "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws,
+                         scope, claims, uv, created_at, expires_at, status, answered_at,
+                         response_jws)
+                     VALUES (?1, 'a-' || ?1, 'rp', 'acct', 'h.p.s', 'openid', '[]', 'pin',
+                         ?2 - 300, ?2, ?3, ?4, ?5)",
+                    params![
+                        id,
+                        expires_at,
+                        if answered_at.is_some() {
+                            "approved"
+                        } else {
+                            "pending"
+                        },
+                        answered_at,
+                        answered_at.map(|_| "{\"payload\":\"\",\"signatures\":[]}"),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    fn remaining(db: &crate::db::Db) -> Vec<String> {
+        db.with_conn(|conn| {
+            let mut statement = conn.prepare("SELECT id FROM action_requests ORDER BY id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_purge_deletes_requests_settled_before_the_retention_with_their_evidence() {
+        let cutoff = NOW - RETENTION;
+        let (_dir, db) = database_with(&[
+            ("answered-long-ago", cutoff + 200, Some(cutoff - 1)),
+            ("answered-at-the-cutoff", cutoff + 200, Some(cutoff)),
+            ("expired-unanswered-long-ago", cutoff - 1, None),
+            ("answered-just-inside", cutoff - 200, Some(cutoff + 1)),
+            ("expired-unanswered-just-inside", cutoff + 1, None),
+            ("answered-today", NOW + 200, Some(NOW - 10)),
+            ("pending", NOW + 200, None),
+        ]);
+
+        let deleted = db
+            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .unwrap();
+
+        assert_eq!(deleted, 3);
+        assert_eq!(
+            remaining(&db),
+            vec![
+                "answered-just-inside",
+                "answered-today",
+                "expired-unanswered-just-inside",
+                "pending"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_purge_counts_from_the_answer_not_from_the_creation() {
+        // Made and expiring before the cutoff, but answered (or closed) after it: the answer is
+        // what a dispute is about, so the whole retention counts from it.
+        let cutoff = NOW - RETENTION;
+        let (_dir, db) = database_with(&[("answered-late", cutoff - 1, Some(cutoff + 1))]);
+
+        let deleted = db
+            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .unwrap();
+
+        assert_eq!(deleted, 0);
+        assert_eq!(remaining(&db), vec!["answered-late"]);
+    }
 
     #[test]
     fn stored_user_verification_names_stay_the_protocol_names() {

@@ -20,6 +20,7 @@ use crate::error::{Result, ServerError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
+use crate::requests::{RequestEvidence, RequestLookup};
 use crate::sms::{OutboxSms, SmsSender};
 use crate::{device, enrollment, oidc, requests, sim};
 
@@ -99,9 +100,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let clients = Clients::new(relying_parties)?;
 
     let db_path = config.db_path.clone();
+    let policy = config.policy.clone();
     let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys)> {
         let db = Db::open(&db_path)?;
         let keys = db.with_conn(Keys::load_or_create)?;
+        // Whatever expired while the server was down goes before it serves; the housekeeping
+        // task repeats this every minute.
+        db.with_conn(|conn| crate::housekeeping::purge(conn, &policy, crate::clock::now()))?;
         Ok((db, keys))
     })
     .await
@@ -189,6 +194,15 @@ impl RunningServer {
         self.state
             .db
             .with_conn(|conn| crate::events::list(conn, account_id))
+    }
+
+    /// The evidence the server keeps of one request (the signed action request and the phone's
+    /// signed answer), found by `lookup`; `None` once purged or for an unknown id. What support
+    /// reads to settle a dispute (and tests check). Not reachable over HTTP.
+    pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
+        self.state
+            .db
+            .with_conn(|conn| requests::evidence(conn, lookup))
     }
 
     /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an

@@ -97,7 +97,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RpCommand {
-    /// Log a citizen in by phone number (CIBA poll mode); prints the verified ID token claims.
+    /// Log a citizen in by phone number (CIBA poll mode); prints the verified ID token claims,
+    /// after checking that its `sleutel_action` approves what was asked.
     Login {
         /// Server URL.
         #[arg(long)]
@@ -512,7 +513,7 @@ async fn rp_login(
         }
         None => rp.wait_for_token(&started, timeout).await?,
     };
-    let claims = rp.verify_id_token(&token.id_token).await?;
+    let claims = rp.verify_approval(&token.id_token, &request).await?;
     println!(
         "{}",
         serde_json::to_string_pretty(&claims)

@@ -1,6 +1,9 @@
 //! A relying party ("Online overheid") logging a citizen in through OpenID Connect CIBA in poll
 //! or ping mode, asking for each kind of request, claims, an acr and number matching, and
-//! verifying the ID token it receives against the server's JWKS.
+//! verifying the ID token it receives against the server's JWKS and against what it asked: the
+//! token's `sleutel_action` claim ([`IdTokenClaims::sleutel_action`]) says what the person
+//! approved (kind, binding message, payment, free-text digest, document, and the hash of the
+//! signed request that names the server's evidence).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +12,7 @@ use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
 use sleutel_protocol::api::{
     self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse, codes,
 };
+use sleutel_protocol::approval::ApprovedAction;
 use sleutel_protocol::jose::Jwks;
 use tokio::sync::OnceCell;
 
@@ -184,6 +188,21 @@ impl LoginRequest {
         form
     }
 
+    /// Checks that `approved` (an ID token's `sleutel_action`) is the approval of this request:
+    /// the same kind (a login when none was set), binding message, transaction (free text by
+    /// the digest of the text as shown) and document. A mismatch is a
+    /// [`HarnessError::Verification`] naming the member.
+    pub fn check_approved(&self, approved: &ApprovedAction) -> Result<()> {
+        approved
+            .check_asked(
+                self.kind.unwrap_or(ActionKind::Login),
+                self.binding_message.as_deref(),
+                self.transaction.as_ref(),
+                self.document.as_ref(),
+            )
+            .map_err(|e| HarnessError::Verification(e.to_string()))
+    }
+
     /// Accepts a biometric confirmation as well as the code.
     pub fn allowing_biometrics(mut self) -> Self {
         self.acr_values = Some(api::ACR_CODE_OR_BIOMETRIC.to_owned());
@@ -333,11 +352,24 @@ impl RelyingParty {
         .map_err(|e| HarnessError::Verification(e.to_string()))
     }
 
-    /// The whole login: start, wait for the citizen, verify the ID token.
+    /// Verifies an ID token as [`RelyingParty::verify_id_token`] does, then checks that it
+    /// approves what `request` asked ([`LoginRequest::check_approved`]): the token of a login
+    /// is no confirmation of a payment, nor of another amount or IBAN.
+    pub async fn verify_approval(
+        &self,
+        id_token: &str,
+        request: &LoginRequest,
+    ) -> Result<IdTokenClaims> {
+        let claims = self.verify_id_token(id_token).await?;
+        request.check_approved(&claims.sleutel_action)?;
+        Ok(claims)
+    }
+
+    /// The whole login: start, wait for the citizen, verify the ID token and what it approves.
     pub async fn login(&self, request: &LoginRequest, timeout: Duration) -> Result<IdTokenClaims> {
         let started = self.backchannel_authorize(request).await?;
         let token = self.wait_for_token(&started, timeout).await?;
-        self.verify_id_token(&token.id_token).await
+        self.verify_approval(&token.id_token, request).await
     }
 }
 

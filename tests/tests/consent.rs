@@ -5,9 +5,11 @@ mod common;
 
 use common::*;
 use sleutel_core::{CoreError, DeclineReason, SignDocument, Transaction};
+use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_protocol::action::MAX_TRANSACTION_TEXT_CHARS;
 use sleutel_protocol::api::codes;
+use sleutel_protocol::approval::{ApprovedTransaction, free_text_sha256};
 use sleutel_protocol::claims;
 
 #[tokio::test]
@@ -235,4 +237,111 @@ async fn a_signature_request_with_a_malformed_digest_is_invalid_request() {
         .unwrap_err();
 
     assert_eq!(err.api_code(), Some(codes::INVALID_REQUEST));
+}
+
+#[tokio::test]
+async fn the_id_token_of_a_payment_says_what_was_paid_and_passes_the_relying_partys_check() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470006011").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let request = LoginRequest::new(&e.phone_number)
+        .openid_only()
+        .with_message("Factuur 2024-117")
+        .confirming(payment());
+    let started = rp.backchannel_authorize(&request).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    let claims = rp.verify_approval(&token.id_token, &request).await.unwrap();
+
+    let action = claims.sleutel_action;
+    assert_eq!(action.kind, sleutel_core::ActionKind::ConfirmTransaction);
+    assert_eq!(
+        action.transaction,
+        Some(ApprovedTransaction::Payment {
+            amount: "125.50".into(),
+            currency: "EUR".into(),
+            payee: "Stad Gent".into(),
+            iban: "BE68 5390 0754 7034".into(),
+        })
+    );
+    assert_eq!(action.binding_message.as_deref(), Some("Factuur 2024-117"));
+}
+
+#[tokio::test]
+async fn the_id_token_of_a_payment_fails_the_check_of_a_relying_party_that_asked_another_iban() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470006012").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let request = LoginRequest::new(&e.phone_number)
+        .openid_only()
+        .confirming(payment());
+    let started = rp.backchannel_authorize(&request).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+    let other = LoginRequest::new(&e.phone_number)
+        .openid_only()
+        .confirming(Transaction::Payment {
+            amount: "125.50".into(),
+            currency: "EUR".into(),
+            payee: "Stad Gent".into(),
+            iban: "BE71 0961 2345 6769".into(),
+        });
+
+    let err = rp
+        .verify_approval(&token.id_token, &other)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, HarnessError::Verification(why) if why.contains("sleutel_action.transaction")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_id_token_of_free_text_carries_the_digest_of_the_text_as_shown() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470006013").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let request =
+        LoginRequest::new(&e.phone_number)
+            .openid_only()
+            .confirming(Transaction::FreeText {
+                text: "Huur mei\nKerkstraat 12".into(),
+            });
+    let started = rp.backchannel_authorize(&request).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    let claims = rp.verify_approval(&token.id_token, &request).await.unwrap();
+
+    assert_eq!(
+        claims.sleutel_action.transaction,
+        Some(ApprovedTransaction::FreeText {
+            text_sha256: free_text_sha256("Huur mei Kerkstraat 12")
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_id_token_of_a_signature_carries_the_document_name_and_digest() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470006014").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let document = SignDocument {
+        name: "Huurcontract Kerkstraat 12.pdf".into(),
+        sha256: "3f".repeat(32),
+    };
+    let request = LoginRequest::new(&e.phone_number)
+        .openid_only()
+        .signing(document.clone());
+    let started = rp.backchannel_authorize(&request).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    let claims = rp.verify_approval(&token.id_token, &request).await.unwrap();
+
+    assert_eq!(claims.sleutel_action.kind, sleutel_core::ActionKind::Sign);
+    assert_eq!(claims.sleutel_action.document, Some(document));
 }

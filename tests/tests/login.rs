@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use sleutel_core::{CoreError, DeclineReason};
+use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_server::Policy;
 
@@ -38,6 +39,53 @@ async fn approved_login_gives_the_relying_party_a_verified_id_token_with_the_nam
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].request_id, view.request_id);
     assert!(e.phone.authenticator().pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_id_token_of_a_login_says_login_and_echoes_the_binding_message() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000012").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let request = LoginRequest::new(&e.phone_number).with_message("TEST-2");
+    let started = rp.backchannel_authorize(&request).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+
+    let claims = rp.verify_approval(&token.id_token, &request).await.unwrap();
+
+    let action = claims.sleutel_action;
+    assert_eq!(action.kind, sleutel_core::ActionKind::Login);
+    assert_eq!(action.binding_message.as_deref(), Some("TEST-2"));
+    assert_eq!(action.transaction, None);
+    assert_eq!(action.document, None);
+}
+
+#[tokio::test]
+async fn the_id_token_of_a_login_fails_the_check_of_a_relying_party_that_asked_a_payment() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000013").await;
+    let rp = RelyingParty::demo(&server.url()).unwrap();
+    let login = LoginRequest::new(&e.phone_number);
+    let started = rp.backchannel_authorize(&login).await.unwrap();
+    e.phone.approve_next(CODE, WAIT).await.unwrap();
+    let token = rp.wait_for_token(&started, WAIT).await.unwrap();
+    let payment =
+        LoginRequest::new(&e.phone_number).confirming(sleutel_core::Transaction::Payment {
+            amount: "125.50".into(),
+            currency: "EUR".into(),
+            payee: "Stad Gent".into(),
+            iban: "BE68 5390 0754 7034".into(),
+        });
+
+    let err = rp
+        .verify_approval(&token.id_token, &payment)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, HarnessError::Verification(why) if why.contains("sleutel_action.kind")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

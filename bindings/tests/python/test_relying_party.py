@@ -113,6 +113,11 @@ async def test_a_ciba_flow_over_plain_http_gives_an_id_token_pyjwt_verifies(enro
     assert "pin" in claims["amr"]
     assert claims["auth_time"] <= claims["iat"]
     assert claims["sub"]
+    # What was approved, in the server's own namespaced claim: PyJWT passes it through.
+    assert claims["sleutel_action"]["kind"] == "login"
+    assert claims["sleutel_action"]["binding_message"] == "Python 42"
+    assert len(base64url_decode(claims["sleutel_action"]["request_hash"])) == 32
+    assert "transaction" not in claims["sleutel_action"]
 
 
 async def test_a_tampered_id_token_fails_pyjwt_verification(enrolled, server_url):

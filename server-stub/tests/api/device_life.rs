@@ -22,7 +22,7 @@ fn sign(key: &SigningKey, message: &str) -> String {
 }
 
 /// A code change of `e` to `new`, authorised by `current`.
-fn pin_change(e: &Enrolled, current: &SigningKey, new: &SigningKey) -> ChangePin {
+pub fn pin_change(e: &Enrolled, current: &SigningKey, new: &SigningKey) -> ChangePin {
     let new_jwk = Jwk::from_verifying_key(new.verifying_key());
     let message = api::pin_change_message(&e.phone.jwk.thumbprint(), &new_jwk.thumbprint());
     ChangePin {
@@ -43,7 +43,7 @@ fn biometric(e: &Enrolled, pin: &SigningKey, bio: &SigningKey) -> RegisterBiomet
     }
 }
 
-async fn change_pin(e: &Enrolled, body: &ChangePin) -> reqwest::Response {
+pub async fn change_pin(e: &Enrolled, body: &ChangePin) -> reqwest::Response {
     e.phone.post(api::PATH_DEVICE_PIN, body).await
 }
 

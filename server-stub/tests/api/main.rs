@@ -8,6 +8,7 @@ mod concurrency;
 mod device_life;
 mod devices;
 mod enrollment;
+mod evidence;
 mod guessing;
 mod limits;
 mod listening;
