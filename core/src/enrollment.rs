@@ -23,7 +23,8 @@ use sleutel_protocol::identity::{
 };
 use sleutel_protocol::jose::{self, Es256Signer, Jwk, Jwks};
 use sleutel_protocol::limits::{
-    CLOCK_SKEW_SECS, MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS, SMS_CODE_LENGTH,
+    CLOCK_SKEW_SECS, COMPLETION_REPEAT_SECS, MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS,
+    SMS_CODE_LENGTH,
 };
 use sleutel_protocol::phone::normalize_belgian_mobile;
 use tracing::{debug, warn};
@@ -797,6 +798,12 @@ pub(crate) async fn choose_code(
             (salt, false)
         }
     };
+    // Whether or not the answer arrives, the server keeps a completion repeatable for
+    // COMPLETION_REPEAT_SECS; the phone gives itself as long from now.
+    ctx.store.extend_enrollment(
+        &row.enrollment_id,
+        crate::now().saturating_add(COMPLETION_REPEAT_SECS),
+    )?;
     let done = match register_keys(ctx, &row, &device, code, salt).await {
         Ok(done) => done,
         Err(e) if outcome_unknown(&e) => {

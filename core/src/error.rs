@@ -110,9 +110,10 @@ pub enum CoreError {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
-    /// Too many activations were started (with this phone's key, for this phone number, or
-    /// on the server as a whole): try again after `retry_after_secs` seconds. Nothing was
-    /// started.
+    /// Too many of something for now: activations started (with this phone's key, from this
+    /// network, or on the server as a whole), SMS codes sent to this number in the last hour,
+    /// or wrong SMS codes typed for this number today. Try again after `retry_after_secs`
+    /// seconds; nothing was started, sent or checked.
     #[error("too many attempts for now; try again in {retry_after_secs} s")]
     RateLimited {
         /// Seconds to wait.

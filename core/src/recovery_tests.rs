@@ -118,6 +118,36 @@ fn expire_locally(phone: &Phone) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_sent_late_keeps_the_enrollment_for_the_repeat_window() {
+    // The server keeps a completion repeatable for COMPLETION_REPEAT_SECS after it completes;
+    // the phone, which cannot know whether its call arrived, gives itself as long.
+    let phone = Phone::new().await;
+    enroll_until_code(&phone.auth).await;
+    let store = &phone.auth.ctx.store;
+    let mut row = store.enrollment().unwrap().unwrap();
+    row.expires_at = crate::now() + 1;
+    store.replace_enrollment(&row).unwrap();
+    phone.plant(Call::Complete, Fault::DropAnswer);
+    let sent_at = crate::now();
+    assert!(
+        phone
+            .auth
+            .choose_code(CODE.into(), CODE.into())
+            .await
+            .is_err()
+    );
+
+    let kept = store.enrollment().unwrap().unwrap();
+
+    assert!(kept.expires_at >= sent_at + sleutel_protocol::limits::COMPLETION_REPEAT_SECS);
+    phone
+        .auth
+        .choose_code(CODE.into(), CODE.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enrollment_whose_completion_answer_was_lost_ends_at_its_expiry() {
     // The server answers a repeated completion only within the enrollment's lifetime (after
     // it, a repeat would be a way to test codes), so past it the phone gives up too.

@@ -381,6 +381,20 @@ impl Store {
         Ok(())
     }
 
+    /// Moves the enrollment's expiry to `expires_at` if that is later.
+    pub(crate) fn extend_enrollment(
+        &self,
+        enrollment_id: &str,
+        expires_at: i64,
+    ) -> Result<(), CoreError> {
+        self.lock()?.execute(
+            "UPDATE enrollment_in_progress SET expires_at = max(expires_at, ?2)
+             WHERE enrollment_id = ?1",
+            params![enrollment_id, expires_at],
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn delete_enrollment(&self, enrollment_id: &str) -> Result<(), CoreError> {
         let conn = self.lock()?;
         conn.execute(

@@ -698,8 +698,9 @@ pub mod codes {
     pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
     /// Asked for a new SMS code too soon; `retry_after` says when.
     pub const RESEND_TOO_SOON: &str = "resend_too_soon";
-    /// Too many enrollments started (by this key, for this number, or on the server): wait
-    /// `retry_after` seconds (429).
+    /// Too many enrollments started (by this key, from this address, or on the server), SMS
+    /// codes sent to the number, or wrong SMS codes for the number today: wait `retry_after`
+    /// seconds (429).
     pub const RATE_LIMITED: &str = "rate_limited";
     /// The device is not registered.
     pub const UNKNOWN_DEVICE: &str = "unknown_device";

@@ -23,6 +23,13 @@ pub const PROOF_REMEMBER_SECS: i64 = PROOF_MAX_AGE_SECS + CLOCK_SKEW_SECS;
 /// lifetime only widens the window for a phished approval.
 pub const MAX_ACTION_LIFETIME_SECS: i64 = 15 * 60;
 
+/// How long after a completion its answer can be asked for again (a phone that lost the answer
+/// repeats the call), at least: the server keeps the enrollment alive this long after it
+/// completes, and the phone, which cannot know whether its call arrived, gives itself the same
+/// time from the moment it sends. Minutes are enough to come back online; a repeat compares the
+/// PIN key and counts a wrong one, so the window buys an attacker nothing.
+pub const COMPLETION_REPEAT_SECS: i64 = 10 * 60;
+
 /// Longest lifetime of an identity token from a bank, the eID website or the counter ("minutes").
 pub const MAX_IDENTITY_TOKEN_LIFETIME_SECS: i64 = 10 * 60;
 

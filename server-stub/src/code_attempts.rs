@@ -2,11 +2,18 @@
 //! 5-digit code goes through here: an approval's PIN signature, a code change, a biometric
 //! registration, and a repeated enrollment completion. Nothing else compares a PIN key.
 //!
-//! Two counts decide a block, and either reaching `pin_max_failures` blocks the account: the
-//! account's (the person's phones together, so a thief cannot spread guesses over phones) and
-//! the device's own (so that, with several phones, the person's right code on one phone does not
-//! give a thief on another phone fresh guesses). The right code clears the account's count and
-//! its own device's; a biometric approval clears nothing, since it proves presence, not the code.
+//! Three counts decide a block, and any one at its limit blocks the account:
+//! - the account's consecutive wrong codes (the person's phones together, so a thief cannot
+//!   spread guesses over phones), limit `pin_max_failures`;
+//! - the device's consecutive wrong codes (so that, with several phones, the person's right code
+//!   on one phone does not give a thief on another phone fresh guesses), same limit;
+//! - the device's wrong codes in the last 30 days, right codes or not, limit
+//!   `max_wrong_codes_per_device_per_month`: a copy of a phone shares its device key, so the
+//!   person's every right code on the phone would otherwise give the copy fresh guesses.
+//!
+//! The right code clears the first two counts (the account's and its own device's); a
+//! biometric approval clears nothing, since it proves presence, not the code. Every wrong code is
+//! recorded in the account's history.
 
 use p256::ecdsa::VerifyingKey;
 use rusqlite::{Connection, Transaction, params};
@@ -14,6 +21,7 @@ use sleutel_protocol::jose::Jwk;
 
 use crate::error::{Result, ServerError};
 use crate::events;
+use crate::rate::{self, Bucket, Limit};
 use crate::requests::close_open_requests;
 use crate::server::App;
 
@@ -86,8 +94,22 @@ impl CodeState {
         let device_failures = self.device_failures.saturating_add(1);
         tx.prepare_cached("UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1")?
             .execute(params![self.jkt, device_failures])?;
-        let worst = account_failures.max(device_failures);
-        if worst >= app.policy.pin_max_failures {
+        let month = Bucket::WrongCodesByDevice(&self.jkt);
+        let month_limit = Limit::per_month(app.policy.max_wrong_codes_per_device_per_month);
+        rate::record(&tx, month, month_limit, now)?;
+        events::record(
+            &tx,
+            &self.account_id,
+            events::WRONG_CODE,
+            "a wrong code was typed on a phone",
+            now,
+        )?;
+        let consecutive_left = app
+            .policy
+            .pin_max_failures
+            .saturating_sub(account_failures.max(device_failures));
+        let attempts_left = consecutive_left.min(rate::room(&tx, month, month_limit, now)?);
+        if attempts_left == 0 {
             tx.execute(
                 "UPDATE accounts SET pin_failures = ?2, blocked_at = COALESCE(blocked_at, ?3),
                      updated_at = ?3
@@ -112,9 +134,7 @@ impl CodeState {
             params![self.account_id, account_failures, now],
         )?;
         tx.commit()?;
-        Err(ServerError::WrongPin {
-            attempts_left: app.policy.pin_max_failures - worst,
-        })
+        Err(ServerError::WrongPin { attempts_left })
     }
 
     /// The right code: clears the account's count and this device's.

@@ -421,27 +421,44 @@ pub struct Policy {
     /// activation, so only an unblock (which reuses the account's key) or a script comes back
     /// with the same key; more get `rate_limited` (429).
     pub max_enrollment_starts_per_key_per_hour: u32,
-    /// Enrollments started for one phone number per hour, whatever the key: a person retrying
-    /// needs a few, and a script filling the database for someone's number gets no further.
-    /// The price, written down in the design: a stranger who knows the number can hold up its
-    /// activation for the rest of the hour.
-    pub max_enrollment_starts_per_number_per_hour: u32,
-    /// Enrollments started per minute on the whole server, all keys and numbers together: a
-    /// flood with fresh keys and numbers fills neither the enrollments nor the proof table
-    /// beyond this rate times their lifetimes.
+    /// Enrollments started from one source address (an IPv4 address, an IPv6 /64) per minute:
+    /// anyone can make a device key, so the address is what a script cannot renew for free. A
+    /// phone starts one or two; a carrier's shared address (CGNAT) still has room for many
+    /// people at once.
+    pub max_enrollment_starts_per_source_per_minute: u32,
+    /// Enrollments started per minute on the whole server: a circuit breaker far above the
+    /// per-address rate, so that a flood from many addresses fills neither the enrollments nor
+    /// the proof table beyond this rate times their lifetimes. The price, written down in the
+    /// design: a flood from that many addresses holds up every activation while it lasts.
     pub max_enrollment_starts_per_minute: u32,
-    /// Wrong SMS control codes typed for one phone number per day, all enrollments together.
-    /// Each enrollment already ends after `sms_max_attempts`; this stops a script that starts
-    /// enrollment after enrollment for the same number to guess on.
+    /// SMS control codes sent to one phone number per hour, all enrollments together (every
+    /// admitted identity and every resend sends one). Each needs an identity proven first, so a
+    /// stranger cannot use it to hold up someone's activation; it bounds the texts a number can
+    /// be flooded with.
+    pub max_sms_per_number_per_hour: u32,
+    /// Wrong SMS control codes one person (by national register number) may type for one phone
+    /// number per day, all enrollments together. Each enrollment already ends after
+    /// `sms_max_attempts`; this stops starting enrollment after enrollment to guess on. Beyond
+    /// it the check is refused (`rate_limited`), not the enrollment ended.
+    pub max_sms_failures_per_person_and_number_per_day: u32,
+    /// Wrong SMS control codes for one phone number per day, whoever typed them: the bound
+    /// when several identities guess on one number. Higher than the per-person number, so that
+    /// a stranger with one identity cannot hold up the number's own activation.
     pub max_sms_failures_per_number_per_day: u32,
-    /// Failed client authentications (token and backchannel endpoints) naming one client id
-    /// per minute; beyond it every authentication of that client id gets `slow_down` (429)
-    /// until the window has passed. It stops guessing a relying party's secret from many
-    /// addresses; the price is that such guessing also holds up the relying party itself.
-    pub max_client_auth_failures_per_client_per_minute: u32,
-    /// Failed client authentications from one source address per minute; beyond it that
-    /// address gets `slow_down` (429) for every client id until the window has passed.
+    /// Wrong codes (the 5-digit code) typed on one device in 30 days, whatever the right codes
+    /// in between. The consecutive count (`pin_max_failures`) is cleared by the right code, so a
+    /// copy of a phone, which shares its device key, would get fresh guesses each time the
+    /// person uses the phone; this count blocks the account at its limit all the same.
+    pub max_wrong_codes_per_device_per_month: u32,
+    /// Failed client authentications from one source address (an IPv4 address, an IPv6 /64)
+    /// per minute; beyond it that address gets `slow_down` (429) for every client id until the
+    /// window has passed.
     pub max_client_auth_failures_per_source_per_minute: u32,
+    /// Failed client authentications naming one registered client id per minute, from all
+    /// addresses together, beyond which the operator is alerted (a warning in the log). It
+    /// refuses nothing: refusing would let anyone hold a relying party up, and would tell which
+    /// client ids exist. Relying-party secrets must be long random values.
+    pub alert_client_auth_failures_per_client_per_minute: u32,
     /// After the person reported a request as not theirs (or picked a wrong number), the
     /// account accepts at most one new request per this many seconds (seconds): whoever is
     /// trying to get an approval cannot keep pushing.
@@ -486,11 +503,14 @@ impl Default for Policy {
             max_pending_per_account: 5,
             max_backchannel_per_client_per_minute: 60,
             max_enrollment_starts_per_key_per_hour: 10,
-            max_enrollment_starts_per_number_per_hour: 10,
-            max_enrollment_starts_per_minute: 600,
-            max_sms_failures_per_number_per_day: 10,
-            max_client_auth_failures_per_client_per_minute: 30,
+            max_enrollment_starts_per_source_per_minute: 30,
+            max_enrollment_starts_per_minute: 3000,
+            max_sms_per_number_per_hour: 10,
+            max_sms_failures_per_person_and_number_per_day: 10,
+            max_sms_failures_per_number_per_day: 30,
+            max_wrong_codes_per_device_per_month: 10,
             max_client_auth_failures_per_source_per_minute: 10,
+            alert_client_auth_failures_per_client_per_minute: 30,
             suspicious_throttle_secs: 300,
             suspicious_window_secs: 3600,
             request_retention_secs: DEFAULT_REQUEST_RETENTION_SECS,
@@ -546,8 +566,20 @@ impl Policy {
                 self.max_enrollment_starts_per_key_per_hour,
             ),
             (
-                "max_enrollment_starts_per_number_per_hour",
-                self.max_enrollment_starts_per_number_per_hour,
+                "max_enrollment_starts_per_source_per_minute",
+                self.max_enrollment_starts_per_source_per_minute,
+            ),
+            (
+                "max_sms_per_number_per_hour",
+                self.max_sms_per_number_per_hour,
+            ),
+            (
+                "max_sms_failures_per_person_and_number_per_day",
+                self.max_sms_failures_per_person_and_number_per_day,
+            ),
+            (
+                "max_wrong_codes_per_device_per_month",
+                self.max_wrong_codes_per_device_per_month,
             ),
             (
                 "max_enrollment_starts_per_minute",
@@ -558,8 +590,8 @@ impl Policy {
                 self.max_sms_failures_per_number_per_day,
             ),
             (
-                "max_client_auth_failures_per_client_per_minute",
-                self.max_client_auth_failures_per_client_per_minute,
+                "alert_client_auth_failures_per_client_per_minute",
+                self.alert_client_auth_failures_per_client_per_minute,
             ),
             (
                 "max_client_auth_failures_per_source_per_minute",

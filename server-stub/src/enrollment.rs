@@ -13,7 +13,9 @@
 //! (operators recycle numbers, and the SMS proved current possession); the earlier account keeps
 //! its device but relying parties no longer reach it through that number.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use p256::ecdsa::VerifyingKey;
@@ -28,7 +30,7 @@ use sleutel_protocol::identity::{
     IdentitySource,
 };
 use sleutel_protocol::jose::{self, Jwk, UnverifiedJws};
-use sleutel_protocol::limits::SMS_CODE_LENGTH;
+use sleutel_protocol::limits::{COMPLETION_REPEAT_SECS, SMS_CODE_LENGTH};
 use sleutel_protocol::phone;
 use subtle::ConstantTimeEq;
 
@@ -282,15 +284,13 @@ pub(crate) fn purge_expired(conn: &Connection, now: i64) -> Result<usize> {
     )?)
 }
 
-/// Refuses a start beyond the policy's rates (per device key, per phone number, overall) and
+/// Refuses a start beyond the policy's rates (per device key, per source address, overall) and
 /// otherwise counts it in each. Nothing is counted for a refused start.
-fn count_start(
-    app: &App,
-    tx: &Transaction<'_>,
-    jkt: &str,
-    phone_number: &str,
-    now: i64,
-) -> Result<()> {
+///
+/// No count is kept per phone number here: a bare start sends nothing to the number, and such a
+/// count would let a stranger who knows the number hold up its activation. The number is
+/// counted where an SMS goes out (`send_sms_code`), after an identity was proven.
+fn count_start(app: &App, tx: &Transaction<'_>, jkt: &str, source: IpAddr, now: i64) -> Result<()> {
     let policy = &app.policy;
     let limits = [
         (
@@ -304,9 +304,9 @@ fn count_start(
             "enrollments started with this device key",
         ),
         (
-            Bucket::EnrollmentStartsByNumber(phone_number),
-            Limit::per_hour(policy.max_enrollment_starts_per_number_per_hour),
-            "enrollments started for this phone number",
+            Bucket::EnrollmentStartsBySource(source),
+            Limit::per_minute(policy.max_enrollment_starts_per_source_per_minute),
+            "enrollments started from this address",
         ),
     ];
     for (bucket, limit, what) in limits {
@@ -330,6 +330,7 @@ fn count_start(
 /// remembered (against a replay) only once the start is admitted, in the same transaction.
 async fn start(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     proof: VerifiedProof,
 ) -> Result<Json<EnrollmentStarted>> {
     let body: StartEnrollment = extract::json(&proof.body)?;
@@ -354,7 +355,7 @@ async fn start(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = db::immediate(conn)?;
-            count_start(app, &tx, &proof.jkt, &phone_number, now)?;
+            count_start(app, &tx, &proof.jkt, peer.ip(), now)?;
             auth::record_proof(&tx, &proof.jkt, &proof.jti, now)?;
             let id = random::id()?;
             let nonce = random::id()?;
@@ -811,6 +812,10 @@ fn verify_identity_token(
 /// Makes a fresh code, stores its hash (replacing any earlier code) and sends it; `sends` is the
 /// number of codes sent so far including this one. The wrong codes typed so far still count: a
 /// new code gives no new tries, or every resend would buy `sms_max_attempts` more guesses.
+///
+/// Beyond `max_sms_per_number_per_hour` texts to the number (all enrollments together) the
+/// answer is `rate_limited` and the caller's transaction must not commit: nothing is sent or
+/// used up (an identity code stays unused, the enrollment stays at its step).
 fn send_sms_code(
     app: &App,
     tx: &Transaction<'_>,
@@ -818,6 +823,14 @@ fn send_sms_code(
     now: i64,
     sends: u32,
 ) -> Result<SmsSent> {
+    let texts = Bucket::SmsSentToNumber(&enrollment.phone_number);
+    let limit = Limit::per_hour(app.policy.max_sms_per_number_per_hour);
+    if let Err(exceeded) = rate::take(tx, texts, limit, now)? {
+        return Err(ServerError::RateLimited {
+            retry_after: exceeded.retry_after,
+            detail: "too many SMS codes sent to this number; try again later".into(),
+        });
+    }
     let code = zeroize::Zeroizing::new(random::digits(SMS_CODE_LENGTH)?);
     let hash = app.keys.sms_code_hash(&enrollment.id, &code)?;
     let expires_at = now + app.policy.sms_code_ttl_secs;
@@ -874,18 +887,9 @@ async fn resend_sms(
     Ok(Json(sent))
 }
 
-/// Ends an enrollment for good (`too_many_attempts` from then on), erasing its SMS code.
-fn end_enrollment(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    tx.execute(
-        "UPDATE enrollments SET step = 'failed', sms_code_hash = NULL WHERE id = ?1",
-        [id],
-    )?;
-    Ok(())
-}
-
 /// `POST /v1/enrollments/{id}/sms`: checks the control code. Wrong codes count on the
-/// enrollment (all its codes together, `sms_max_attempts`) and on the phone number (all its
-/// enrollments together, `max_sms_failures_per_number_per_day`); either limit ends it.
+/// enrollment (all its codes together: `sms_max_attempts` ends it) and per day on the phone
+/// number, by this person and by anyone (beyond either, `rate_limited` before any comparison).
 async fn verify_sms(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -919,18 +923,34 @@ async fn verify_sms(
             if now >= expires_at {
                 return Err(ServerError::SmsCodeExpired);
             }
-            // Wrong codes for this number in any enrollment: a script starting enrollment after
-            // enrollment for one number gets no more guesses than the policy's daily number.
-            let number = Bucket::SmsFailuresByNumber(&enrollment.phone_number);
-            let number_limit = Limit::per_day(app.policy.max_sms_failures_per_number_per_day);
-            if rate::check(&tx, number, number_limit, now)?.is_err() {
-                end_enrollment(&tx, &enrollment.id)?;
-                tx.commit()?;
-                return Err(ServerError::TooManyAttempts);
+            // Wrong codes for this number in any enrollment, by this person and by anyone: a
+            // script starting enrollment after enrollment for one number gets no more guesses
+            // than the policy's daily numbers. Beyond them the check is refused, not the
+            // enrollment ended, and the person's own count is apart from strangers'.
+            let person = &enrollment.identity()?.national_register_number;
+            let daily = [
+                (
+                    Bucket::SmsFailuresByPersonAndNumber(person, &enrollment.phone_number),
+                    Limit::per_day(app.policy.max_sms_failures_per_person_and_number_per_day),
+                ),
+                (
+                    Bucket::SmsFailuresByNumber(&enrollment.phone_number),
+                    Limit::per_day(app.policy.max_sms_failures_per_number_per_day),
+                ),
+            ];
+            for (bucket, limit) in daily {
+                if let Err(exceeded) = rate::check(&tx, bucket, limit, now)? {
+                    return Err(ServerError::RateLimited {
+                        retry_after: exceeded.retry_after,
+                        detail: "too many wrong SMS codes for this number today".into(),
+                    });
+                }
             }
             let given = app.keys.sms_code_hash(&enrollment.id, &code)?;
             if !bool::from(given.ct_eq(stored)) {
-                rate::record(&tx, number, number_limit, now)?;
+                for (bucket, limit) in daily {
+                    rate::record(&tx, bucket, limit, now)?;
+                }
                 let failures = enrollment.sms_failures + 1;
                 if failures >= app.policy.sms_max_attempts {
                     tx.execute(
@@ -968,7 +988,8 @@ async fn verify_sms(
 /// renews) the person's account, all in one transaction.
 ///
 /// Repeating a completion that succeeded (the phone lost the answer) gives the same answer
-/// again while the enrollment's lifetime lasts, as long as it carries the same device and PIN
+/// again while the enrollment's lifetime lasts (at least [`COMPLETION_REPEAT_SECS`] after the
+/// completion), as long as it carries the same device and PIN
 /// keys with valid proofs, the account is still the one this enrollment registered, and the
 /// device is still active on it. A repeat with another PIN key is a wrong code (see
 /// [`repeated_completion`]). After the lifetime, and for anything else after completion, the
@@ -990,9 +1011,13 @@ async fn complete(
                 repeated_completion(app, tx, &enrollment, &body, now)?
             } else {
                 let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
+                // A completion late in the enrollment's lifetime still leaves the phone time to
+                // ask again for a lost answer.
                 tx.execute(
-                    "UPDATE enrollments SET step = 'done', account_id = ?2 WHERE id = ?1",
-                    params![enrollment.id, account_id],
+                    "UPDATE enrollments SET step = 'done', account_id = ?2,
+                         expires_at = max(expires_at, ?3)
+                     WHERE id = ?1",
+                    params![enrollment.id, account_id, now + COMPLETION_REPEAT_SECS],
                 )?;
                 tx.commit()?;
                 account_id

@@ -106,8 +106,9 @@ pub enum ServerError {
         detail: String,
     },
 
-    /// Too many enrollments started (by this key, for this number, or on the whole server):
-    /// try again after `retry_after` seconds.
+    /// Too many enrollments started (by this key, from this address, or on the whole server),
+    /// SMS codes sent to this number, or wrong SMS codes for this number today: try again after
+    /// `retry_after` seconds.
     #[error("rate limited: {detail}")]
     RateLimited {
         /// Seconds to wait.

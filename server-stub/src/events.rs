@@ -23,6 +23,9 @@ pub const BIOMETRIC_DISABLED: &str = "biometric_disabled";
 pub const DEACTIVATED: &str = "deactivated";
 /// The account was blocked (too many wrong codes, or from the block-my-key page).
 pub const BLOCKED: &str = "blocked";
+/// A wrong code was typed on one of the account's phones (an approval, a code change, a
+/// biometric registration or a repeated completion).
+pub const WRONG_CODE: &str = "wrong_code";
 
 /// The person reported a request as not theirs ("this was not me").
 pub const NOT_ME_REPORTED: &str = "not_me_reported";

@@ -1,6 +1,7 @@
 //! The purge, at start and then periodically, of what no longer counts for anything: proof ids
 //! past their replay window, rate-limit events past their window, enrollments a while after they
-//! expired, and requests with their evidence past the policy's retention. Without it each of
+//! expired, requests with their evidence past the policy's retention, and the simulators'
+//! outbox messages past theirs. Without it each of
 //! these tables would grow with every request, refused ones included.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use rusqlite::Connection;
 use crate::config::Policy;
 use crate::error::Result;
 use crate::server::AppState;
-use crate::{auth, clock, db, enrollment, rate, requests};
+use crate::{auth, clock, db, enrollment, rate, requests, sim};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
@@ -27,6 +28,8 @@ pub(crate) struct Purged {
     pub enrollments: usize,
     /// Requests, with the phone's signed answers, past `request_retention_secs`.
     pub requests: usize,
+    /// Simulated SMS, e-mail and push messages past their retention.
+    pub outbox_messages: usize,
 }
 
 /// Purges once, in one transaction.
@@ -37,6 +40,7 @@ pub(crate) fn purge(conn: &mut Connection, policy: &Policy, now: i64) -> Result<
         rate_events: rate::purge(&tx, now)?,
         enrollments: enrollment::purge_expired(&tx, now)?,
         requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
+        outbox_messages: sim::outbox::purge(&tx, now)?,
     };
     tx.commit()?;
     Ok(purged)
@@ -109,6 +113,7 @@ mod tests {
                 rate_events: 1,
                 enrollments: 1,
                 requests: 0,
+                outbox_messages: 0,
             }
         );
         let left: Vec<String> = db

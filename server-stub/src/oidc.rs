@@ -601,11 +601,12 @@ fn count_backchannel_call(
 
 /// Authenticates the client of a token or backchannel request from `source`.
 ///
-/// Failures are counted per source address and, for a registered client id, per client id;
-/// once either count reaches the policy's number in the last minute, every authentication from
-/// that address or for that client id is refused with `slow_down` (429) until the window has
-/// passed, the right secret included: otherwise guessing could go on at full speed. A made-up
-/// client id is counted against its source only (there is no secret to guess behind it).
+/// Failures are counted per source address: once the policy's number in the last minute is
+/// reached, every authentication from that address is refused with `slow_down` (429) until the
+/// window has passed, the right secret included, or guessing would go on at full speed. They are
+/// also counted per registered client id, from all addresses together, and beyond the policy's
+/// number the operator is alerted in the log; that count refuses nothing, since a refusal would
+/// let anyone hold a relying party up and would answer differently for ids that exist.
 async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
@@ -620,26 +621,27 @@ async fn authenticate_client(
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let policy = &app.policy;
-            let mut buckets = vec![(
-                Bucket::ClientAuthFailuresBySource(source),
-                Limit::per_minute(policy.max_client_auth_failures_per_source_per_minute),
-            )];
-            if let Some(id) = &claimed {
-                buckets.push((
-                    Bucket::ClientAuthFailuresByClient(id),
-                    Limit::per_minute(policy.max_client_auth_failures_per_client_per_minute),
-                ));
-            }
-            for (bucket, limit) in &buckets {
-                if let Err(exceeded) = rate::check(&tx, *bucket, *limit, now)? {
-                    return Err(ServerError::ClientAuthRateLimited {
-                        retry_after: exceeded.retry_after,
-                    });
-                }
+            let by_source = Bucket::ClientAuthFailuresBySource(source);
+            let source_limit =
+                Limit::per_minute(policy.max_client_auth_failures_per_source_per_minute);
+            if let Err(exceeded) = rate::check(&tx, by_source, source_limit, now)? {
+                return Err(ServerError::ClientAuthRateLimited {
+                    retry_after: exceeded.retry_after,
+                });
             }
             if authenticated.is_err() {
-                for (bucket, limit) in &buckets {
-                    rate::record(&tx, *bucket, *limit, now)?;
+                rate::record(&tx, by_source, source_limit, now)?;
+                if let Some(id) = &claimed {
+                    let by_client = Bucket::ClientAuthFailuresByClient(id);
+                    let alert =
+                        Limit::per_minute(policy.alert_client_auth_failures_per_client_per_minute);
+                    if rate::take(&tx, by_client, alert, now)?.is_err() {
+                        tracing::warn!(
+                            client_id = %id,
+                            "failed authentications of one client id beyond the alert level: \
+                             its secret may be under attack"
+                        );
+                    }
                 }
                 tx.commit()?;
                 tracing::info!(%source, "a client authentication failed");

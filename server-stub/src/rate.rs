@@ -1,7 +1,11 @@
 //! Sliding-window rate limits kept in the database: how many events of one kind, for one key,
-//! happened in the last window. Enrollment starts (per device key, per phone number, overall),
-//! wrong SMS codes per phone number, failed client authentications (per client id, per source
-//! address) and backchannel calls per relying party are all counted here, in `rate_events`.
+//! happened in the last window. Enrollment starts (per device key, per source address, overall),
+//! SMS codes sent per phone number, wrong SMS codes (per person and number, per number), wrong
+//! codes per device over a month, failed client authentications (per source address, per client
+//! id) and backchannel calls per relying party are all counted here, in `rate_events`.
+//!
+//! A source address is counted as the network a single host can freely use: an IPv4 address
+//! whole, an IPv6 address by its /64 prefix (a host picks any address in its /64).
 //!
 //! Counting and deciding happen in the caller's transaction, so two requests at once cannot
 //! both take the last place. Rows outlive their window only until the housekeeping purge.
@@ -17,12 +21,19 @@ use crate::error::Result;
 pub(crate) enum Bucket<'a> {
     /// Enrollments started with one device key.
     EnrollmentStartsByKey(&'a str),
-    /// Enrollments started for one phone number.
-    EnrollmentStartsByNumber(&'a str),
+    /// Enrollments started from one source address.
+    EnrollmentStartsBySource(IpAddr),
     /// Enrollments started, all together.
     EnrollmentStarts,
-    /// Wrong SMS control codes typed for one phone number, in any enrollment.
+    /// SMS control codes sent to one phone number, in any enrollment.
+    SmsSentToNumber(&'a str),
+    /// Wrong SMS control codes typed by one person (national register number) for one phone
+    /// number, in any enrollment.
+    SmsFailuresByPersonAndNumber(&'a str, &'a str),
+    /// Wrong SMS control codes typed for one phone number, whoever typed them.
     SmsFailuresByNumber(&'a str),
+    /// Wrong codes (the person's 5-digit code) typed on one device.
+    WrongCodesByDevice(&'a str),
     /// Failed client authentications naming one client id.
     ClientAuthFailuresByClient(&'a str),
     /// Failed client authentications from one source address.
@@ -36,14 +47,35 @@ impl Bucket<'_> {
     fn name(self) -> String {
         match self {
             Bucket::EnrollmentStartsByKey(jkt) => format!("enroll-start/key/{jkt}"),
-            Bucket::EnrollmentStartsByNumber(number) => format!("enroll-start/number/{number}"),
+            Bucket::EnrollmentStartsBySource(ip) => {
+                format!("enroll-start/source/{}", source_network(ip))
+            }
             Bucket::EnrollmentStarts => "enroll-start/all".to_owned(),
+            Bucket::SmsSentToNumber(number) => format!("sms-sent/number/{number}"),
+            Bucket::SmsFailuresByPersonAndNumber(nrn, number) => {
+                format!("sms-failure/person/{nrn}/number/{number}")
+            }
             Bucket::SmsFailuresByNumber(number) => format!("sms-failure/number/{number}"),
+            Bucket::WrongCodesByDevice(jkt) => format!("wrong-code/device/{jkt}"),
             Bucket::ClientAuthFailuresByClient(id) => format!("client-auth-failure/client/{id}"),
             Bucket::ClientAuthFailuresBySource(ip) => {
-                format!("client-auth-failure/source/{}", ip.to_canonical())
+                format!("client-auth-failure/source/{}", source_network(ip))
             }
             Bucket::BackchannelCalls(id) => format!("backchannel/client/{id}"),
+        }
+    }
+}
+
+/// The network one host can use freely: the IPv4 address itself (an IPv4-mapped IPv6 address
+/// counts as its IPv4 address), or the /64 prefix of an IPv6 address.
+fn source_network(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = v6.octets();
+            let mut network = [0u8; 16];
+            network[..8].copy_from_slice(&prefix[..8]);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
         }
     }
 }
@@ -81,6 +113,14 @@ impl Limit {
             window_secs: 86_400,
         }
     }
+
+    /// `max` events per 30 days.
+    pub fn per_month(max: u32) -> Self {
+        Self {
+            max,
+            window_secs: 30 * 86_400,
+        }
+    }
 }
 
 /// A full bucket: the seconds until its oldest event leaves the window.
@@ -90,6 +130,27 @@ pub(crate) struct Exceeded {
     pub retry_after: u64,
 }
 
+/// The events in `bucket` within `limit`'s window, and the time of the oldest.
+fn window(
+    conn: &Connection,
+    bucket: Bucket<'_>,
+    limit: Limit,
+    now: i64,
+) -> Result<(u32, Option<i64>)> {
+    let (count, oldest): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT count(*), min(at) FROM rate_events WHERE bucket = ?1 AND at > ?2")?
+        .query_row(params![bucket.name(), now - limit.window_secs], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
+}
+
+/// How many more events fit in `bucket` under `limit` now.
+pub(crate) fn room(conn: &Connection, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<u32> {
+    let (count, _) = window(conn, bucket, limit, now)?;
+    Ok(limit.max.saturating_sub(count))
+}
+
 /// Whether one more event fits in `bucket` under `limit`, without counting it.
 pub(crate) fn check(
     conn: &Connection,
@@ -97,12 +158,8 @@ pub(crate) fn check(
     limit: Limit,
     now: i64,
 ) -> Result<std::result::Result<(), Exceeded>> {
-    let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT count(*), min(at) FROM rate_events WHERE bucket = ?1 AND at > ?2")?
-        .query_row(params![bucket.name(), now - limit.window_secs], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    if count < i64::from(limit.max) {
+    let (count, oldest) = window(conn, bucket, limit, now)?;
+    if count < limit.max {
         return Ok(Ok(()));
     }
     let retry_after = (oldest.unwrap_or(now) + limit.window_secs - now).max(1);
@@ -151,7 +208,7 @@ mod tests {
     fn a_bucket_takes_up_to_its_limit_then_says_when_to_retry() {
         let (_dir, db) = db();
         let limit = Limit::per_minute(2);
-        let bucket = Bucket::EnrollmentStartsByNumber("+32470000001");
+        let bucket = Bucket::SmsSentToNumber("+32470000001");
         db.with_conn(|conn| {
             assert_eq!(take(conn, bucket, limit, 1000)?, Ok(()));
             assert_eq!(take(conn, bucket, limit, 1010)?, Ok(()));
@@ -160,10 +217,36 @@ mod tests {
                 Err(Exceeded { retry_after: 40 })
             );
             // Another key has its own bucket.
-            let other = Bucket::EnrollmentStartsByNumber("+32470000002");
+            let other = Bucket::SmsSentToNumber("+32470000002");
             assert_eq!(take(conn, other, limit, 1020)?, Ok(()));
             // Once the oldest event leaves the window, one more fits.
             assert_eq!(take(conn, bucket, limit, 1060)?, Ok(()));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64_prefix_and_ipv4_by_its_address() {
+        let name = |ip: &str| Bucket::ClientAuthFailuresBySource(ip.parse().unwrap()).name();
+        assert_eq!(name("2001:db8:1:2::1"), name("2001:db8:1:2:ffff::9"));
+        assert_ne!(name("2001:db8:1:2::1"), name("2001:db8:1:3::1"));
+        assert_eq!(name("::ffff:192.0.2.7"), name("192.0.2.7"));
+        assert_ne!(name("192.0.2.7"), name("192.0.2.8"));
+    }
+
+    #[test]
+    fn the_room_left_counts_down_to_zero() {
+        let (_dir, db) = db();
+        let limit = Limit::per_month(2);
+        let bucket = Bucket::WrongCodesByDevice("jkt");
+        db.with_conn(|conn| {
+            assert_eq!(room(conn, bucket, limit, 0)?, 2);
+            record(conn, bucket, limit, 0)?;
+            record(conn, bucket, limit, 1)?;
+            record(conn, bucket, limit, 2)?;
+            assert_eq!(room(conn, bucket, limit, 3)?, 0);
+            assert_eq!(room(conn, bucket, limit, 30 * 86_400 + 1)?, 1);
             Ok(())
         })
         .unwrap();

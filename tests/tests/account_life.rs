@@ -666,7 +666,14 @@ async fn two_accounts_at_two_servers_on_one_phone_are_isolated() {
     assert_eq!(server_events(&one, &first.account_id), ["activated"]);
     assert_eq!(
         server_events(&two, &second.account_id),
-        ["activated", "blocked"]
+        [
+            "activated",
+            "wrong_code",
+            "wrong_code",
+            "wrong_code",
+            "wrong_code",
+            "blocked"
+        ]
     );
     // Deactivating at one server leaves the other server's account on the phone.
     phone

@@ -17,6 +17,20 @@ use crate::server::AppState;
 /// Messages returned per outbox read at most; a reader pages on with `after`.
 pub const MAX_OUTBOX_MESSAGES: i64 = 100;
 
+/// How long the simulated outboxes keep a message: a day beyond the longest-lived thing one can
+/// carry (the counter's activation link, 14 days by default). The SMS outbox holds control
+/// codes and the e-mail outbox counter links in the clear, so they are not kept for ever.
+pub const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
+
+/// Deletes outbox messages older than [`OUTBOX_RETENTION_SECS`]; returns how many.
+pub(crate) fn purge(conn: &rusqlite::Connection, now: i64) -> Result<usize> {
+    let before = now - OUTBOX_RETENTION_SECS;
+    let mut deleted = conn.execute("DELETE FROM sms_outbox WHERE sent_at < ?1", [before])?;
+    deleted += conn.execute("DELETE FROM email_outbox WHERE sent_at < ?1", [before])?;
+    deleted += conn.execute("DELETE FROM push_outbox WHERE created_at < ?1", [before])?;
+    Ok(deleted)
+}
+
 /// `GET /sim/outbox/sms?phone_number=+32...`: every SMS to that number, oldest first (the
 /// newest [`MAX_OUTBOX_MESSAGES`]).
 pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<SmsOutbox>> {

@@ -99,7 +99,8 @@ async fn a_code_change_replaces_the_pin_key() {
         ok(e.answer(&request, &e.approval(&request, &jws, &new)).await).await;
     assert_eq!(accepted.status, "approved");
     let history = crate::sources::events(&server, &e.completed.account_id);
-    assert_eq!(history.last().unwrap().0, "code_changed");
+    let events: Vec<&str> = history.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(events, ["activated", "code_changed", "wrong_code"]);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use sleutel_protocol::api::{self, BlockMyKey, ChangePin, RegisterBiometricKey, codes};
 use sleutel_protocol::identity::IdentitySource;
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
+use sleutel_server::Policy;
 
 use crate::common::*;
 use crate::sources::block_by_wrong_codes;
@@ -287,4 +288,60 @@ async fn three_wrong_eid_pins_on_the_block_page_block_the_card() {
 
     assert_eq!(answers, card_countdown());
     approved_login(&server.rp(), &e).await;
+}
+
+// --- a copy of the person's own phone -----------------------------------------------------------
+
+#[tokio::test]
+async fn the_persons_right_codes_give_a_copy_of_the_phone_no_fresh_guesses_beyond_a_month() {
+    // A copy of the phone shares its device key: the consecutive counts, which the person's right
+    // code clears, would give it two guesses after every use of the phone. The device's wrong
+    // codes of the last 30 days count all the same, and block at their limit.
+    let server = TestServer::start_with(Policy {
+        max_wrong_codes_per_device_per_month: 5,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000911").await;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        for _ in 0..2 {
+            let body = guessed_code_change(&e, &SigningKey::generate());
+            answers.push(refusal(e.phone.post(api::PATH_DEVICE_PIN, &body).await).await);
+        }
+        approved_login(&server.rp(), &e).await;
+    }
+
+    let body = guessed_code_change(&e, &SigningKey::generate());
+    let fifth = refusal(e.phone.post(api::PATH_DEVICE_PIN, &body).await).await;
+
+    let left: Vec<Option<u32>> = answers.iter().map(|answer| answer.2).collect();
+    assert_eq!(left, [Some(2), Some(1), Some(2), Some(1)]);
+    assert_eq!(fifth, (403, codes::ACCOUNT_BLOCKED.to_owned(), Some(0)));
+    let wrong_codes = crate::sources::events(&server, &e.completed.account_id)
+        .into_iter()
+        .filter(|(event, _)| event == "wrong_code")
+        .count();
+    assert_eq!(wrong_codes, 5);
+}
+
+#[tokio::test]
+async fn a_completion_late_in_the_lifetime_can_still_be_repeated_for_minutes() {
+    let server = TestServer::start().await;
+    let at = at_keys(&server, "+32470000912").await;
+    // The person chooses the code in the enrollment's last seconds.
+    server
+        .db()
+        .execute(
+            "UPDATE enrollments SET expires_at = ?2 WHERE id = ?1",
+            rusqlite::params![at.started.enrollment_id, now() + 2],
+        )
+        .unwrap();
+    let pin = SigningKey::generate();
+    let first: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    let again: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
+
+    assert_eq!(again, first);
 }

@@ -1027,7 +1027,15 @@ async fn an_unblock_with_an_eid_code_lifts_the_block_and_replaces_the_pin_key() 
         .collect();
     assert_eq!(
         history,
-        ["activated", "blocked", "unblocked", "reactivated"]
+        [
+            "activated",
+            "wrong_code",
+            "wrong_code",
+            "wrong_code",
+            "blocked",
+            "unblocked",
+            "reactivated"
+        ]
     );
     server.rp().login(number).await;
     let (request, jws) = unblocked.the_request().await;
