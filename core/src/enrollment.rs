@@ -402,6 +402,7 @@ async fn start(
             phone_number: phone_number.clone(),
             source: how.source(),
             bank,
+            replaces: None,
         })
         .map_err(|e| CoreError::invalid("enrollment", e.to_string()))?;
         let started: EnrollmentStarted = ctx
