@@ -170,8 +170,9 @@ impl Authenticator {
     }
 
     /// Starts unblocking a blocked account from this phone through its bank; then
-    /// `verify_sms_code` and `choose_code` as in an enrollment. The device key stays; the old
-    /// code stops working once the new one is chosen.
+    /// `verify_sms_code` and `choose_code` as in an enrollment. The unblock makes a new device
+    /// key: once the new code is chosen, the server revokes the old key (and any copy of it) and
+    /// the old code stops working; until then the account keeps both.
     pub async fn unblock_with_bank(
         &self,
         account_id: String,

@@ -161,7 +161,10 @@ impl Authenticator {
     /// Starts unblocking `account_id` (blocked after wrong codes, or from the block page) from
     /// this phone through its bank: the identity is proven again, then the SMS code
     /// ([`Authenticator::verify_sms_code`]) and a new code ([`Authenticator::choose_code`]).
-    /// The device key stays; the old code no longer works once the new one is chosen.
+    /// The unblock makes a new device key for the account: once the new code is chosen, the
+    /// server revokes the old key (and any copy of it), and the old code no longer works. Until
+    /// then the account keeps its key and code; an unblock that fails or is abandoned changes
+    /// neither.
     pub async fn unblock_with_bank(
         &self,
         account_id: String,

@@ -2,8 +2,11 @@
 //! identification code of the eID website, or the counter: the activation link of its e-mail,
 //! which the app is opened with, and the activation code handed out at the desk, typed by the
 //! person), the SMS control code, and the choice of the 5-digit code that registers the phone's
-//! keys. An unblock is the same enrollment for an account already on this phone, with its own
-//! device key: the key stays, the code is new.
+//! keys. An unblock is the same enrollment for an account already on this phone: it makes a new
+//! device key, as any enrollment does, and names the account's current one, which the server
+//! revokes when the unblock completes (a copy of the phone's files holding the old key is shut
+//! out). Until then the account keeps its key and code; an unblock that fails or is abandoned
+//! deletes only its new key.
 //!
 //! The enrollment in progress is kept in the store at every step, because the bank handoff
 //! leaves the app and the system may kill it meanwhile. The counter link's token is a secret
@@ -14,8 +17,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sleutel_protocol::ProtocolError;
 use sleutel_protocol::api::{
-    self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified,
-    StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
+    self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, ReplacedDevice, SmsSent,
+    SmsVerified, StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
 };
 use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::identity::{
@@ -213,8 +216,8 @@ pub(crate) fn salt_secret_name(device_alias: &str) -> String {
 
 /// The name of the keystore secret holding the token of the counter's activation link for the
 /// enrollment `row`, kept so that a code typed again (`submit_identity_code`) goes with the link
-/// the enrollment was started with. Named after the device key and the enrollment: an unblock
-/// reuses the account's device key.
+/// the enrollment was started with. Named after the enrollment's device key and the enrollment
+/// itself (an unblock started by an earlier version of the app used the account's device key).
 fn activation_link_secret_name(row: &EnrollmentRow) -> String {
     format!("activation-link/{}/{}", row.device_alias, row.enrollment_id)
 }
@@ -334,7 +337,7 @@ pub(crate) async fn start_with_code(
 }
 
 /// Starts an unblock of `account_id` from this phone: an enrollment for the account's phone
-/// number with the account's own device key.
+/// number with a new device key that replaces the account's.
 async fn start_unblock(
     ctx: &Context,
     account_id: &str,
@@ -372,37 +375,34 @@ pub(crate) async fn unblock_with_bank(
     bank_handoff(row, bank)
 }
 
-/// Creates the enrollment at the server and stores it: a new device key for a new account, or
-/// the account's own key for an unblock (`unblock`).
+/// Creates the enrollment at the server and stores it, with a new device key. An unblock
+/// (`unblock`) names the account's current device key as the one it replaces, signed by that
+/// key; the account keeps it until the unblock completes.
 async fn start(
     ctx: &Context,
     phone_number: String,
     how: &Start,
     unblock: Option<&AccountRow>,
 ) -> Result<EnrollmentRow, CoreError> {
-    let (alias, public) = match unblock {
-        Some(account) => {
-            let public = ctx.keystore.public_key(account.device_alias.clone())?;
-            (account.device_alias.clone(), public)
-        }
-        None => {
-            let alias = new_alias()?;
-            let public = ctx
-                .keystore
-                .generate_key(alias.clone(), KeyProtection::Device)?;
-            (alias, public)
-        }
-    };
+    let alias = new_alias()?;
+    let public = ctx
+        .keystore
+        .generate_key(alias.clone(), KeyProtection::Device)?;
     let bank = match how {
         Start::Bank(bank) => Some(*bank),
         Start::Eid(_) | Start::Counter { .. } => None,
     };
     let started = async {
         let device = DeviceKey::from_sec1(&*ctx.keystore, &alias, &public)?;
+        let replaces = match unblock {
+            Some(account) => Some(replacement(ctx, account, &device)?),
+            None => None,
+        };
         let body = serde_json::to_vec(&StartEnrollment {
             phone_number: phone_number.clone(),
             source: how.source(),
             bank,
+            replaces,
         })
         .map_err(|e| CoreError::invalid("enrollment", e.to_string()))?;
         let started: EnrollmentStarted = ctx
@@ -476,12 +476,25 @@ async fn start(
             Ok(row)
         }
         Err(e) => {
-            if unblock.is_none() {
-                delete_device_key(ctx, &alias);
-            }
+            delete_device_key(ctx, &alias);
             Err(e)
         }
     }
+}
+
+/// The replacement of `account`'s device key by the enrollment's new key `device`, signed by
+/// the account's key: the proof that this phone holds it, for that one new key.
+fn replacement(
+    ctx: &Context,
+    account: &AccountRow,
+    device: &DeviceKey<'_>,
+) -> Result<ReplacedDevice, CoreError> {
+    let current = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
+    Ok(ReplacedDevice::sign(
+        current.jwk().clone(),
+        &current.signer(),
+        &device.jwk().thumbprint(),
+    )?)
 }
 
 /// Hands an identification or activation code to the server. Like the bank handoff, a lost
@@ -787,9 +800,10 @@ pub(crate) async fn choose_code(
     let thumbprint = ctx.server_key_thumbprint.as_deref();
     let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
 
-    // The device key alias is new for every enrollment (an unblock has a salt name of its
-    // own), so a salt under this name can only come from an earlier attempt of this enrollment.
-    let salt_name = enrollment_salt_name(&row);
+    // The device key alias is new for every enrollment, unblocks included, so a salt under its
+    // name can only come from an earlier attempt of this enrollment. An unblocked account's
+    // current salt is under its current key's name and stays until the account is stored.
+    let salt_name = salt_secret_name(&row.device_alias);
     let (salt, earlier_attempt) = match ctx.keystore.get_secret(salt_name.clone())? {
         Some(salt) => (Zeroizing::new(salt), true),
         None => {
@@ -841,21 +855,7 @@ pub(crate) async fn choose_code(
     };
     // From here on the server has registered the keys: nothing may be deleted, so that a retry
     // can still finish the enrollment.
-    store_account(ctx, &row, done, server_keys, &salt_name)
-}
-
-/// Where the salt of the code chosen in `row` is kept until the account is stored: the
-/// account's salt name for a new device key; for an unblock, a name of the enrollment's own,
-/// since the account's current salt must stay until the server has the new PIN key.
-fn enrollment_salt_name(row: &EnrollmentRow) -> String {
-    match &row.unblock_account_id {
-        None => salt_secret_name(&row.device_alias),
-        Some(_) => format!(
-            "{}/{}",
-            salt_secret_name(&row.device_alias),
-            row.enrollment_id
-        ),
-    }
+    store_account(ctx, &row, done, server_keys)
 }
 
 /// Derives the PIN key and sends both public keys with their proofs of possession.
@@ -890,32 +890,24 @@ async fn register_keys(
 }
 
 /// Stores the account the server created and ends the enrollment. A new activation of an
-/// account already on this phone replaces it; the keys of the replaced one are then deleted.
+/// account already on this phone, an unblock included, replaces it; the keys of the replaced
+/// one (device key, salt, biometric key) are then deleted, since the server no longer accepts
+/// them.
 fn store_account(
     ctx: &Context,
     row: &EnrollmentRow,
     done: EnrollmentCompleted,
     server_keys: Jwks,
-    salt_name: &str,
 ) -> Result<Account, CoreError> {
     if !is_valid_id(&done.account_id) {
         return Err(malformed_answer("account id"));
     }
-    if let Some(unblocked) = &row.unblock_account_id {
-        if &done.account_id != unblocked {
-            return Err(malformed_answer("account id (not the account unblocked)"));
-        }
-        // The server now has the new code's PIN key: the new salt becomes the account's before
-        // anything else, so the code works even if storing the rest fails.
-        let salt = ctx
-            .keystore
-            .get_secret(salt_name.to_owned())?
-            .map(Zeroizing::new)
-            .ok_or(CoreError::Keystore {
-                error: crate::KeystoreError::KeyNotFound,
-            })?;
-        ctx.keystore
-            .put_secret(salt_secret_name(&row.device_alias), salt.to_vec())?;
+    if row
+        .unblock_account_id
+        .as_ref()
+        .is_some_and(|unblocked| &done.account_id != unblocked)
+    {
+        return Err(malformed_answer("account id (not the account unblocked)"));
     }
     if done.issuer.is_empty() {
         return Err(malformed_answer("issuer"));
@@ -942,11 +934,6 @@ fn store_account(
         .store
         .finish_enrollment(&row.enrollment_id, &account, event)?;
     forget_activation_link(ctx, row);
-    if row.unblock_account_id.is_some()
-        && let Err(e) = ctx.keystore.delete_secret(salt_name.to_owned())
-    {
-        warn!("could not delete the salt of a finished unblock: {e}");
-    }
     if let Some(replaced) = replaced {
         if replaced.device_alias != account.device_alias {
             debug!("the new activation replaces this account's earlier keys");
@@ -1029,7 +1016,9 @@ fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreErr
         .store
         .enrollment()?
         .ok_or(CoreError::NoEnrollmentInProgress)?;
-    if is_expired(&row) {
+    if is_expired(&row) || signed_with_the_accounts_key(ctx, &row)? {
+        // An unblock signed with the account's own key cannot have the server revoke that key
+        // (a copy of the phone's files may hold it): the person starts it again, with a new key.
         abandon(ctx, &row);
         return Err(CoreError::EnrollmentExpired);
     }
@@ -1042,7 +1031,7 @@ fn current(ctx: &Context, step: EnrollmentStep) -> Result<EnrollmentRow, CoreErr
 /// The enrollment in progress, if any and not expired.
 pub(crate) fn in_progress(ctx: &Context) -> Result<Option<EnrollmentProgress>, CoreError> {
     match ctx.store.enrollment()? {
-        Some(row) if is_expired(&row) => {
+        Some(row) if is_expired(&row) || signed_with_the_accounts_key(ctx, &row)? => {
             abandon(ctx, &row);
             Ok(None)
         }
@@ -1081,18 +1070,38 @@ fn abandon(ctx: &Context, row: &EnrollmentRow) {
     forget_enrollment_keys(ctx, row);
 }
 
-/// Deletes what an ended enrollment alone used: its device key and salt, or, for an unblock,
-/// only the salt of its new code (the device key and the current salt are the account's); and
-/// the counter link's token, if it was kept.
+/// Deletes what an ended enrollment alone used: its device key and the salt of its code (an
+/// unblock's are new as well: the account's own stay), and the counter link's token, if it was
+/// kept. An unblock an earlier version of the app started with the account's own device key
+/// leaves that key and its salt, and deletes only the salt it kept under a name of its own.
 fn forget_enrollment_keys(ctx: &Context, row: &EnrollmentRow) {
     forget_activation_link(ctx, row);
-    if row.unblock_account_id.is_some() {
-        if let Err(e) = ctx.keystore.delete_secret(enrollment_salt_name(row)) {
-            warn!("could not delete an unused salt: {e}");
+    match signed_with_the_accounts_key(ctx, row) {
+        Ok(false) => forget_keys(ctx, &row.device_alias),
+        Ok(true) => {
+            let own_salt = format!(
+                "{}/{}",
+                salt_secret_name(&row.device_alias),
+                row.enrollment_id
+            );
+            if let Err(e) = ctx.keystore.delete_secret(own_salt) {
+                warn!("could not delete an unused salt: {e}");
+            }
         }
-    } else {
-        forget_keys(ctx, &row.device_alias);
+        Err(e) => warn!("kept the key of an ended enrollment that may be an account's: {e}"),
     }
+}
+
+/// Whether `row` is an unblock that an earlier version of the app started with the account's
+/// own device key, before unblocks made a new one.
+fn signed_with_the_accounts_key(ctx: &Context, row: &EnrollmentRow) -> Result<bool, CoreError> {
+    let Some(account_id) = &row.unblock_account_id else {
+        return Ok(false);
+    };
+    Ok(ctx
+        .store
+        .account(account_id)?
+        .is_some_and(|account| account.device_alias == row.device_alias))
 }
 
 /// Deletes a device key that no account or enrollment uses any more, and the salt of the code

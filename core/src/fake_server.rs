@@ -89,6 +89,8 @@ pub(crate) struct Fake {
     pub(crate) faults: HashMap<Call, Fault>,
     /// Refuse every completion with this status and code.
     pub(crate) refuse_completion: Option<(StatusCode, &'static str)>,
+    /// Refuse every enrollment start with this status and code.
+    pub(crate) refuse_start: Option<(StatusCode, &'static str)>,
     /// Answer every listing of pending requests with this status and code.
     pub(crate) list_error: Option<(StatusCode, &'static str)>,
     /// Send the bank handoff to this URL instead of an https one.
@@ -99,6 +101,8 @@ pub(crate) struct Fake {
     pub(crate) biometric_key: Option<VerifyingKey>,
     /// Calls to `DELETE /v1/device/biometric`.
     pub(crate) biometric_deletes: u32,
+    /// The thumbprint of the device the last start named as replaced, its proof verified.
+    pub(crate) replaced: Option<String>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -172,7 +176,16 @@ async fn start(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: Byte
     let mut fake = s.lock().unwrap();
     let token = headers.get(PROOF_HEADER).unwrap().to_str().unwrap();
     let p = dpop::verify_proof(token, "POST", uri.path(), &body, crate::now()).unwrap();
-    let _: api::StartEnrollment = serde_json::from_slice(&body).unwrap();
+    if let Some((status, code)) = fake.refuse_start {
+        return error(status, code, None);
+    }
+    let started: api::StartEnrollment = serde_json::from_slice(&body).unwrap();
+    // As the reference server: the replaced device's signature must hand its place to this key.
+    let replaced = started.replaces.map(|replaced| replaced.verify(&p.jkt));
+    if let Some(Err(_)) = replaced {
+        return error(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, None);
+    }
+    fake.replaced = replaced.and_then(Result::ok);
     fake.device_jkt = Some(p.jkt);
     fake.step = Step::Identity;
     ok(api::EnrollmentStarted {

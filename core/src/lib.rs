@@ -28,6 +28,8 @@ mod pin;
 mod recovery_tests;
 mod software_keystore;
 mod store;
+#[cfg(test)]
+mod unblock_tests;
 
 pub use actions::{ActionView, HistoryEntry};
 pub use authenticator::Authenticator;

@@ -147,7 +147,8 @@ pub(crate) struct EnrollmentRow {
     pub(crate) step: EnrollmentStep,
     pub(crate) display_name: Option<String>,
     pub(crate) expires_at: i64,
-    /// The account this enrollment unblocks with its own device key, if it is an unblock.
+    /// The account this enrollment unblocks, if it is an unblock: the enrollment's device key
+    /// replaces the account's when it completes.
     pub(crate) unblock_account_id: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval::ApprovedAction;
 use crate::identity::{Bank, IdentitySource};
-use crate::jose::{self, Jwk, Jwks, UnverifiedJws};
+use crate::jose::{self, Es256Signer, Jwk, Jwks, UnverifiedJws};
 use crate::limits::{CLOCK_SKEW_SECS, MAX_ID_CHARS};
 use crate::{ProtocolError, Result};
 
@@ -160,6 +160,13 @@ pub fn pin_change_message(device_jkt: &str, new_pin_jkt: &str) -> String {
     format!("sleutel-pin-change/v1|{device_jkt}|{new_pin_jkt}")
 }
 
+/// The message the device key an enrollment replaces signs to hand its place to the
+/// enrollment's new device key ([`ReplacedDevice`]). Both thumbprints are in it, so the signature
+/// serves that one new key and cannot be replayed for another.
+pub fn device_replacement_message(replaced_jkt: &str, new_jkt: &str) -> String {
+    format!("sleutel-device-replace/v1|{replaced_jkt}|{new_jkt}")
+}
+
 /// The message the PIN key (authorising) and the new biometric key (proving possession) sign to
 /// register the biometric key of a device.
 pub fn biometric_enable_message(device_jkt: &str, biometric_jkt: &str) -> String {
@@ -193,6 +200,57 @@ pub struct StartEnrollment {
     /// The bank, for [`IdentitySource::Bank`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank: Option<Bank>,
+    /// The device this enrollment replaces: an unblock from the same phone makes a new device
+    /// key, and the key it had is revoked when the enrollment completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<ReplacedDevice>,
+}
+
+/// The device an enrollment replaces ([`StartEnrollment::replaces`]), with the proof that the
+/// caller holds its key: that key's signature over [`device_replacement_message`], which names
+/// the enrollment's new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacedDevice {
+    /// The replaced device's public key.
+    pub device_key: Jwk,
+    /// base64url signature by `device_key` over [`device_replacement_message`].
+    pub signature: String,
+}
+
+impl ReplacedDevice {
+    /// The replacement of the device whose key is `device_key` by the new device key with the
+    /// thumbprint `new_jkt`, signed by `signer`, which holds `device_key`.
+    pub fn sign<S: Es256Signer>(
+        device_key: Jwk,
+        signer: &S,
+        new_jkt: &str,
+    ) -> std::result::Result<Self, S::Error> {
+        let message = device_replacement_message(&device_key.thumbprint(), new_jkt);
+        let signature = jose::b64(signer.sign_es256(message.as_bytes())?);
+        Ok(Self {
+            device_key,
+            signature,
+        })
+    }
+
+    /// The replaced device's key thumbprint, once its signature handing its place to the new
+    /// device key `new_jkt` verifies. A key that is no P-256 point, the new key itself and a
+    /// signature that does not verify are refused.
+    pub fn verify(&self, new_jkt: &str) -> Result<String> {
+        let key = self.device_key.to_verifying_key()?;
+        let replaced_jkt = self.device_key.thumbprint();
+        if replaced_jkt == new_jkt {
+            return Err(ProtocolError::invalid(
+                "replaces",
+                "the device key cannot replace itself",
+            ));
+        }
+        let signature = jose::b64_decode(&self.signature, "replaces.signature")?;
+        let message = device_replacement_message(&replaced_jkt, new_jkt);
+        jose::verify_es256(&key, message.as_bytes(), &signature, "replaces.signature")?;
+        Ok(replaced_jkt)
+    }
 }
 
 /// Answer to [`StartEnrollment`].
@@ -1211,6 +1269,111 @@ mod tests {
                 !shown.contains("ACDEFGHJKMNP") && !shown.contains(TOKEN),
                 "{shown}"
             );
+        }
+    }
+
+    mod replacement {
+        use p256::ecdsa::SigningKey;
+        use p256::elliptic_curve::Generate;
+
+        use super::*;
+
+        fn jwk(key: &SigningKey) -> Jwk {
+            Jwk::from_verifying_key(key.verifying_key())
+        }
+
+        /// The replacement of `old` by `new`, signed by `signer`.
+        fn replacement(old: &SigningKey, signer: &SigningKey, new: &SigningKey) -> ReplacedDevice {
+            let Ok(replaced) = ReplacedDevice::sign(jwk(old), signer, &jwk(new).thumbprint());
+            replaced
+        }
+
+        #[test]
+        fn a_replacement_signed_by_the_old_key_names_the_old_device() {
+            let (old, new) = (SigningKey::generate(), SigningKey::generate());
+
+            let replaced = replacement(&old, &old, &new).verify(&jwk(&new).thumbprint());
+
+            assert_eq!(replaced, Ok(jwk(&old).thumbprint()));
+        }
+
+        #[test]
+        fn a_replacement_does_not_serve_another_new_key() {
+            let (old, new) = (SigningKey::generate(), SigningKey::generate());
+            let other = SigningKey::generate();
+
+            let replayed = replacement(&old, &old, &new).verify(&jwk(&other).thumbprint());
+
+            assert!(
+                matches!(replayed, Err(ProtocolError::BadSignature(_))),
+                "{replayed:?}"
+            );
+        }
+
+        #[test]
+        fn a_replacement_not_signed_by_the_old_key_is_refused() {
+            let (old, new) = (SigningKey::generate(), SigningKey::generate());
+
+            // Whoever names a device without holding its key can only sign with another key.
+            let forged = replacement(&old, &new, &new).verify(&jwk(&new).thumbprint());
+
+            assert!(
+                matches!(forged, Err(ProtocolError::BadSignature(_))),
+                "{forged:?}"
+            );
+        }
+
+        #[test]
+        fn a_device_key_cannot_replace_itself() {
+            let key = SigningKey::generate();
+
+            let itself = replacement(&key, &key, &key).verify(&jwk(&key).thumbprint());
+
+            assert!(
+                matches!(
+                    itself,
+                    Err(ProtocolError::InvalidField {
+                        field: "replaces",
+                        ..
+                    })
+                ),
+                "{itself:?}"
+            );
+        }
+
+        #[test]
+        fn a_replacement_with_a_bad_key_or_signature_encoding_is_refused() {
+            let (old, new) = (SigningKey::generate(), SigningKey::generate());
+            let new_jkt = jwk(&new).thumbprint();
+            let mut off_curve = replacement(&old, &old, &new);
+            off_curve.device_key.y = off_curve.device_key.x.clone();
+            let mut not_base64 = replacement(&old, &old, &new);
+            not_base64.signature = "not base64!".into();
+            let mut short = replacement(&old, &old, &new);
+            short.signature = jose::b64([1u8; 10]);
+
+            assert!(matches!(
+                off_curve.verify(&new_jkt),
+                Err(ProtocolError::InvalidKey(_))
+            ));
+            assert!(matches!(
+                not_base64.verify(&new_jkt),
+                Err(ProtocolError::Malformed { .. })
+            ));
+            assert!(matches!(
+                short.verify(&new_jkt),
+                Err(ProtocolError::BadSignature(_))
+            ));
+        }
+
+        #[test]
+        fn a_start_without_a_replacement_keeps_its_wire_form() {
+            let body = r#"{"phone_number":"+32470000000","source":"eid"}"#;
+
+            let start: StartEnrollment = serde_json::from_str(body).unwrap();
+
+            assert_eq!(start.replaces, None);
+            assert_eq!(serde_json::to_string(&start).unwrap(), body);
         }
     }
 }

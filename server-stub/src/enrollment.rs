@@ -143,6 +143,9 @@ struct Enrollment {
     code_failures: u32,
     /// The account the completion created or renewed (step `done`).
     account_id: Option<String>,
+    /// The thumbprint of the device this enrollment replaces (an unblock from the same phone),
+    /// revoked at completion.
+    replaces_jkt: Option<String>,
 }
 
 impl Enrollment {
@@ -173,7 +176,7 @@ fn open_enrollment(
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
                     sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures,
-                    bank, account_id, source, code_failures
+                    bank, account_id, source, code_failures, replaces_jkt
              FROM enrollments WHERE id = ?1",
             [id],
             |row| {
@@ -216,6 +219,7 @@ fn open_enrollment(
                     account_id: row.get(19)?,
                     source: source_from_column(row.get(20)?)?,
                     code_failures: row.get(21)?,
+                    replaces_jkt: row.get(22)?,
                 })
             },
         )
@@ -351,6 +355,7 @@ async fn start(
             ));
         }
     };
+    let replaces_jkt = replaced_device(&body, &proof.jkt)?;
     let started = state
         .db(move |app, conn| {
             let now = clock::now();
@@ -362,8 +367,9 @@ async fn start(
             let expires_at = now + app.policy.enrollment_ttl_secs;
             tx.execute(
                 "INSERT INTO enrollments
-                     (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'identity', ?7, ?8)",
+                     (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at,
+                      replaces_jkt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'identity', ?7, ?8, ?9)",
                 params![
                     id,
                     nonce,
@@ -372,7 +378,8 @@ async fn start(
                     source_to_column(source),
                     bank.map(Bank::id),
                     now,
-                    expires_at
+                    expires_at,
+                    replaces_jkt
                 ],
             )?;
             tx.commit()?;
@@ -393,6 +400,19 @@ async fn start(
         })
         .await?;
     Ok(Json(started))
+}
+
+/// The thumbprint of the device the start `body` replaces, if it names one, once that device's
+/// signature handing its place to the enrollment's key `jkt` verifies: only a holder of the
+/// replaced key can name it, and only for this new key. Anything else is `invalid_request`,
+/// before anything is written. Whose device it is can only be checked against the identity
+/// proven later ([`accept_identity`]).
+fn replaced_device(body: &StartEnrollment, jkt: &str) -> Result<Option<String>> {
+    body.replaces
+        .as_ref()
+        .map(|replaced| replaced.verify(jkt))
+        .transpose()
+        .map_err(|e| ServerError::InvalidRequest(format!("replaces: {e}")))
 }
 
 /// `POST /v1/enrollments/{id}/identity`: checks the identity token and sends the SMS code.
@@ -431,8 +451,9 @@ async fn submit_identity(
 }
 
 /// Admits a proven identity to `enrollment`, whatever the source: the age policy, the phone's
-/// own account (a registered device key proves only its own account's identity again), then
-/// the identity is stored and the SMS code sent. Nothing is written when it is refused.
+/// own account (a registered device key proves only its own account's identity again, and an
+/// unblock replaces only a device of the proven person's account), then the identity is stored
+/// and the SMS code sent. Nothing is written when it is refused.
 fn accept_identity(
     app: &App,
     tx: &Transaction<'_>,
@@ -464,6 +485,24 @@ fn accept_identity(
         return Err(ServerError::IdentityRefused(
             "this phone's key belongs to another person's digital key".into(),
         ));
+    }
+    // The device an unblock replaces is revoked at completion: only the person whose account
+    // it belongs to may do that, whoever holds its key. (One of their phones already revoked
+    // is still theirs: revoking it again changes nothing.)
+    if let Some(replaced) = &enrollment.replaces_jkt {
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT a.national_register_number FROM devices d
+                 JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
+                [replaced],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if owner.as_deref() != Some(proven.national_register_number.as_str()) {
+            return Err(ServerError::IdentityRefused(
+                "the device this activation replaces is not one of this person's phones".into(),
+            ));
+        }
     }
     tx.execute(
         "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
@@ -1132,8 +1171,8 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<Chec
 }
 
 /// Creates or renews the account of `identity`, registers the device with its PIN key, revokes
-/// devices beyond the policy's limit, unblocks the account and points the phone number at it.
-/// Returns the account id.
+/// the device the enrollment replaces and devices beyond the policy's limit, unblocks the account
+/// and points the phone number at it. Returns the account id.
 ///
 /// The PIN key is the device's, not the account's: with `max_devices > 1` every phone derives its
 /// own PIN key (its own salt), and an earlier phone that stays active keeps its code. The failure
@@ -1224,9 +1263,10 @@ fn register(
             id
         }
     };
-    // The same device key may come back (unblock from the same phone): it is re-registered,
-    // with the new code's PIN key. A biometric key registered under the old code is dropped:
-    // the person enables biometrics again after proving who they are.
+    // The same device key may come back (an unblock from the same phone by an app that predates
+    // key replacement): it is re-registered, with the new code's PIN key. A biometric key
+    // registered under the old code is dropped: the person enables biometrics again after
+    // proving who they are.
     tx.execute(
         "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
              revoked_at)
@@ -1244,6 +1284,25 @@ fn register(
             now
         ],
     )?;
+    // An unblock from the same phone replaces the device key it had: that key, and any copy of
+    // the phone's files holding it, stops working now, whatever max_devices would keep. (The
+    // identity step checked that the device is this account's.)
+    if let Some(replaced) = &enrollment.replaces_jkt {
+        let revoked = tx.execute(
+            "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
+             WHERE jkt = ?1 AND account_id = ?2 AND revoked_at IS NULL",
+            params![replaced, account_id, now],
+        )?;
+        if revoked > 0 {
+            events::record(
+                tx,
+                &account_id,
+                events::DEVICE_REVOKED,
+                "the phone's earlier device key was replaced by an unblock from that phone",
+                now,
+            )?;
+        }
+    }
     // Keep this device and the newest (max_devices - 1) others; revoke the rest.
     let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
     let revoked = tx.execute(

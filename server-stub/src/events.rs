@@ -11,7 +11,8 @@ pub const ACTIVATED: &str = "activated";
 pub const REACTIVATED: &str = "reactivated";
 /// A blocked account was unblocked by a new activation.
 pub const UNBLOCKED: &str = "unblocked";
-/// A device was revoked (a newer activation beyond `max_devices`).
+/// A device was revoked: a newer activation beyond `max_devices`, or the phone's own unblock,
+/// which replaces its device key.
 pub const DEVICE_REVOKED: &str = "device_revoked";
 /// The code was changed.
 pub const CODE_CHANGED: &str = "code_changed";

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use sleutel_core::{KeyProtection, Keystore, KeystoreError, SoftwareKeystore};
+use sleutel_protocol::jose::{self, Es256Signer};
 
 /// What the simulated biometric prompt answers next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct TestKeystore {
     /// Names of the secrets the core put since this keystore was opened, so tests can look for
     /// a secret by its value without knowing the core's naming.
     secret_names: Arc<Mutex<BTreeSet<String>>>,
+    /// Aliases of the keys the core generated since this keystore was opened, so tests can find
+    /// a key whose alias the core keeps to itself.
+    key_aliases: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for TestKeystore {
@@ -58,6 +62,7 @@ impl TestKeystore {
             prompt: Arc::new(Mutex::new(BiometricPrompt::Succeed)),
             biometric_aliases: Arc::default(),
             secret_names: Arc::default(),
+            key_aliases: Arc::default(),
         }
     }
 
@@ -103,6 +108,52 @@ impl TestKeystore {
         Ok(false)
     }
 
+    /// The values of the secrets the core put since this keystore was opened and has not
+    /// deleted (a test keeps them to check later that they are gone, without their names).
+    pub fn held_secrets(&self) -> Result<Vec<Vec<u8>>, KeystoreError> {
+        let names = self
+            .secret_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut values = Vec::new();
+        for name in names {
+            if let Some(value) = self.software.get_secret(name)? {
+                values.push(value);
+            }
+        }
+        Ok(values)
+    }
+
+    /// The aliases of the keys the core generated since this keystore was opened and has not
+    /// deleted, device and biometric keys alike.
+    pub fn key_aliases(&self) -> Vec<String> {
+        self.key_aliases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the keystore holds a key under `alias`.
+    pub fn has_key(&self, alias: &str) -> Result<bool, KeystoreError> {
+        match self.software.public_key(alias.to_owned()) {
+            Ok(_) => Ok(true),
+            Err(KeystoreError::KeyNotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A signer with the key under `alias`, for a test that speaks the protocol by hand with a
+    /// key the core holds (say, the device key of a copy of the phone's files).
+    pub fn signer<'a>(&'a self, alias: &'a str) -> KeySigner<'a> {
+        KeySigner {
+            keystore: self,
+            alias,
+        }
+    }
+
     fn is_biometric(&self, alias: &str) -> Result<Option<bool>, KeystoreError> {
         Ok(self
             .software
@@ -120,6 +171,10 @@ impl Keystore for TestKeystore {
         let public = self
             .software
             .generate_key(alias.clone(), KeyProtection::Device)?;
+        self.key_aliases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(alias.clone());
         if protection == KeyProtection::Biometric {
             self.software
                 .put_secret(biometric_marker(&alias), VALID.to_vec())?;
@@ -159,7 +214,12 @@ impl Keystore for TestKeystore {
 
     fn delete_key(&self, alias: String) -> Result<(), KeystoreError> {
         self.software.delete_secret(biometric_marker(&alias))?;
-        self.software.delete_key(alias)
+        self.software.delete_key(alias.clone())?;
+        self.key_aliases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&alias);
+        Ok(())
     }
 
     fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
@@ -186,5 +246,25 @@ impl Keystore for TestKeystore {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&name);
         Ok(())
+    }
+}
+
+/// An [`Es256Signer`] over one key of a [`TestKeystore`], with low-S signatures as the protocol
+/// requires.
+pub struct KeySigner<'a> {
+    keystore: &'a TestKeystore,
+    alias: &'a str,
+}
+
+impl Es256Signer for KeySigner<'_> {
+    type Error = KeystoreError;
+
+    fn sign_es256(&self, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        let signature = self
+            .keystore
+            .sign(self.alias.to_owned(), message.to_vec(), None)?;
+        jose::low_s_signature(&signature).map_err(|e| KeystoreError::Unavailable {
+            detail: e.to_string(),
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! and follows the bank handoff).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ pub struct VirtualPhone {
     auth: Authenticator,
     keystore: TestKeystore,
     secrets: Arc<sample::Store>,
+    state_dir: PathBuf,
     sim: SimClient,
     push_seq: i64,
     handled: HashSet<String>,
@@ -71,6 +72,7 @@ impl VirtualPhone {
             auth,
             keystore,
             secrets,
+            state_dir: state_dir.to_owned(),
             sim: SimClient::new(server_url)?,
             push_seq: 0,
             handled: HashSet::new(),
@@ -102,6 +104,23 @@ impl VirtualPhone {
         self.secrets
             .save()
             .map_err(|e| HarnessError::State(format!("test keystore: {e}")))
+    }
+
+    /// Copies the phone's files (the app's store and the test keystore with its keys and salts)
+    /// into `dir`, as someone with access to the phone's storage could. Opening `dir` gives a
+    /// second phone holding the same keys.
+    pub fn copy_files_to(&self, dir: &Path) -> Result<()> {
+        self.save()?;
+        let failed = |e: std::io::Error| HarnessError::State(format!("copying the phone: {e}"));
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        for entry in std::fs::read_dir(&self.state_dir).map_err(failed)? {
+            let entry = entry.map_err(failed)?;
+            // The store's write-ahead log goes with it: together they are the database.
+            if entry.file_type().map_err(failed)?.is_file() {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).map_err(failed)?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates a citizen at `bank` and enrolls this phone for them with `code`.
@@ -259,7 +278,8 @@ impl VirtualPhone {
     }
 
     /// Unblocks the phone's account `account_id` by proving `citizen`'s identity again through
-    /// `source`, verifying the SMS code and choosing `new_code`. The device key stays.
+    /// `source`, verifying the SMS code and choosing `new_code`. The core makes a new device key
+    /// and the server revokes the old one.
     pub async fn unblock(
         &self,
         account_id: &str,

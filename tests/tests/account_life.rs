@@ -1,16 +1,26 @@
-//! The life of an account after enrollment, end to end: unblock after wrong codes, code
-//! change, biometrics (approval, a code-only request, cancellation, invalidation, disabling),
-//! device change, deactivation, blocking a lost phone from outside, and two isolated accounts
-//! on one phone. Phone and server both record each event.
+//! The life of an account after enrollment, end to end: unblock after wrong codes (with a new
+//! device key that shuts out a copy of the phone's files), code change, biometrics (approval, a
+//! code-only request, cancellation, invalidation, disabling), device change, deactivation,
+//! blocking a lost phone from outside, and two isolated accounts on one phone. Phone and server
+//! both record each event.
 
 mod common;
 
-use common::*;
-use sleutel_core::{AccountEventKind, AccountStatus, CoreError, IdentitySource, KeystoreError};
-use sleutel_harness::keystore::BiometricPrompt;
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use sleutel_core::{
+    AccountEventKind, AccountStatus, CoreError, IdentitySource, Keystore, KeystoreError,
+};
+use sleutel_harness::keystore::{BiometricPrompt, TestKeystore};
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
-use sleutel_protocol::api::{self, BlockMyKey, Citizen};
+use sleutel_protocol::api::{self, BlockMyKey, ChangePin, Citizen};
+use sleutel_protocol::dpop;
+use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
+use sleutel_protocol::response::{ActionResponse, Decision, UvMethod};
+use sleutel_server::Policy;
+
+use common::*;
 
 const NEW_CODE: &str = "27182";
 
@@ -119,11 +129,8 @@ async fn a_blocked_account_is_unblocked_from_the_same_phone_with_a_new_code() {
     let events = server_events(&server, &account_id);
     assert!(events.contains(&"blocked".to_string()), "{events:?}");
     assert!(events.contains(&"unblocked".to_string()), "{events:?}");
-    // The device key stayed: nothing was revoked.
-    assert!(
-        !events.contains(&"device_revoked".to_string()),
-        "{events:?}"
-    );
+    // The phone's earlier device key was replaced by a new one.
+    assert!(events.contains(&"device_revoked".to_string()), "{events:?}");
     assert_eq!(
         phone_events(&e.phone),
         [
@@ -689,4 +696,290 @@ async fn two_accounts_at_two_servers_on_one_phone_are_isolated() {
         .map(|a| a.account_id)
         .collect();
     assert_eq!(left, vec![second.account_id]);
+}
+
+// --- an unblock replaces the device key ---------------------------------------------------------
+
+/// The one device key `phone` generated since it was opened (its enrollment's).
+fn device_key_alias(phone: &VirtualPhone) -> String {
+    let aliases = phone.keystore().key_aliases();
+    assert_eq!(aliases.len(), 1, "{aliases:?}");
+    aliases[0].clone()
+}
+
+/// Unblocks `e`'s account from its phone with an identification code and [`NEW_CODE`].
+async fn unblock(e: &Enrolled) {
+    e.phone
+        .unblock(
+            &e.account.account_id,
+            &e.citizen,
+            IdentitySource::Eid,
+            NEW_CODE,
+            &silent,
+        )
+        .await
+        .unwrap();
+}
+
+/// A phone API call signed with the key `alias` of `keystore`, made by hand as whoever holds a
+/// copy of the phone's files can; the error code of the answer, or `None` on success.
+async fn call_with_key(
+    url: &str,
+    keystore: &TestKeystore,
+    alias: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Option<String> {
+    let jwk = Jwk::from_sec1(&keystore.public_key(alias.to_owned()).unwrap()).unwrap();
+    let target = format!("{url}{path}");
+    // Unique per call: the server refuses a proof id it has seen for the key.
+    let jti = jose::sha256_b64(SigningKey::generate().verifying_key().to_sec1_point(false));
+    let proof = dpop::make_proof(
+        &keystore.signer(alias),
+        &jwk,
+        method.as_str(),
+        &target,
+        &body,
+        &jti,
+        sleutel_harness::now(),
+    )
+    .unwrap();
+    let mut request = sleutel_harness::http_client()
+        .unwrap()
+        .request(method, target)
+        .header(dpop::PROOF_HEADER, proof);
+    if !body.is_empty() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap();
+    if response.status().is_success() {
+        return None;
+    }
+    let error: api::ApiError = response.json().await.unwrap();
+    Some(error.error)
+}
+
+/// An approval of `request_id` signed with the device key `alias` of `keystore` and a PIN key
+/// derived from a guessed code. The copy cannot fetch the request, so it answers blind.
+fn guessed_approval(keystore: &TestKeystore, alias: &str, request_id: &str) -> Vec<u8> {
+    let answer = ActionResponse {
+        request_id: request_id.to_owned(),
+        request_hash: jose::sha256_b64(request_id),
+        decision: Decision::Approve,
+        reason: None,
+        method: Some(UvMethod::Pin),
+        claims: vec!["name".into()],
+        number: None,
+        iat: sleutel_harness::now(),
+    };
+    let mut jws = GeneralJws::new(&answer.to_payload());
+    jws.add_signature(&ActionResponse::device_header(), &keystore.signer(alias))
+        .unwrap();
+    jws.add_signature(
+        &ActionResponse::uv_header(UvMethod::Pin),
+        &SigningKey::generate(),
+    )
+    .unwrap();
+    serde_json::to_vec(&jws).unwrap()
+}
+
+/// A code change to a new PIN key, authorised by a PIN key derived from a guessed code.
+fn guessed_code_change(keystore: &TestKeystore, alias: &str) -> Vec<u8> {
+    let device = Jwk::from_sec1(&keystore.public_key(alias.to_owned()).unwrap()).unwrap();
+    let (guess, new) = (SigningKey::generate(), SigningKey::generate());
+    let new_jwk = Jwk::from_verifying_key(new.verifying_key());
+    let message = api::pin_change_message(&device.thumbprint(), &new_jwk.thumbprint());
+    let sign = |key: &SigningKey| jose::b64(key.sign_es256(message.as_bytes()).unwrap());
+    serde_json::to_vec(&ChangePin {
+        new_pin_key: new_jwk,
+        current_pin_signature: sign(&guess),
+        new_pin_pop: sign(&new),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn after_an_unblock_a_copy_of_the_phones_files_is_shut_out_and_the_new_key_approves() {
+    let server = server().await;
+    let url = server.url();
+    let mut e = enrolled(&url, "+32470200019").await;
+    let old = device_key_alias(&e.phone);
+    let copy_dir = tempfile::tempdir().unwrap();
+    e.phone.copy_files_to(copy_dir.path()).unwrap();
+    block_with_wrong_codes(&mut e, &url).await;
+
+    unblock(&e).await;
+    start_login(&url, &e.phone_number).await;
+    let view = e.phone.next_request(WAIT).await.unwrap();
+    let copy = VirtualPhone::open(&url, copy_dir.path()).unwrap();
+    let keys = copy.keystore();
+    let request = api::path_request_response(&view.request_id);
+    let mut refusals = vec![
+        call_with_key(
+            &url,
+            keys,
+            &old,
+            reqwest::Method::GET,
+            api::PATH_REQUESTS,
+            vec![],
+        )
+        .await,
+        call_with_key(
+            &url,
+            keys,
+            &old,
+            reqwest::Method::GET,
+            &api::path_request(&view.request_id),
+            vec![],
+        )
+        .await,
+    ];
+    // Three guessed codes would block the account again, were the old key still registered.
+    for _ in 0..3 {
+        let body = guessed_approval(keys, &old, &view.request_id);
+        refusals.push(call_with_key(&url, keys, &old, reqwest::Method::POST, &request, body).await);
+    }
+    let body = guessed_code_change(keys, &old);
+    refusals.push(
+        call_with_key(
+            &url,
+            keys,
+            &old,
+            reqwest::Method::POST,
+            api::PATH_DEVICE_PIN,
+            body,
+        )
+        .await,
+    );
+    for (method, path) in [
+        (reqwest::Method::DELETE, api::PATH_DEVICE_BIOMETRIC),
+        (reqwest::Method::POST, api::PATH_DEVICE_DEACTIVATE),
+    ] {
+        refusals.push(call_with_key(&url, keys, &old, method, path, vec![]).await);
+    }
+    let copys_app = copy.authenticator().refresh_pending().await;
+    let approved = e
+        .phone
+        .authenticator()
+        .approve_with_code(view.request_id.clone(), NEW_CODE.into())
+        .await;
+
+    assert_eq!(
+        refusals,
+        vec![Some(api::codes::DEVICE_REVOKED.to_owned()); 8]
+    );
+    assert_eq!(copys_app, Ok(vec![]));
+    assert_eq!(
+        copy.account().unwrap().unwrap().status,
+        AccountStatus::Revoked
+    );
+    assert_eq!(approved, Ok(()));
+}
+
+#[tokio::test]
+async fn after_an_unblock_the_old_key_and_salt_are_gone_from_the_keystore() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470200020").await;
+    let old = device_key_alias(&e.phone);
+    let old_secrets = e.phone.keystore().held_secrets().unwrap();
+    block_with_wrong_codes(&mut e, &server.url()).await;
+
+    unblock(&e).await;
+
+    let keys = e.phone.keystore();
+    assert!(!keys.has_key(&old).unwrap());
+    assert!(!old_secrets.is_empty());
+    for secret in old_secrets {
+        assert!(!keys.holds_secret(&secret).unwrap());
+    }
+    let aliases = keys.key_aliases();
+    assert_eq!(aliases.len(), 1, "{aliases:?}");
+    assert_ne!(aliases[0], old);
+}
+
+#[tokio::test]
+async fn an_abandoned_unblock_deletes_its_new_key_and_the_account_keeps_its_own() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470200021").await;
+    let old = device_key_alias(&e.phone);
+    let old_secrets = e.phone.keystore().held_secrets().unwrap();
+    block_with_wrong_codes(&mut e, &server.url()).await;
+    let code = eid_code(&e.phone, &e.citizen, &e.phone_number).await;
+    let auth = e.phone.authenticator();
+    auth.unblock_with_eid(e.account.account_id.clone(), code)
+        .await
+        .unwrap();
+    let new = e
+        .phone
+        .keystore()
+        .key_aliases()
+        .into_iter()
+        .find(|alias| *alias != old)
+        .expect("the unblock's new key");
+
+    // Wrong SMS codes until the server ends the unblock.
+    let mut last = Ok(());
+    for _ in 0..3 {
+        last = auth.verify_sms_code("000000".into()).await;
+    }
+
+    assert_eq!(last, Err(CoreError::TooManyAttempts));
+    assert_eq!(auth.enrollment_in_progress().unwrap(), None);
+    let keys = e.phone.keystore();
+    assert!(!keys.has_key(&new).unwrap());
+    assert!(keys.has_key(&old).unwrap());
+    for secret in old_secrets {
+        assert!(keys.holds_secret(&secret).unwrap());
+    }
+    // A new unblock still works.
+    unblock(&e).await;
+    start_login(&server.url(), &e.phone_number).await;
+    assert!(e.phone.approve_next(NEW_CODE, WAIT).await.is_ok());
+}
+
+#[tokio::test]
+async fn with_two_phones_an_unblock_revokes_only_the_phones_own_earlier_key() {
+    let server = server_with(Policy {
+        max_devices: 2,
+        ..Policy::default()
+    })
+    .await;
+    let url = server.url();
+    // The other phone is the older one: a newest-first limit alone would revoke it.
+    let other_citizen = citizen(&url).await;
+    let (mut other, _other_dir) = new_phone(&url);
+    other
+        .enroll_at_bank(&other_citizen, "+32470200022", CODE, &silent)
+        .await
+        .unwrap();
+    let (this, dir) = new_phone(&url);
+    let account = this
+        .enroll_at_bank(&other_citizen, "+32470200023", CODE, &silent)
+        .await
+        .unwrap();
+    let mut e = Enrolled {
+        phone: this,
+        citizen: other_citizen,
+        account,
+        phone_number: "+32470200023".into(),
+        dir,
+    };
+    block_with_wrong_codes(&mut e, &url).await;
+
+    unblock(&e).await;
+    start_login(&url, &e.phone_number).await;
+    let on_other = other.approve_next(CODE, WAIT).await;
+    start_login(&url, &e.phone_number).await;
+    let on_this = e.phone.approve_next(NEW_CODE, WAIT).await;
+
+    assert!(on_other.is_ok(), "{on_other:?}");
+    assert!(on_this.is_ok(), "{on_this:?}");
+    let revoked = server_events(&server, &e.account.account_id)
+        .into_iter()
+        .filter(|event| event == "device_revoked")
+        .count();
+    assert_eq!(revoked, 1);
 }

@@ -324,6 +324,7 @@ impl Phone {
                     phone_number: number.into(),
                     source: IdentitySource::Bank,
                     bank: Some(Bank::Kbc),
+                    replaces: None,
                 },
             )
             .await)

@@ -581,6 +581,7 @@ async fn an_eid_enrollment_has_no_handoff_and_takes_no_bank() {
         phone_number: "+32470000119".into(),
         source: IdentitySource::Eid,
         bank,
+        replaces: None,
     };
 
     let started: EnrollmentStarted = phone
@@ -610,6 +611,7 @@ async fn a_landline_is_refused() {
                 phone_number: "+3223456789".into(),
                 source: IdentitySource::Bank,
                 bank: Some(Bank::Kbc),
+                replaces: None,
             },
         )
         .await;

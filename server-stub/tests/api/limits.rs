@@ -16,6 +16,7 @@ fn start_body(number: &str) -> StartEnrollment {
         phone_number: number.into(),
         source: IdentitySource::Bank,
         bank: Some(Bank::Kbc),
+        replaces: None,
     }
 }
 

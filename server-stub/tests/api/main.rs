@@ -16,3 +16,4 @@ mod login;
 mod pending;
 mod shown_text;
 mod sources;
+mod unblock;

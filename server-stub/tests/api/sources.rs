@@ -113,6 +113,7 @@ pub async fn start_with(phone: &Phone, number: &str, source: IdentitySource) -> 
                 phone_number: number.into(),
                 source,
                 bank: None,
+                replaces: None,
             },
         )
         .await)
@@ -497,6 +498,7 @@ async fn a_source_and_a_bank_must_agree_at_the_start() {
                     phone_number: "+32470000515".into(),
                     source,
                     bank,
+                    replaces: None,
                 },
             )
             .await;
