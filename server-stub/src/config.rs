@@ -417,9 +417,9 @@ pub struct Policy {
     /// more get `slow_down` (429). It bounds the pushes one relying party can cause and how fast
     /// it can probe which phone numbers have a digital key.
     pub max_backchannel_per_client_per_minute: u32,
-    /// Enrollments one device key may start per hour. The app makes a new key for every new
-    /// activation, so only an unblock (which reuses the account's key) or a script comes back
-    /// with the same key; more get `rate_limited` (429).
+    /// Enrollments one device key may start per hour. The app makes a new key for every
+    /// enrollment, an unblock included, so only a script (or an app that predates key
+    /// replacement) comes back with the same key; more get `rate_limited` (429).
     pub max_enrollment_starts_per_key_per_hour: u32,
     /// Enrollments started from one source address (an IPv4 address, an IPv6 /64) per minute:
     /// anyone can make a device key, so the address is what a script cannot renew for free. A
