@@ -102,8 +102,9 @@ pub struct HistoryEntry {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Verification {
     /// With the 5-digit code, as typed. The core wipes it from memory once the approval is
-    /// signed or refused and never shows it in `Debug` output; the generated Kotlin and Python
-    /// classes do print it (`toString`, `str`), so the app should not log an approval.
+    /// signed or refused and never shows it in `Debug` output; the generated Kotlin, Swift and
+    /// Python types do print it (`toString`, `description`, `str`), so the app should not log
+    /// an approval.
     Code {
         /// The 5 digits.
         code: String,

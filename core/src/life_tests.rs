@@ -94,13 +94,8 @@ impl Phone {
             biometric: Mutex::default(),
             invalidated: AtomicBool::new(false),
         });
-        let auth = Authenticator::open(
-            dir.path().to_str().unwrap().into(),
-            url.clone(),
-            keystore.clone(),
-            None,
-        )
-        .unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         let account_id = enroll(&auth).await.account_id;
         Self {
             auth,

@@ -27,13 +27,8 @@ impl Phone {
         let dir = tempfile::tempdir().unwrap();
         let credentials = keyring_core::mock::Store::new().unwrap();
         let keystore = Arc::new(SoftwareKeystore::new(credentials, "recovery"));
-        let auth = Authenticator::open(
-            dir.path().to_str().unwrap().into(),
-            url.clone(),
-            keystore.clone(),
-            None,
-        )
-        .unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         Self {
             auth,
             keystore,

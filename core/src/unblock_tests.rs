@@ -86,13 +86,8 @@ impl Phone {
             inner: SoftwareKeystore::new(credentials, "unblock"),
             generated: Mutex::default(),
         });
-        let auth = Authenticator::open(
-            dir.path().to_str().unwrap().into(),
-            url.clone(),
-            keystore.clone(),
-            None,
-        )
-        .unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         enroll(&auth).await;
         Self {
             auth,
