@@ -57,7 +57,7 @@ pub struct ActionView {
     /// shares them all; a person who does not want to share one declines.
     pub claims: Vec<String>,
     /// The identity claims the relying party would like but does without: the person may
-    /// leave out any of them (see `Authenticator::approve_with_code_and_consent`).
+    /// leave out any of them (see [`Approval::optional_claims`]).
     pub optional_claims: Vec<String>,
     /// Whether only the 5-digit code is accepted (no biometrics).
     pub code_only: bool,
@@ -95,6 +95,87 @@ pub struct HistoryEntry {
     pub method: Option<UvMethod>,
     /// When (Unix seconds).
     pub decided_at: i64,
+}
+
+/// How the person confirms an approval: the 5-digit code, or the biometric key (the platform
+/// shows its prompt with the request's text).
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum Verification {
+    /// With the 5-digit code, as typed. The core wipes it from memory once the approval is
+    /// signed or refused and never shows it in `Debug` output; the generated Kotlin, Swift and
+    /// Python types do print it (`toString`, `description`, `str`), so the app should not log
+    /// an approval.
+    Code {
+        /// The 5 digits.
+        code: String,
+    },
+    /// With the biometric key: only for a request that is not `code_only`, once biometrics are
+    /// enabled for the account.
+    Biometric,
+}
+
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The code is a secret: only its presence is shown.
+            Self::Code { .. } => f.debug_struct("Code").finish_non_exhaustive(),
+            Self::Biometric => f.write_str("Biometric"),
+        }
+    }
+}
+
+/// The person's yes to a request: how they confirmed it, the number they picked, and the
+/// optional claims they share.
+#[derive(Debug)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Approval {
+    /// The code or the biometric.
+    pub verification: Verification,
+    /// The number the person picked among [`ActionView::number_options`]: required when the
+    /// request offers numbers, refused when it does not.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub number: Option<u8>,
+    /// Of [`ActionView::optional_claims`], the ones the person shares (an empty list: none of
+    /// them). `None` shares them all. The required claims ([`ActionView::claims`]) are always
+    /// shared.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub optional_claims: Option<Vec<String>>,
+}
+
+impl Approval {
+    /// An approval with the 5-digit code, sharing every claim, without a number.
+    pub fn code(code: impl Into<String>) -> Self {
+        Self::new(Verification::Code { code: code.into() })
+    }
+
+    /// An approval with the biometric key, sharing every claim, without a number.
+    pub fn biometric() -> Self {
+        Self::new(Verification::Biometric)
+    }
+
+    /// The same approval with the number the person picked.
+    pub fn with_number(self, number: u8) -> Self {
+        Self {
+            number: Some(number),
+            ..self
+        }
+    }
+
+    /// The same approval sharing, of the optional claims, only `optional_claims`.
+    pub fn sharing_only(self, optional_claims: Vec<String>) -> Self {
+        Self {
+            optional_claims: Some(optional_claims),
+            ..self
+        }
+    }
+
+    fn new(verification: Verification) -> Self {
+        Self {
+            verification,
+            number: None,
+            optional_claims: None,
+        }
+    }
 }
 
 /// Verifies a request JWS for `account` with the key it names among the pinned server keys.
@@ -378,33 +459,6 @@ pub(crate) fn show(ctx: &Context, request_id: String) -> Result<ActionView, Core
     Ok(view(&a.account.account_id, a.request))
 }
 
-/// How the person confirms an approval.
-pub(crate) enum Verification {
-    /// With the 5-digit code.
-    Code(Zeroizing<String>),
-    /// With the biometric key (the platform shows its prompt).
-    Biometric,
-}
-
-pub(crate) async fn approve_with_code(
-    ctx: &Context,
-    request_id: String,
-    code: String,
-    number: Option<u8>,
-    optional_claims: Option<Vec<String>>,
-) -> Result<(), CoreError> {
-    let code = Zeroizing::new(code);
-    pin::check_format(&code)?;
-    approve(
-        ctx,
-        request_id,
-        Verification::Code(code),
-        number,
-        optional_claims,
-    )
-    .await
-}
-
 /// The claims an approval shares: every required claim, and the optional ones the person kept
 /// (`None`: all of them). An optional claim the request does not offer is refused, so that the
 /// consent signed is exactly the one shown.
@@ -439,18 +493,36 @@ fn shared_claims(
         .collect())
 }
 
-/// Approves with `verification`. A biometric approval is refused before anything is signed
-/// when the request demands the code ([`CoreError::CodeRequired`]) or biometrics are not
-/// enabled; when the platform reports the biometric key invalidated, biometrics are turned off
-/// for the account ([`CoreError::BiometricKeyInvalidated`]) and the request stays pending, to
-/// be approved with the code.
+/// How the person confirms, inside the core: the code moved into memory that is wiped on drop.
+enum Confirmation {
+    /// With the 5-digit code.
+    Code(Zeroizing<String>),
+    /// With the biometric key (the platform shows its prompt).
+    Biometric,
+}
+
+/// Approves a pending request as [`Authenticator::approve`](crate::Authenticator::approve)
+/// documents. The code, if any, is moved into zeroizing memory first and its shape checked
+/// before anything else; a biometric approval is refused before anything is signed when the
+/// request demands the code or biometrics are not enabled.
 pub(crate) async fn approve(
     ctx: &Context,
     request_id: String,
-    verification: Verification,
-    number: Option<u8>,
-    optional_claims: Option<Vec<String>>,
+    approval: Approval,
 ) -> Result<(), CoreError> {
+    let Approval {
+        verification,
+        number,
+        optional_claims,
+    } = approval;
+    let verification = match verification {
+        Verification::Code { code } => {
+            let code = Zeroizing::new(code);
+            pin::check_format(&code)?;
+            Confirmation::Code(code)
+        }
+        Verification::Biometric => Confirmation::Biometric,
+    };
     let a = answerable(ctx, &request_id)?;
     let claims = shared_claims(&a.request, optional_claims)?;
     // A blocked account stays blocked until the person proves their identity again; sending
@@ -483,11 +555,11 @@ pub(crate) async fn approve(
         _ => {}
     }
     let method = match &verification {
-        Verification::Code(_) => UvMethod::Pin,
-        Verification::Biometric => UvMethod::Biometric,
+        Confirmation::Code(_) => UvMethod::Pin,
+        Confirmation::Biometric => UvMethod::Biometric,
     };
     let biometric_alias = match verification {
-        Verification::Biometric => {
+        Confirmation::Biometric => {
             if a.request.uv == UserVerification::Pin {
                 return Err(CoreError::CodeRequired);
             }
@@ -498,7 +570,7 @@ pub(crate) async fn approve(
                     .ok_or(CoreError::BiometricsNotEnabled)?,
             )
         }
-        Verification::Code(_) => None,
+        Confirmation::Code(_) => None,
     };
     let response = ActionResponse {
         request_id: a.row.request_id.clone(),
@@ -515,7 +587,7 @@ pub(crate) async fn approve(
     // The device signature comes first: the server checks possession before it counts a code.
     jws.add_signature(&ActionResponse::device_header(), &device.signer())?;
     match (verification, &biometric_alias) {
-        (Verification::Code(code), _) => {
+        (Confirmation::Code(code), _) => {
             let salt = ctx
                 .keystore
                 .get_secret(salt_secret_name(&a.account.device_alias))?
@@ -526,7 +598,7 @@ pub(crate) async fn approve(
             let pin_key = pin::derive_pin_key_off_thread(code, salt).await?;
             let Ok(()) = jws.add_signature(&ActionResponse::uv_header(UvMethod::Pin), &pin_key);
         }
-        (Verification::Biometric, Some(alias)) => {
+        (Confirmation::Biometric, Some(alias)) => {
             let signer = KeystoreSigner {
                 keystore: &*ctx.keystore,
                 alias,
@@ -543,7 +615,7 @@ pub(crate) async fn approve(
                 Err(e) => return Err(e.into()),
             }
         }
-        (Verification::Biometric, None) => return Err(CoreError::BiometricsNotEnabled),
+        (Confirmation::Biometric, None) => return Err(CoreError::BiometricsNotEnabled),
     }
     let result = send(ctx, &a, &device, &jws, response).await;
     if let (Err(CoreError::CodeRequired), Some(alias)) = (&result, &biometric_alias) {
@@ -745,6 +817,16 @@ mod tests {
                 Err(CoreError::InvalidInput { .. })
             ));
         }
+    }
+
+    #[test]
+    fn an_approval_never_shows_its_code_in_debug_output() {
+        let approval = Approval::code("27182").with_number(47);
+
+        let shown = format!("{approval:?}");
+
+        assert!(!shown.contains("27182"), "{shown}");
+        assert!(shown.contains("Code") && shown.contains("47"), "{shown}");
     }
 
     #[test]

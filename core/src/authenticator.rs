@@ -9,13 +9,18 @@ use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
 use zeroize::Zeroizing;
 
-use crate::actions::{self, ActionView, HistoryEntry, Verification};
+use crate::actions::{self, ActionView, Approval, HistoryEntry};
 use crate::client::Client;
 use crate::enrollment::{self, Account, AccountEvent, BankHandoff, EnrollmentProgress, Start};
 use crate::error::CoreError;
-use crate::keystore::Keystore;
+use crate::keystore::{Keystore, KeystoreError};
 use crate::life;
+use crate::software_keystore::SoftwareKeystore;
 use crate::store::Store;
+
+/// The keyring service under which [`Authenticator::open_with_software_keystore`] keeps its
+/// keys and secrets.
+const SOFTWARE_KEYSTORE_SERVICE: &str = "be.sleutel.core";
 
 /// What every operation works with.
 pub(crate) struct Context {
@@ -31,7 +36,11 @@ pub(crate) struct Context {
 /// The phone-side authenticator: enrolls the phone for a person, receives and shows the requests
 /// of online services, and answers them with the device key and the 5-digit code.
 ///
-/// All methods are safe to call from several threads; the async ones need a tokio runtime.
+/// Open one per app and keep it: every method may be called from any thread. The async methods
+/// need a tokio runtime (the bindings start one on first use) and may block their thread on the
+/// keystore (a biometric prompt, a hardware round trip): call them from a background
+/// dispatcher, not the UI thread.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Object))]
 pub struct Authenticator {
     pub(crate) ctx: Context,
 }
@@ -44,37 +53,32 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+#[cfg_attr(feature = "uniffi", uniffi::export(async_runtime = "tokio"))]
 impl Authenticator {
     /// Opens the authenticator with its store in `data_dir` (created if needed, migrated to the
     /// current schema) for the server at `server_url`, signing with `keystore`. The URL must be
     /// `https`, or plain `http` to a loopback address (`127.0.0.0/8`, `localhost`, `[::1]`)
     /// for development; anything else is [`CoreError::InvalidInput`]. A file that is not a
-    /// Sleutel store gives [`CoreError::CorruptStore`]. Same as
-    /// [`Authenticator::open_with_server_key`] without a key thumbprint.
+    /// Sleutel store gives [`CoreError::CorruptStore`]. When `server_key_thumbprint` is given
+    /// (the base64url RFC 7638 thumbprint of the server's signing key, shipped with the app),
+    /// an enrollment pins only that key and is refused with [`CoreError::ServerUntrusted`] if
+    /// the server does not publish it. The thumbprint is not stored: pass it at every open.
+    // A plain attribute, not a `cfg_attr`: uniffi reads a constructor's arguments (here the
+    // default) only from a plain one. Without the `uniffi` feature the impl is not exported and
+    // the attribute does nothing.
+    #[uniffi::constructor(default(server_key_thumbprint = None))]
     pub fn open(
-        data_dir: &Path,
-        server_url: &str,
-        keystore: Arc<dyn Keystore>,
-    ) -> Result<Self, CoreError> {
-        Self::open_with_server_key(data_dir, server_url, keystore, None)
-    }
-
-    /// Like [`Authenticator::open`], and when `server_key_thumbprint` is given (the base64url
-    /// RFC 7638 thumbprint of the server's signing key, shipped with the app), an enrollment
-    /// pins only that key and is refused with [`CoreError::ServerUntrusted`] if the server does
-    /// not publish it. The thumbprint is not stored: pass it at every open.
-    pub fn open_with_server_key(
-        data_dir: &Path,
-        server_url: &str,
+        data_dir: String,
+        server_url: String,
         keystore: Arc<dyn Keystore>,
         server_key_thumbprint: Option<String>,
     ) -> Result<Self, CoreError> {
-        let server_url = check_server_url(server_url)?;
+        let server_url = check_server_url(&server_url)?;
         let server_key_thumbprint = server_key_thumbprint
             .as_deref()
             .map(check_thumbprint)
             .transpose()?;
-        let store = Store::open(data_dir)?;
+        let store = Store::open(Path::new(&data_dir))?;
         let client = Client::new()?;
         Ok(Self {
             ctx: Context {
@@ -85,6 +89,24 @@ impl Authenticator {
                 server_key_thumbprint,
             },
         })
+    }
+
+    /// Like [`Authenticator::open`], with the core's [`SoftwareKeystore`] instead of a platform
+    /// one: P-256 keys kept as secrets in the default keyring-core credential store that the
+    /// embedding app registered. It cannot gate keys on biometrics. Without a registered store
+    /// the answer is [`CoreError::Keystore`] with [`KeystoreError::Unavailable`].
+    #[uniffi::constructor(default(server_key_thumbprint = None))]
+    pub fn open_with_software_keystore(
+        data_dir: String,
+        server_url: String,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Self, CoreError> {
+        let store =
+            keyring_core::get_default_store().ok_or_else(|| KeystoreError::Unavailable {
+                detail: "no default keyring-core credential store is registered".into(),
+            })?;
+        let keystore = Arc::new(SoftwareKeystore::new(store, SOFTWARE_KEYSTORE_SERVICE));
+        Self::open(data_dir, server_url, keystore, server_key_thumbprint)
     }
 
     /// The server this authenticator enrolls with.
@@ -283,108 +305,53 @@ impl Authenticator {
         actions::show(&self.ctx, request_id)
     }
 
-    /// Approves a request with the 5-digit code, sharing every claim it asks for, required
-    /// and optional (see [`Authenticator::approve_with_code_and_consent`] to leave optional
-    /// ones out). A wrong code
-    /// gives [`CoreError::WrongCode`] and the request stays pending; once the server has blocked
-    /// the account, [`CoreError::AccountBlocked`] comes without any code leaving the phone. A
-    /// request with [`ActionView::number_options`] is refused here with
-    /// [`CoreError::InvalidInput`] on `number`: use
-    /// [`Authenticator::approve_with_code_and_number`].
-    pub async fn approve_with_code(
-        &self,
-        request_id: String,
-        code: String,
-    ) -> Result<(), CoreError> {
-        actions::approve_with_code(&self.ctx, request_id, code, None, None).await
+    /// Approves a pending request: signs the person's yes with the device key and the 5-digit
+    /// code or the biometric key, and sends it. `approval` says how the person confirmed
+    /// ([`Verification`](crate::Verification): the code, or the biometric, for which the
+    /// platform shows its prompt with the request's text), the number picked under number
+    /// matching, and which optional claims are shared (`None`: every claim asked for, required
+    /// and optional).
+    ///
+    /// Refused before anything is signed or sent, the request staying pending:
+    /// - a code that is not 5 digits: [`CoreError::CodeFormat`];
+    /// - a request with [`ActionView::number_options`] approved without a number or with a
+    ///   number not among them, or a number for a request that offers none:
+    ///   [`CoreError::InvalidInput`] on `number`;
+    /// - a claim in `optional_claims` that the request does not offer as optional (a required
+    ///   one included: it is always shared): [`CoreError::InvalidInput`] on `optional_claims`.
+    ///   A person who refuses a required claim declines instead;
+    /// - the biometric for a request that demands the code ([`ActionView::code_only`]):
+    ///   [`CoreError::CodeRequired`]; the biometric without biometrics enabled:
+    ///   [`CoreError::BiometricsNotEnabled`];
+    /// - an account the server has blocked: [`CoreError::AccountBlocked`], without any code
+    ///   leaving the phone; a revoked one: [`CoreError::DeviceRevoked`].
+    ///
+    /// From the keystore: a cancelled biometric prompt is [`CoreError::Keystore`] with
+    /// [`KeystoreError::UserCancelled`] and the request stays pending; a key the platform
+    /// invalidated (the phone's biometrics changed) is [`CoreError::BiometricKeyInvalidated`]:
+    /// biometrics are turned off for the account and the request stays pending for the code.
+    ///
+    /// From the server: a wrong code is [`CoreError::WrongCode`] with the attempts left, and the
+    /// request stays pending; after the last one the account is blocked
+    /// ([`CoreError::AccountBlocked`]). A number among the options that is not the one the
+    /// relying party shows is [`CoreError::WrongNumber`]: the server declined the request and
+    /// recorded it as suspicious. [`CoreError::CodeRequired`] for a biometric approval means
+    /// the server knows no biometric key of this phone: biometrics are turned off here too. A
+    /// request that has expired ([`CoreError::RequestExpired`]), was answered elsewhere
+    /// ([`CoreError::RequestAlreadyAnswered`]) or is unknown ([`CoreError::UnknownRequest`]) is
+    /// gone from the pending list, as after a wrong number.
+    pub async fn approve(&self, request_id: String, approval: Approval) -> Result<(), CoreError> {
+        actions::approve(&self.ctx, request_id, approval).await
     }
 
-    /// Approves a number-matching request with the 5-digit code and the number the person
-    /// picked, which must be one of [`ActionView::number_options`] (else
-    /// [`CoreError::InvalidInput`] on `number`, and nothing is sent). One of the options that
-    /// is not the number the relying party shows gives [`CoreError::WrongNumber`]: the server
-    /// declined the request and recorded it as suspicious.
-    pub async fn approve_with_code_and_number(
-        &self,
-        request_id: String,
-        code: String,
-        number: u8,
-    ) -> Result<(), CoreError> {
-        actions::approve_with_code(&self.ctx, request_id, code, Some(number), None).await
-    }
-
-    /// Approves with the 5-digit code, sharing every required claim
-    /// ([`ActionView::claims`]) and of the optional ones ([`ActionView::optional_claims`]) only
-    /// `optional_claims`; `number` is the number picked under number matching (`None` when the
-    /// request offers none). A claim in `optional_claims` that the request does not offer as
-    /// optional is [`CoreError::InvalidInput`] on `optional_claims`, and nothing is sent. A
-    /// person who refuses a required claim declines instead. A number that is not the one the
-    /// relying party shows gives [`CoreError::WrongNumber`]: the server declined the request.
-    pub async fn approve_with_code_and_consent(
-        &self,
-        request_id: String,
-        code: String,
-        number: Option<u8>,
-        optional_claims: Vec<String>,
-    ) -> Result<(), CoreError> {
-        actions::approve_with_code(&self.ctx, request_id, code, number, Some(optional_claims)).await
-    }
-
-    /// Approves with the biometric key, with the consent and number as in
-    /// [`Authenticator::approve_with_code_and_consent`] and the biometric rules of
-    /// [`Authenticator::approve_with_biometric`].
-    pub async fn approve_with_biometric_and_consent(
-        &self,
-        request_id: String,
-        number: Option<u8>,
-        optional_claims: Vec<String>,
-    ) -> Result<(), CoreError> {
-        actions::approve(
-            &self.ctx,
-            request_id,
-            Verification::Biometric,
-            number,
-            Some(optional_claims),
-        )
-        .await
-    }
-
-    /// Declines a request; no code is needed.
+    /// Declines a request; no code is needed. [`DeclineReason::NotMe`] tells the server the
+    /// person did not start it.
     pub async fn decline(
         &self,
         request_id: String,
         reason: DeclineReason,
     ) -> Result<(), CoreError> {
         actions::decline(&self.ctx, request_id, reason).await
-    }
-
-    /// Approves a request that allows biometrics with the biometric key: the platform shows its
-    /// prompt with the request's text. A request that demands the code gives
-    /// [`CoreError::CodeRequired`] and nothing is signed; without biometrics enabled,
-    /// [`CoreError::BiometricsNotEnabled`]. When the platform reports the key invalidated
-    /// (biometrics on the phone changed), biometrics are turned off for the account and the
-    /// answer is [`CoreError::BiometricKeyInvalidated`]: the request stays pending for the code.
-    /// A cancelled prompt is [`CoreError::Keystore`] with [`crate::KeystoreError::UserCancelled`].
-    pub async fn approve_with_biometric(&self, request_id: String) -> Result<(), CoreError> {
-        actions::approve(&self.ctx, request_id, Verification::Biometric, None, None).await
-    }
-
-    /// Approves a number-matching request with the biometric key and the number picked; see
-    /// [`Authenticator::approve_with_biometric`] and
-    /// [`Authenticator::approve_with_code_and_number`].
-    pub async fn approve_with_biometric_and_number(
-        &self,
-        request_id: String,
-        number: u8,
-    ) -> Result<(), CoreError> {
-        actions::approve(
-            &self.ctx,
-            request_id,
-            Verification::Biometric,
-            Some(number),
-            None,
-        )
-        .await
     }
 
     /// Changes the account's code: `current_code` authorises the change, `new_code` (typed twice
@@ -498,11 +465,20 @@ fn check_thumbprint(thumbprint: &str) -> Result<String, CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::software_keystore::SoftwareKeystore;
+
+    /// The data directory as the constructors take it.
+    fn data_dir(dir: &Path) -> String {
+        dir.to_str().unwrap().to_owned()
+    }
 
     fn open(dir: &Path) -> Result<Authenticator, CoreError> {
         let keystore = SoftwareKeystore::new(keyring_core::mock::Store::new().unwrap(), "test");
-        Authenticator::open(dir, "http://127.0.0.1:9/", Arc::new(keystore))
+        Authenticator::open(
+            data_dir(dir),
+            "http://127.0.0.1:9/".into(),
+            Arc::new(keystore),
+            None,
+        )
     }
 
     fn assert_send<T: Send>(_: &T) {}
@@ -520,7 +496,7 @@ mod tests {
         assert_send(&auth.choose_code(String::new(), String::new()));
         assert_send(&auth.handle_push(String::new()));
         assert_send(&auth.refresh_pending());
-        assert_send(&auth.approve_with_code(String::new(), String::new()));
+        assert_send(&auth.approve(String::new(), Approval::code(String::new())));
         assert_send(&auth.decline(String::new(), DeclineReason::NotMe));
     }
 
@@ -582,7 +558,12 @@ mod tests {
             "file:///etc",
         ] {
             assert_eq!(
-                refused_field(Authenticator::open(dir.path(), bad, keystore())),
+                refused_field(Authenticator::open(
+                    data_dir(dir.path()),
+                    bad.into(),
+                    keystore(),
+                    None
+                )),
                 Some("server_url".into()),
                 "{bad}"
             );
@@ -594,6 +575,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for bad in [
             "http://sleutel.example",
+            "http://example.org",
             "http://10.0.2.2:8080",
             "http://192.168.1.10",
             "http://[::2]",
@@ -603,7 +585,12 @@ mod tests {
             "http://128.0.0.1",
         ] {
             assert_eq!(
-                refused_field(Authenticator::open(dir.path(), bad, keystore())),
+                refused_field(Authenticator::open(
+                    data_dir(dir.path()),
+                    bad.into(),
+                    keystore(),
+                    None
+                )),
                 Some("server_url".into()),
                 "{bad}"
             );
@@ -618,7 +605,7 @@ mod tests {
             "http://[::1]:9",
         ] {
             assert!(
-                Authenticator::open(dir.path(), good, keystore()).is_ok(),
+                Authenticator::open(data_dir(dir.path()), good.into(), keystore(), None).is_ok(),
                 "{good}"
             );
         }
@@ -635,9 +622,9 @@ mod tests {
             format!("{good}A"),
         ] {
             assert_eq!(
-                refused_field(Authenticator::open_with_server_key(
-                    dir.path(),
-                    "https://sleutel.example",
+                refused_field(Authenticator::open(
+                    data_dir(dir.path()),
+                    "https://sleutel.example".into(),
                     keystore(),
                     Some(bad.clone())
                 )),
@@ -645,14 +632,43 @@ mod tests {
                 "{bad}"
             );
         }
-        let auth = Authenticator::open_with_server_key(
-            dir.path(),
-            "https://sleutel.example",
+        let auth = Authenticator::open(
+            data_dir(dir.path()),
+            "https://sleutel.example".into(),
             keystore(),
             Some(good.clone()),
         )
         .unwrap();
         assert_eq!(auth.ctx.server_key_thumbprint, Some(good));
+    }
+
+    // One test for both cases: the default credential store is process-wide.
+    #[test]
+    fn software_keystore_needs_a_registered_credential_store() {
+        let dir = tempfile::tempdir().unwrap();
+        keyring_core::unset_default_store();
+        let refused = Authenticator::open_with_software_keystore(
+            data_dir(dir.path()),
+            "http://127.0.0.1:9".into(),
+            None,
+        );
+        assert!(matches!(
+            refused,
+            Err(CoreError::Keystore {
+                error: KeystoreError::Unavailable { .. }
+            })
+        ));
+
+        keyring_core::set_default_store(keyring_core::mock::Store::new().unwrap());
+        let auth = Authenticator::open_with_software_keystore(
+            data_dir(dir.path()),
+            "http://127.0.0.1:9/".into(),
+            None,
+        )
+        .unwrap();
+        keyring_core::unset_default_store();
+        assert_eq!(auth.server_url(), "http://127.0.0.1:9");
+        assert_eq!(auth.accounts().unwrap(), vec![]);
     }
 
     #[tokio::test]
@@ -729,11 +745,11 @@ mod tests {
             Err(CoreError::CodesDoNotMatch)
         );
         assert_eq!(
-            auth.approve_with_code("r1".into(), "1234".into()).await,
+            auth.approve("r1".into(), Approval::code("1234")).await,
             Err(CoreError::CodeFormat)
         );
         assert_eq!(
-            auth.approve_with_code("r1".into(), "27182".into()).await,
+            auth.approve("r1".into(), Approval::code("27182")).await,
             Err(CoreError::UnknownRequest)
         );
         assert_eq!(

@@ -20,8 +20,24 @@ use crate::fake_server::{
 };
 use crate::store::PendingRow;
 use crate::{
-    AccountStatus, Authenticator, Bank, CoreError, Keystore, KeystoreError, SoftwareKeystore,
+    AccountStatus, Approval, Authenticator, Bank, CoreError, Keystore, KeystoreError,
+    SoftwareKeystore,
 };
+
+/// The authenticator on `dir` for the server at `url`, opened as an app opens it.
+fn open(
+    dir: &std::path::Path,
+    url: &str,
+    keystore: Arc<dyn Keystore>,
+    server_key_thumbprint: Option<String>,
+) -> Result<Authenticator, CoreError> {
+    Authenticator::open(
+        dir.to_str().unwrap().into(),
+        url.into(),
+        keystore,
+        server_key_thumbprint,
+    )
+}
 
 fn keystore() -> Arc<SoftwareKeystore> {
     let credentials = keyring_core::mock::Store::new().unwrap();
@@ -34,8 +50,8 @@ async fn two_accounts() -> (Authenticator, Shared, Shared, tempfile::TempDir) {
     let (url_b, fake_b) = serve_account("acct-b").await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    enroll(&Authenticator::open(dir.path(), &url_a, keystore.clone()).unwrap()).await;
-    let auth = Authenticator::open(dir.path(), &url_b, keystore).unwrap();
+    enroll(&open(dir.path(), &url_a, keystore.clone(), None).unwrap()).await;
+    let auth = open(dir.path(), &url_b, keystore, None).unwrap();
     enroll(&auth).await;
     (auth, fake_a, fake_b, dir)
 }
@@ -45,7 +61,7 @@ async fn enrollment_approval_and_decline_follow_the_wire_format() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), None).unwrap();
 
     // Enrollment.
     let handoff = auth
@@ -86,19 +102,19 @@ async fn enrollment_approval_and_decline_follow_the_wire_format() {
 
     // A wrong code keeps the request; the right one approves it.
     assert_eq!(
-        auth.approve_with_code("req-1".into(), OTHER_CODE.into())
+        auth.approve("req-1".into(), Approval::code(OTHER_CODE))
             .await,
         Err(CoreError::WrongCode { attempts_left: 2 })
     );
     assert_eq!(auth.pending().unwrap().len(), 1);
-    auth.approve_with_code("req-1".into(), CODE.into())
+    auth.approve("req-1".into(), Approval::code(CODE))
         .await
         .unwrap();
     assert!(auth.pending().unwrap().is_empty());
 
     // After a restart, a polled request is declined without a code.
     drop(auth);
-    let auth = Authenticator::open(dir.path(), &url, keystore).unwrap();
+    let auth = open(dir.path(), &url, keystore, None).unwrap();
     assert_eq!(auth.accounts().unwrap(), vec![account]);
     new_request(&mut fake.lock().unwrap(), "req-2");
     let listed = auth.refresh_pending().await.unwrap();
@@ -125,7 +141,7 @@ async fn enrollment_approval_and_decline_follow_the_wire_format() {
     fake.lock().unwrap().requests.clear();
     assert!(auth.refresh_pending().await.unwrap().is_empty());
     assert_eq!(
-        auth.approve_with_code("req-3".into(), CODE.into()).await,
+        auth.approve("req-3".into(), Approval::code(CODE)).await,
         Err(CoreError::UnknownRequest)
     );
 }
@@ -135,7 +151,7 @@ async fn a_refused_completion_leaves_no_salt_and_no_account() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), None).unwrap();
     enroll_until_code(&auth).await;
     let alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
     fake.lock().unwrap().refuse_completion = Some((StatusCode::GONE, codes::ENROLLMENT_EXPIRED));
@@ -158,14 +174,14 @@ async fn third_wrong_code_blocks_the_account_and_no_further_code_is_sent() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore).unwrap();
+    let auth = open(dir.path(), &url, keystore, None).unwrap();
     enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
 
     for left in [2, 1] {
         assert_eq!(
-            auth.approve_with_code("req-1".into(), OTHER_CODE.into())
+            auth.approve("req-1".into(), Approval::code(OTHER_CODE))
                 .await,
             Err(CoreError::WrongCode {
                 attempts_left: left
@@ -173,13 +189,13 @@ async fn third_wrong_code_blocks_the_account_and_no_further_code_is_sent() {
         );
     }
     assert_eq!(
-        auth.approve_with_code("req-1".into(), OTHER_CODE.into())
+        auth.approve("req-1".into(), Approval::code(OTHER_CODE))
             .await,
         Err(CoreError::AccountBlocked)
     );
     fake.lock().unwrap().attempts_left = 3;
     assert_eq!(
-        auth.approve_with_code("req-1".into(), CODE.into()).await,
+        auth.approve("req-1".into(), Approval::code(CODE)).await,
         Err(CoreError::AccountBlocked)
     );
     assert_eq!(auth.accounts().unwrap()[0].status, AccountStatus::Blocked);
@@ -190,7 +206,7 @@ async fn third_wrong_code_blocks_the_account_and_no_further_code_is_sent() {
 async fn a_number_matching_request_needs_one_of_the_numbers_offered() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     new_request_with(&mut fake.lock().unwrap(), "req-1", Some(vec![12, 47, 85]));
     new_request(&mut fake.lock().unwrap(), "req-2");
@@ -198,21 +214,21 @@ async fn a_number_matching_request_needs_one_of_the_numbers_offered() {
 
     let number_refused = |r: Result<(), CoreError>| matches!(r, Err(CoreError::InvalidInput { ref field, .. }) if field == "number");
     assert!(number_refused(
-        auth.approve_with_code("req-1".into(), CODE.into()).await
+        auth.approve("req-1".into(), Approval::code(CODE)).await
     ));
     assert!(number_refused(
-        auth.approve_with_code_and_number("req-1".into(), CODE.into(), 13)
+        auth.approve("req-1".into(), Approval::code(CODE).with_number(13))
             .await
     ));
     assert!(number_refused(
-        auth.approve_with_code_and_number("req-2".into(), CODE.into(), 12)
+        auth.approve("req-2".into(), Approval::code(CODE).with_number(12))
             .await
     ));
     // Nothing reached the server, so no attempt was spent.
     assert!(fake.lock().unwrap().answers.is_empty());
     assert_eq!(fake.lock().unwrap().attempts_left, 3);
 
-    auth.approve_with_code_and_number("req-1".into(), CODE.into(), 47)
+    auth.approve("req-1".into(), Approval::code(CODE).with_number(47))
         .await
         .unwrap();
     assert_eq!(auth.history().unwrap()[0].request_id, "req-1");
@@ -281,7 +297,7 @@ async fn when_every_account_fails_the_first_error_is_returned() {
 async fn requests_beyond_the_bound_per_account_are_ignored() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     for i in 0..40 {
         new_request(&mut fake.lock().unwrap(), &format!("req-{i}"));
@@ -298,7 +314,7 @@ async fn a_new_activation_of_the_same_account_deletes_the_earlier_key_and_salt()
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), None).unwrap();
     enroll(&auth).await;
     let old_alias = auth
         .ctx
@@ -337,7 +353,7 @@ async fn a_new_activation_of_the_same_account_deletes_the_earlier_key_and_salt()
     // The new keys are the ones in use.
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
-    auth.approve_with_code("req-1".into(), OTHER_CODE.into())
+    auth.approve("req-1".into(), Approval::code(OTHER_CODE))
         .await
         .unwrap();
 }
@@ -347,7 +363,7 @@ async fn a_replaced_enrollment_leaves_no_key_or_salt_behind() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), None).unwrap();
     enroll_until_code(&auth).await;
     let old_alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
     fake.lock().unwrap().faults.insert(
@@ -380,9 +396,7 @@ async fn with_a_configured_thumbprint_only_that_server_key_is_pinned() {
         Jwk::from_verifying_key(fake.server_key.as_ref().unwrap().verifying_key()).thumbprint()
     };
     let dir = tempfile::tempdir().unwrap();
-    let auth =
-        Authenticator::open_with_server_key(dir.path(), &url, keystore(), Some(expected.clone()))
-            .unwrap();
+    let auth = open(dir.path(), &url, keystore(), Some(expected.clone())).unwrap();
 
     enroll(&auth).await;
 
@@ -404,7 +418,7 @@ async fn without_a_configured_thumbprint_every_usable_server_key_is_pinned() {
     let (url, fake) = serve().await;
     fake.lock().unwrap().extra_key = Some(SigningKey::generate());
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
 
     enroll(&auth).await;
 
@@ -424,8 +438,7 @@ async fn a_server_without_the_configured_key_is_refused_before_any_key_is_regist
     let other = Jwk::from_verifying_key(SigningKey::generate().verifying_key()).thumbprint();
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open_with_server_key(dir.path(), &url, keystore.clone(), Some(other))
-        .unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), Some(other)).unwrap();
     enroll_until_code(&auth).await;
     let alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
 
@@ -445,7 +458,7 @@ async fn a_bank_handoff_over_plain_http_to_another_machine_is_refused() {
     let (url, fake) = serve().await;
     fake.lock().unwrap().handoff_url = Some("http://bank.example/authorize".into());
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
 
     let err = auth
         .start_bank_enrollment("+32470123456".into(), Bank::Kbc)
@@ -466,7 +479,7 @@ async fn a_bank_handoff_over_plain_http_to_another_machine_is_refused() {
 async fn a_listed_request_whose_id_would_change_a_url_path_is_dropped() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     {
         // Signed by the pinned key, for this account, but its id is not an id.
@@ -488,14 +501,14 @@ async fn a_listed_request_whose_id_would_change_a_url_path_is_dropped() {
 async fn a_request_answered_elsewhere_is_reported_and_forgotten() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
     // Another phone of the person answered it meanwhile.
     fake.lock().unwrap().requests.clear();
 
-    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+    let result = auth.approve("req-1".into(), Approval::code(CODE)).await;
 
     assert_eq!(result, Err(CoreError::RequestAlreadyAnswered));
     assert!(auth.pending().unwrap().is_empty());
@@ -506,14 +519,14 @@ async fn a_request_answered_elsewhere_is_reported_and_forgotten() {
 async fn a_device_revoked_while_answering_is_told_so_and_its_requests_are_gone() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     new_request(&mut fake.lock().unwrap(), "req-2");
     auth.refresh_pending().await.unwrap();
     fake.lock().unwrap().revoked = true;
 
-    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+    let result = auth.approve("req-1".into(), Approval::code(CODE)).await;
 
     assert_eq!(result, Err(CoreError::DeviceRevoked));
     assert_eq!(auth.accounts().unwrap()[0].status, AccountStatus::Revoked);
@@ -533,7 +546,7 @@ async fn a_device_revoked_while_answering_is_told_so_and_its_requests_are_gone()
 async fn a_request_kept_for_a_revoked_account_cannot_be_shown_or_answered() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
@@ -545,7 +558,7 @@ async fn a_request_kept_for_a_revoked_account_cannot_be_shown_or_answered() {
 
     assert_eq!(auth.show("req-1".into()), Err(CoreError::DeviceRevoked));
     assert_eq!(
-        auth.approve_with_code("req-1".into(), CODE.into()).await,
+        auth.approve("req-1".into(), Approval::code(CODE)).await,
         Err(CoreError::DeviceRevoked)
     );
     assert_eq!(
@@ -560,7 +573,7 @@ async fn an_approval_without_the_salt_is_a_missing_key_and_sends_nothing() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let keystore = keystore();
-    let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+    let auth = open(dir.path(), &url, keystore.clone(), None).unwrap();
     enroll(&auth).await;
     let alias = auth
         .ctx
@@ -573,7 +586,7 @@ async fn an_approval_without_the_salt_is_a_missing_key_and_sends_nothing() {
     auth.refresh_pending().await.unwrap();
     keystore.delete_secret(salt_secret_name(&alias)).unwrap();
 
-    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+    let result = auth.approve("req-1".into(), Approval::code(CODE)).await;
 
     assert_eq!(
         result,
@@ -590,7 +603,7 @@ async fn an_approval_without_the_salt_is_a_missing_key_and_sends_nothing() {
 async fn an_answer_larger_than_the_protocol_allows_is_refused_unread() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     new_request(&mut fake.lock().unwrap(), "req-1");
     auth.refresh_pending().await.unwrap();
@@ -613,7 +626,7 @@ async fn an_answer_larger_than_the_protocol_allows_is_refused_unread() {
 async fn an_expired_request_cannot_be_answered_and_is_forgotten() {
     let (url, fake) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let auth = Authenticator::open(dir.path(), &url, keystore()).unwrap();
+    let auth = open(dir.path(), &url, keystore(), None).unwrap();
     enroll(&auth).await;
     let jws = {
         let mut fake = fake.lock().unwrap();
@@ -633,7 +646,7 @@ async fn an_expired_request_cannot_be_answered_and_is_forgotten() {
         })
         .unwrap();
 
-    let result = auth.approve_with_code("req-1".into(), CODE.into()).await;
+    let result = auth.approve("req-1".into(), Approval::code(CODE)).await;
 
     assert_eq!(result, Err(CoreError::RequestExpired));
     assert_eq!(auth.ctx.store.pending("req-1").unwrap(), None);

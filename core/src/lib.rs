@@ -4,8 +4,9 @@
 //! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed requests of online services, shows them, and answers
 //! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
 //! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
-//! through the keystore. The bindings crate (`sleutel-ffi`) wraps this API for Kotlin, Swift and
-//! Python; with the `uniffi` feature the public types and errors derive what it needs.
+//! through the keystore. With the `uniffi` feature, the [`Authenticator`] and the public types and
+//! errors derive their uniffi traits: this API is the one Kotlin, Swift and Python call, built
+//! into one library by the bindings crate (`sleutel-ffi`).
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -31,7 +32,7 @@ mod store;
 #[cfg(test)]
 mod unblock_tests;
 
-pub use actions::{ActionView, HistoryEntry};
+pub use actions::{ActionView, Approval, HistoryEntry, Verification};
 pub use authenticator::Authenticator;
 pub use enrollment::{
     Account, AccountEvent, AccountEventKind, AccountStatus, BankHandoff, EnrollmentProgress,

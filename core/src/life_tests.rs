@@ -13,7 +13,7 @@ use crate::fake_server::{
 };
 use crate::keystore::{KeyProtection, KeystoreError};
 use crate::{
-    AccountEventKind, AccountStatus, Authenticator, CoreError, Keystore, SoftwareKeystore,
+    AccountEventKind, AccountStatus, Approval, Authenticator, CoreError, Keystore, SoftwareKeystore,
 };
 
 /// A third acceptable code.
@@ -94,7 +94,8 @@ impl Phone {
             biometric: Mutex::default(),
             invalidated: AtomicBool::new(false),
         });
-        let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         let account_id = enroll(&auth).await.account_id;
         Self {
             auth,
@@ -144,7 +145,7 @@ impl Phone {
         new_request(&mut self.fake.lock().unwrap(), "req-code");
         self.auth.refresh_pending().await?;
         self.auth
-            .approve_with_code("req-code".into(), code.into())
+            .approve("req-code".into(), Approval::code(code))
             .await
     }
 
@@ -279,7 +280,7 @@ async fn enabled_biometrics_approve_where_the_request_allows_it() {
 
     phone
         .auth
-        .approve_with_biometric("req-bio".into())
+        .approve("req-bio".into(), Approval::biometric())
         .await
         .unwrap();
 
@@ -299,7 +300,7 @@ async fn a_code_only_request_refuses_a_biometric_before_anything_is_sent() {
 
     let err = phone
         .auth
-        .approve_with_biometric("req-code-only".into())
+        .approve("req-code-only".into(), Approval::biometric())
         .await
         .unwrap_err();
 
@@ -307,7 +308,7 @@ async fn a_code_only_request_refuses_a_biometric_before_anything_is_sent() {
     assert!(phone.fake.lock().unwrap().answers.is_empty());
     phone
         .auth
-        .approve_with_code("req-code-only".into(), CODE.into())
+        .approve("req-code-only".into(), Approval::code(CODE))
         .await
         .unwrap();
 }
@@ -319,7 +320,7 @@ async fn a_biometric_approval_without_biometrics_enabled_is_refused() {
 
     let err = phone
         .auth
-        .approve_with_biometric("req-bio".into())
+        .approve("req-bio".into(), Approval::biometric())
         .await
         .unwrap_err();
 
@@ -347,7 +348,7 @@ async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
 
     let err = phone
         .auth
-        .approve_with_biometric("req-bio".into())
+        .approve("req-bio".into(), Approval::biometric())
         .await
         .unwrap_err();
 
@@ -362,7 +363,7 @@ async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
     );
     phone
         .auth
-        .approve_with_code("req-bio".into(), CODE.into())
+        .approve("req-bio".into(), Approval::code(CODE))
         .await
         .unwrap();
     // Enabling again makes a new key that the platform accepts.
@@ -371,7 +372,7 @@ async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
     phone.request("req-bio-2", true).await;
     phone
         .auth
-        .approve_with_biometric("req-bio-2".into())
+        .approve("req-bio-2".into(), Approval::biometric())
         .await
         .unwrap();
 }
@@ -407,7 +408,7 @@ async fn a_biometric_the_server_does_not_know_turns_biometrics_off() {
 
     let err = phone
         .auth
-        .approve_with_biometric("req-bio".into())
+        .approve("req-bio".into(), Approval::biometric())
         .await
         .unwrap_err();
 
@@ -478,7 +479,7 @@ async fn a_lost_biometric_registration_turns_biometrics_off_on_both_sides() {
     phone.request("req-bio", true).await;
     phone
         .auth
-        .approve_with_biometric("req-bio".into())
+        .approve("req-bio".into(), Approval::biometric())
         .await
         .unwrap();
 }

@@ -12,7 +12,7 @@ use crate::fake_server::{
     BANK_RETURN, CODE, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll_until_code,
     enroll_until_sms, new_request, serve, start_enrollment,
 };
-use crate::{Authenticator, CoreError, EnrollmentStep, Keystore, SoftwareKeystore};
+use crate::{Approval, Authenticator, CoreError, EnrollmentStep, Keystore, SoftwareKeystore};
 
 struct Phone {
     auth: Authenticator,
@@ -27,7 +27,8 @@ impl Phone {
         let dir = tempfile::tempdir().unwrap();
         let credentials = keyring_core::mock::Store::new().unwrap();
         let keystore = Arc::new(SoftwareKeystore::new(credentials, "recovery"));
-        let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         Self {
             auth,
             keystore,
@@ -67,7 +68,7 @@ impl Phone {
         new_request(&mut self.fake.lock().unwrap(), "req-1");
         self.auth.refresh_pending().await?;
         self.auth
-            .approve_with_code("req-1".into(), code.into())
+            .approve("req-1".into(), Approval::code(code))
             .await
     }
 }

@@ -12,7 +12,8 @@ use sleutel_protocol::jose::Jwk;
 use crate::enrollment::salt_secret_name;
 use crate::fake_server::{BANK_RETURN, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll};
 use crate::{
-    Authenticator, Bank, CoreError, KeyProtection, Keystore, KeystoreError, SoftwareKeystore,
+    Approval, Authenticator, Bank, CoreError, KeyProtection, Keystore, KeystoreError,
+    SoftwareKeystore,
 };
 
 const ACCOUNT: &str = "acct-1";
@@ -85,7 +86,8 @@ impl Phone {
             inner: SoftwareKeystore::new(credentials, "unblock"),
             generated: Mutex::default(),
         });
-        let auth = Authenticator::open(dir.path(), &url, keystore.clone()).unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
         enroll(&auth).await;
         Self {
             auth,
@@ -190,7 +192,7 @@ async fn a_completed_unblock_deletes_the_old_key_and_salt_and_the_new_key_approv
     phone.auth.refresh_pending().await.unwrap();
     phone
         .auth
-        .approve_with_code("req-1".into(), OTHER_CODE.into())
+        .approve("req-1".into(), Approval::code(OTHER_CODE))
         .await
         .unwrap();
 }

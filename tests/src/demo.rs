@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sleutel_core::Bank;
+use sleutel_core::{Approval, Bank};
 
 use crate::phone::VirtualPhone;
 use crate::rp::{LoginRequest, RelyingParty};
@@ -84,7 +84,7 @@ pub async fn run(server_url: Option<String>) -> Result<String> {
 
     phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), DEMO_CODE.to_owned())
+        .approve(view.request_id.clone(), Approval::code(DEMO_CODE))
         .await?;
     step(6, "the person confirms with the 5-digit code");
 

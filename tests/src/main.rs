@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sleutel_core::{
-    AccountStatus, ActionKind, Bank, DeclineReason, IdentitySource, SignDocument, Transaction,
+    AccountStatus, ActionKind, Approval, Bank, DeclineReason, IdentitySource, SignDocument,
+    Transaction, Verification,
 };
 use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::ping::PingReceiver;
@@ -385,20 +386,28 @@ async fn run_phone(
             .await?;
         let auth = phone.authenticator();
         let request_id = view.request_id.clone();
-        let share = options
-            .share
-            .clone()
-            .unwrap_or_else(|| view.optional_claims.clone())
-            .into_iter()
-            .filter(|c| !c.is_empty())
-            .collect::<Vec<_>>();
+        // Without --share, every claim asked for is shared.
+        let share = options.share.clone().map(|share| {
+            share
+                .into_iter()
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        });
+        let approval = |how: Verification| Approval {
+            verification: how,
+            number: options.number,
+            optional_claims: share.clone(),
+        };
         let outcome = match options.answer {
             Answer::ApproveBiometric if !view.code_only => auth
-                .approve_with_biometric_and_consent(request_id, options.number, share)
+                .approve(request_id, approval(Verification::Biometric))
                 .await
                 .map(|_| "approved with biometric"),
             Answer::Approve | Answer::ApproveBiometric => auth
-                .approve_with_code_and_consent(request_id, code.clone(), options.number, share)
+                .approve(
+                    request_id,
+                    approval(Verification::Code { code: code.clone() }),
+                )
                 .await
                 .map(|_| "approved"),
             Answer::Decline => auth

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyring_core::sample;
-use sleutel_core::{Account, ActionView, Authenticator, Bank, SoftwareKeystore};
+use sleutel_core::{Account, ActionView, Approval, Authenticator, Bank, SoftwareKeystore};
 use sleutel_protocol::api::{Citizen, NewCitizen};
 use sleutel_protocol::identity::IdentitySource;
 
@@ -62,9 +62,12 @@ impl VirtualPhone {
             .map_err(|e| HarnessError::State(format!("test keystore: {e}")))?;
         let store: Arc<keyring_core::CredentialStore> = secrets.clone();
         let keystore = TestKeystore::new(SoftwareKeystore::new(store, "sleutel-harness"));
-        let auth = Authenticator::open_with_server_key(
-            state_dir,
-            server_url,
+        let data_dir = state_dir.to_str().ok_or_else(|| {
+            HarnessError::State(format!("{} is not a UTF-8 path", state_dir.display()))
+        })?;
+        let auth = Authenticator::open(
+            data_dir.to_owned(),
+            server_url.to_owned(),
             Arc::new(keystore.clone()),
             server_key_thumbprint,
         )?;
@@ -420,7 +423,7 @@ impl VirtualPhone {
     pub async fn approve_next(&mut self, code: &str, timeout: Duration) -> Result<ActionView> {
         let view = self.next_request(timeout).await?;
         self.auth
-            .approve_with_code(view.request_id.clone(), code.to_owned())
+            .approve(view.request_id.clone(), Approval::code(code))
             .await?;
         Ok(view)
     }

@@ -9,7 +9,7 @@ mod common;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{
-    AccountEventKind, AccountStatus, CoreError, IdentitySource, Keystore, KeystoreError,
+    AccountEventKind, AccountStatus, Approval, CoreError, IdentitySource, Keystore, KeystoreError,
 };
 use sleutel_harness::keystore::{BiometricPrompt, TestKeystore};
 use sleutel_harness::phone::{VirtualPhone, silent};
@@ -40,13 +40,13 @@ async fn block_with_wrong_codes(e: &mut Enrolled, url: &str) {
         let _ = e
             .phone
             .authenticator()
-            .approve_with_code(view.request_id.clone(), WRONG_CODE.into())
+            .approve(view.request_id.clone(), Approval::code(WRONG_CODE))
             .await;
     }
     let third = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), WRONG_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(WRONG_CODE))
         .await;
     assert_eq!(third, Err(CoreError::AccountBlocked));
 }
@@ -114,12 +114,12 @@ async fn a_blocked_account_is_unblocked_from_the_same_phone_with_a_new_code() {
     let old = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
     let new = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), NEW_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(NEW_CODE))
         .await;
 
     assert_eq!(account.account_id, account_id);
@@ -221,10 +221,10 @@ async fn the_code_is_changed_with_the_current_code_and_the_old_one_stops_working
     let view = e.phone.next_request(WAIT).await.unwrap();
     let auth = e.phone.authenticator();
     let old = auth
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
     let new = auth
-        .approve_with_code(view.request_id.clone(), NEW_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(NEW_CODE))
         .await;
 
     assert_eq!(
@@ -258,7 +258,7 @@ async fn a_login_that_allows_biometrics_is_approved_with_the_biometric_key() {
     let view = e.phone.next_request(WAIT).await.unwrap();
     e.phone
         .authenticator()
-        .approve_with_biometric(view.request_id.clone())
+        .approve(view.request_id.clone(), Approval::biometric())
         .await
         .unwrap();
     let token = rp.wait_for_token(&started, WAIT).await.unwrap();
@@ -288,12 +288,12 @@ async fn a_code_only_request_refuses_a_biometric_answer() {
     let biometric = e
         .phone
         .authenticator()
-        .approve_with_biometric(view.request_id.clone())
+        .approve(view.request_id.clone(), Approval::biometric())
         .await;
     let code = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
 
     assert!(view.code_only);
@@ -322,7 +322,7 @@ async fn a_cancelled_prompt_leaves_the_request_pending() {
     let cancelled = e
         .phone
         .authenticator()
-        .approve_with_biometric(view.request_id.clone())
+        .approve(view.request_id.clone(), Approval::biometric())
         .await;
 
     assert_eq!(
@@ -352,13 +352,13 @@ async fn an_invalidated_biometric_key_falls_back_to_the_code_and_can_be_enabled_
     let invalidated = e
         .phone
         .authenticator()
-        .approve_with_biometric(view.request_id.clone())
+        .approve(view.request_id.clone(), Approval::biometric())
         .await;
     let enabled_after = e.phone.account().unwrap().unwrap().biometrics_enabled;
     let with_code = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
     e.phone
         .authenticator()
@@ -370,7 +370,7 @@ async fn an_invalidated_biometric_key_falls_back_to_the_code_and_can_be_enabled_
     let again = e
         .phone
         .authenticator()
-        .approve_with_biometric(next.request_id.clone())
+        .approve(next.request_id.clone(), Approval::biometric())
         .await;
 
     assert_eq!(invalidated, Err(CoreError::BiometricKeyInvalidated));
@@ -401,7 +401,7 @@ async fn disabled_biometrics_cannot_approve() {
     let result = e
         .phone
         .authenticator()
-        .approve_with_biometric(view.request_id.clone())
+        .approve(view.request_id.clone(), Approval::biometric())
         .await;
 
     assert_eq!(result, Err(CoreError::BiometricsNotEnabled));
@@ -474,7 +474,7 @@ async fn a_lost_phone_is_blocked_from_the_block_page_and_a_new_phone_takes_over(
     let approve = lost
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
 
     assert_eq!(open_login.unwrap_err().api_code(), Some("access_denied"));
@@ -568,11 +568,11 @@ async fn two_accounts_on_one_phone_are_isolated() {
     let view = phone.next_request(WAIT).await.unwrap();
     let with_first_code = phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await;
     let with_second_code = phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), NEW_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(NEW_CODE))
         .await;
     // Blocking the second account leaves the first untouched.
     start_login(&server.url(), "+32470200016").await;
@@ -580,14 +580,14 @@ async fn two_accounts_on_one_phone_are_isolated() {
     for _ in 0..3 {
         let _ = phone
             .authenticator()
-            .approve_with_code(next.request_id.clone(), WRONG_CODE.into())
+            .approve(next.request_id.clone(), Approval::code(WRONG_CODE))
             .await;
     }
     start_login(&server.url(), "+32470200015").await;
     let for_first = phone.next_request(WAIT).await.unwrap();
     let first_still_works = phone
         .authenticator()
-        .approve_with_code(for_first.request_id.clone(), CODE.into())
+        .approve(for_first.request_id.clone(), Approval::code(CODE))
         .await;
 
     assert_ne!(first.account_id, second.account_id);
@@ -634,11 +634,11 @@ async fn two_accounts_at_two_servers_on_one_phone_are_isolated() {
     let from_two = phone.next_request(WAIT).await.unwrap();
     let with_first_code = phone
         .authenticator()
-        .approve_with_code(from_two.request_id.clone(), CODE.into())
+        .approve(from_two.request_id.clone(), Approval::code(CODE))
         .await;
     let with_second_code = phone
         .authenticator()
-        .approve_with_code(from_two.request_id.clone(), NEW_CODE.into())
+        .approve(from_two.request_id.clone(), Approval::code(NEW_CODE))
         .await;
     // The second server blocks its account; the first server's account is untouched.
     start_login(&two.url(), "+32470200018").await;
@@ -646,14 +646,14 @@ async fn two_accounts_at_two_servers_on_one_phone_are_isolated() {
     for _ in 0..3 {
         let _ = phone
             .authenticator()
-            .approve_with_code(next.request_id.clone(), WRONG_CODE.into())
+            .approve(next.request_id.clone(), Approval::code(WRONG_CODE))
             .await;
     }
     start_login(&one.url(), "+32470200017").await;
     let from_one = phone.next_request(WAIT).await.unwrap();
     let first_still_works = phone
         .authenticator()
-        .approve_with_code(from_one.request_id.clone(), CODE.into())
+        .approve(from_one.request_id.clone(), Approval::code(CODE))
         .await;
 
     assert_eq!(first.server_url, one.url());
@@ -864,7 +864,7 @@ async fn after_an_unblock_a_copy_of_the_phones_files_is_shut_out_and_the_new_key
     let approved = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), NEW_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(NEW_CODE))
         .await;
 
     assert_eq!(

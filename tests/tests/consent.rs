@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sleutel_core::{CoreError, DeclineReason, SignDocument, Transaction};
+use sleutel_core::{Approval, CoreError, DeclineReason, SignDocument, Transaction};
 use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_protocol::action::MAX_TRANSACTION_TEXT_CHARS;
@@ -27,11 +27,9 @@ async fn leaving_out_an_optional_claim_keeps_it_out_of_the_id_token() {
 
     e.phone
         .authenticator()
-        .approve_with_code_and_consent(
+        .approve(
             view.request_id.clone(),
-            CODE.into(),
-            None,
-            vec![claims::PHONE_NUMBER.into()],
+            Approval::code(CODE).sharing_only(vec![claims::PHONE_NUMBER.into()]),
         )
         .await
         .unwrap();
@@ -76,11 +74,9 @@ async fn consenting_to_a_claim_not_offered_as_optional_is_refused_and_nothing_is
     let err = e
         .phone
         .authenticator()
-        .approve_with_code_and_consent(
+        .approve(
             view.request_id.clone(),
-            CODE.into(),
-            None,
-            vec![claims::NATIONAL_REGISTER_NUMBER.into()],
+            Approval::code(CODE).sharing_only(vec![claims::NATIONAL_REGISTER_NUMBER.into()]),
         )
         .await
         .unwrap_err();

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sleutel_core::{CoreError, DeclineReason, SignDocument, Transaction};
+use sleutel_core::{Approval, CoreError, DeclineReason, SignDocument, Transaction};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::server::InProcessServer;
 use sleutel_harness::sim::SimClient;
@@ -32,7 +32,10 @@ async fn number_matching_with_the_number_shown_approves() {
 
     e.phone
         .authenticator()
-        .approve_with_code_and_number(view.request_id.clone(), CODE.into(), shown)
+        .approve(
+            view.request_id.clone(),
+            Approval::code(CODE).with_number(shown),
+        )
         .await
         .unwrap();
 
@@ -61,7 +64,10 @@ async fn a_wrong_number_declines_and_is_recorded_as_suspicious() {
     let err = e
         .phone
         .authenticator()
-        .approve_with_code_and_number(view.request_id.clone(), CODE.into(), wrong)
+        .approve(
+            view.request_id.clone(),
+            Approval::code(CODE).with_number(wrong),
+        )
         .await
         .unwrap_err();
 

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
-use sleutel_core::CoreError;
+use sleutel_core::{Approval, CoreError};
 use sleutel_harness::sim::SimClient;
 use sleutel_harness::{http_client, now};
 use sleutel_protocol::api::{self, ApiError};
@@ -352,7 +352,7 @@ async fn a_lost_answer_to_the_sms_code_or_the_completion_can_be_retried() {
     assert_eq!(view.account_id, account.account_id);
     phone
         .authenticator()
-        .approve_with_code(view.request_id, CODE.into())
+        .approve(view.request_id, Approval::code(CODE))
         .await
         .unwrap();
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sleutel_core::{CoreError, DeclineReason};
+use sleutel_core::{Approval, CoreError, DeclineReason};
 use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_server::Policy;
@@ -23,7 +23,7 @@ async fn approved_login_gives_the_relying_party_a_verified_id_token_with_the_nam
     assert_eq!(view.binding_message.as_deref(), Some("TEST-1"));
     e.phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await
         .unwrap();
 
@@ -97,7 +97,7 @@ async fn wrong_code_answers_with_attempts_left_and_the_request_stays_open() {
     let auth = e.phone.authenticator();
 
     let err = auth
-        .approve_with_code(view.request_id.clone(), WRONG_CODE.into())
+        .approve(view.request_id.clone(), Approval::code(WRONG_CODE))
         .await
         .unwrap_err();
     assert!(
@@ -113,7 +113,7 @@ async fn wrong_code_answers_with_attempts_left_and_the_request_stays_open() {
         Some("authorization_pending")
     );
 
-    auth.approve_with_code(view.request_id.clone(), CODE.into())
+    auth.approve(view.request_id.clone(), Approval::code(CODE))
         .await
         .unwrap();
     assert!(rp.wait_for_token(&started, WAIT).await.is_ok());
@@ -130,7 +130,7 @@ async fn third_wrong_code_blocks_the_account_and_the_right_code_is_then_refused(
 
     for expected_left in [2, 1] {
         let err = auth
-            .approve_with_code(id.clone(), WRONG_CODE.into())
+            .approve(id.clone(), Approval::code(WRONG_CODE))
             .await
             .unwrap_err();
         assert!(
@@ -139,13 +139,13 @@ async fn third_wrong_code_blocks_the_account_and_the_right_code_is_then_refused(
         );
     }
     let err = auth
-        .approve_with_code(id.clone(), WRONG_CODE.into())
+        .approve(id.clone(), Approval::code(WRONG_CODE))
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::AccountBlocked), "{err:?}");
 
     let err = auth
-        .approve_with_code(id.clone(), CODE.into())
+        .approve(id.clone(), Approval::code(CODE))
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::AccountBlocked), "{err:?}");
@@ -188,7 +188,7 @@ async fn expired_request_gives_expired_token_and_cannot_be_answered() {
     let err = e
         .phone
         .authenticator()
-        .approve_with_code(view.request_id.clone(), CODE.into())
+        .approve(view.request_id.clone(), Approval::code(CODE))
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::RequestExpired), "{err:?}");

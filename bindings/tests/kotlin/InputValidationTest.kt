@@ -1,8 +1,8 @@
 package be.sleutel.core.test
 
 import be.sleutel.core.Authenticator
+import be.sleutel.core.CoreException
 import be.sleutel.core.protocol.Bank
-import be.sleutel.core.types.CoreException
 import kotlinx.coroutines.runBlocking
 import org.junit.After
 import org.junit.Assert.assertEquals

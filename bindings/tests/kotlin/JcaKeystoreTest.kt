@@ -4,11 +4,11 @@ import be.sleutel.core.InMemoryKeyPairStore
 import be.sleutel.core.InMemorySecretStore
 import be.sleutel.core.JcaKeystore
 import be.sleutel.core.KeyPairStore
+import be.sleutel.core.KeyProtection
+import be.sleutel.core.KeystoreException
 import be.sleutel.core.PresenceRequest
 import be.sleutel.core.StoredKeyPair
 import be.sleutel.core.UserPresenceGate
-import be.sleutel.core.types.KeyProtection
-import be.sleutel.core.types.KeystoreException
 import java.math.BigInteger
 import java.security.AlgorithmParameters
 import java.security.KeyFactory

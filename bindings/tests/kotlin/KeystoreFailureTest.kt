@@ -1,13 +1,13 @@
 package be.sleutel.core.test
 
+import be.sleutel.core.Approval
+import be.sleutel.core.CoreException
+import be.sleutel.core.Keystore
+import be.sleutel.core.KeystoreException
 import be.sleutel.core.UserPresenceGate
-import be.sleutel.core.types.CoreException
-import be.sleutel.core.types.Keystore
-import be.sleutel.core.types.KeystoreException
+import be.sleutel.core.Verification
 import kotlinx.coroutines.runBlocking
 import org.junit.After
-import org.junit.Assert.assertEquals
-import org.junit.Assert.assertNull
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
@@ -37,16 +37,15 @@ class KeystoreFailureTest {
 
         gate.cancel = true
         try {
-            auth.approveWithCode(request.requestId, CODE)
+            auth.approve(request.requestId, Approval(Verification.Code(CODE)))
             fail("approved although the person cancelled")
         } catch (e: CoreException.Keystore) {
             assertTrue("got ${e.error}", e.error is KeystoreException.UserCancelled)
         }
-        assertEquals(listOf(request.requestId), auth.pending().map { it.requestId })
-        assertNull("the relying party is still waiting", SleutelServer.pollToken(login))
+        assertStillPending(auth, login, request)
 
         gate.cancel = false
-        auth.approveWithCode(request.requestId, CODE)
+        auth.approve(request.requestId, Approval(Verification.Code(CODE)))
         assertTrue(SleutelServer.awaitAnswer(login) is TokenAnswer.Token)
     }
 
@@ -61,7 +60,7 @@ class KeystoreFailureTest {
 
         keystore.crash = true
         try {
-            auth.approveWithCode(request.requestId, CODE)
+            auth.approve(request.requestId, Approval(Verification.Code(CODE)))
             fail("approved with a keystore that cannot sign")
         } catch (e: CoreException.Keystore) {
             val cause = e.error
@@ -70,11 +69,10 @@ class KeystoreFailureTest {
             assertTrue(detail, detail.contains("IllegalStateException"))
             assertFalse("the exception's message must not leak: $detail", detail.contains("crashed"))
         }
-        assertEquals(listOf(request.requestId), auth.pending().map { it.requestId })
-        assertNull("the relying party is still waiting", SleutelServer.pollToken(login))
+        assertStillPending(auth, login, request)
 
         keystore.crash = false
-        auth.approveWithCode(request.requestId, CODE)
+        auth.approve(request.requestId, Approval(Verification.Code(CODE)))
         assertTrue(SleutelServer.awaitAnswer(login) is TokenAnswer.Token)
     }
 }

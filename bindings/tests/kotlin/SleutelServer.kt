@@ -1,13 +1,13 @@
 package be.sleutel.core.test
 
+import be.sleutel.core.Account
+import be.sleutel.core.ActionView
 import be.sleutel.core.Authenticator
 import be.sleutel.core.InMemoryKeyPairStore
 import be.sleutel.core.InMemorySecretStore
 import be.sleutel.core.JcaKeystore
 import be.sleutel.core.UserPresenceGate
 import be.sleutel.core.protocol.Bank
-import be.sleutel.core.types.Account
-import be.sleutel.core.types.ActionView
 import java.net.URI
 import java.net.URLEncoder
 import java.net.http.HttpClient
@@ -22,6 +22,8 @@ import java.time.Duration
 import java.util.Base64
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.future.await
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNull
 
 /** The server the tests run against: `SLEUTEL_SERVER_URL`, set by scripts/test-bindings. */
 val serverUrl: String by lazy {
@@ -86,8 +88,11 @@ sealed class TokenAnswer {
     data class Error(val error: String) : TokenAnswer()
 }
 
-/** A started CIBA login. */
-data class StartedLogin(val authReqId: String, val intervalSecs: Long)
+/**
+ * A started CIBA login; [matchNumber] is the number the relying party shows under number
+ * matching.
+ */
+data class StartedLogin(val authReqId: String, val intervalSecs: Long, val matchNumber: Int? = null)
 
 /** The server's simulators (citizens, bank pages, SMS outbox) and a relying party. */
 object SleutelServer {
@@ -180,10 +185,18 @@ object SleutelServer {
     private fun basicAuth(): String =
         "Basic " + Base64.getEncoder().encodeToString("${encode(CLIENT_ID)}:${encode(CLIENT_SECRET)}".toByteArray(UTF_8))
 
-    /** The relying party starts a CIBA login of [phoneNumber] asking for the name. */
-    suspend fun startLogin(phoneNumber: String, bindingMessage: String? = null): StartedLogin {
+    /**
+     * The relying party starts a CIBA login of [phoneNumber] asking for the name (optional
+     * claims, from the `profile` scope), with number matching if [numberMatching].
+     */
+    suspend fun startLogin(
+        phoneNumber: String,
+        bindingMessage: String? = null,
+        numberMatching: Boolean = false,
+    ): StartedLogin {
         val fields = mutableListOf("scope" to "openid profile", "login_hint" to phoneNumber)
         if (bindingMessage != null) fields += "binding_message" to bindingMessage
+        if (numberMatching) fields += "number_matching" to "true"
         val response = send(
             request("$serverUrl/oidc/bc-authorize")
                 .header("Authorization", basicAuth())
@@ -192,7 +205,11 @@ object SleutelServer {
                 .build(),
         )
         val body = expectOk(response, "bc-authorize")
-        return StartedLogin(body.str("auth_req_id"), (body["interval"] as Number).toLong())
+        return StartedLogin(
+            body.str("auth_req_id"),
+            (body["interval"] as Number).toLong(),
+            (body["match_number"] as? Number)?.toInt(),
+        )
     }
 
     /** Polls the token endpoint once; `null` while the person has not answered. */
@@ -251,6 +268,15 @@ suspend fun enroll(phone: Phone, phoneNumber: String): Pair<Citizen, Account> {
     auth.verifySmsCode(SleutelServer.smsCode(phoneNumber))
     val account = auth.chooseCode(CODE, CODE)
     return citizen to account
+}
+
+/**
+ * Nothing was answered: [request] is still the one pending on [auth], and the relying party of
+ * [login] is still waiting.
+ */
+suspend fun assertStillPending(auth: Authenticator, login: StartedLogin, request: ActionView) {
+    assertEquals(listOf(request.requestId), auth.pending().map { it.requestId })
+    assertNull("the relying party is still waiting", SleutelServer.pollToken(login))
 }
 
 /** Refreshes until the request of a login started by the relying party reaches the phone. */

@@ -202,12 +202,16 @@ class RelyingParty:
         phone_number: str,
         scope: str = "openid profile",
         binding_message: Optional[str] = None,
+        number_matching: bool = False,
     ) -> Dict[str, Any]:
         """Starts a login of the citizen with `phone_number`: the server sends the phone a
-        request. Returns `auth_req_id`, `expires_in` and `interval`."""
+        request. Returns `auth_req_id`, `expires_in` and `interval`, and under number matching
+        `match_number`, the number the relying party shows."""
         form = {"scope": scope, "login_hint": phone_number}
         if binding_message is not None:
             form["binding_message"] = binding_message
+        if number_matching:
+            form["number_matching"] = "true"
         endpoint = self.discovery["backchannel_authentication_endpoint"]
         return http(
             "POST", endpoint, form=form, basic_auth=(self.client_id, self.secret)
@@ -280,6 +284,20 @@ async def enroll(
     await authenticator.complete_bank_handoff(deep_link)
     await authenticator.verify_sms_code(sim.wait_for_sms_code(phone, sms_before))
     return await authenticator.choose_code(CODE, CODE)
+
+
+def assert_still_pending(phone: Phone, rp: RelyingParty, started: Dict[str, Any], request) -> None:
+    """Nothing was answered: `request` is still the one pending on the phone, and the relying
+    party that `started` the login is still waiting."""
+    assert [r.request_id for r in phone.authenticator.pending()] == [request.request_id]
+    with pytest.raises(ApiError) as polled:
+        rp.poll_token(started["auth_req_id"])
+    assert polled.value.error == "authorization_pending"
+
+
+def with_code(code: str) -> sleutel.Approval:
+    """The person's yes with the 5-digit code, sharing every claim asked for (no number)."""
+    return sleutel.Approval(verification=sleutel.Verification.CODE(code))
 
 
 async def next_request(authenticator: sleutel.Authenticator, rp_name: Optional[str] = None):

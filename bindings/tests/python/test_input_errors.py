@@ -4,7 +4,7 @@ with their fields."""
 import pytest
 
 import sleutel
-from conftest import CODE, SimClient
+from conftest import CODE, SimClient, with_code
 
 
 async def start_and_hand_off(authenticator, sim: SimClient, citizen, phone_number) -> None:
@@ -85,4 +85,4 @@ async def test_step_out_of_order_says_which_step_the_enrollment_waits_for(
 
 async def test_approving_an_unknown_request_is_unknown_request(enrolled):
     with pytest.raises(sleutel.CoreError.UnknownRequest):
-        await enrolled.authenticator.approve_with_code("no-such-request", CODE)
+        await enrolled.authenticator.approve("no-such-request", with_code(CODE))

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import sleutel
-from conftest import CODE, ApiError, next_request
+from conftest import CODE, assert_still_pending, next_request, with_code
 from keystore import PythonKeystore
 
 
@@ -52,13 +52,10 @@ async def test_user_cancelling_the_keystore_prompt_is_a_typed_error_and_the_requ
     enrolled.keystore.cancel_next_sign()
 
     with pytest.raises(sleutel.CoreError.Keystore) as raised:
-        await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
     assert isinstance(keystore_error_inside(raised.value), sleutel.KeystoreError.UserCancelled)
-    assert [r.request_id for r in enrolled.authenticator.pending()] == [request.request_id]
-    with pytest.raises(ApiError) as polled:
-        rp.poll_token(started["auth_req_id"])
-    assert polled.value.error == "authorization_pending"
+    assert_still_pending(enrolled, rp, started, request)
 
 
 async def test_approving_after_a_cancelled_keystore_prompt_works(enrolled, rp):
@@ -66,9 +63,9 @@ async def test_approving_after_a_cancelled_keystore_prompt_works(enrolled, rp):
     request = await next_request(enrolled.authenticator)
     enrolled.keystore.cancel_next_sign()
     with pytest.raises(sleutel.CoreError.Keystore):
-        await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
-    await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+    await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
     assert "id_token" in rp.wait_for_token(started)
     assert enrolled.authenticator.pending() == []
@@ -82,7 +79,7 @@ async def test_biometric_lockout_in_the_keystore_reaches_the_caller_as_its_own_v
     enrolled.keystore.fail_next_sign_with(sleutel.KeystoreError.BiometricLockedOut())
 
     with pytest.raises(sleutel.CoreError.Keystore) as raised:
-        await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
     inner = keystore_error_inside(raised.value)
     assert isinstance(inner, sleutel.KeystoreError.BiometricLockedOut)
@@ -94,7 +91,7 @@ async def test_unexpected_exception_in_the_keystore_becomes_keystore_unavailable
     enrolled.keystore.fail_next_sign_unexpectedly()
 
     with pytest.raises(sleutel.CoreError.Keystore) as raised:
-        await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
     inner = keystore_error_inside(raised.value)
     assert isinstance(inner, sleutel.KeystoreError.Unavailable)

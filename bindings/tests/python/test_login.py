@@ -4,7 +4,16 @@ relying party receives when the citizen approves, declines, or types a wrong cod
 import pytest
 
 import sleutel
-from conftest import CODE, WRONG_CODE, ApiError, enroll, id_token_claims, next_request
+from conftest import (
+    CODE,
+    WRONG_CODE,
+    ApiError,
+    assert_still_pending,
+    enroll,
+    id_token_claims,
+    next_request,
+    with_code,
+)
 
 
 async def test_bank_enrollment_then_approved_login_gives_the_relying_party_an_id_token(
@@ -22,7 +31,7 @@ async def test_bank_enrollment_then_approved_login_gives_the_relying_party_an_id
     request = await next_request(authenticator)
     assert request.account_id == account.account_id
     assert request.binding_message == "Aanmelden 4821"
-    await authenticator.approve_with_code(request.request_id, CODE)
+    await authenticator.approve(request.request_id, with_code(CODE))
 
     token = rp.wait_for_token(started)
     claims = id_token_claims(token["id_token"])
@@ -43,14 +52,11 @@ async def test_wrong_code_raises_wrong_code_with_attempts_left_and_the_request_s
     request = await next_request(enrolled.authenticator)
 
     with pytest.raises(sleutel.CoreError.WrongCode) as raised:
-        await enrolled.authenticator.approve_with_code(request.request_id, WRONG_CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(WRONG_CODE))
     assert raised.value.attempts_left == 2
     assert isinstance(raised.value, sleutel.CoreError)
 
-    assert [r.request_id for r in enrolled.authenticator.pending()] == [request.request_id]
-    with pytest.raises(ApiError) as polled:
-        rp.poll_token(started["auth_req_id"])
-    assert polled.value.error == "authorization_pending"
+    assert_still_pending(enrolled, rp, started, request)
     refreshed = await enrolled.authenticator.refresh_pending()
     assert [r.request_id for r in refreshed] == [request.request_id]
 
@@ -72,8 +78,8 @@ async def test_right_code_after_a_wrong_one_still_approves(enrolled, rp):
     started = rp.backchannel_authorize(enrolled.phone_number)
     request = await next_request(enrolled.authenticator)
     with pytest.raises(sleutel.CoreError.WrongCode):
-        await enrolled.authenticator.approve_with_code(request.request_id, WRONG_CODE)
+        await enrolled.authenticator.approve(request.request_id, with_code(WRONG_CODE))
 
-    await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+    await enrolled.authenticator.approve(request.request_id, with_code(CODE))
 
     assert "id_token" in rp.wait_for_token(started)

@@ -15,7 +15,8 @@ import jwt
 import pytest
 from jwt.utils import base64url_decode, base64url_encode
 
-from conftest import CODE, RP_CLIENT_ID, RP_SECRET, TIMEOUT_SECS, next_request
+import sleutel
+from conftest import CODE, RP_CLIENT_ID, RP_SECRET, TIMEOUT_SECS, next_request, with_code
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
@@ -99,8 +100,9 @@ async def test_a_ciba_flow_over_plain_http_gives_an_id_token_pyjwt_verifies(enro
     request = await next_request(enrolled.authenticator)
     assert request.claims == ["birthdate"]
     assert request.optional_claims == ["age_over_18"]
-    await enrolled.authenticator.approve_with_code_and_consent(
-        request.request_id, CODE, None, []
+    await enrolled.authenticator.approve(
+        request.request_id,
+        sleutel.Approval(verification=sleutel.Verification.CODE(CODE), optional_claims=[]),
     )
     status, tokens = poll_until_answered(discovery["token_endpoint"], started)
 
@@ -128,7 +130,7 @@ async def test_a_tampered_id_token_fails_pyjwt_verification(enrolled, server_url
     )
     assert status == 200, started
     request = await next_request(enrolled.authenticator)
-    await enrolled.authenticator.approve_with_code(request.request_id, CODE)
+    await enrolled.authenticator.approve(request.request_id, with_code(CODE))
     _, tokens = poll_until_answered(discovery["token_endpoint"], started)
     header, payload, signature = tokens["id_token"].split(".")
     claims = json.loads(base64url_decode(payload))

@@ -4,7 +4,7 @@ closed: it finds what the first one left."""
 import gc
 
 import sleutel
-from conftest import CODE, enroll, next_request
+from conftest import CODE, enroll, next_request, with_code
 
 
 async def test_reopened_authenticator_on_the_same_data_directory_finds_the_account_and_approves(
@@ -21,7 +21,7 @@ async def test_reopened_authenticator_on_the_same_data_directory_finds_the_accou
     assert reopened.accounts()[0].phone_number == phone_number
     started = rp.backchannel_authorize(phone_number)
     request = await next_request(reopened)
-    await reopened.approve_with_code(request.request_id, CODE)
+    await reopened.approve(request.request_id, with_code(CODE))
     assert "id_token" in rp.wait_for_token(started)
 
 

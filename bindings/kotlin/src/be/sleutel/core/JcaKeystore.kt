@@ -1,8 +1,5 @@
 package be.sleutel.core
 
-import be.sleutel.core.types.KeyProtection
-import be.sleutel.core.types.Keystore
-import be.sleutel.core.types.KeystoreException
 import java.math.BigInteger
 import java.security.InvalidKeyException
 import java.security.KeyPair
