@@ -642,7 +642,7 @@ pub(crate) fn history(ctx: &Context) -> Result<Vec<HistoryEntry>, CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_server::login_request;
+    use crate::tests::fake_server::login_request;
     use p256::ecdsa::SigningKey;
     use p256::elliptic_curve::Generate;
     use sleutel_protocol::action::ACTION_TYP;

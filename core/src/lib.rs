@@ -13,23 +13,15 @@ uniffi::setup_scaffolding!();
 mod actions;
 mod authenticator;
 mod client;
-#[cfg(test)]
-mod conformance_tests;
 mod enrollment;
 mod error;
-#[cfg(test)]
-mod fake_server;
 mod keystore;
 mod life;
-#[cfg(test)]
-mod life_tests;
 mod pin;
-#[cfg(test)]
-mod recovery_tests;
 mod software_keystore;
 mod store;
 #[cfg(test)]
-mod unblock_tests;
+mod tests;
 
 pub use actions::{ActionView, HistoryEntry};
 pub use authenticator::Authenticator;

@@ -1,0 +1,5 @@
+//! HTTP paths and JSON bodies of the Sleutel server.
+
+mod phone;
+
+pub use phone::*;
