@@ -39,9 +39,10 @@ use sleutel_protocol::action::{
     self, ACTION_TYP, ActionKind, ActionRequest, RelyingParty, SignDocument, Transaction,
     UserVerification,
 };
-use sleutel_protocol::api::{
-    self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, PushMessage, TokenResponse,
+use sleutel_protocol::api::oidc::{
+    BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
+use sleutel_protocol::api::{self, PushMessage};
 use sleutel_protocol::approval::{self, ApprovedAction};
 use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
 use sleutel_protocol::limits::{
@@ -87,10 +88,10 @@ pub const ACCESS_TOKEN_TTL_SECS: i64 = 300;
 /// The OIDC routes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route(api::PATH_OIDC_DISCOVERY, get(discovery))
-        .route(api::PATH_OIDC_JWKS, get(jwks))
-        .route(api::PATH_OIDC_BC_AUTHORIZE, post(bc_authorize))
-        .route(api::PATH_OIDC_TOKEN, post(token))
+        .route(api::oidc::PATH_DISCOVERY, get(discovery))
+        .route(api::oidc::PATH_JWKS, get(jwks))
+        .route(api::oidc::PATH_BC_AUTHORIZE, post(bc_authorize))
+        .route(api::oidc::PATH_TOKEN, post(token))
 }
 
 /// A registered client with the digest of its secret.
@@ -190,9 +191,9 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
     let url = &state.url;
     Json(DiscoveryDocument {
         issuer: url.clone(),
-        jwks_uri: format!("{url}{}", api::PATH_OIDC_JWKS),
-        token_endpoint: format!("{url}{}", api::PATH_OIDC_TOKEN),
-        backchannel_authentication_endpoint: format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE),
+        jwks_uri: format!("{url}{}", api::oidc::PATH_JWKS),
+        token_endpoint: format!("{url}{}", api::oidc::PATH_TOKEN),
+        backchannel_authentication_endpoint: format!("{url}{}", api::oidc::PATH_BC_AUTHORIZE),
         backchannel_token_delivery_modes_supported: vec![
             DeliveryMode::Poll.as_str().into(),
             DeliveryMode::Ping.as_str().into(),
@@ -201,7 +202,7 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         // Discovery requires the member. There is no authorization endpoint; the one artifact
         // this server issues is the ID token (from the token endpoint, through CIBA).
         response_types_supported: vec!["id_token".into()],
-        grant_types_supported: vec![api::CIBA_GRANT_TYPE.into()],
+        grant_types_supported: vec![api::oidc::CIBA_GRANT_TYPE.into()],
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
         id_token_signing_alg_values_supported: vec!["ES256".into()],
         scopes_supported: SUPPORTED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
@@ -212,7 +213,10 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
             .map(|s| (*s).to_owned())
             .collect(),
         subject_types_supported: vec!["pairwise".into()],
-        acr_values_supported: vec![api::ACR_CODE.into(), api::ACR_CODE_OR_BIOMETRIC.into()],
+        acr_values_supported: vec![
+            api::oidc::ACR_CODE.into(),
+            api::oidc::ACR_CODE_OR_BIOMETRIC.into(),
+        ],
         claims_parameter_supported: true,
     })
 }
@@ -459,13 +463,13 @@ fn read_ask(params: &Params, max_ttl: i64, client: &RelyingPartyConfig) -> Resul
             let values: Vec<&str> = values.split(' ').filter(|v| !v.is_empty()).collect();
             if let Some(unknown) = values
                 .iter()
-                .find(|v| **v != api::ACR_CODE && **v != api::ACR_CODE_OR_BIOMETRIC)
+                .find(|v| **v != api::oidc::ACR_CODE && **v != api::oidc::ACR_CODE_OR_BIOMETRIC)
             {
                 return Err(ServerError::InvalidRequest(format!(
                     "unsupported acr value {unknown:?}"
                 )));
             }
-            if values.contains(&api::ACR_CODE_OR_BIOMETRIC) {
+            if values.contains(&api::oidc::ACR_CODE_OR_BIOMETRIC) {
                 UserVerification::PinOrBiometric
             } else {
                 UserVerification::Pin
@@ -928,7 +932,7 @@ async fn token(
         .await?
         .client_id;
     let params = Params::parse(&body)?;
-    if params.required("grant_type")? != api::CIBA_GRANT_TYPE {
+    if params.required("grant_type")? != api::oidc::CIBA_GRANT_TYPE {
         return Err(ServerError::UnsupportedGrantType);
     }
     let auth_req_id = params.required("auth_req_id")?.to_owned();
@@ -1119,9 +1123,9 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         exp: now + app.policy.id_token_ttl_secs,
         auth_time: grant.auth_time.unwrap_or(now),
         acr: if biometric {
-            api::ACR_CODE_OR_BIOMETRIC
+            api::oidc::ACR_CODE_OR_BIOMETRIC
         } else {
-            api::ACR_CODE
+            api::oidc::ACR_CODE
         }
         .to_owned(),
         amr: if biometric { AMR_BIOMETRIC } else { AMR_CODE }
@@ -1147,7 +1151,7 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         access_token: random::id()?,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TOKEN_TTL_SECS,
-        id_token: app.keys.sign(api::ID_TOKEN_TYP, &payload),
+        id_token: app.keys.sign(api::oidc::ID_TOKEN_TYP, &payload),
     })
 }
 
