@@ -17,9 +17,10 @@ use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMeth
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::account::{AccountEventKind, AccountStatus};
 use crate::authenticator::Context;
 use crate::client::DeviceKey;
-use crate::enrollment::{AccountEventKind, AccountStatus, salt_secret_name};
+use crate::enrollment::salt_secret_name;
 use crate::error::CoreError;
 use crate::keystore::{KeystoreError, KeystoreSigner};
 use crate::pin;

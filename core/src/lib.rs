@@ -10,6 +10,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+mod account;
 mod actions;
 mod authenticator;
 mod client;
@@ -18,17 +19,16 @@ mod error;
 mod keystore;
 mod life;
 mod pin;
+mod server_keys;
 mod software_keystore;
 mod store;
 #[cfg(test)]
 mod tests;
 
+pub use account::{Account, AccountEvent, AccountEventKind, AccountStatus};
 pub use actions::{ActionView, HistoryEntry};
 pub use authenticator::Authenticator;
-pub use enrollment::{
-    Account, AccountEvent, AccountEventKind, AccountStatus, BankHandoff, EnrollmentProgress,
-    EnrollmentStep,
-};
+pub use enrollment::{BankHandoff, EnrollmentProgress, EnrollmentStep};
 pub use error::CoreError;
 pub use keystore::{KeyProtection, Keystore, KeystoreError};
 pub use software_keystore::SoftwareKeystore;
