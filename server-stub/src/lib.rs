@@ -32,7 +32,7 @@ mod sim;
 mod sms;
 
 pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
-pub use error::ServerError;
+pub use error::{ServerError, StartError};
 pub use requests::{RequestEvidence, RequestLookup};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;

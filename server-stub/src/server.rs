@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Policy, RelyingPartyConfig, ServerConfig};
 use crate::db::Db;
-use crate::error::{Result, ServerError};
+use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
@@ -89,7 +89,7 @@ impl std::fmt::Debug for RunningServer {
 
 /// Opens the database, loads or creates the keys, binds the socket and starts serving in the
 /// background. Returns as soon as the server accepts connections.
-pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     config.policy.validate()?;
     let relying_parties = if config.relying_parties.is_empty() {
         vec![RelyingPartyConfig::demo()]
@@ -101,9 +101,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
     let db_path = config.db_path.clone();
     let policy = config.policy.clone();
-    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys)> {
+    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys), StartError> {
         let db = Db::open(&db_path)?;
-        let keys = db.with_conn(Keys::load_or_create)?;
+        let keys = Keys::load_or_create(&db)?;
         // Whatever expired while the server was down goes before it serves; the housekeeping
         // task repeats this every minute.
         db.with_conn(|conn| crate::housekeeping::purge(conn, &policy, crate::clock::now()))?;
@@ -114,11 +114,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind {
+        .map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
         })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
     })?;
@@ -250,13 +250,13 @@ fn check_listen(
     addr: SocketAddr,
     policy: &Policy,
     relying_parties: &[RelyingPartyConfig],
-) -> Result<()> {
+) -> Result<(), StartError> {
     // `to_canonical` also sees ::ffff:127.0.0.1 as loopback.
     if addr.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     if !policy.allow_remote_listen {
-        return Err(ServerError::Config(format!(
+        return Err(StartError::Config(format!(
             "refusing to listen on {addr}: this reference server contains simulators that show \
              SMS codes and mint identities, so it listens on loopback (127.0.0.1 or ::1) only; \
              allow other addresses (--allow-remote, Policy::allow_remote_listen) only on a \
@@ -276,11 +276,11 @@ fn check_listen(
     Ok(())
 }
 
-fn public_url(url: &str) -> Result<String> {
-    let parsed = url::Url::parse(url)
-        .map_err(|e| ServerError::Config(format!("public URL {url:?}: {e}")))?;
+fn public_url(url: &str) -> Result<String, StartError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| StartError::Config(format!("public URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(ServerError::Config(format!(
+        return Err(StartError::Config(format!(
             "public URL {url:?} must be an http(s) URL with a host"
         )));
     }

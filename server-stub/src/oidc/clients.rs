@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::RelyingPartyConfig;
-use crate::error::{Result, ServerError};
+use crate::error::{Result, ServerError, StartError};
 use crate::rate::{self, Bucket, Limit};
 use crate::server::AppState;
 use crate::{clock, db};
@@ -31,7 +31,7 @@ impl Clients {
     /// only in case or in `-`, `_`, `.` count as the same: they share one secret variable
     /// (`SLEUTEL_RP_SECRET_<ID>`), so one secret would open two registrations with different
     /// names and allowed claims, and a person or an operator could not tell them apart.
-    pub fn new(relying_parties: Vec<RelyingPartyConfig>) -> Result<Self> {
+    pub fn new(relying_parties: Vec<RelyingPartyConfig>) -> Result<Self, StartError> {
         let mut clients: Vec<Client> = Vec::with_capacity(relying_parties.len());
         for config in relying_parties {
             config.validate()?;
@@ -40,7 +40,7 @@ impl Clients {
                 .iter()
                 .any(|c| RelyingPartyConfig::secret_variable(&c.config.client_id) == variable)
             {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "relying party {} is configured twice",
                     config.client_id
                 )));
