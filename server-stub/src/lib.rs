@@ -30,9 +30,12 @@ mod requests;
 mod server;
 mod sim;
 mod sms;
+#[cfg(feature = "testing")]
+mod testing;
 
 pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
 pub use error::{ServerError, StartError};
-pub use requests::{RequestEvidence, RequestLookup};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;
+#[cfg(feature = "testing")]
+pub use testing::{RequestEvidence, RequestLookup};

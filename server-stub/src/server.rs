@@ -8,7 +8,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use rusqlite::Connection;
-use sleutel_protocol::identity::Bank;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,7 +19,6 @@ use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
-use crate::requests::{RequestEvidence, RequestLookup};
 use crate::sms::{OutboxSms, SmsSender};
 use crate::{device, enrollment, oidc, requests, sim};
 
@@ -73,7 +71,8 @@ impl AppState {
 /// A server that is serving; stop it with [`RunningServer::shutdown`].
 pub struct RunningServer {
     local_addr: SocketAddr,
-    state: AppState,
+    /// The handlers' state; the test hooks (`crate::testing`) read the database through it.
+    pub(crate) state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     housekeeping: JoinHandle<()>,
@@ -186,50 +185,6 @@ impl RunningServer {
         }
         self.state.db.close();
         tracing::info!(url = %self.state.url, "sleutel server stopped");
-    }
-
-    /// The history of `account_id` as `(event, detail, at)`, oldest first: what support (and
-    /// tests) read. Not reachable over HTTP.
-    pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-        self.state
-            .db
-            .with_conn(|conn| crate::events::list(conn, account_id))
-    }
-
-    /// The evidence the server keeps of one request (the signed action request and the phone's
-    /// signed answer), found by `lookup`; `None` once purged or for an unknown id. What support
-    /// reads to settle a dispute (and tests check). Not reachable over HTTP.
-    pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-        self.state
-            .db
-            .with_conn(|conn| requests::evidence(conn, lookup))
-    }
-
-    /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an
-    /// existing simulated citizen, with the given binding and lifetime (which may be in the
-    /// past, or wrong, on purpose). Not reachable over HTTP.
-    pub fn mint_identity_token(
-        &self,
-        bank: Bank,
-        citizen_id: &str,
-        enrollment_id: &str,
-        nonce: &str,
-        iat: i64,
-        exp: i64,
-    ) -> Result<String> {
-        let app = &self.state;
-        app.db.with_conn(|conn| {
-            sim::bank::mint_identity_token(
-                app,
-                conn,
-                bank,
-                citizen_id,
-                enrollment_id,
-                nonce,
-                iat,
-                exp,
-            )
-        })
     }
 }
 

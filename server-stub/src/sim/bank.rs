@@ -212,7 +212,7 @@ pub(crate) fn check_debit_card(
 }
 
 /// The identity token of a citizen, signed by `bank`, with the given binding and lifetime.
-/// Also behind [`crate::RunningServer::mint_identity_token`].
+/// Also behind `RunningServer::mint_identity_token` (feature `testing`), for tests.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mint_identity_token(
     app: &App,
