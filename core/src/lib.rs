@@ -1,11 +1,12 @@
 //! The Sleutel authenticator: the phone side of a citizen's digital key.
 //!
 //! An [`Authenticator`] enrolls the phone for a person (bank handoff, eID identification code or
-//! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed requests of online services, shows them, and answers
-//! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
-//! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
-//! through the keystore. The bindings crate (`sleutel-ffi`) wraps this API for Kotlin, Swift and
-//! Python; with the `uniffi` feature the public types and errors derive what it needs.
+//! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed
+//! requests of online services, shows them, and answers with two signatures: the device key (held
+//! by the platform [`Keystore`]) and a PIN key derived on demand from the code, never stored.
+//! Everything is kept in a local SQLite store; secrets go through the keystore. The bindings
+//! crate (`sleutel-ffi`) wraps this API for Kotlin, Swift and Python; with the `uniffi` feature
+//! the public types and errors derive what it needs.
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
