@@ -17,9 +17,10 @@ use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMeth
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::account::{AccountEventKind, AccountStatus};
 use crate::authenticator::Context;
 use crate::client::DeviceKey;
-use crate::enrollment::{AccountEventKind, AccountStatus, salt_secret_name};
+use crate::enrollment::salt_secret_name;
 use crate::error::CoreError;
 use crate::keystore::{KeystoreError, KeystoreSigner};
 use crate::pin;
@@ -714,7 +715,7 @@ pub(crate) fn history(ctx: &Context) -> Result<Vec<HistoryEntry>, CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_server::login_request;
+    use crate::tests::fake_server::login_request;
     use p256::ecdsa::SigningKey;
     use p256::elliptic_curve::Generate;
     use sleutel_protocol::action::ACTION_TYP;

@@ -9,9 +9,10 @@ use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
 use zeroize::Zeroizing;
 
+use crate::account::{Account, AccountEvent};
 use crate::actions::{self, ActionView, Approval, HistoryEntry};
 use crate::client::Client;
-use crate::enrollment::{self, Account, AccountEvent, BankHandoff, EnrollmentProgress, Start};
+use crate::enrollment::{self, BankHandoff, EnrollmentProgress, Start};
 use crate::error::CoreError;
 use crate::keystore::{Keystore, KeystoreError};
 use crate::life;

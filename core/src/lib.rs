@@ -1,43 +1,36 @@
 //! The Sleutel authenticator: the phone side of a citizen's digital key.
 //!
 //! An [`Authenticator`] enrolls the phone for a person (bank handoff, eID identification code or
-//! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed requests of online services, shows them, and answers
-//! with two signatures: the device key (held by the platform [`Keystore`]) and a PIN key derived
-//! on demand from the code, never stored. Everything is kept in a local SQLite store; secrets go
-//! through the keystore. With the `uniffi` feature, the [`Authenticator`] and the public types and
-//! errors derive their uniffi traits: this API is the one Kotlin, Swift and Python call, built
-//! into one library by the bindings crate (`sleutel-ffi`).
+//! counter activation code, SMS control code, a chosen 5-digit code), then receives the signed
+//! requests of online services, shows them, and answers with two signatures: the device key (held
+//! by the platform [`Keystore`]) and a PIN key derived on demand from the code, never stored.
+//! Everything is kept in a local SQLite store; secrets go through the keystore. With the `uniffi`
+//! feature, the [`Authenticator`] and the public types and errors derive their uniffi traits: this
+//! API is the one Kotlin, Swift and Python call, built into one library by the bindings crate
+//! (`sleutel-ffi`).
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+mod account;
 mod actions;
 mod authenticator;
 mod client;
-#[cfg(test)]
-mod conformance_tests;
 mod enrollment;
 mod error;
-#[cfg(test)]
-mod fake_server;
 mod keystore;
 mod life;
-#[cfg(test)]
-mod life_tests;
 mod pin;
-#[cfg(test)]
-mod recovery_tests;
+mod server_keys;
 mod software_keystore;
 mod store;
 #[cfg(test)]
-mod unblock_tests;
+mod tests;
 
+pub use account::{Account, AccountEvent, AccountEventKind, AccountStatus};
 pub use actions::{ActionView, Approval, HistoryEntry, Verification};
 pub use authenticator::Authenticator;
-pub use enrollment::{
-    Account, AccountEvent, AccountEventKind, AccountStatus, BankHandoff, EnrollmentProgress,
-    EnrollmentStep,
-};
+pub use enrollment::{BankHandoff, EnrollmentProgress, EnrollmentStep};
 pub use error::CoreError;
 pub use keystore::{KeyProtection, Keystore, KeystoreError};
 pub use software_keystore::SoftwareKeystore;

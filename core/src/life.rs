@@ -12,12 +12,11 @@ use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::account::{AccountEventKind, AccountStatus};
 use crate::actions::{note_account_error, usable_account};
 use crate::authenticator::Context;
 use crate::client::{DeviceKey, outcome_unknown};
-use crate::enrollment::{
-    AccountEventKind, AccountStatus, delete_device_key, forget_keys, salt_secret_name, to_json,
-};
+use crate::enrollment::{delete_device_key, forget_keys, salt_secret_name, to_json};
 use crate::error::CoreError;
 use crate::keystore::{KeyProtection, KeystoreError, KeystoreSigner};
 use crate::pin;

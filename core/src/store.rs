@@ -17,8 +17,9 @@ use serde::de::DeserializeOwned;
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::Jwks;
 
+use crate::account::{AccountEvent, AccountEventKind, AccountStatus};
 use crate::actions::HistoryEntry;
-use crate::enrollment::{AccountEvent, AccountEventKind, AccountStatus, EnrollmentStep};
+use crate::enrollment::EnrollmentStep;
 use crate::error::CoreError;
 
 /// Name of the database file inside the app's data directory.

@@ -10,7 +10,8 @@
 //! - [`action`]: the signed action request the server sends to a phone.
 //! - [`response`]: the phone's answer, signed by the device key and the user-verification key.
 //! - [`approval`]: what an ID token says the person approved (the `sleutel_action` claim).
-//! - [`api`]: HTTP paths and JSON bodies of the phone API and the simulators; the error body.
+//! - [`api`]: HTTP paths and JSON bodies: the phone API, OIDC CIBA (`api::oidc`), the error
+//!   body and codes, and (feature `sim`) the simulators (`api::sim`).
 //! - [`phone`]: Belgian mobile numbers in E.164.
 //! - [`display`]: cleaning of text from servers before it reaches a screen.
 //! - [`limits`]: every size, count and time limit, with its reason.

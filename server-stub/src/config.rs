@@ -11,7 +11,7 @@ use sleutel_protocol::limits::{
 };
 use sleutel_protocol::{claims, display};
 
-use crate::error::ServerError;
+use crate::error::StartError;
 
 /// Address the binary listens on when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
@@ -176,7 +176,7 @@ impl RelyingPartyConfig {
     /// Reads a registration file: a JSON array of objects with `client_id`, `name`, `secret`
     /// (or the secret in `SLEUTEL_RP_SECRET_<ID>`), `allowed_claims` (default: the name),
     /// `delivery_mode` (`poll` or `ping`) and `notification_endpoint` (for ping).
-    pub fn parse_file(json: &str) -> Result<Vec<Self>, ServerError> {
+    pub fn parse_file(json: &str) -> Result<Vec<Self>, StartError> {
         Self::parse_file_with(json, |name| std::env::var(name).ok())
     }
 
@@ -184,9 +184,9 @@ impl RelyingPartyConfig {
     pub fn parse_file_with(
         json: &str,
         variable: impl Fn(&str) -> Option<String>,
-    ) -> Result<Vec<Self>, ServerError> {
+    ) -> Result<Vec<Self>, StartError> {
         let registrations: Vec<Registration> = serde_json::from_str(json)
-            .map_err(|e| ServerError::Config(format!("relying-party file: {e}")))?;
+            .map_err(|e| StartError::Config(format!("relying-party file: {e}")))?;
         registrations
             .into_iter()
             .map(|r| {
@@ -194,7 +194,7 @@ impl RelyingPartyConfig {
                 let variable_name = Self::secret_variable(&r.client_id);
                 let secret = match (r.secret, variable(&variable_name).filter(|s| !s.is_empty())) {
                     (Some(_), Some(_)) => {
-                        return Err(ServerError::Config(format!(
+                        return Err(StartError::Config(format!(
                             "relying party {}: the secret is both in the file and in \
                              {variable_name}",
                             r.client_id
@@ -202,7 +202,7 @@ impl RelyingPartyConfig {
                     }
                     (Some(secret), None) | (None, Some(secret)) => secret,
                     (None, None) => {
-                        return Err(ServerError::Config(format!(
+                        return Err(StartError::Config(format!(
                             "relying party {}: no secret; give \"secret\" or set {variable_name}",
                             r.client_id
                         )));
@@ -238,7 +238,7 @@ impl RelyingPartyConfig {
 
     /// Parses a relying party as given on the command line, taking a secret left out of the
     /// command line from the process environment (see [`RelyingPartyConfig::parse_with`]).
-    pub fn parse(spec: &str) -> Result<Self, ServerError> {
+    pub fn parse(spec: &str) -> Result<Self, StartError> {
         Self::parse_with(spec, |name| std::env::var(name).ok())
     }
 
@@ -251,12 +251,12 @@ impl RelyingPartyConfig {
     pub fn parse_with(
         spec: &str,
         variable: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ServerError> {
+    ) -> Result<Self, StartError> {
         const FORMS: &str = "a relying party is given as ID:SECRET:NAME, or as ID:NAME with the \
                              secret in the environment";
         let mut parts = spec.splitn(3, ':');
         let (Some(client_id), Some(second)) = (parts.next(), parts.next()) else {
-            return Err(ServerError::Config(FORMS.into()));
+            return Err(StartError::Config(FORMS.into()));
         };
         Self::check_client_id(client_id)?;
         let variable_name = Self::secret_variable(client_id);
@@ -265,7 +265,7 @@ impl RelyingPartyConfig {
             (Some(name), Some(secret)) if second.is_empty() => (secret, name),
             (None, Some(secret)) => (secret, second),
             (Some(_), Some(_)) => {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "relying party {client_id}: the secret is both on the command line and in \
                      {variable_name}; give ID:NAME (or ID::NAME for a name with colons) to use \
                      the variable"
@@ -273,7 +273,7 @@ impl RelyingPartyConfig {
             }
             (Some(name), None) if !second.is_empty() => (second.to_owned(), name),
             (_, None) => {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "relying party {client_id}: no secret; give ID:SECRET:NAME or set \
                      {variable_name}"
                 )));
@@ -284,14 +284,14 @@ impl RelyingPartyConfig {
         Ok(rp)
     }
 
-    fn check_client_id(client_id: &str) -> Result<(), ServerError> {
+    fn check_client_id(client_id: &str) -> Result<(), StartError> {
         let id_ok = !client_id.is_empty()
             && client_id.len() <= MAX_ID_CHARS
             && client_id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "relying party id {client_id:?} must be 1-{MAX_ID_CHARS} letters, digits, '-', '_' or '.'"
             )));
         }
@@ -299,22 +299,22 @@ impl RelyingPartyConfig {
     }
 
     /// Checks that the id is a short token, the secret is not empty and the name can be shown.
-    pub fn validate(&self) -> Result<(), ServerError> {
+    pub fn validate(&self) -> Result<(), StartError> {
         Self::check_client_id(&self.client_id)?;
         if self.secret.is_empty() {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "relying party {} has an empty secret",
                 self.client_id
             )));
         }
         if let Err(why) = display::check_showable(&self.name, MAX_RP_NAME_CHARS) {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "relying party {}: its name cannot be shown: {why}",
                 self.client_id
             )));
         }
         if let Some(unknown) = self.allowed_claims.iter().find(|c| !claims::is_known(c)) {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "relying party {}: unknown claim {unknown:?} (known: {})",
                 self.client_id,
                 claims::ALL.join(", ")
@@ -322,20 +322,20 @@ impl RelyingPartyConfig {
         }
         match (self.delivery_mode, &self.notification_endpoint) {
             (DeliveryMode::Ping, None) => {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "relying party {}: ping mode needs a notification endpoint",
                     self.client_id
                 )));
             }
             (DeliveryMode::Poll, Some(_)) => {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "relying party {}: a notification endpoint is only for ping mode",
                     self.client_id
                 )));
             }
             (DeliveryMode::Ping, Some(endpoint)) => {
                 check_notification_endpoint(endpoint).map_err(|why| {
-                    ServerError::Config(format!("relying party {}: {why}", self.client_id))
+                    StartError::Config(format!("relying party {}: {why}", self.client_id))
                 })?
             }
             (DeliveryMode::Poll, None) => {}
@@ -523,7 +523,7 @@ impl Default for Policy {
 impl Policy {
     /// Refuses values that would make the server misbehave (zero limits, lifetimes the protocol
     /// does not allow).
-    pub fn validate(&self) -> Result<(), ServerError> {
+    pub fn validate(&self) -> Result<(), StartError> {
         let positive = [
             ("enrollment_ttl_secs", self.enrollment_ttl_secs),
             ("sms_code_ttl_secs", self.sms_code_ttl_secs),
@@ -541,7 +541,7 @@ impl Policy {
         ];
         for (name, value) in positive {
             if value <= 0 {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "policy {name} must be positive"
                 )));
             }
@@ -600,20 +600,20 @@ impl Policy {
         ];
         for (name, value) in counts {
             if value == 0 {
-                return Err(ServerError::Config(format!(
+                return Err(StartError::Config(format!(
                     "policy {name} must be at least 1"
                 )));
             }
         }
         if self.request_ttl_secs > MAX_ACTION_LIFETIME_SECS {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "policy request_ttl_secs must be at most {MAX_ACTION_LIFETIME_SECS}"
             )));
         }
         // The throttle after a suspicious answer reads the requests made since the report.
         let shortest_retention = MIN_REQUEST_RETENTION_SECS.max(self.suspicious_window_secs);
         if self.request_retention_secs < shortest_retention {
-            return Err(ServerError::Config(format!(
+            return Err(StartError::Config(format!(
                 "policy request_retention_secs must be at least {shortest_retention} (a day, \
                  and the suspicious window)"
             )));

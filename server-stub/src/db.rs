@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-use crate::error::{Result, ServerError};
+use crate::error::{Result, ServerError, StartError};
 
 /// How long a connection waits for another writer before giving up. Transactions here are
 /// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
@@ -49,9 +49,9 @@ pub struct Db {
 impl Db {
     /// Opens (or creates, with mode 0600) the database at `path`, checks that it is ours and
     /// intact, and migrates it to the latest schema.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path) -> Result<Self, StartError> {
         create_private_file(path)?;
-        let unusable = |detail: String| ServerError::DatabaseUnusable {
+        let unusable = |detail: String| StartError::DatabaseUnusable {
             path: path.display().to_string(),
             detail,
         };
@@ -62,11 +62,11 @@ impl Db {
         .map_err(|e| unusable(format!("cannot open: {e}")))?;
         configure(&conn).map_err(|e| unusable(describe_open_error(&e)))?;
         check_is_ours(&conn).map_err(|e| match e {
-            ServerError::Database(e) => unusable(describe_open_error(&e)),
+            StartError::Fault(ServerError::Database(e)) => unusable(describe_open_error(&e)),
             other => other,
         })?;
         check_integrity(&conn).map_err(|e| match e {
-            ServerError::Database(e) => unusable(describe_open_error(&e)),
+            StartError::Fault(ServerError::Database(e)) => unusable(describe_open_error(&e)),
             other => other,
         })?;
         // WAL lets readers proceed while one writer commits; it is a property of the file.
@@ -147,7 +147,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Creates the file with owner-only permissions before SQLite opens it: the database holds
 /// the server's private keys. (SQLite gives the -wal and -shm files the same permissions.)
-fn create_private_file(path: &Path) -> Result<()> {
+fn create_private_file(path: &Path) -> Result<(), StartError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -158,7 +158,7 @@ fn create_private_file(path: &Path) -> Result<()> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(ServerError::DatabaseUnusable {
+        Err(e) => Err(StartError::DatabaseUnusable {
             path: path.display().to_string(),
             detail: format!("cannot create: {e}"),
         }),
@@ -166,7 +166,7 @@ fn create_private_file(path: &Path) -> Result<()> {
 }
 
 /// Refuses another program's SQLite file: ours carries [`APPLICATION_ID`]; a new file is empty.
-fn check_is_ours(conn: &Connection) -> Result<()> {
+fn check_is_ours(conn: &Connection) -> Result<(), StartError> {
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
     if app_id == APPLICATION_ID {
         return Ok(());
@@ -176,17 +176,17 @@ fn check_is_ours(conn: &Connection) -> Result<()> {
     if app_id == 0 && objects == 0 {
         return Ok(());
     }
-    Err(ServerError::DatabaseUnusable {
+    Err(StartError::DatabaseUnusable {
         path: conn.path().unwrap_or_default().to_owned(),
         detail: "this SQLite file belongs to another program (not a Sleutel server database)"
             .into(),
     })
 }
 
-fn check_integrity(conn: &Connection) -> Result<()> {
+fn check_integrity(conn: &Connection) -> Result<(), StartError> {
     let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
     if verdict != "ok" {
-        return Err(ServerError::DatabaseUnusable {
+        return Err(StartError::DatabaseUnusable {
             path: conn.path().unwrap_or_default().to_owned(),
             detail: format!("the file is corrupt ({verdict})"),
         });
@@ -347,7 +347,7 @@ mod tests {
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
         let err = Db::open(&garbage).unwrap_err();
-        assert!(matches!(err, ServerError::DatabaseUnusable { .. }), "{err}");
+        assert!(matches!(err, StartError::DatabaseUnusable { .. }), "{err}");
         assert!(err.to_string().contains("not a SQLite database"), "{err}");
 
         let foreign = dir.path().join("foreign.db");

@@ -389,7 +389,7 @@ async fn start(
                     .append_pair("nonce", &nonce)
                     .append_pair("redirect_uri", api::DEEP_LINK_BANK_RETURN)
                     .finish();
-                format!("{}{}?{query}", app.url, api::path_sim_bank_authorize(bank))
+                format!("{}{}?{query}", app.url, api::sim::path_bank_authorize(bank))
             });
             Ok(EnrollmentStarted {
                 enrollment_id: id,

@@ -1,4 +1,6 @@
-//! The server's one error type and its mapping to an HTTP status and a JSON [`ApiError`] body.
+//! The server's error types. [`ServerError`] is what a request can be answered with: its
+//! mapping to an HTTP status and a JSON [`ApiError`] body is here. [`StartError`] is why the
+//! server did not start; nothing is served then, and `sleutel-server` prints it and exits.
 //!
 //! Variants are named after what the caller can do about them. Descriptions never carry a
 //! secret (codes, PINs, keys); internal faults are logged and answered with a generic text.
@@ -8,14 +10,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sleutel_protocol::api::{ApiError, codes};
 
-/// Everything that can go wrong, at startup or while serving a request.
+/// Why the server did not start. Nothing is served; the text says what to fix.
 #[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    // --- Startup ---------------------------------------------------------------------------
-    /// The configuration is unusable.
+pub enum StartError {
+    /// The configuration is unusable (policy, relying parties, listen address, public URL): fix
+    /// what the text names.
     #[error("configuration: {0}")]
     Config(String),
-    /// The listening socket could not be bound.
+    /// The listening socket could not be bound: the address is taken or not this machine's.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
@@ -24,7 +26,8 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// The database file cannot be used: not a database, another program's database, corrupt,
-    /// or written by a newer server.
+    /// written by a newer server, or holding a key that is no key. Point the server at another
+    /// file, or repair or restore this one.
     #[error("database {path}: {detail}")]
     DatabaseUnusable {
         /// The file.
@@ -32,7 +35,21 @@ pub enum ServerError {
         /// What is wrong with it.
         detail: String,
     },
+    /// Preparing the database or the keys failed inside the server (a database operation, the
+    /// OS random generator, a worker thread); the text and the log say what.
+    #[error(transparent)]
+    Fault(#[from] ServerError),
+}
 
+impl From<rusqlite::Error> for StartError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Fault(ServerError::Database(e))
+    }
+}
+
+/// Everything a request can be refused or fail with, each with its HTTP status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
     // --- Server faults (500) -----------------------------------------------------------------
     /// A database operation failed.
     #[error("database error: {0}")]
@@ -245,9 +262,7 @@ impl ServerError {
     pub fn status(&self) -> StatusCode {
         use ServerError::*;
         match self {
-            Config(_) | Bind { .. } | DatabaseUnusable { .. } | Database(_) | Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Database(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound(_) | UnknownEnrollment | UnknownRequest => StatusCode::NOT_FOUND,
             HttpMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -294,9 +309,7 @@ impl ServerError {
     pub fn code(&self) -> &'static str {
         use ServerError::*;
         match self {
-            Config(_) | Bind { .. } | DatabaseUnusable { .. } | Database(_) | Internal(_) => {
-                codes::INTERNAL_ERROR
-            }
+            Database(_) | Internal(_) => codes::INTERNAL_ERROR,
             InvalidRequest(_) | HttpMethodNotAllowed => codes::INVALID_REQUEST,
             BodyTooLarge => codes::BODY_TOO_LARGE,
             NotFound(_) => codes::NOT_FOUND,

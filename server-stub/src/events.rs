@@ -49,14 +49,3 @@ pub fn record(
     )?;
     Ok(())
 }
-
-/// The events of `account_id`, oldest first, as `(event, detail, at)`.
-pub fn list(conn: &Connection, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-    let mut statement = conn.prepare(
-        "SELECT event, detail, at FROM account_events WHERE account_id = ?1 ORDER BY seq",
-    )?;
-    let rows = statement.query_map([account_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}

@@ -19,8 +19,8 @@ use sleutel_protocol::jose::{self, Header, Jwk, Jwks};
 use zeroize::Zeroizing;
 
 use crate::clock;
-use crate::db;
-use crate::error::{Result, ServerError};
+use crate::db::{self, Db};
+use crate::error::{Result, ServerError, StartError};
 
 /// Length of the HMAC secrets, in bytes (the SHA-256 block-size-independent minimum is 32).
 const SECRET_BYTES: usize = 32;
@@ -78,8 +78,14 @@ impl fmt::Debug for Keys {
 }
 
 impl Keys {
-    /// Loads every key and secret, generating the missing ones (first start) in one transaction.
-    pub fn load_or_create(conn: &mut Connection) -> Result<Self> {
+    /// Loads every key and secret from `db`, generating the missing ones (first start) in one
+    /// transaction. A stored key or secret that is not one makes the database unusable.
+    pub fn load_or_create(db: &Db) -> Result<Self, StartError> {
+        // A fault of the pool is the server's; what the keys find wrong is the file's.
+        db.with_conn(|conn| Ok(Self::load_or_create_in(conn)))?
+    }
+
+    fn load_or_create_in(conn: &mut Connection) -> Result<Self, StartError> {
         let tx = db::immediate(conn)?;
         let server = NamedKey::new(signing_key(&tx, SERVER_KEY)?);
         let mut banks = HashMap::new();
@@ -215,9 +221,9 @@ fn store(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey> {
+fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey, StartError> {
     if let Some(bytes) = stored(conn, name)? {
-        return SigningKey::from_slice(&bytes).map_err(|_| ServerError::DatabaseUnusable {
+        return SigningKey::from_slice(&bytes).map_err(|_| StartError::DatabaseUnusable {
             path: conn.path().unwrap_or_default().to_owned(),
             detail: format!("stored key {name} is not a P-256 private key"),
         });
@@ -229,10 +235,10 @@ fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey> {
     Ok(key)
 }
 
-fn secret(conn: &Connection, name: &str) -> Result<Zeroizing<Vec<u8>>> {
+fn secret(conn: &Connection, name: &str) -> Result<Zeroizing<Vec<u8>>, StartError> {
     if let Some(bytes) = stored(conn, name)? {
         if bytes.len() != SECRET_BYTES {
-            return Err(ServerError::DatabaseUnusable {
+            return Err(StartError::DatabaseUnusable {
                 path: conn.path().unwrap_or_default().to_owned(),
                 detail: format!("stored secret {name} has the wrong length"),
             });
@@ -250,7 +256,7 @@ mod tests {
 
     fn keys_in(path: &std::path::Path) -> Keys {
         let db = crate::db::Db::open(path).unwrap();
-        let keys = db.with_conn(Keys::load_or_create).unwrap();
+        let keys = Keys::load_or_create(&db).unwrap();
         db.close();
         keys
     }

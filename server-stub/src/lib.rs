@@ -1,13 +1,15 @@
 //! Sleutel reference server: phone enrollment (bank-app handoff, eID identification code or
 //! counter activation code, SMS control code, device and PIN keys), the account's life (code
 //! change, biometric key, deactivation, blocking, history), signed action requests and
-//! two-signature responses, a push outbox, OpenID Connect CIBA (poll and ping modes) for relying parties,
-//! and simulators of the banks, the eID website, the counter, the block page, SMS, e-mail and
-//! push.
+//! two-signature responses, a push outbox, OpenID Connect CIBA (poll and ping modes) for relying
+//! parties, and simulators of the banks, the eID website, the counter, the block page, SMS,
+//! e-mail and push.
 //!
 //! Everything lives in one SQLite file, including the server's signing key, so a restart keeps
-//! accounts and keys. [`start`] binds, migrates and serves in the background; tests drive the
-//! returned [`RunningServer`] over real HTTP. Wire types and rules come from `sleutel-protocol`.
+//! accounts and keys. [`start`] binds, migrates and serves in the background, or says why it
+//! cannot ([`StartError`]); tests drive the returned [`RunningServer`] over real HTTP, and with
+//! the `testing` feature also read what no route serves (a request's evidence, an account's
+//! history). Wire types and rules come from `sleutel-protocol`.
 
 mod auth;
 mod clock;
@@ -30,9 +32,12 @@ mod requests;
 mod server;
 mod sim;
 mod sms;
+#[cfg(feature = "testing")]
+mod testing;
 
 pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
-pub use error::ServerError;
-pub use requests::{RequestEvidence, RequestLookup};
+pub use error::{ServerError, StartError};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;
+#[cfg(feature = "testing")]
+pub use testing::{RequestEvidence, RequestLookup};

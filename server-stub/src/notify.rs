@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sleutel_protocol::api::PingNotification;
+use sleutel_protocol::api::oidc::PingNotification;
 use zeroize::Zeroizing;
 
 use crate::clock;

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use rusqlite::Connection;
-use sleutel_protocol::identity::Bank;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,11 +15,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Policy, RelyingPartyConfig, ServerConfig};
 use crate::db::Db;
-use crate::error::{Result, ServerError};
+use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{OutboxPush, PushSender};
-use crate::requests::{RequestEvidence, RequestLookup};
 use crate::sms::{OutboxSms, SmsSender};
 use crate::{device, enrollment, oidc, requests, sim};
 
@@ -73,7 +71,8 @@ impl AppState {
 /// A server that is serving; stop it with [`RunningServer::shutdown`].
 pub struct RunningServer {
     local_addr: SocketAddr,
-    state: AppState,
+    /// The handlers' state; the test hooks (`crate::testing`) read the database through it.
+    pub(crate) state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     housekeeping: JoinHandle<()>,
@@ -89,7 +88,7 @@ impl std::fmt::Debug for RunningServer {
 
 /// Opens the database, loads or creates the keys, binds the socket and starts serving in the
 /// background. Returns as soon as the server accepts connections.
-pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     config.policy.validate()?;
     let relying_parties = if config.relying_parties.is_empty() {
         vec![RelyingPartyConfig::demo()]
@@ -101,9 +100,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
     let db_path = config.db_path.clone();
     let policy = config.policy.clone();
-    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys)> {
+    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys), StartError> {
         let db = Db::open(&db_path)?;
-        let keys = db.with_conn(Keys::load_or_create)?;
+        let keys = Keys::load_or_create(&db)?;
         // Whatever expired while the server was down goes before it serves; the housekeeping
         // task repeats this every minute.
         db.with_conn(|conn| crate::housekeeping::purge(conn, &policy, crate::clock::now()))?;
@@ -114,11 +113,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind {
+        .map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
         })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
     })?;
@@ -187,50 +186,6 @@ impl RunningServer {
         self.state.db.close();
         tracing::info!(url = %self.state.url, "sleutel server stopped");
     }
-
-    /// The history of `account_id` as `(event, detail, at)`, oldest first: what support (and
-    /// tests) read. Not reachable over HTTP.
-    pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-        self.state
-            .db
-            .with_conn(|conn| crate::events::list(conn, account_id))
-    }
-
-    /// The evidence the server keeps of one request (the signed action request and the phone's
-    /// signed answer), found by `lookup`; `None` once purged or for an unknown id. What support
-    /// reads to settle a dispute (and tests check). Not reachable over HTTP.
-    pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-        self.state
-            .db
-            .with_conn(|conn| requests::evidence(conn, lookup))
-    }
-
-    /// Simulator-side helper for tests: an identity token signed by `bank`'s trusted key for an
-    /// existing simulated citizen, with the given binding and lifetime (which may be in the
-    /// past, or wrong, on purpose). Not reachable over HTTP.
-    pub fn mint_identity_token(
-        &self,
-        bank: Bank,
-        citizen_id: &str,
-        enrollment_id: &str,
-        nonce: &str,
-        iat: i64,
-        exp: i64,
-    ) -> Result<String> {
-        let app = &self.state;
-        app.db.with_conn(|conn| {
-            sim::bank::mint_identity_token(
-                app,
-                conn,
-                bank,
-                citizen_id,
-                enrollment_id,
-                nonce,
-                iat,
-                exp,
-            )
-        })
-    }
 }
 
 impl Drop for RunningServer {
@@ -250,13 +205,13 @@ fn check_listen(
     addr: SocketAddr,
     policy: &Policy,
     relying_parties: &[RelyingPartyConfig],
-) -> Result<()> {
+) -> Result<(), StartError> {
     // `to_canonical` also sees ::ffff:127.0.0.1 as loopback.
     if addr.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     if !policy.allow_remote_listen {
-        return Err(ServerError::Config(format!(
+        return Err(StartError::Config(format!(
             "refusing to listen on {addr}: this reference server contains simulators that show \
              SMS codes and mint identities, so it listens on loopback (127.0.0.1 or ::1) only; \
              allow other addresses (--allow-remote, Policy::allow_remote_listen) only on a \
@@ -276,11 +231,11 @@ fn check_listen(
     Ok(())
 }
 
-fn public_url(url: &str) -> Result<String> {
-    let parsed = url::Url::parse(url)
-        .map_err(|e| ServerError::Config(format!("public URL {url:?}: {e}")))?;
+fn public_url(url: &str) -> Result<String, StartError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| StartError::Config(format!("public URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(ServerError::Config(format!(
+        return Err(StartError::Config(format!(
             "public URL {url:?} must be an http(s) URL with a host"
         )));
     }

@@ -13,7 +13,7 @@ use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::ping::PingReceiver;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::{HarnessError, demo};
-use sleutel_protocol::api::Citizen;
+use sleutel_protocol::api::sim::Citizen;
 
 /// Where `rp login` finds the client secret when `--secret` is not given.
 const SECRET_VARIABLE: &str = "SLEUTEL_RP_SECRET";

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use keyring_core::sample;
 use sleutel_core::{Account, ActionView, Approval, Authenticator, Bank, SoftwareKeystore};
-use sleutel_protocol::api::{Citizen, NewCitizen};
+use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::identity::IdentitySource;
 
 use crate::keystore::TestKeystore;

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
-use sleutel_protocol::api::PingNotification;
+use sleutel_protocol::api::oidc::PingNotification;
 use tokio::sync::Notify;
 
 use crate::{HarnessError, Result};

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
-use sleutel_protocol::api::{
-    self, BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse, codes,
+use sleutel_protocol::api::oidc::{
+    BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
+use sleutel_protocol::api::{self, codes};
 use sleutel_protocol::approval::ApprovedAction;
 use sleutel_protocol::jose::Jwks;
 use tokio::sync::OnceCell;
@@ -28,7 +29,7 @@ pub struct LoginRequest {
     pub binding_message: Option<String>,
     /// Scopes; `openid profile` asks for the name.
     pub scope: String,
-    /// `acr_values`: [`api::ACR_CODE_OR_BIOMETRIC`] lets the person confirm with a biometric;
+    /// `acr_values`: [`api::oidc::ACR_CODE_OR_BIOMETRIC`] lets the person confirm with a biometric;
     /// without it the code is required.
     pub acr_values: Option<String>,
     /// The kind of request (`kind`); `None` is a login.
@@ -205,7 +206,7 @@ impl LoginRequest {
 
     /// Accepts a biometric confirmation as well as the code.
     pub fn allowing_biometrics(mut self) -> Self {
-        self.acr_values = Some(api::ACR_CODE_OR_BIOMETRIC.to_owned());
+        self.acr_values = Some(api::oidc::ACR_CODE_OR_BIOMETRIC.to_owned());
         self
     }
 
@@ -248,7 +249,7 @@ impl RelyingParty {
     pub async fn discovery(&self) -> Result<&DiscoveryDocument> {
         self.discovery
             .get_or_try_init(|| async {
-                let url = format!("{}{}", self.base, api::PATH_OIDC_DISCOVERY);
+                let url = format!("{}{}", self.base, api::oidc::PATH_DISCOVERY);
                 json_or_error(self.http.get(url).send().await?).await
             })
             .await
@@ -280,7 +281,7 @@ impl RelyingParty {
         let response = self
             .authenticated(endpoint)
             .form(&[
-                ("grant_type", api::CIBA_GRANT_TYPE),
+                ("grant_type", api::oidc::CIBA_GRANT_TYPE),
                 ("auth_req_id", auth_req_id),
             ])
             .send()
@@ -342,7 +343,7 @@ impl RelyingParty {
     /// Verifies an ID token against the server's JWKS, issuer and this client id.
     pub async fn verify_id_token(&self, id_token: &str) -> Result<IdTokenClaims> {
         let issuer = &self.discovery().await?.issuer;
-        api::verify_id_token(
+        api::oidc::verify_id_token(
             id_token,
             &self.jwks().await?,
             issuer,

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use sleutel_protocol::api::{
-    self, ActivationCodeIssued, ApiError, BankAuthorize, BlockMyKey, Citizen, CounterActivation,
-    EidIdentification, EmailOutbox, IdentificationCodeIssued, KeyBlocked, NewCitizen, PushOutbox,
-    SmsOutbox,
+use sleutel_protocol::api::sim::{
+    ActivationCodeIssued, BankAuthorize, BlockMyKey, Citizen, CounterActivation, EidIdentification,
+    EmailOutbox, IdentificationCodeIssued, KeyBlocked, NewCitizen, PushOutbox, SmsOutbox,
 };
+use sleutel_protocol::api::{self, ApiError};
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use url::Url;
 
@@ -57,7 +57,7 @@ impl SimClient {
     pub async fn create_citizen(&self, new: &NewCitizen) -> Result<Citizen> {
         let response = self
             .http
-            .post(format!("{}{}", self.base, api::PATH_SIM_CITIZENS))
+            .post(format!("{}{}", self.base, api::sim::PATH_CITIZENS))
             .json(new)
             .send()
             .await?;
@@ -116,7 +116,11 @@ impl SimClient {
     ) -> Result<IdentificationCodeIssued> {
         let response = self
             .http
-            .post(format!("{}{}", self.base, api::PATH_SIM_EID_IDENTIFICATION))
+            .post(format!(
+                "{}{}",
+                self.base,
+                api::sim::PATH_EID_IDENTIFICATION
+            ))
             .json(&EidIdentification {
                 phone_number: phone_number.to_owned(),
                 email: email.to_owned(),
@@ -135,7 +139,7 @@ impl SimClient {
             .post(format!(
                 "{}{}",
                 self.base,
-                api::path_sim_eid_card_revoke(serial)
+                api::sim::path_eid_card_revoke(serial)
             ))
             .send()
             .await?;
@@ -152,7 +156,11 @@ impl SimClient {
     ) -> Result<ActivationCodeIssued> {
         let response = self
             .http
-            .post(format!("{}{}", self.base, api::PATH_SIM_COUNTER_ACTIVATION))
+            .post(format!(
+                "{}{}",
+                self.base,
+                api::sim::PATH_COUNTER_ACTIVATION
+            ))
             .json(&CounterActivation {
                 national_register_number: citizen.national_register_number.clone(),
                 document_number: citizen.eid_card.serial.clone(),
@@ -167,7 +175,7 @@ impl SimClient {
     pub async fn email_messages(&self, email: &str) -> Result<EmailOutbox> {
         let response = self
             .http
-            .get(format!("{}{}", self.base, api::PATH_SIM_EMAIL))
+            .get(format!("{}{}", self.base, api::sim::PATH_EMAIL))
             .query(&[("email", email)])
             .send()
             .await?;
@@ -193,7 +201,7 @@ impl SimClient {
     pub async fn block_my_key(&self, form: &BlockMyKey) -> Result<KeyBlocked> {
         let response = self
             .http
-            .post(format!("{}{}", self.base, api::PATH_SIM_BLOCK))
+            .post(format!("{}{}", self.base, api::sim::PATH_BLOCK))
             .json(form)
             .send()
             .await?;
@@ -204,7 +212,7 @@ impl SimClient {
     pub async fn sms_messages(&self, phone_number: &str) -> Result<SmsOutbox> {
         let response = self
             .http
-            .get(format!("{}{}", self.base, api::PATH_SIM_SMS))
+            .get(format!("{}{}", self.base, api::sim::PATH_SMS))
             .query(&[("phone_number", phone_number)])
             .send()
             .await?;
@@ -238,7 +246,7 @@ impl SimClient {
     pub async fn push_messages(&self, account_id: &str, after: i64) -> Result<PushOutbox> {
         let response = self
             .http
-            .get(format!("{}{}", self.base, api::PATH_SIM_PUSH))
+            .get(format!("{}{}", self.base, api::sim::PATH_PUSH))
             .query(&[("account_id", account_id), ("after", &after.to_string())])
             .send()
             .await?;

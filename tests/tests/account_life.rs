@@ -14,7 +14,8 @@ use sleutel_core::{
 use sleutel_harness::keystore::{BiometricPrompt, TestKeystore};
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
-use sleutel_protocol::api::{self, BlockMyKey, ChangePin, Citizen};
+use sleutel_protocol::api::sim::{BlockMyKey, Citizen};
+use sleutel_protocol::api::{self, ChangePin};
 use sleutel_protocol::dpop;
 use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, UvMethod};
@@ -265,7 +266,7 @@ async fn a_login_that_allows_biometrics_is_approved_with_the_biometric_key() {
     let claims = rp.verify_id_token(&token.id_token).await.unwrap();
 
     assert!(!view.code_only);
-    assert_eq!(claims.acr, api::ACR_CODE_OR_BIOMETRIC);
+    assert_eq!(claims.acr, api::oidc::ACR_CODE_OR_BIOMETRIC);
     assert!(claims.amr.contains(&"user".to_string()), "{:?}", claims.amr);
     assert!(e.phone.account().unwrap().unwrap().biometrics_enabled);
     let history = e.phone.authenticator().history().unwrap();
@@ -302,7 +303,7 @@ async fn a_code_only_request_refuses_a_biometric_answer() {
     let token = rp.wait_for_token(&started, WAIT).await.unwrap();
     assert_eq!(
         rp.verify_id_token(&token.id_token).await.unwrap().acr,
-        api::ACR_CODE
+        api::oidc::ACR_CODE
     );
 }
 

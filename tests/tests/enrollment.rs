@@ -246,7 +246,7 @@ async fn a_phone_pinned_to_the_servers_key_thumbprint_enrolls() {
     let server = server().await;
     let jwks: sleutel_protocol::jose::Jwks = sleutel_harness::http_client()
         .unwrap()
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_JWKS))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
         .send()
         .await
         .unwrap()

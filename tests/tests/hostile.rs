@@ -299,7 +299,7 @@ async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serv
     );
 
     let response = http
-        .post(format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE))
+        .post(format!("{url}{}", api::oidc::PATH_BC_AUTHORIZE))
         .basic_auth("online-overheid", Some("demo-secret"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("scope=%%%")
@@ -318,7 +318,7 @@ async fn oversize_and_malformed_bodies_get_json_errors_and_the_server_keeps_serv
     assert!(response.json::<ApiError>().await.is_ok());
 
     let response = http
-        .get(format!("{url}{}", api::PATH_OIDC_DISCOVERY))
+        .get(format!("{url}{}", api::oidc::PATH_DISCOVERY))
         .send()
         .await
         .unwrap();

@@ -10,7 +10,8 @@ use common::*;
 use sleutel_core::{CoreError, EnrollmentStep, IdentitySource};
 use sleutel_harness::HarnessError;
 use sleutel_harness::phone::{VirtualPhone, silent};
-use sleutel_protocol::api::{self, ActivationCodeIssued, Citizen, NewCitizen, codes};
+use sleutel_protocol::api::sim::{ActivationCodeIssued, Citizen, NewCitizen};
+use sleutel_protocol::api::{self, codes};
 use sleutel_server::Policy;
 
 fn email(citizen: &Citizen) -> String {

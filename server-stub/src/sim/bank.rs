@@ -45,7 +45,7 @@ pub(crate) async fn authorize_page(PathId(bank): PathId, uri: Uri) -> Result<Htm
         field("redirect_uri")?,
     );
     let name = html_escape(bank.display_name());
-    let action = html_escape(&api::path_sim_bank_authorize(bank));
+    let action = html_escape(&api::sim::path_bank_authorize(bank));
     Ok(Html(format!(
         r#"<!doctype html>
 <html lang="nl">
@@ -67,8 +67,8 @@ pub(crate) async fn authorize_page(PathId(bank): PathId, uri: Uri) -> Result<Htm
     )))
 }
 
-/// `POST /sim/bank/{bank}/authorize` (form [`api::BankAuthorize`]): checks the card and PIN and
-/// answers `303 See Other` to the app's deep link with an identity token.
+/// `POST /sim/bank/{bank}/authorize` (form [`api::sim::BankAuthorize`]): checks the card and PIN
+/// and answers `303 See Other` to the app's deep link with an identity token.
 pub(crate) async fn authorize(
     State(state): State<AppState>,
     PathId(bank): PathId,
@@ -82,9 +82,9 @@ pub(crate) async fn authorize(
     Ok(Redirect::to(&api::bank_return_link(&enrollment_id, &token)).into_response())
 }
 
-fn read_form(body: &Bytes) -> Result<api::BankAuthorize> {
+fn read_form(body: &Bytes) -> Result<api::sim::BankAuthorize> {
     let params = Params::parse(body)?;
-    let form = api::BankAuthorize {
+    let form = api::sim::BankAuthorize {
         // The bank signs whatever binding it is handed; only identifiers are worth signing.
         enrollment_id: params.required_id("enrollment_id")?.to_owned(),
         nonce: params.required_id("nonce")?.to_owned(),
@@ -129,7 +129,7 @@ fn check_card_and_sign(
     app: &App,
     conn: &mut Connection,
     bank: Bank,
-    form: &api::BankAuthorize,
+    form: &api::sim::BankAuthorize,
 ) -> Result<(String, String)> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
@@ -212,7 +212,7 @@ pub(crate) fn check_debit_card(
 }
 
 /// The identity token of a citizen, signed by `bank`, with the given binding and lifetime.
-/// Also behind [`crate::RunningServer::mint_identity_token`].
+/// Also behind `RunningServer::mint_identity_token` (feature `testing`), for tests.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mint_identity_token(
     app: &App,

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use rusqlite::{Connection, OptionalExtension, params};
-use sleutel_protocol::api::{BlockMyKey, KeyBlocked};
+use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, IdentitySource};
 
 use crate::enrollment::{CounterCheck, check_counter_activation};

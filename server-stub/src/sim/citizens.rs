@@ -7,7 +7,7 @@ use axum::extract::State;
 use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{ErrorCode, Transaction, params};
 use sha2::Sha256;
-use sleutel_protocol::api::{Card, Citizen, EidCard, NewCitizen};
+use sleutel_protocol::api::sim::{Card, Citizen, EidCard, NewCitizen};
 use sleutel_protocol::display;
 use sleutel_protocol::identity::{self, Bank, Date};
 use sleutel_protocol::limits::MAX_NAME_CHARS;

@@ -8,7 +8,8 @@
 use axum::Json;
 use axum::extract::State;
 use rusqlite::{OptionalExtension, params};
-use sleutel_protocol::api::{self, ActivationCodeIssued, CounterActivation};
+use sleutel_protocol::api;
+use sleutel_protocol::api::sim::{ActivationCodeIssued, CounterActivation};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, ACTIVATION_TOKEN_BYTES};
 use sleutel_protocol::jose;
 

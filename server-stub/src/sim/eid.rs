@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sleutel_protocol::api::{EidIdentification, IdentificationCodeIssued};
+use sleutel_protocol::api::sim::{EidIdentification, IdentificationCodeIssued};
 use sleutel_protocol::identity::{self, Date, IDENTIFICATION_CODE_LENGTH};
 use sleutel_protocol::phone;
 use subtle::ConstantTimeEq;

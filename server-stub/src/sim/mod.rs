@@ -22,21 +22,21 @@ pub mod outbox;
 /// The simulator routes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route(api::PATH_SIM_CITIZENS, post(citizens::create))
+        .route(api::sim::PATH_CITIZENS, post(citizens::create))
         .route(
             "/sim/bank/{bank}/authorize",
             get(bank::authorize_page).post(bank::authorize),
         )
-        .route(api::PATH_SIM_EID_IDENTIFICATION, post(eid::identification))
+        .route(api::sim::PATH_EID_IDENTIFICATION, post(eid::identification))
         .route(
-            &api::path_sim_eid_card_revoke("{serial}"),
+            &api::sim::path_eid_card_revoke("{serial}"),
             post(eid::revoke),
         )
-        .route(api::PATH_SIM_COUNTER_ACTIVATION, post(counter::activation))
-        .route(api::PATH_SIM_BLOCK, post(block::block_my_key))
-        .route(api::PATH_SIM_SMS, get(outbox::sms))
-        .route(api::PATH_SIM_EMAIL, get(outbox::email))
-        .route(api::PATH_SIM_PUSH, get(outbox::push))
+        .route(api::sim::PATH_COUNTER_ACTIVATION, post(counter::activation))
+        .route(api::sim::PATH_BLOCK, post(block::block_my_key))
+        .route(api::sim::PATH_SMS, get(outbox::sms))
+        .route(api::sim::PATH_EMAIL, get(outbox::email))
+        .route(api::sim::PATH_PUSH, get(outbox::push))
 }
 
 /// Ends `tx` after a refusal. A refusal that counted something (a wrong card PIN, a wrong code,

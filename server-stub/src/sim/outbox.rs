@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use rusqlite::params;
-use sleutel_protocol::api::{
-    EmailMessage, EmailOutbox, PushMessage, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox,
+use sleutel_protocol::api::PushMessage;
+use sleutel_protocol::api::sim::{
+    EmailMessage, EmailOutbox, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox,
 };
 use sleutel_protocol::phone;
 

@@ -92,7 +92,7 @@ async fn a_wrong_method_gets_405_json() {
 
     let (status, error) = err(server
         .http
-        .delete(format!("{}{}", server.url(), api::PATH_OIDC_TOKEN))
+        .delete(format!("{}{}", server.url(), api::oidc::PATH_TOKEN))
         .send()
         .await
         .unwrap())
@@ -108,7 +108,7 @@ async fn a_broken_form_gets_a_json_error() {
 
     let response = server
         .http
-        .post(format!("{}{}", server.url(), api::PATH_OIDC_BC_AUTHORIZE))
+        .post(format!("{}{}", server.url(), api::oidc::PATH_BC_AUTHORIZE))
         .basic_auth("online-overheid", Some("demo-secret"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("scope=%%%&scope=openid")
@@ -211,7 +211,7 @@ async fn a_push_outbox_read_needs_an_account_identifier() {
 
     let (status, error) = err(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_SIM_PUSH))
+        .get(format!("{}{}", server.url(), api::sim::PATH_PUSH))
         .query(&[("account_id", "no such/account")])
         .send()
         .await

@@ -62,7 +62,7 @@ fn refusal(mut command: Command) -> String {
 
 async fn bc_authorize_as(url: &str, client_id: &str, secret: &str) -> (StatusCode, String) {
     let response = http()
-        .post(format!("{url}{}", api::PATH_OIDC_BC_AUTHORIZE))
+        .post(format!("{url}{}", api::oidc::PATH_BC_AUTHORIZE))
         .basic_auth(client_id, Some(secret))
         .form(&[("scope", "openid"), ("login_hint", "+32479999999")])
         .send()
@@ -115,7 +115,7 @@ async fn the_binary_listens_beyond_loopback_with_allow_remote_and_warns() {
     let discovery = http()
         .get(format!(
             "http://127.0.0.1:{port}{}",
-            api::PATH_OIDC_DISCOVERY
+            api::oidc::PATH_DISCOVERY
         ))
         .send()
         .await

@@ -10,10 +10,11 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sleutel_protocol::action::{self, ActionRequest};
+use sleutel_protocol::api::oidc::{BackchannelAuthResponse, TokenResponse};
+use sleutel_protocol::api::sim::{Citizen, NewCitizen, SmsOutbox};
 use sleutel_protocol::api::{
-    self, ApiError, BackchannelAuthResponse, Citizen, CompleteEnrollment, EnrollmentCompleted,
-    EnrollmentStarted, NewCitizen, SmsOutbox, StartEnrollment, SubmitIdentity, TokenResponse,
-    VerifySms,
+    self, ApiError, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, StartEnrollment,
+    SubmitIdentity, VerifySms,
 };
 use sleutel_protocol::dpop;
 use sleutel_protocol::identity::{Bank, IdentitySource};
@@ -136,7 +137,7 @@ impl TestServer {
     pub async fn citizen(&self, new: NewCitizen) -> Citizen {
         ok(self
             .http
-            .post(format!("{}{}", self.url(), api::PATH_SIM_CITIZENS))
+            .post(format!("{}{}", self.url(), api::sim::PATH_CITIZENS))
             .json(&new)
             .send()
             .await
@@ -186,7 +187,7 @@ impl TestServer {
     pub async fn sms_outbox(&self, number: &str) -> SmsOutbox {
         ok(self
             .http
-            .get(format!("{}{}", self.url(), api::PATH_SIM_SMS))
+            .get(format!("{}{}", self.url(), api::sim::PATH_SMS))
             .query(&[("phone_number", number)])
             .send()
             .await
@@ -619,7 +620,7 @@ impl Rp {
 
     pub async fn bc_authorize_raw(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
-            .post(format!("{}{}", self.base, api::PATH_OIDC_BC_AUTHORIZE))
+            .post(format!("{}{}", self.base, api::oidc::PATH_BC_AUTHORIZE))
             .basic_auth(&self.client_id, Some(&self.secret))
             .form(form)
             .send()
@@ -652,10 +653,10 @@ impl Rp {
 
     pub async fn token(&self, auth_req_id: &str) -> reqwest::Response {
         self.http
-            .post(format!("{}{}", self.base, api::PATH_OIDC_TOKEN))
+            .post(format!("{}{}", self.base, api::oidc::PATH_TOKEN))
             .basic_auth(&self.client_id, Some(&self.secret))
             .form(&[
-                ("grant_type", api::CIBA_GRANT_TYPE),
+                ("grant_type", api::oidc::CIBA_GRANT_TYPE),
                 ("auth_req_id", auth_req_id),
             ])
             .send()

@@ -6,7 +6,7 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
 use sleutel_protocol::action::ActionRequest;
-use sleutel_protocol::api::IdTokenClaims;
+use sleutel_protocol::api::oidc::IdTokenClaims;
 use sleutel_protocol::api::{
     self, ChangePin, DeviceUpdated, RegisterBiometricKey, ResponseAccepted, codes,
 };
@@ -58,12 +58,12 @@ fn with_pin(e: Enrolled, pin: SigningKey) -> Enrolled {
 
 /// A login that accepts a biometric, and the request it put on `e`'s phone.
 async fn biometric_login(server: &TestServer, e: &Enrolled) -> (String, ActionRequest, String) {
-    let started: api::BackchannelAuthResponse = ok(server
+    let started: api::oidc::BackchannelAuthResponse = ok(server
         .rp()
         .bc_authorize_raw(&[
             ("scope", "openid"),
             ("login_hint", &e.number),
-            ("acr_values", api::ACR_CODE_OR_BIOMETRIC),
+            ("acr_values", api::oidc::ACR_CODE_OR_BIOMETRIC),
         ])
         .await)
     .await;
@@ -262,10 +262,10 @@ async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
 
     assert_eq!(updated.status, "biometric_enabled");
     assert_eq!(accepted.status, "approved");
-    let token: api::TokenResponse = ok(server.rp().token(&auth_req_id).await).await;
+    let token: api::oidc::TokenResponse = ok(server.rp().token(&auth_req_id).await).await;
     let payload = jose::b64_decode(token.id_token.split('.').nth(1).unwrap(), "id token").unwrap();
     let claims: IdTokenClaims = serde_json::from_slice(&payload).unwrap();
-    assert_eq!(claims.acr, api::ACR_CODE_OR_BIOMETRIC);
+    assert_eq!(claims.acr, api::oidc::ACR_CODE_OR_BIOMETRIC);
     assert!(claims.amr.contains(&"user".to_owned()), "{:?}", claims.amr);
 }
 

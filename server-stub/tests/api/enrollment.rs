@@ -5,7 +5,8 @@ use std::time::Duration;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
-use sleutel_protocol::api::{self, Citizen, EnrollmentStarted, NewCitizen, SmsSent, codes};
+use sleutel_protocol::api::sim::{Citizen, NewCitizen};
+use sleutel_protocol::api::{self, EnrollmentStarted, SmsSent, codes};
 use sleutel_protocol::identity::{
     Bank, Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };
@@ -22,7 +23,7 @@ async fn the_handoff_url_points_at_the_chosen_bank_with_the_enrollment_binding()
     let started = phone.start_enrollment("+32470 12 34 56").await;
 
     let url = url::Url::parse(started.handoff_url.as_deref().unwrap()).unwrap();
-    assert_eq!(url.path(), api::path_sim_bank_authorize(Bank::Kbc));
+    assert_eq!(url.path(), api::sim::path_bank_authorize(Bank::Kbc));
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     assert!(pairs.contains(&("enrollment_id".into(), started.enrollment_id.clone())));
     assert!(pairs.contains(&("nonce".into(), started.nonce.clone())));
@@ -71,9 +72,9 @@ async fn the_sms_carries_a_dutch_text_and_the_answer_masks_the_number() {
 
     assert_eq!(sent.phone_number_masked, "+32 4•• •• 34 56");
     let code = server.last_sms_code("+32470123456").await;
-    let outbox: api::SmsOutbox = ok(server
+    let outbox: api::sim::SmsOutbox = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_SIM_SMS))
+        .get(format!("{}{}", server.url(), api::sim::PATH_SMS))
         .query(&[("phone_number", "+32470123456")])
         .send()
         .await

@@ -5,10 +5,10 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_protocol::action::{ActionKind, ActionRequest};
-use sleutel_protocol::api::{
-    self, BackchannelAuthResponse, DeviceUpdated, DiscoveryDocument, IdTokenClaims,
-    ResponseAccepted, TokenResponse, codes,
+use sleutel_protocol::api::oidc::{
+    BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
+use sleutel_protocol::api::{self, DeviceUpdated, ResponseAccepted, codes};
 use sleutel_protocol::approval::{self, ApprovedTransaction, free_text_sha256};
 use sleutel_protocol::jose::{self, GeneralJws, Jwk, Jwks};
 use sleutel_protocol::response::{
@@ -55,13 +55,14 @@ async fn ask_and_approve(server: &TestServer, e: &Enrolled, form: &[(&str, &str)
     let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
     let jwks: Jwks = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_JWKS))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
         .send()
         .await
         .unwrap())
     .await;
     let claims =
-        api::verify_id_token(&token.id_token, &jwks, &server.url(), &rp.client_id, now()).unwrap();
+        api::oidc::verify_id_token(&token.id_token, &jwks, &server.url(), &rp.client_id, now())
+            .unwrap();
     Approved {
         claims,
         request,
@@ -226,7 +227,7 @@ async fn discovery_lists_the_approved_action_claim() {
 
     let doc: DiscoveryDocument = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_DISCOVERY))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await
         .unwrap())

@@ -7,7 +7,8 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
-use sleutel_protocol::api::{self, BlockMyKey, ChangePin, RegisterBiometricKey, codes};
+use sleutel_protocol::api::sim::BlockMyKey;
+use sleutel_protocol::api::{self, ChangePin, RegisterBiometricKey, codes};
 use sleutel_protocol::identity::IdentitySource;
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use sleutel_server::Policy;
@@ -223,7 +224,7 @@ async fn three_approvals_with_a_guessed_code_block_the_account() {
 async fn block_page(server: &TestServer, form: &BlockMyKey) -> reqwest::Response {
     server
         .http
-        .post(format!("{}{}", server.url(), api::PATH_SIM_BLOCK))
+        .post(format!("{}{}", server.url(), api::sim::PATH_BLOCK))
         .json(form)
         .send()
         .await

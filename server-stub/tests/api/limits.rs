@@ -216,7 +216,7 @@ async fn sms_codes_to_one_number_beyond_the_hourly_limit_are_refused_and_use_not
     enroll_to_sms(&server, number).await;
     enroll_to_sms(&server, number).await;
     let phone = Phone::new(&server.url());
-    let person = server.citizen(api::NewCitizen::default()).await;
+    let person = server.citizen(api::sim::NewCitizen::default()).await;
     let (started, token) = identity_token(&server, &phone, number, &person).await;
 
     let (status, error) = err(phone.submit_identity(&started.enrollment_id, &token).await).await;
@@ -230,7 +230,7 @@ async fn sms_codes_to_one_number_beyond_the_hourly_limit_are_refused_and_use_not
 }
 
 /// Types two wrong SMS codes in a new enrollment of `person` for `number`.
-async fn two_wrong_sms_codes(server: &TestServer, number: &str, person: &api::Citizen) {
+async fn two_wrong_sms_codes(server: &TestServer, number: &str, person: &api::sim::Citizen) {
     let at = enroll_to_sms_as(server, number, person.clone()).await;
     let code = server.last_sms_code(number).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -248,7 +248,7 @@ async fn wrong_sms_codes_of_one_person_for_one_number_count_across_enrollments()
     })
     .await;
     let number = "+32470001061";
-    let person = server.citizen(api::NewCitizen::default()).await;
+    let person = server.citizen(api::sim::NewCitizen::default()).await;
     two_wrong_sms_codes(&server, number, &person).await;
     two_wrong_sms_codes(&server, number, &person).await;
     let third = enroll_to_sms_as(&server, number, person.clone()).await;
@@ -275,7 +275,7 @@ async fn wrong_sms_codes_of_several_people_for_one_number_meet_the_numbers_own_l
     .await;
     let number = "+32470001065";
     for _ in 0..2 {
-        let stranger = server.citizen(api::NewCitizen::default()).await;
+        let stranger = server.citizen(api::sim::NewCitizen::default()).await;
         two_wrong_sms_codes(&server, number, &stranger).await;
     }
     let at = enroll_to_sms(&server, number).await;

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig, ServerError};
+use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig, StartError};
 
 use crate::common::*;
 
@@ -27,7 +27,7 @@ async fn the_server_refuses_to_listen_beyond_loopback_by_default() {
     let Err(error) = refused else {
         panic!("the server listened on {everywhere}");
     };
-    assert!(matches!(error, ServerError::Config(_)), "{error}");
+    assert!(matches!(error, StartError::Config(_)), "{error}");
     assert!(error.to_string().contains("loopback"), "{error}");
 }
 

@@ -6,10 +6,9 @@ use std::time::Duration;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
-use sleutel_protocol::api::{
-    self, DiscoveryDocument, IdTokenClaims, PushOutbox, RequestEnvelope, ResponseAccepted,
-    TokenResponse, codes,
-};
+use sleutel_protocol::api::oidc::{DiscoveryDocument, IdTokenClaims, TokenResponse};
+use sleutel_protocol::api::sim::PushOutbox;
+use sleutel_protocol::api::{self, RequestEnvelope, ResponseAccepted, codes};
 use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
 use sleutel_protocol::response::UvMethod;
 use sleutel_server::Policy;
@@ -19,7 +18,7 @@ use crate::common::*;
 async fn jwks(server: &TestServer) -> Jwks {
     ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_JWKS))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
         .send()
         .await
         .unwrap())
@@ -35,7 +34,9 @@ async fn verified_id_token(server: &TestServer, token: &str) -> IdTokenClaims {
         .unwrap()
         .to_verifying_key()
         .unwrap();
-    let payload = jws.verify(&key, api::ID_TOKEN_TYP, "id token").unwrap();
+    let payload = jws
+        .verify(&key, api::oidc::ID_TOKEN_TYP, "id token")
+        .unwrap();
     let claims: IdTokenClaims = jose::parse_claims(&payload, "id token").unwrap();
     assert_eq!(claims.iss, server.url());
     assert_eq!(claims.aud, "online-overheid");
@@ -75,7 +76,7 @@ async fn an_approved_login_gives_a_verifiable_id_token_with_the_name() {
         claims.given_name.as_deref(),
         Some(e.citizen.given_name.as_str())
     );
-    assert_eq!(claims.acr, api::ACR_CODE);
+    assert_eq!(claims.acr, api::oidc::ACR_CODE);
     assert_eq!(claims.amr, vec!["swk", "pin", "mfa"]);
     assert_ne!(
         claims.sub, e.completed.account_id,
@@ -106,7 +107,7 @@ async fn a_push_tells_the_phone_which_request_to_fetch() {
 
     let outbox: PushOutbox = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_SIM_PUSH))
+        .get(format!("{}{}", server.url(), api::sim::PATH_PUSH))
         .query(&[
             ("account_id", e.completed.account_id.as_str()),
             ("after", "0"),
@@ -417,7 +418,7 @@ async fn an_unknown_grant_type_or_auth_req_id_is_refused() {
     assert_eq!(rp.token_error("no-such-id").await, codes::INVALID_GRANT);
     let (_, error) = err(server
         .http
-        .post(format!("{}{}", server.url(), api::PATH_OIDC_TOKEN))
+        .post(format!("{}{}", server.url(), api::oidc::PATH_TOKEN))
         .basic_auth(&rp.client_id, Some(&rp.secret))
         .form(&[("grant_type", "authorization_code"), ("code", "x")])
         .send()
@@ -474,7 +475,7 @@ async fn discovery_names_the_ciba_poll_endpoints() {
 
     let doc: DiscoveryDocument = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_DISCOVERY))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await
         .unwrap())
@@ -485,7 +486,7 @@ async fn discovery_names_the_ciba_poll_endpoints() {
         doc.backchannel_token_delivery_modes_supported,
         vec!["poll", "ping"]
     );
-    assert_eq!(doc.grant_types_supported, vec![api::CIBA_GRANT_TYPE]);
+    assert_eq!(doc.grant_types_supported, vec![api::oidc::CIBA_GRANT_TYPE]);
     assert_eq!(
         doc.token_endpoint_auth_methods_supported,
         vec!["client_secret_basic"]
@@ -494,7 +495,7 @@ async fn discovery_names_the_ciba_poll_endpoints() {
     assert_eq!(doc.response_types_supported, vec!["id_token"]);
     assert_eq!(
         doc.jwks_uri,
-        format!("{}{}", server.url(), api::PATH_OIDC_JWKS)
+        format!("{}{}", server.url(), api::oidc::PATH_JWKS)
     );
 }
 
@@ -503,7 +504,7 @@ async fn a_discovery_document_without_response_types_still_parses() {
     let server = TestServer::start().await;
     let mut doc: serde_json::Value = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_OIDC_DISCOVERY))
+        .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await
         .unwrap())

@@ -1,7 +1,8 @@
 //! Text a relying party sends for the person to read (payee, binding message) is refused when it
 //! would look blank or imitate another name, rather than shown.
 
-use sleutel_protocol::api::{BackchannelAuthResponse, codes};
+use sleutel_protocol::api::codes;
+use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 
 use crate::common::*;
 

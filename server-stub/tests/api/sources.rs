@@ -9,10 +9,13 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
+use sleutel_protocol::api::sim::{
+    ActivationCodeIssued, BlockMyKey, Citizen, CounterActivation, EidIdentification, EmailOutbox,
+    IdentificationCodeIssued, KeyBlocked, NewCitizen,
+};
 use sleutel_protocol::api::{
-    self, ActivationCodeIssued, BlockMyKey, Citizen, CounterActivation, EidIdentification,
-    EmailOutbox, EnrollmentCompleted, EnrollmentStarted, IdentificationCodeIssued, KeyBlocked,
-    NewCitizen, SmsSent, SmsVerified, StartEnrollment, SubmitIdentityCode, codes,
+    self, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified, StartEnrollment,
+    SubmitIdentityCode, codes,
 };
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_server::Policy;
@@ -51,7 +54,7 @@ pub fn eid_form(number: &str, citizen: &Citizen, pin: &str) -> EidIdentification
 pub async fn eid_code(server: &TestServer, number: &str, citizen: &Citizen) -> String {
     let form = eid_form(number, citizen, &citizen.eid_card.pin);
     let issued: IdentificationCodeIssued =
-        ok(sim_post(server, api::PATH_SIM_EID_IDENTIFICATION, &form).await).await;
+        ok(sim_post(server, api::sim::PATH_EID_IDENTIFICATION, &form).await).await;
     issued.identification_code
 }
 
@@ -79,14 +82,14 @@ pub struct CounterIssued {
 pub async fn counter_issue(server: &TestServer, citizen: &Citizen) -> CounterIssued {
     let issued: ActivationCodeIssued = ok(sim_post(
         server,
-        api::PATH_SIM_COUNTER_ACTIVATION,
+        api::sim::PATH_COUNTER_ACTIVATION,
         &counter_form(citizen),
     )
     .await)
     .await;
     let outbox: EmailOutbox = ok(server
         .http
-        .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
+        .get(format!("{}{}", server.url(), api::sim::PATH_EMAIL))
         .query(&[("email", EMAIL)])
         .send()
         .await
@@ -521,7 +524,8 @@ async fn a_code_source_start_has_no_handoff() {
 // --- the eID website ----------------------------------------------------------------------------
 
 async fn eid_refusal(server: &TestServer, form: &EidIdentification) -> (StatusCode, String) {
-    let (status, error) = err(sim_post(server, api::PATH_SIM_EID_IDENTIFICATION, form).await).await;
+    let (status, error) =
+        err(sim_post(server, api::sim::PATH_EID_IDENTIFICATION, form).await).await;
     (status, error.error)
 }
 
@@ -554,7 +558,7 @@ async fn three_wrong_eid_pins_block_the_card() {
     let mut left = Vec::new();
     for _ in 0..2 {
         let (_, error) =
-            err(sim_post(&server, api::PATH_SIM_EID_IDENTIFICATION, &form).await).await;
+            err(sim_post(&server, api::sim::PATH_EID_IDENTIFICATION, &form).await).await;
         assert_eq!(error.error, codes::WRONG_CARD_PIN);
         left.push(error.attempts_left);
     }
@@ -602,7 +606,7 @@ async fn a_revoked_card_is_refused_and_revoking_an_unknown_card_is_not_found() {
             .post(format!(
                 "{}{}",
                 server.url(),
-                api::path_sim_eid_card_revoke(serial)
+                api::sim::path_eid_card_revoke(serial)
             ))
             .send()
     };
@@ -646,7 +650,7 @@ async fn the_eid_website_refuses_malformed_forms() {
         .post(format!(
             "{}{}",
             server.url(),
-            api::PATH_SIM_EID_IDENTIFICATION
+            api::sim::PATH_EID_IDENTIFICATION
         ))
         .header("content-type", "application/json")
         .body("{\"phone_number\":")
@@ -946,7 +950,7 @@ async fn the_counter_refuses_an_unknown_person_and_malformed_forms() {
     let mut refusals = Vec::new();
     for form in [&unknown, &bad_document, &bad_email] {
         let (status, error) =
-            err(sim_post(&server, api::PATH_SIM_COUNTER_ACTIVATION, form).await).await;
+            err(sim_post(&server, api::sim::PATH_COUNTER_ACTIVATION, form).await).await;
         refusals.push((status, error.error));
     }
 
@@ -966,7 +970,7 @@ async fn the_email_outbox_needs_an_address_and_keeps_mail_apart() {
     let get = |query: Vec<(&'static str, &'static str)>| {
         server
             .http
-            .get(format!("{}{}", server.url(), api::PATH_SIM_EMAIL))
+            .get(format!("{}{}", server.url(), api::sim::PATH_EMAIL))
             .query(&query)
             .send()
     };
@@ -1087,7 +1091,7 @@ pub async fn block_by_wrong_codes(server: &TestServer, e: &Enrolled) {
 // --- block my key -------------------------------------------------------------------------------
 
 async fn block(server: &TestServer, form: &BlockMyKey) -> reqwest::Response {
-    sim_post(server, api::PATH_SIM_BLOCK, form).await
+    sim_post(server, api::sim::PATH_BLOCK, form).await
 }
 
 /// Asserts that `e`'s account is blocked: the phone cannot approve and relying parties are refused.

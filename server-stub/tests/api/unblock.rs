@@ -48,7 +48,7 @@ async fn submit_identity_of(
     server: &TestServer,
     phone: &Phone,
     started: &EnrollmentStarted,
-    citizen: &api::Citizen,
+    citizen: &api::sim::Citizen,
 ) -> reqwest::Response {
     let link = server
         .bank_authorize(
@@ -296,7 +296,7 @@ async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
     let server = TestServer::start().await;
     // The attacker copied the victim's phone files (device key) and proves their own identity.
     let victim = enroll(&server, "+32470000956").await;
-    let attacker = server.citizen(api::NewCitizen::default()).await;
+    let attacker = server.citizen(api::sim::NewCitizen::default()).await;
     let phone = Phone::new(&server.url());
     let replaces = replacement(&victim.phone, &victim.phone.device, &phone);
     let started: EnrollmentStarted =

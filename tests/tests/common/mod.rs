@@ -9,7 +9,8 @@ use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::server::InProcessServer;
 use sleutel_harness::sim::SimClient;
-use sleutel_protocol::api::{BackchannelAuthResponse, Citizen};
+use sleutel_protocol::api::oidc::BackchannelAuthResponse;
+use sleutel_protocol::api::sim::Citizen;
 use sleutel_server::{Policy, RelyingPartyConfig};
 
 pub const CODE: &str = "13579";

@@ -11,41 +11,41 @@
 //! The enrollment in progress is kept in the store at every step, because the bank handoff
 //! leaves the app and the system may kill it meanwhile. The counter link's token is a secret
 //! (with the code, it activates a phone), so it is kept in the keystore, not the store, until
-//! the code step is over.
+//! the code step is over. What the person brings (codes, links) is read and checked in
+//! [`input`] before anything is sent.
+
+mod input;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use sleutel_protocol::ProtocolError;
 use sleutel_protocol::api::{
     self, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, ReplacedDevice, SmsSent,
-    SmsVerified, StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms,
+    SmsVerified, StartEnrollment, SubmitIdentity, SubmitIdentityCode, VerifySms, is_valid_id,
 };
 use sleutel_protocol::display::clean_display_text;
-use sleutel_protocol::identity::{
-    self, ACTIVATION_CODE_LENGTH, Bank, IDENTIFICATION_CODE_LENGTH, IdentitySource,
-};
+use sleutel_protocol::identity::{self, Bank, IdentitySource};
 use sleutel_protocol::jose::{self, Es256Signer, Jwk, Jwks};
 use sleutel_protocol::limits::{
-    CLOCK_SKEW_SECS, COMPLETION_REPEAT_SECS, MAX_ID_CHARS, MAX_JWS_BYTES, MAX_NAME_CHARS,
-    SMS_CODE_LENGTH,
+    CLOCK_SKEW_SECS, COMPLETION_REPEAT_SECS, MAX_ID_CHARS, MAX_NAME_CHARS, SMS_CODE_LENGTH,
 };
 use sleutel_protocol::phone::normalize_belgian_mobile;
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::account::{Account, AccountEventKind, AccountStatus};
 use crate::authenticator::{Context, is_loopback};
 use crate::client::{DeviceKey, is_wrong_step, outcome_unknown};
 use crate::error::CoreError;
 use crate::keystore::KeyProtection;
 use crate::pin;
+use crate::server_keys;
 use crate::store::{AccountRow, EnrollmentRow};
-use sleutel_protocol::api::is_valid_id;
+
+pub(crate) use input::{Start, counter_start, identification_code};
+use input::{activation_code, parse_bank_return};
 
 /// Longest display name kept: a given and a family name with a space between.
 const MAX_DISPLAY_NAME_CHARS: usize = MAX_NAME_CHARS * 2 + 1;
-
-/// Longest error explanation from a deep link that is shown, in characters.
-const MAX_HANDOFF_REASON_CHARS: usize = 200;
 
 /// Longest masked phone number shown: an E.164 number with spaces (`+32 4•• •• 34 56`) has
 /// fewer than 20 characters, so anything longer is not a phone number.
@@ -103,88 +103,6 @@ pub struct EnrollmentProgress {
     pub expires_at: i64,
 }
 
-/// Whether an account can be used from this phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
-pub enum AccountStatus {
-    /// In use.
-    Active,
-    /// Blocked by the server after too many wrong codes: the person must prove their identity
-    /// again.
-    Blocked,
-    /// This phone was revoked for the account: it must be enrolled again.
-    Revoked,
-}
-
-/// An account enrolled on this phone.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Account {
-    /// The account id at the server.
-    pub account_id: String,
-    /// The person's name.
-    pub display_name: String,
-    /// The server the account lives on.
-    pub server_url: String,
-    /// The verified phone number (E.164).
-    pub phone_number: String,
-    /// Whether the account can be used from this phone.
-    pub status: AccountStatus,
-    /// Whether requests that allow it can be approved with the biometric key.
-    pub biometrics_enabled: bool,
-}
-
-impl From<&AccountRow> for Account {
-    fn from(row: &AccountRow) -> Self {
-        Self {
-            account_id: row.account_id.clone(),
-            display_name: row.display_name.clone(),
-            server_url: row.server_url.clone(),
-            phone_number: row.phone_number.clone(),
-            status: row.status,
-            biometrics_enabled: row.biometric_alias.is_some(),
-        }
-    }
-}
-
-/// What happened in an account's life on this phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
-pub enum AccountEventKind {
-    /// The account was activated on this phone (any source).
-    Activated,
-    /// The blocked account was unblocked: identity proven again, new code.
-    Unblocked,
-    /// The code was changed.
-    CodeChanged,
-    /// Biometrics were enabled.
-    BiometricsEnabled,
-    /// Biometrics were disabled by the person.
-    BiometricsDisabled,
-    /// The platform invalidated the biometric key (biometrics enrolled on the phone changed).
-    BiometricsInvalidated,
-    /// The server blocked the account (too many wrong codes, or blocked from outside).
-    Blocked,
-    /// This phone was revoked for the account (an activation on another phone).
-    Revoked,
-    /// The person deactivated the account on this phone.
-    Deactivated,
-}
-
-/// One event in the history of an account on this phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct AccountEvent {
-    /// The account.
-    pub account_id: String,
-    /// What happened.
-    pub event: AccountEventKind,
-    /// When (Unix seconds).
-    pub at: i64,
-}
-
 impl From<&EnrollmentRow> for EnrollmentProgress {
     fn from(row: &EnrollmentRow) -> Self {
         Self {
@@ -230,76 +148,6 @@ fn new_alias() -> Result<String, CoreError> {
 /// A success answer whose content the phone cannot use: the server may have acted on the call.
 fn malformed_answer(what: &str) -> CoreError {
     CoreError::unavailable(None, format!("the server's answer has an invalid {what}"))
-}
-
-/// Where a new enrollment's identity comes from, as the phone starts it.
-pub(crate) enum Start {
-    /// The bank's app (a handoff).
-    Bank(Bank),
-    /// The eID website's identification code (canonical form).
-    Eid(Zeroizing<String>),
-    /// The counter: both factors are needed.
-    Counter {
-        /// The token of the e-mail's activation link.
-        link_token: Zeroizing<String>,
-        /// The activation code handed out at the counter (canonical form).
-        code: Zeroizing<String>,
-    },
-}
-
-impl Start {
-    fn source(&self) -> IdentitySource {
-        match self {
-            Start::Bank(_) => IdentitySource::Bank,
-            Start::Eid(_) => IdentitySource::Eid,
-            Start::Counter { .. } => IdentitySource::Counter,
-        }
-    }
-}
-
-/// An identification code as typed, in canonical form, or [`CoreError::InvalidInput`] on
-/// `identification_code`.
-pub(crate) fn identification_code(typed: &str) -> Result<Zeroizing<String>, CoreError> {
-    identity::normalize_identity_code(typed, IDENTIFICATION_CODE_LENGTH)
-        .map(Zeroizing::new)
-        .map_err(|e| CoreError::invalid("identification_code", e.to_string()))
-}
-
-/// The token of the counter e-mail's activation link the app was opened with
-/// (`sleutel://enroll/counter?activation=...`); anything else, a link of the old form with the
-/// code in it included, is [`CoreError::InvalidInput`] on `activation_link`.
-pub(crate) fn activation_link(link: &str) -> Result<Zeroizing<String>, CoreError> {
-    api::counter_activation_token(link)
-        .map(Zeroizing::new)
-        .map_err(|e| match e {
-            ProtocolError::InvalidField { detail, .. } => {
-                CoreError::invalid("activation_link", detail)
-            }
-            other => CoreError::invalid("activation_link", other.to_string()),
-        })
-}
-
-/// The activation code as the person typed it, in canonical form, or [`CoreError::InvalidInput`]
-/// on `activation_code`. A link is refused here: the code is the factor the official handed
-/// out, and the e-mail must not be able to stand in for it.
-pub(crate) fn activation_code(typed: &str) -> Result<Zeroizing<String>, CoreError> {
-    let bad = |reason: &str| CoreError::invalid("activation_code", reason);
-    if typed.contains("://") {
-        return Err(bad(
-            "type the activation code you received at the counter, not the e-mail's link",
-        ));
-    }
-    identity::normalize_identity_code(typed, ACTIVATION_CODE_LENGTH)
-        .map(Zeroizing::new)
-        .map_err(|e| bad(&e.to_string()))
-}
-
-/// The counter's two factors, checked before anything is sent.
-pub(crate) fn counter_start(link: &str, typed_code: &str) -> Result<Start, CoreError> {
-    Ok(Start::Counter {
-        link_token: activation_link(link)?,
-        code: activation_code(typed_code)?,
-    })
 }
 
 pub(crate) async fn start_bank_enrollment(
@@ -617,48 +465,6 @@ pub(crate) async fn submit_identity_code(
     submit_code(ctx, &row, &how).await
 }
 
-/// Checks the bank's return link for `enrollment_id` and returns the identity token it carries.
-/// The link is `sleutel://enroll/bank?enrollment_id=...&identity_token=...`, or
-/// `...?error=...&error_description=...` when the bank refused.
-pub(crate) fn parse_bank_return(link: &str, enrollment_id: &str) -> Result<String, CoreError> {
-    let refused = |reason: &str| CoreError::HandoffRefused {
-        reason: reason.to_owned(),
-    };
-    let base = link.split(['?', '#']).next().unwrap_or_default();
-    if base != api::DEEP_LINK_BANK_RETURN {
-        return Err(refused("not a bank return link"));
-    }
-    let url = url::Url::parse(link).map_err(|_| refused("malformed link"))?;
-    let mut params = std::collections::HashMap::new();
-    for (name, value) in url.query_pairs() {
-        // A repeated parameter could make two parsers disagree about the token: refuse it.
-        if params
-            .insert(name.into_owned(), value.into_owned())
-            .is_some()
-        {
-            return Err(refused("a parameter is repeated"));
-        }
-    }
-    if let Some(error) = params.get("error") {
-        let description = params
-            .get("error_description")
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or(error);
-        return Err(refused(&clean_display_text(
-            description,
-            MAX_HANDOFF_REASON_CHARS,
-        )));
-    }
-    if params.get("enrollment_id").map(String::as_str) != Some(enrollment_id) {
-        return Err(refused("the link is for another enrollment"));
-    }
-    match params.remove("identity_token") {
-        Some(token) if !token.is_empty() && token.len() <= MAX_JWS_BYTES => Ok(token),
-        Some(_) => Err(refused("the identity token is empty or too large")),
-        None => Err(refused("the link carries no identity token")),
-    }
-}
-
 /// Hands the identity to the server. A lost answer (a network or server failure) changes
 /// nothing here, so the call can be retried; if the server had accepted the identity, the retry
 /// is answered `wrong_step` (only an accepted identity moves the server on), and the phone
@@ -798,7 +604,7 @@ pub(crate) async fn choose_code(
     // keys are unusable never ends up with an account this phone cannot verify requests for.
     let fetched: Jwks = call(ctx, &row, &device, Method::GET, api::PATH_SERVER_KEYS, None).await?;
     let thumbprint = ctx.server_key_thumbprint.as_deref();
-    let server_keys = pin_server_keys(usable_server_keys(fetched)?, thumbprint)?;
+    let pinned_keys = server_keys::to_pin(fetched, thumbprint)?;
 
     // The device key alias is new for every enrollment, unblocks included, so a salt under its
     // name can only come from an earlier attempt of this enrollment. An unblocked account's
@@ -855,7 +661,7 @@ pub(crate) async fn choose_code(
     };
     // From here on the server has registered the keys: nothing may be deleted, so that a retry
     // can still finish the enrollment.
-    store_account(ctx, &row, done, server_keys)
+    store_account(ctx, &row, done, pinned_keys)
 }
 
 /// Derives the PIN key and sends both public keys with their proofs of possession.
@@ -897,7 +703,7 @@ fn store_account(
     ctx: &Context,
     row: &EnrollmentRow,
     done: EnrollmentCompleted,
-    server_keys: Jwks,
+    pinned_keys: Jwks,
 ) -> Result<Account, CoreError> {
     if !is_valid_id(&done.account_id) {
         return Err(malformed_answer("account id"));
@@ -920,7 +726,7 @@ fn store_account(
         display_name: clean_display_text(&done.display_name, MAX_DISPLAY_NAME_CHARS),
         phone_number: row.phone_number.clone(),
         device_alias: row.device_alias.clone(),
-        server_keys: merge_keys(server_keys, done.server_keys, thumbprint),
+        server_keys: server_keys::merge(pinned_keys, done.server_keys, thumbprint),
         status: AccountStatus::Active,
         created_at: crate::now(),
         biometric_alias: None,
@@ -946,60 +752,6 @@ fn store_account(
     }
     debug!("enrollment complete");
     Ok(Account::from(&account))
-}
-
-/// Keeps only keys that can verify ES256 and carry a key id; refuses a set with none.
-fn usable_server_keys(jwks: Jwks) -> Result<Jwks, CoreError> {
-    let keys: Vec<Jwk> = jwks
-        .keys
-        .into_iter()
-        .filter(|k| k.kid.as_deref().is_some_and(|kid| !kid.is_empty()))
-        .filter(|k| k.alg.as_deref().is_none_or(|alg| alg == jose::ES256))
-        .filter(|k| k.to_verifying_key().is_ok())
-        .collect();
-    if keys.is_empty() {
-        return Err(CoreError::untrusted(
-            "the server publishes no usable signing key",
-        ));
-    }
-    Ok(Jwks { keys })
-}
-
-/// When the app was configured with a key thumbprint, keeps only that key, and refuses a set
-/// that lacks it: a server that does not publish the expected key is not the one the app was
-/// built for and must not get this phone enrolled.
-fn pin_server_keys(keys: Jwks, thumbprint: Option<&str>) -> Result<Jwks, CoreError> {
-    let Some(thumbprint) = thumbprint else {
-        return Ok(keys);
-    };
-    let keys: Vec<Jwk> = keys
-        .keys
-        .into_iter()
-        .filter(|k| k.thumbprint() == thumbprint)
-        .collect();
-    if keys.is_empty() {
-        return Err(CoreError::untrusted(
-            "the server does not publish the signing key this app was configured with",
-        ));
-    }
-    Ok(Jwks { keys })
-}
-
-/// Adds the usable (and, with a configured thumbprint, expected) keys of the completion answer
-/// that the fetched set lacks (both came from the same server over the same connection
-/// security).
-fn merge_keys(mut pinned: Jwks, extra: Jwks, thumbprint: Option<&str>) -> Jwks {
-    if let Ok(extra) = usable_server_keys(extra).and_then(|k| pin_server_keys(k, thumbprint)) {
-        for key in extra.keys {
-            if pinned
-                .find(key.kid.as_deref().unwrap_or_default())
-                .is_none()
-            {
-                pinned.keys.push(key);
-            }
-        }
-    }
-    pinned
 }
 
 /// Whether the server's expiry has passed on the phone's clock. The clock skew is allowed for:
@@ -1121,169 +873,4 @@ pub(crate) fn delete_device_key(ctx: &Context, alias: &str) {
 
 pub(crate) fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, CoreError> {
     serde_json::to_vec(body).map_err(|e| CoreError::invalid("body", e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LINK: &str = "sleutel://enroll/bank";
-
-    fn refused(result: Result<String, CoreError>) -> bool {
-        matches!(result, Err(CoreError::HandoffRefused { .. }))
-    }
-
-    #[test]
-    fn bank_return_link_yields_the_identity_token() {
-        let link = format!("{LINK}?enrollment_id=e1&identity_token=a.b.c");
-        assert_eq!(parse_bank_return(&link, "e1"), Ok("a.b.c".into()));
-    }
-
-    /// A well-formed link token.
-    const TOKEN: &str = "Q2xpY2sgdGhlIGxpbmsgYW5kIHR5cGUgdGhlIGNvZGU";
-
-    fn invalid(result: Result<Start, CoreError>, field: &str) -> bool {
-        matches!(result, Err(CoreError::InvalidInput { field: ref f, .. }) if f == field)
-    }
-
-    #[test]
-    fn the_counter_takes_the_links_token_and_the_typed_code() {
-        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
-
-        let start = counter_start(&link, "acde fghj-kmnp").unwrap();
-
-        let Start::Counter { link_token, code } = start else {
-            panic!("not a counter start");
-        };
-        assert_eq!(link_token.as_str(), TOKEN);
-        assert_eq!(code.as_str(), "ACDEFGHJKMNP");
-    }
-
-    #[test]
-    fn a_typed_code_that_is_a_link_is_refused() {
-        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
-        for typed in [
-            link.as_str(),
-            "sleutel://enroll/counter?activation_code=ACDEFGHJKMNP",
-        ] {
-            assert!(
-                invalid(counter_start(&link, typed), "activation_code"),
-                "{typed}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_code_with_a_look_alike_or_of_another_length_is_refused() {
-        let link = format!("sleutel://enroll/counter?activation={TOKEN}");
-        for typed in [
-            "ACDEFGHJKMN0",
-            "ACDEFGHJKMNO",
-            "ACDEFGHJKMN",
-            "ACDEFGHJ",
-            "",
-        ] {
-            assert!(
-                invalid(counter_start(&link, typed), "activation_code"),
-                "{typed}"
-            );
-        }
-        assert!(identification_code("acde fghj").is_ok());
-        assert!(identification_code("ACDEFGHJKMNP").is_err());
-    }
-
-    #[test]
-    fn a_link_that_is_not_the_counters_or_has_two_tokens_is_refused() {
-        for link in [
-            format!("sleutel://enroll/bank?activation={TOKEN}"),
-            format!("https://evil.example/?activation={TOKEN}"),
-            format!("sleutel://enroll/counter?activation={TOKEN}&activation={TOKEN}"),
-            "sleutel://enroll/counter?activation_code=ACDEFGHJKMNP".to_owned(),
-            "sleutel://enroll/counter".to_owned(),
-            "ACDE-FGHJ-KMNP".to_owned(),
-        ] {
-            assert!(
-                invalid(counter_start(&link, "ACDEFGHJKMNP"), "activation_link"),
-                "{link}"
-            );
-        }
-    }
-
-    #[test]
-    fn link_with_another_scheme_or_path_is_refused() {
-        for link in [
-            "https://enroll/bank?enrollment_id=e1&identity_token=t",
-            "sleutel://enroll/eid?enrollment_id=e1&identity_token=t",
-            "sleutel://enroll/bank/x?enrollment_id=e1&identity_token=t",
-            "not a link",
-            "",
-        ] {
-            assert!(refused(parse_bank_return(link, "e1")), "{link}");
-        }
-    }
-
-    #[test]
-    fn link_with_an_error_shows_the_banks_reason() {
-        let link = format!(
-            "{LINK}?error=credit_card_refused&error_description=Credit%20cards%20cannot%20be%20used"
-        );
-        assert_eq!(
-            parse_bank_return(&link, "e1"),
-            Err(CoreError::HandoffRefused {
-                reason: "Credit cards cannot be used".into()
-            })
-        );
-        let link = format!("{LINK}?error=access_denied&enrollment_id=e1&identity_token=t");
-        assert_eq!(
-            parse_bank_return(&link, "e1"),
-            Err(CoreError::HandoffRefused {
-                reason: "access_denied".into()
-            })
-        );
-    }
-
-    #[test]
-    fn link_for_another_enrollment_is_refused() {
-        let link = format!("{LINK}?enrollment_id=e2&identity_token=t");
-        assert!(refused(parse_bank_return(&link, "e1")));
-        let link = format!("{LINK}?identity_token=t");
-        assert!(refused(parse_bank_return(&link, "e1")));
-    }
-
-    #[test]
-    fn link_without_a_token_is_refused() {
-        assert!(refused(parse_bank_return(
-            &format!("{LINK}?enrollment_id=e1"),
-            "e1"
-        )));
-        assert!(refused(parse_bank_return(
-            &format!("{LINK}?enrollment_id=e1&identity_token="),
-            "e1"
-        )));
-    }
-
-    #[test]
-    fn link_with_a_repeated_token_is_refused() {
-        let link = format!("{LINK}?enrollment_id=e1&identity_token=t&identity_token=u");
-        assert!(refused(parse_bank_return(&link, "e1")));
-    }
-
-    #[test]
-    fn server_keys_without_kid_or_valid_point_are_not_pinned() {
-        use p256::ecdsa::SigningKey;
-        use p256::elliptic_curve::Generate;
-        let good = Jwk::from_verifying_key(SigningKey::generate().verifying_key()).published("k1");
-        let no_kid = Jwk::from_verifying_key(SigningKey::generate().verifying_key());
-        let mut off_curve = good.clone().published("k2");
-        off_curve.y = off_curve.x.clone();
-        let kept = usable_server_keys(Jwks {
-            keys: vec![good.clone(), no_kid, off_curve],
-        })
-        .unwrap();
-        assert_eq!(kept.keys, vec![good]);
-        assert!(matches!(
-            usable_server_keys(Jwks { keys: vec![] }),
-            Err(CoreError::ServerUntrusted { .. })
-        ));
-    }
 }

@@ -10,7 +10,7 @@ use sleutel_protocol::api::codes;
 use sleutel_protocol::jose::Jwk;
 
 use crate::enrollment::salt_secret_name;
-use crate::fake_server::{BANK_RETURN, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll};
+use crate::tests::fake_server::{BANK_RETURN, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll};
 use crate::{
     Approval, Authenticator, Bank, CoreError, KeyProtection, Keystore, KeystoreError,
     SoftwareKeystore,
@@ -79,7 +79,7 @@ struct Phone {
 impl Phone {
     /// A phone with the fake's account enrolled with [`CODE`].
     async fn enrolled() -> Self {
-        let (url, fake) = crate::fake_server::serve().await;
+        let (url, fake) = crate::tests::fake_server::serve().await;
         let dir = tempfile::tempdir().unwrap();
         let credentials = keyring_core::mock::Store::new().unwrap();
         let keystore = Arc::new(RecordingKeystore {
@@ -188,7 +188,7 @@ async fn a_completed_unblock_deletes_the_old_key_and_salt_and_the_new_key_approv
     assert_eq!(phone.salt(&old), None);
     assert!(phone.has_key(&new));
     assert!(phone.salt(&new).is_some());
-    crate::fake_server::new_request(&mut phone.fake.lock().unwrap(), "req-1");
+    crate::tests::fake_server::new_request(&mut phone.fake.lock().unwrap(), "req-1");
     phone.auth.refresh_pending().await.unwrap();
     phone
         .auth
@@ -264,7 +264,7 @@ async fn an_unblock_replaced_by_another_enrollment_deletes_its_new_key() {
         .unwrap();
     let new = phone.enrollment_alias();
 
-    crate::fake_server::start_enrollment(&phone.auth).await;
+    crate::tests::fake_server::start_enrollment(&phone.auth).await;
 
     assert!(!phone.has_key(&new));
     assert!(phone.has_key(&old));

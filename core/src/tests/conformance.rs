@@ -1,4 +1,4 @@
-//! The whole phone flow against the fake server of [`crate::fake_server`], which checks every
+//! The whole phone flow against the fake server of [`crate::tests::fake_server`], which checks every
 //! message with the protocol crate's own verifiers: DPoP proofs, proofs of possession, the
 //! two-signature response. The reference server and the end-to-end harness cover the real
 //! behaviour; this keeps the core honest about the wire format on its own.
@@ -14,11 +14,11 @@ use sleutel_protocol::limits::MAX_BODY_BYTES;
 use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
 use crate::enrollment::salt_secret_name;
-use crate::fake_server::{
+use crate::store::PendingRow;
+use crate::tests::fake_server::{
     BANK_RETURN, CODE, OTHER_CODE, SMS_CODE, Shared, add_request, enroll, enroll_until_code,
     login_request, new_request, new_request_with, serve, serve_account, start_enrollment,
 };
-use crate::store::PendingRow;
 use crate::{
     AccountStatus, Approval, Authenticator, Bank, CoreError, Keystore, KeystoreError,
     SoftwareKeystore,
@@ -367,8 +367,8 @@ async fn a_replaced_enrollment_leaves_no_key_or_salt_behind() {
     enroll_until_code(&auth).await;
     let old_alias = auth.ctx.store.enrollment().unwrap().unwrap().device_alias;
     fake.lock().unwrap().faults.insert(
-        crate::fake_server::Call::Complete,
-        crate::fake_server::Fault::FailUnchanged,
+        crate::tests::fake_server::Call::Complete,
+        crate::tests::fake_server::Fault::FailUnchanged,
     );
     assert!(auth.choose_code(CODE.into(), CODE.into()).await.is_err());
     assert!(

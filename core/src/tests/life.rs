@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use sleutel_protocol::action::UserVerification;
 
-use crate::fake_server::{
+use crate::keystore::{KeyProtection, KeystoreError};
+use crate::tests::fake_server::{
     CODE, Call, Fault, OTHER_CODE, Shared, add_request, enroll, login_request, new_request, serve,
 };
-use crate::keystore::{KeyProtection, KeystoreError};
 use crate::{
     AccountEventKind, AccountStatus, Approval, Authenticator, CoreError, Keystore, SoftwareKeystore,
 };

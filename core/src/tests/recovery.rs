@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use sleutel_protocol::api::codes;
 
 use crate::enrollment::salt_secret_name;
-use crate::fake_server::{
+use crate::tests::fake_server::{
     BANK_RETURN, CODE, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll_until_code,
     enroll_until_sms, new_request, serve, start_enrollment,
 };

@@ -1,0 +1,434 @@
+//! The backchannel authentication endpoint (CIBA §7): finds the person by the phone number the
+//! relying party asked for ([`super::ask`]), checks the limits, and turns the ask into an action
+//! request signed by the server, pushed to the person's phone, with a ping registered for a
+//! ping-mode client. Why the limits are what they are is in [`super`].
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use rusqlite::{OptionalExtension, Transaction as DbTransaction, params};
+use sleutel_protocol::action::{
+    self, ACTION_TYP, ActionKind, ActionRequest, RelyingParty, Transaction,
+};
+use sleutel_protocol::api::PushMessage;
+use sleutel_protocol::api::oidc::BackchannelAuthResponse;
+use sleutel_protocol::display;
+use sleutel_protocol::jose;
+use sleutel_protocol::limits::MAX_ACTION_TEXT_CHARS;
+use zeroize::Zeroizing;
+
+use super::ask::{LoginAsk, read_ask};
+use super::clients::authenticate_client;
+use super::no_store;
+use super::token::TOKEN_PICKUP_GRACE_SECS;
+use crate::config::RelyingPartyConfig;
+use crate::error::{Result, ServerError};
+use crate::extract::{Params, RawBody};
+use crate::rate::{self, Bucket, Limit};
+use crate::requests::uv_to_column;
+use crate::server::{App, AppState};
+use crate::{clock, db, events, random};
+
+/// `POST /oidc/bc-authorize`: starts a request on the phone of the person `login_hint` names.
+pub(super) async fn bc_authorize(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let client = authenticate_client(&state, &headers, peer.ip()).await?;
+    let client_id = client.client_id.clone();
+    state
+        .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
+        .await?;
+    let params = Params::parse(&body)?;
+    let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
+    let (started, superseded) = state
+        .db(move |app, conn| create_login(app, conn, &client, ask))
+        .await?;
+    state.notifier.notify(&superseded);
+    Ok(no_store(Json(started)))
+}
+
+/// Counts a backchannel call of `client_id`, refused or not, and refuses it beyond the policy's
+/// rate. Counting refused calls too bounds how fast phone numbers can be probed.
+fn count_backchannel_call(
+    app: &App,
+    conn: &mut rusqlite::Connection,
+    client_id: &str,
+) -> Result<()> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let limit = Limit::per_minute(app.policy.max_backchannel_per_client_per_minute);
+    let taken = rate::take(&tx, Bucket::BackchannelCalls(client_id), limit, now)?;
+    tx.commit()?;
+    taken.map_err(|exceeded| ServerError::BackchannelRateLimited {
+        retry_after: exceeded.retry_after,
+    })
+}
+
+/// The sentence the phone shows for a request of `kind` from `client`.
+fn request_text(client: &RelyingPartyConfig, ask: &LoginAsk) -> String {
+    let text = match (ask.kind, &ask.transaction, &ask.document) {
+        (ActionKind::Login, _, _) => return client.login_text(),
+        (ActionKind::ShareData, _, _) => format!("Ik deel gegevens met {}", client.name),
+        (
+            ActionKind::ConfirmTransaction,
+            Some(Transaction::Payment {
+                amount,
+                currency,
+                payee,
+                ..
+            }),
+            _,
+        ) => format!("Ik betaal {amount} {currency} aan {payee}"),
+        (ActionKind::ConfirmTransaction, _, _) => {
+            format!("Ik bevestig een opdracht aan {}", client.name)
+        }
+        (ActionKind::Sign, _, Some(document)) => format!("Ik onderteken {}", document.name),
+        (ActionKind::Sign, _, None) => format!("Ik onderteken een document van {}", client.name),
+    };
+    display::clean_display_text(&text, MAX_ACTION_TEXT_CHARS)
+}
+
+/// Number matching: the number the relying party shows (10-99, two digits) and the three
+/// options the phone offers, in random order, all different.
+fn number_options() -> Result<(u8, Vec<u8>)> {
+    let draw = || -> Result<u8> {
+        u8::try_from(10 + random::below(90)?).map_err(|e| ServerError::Internal(e.to_string()))
+    };
+    let right = draw()?;
+    let mut options = vec![right];
+    while options.len() < 3 {
+        let decoy = draw()?;
+        if !options.contains(&decoy) {
+            options.push(decoy);
+        }
+    }
+    // Fisher-Yates, so the right number's place tells nothing.
+    for i in (1..options.len()).rev() {
+        let j = usize::try_from(random::below(u32::try_from(i + 1).unwrap_or(1))?).unwrap_or(0);
+        options.swap(i, j);
+    }
+    Ok((right, options))
+}
+
+/// Whether the account is throttled after a suspicious event: at most one new request per
+/// `suspicious_throttle_secs` during `suspicious_window_secs` after the last report.
+fn throttled(
+    app: &App,
+    tx: &rusqlite::Transaction<'_>,
+    account_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let last_report: Option<i64> = tx.query_row(
+        "SELECT max(at) FROM account_events WHERE account_id = ?1 AND event IN (?2, ?3)",
+        params![account_id, events::SUSPICIOUS[0], events::SUSPICIOUS[1]],
+        |row| row.get(0),
+    )?;
+    let Some(report) = last_report.filter(|at| *at > now - app.policy.suspicious_window_secs)
+    else {
+        return Ok(false);
+    };
+    let last_request: Option<i64> = tx.query_row(
+        "SELECT max(created_at) FROM action_requests WHERE account_id = ?1 AND created_at >= ?2",
+        params![account_id, report],
+        |row| row.get(0),
+    )?;
+    let since = last_request.unwrap_or(report).max(report);
+    Ok(now < since + app.policy.suspicious_throttle_secs)
+}
+
+/// Creates the request and returns the answer for the relying party and the ids of the
+/// relying party's earlier requests to this person that the new one superseded. Every step runs
+/// in one transaction, so that the limits are checked against what the new request joins.
+fn create_login(
+    app: &App,
+    conn: &mut rusqlite::Connection,
+    client: &RelyingPartyConfig,
+    ask: LoginAsk,
+) -> Result<(BackchannelAuthResponse, Vec<String>)> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let account_id = active_account(&tx, &ask.phone_number)?;
+    check_limits(app, &tx, &account_id, client, now)?;
+    let superseded = supersede(&tx, &account_id, client, now)?;
+    check_open_requests(app, &tx, &account_id, now)?;
+    let new = build_request(app, client, &ask, account_id, now)?;
+    store_and_push(app, &tx, client, &ask.scope, &new, now)?;
+    // The ping is registered before the commit makes the request visible to the phone: a phone
+    // that answers at once must find it. If the commit fails, the entry is never notified and
+    // is dropped at its expiry.
+    register_ping(app, client, ask.notification_token, &new);
+    tx.commit()?;
+    Ok((
+        BackchannelAuthResponse {
+            auth_req_id: new.auth_req_id,
+            expires_in: ask.ttl_secs,
+            interval: app.policy.ciba_poll_interval_secs,
+            match_number: new.match_number,
+        },
+        superseded,
+    ))
+}
+
+/// The account whose phone number the relying party named, if it has an active device and is
+/// not blocked: nobody there is `unknown_user_id`; a blocked account is `access_denied` at once,
+/// since the person cannot confirm anything until they activate again.
+fn active_account(tx: &DbTransaction<'_>, phone_number: &str) -> Result<String> {
+    let account = tx
+        .query_row(
+            "SELECT a.id, a.blocked_at IS NOT NULL,
+                    (SELECT count(*) FROM devices d
+                     WHERE d.account_id = a.id AND d.revoked_at IS NULL)
+             FROM phone_numbers p JOIN accounts a ON a.id = p.account_id
+             WHERE p.phone_number = ?1",
+            [phone_number],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, bool>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    match account {
+        None | Some((_, _, 0)) => Err(ServerError::UnknownUserId(
+            "no active digital key for this phone number".into(),
+        )),
+        Some((_, true, _)) => Err(ServerError::BackchannelDenied(
+            "the person's digital key is blocked until they activate it again".into(),
+        )),
+        Some((id, false, _)) => Ok(id),
+    }
+}
+
+/// Refuses a new request while the person is throttled after a suspicious event, or when this
+/// relying party already has as many unanswered requests to them as open requests may be.
+fn check_limits(
+    app: &App,
+    tx: &DbTransaction<'_>,
+    account_id: &str,
+    client: &RelyingPartyConfig,
+    now: i64,
+) -> Result<()> {
+    if throttled(app, tx, account_id, now)? {
+        return Err(ServerError::BackchannelDenied(
+            "the person recently reported a request as not theirs; requests to them are \
+             throttled, try again later"
+                .into(),
+        ));
+    }
+    // Supersession frees the place of the request it closes, so the bound on open requests
+    // alone would let one relying party push the person without end ("MFA fatigue"). Requests
+    // of this relying party to this person that the person did not answer (open or
+    // superseded) within one request lifetime are bounded like open requests are.
+    let unanswered: i64 = tx.query_row(
+        "SELECT count(*) FROM action_requests
+         WHERE account_id = ?1 AND client_id = ?2 AND created_at > ?3
+           AND (status = 'pending' OR closed_reason = 'superseded')",
+        params![
+            account_id,
+            client.client_id,
+            now - app.policy.request_ttl_secs
+        ],
+        |row| row.get(0),
+    )?;
+    if unanswered >= i64::from(app.policy.max_pending_per_account) {
+        return Err(ServerError::BackchannelDenied(
+            "too many unanswered requests of this client for this user; try again when the \
+             person has answered"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Closes the relying party's pending requests to this person and returns their ids. A newer
+/// request from the same relying party replaces its older one: the person sees one request per
+/// relying party, the latest (a relying party retrying after a lost answer must not fill the
+/// list).
+fn supersede(
+    tx: &DbTransaction<'_>,
+    account_id: &str,
+    client: &RelyingPartyConfig,
+    now: i64,
+) -> Result<Vec<String>> {
+    let superseded: Vec<String> = {
+        let mut statement = tx.prepare(
+            "SELECT id FROM action_requests
+             WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending' AND expires_at > ?3",
+        )?;
+        let rows = statement.query_map(params![account_id, client.client_id, now], |row| {
+            row.get::<_, String>(0)
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.execute(
+        "UPDATE action_requests SET status = 'denied', answered_at = ?3,
+             closed_reason = 'superseded'
+         WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending'",
+        params![account_id, client.client_id, now],
+    )?;
+    Ok(superseded)
+}
+
+/// Refuses a new request when the person has as many open requests as the policy allows, all
+/// relying parties together.
+fn check_open_requests(
+    app: &App,
+    tx: &DbTransaction<'_>,
+    account_id: &str,
+    now: i64,
+) -> Result<()> {
+    let open: i64 = tx.query_row(
+        "SELECT count(*) FROM action_requests
+         WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
+        params![account_id, now],
+        |row| row.get(0),
+    )?;
+    if open >= i64::from(app.policy.max_pending_per_account) {
+        return Err(ServerError::BackchannelDenied(
+            "too many open requests for this user; try again when the person has answered".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A new action request, signed, with what the relying party gets back.
+struct NewRequest {
+    /// The request as signed: cleaned for display and checked.
+    request: ActionRequest,
+    /// Its compact JWS, signed by the server key.
+    jws: String,
+    /// The id the relying party polls with.
+    auth_req_id: String,
+    /// Under number matching, the number the relying party shows.
+    match_number: Option<u8>,
+}
+
+/// Builds the action request of `ask` for `account_id`, with fresh ids and, under number
+/// matching, the numbers; cleans, checks and signs it.
+fn build_request(
+    app: &App,
+    client: &RelyingPartyConfig,
+    ask: &LoginAsk,
+    account_id: String,
+    now: i64,
+) -> Result<NewRequest> {
+    let request_id = random::id()?;
+    let auth_req_id = random::id()?;
+    let (match_number, options) = if ask.number_matching {
+        let (right, options) = number_options()?;
+        (Some(right), Some(options))
+    } else {
+        (None, None)
+    };
+    let mut request = ActionRequest {
+        iss: app.url.clone(),
+        aud: account_id,
+        jti: request_id,
+        iat: now,
+        exp: now + ask.ttl_secs,
+        rp: RelyingParty {
+            id: client.client_id.clone(),
+            name: client.name.clone(),
+        },
+        kind: ask.kind,
+        text: request_text(client, ask),
+        claims: ask.required_claims.clone(),
+        optional_claims: ask.optional_claims.clone(),
+        binding_message: ask.binding_message.clone(),
+        uv: ask.uv,
+        number_options: options,
+        transaction: ask.transaction.clone(),
+        document: ask.document.clone(),
+    };
+    // Whatever a relying party sends is cleaned before the server signs it for display.
+    action::clean_for_display(&mut request);
+    request
+        .validate(now)
+        .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
+    let payload = serde_json::to_vec(&request).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let jws = app.keys.sign(ACTION_TYP, &payload);
+    Ok(NewRequest {
+        request,
+        jws,
+        auth_req_id,
+        match_number,
+    })
+}
+
+/// Stores the new request of `client` (with the `scope` asked) and queues the push that tells
+/// the phone where to look.
+fn store_and_push(
+    app: &App,
+    tx: &DbTransaction<'_>,
+    client: &RelyingPartyConfig,
+    scope: &str,
+    new: &NewRequest,
+    now: i64,
+) -> Result<()> {
+    let request = &new.request;
+    let to_json = |v: &Vec<String>| {
+        serde_json::to_string(v).map_err(|e| ServerError::Internal(e.to_string()))
+    };
+    let kind_name = match serde_json::to_value(request.kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => return Err(ServerError::Internal("request kind without a name".into())),
+    };
+    tx.execute(
+        "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
+             uv, created_at, expires_at, status, kind, optional_claims, match_number,
+             request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14)",
+        params![
+            request.jti,
+            new.auth_req_id,
+            client.client_id,
+            request.aud,
+            new.jws,
+            scope,
+            to_json(&request.claims)?,
+            uv_to_column(request.uv)?,
+            now,
+            request.exp,
+            kind_name,
+            to_json(&request.optional_claims)?,
+            new.match_number,
+            jose::sha256_b64(&new.jws),
+        ],
+    )?;
+    app.push.send(
+        tx,
+        &PushMessage {
+            account_id: request.aud.clone(),
+            request_id: request.jti.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Registers the ping of a ping-mode client for the new request: its endpoint is called with
+/// the client's token once the request has an outcome, until the token can no longer be
+/// picked up.
+fn register_ping(
+    app: &App,
+    client: &RelyingPartyConfig,
+    notification_token: Option<Zeroizing<String>>,
+    new: &NewRequest,
+) {
+    if let (Some(token), Some(endpoint)) = (notification_token, &client.notification_endpoint) {
+        app.notifier.register(
+            &new.request.jti,
+            &new.auth_req_id,
+            endpoint,
+            token,
+            new.request.exp + TOKEN_PICKUP_GRACE_SECS,
+        );
+    }
+}

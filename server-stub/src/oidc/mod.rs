@@ -1,0 +1,105 @@
+//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll and ping modes, for
+//! relying parties: discovery and JWKS (here), the registered clients and their authentication
+//! ([`clients`]), the backchannel authentication endpoint that turns what a relying party asks
+//! ([`ask`]: a login, a request to share data, a transaction or a document to sign) into an
+//! action request on the person's phone ([`backchannel`]), and the token endpoint that hands out
+//! the ID token once the person approved ([`token`]).
+//!
+//! Decisions:
+//! - Clients authenticate with `client_secret_basic` only; id and secret are form-decoded
+//!   (RFC 6749 §2.3.1) and the secret is compared in constant time, as SHA-256 digests so that
+//!   not even its length leaks.
+//! - A login for a blocked account is refused at once with `access_denied`: the person cannot
+//!   confirm anything until they activate again, so waiting for the expiry helps nobody.
+//! - `slow_down` is answered to a poll that comes sooner than `interval` after the previous
+//!   poll of a pending request; every poll counts. The interval itself stays as announced (the
+//!   client adds 5 seconds, CIBA §11 / RFC 8628 §3.5).
+//! - The token is issued once; a second exchange is `invalid_grant`.
+//! - A person has at most `max_pending_per_account` open requests (all relying parties
+//!   together); one more is refused with `access_denied` ("too many open requests for this
+//!   user"). CIBA §13 defines no code for a quota, and `access_denied` is the one that tells the
+//!   relying party at once that no login will follow, so it need not poll. Like the refusal of a
+//!   blocked account it answers 403, the status CIBA §13 gives `access_denied` at this endpoint
+//!   (the token endpoint answers its `access_denied` with 400, RFC 6749 §5.2).
+//! - A relying party asks only for claims it is registered for (`invalid_scope` otherwise); a
+//!   newer request of a relying party supersedes its older pending one to the same person; a
+//!   relying party makes at most `max_backchannel_per_client_per_minute` calls (`slow_down`,
+//!   429); after a "not me" report or a wrong number the person's requests are throttled.
+
+mod ask;
+mod backchannel;
+mod clients;
+mod token;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sleutel_protocol::api::oidc::{self, DiscoveryDocument};
+use sleutel_protocol::jose::Jwks;
+use sleutel_protocol::{approval, claims};
+
+use crate::config::DeliveryMode;
+use crate::server::AppState;
+
+pub(crate) use clients::Clients;
+
+/// The OIDC routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(oidc::PATH_DISCOVERY, get(discovery))
+        .route(oidc::PATH_JWKS, get(jwks))
+        .route(oidc::PATH_BC_AUTHORIZE, post(backchannel::bc_authorize))
+        .route(oidc::PATH_TOKEN, post(token::token))
+}
+
+/// `GET /.well-known/openid-configuration`.
+async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
+    let url = &state.url;
+    Json(DiscoveryDocument {
+        issuer: url.clone(),
+        jwks_uri: format!("{url}{}", oidc::PATH_JWKS),
+        token_endpoint: format!("{url}{}", oidc::PATH_TOKEN),
+        backchannel_authentication_endpoint: format!("{url}{}", oidc::PATH_BC_AUTHORIZE),
+        backchannel_token_delivery_modes_supported: vec![
+            DeliveryMode::Poll.as_str().into(),
+            DeliveryMode::Ping.as_str().into(),
+        ],
+        backchannel_user_code_parameter_supported: false,
+        // Discovery requires the member. There is no authorization endpoint; the one artifact
+        // this server issues is the ID token (from the token endpoint, through CIBA).
+        response_types_supported: vec!["id_token".into()],
+        grant_types_supported: vec![oidc::CIBA_GRANT_TYPE.into()],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
+        id_token_signing_alg_values_supported: vec!["ES256".into()],
+        scopes_supported: ask::SUPPORTED_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        claims_supported: ["iss", "sub", "aud", "iat", "exp", "auth_time", "acr", "amr"]
+            .iter()
+            .chain(claims::ALL.iter())
+            .chain(std::iter::once(&approval::CLAIM))
+            .map(|s| (*s).to_owned())
+            .collect(),
+        subject_types_supported: vec!["pairwise".into()],
+        acr_values_supported: vec![oidc::ACR_CODE.into(), oidc::ACR_CODE_OR_BIOMETRIC.into()],
+        claims_parameter_supported: true,
+    })
+}
+
+/// `GET /oidc/jwks` and `GET /v1/server-keys`: the server's public signing key. Its key id is
+/// its thumbprint, and it is the same across restarts.
+pub(crate) async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
+    Json(state.keys.jwks().clone())
+}
+
+/// Token responses must not be cached (RFC 6749 §5.1).
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,283 @@
+//! The token endpoint: the CIBA grant, polled by the relying party (or fetched after a ping),
+//! and the ID token it hands out once the person approved. The token is issued once; a second
+//! exchange is `invalid_grant`. `slow_down` answers a poll that comes sooner than `interval`
+//! after the previous poll of a pending request; every poll counts.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use rusqlite::{OptionalExtension, params};
+use sleutel_protocol::action::{ACTION_TYP, ActionRequest};
+use sleutel_protocol::api::oidc::{self, IdTokenClaims, TokenResponse};
+use sleutel_protocol::approval::ApprovedAction;
+use sleutel_protocol::jose::{self, UnverifiedJws};
+use sleutel_protocol::{claims, identity};
+
+use super::clients::authenticate_client;
+use super::no_store;
+use crate::error::{Result, ServerError};
+use crate::extract::{Params, RawBody, is_valid_id};
+use crate::requests::Status;
+use crate::server::{App, AppState};
+use crate::{clock, db, random};
+
+/// Authentication methods of an approval with the code (RFC 8176): software-protected key (the
+/// core cannot prove hardware protection to the server), PIN, and together multi-factor.
+pub const AMR_CODE: [&str; 3] = ["swk", "pin", "mfa"];
+
+/// Authentication methods of an approval with the biometric key. The platform says only that
+/// the enrolled person passed its biometric check, not whether by fingerprint or face, so the
+/// RFC 8176 value is `user` (user presence) beside the software key, together multi-factor.
+pub const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
+
+/// How long after the request's expiry an approved login's token can still be picked up: a
+/// person who approves in the last second must not leave the relying party empty-handed.
+pub const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
+
+/// The age of [`claims::AGE_OVER_18`]: the claim's name fixes it, whatever the activation
+/// policy's minimum age.
+pub const ADULT_AGE_YEARS: u32 = 18;
+
+/// Lifetime of the (opaque, unused) access token; this server has no userinfo endpoint.
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 300;
+
+/// `POST /oidc/token`: the CIBA grant, polled by the relying party.
+pub(super) async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let client_id = authenticate_client(&state, &headers, peer.ip())
+        .await?
+        .client_id;
+    let params = Params::parse(&body)?;
+    if params.required("grant_type")? != oidc::CIBA_GRANT_TYPE {
+        return Err(ServerError::UnsupportedGrantType);
+    }
+    let auth_req_id = params.required("auth_req_id")?.to_owned();
+    // Anything but one of our identifiers names no grant (RFC 6749 §5.2: invalid_grant).
+    if !is_valid_id(&auth_req_id) {
+        return Err(ServerError::InvalidGrant("malformed auth_req_id".into()));
+    }
+    let token = state
+        .db(move |app, conn| exchange(app, conn, &client_id, &auth_req_id))
+        .await?;
+    Ok(no_store(Json(token)))
+}
+
+/// Exchanges the grant `auth_req_id` of `client_id` for the ID token, or says why not yet (or
+/// not at all).
+fn exchange(
+    app: &App,
+    conn: &mut rusqlite::Connection,
+    client_id: &str,
+    auth_req_id: &str,
+) -> Result<TokenResponse> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let row = tx
+        .query_row(
+            "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
+                    r.token_issued_at, r.auth_time, r.consented_claims,
+                    a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
+                    a.birthdate, a.national_register_number,
+                    (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
+                     ORDER BY p.verified_at DESC LIMIT 1),
+                    r.jws
+             FROM action_requests r JOIN accounts a ON a.id = r.account_id
+             WHERE r.auth_req_id = ?1",
+            [auth_req_id],
+            |row| {
+                Ok(Grant {
+                    client_id: row.get(0)?,
+                    account_id: row.get(1)?,
+                    status: row.get(2)?,
+                    expires_at: row.get(3)?,
+                    last_poll_at: row.get(4)?,
+                    token_issued_at: row.get(5)?,
+                    auth_time: row.get(6)?,
+                    consented_claims: row.get(7)?,
+                    given_name: row.get(8)?,
+                    family_name: row.get(9)?,
+                    method: row.get(10)?,
+                    closed_reason: row.get(11)?,
+                    decline_reason: row.get(12)?,
+                    birthdate: row.get(13)?,
+                    national_register_number: row.get(14)?,
+                    phone_number: row.get(15)?,
+                    request_jws: row.get(16)?,
+                })
+            },
+        )
+        .optional()?;
+    // Another client's auth_req_id is as unknown as a made-up one.
+    let Some(grant) = row.filter(|g| g.client_id == client_id) else {
+        return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
+    };
+    if grant.token_issued_at.is_some() {
+        return Err(ServerError::InvalidGrant(
+            "the token for this auth_req_id was already issued".into(),
+        ));
+    }
+    match grant.status {
+        Status::Pending => {
+            if now >= grant.expires_at {
+                return Err(ServerError::ExpiredToken);
+            }
+            tx.execute(
+                "UPDATE action_requests SET last_poll_at = ?2 WHERE auth_req_id = ?1",
+                params![auth_req_id, now],
+            )?;
+            tx.commit()?;
+            let too_soon = grant
+                .last_poll_at
+                .is_some_and(|last| now < last + app.policy.ciba_poll_interval_secs);
+            Err(if too_soon {
+                ServerError::SlowDown
+            } else {
+                ServerError::AuthorizationPending
+            })
+        }
+        Status::Declined => Err(ServerError::AccessDenied(
+            match grant.decline_reason.as_deref() {
+                Some("not_me") => "the person declined: they did not start this request",
+                Some("wrong_number") => {
+                    "the person picked another number than the one shown; the request is declined"
+                }
+                _ => "the person declined",
+            }
+            .into(),
+        )),
+        Status::Denied => Err(ServerError::AccessDenied(
+            match grant.closed_reason.as_deref() {
+                Some("superseded") => "superseded by a newer request of this client",
+                _ => "the request was closed: the person's digital key is blocked",
+            }
+            .into(),
+        )),
+        Status::Approved => {
+            if now >= grant.expires_at + TOKEN_PICKUP_GRACE_SECS {
+                return Err(ServerError::ExpiredToken);
+            }
+            let token = id_token(app, client_id, &grant, now)?;
+            tx.execute(
+                "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
+                params![auth_req_id, now],
+            )?;
+            tx.commit()?;
+            Ok(token)
+        }
+    }
+}
+
+/// A CIBA grant as the token endpoint reads it.
+struct Grant {
+    client_id: String,
+    account_id: String,
+    status: Status,
+    expires_at: i64,
+    last_poll_at: Option<i64>,
+    token_issued_at: Option<i64>,
+    auth_time: Option<i64>,
+    consented_claims: Option<String>,
+    given_name: String,
+    family_name: String,
+    /// How the approval was verified (`pin`, `biometric`).
+    method: Option<String>,
+    /// Why the server closed the request (`blocked`, `superseded`).
+    closed_reason: Option<String>,
+    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
+    decline_reason: Option<String>,
+    birthdate: String,
+    national_register_number: String,
+    phone_number: Option<String>,
+    /// The action request as signed and stored: what the phone showed and signed the hash of.
+    request_jws: String,
+}
+
+/// The action request of a grant, read back from the JWS the server signed and the phone
+/// answered (checked with the server's own key, so that the ID token can only describe what
+/// the server itself signed).
+fn signed_request(app: &App, jws: &str) -> Result<ActionRequest> {
+    let unreadable =
+        |e: sleutel_protocol::ProtocolError| ServerError::Internal(format!("stored request: {e}"));
+    let payload = UnverifiedJws::parse(jws, "stored action request")
+        .and_then(|parsed| {
+            parsed.verify(
+                app.keys.server_verifying_key(),
+                ACTION_TYP,
+                "stored action request",
+            )
+        })
+        .map_err(unreadable)?;
+    jose::parse_claims(&payload, "stored action request").map_err(unreadable)
+}
+
+/// The ID token of an approved grant: the claims the person consented to and the relying party
+/// is still registered for, and what was approved, read from the signed request.
+fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<TokenResponse> {
+    let consented: Vec<String> = match &grant.consented_claims {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| ServerError::Internal(format!("stored consent unreadable: {e}")))?,
+        None => Vec::new(),
+    };
+    // The consent was checked against the request's claims, which the relying party was
+    // allowed; checking the registration again covers a registration narrowed since.
+    let allowed = app.clients.allowed_claims(client_id).unwrap_or_default();
+    let released =
+        |claim: &str| consented.iter().any(|c| c == claim) && allowed.iter().any(|c| c == claim);
+    let age_over_18 = if released(claims::AGE_OVER_18) {
+        let birth = identity::Date::parse(&grant.birthdate)
+            .map_err(|e| ServerError::Internal(format!("stored birthdate unreadable: {e}")))?;
+        Some(birth.age_on(identity::Date::from_unix(now)) >= ADULT_AGE_YEARS)
+    } else {
+        None
+    };
+    let biometric = grant.method.as_deref() == Some("biometric");
+    // What was approved comes from the signed request itself, the one whose hash the phone's
+    // signatures cover, not from anything the relying party sent or could change later.
+    let request = signed_request(app, &grant.request_jws)?;
+    let sleutel_action = ApprovedAction::of_request(&request, &grant.request_jws);
+    let claims = IdTokenClaims {
+        iss: app.url.clone(),
+        sub: app.keys.pairwise_subject(client_id, &grant.account_id)?,
+        aud: client_id.to_owned(),
+        iat: now,
+        exp: now + app.policy.id_token_ttl_secs,
+        auth_time: grant.auth_time.unwrap_or(now),
+        acr: if biometric {
+            oidc::ACR_CODE_OR_BIOMETRIC
+        } else {
+            oidc::ACR_CODE
+        }
+        .to_owned(),
+        amr: if biometric { AMR_BIOMETRIC } else { AMR_CODE }
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        name: released(claims::NAME).then(|| format!("{} {}", grant.given_name, grant.family_name)),
+        given_name: released(claims::GIVEN_NAME).then(|| grant.given_name.clone()),
+        family_name: released(claims::FAMILY_NAME).then(|| grant.family_name.clone()),
+        birthdate: released(claims::BIRTHDATE).then(|| grant.birthdate.clone()),
+        national_register_number: released(claims::NATIONAL_REGISTER_NUMBER)
+            .then(|| grant.national_register_number.clone()),
+        phone_number: if released(claims::PHONE_NUMBER) {
+            grant.phone_number.clone()
+        } else {
+            None
+        },
+        age_over_18,
+        sleutel_action,
+    };
+    let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
+    Ok(TokenResponse {
+        access_token: random::id()?,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload),
+    })
+}

@@ -1,0 +1,165 @@
+//! What tests read of a running server that no HTTP route serves, behind the `testing` feature
+//! (the server's own integration tests and the harness's tests enable it): the evidence kept of
+//! a request, an account's history, and identity tokens minted with any binding and lifetime.
+//! A deployed server is built without it, so none of this is part of its API.
+
+use rusqlite::{Connection, OptionalExtension};
+use sleutel_protocol::identity::Bank;
+use sleutel_protocol::jose::Jwk;
+
+use crate::error::Result;
+use crate::requests::Status;
+use crate::server::RunningServer;
+use crate::sim;
+
+impl RunningServer {
+    /// The history of `account_id` as `(event, detail, at)`, oldest first.
+    pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
+        self.state
+            .db
+            .with_conn(|conn| account_events(conn, account_id))
+    }
+
+    /// The evidence the server keeps of one request (the signed action request and the phone's
+    /// signed answer), found by `lookup`; `None` once purged or for an unknown id.
+    pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
+        self.state.db.with_conn(|conn| evidence(conn, lookup))
+    }
+
+    /// An identity token signed by `bank`'s trusted key for an existing simulated citizen, with
+    /// the given binding and lifetime (which may be in the past, or wrong, on purpose).
+    pub fn mint_identity_token(
+        &self,
+        bank: Bank,
+        citizen_id: &str,
+        enrollment_id: &str,
+        nonce: &str,
+        iat: i64,
+        exp: i64,
+    ) -> Result<String> {
+        let app = &self.state;
+        app.db.with_conn(|conn| {
+            sim::bank::mint_identity_token(
+                app,
+                conn,
+                bank,
+                citizen_id,
+                enrollment_id,
+                nonce,
+                iat,
+                exp,
+            )
+        })
+    }
+}
+
+/// How to find a request's evidence: by the relying party's `auth_req_id`, the request id the
+/// phone saw, or the `request_hash` an ID token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLookup<'a> {
+    /// The `auth_req_id` the backchannel authentication endpoint gave the relying party.
+    AuthReqId(&'a str),
+    /// The request id (`jti` of the action request, `request_id` of the response).
+    RequestId(&'a str),
+    /// The `request_hash` of an ID token's `sleutel_action` (requests made since schema v8).
+    RequestHash(&'a str),
+}
+
+/// What the server keeps of one request to settle a dispute: the action request it signed and
+/// the phone showed, and the phone's signed answer ([`RunningServer::request_evidence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEvidence {
+    /// The request id.
+    pub request_id: String,
+    /// The relying party's `auth_req_id`.
+    pub auth_req_id: String,
+    /// The relying party's client id.
+    pub client_id: String,
+    /// The account the request was for.
+    pub account_id: String,
+    /// `pending`, `approved`, `declined` or `denied` (closed by the server).
+    pub status: String,
+    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
+    pub decline_reason: Option<String>,
+    /// When the request was made (Unix seconds).
+    pub created_at: i64,
+    /// When it was answered or closed (Unix seconds).
+    pub answered_at: Option<i64>,
+    /// The action request: the compact JWS the server signed and the phone verified and showed.
+    pub request_jws: String,
+    /// base64url SHA-256 of `request_jws`: the `request_hash` of the response and the ID token.
+    pub request_hash: String,
+    /// The phone's answer exactly as the server received and verified it (general-JSON JWS,
+    /// device signature first, then the code's or biometric key's for an approval); `None`
+    /// while pending, for a request the server closed or that expired, and for a wrong code,
+    /// which is no answer.
+    pub response_jws: Option<String>,
+    /// The device key the response's first signature verified with.
+    pub device_key: Option<Jwk>,
+    /// The key the response's second signature (the code's, or the biometric key's, as its
+    /// `kid` says) verified with, for an approval. Kept here because a code change or a new
+    /// biometric key replaces it on the device, and the evidence must still verify after.
+    pub user_verification_key: Option<Jwk>,
+}
+
+/// The evidence of the request `lookup` names, if the server still has it.
+fn evidence(conn: &Connection, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
+    let (column, value) = match lookup {
+        RequestLookup::AuthReqId(value) => ("auth_req_id", value),
+        RequestLookup::RequestId(value) => ("id", value),
+        RequestLookup::RequestHash(value) => ("request_hash", value),
+    };
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
+                        answered_at, jws, response_jws, response_device_jwk, response_uv_jwk
+                 FROM action_requests WHERE {column} = ?1"
+            ),
+            [value],
+            |row| {
+                let key = |index: usize| -> rusqlite::Result<Option<Jwk>> {
+                    row.get::<_, Option<String>>(index)?
+                        .map(|jwk| {
+                            serde_json::from_str(&jwk).map_err(|e| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    index,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(e),
+                                )
+                            })
+                        })
+                        .transpose()
+                };
+                let request_jws: String = row.get(8)?;
+                Ok(RequestEvidence {
+                    request_id: row.get(0)?,
+                    auth_req_id: row.get(1)?,
+                    client_id: row.get(2)?,
+                    account_id: row.get(3)?,
+                    status: row.get::<_, Status>(4)?.as_str().to_owned(),
+                    decline_reason: row.get(5)?,
+                    created_at: row.get(6)?,
+                    answered_at: row.get(7)?,
+                    request_hash: sleutel_protocol::jose::sha256_b64(&request_jws),
+                    request_jws,
+                    response_jws: row.get(9)?,
+                    device_key: key(10)?,
+                    user_verification_key: key(11)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(found)
+}
+
+/// The events of `account_id`, oldest first, as `(event, detail, at)`.
+fn account_events(conn: &Connection, account_id: &str) -> Result<Vec<(String, String, i64)>> {
+    let mut statement = conn.prepare(
+        "SELECT event, detail, at FROM account_events WHERE account_id = ?1 ORDER BY seq",
+    )?;
+    let rows = statement.query_map([account_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
