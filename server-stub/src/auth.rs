@@ -16,7 +16,7 @@ use crate::server::AppState;
 /// A phone request whose DPoP-style proof verified: signature, method, target, body hash and
 /// age. Not yet remembered against replay: [`PhoneCall`] remembers it for every call of a key
 /// the server knows, and the enrollment start remembers it itself, after its rate limits.
-pub struct VerifiedProof {
+pub(crate) struct VerifiedProof {
     /// Thumbprint of the key that signed the proof.
     pub jkt: String,
     /// The proof's unique id.
@@ -79,7 +79,7 @@ impl FromRequest<AppState> for VerifiedProof {
 
 /// A phone request whose proof verified and was not seen before. The body is the exact bytes
 /// the proof's body hash covers.
-pub struct PhoneCall {
+pub(crate) struct PhoneCall {
     /// Thumbprint of the key that signed the proof: the device (or enrollment) binding.
     pub jkt: String,
     /// That key: a registered device's key, when [`active_device`] finds one for `jkt`.
@@ -157,14 +157,14 @@ pub(crate) fn purge_proofs(conn: &Connection, now: i64) -> Result<usize> {
 /// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device
 /// was found by that key's thumbprint.
 #[derive(Debug, Clone)]
-pub struct Device {
+pub(crate) struct Device {
     /// The account it belongs to.
     pub account_id: String,
 }
 
 /// The active device whose key signed the proof: `unknown_device` if there is none,
 /// `device_revoked` if a newer activation replaced it.
-pub fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
+pub(crate) fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
     let row = conn
         .query_row(
             "SELECT account_id, revoked_at FROM devices WHERE jkt = ?1",

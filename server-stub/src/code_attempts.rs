@@ -43,7 +43,7 @@ pub(crate) struct CodeState {
 
 impl CodeState {
     /// Loads the standing of device `jkt` (which must exist).
-    pub fn load(conn: &Connection, jkt: &str) -> Result<Self> {
+    pub(crate) fn load(conn: &Connection, jkt: &str) -> Result<Self> {
         let (account_id, pin_jwk, account_failures, device_failures, blocked): (
             String,
             Option<String>,
@@ -80,7 +80,7 @@ impl CodeState {
     }
 
     /// The device's PIN key, ready to verify.
-    pub fn pin_key(&self) -> Result<VerifyingKey> {
+    pub(crate) fn pin_key(&self) -> Result<VerifyingKey> {
         self.pin_jwk
             .to_verifying_key()
             .map_err(|e| ServerError::Internal(format!("stored PIN key unusable: {e}")))
@@ -89,7 +89,7 @@ impl CodeState {
     /// Counts a wrong code on the account and the device, commits, and answers `wrong_pin`
     /// with the attempts left, or, at the limit of either count, blocks the account, closes its
     /// open requests (pinging their relying parties) and answers `account_blocked`.
-    pub fn wrong_code<T>(self, app: &App, tx: Transaction<'_>, now: i64) -> Result<T> {
+    pub(crate) fn wrong_code<T>(self, app: &App, tx: Transaction<'_>, now: i64) -> Result<T> {
         let account_failures = self.account_failures.saturating_add(1);
         let device_failures = self.device_failures.saturating_add(1);
         tx.prepare_cached("UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1")?
@@ -138,7 +138,7 @@ impl CodeState {
     }
 
     /// The right code: clears the account's count and this device's.
-    pub fn right_code(&self, tx: &Transaction<'_>, now: i64) -> Result<()> {
+    pub(crate) fn right_code(&self, tx: &Transaction<'_>, now: i64) -> Result<()> {
         clear(tx, &self.account_id, &self.jkt, now)
     }
 }

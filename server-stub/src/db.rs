@@ -16,15 +16,15 @@ use crate::error::{Result, ServerError, StartError};
 
 /// How long a connection waits for another writer before giving up. Transactions here are
 /// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Idle connections kept for reuse. More concurrent requests open extra connections, which are
 /// closed when they are returned to a full pool.
-pub const MAX_IDLE_CONNECTIONS: usize = 8;
+pub(crate) const MAX_IDLE_CONNECTIONS: usize = 8;
 
 /// `PRAGMA application_id` of a Sleutel server database ("SLSV"): tells our file from another
 /// program's SQLite file.
-pub const APPLICATION_ID: i32 = 0x534C_5356;
+pub(crate) const APPLICATION_ID: i32 = 0x534C_5356;
 
 /// The schema, one entry per version. Never edit a released entry: add a new one.
 const MIGRATIONS: &[M<'static>] = &[
@@ -41,7 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
 
 /// The database: its path and a pool of open connections.
 #[derive(Debug)]
-pub struct Db {
+pub(crate) struct Db {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
@@ -49,7 +49,7 @@ pub struct Db {
 impl Db {
     /// Opens (or creates, with mode 0600) the database at `path`, checks that it is ours and
     /// intact, and migrates it to the latest schema.
-    pub fn open(path: &Path) -> Result<Self, StartError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StartError> {
         create_private_file(path)?;
         let unusable = |detail: String| StartError::DatabaseUnusable {
             path: path.display().to_string(),
@@ -88,7 +88,7 @@ impl Db {
     }
 
     /// Runs `f` with a connection from the pool (blocking: call from a blocking thread).
-    pub fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = match self.lock_idle().pop() {
             Some(conn) => conn,
             None => self.connect()?,
@@ -105,7 +105,7 @@ impl Db {
     }
 
     /// Closes every idle connection; the last close checkpoints the WAL into the main file.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let connections = std::mem::take(&mut *self.lock_idle());
         for conn in connections {
             if let Err((_, e)) = conn.close() {
@@ -133,7 +133,7 @@ impl Db {
 
 /// Starts a `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so the reads that
 /// decide a write cannot go stale before the write.
-pub fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
+pub(crate) fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 

@@ -277,7 +277,7 @@ fn source_from_column(name: String) -> rusqlite::Result<IdentitySource> {
 /// How long an enrollment row is kept after it expired before the housekeeping purge deletes
 /// it: long enough that a phone coming back late still hears `enrollment_expired`, short
 /// enough that the table stays bounded by the start rate (policy) times lifetime plus this.
-pub const ENROLLMENT_RETENTION_SECS: i64 = 3600;
+pub(crate) const ENROLLMENT_RETENTION_SECS: i64 = 3600;
 
 /// Deletes enrollments past their lifetime and [`ENROLLMENT_RETENTION_SECS`], done ones too:
 /// a completion is answered again only within the lifetime. Returns how many.

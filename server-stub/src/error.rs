@@ -432,4 +432,4 @@ impl IntoResponse for ServerError {
 }
 
 /// Result type of this crate.
-pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ServerError> = std::result::Result<T, E>;

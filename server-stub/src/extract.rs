@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, ServerError};
 
 /// The raw request body, at most `limits::MAX_BODY_BYTES` (the router's body limit).
-pub struct RawBody(pub Bytes);
+pub(crate) struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ServerError;
@@ -32,7 +32,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Parses a JSON body into `T`.
-pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body)
         .map_err(|e| ServerError::InvalidRequest(format!("malformed JSON body: {e}")))
 }
@@ -40,11 +40,11 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 /// Parameters of a form body or query string. Each name may appear once (RFC 6749 §3.1: "request
 /// and response parameters MUST NOT be included more than once"). No `Debug`: a bank form
 /// carries the card PIN.
-pub struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
         let mut map = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(bytes) {
             if map.insert(name.to_string(), value.into_owned()).is_some() {
@@ -57,12 +57,12 @@ impl Params {
     }
 
     /// Parses a URI's query string (none is an empty set).
-    pub fn query(uri: &axum::http::Uri) -> Result<Self> {
+    pub(crate) fn query(uri: &axum::http::Uri) -> Result<Self> {
         Self::parse(uri.query().unwrap_or_default().as_bytes())
     }
 
     /// An optional parameter; an empty value counts as absent.
-    pub fn optional(&self, name: &str) -> Option<&str> {
+    pub(crate) fn optional(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
             .map(String::as_str)
@@ -70,13 +70,13 @@ impl Params {
     }
 
     /// A required parameter.
-    pub fn required(&self, name: &str) -> Result<&str> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str> {
         self.optional(name)
             .ok_or_else(|| ServerError::InvalidRequest(format!("parameter {name} is missing")))
     }
 
     /// A required parameter that must be one of our identifiers ([`is_valid_id`]).
-    pub fn required_id(&self, name: &str) -> Result<&str> {
+    pub(crate) fn required_id(&self, name: &str) -> Result<&str> {
         let value = self.required(name)?;
         if !is_valid_id(value) {
             return Err(ServerError::InvalidRequest(format!(
@@ -87,7 +87,7 @@ impl Params {
     }
 
     /// Whether the parameter is present at all.
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 }
@@ -96,7 +96,7 @@ impl Params {
 /// [`MAX_ID_CHARS`](sleutel_protocol::limits::MAX_ID_CHARS) base64url characters
 /// ([`is_valid_id`]). Anything else cannot name a resource of ours and is refused before any
 /// other work.
-pub struct PathId(pub String);
+pub(crate) struct PathId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ServerError;
@@ -112,7 +112,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-pub use sleutel_protocol::api::is_valid_id;
+pub(crate) use sleutel_protocol::api::is_valid_id;
 
 #[cfg(test)]
 mod tests {

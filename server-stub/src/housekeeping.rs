@@ -15,7 +15,7 @@ use crate::{auth, clock, db, enrollment, rate, requests, sim};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
-pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What one purge deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

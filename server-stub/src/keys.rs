@@ -58,7 +58,7 @@ impl NamedKey {
 }
 
 /// Every key and secret of the server, loaded from the database at start.
-pub struct Keys {
+pub(crate) struct Keys {
     server: NamedKey,
     /// The server key's public JWKS, built once: it is served on every key request.
     jwks: Jwks,
@@ -80,7 +80,7 @@ impl fmt::Debug for Keys {
 impl Keys {
     /// Loads every key and secret from `db`, generating the missing ones (first start) in one
     /// transaction. A stored key or secret that is not one makes the database unusable.
-    pub fn load_or_create(db: &Db) -> Result<Self, StartError> {
+    pub(crate) fn load_or_create(db: &Db) -> Result<Self, StartError> {
         // A fault of the pool is the server's; what the keys find wrong is the file's.
         db.with_conn(|conn| Ok(Self::load_or_create_in(conn)))?
     }
@@ -110,23 +110,23 @@ impl Keys {
     }
 
     /// The server's public signing key as a JWKS: served to phones and relying parties.
-    pub fn jwks(&self) -> &Jwks {
+    pub(crate) fn jwks(&self) -> &Jwks {
         &self.jwks
     }
 
     /// The server's public signing key, to check a JWS the server signed and stored (an action
     /// request read back to describe it in an ID token).
-    pub fn server_verifying_key(&self) -> &VerifyingKey {
+    pub(crate) fn server_verifying_key(&self) -> &VerifyingKey {
         self.server.verifying()
     }
 
     /// Signs `payload` as a compact JWS of type `typ` with the server key.
-    pub fn sign(&self, typ: &str, payload: &[u8]) -> String {
+    pub(crate) fn sign(&self, typ: &str, payload: &[u8]) -> String {
         self.server.sign(typ, payload)
     }
 
     /// Signs `payload` with `bank`'s identity-token key (simulator side).
-    pub fn sign_as_bank(&self, bank: Bank, typ: &str, payload: &[u8]) -> Result<String> {
+    pub(crate) fn sign_as_bank(&self, bank: Bank, typ: &str, payload: &[u8]) -> Result<String> {
         let key = self
             .banks
             .get(&bank)
@@ -136,7 +136,7 @@ impl Keys {
 
     /// The key a trusted identity issuer signs with, and its key id; `None` for any issuer the
     /// server does not trust.
-    pub fn trusted_issuer(&self, issuer: &str) -> Option<(&str, &VerifyingKey)> {
+    pub(crate) fn trusted_issuer(&self, issuer: &str) -> Option<(&str, &VerifyingKey)> {
         Bank::ALL
             .into_iter()
             .find(|bank| bank.issuer() == issuer)
@@ -146,7 +146,7 @@ impl Keys {
 
     /// The pairwise subject of `account_id` at `client_id`: stable for one relying party,
     /// unlinkable across relying parties (OIDC Core §8.1).
-    pub fn pairwise_subject(&self, client_id: &str, account_id: &str) -> Result<String> {
+    pub(crate) fn pairwise_subject(&self, client_id: &str, account_id: &str) -> Result<String> {
         let mut mac = hmac_with(&self.pairwise_secret)?;
         mac.update(client_id.as_bytes());
         mac.update(&[0]);
@@ -160,7 +160,7 @@ impl Keys {
     /// moments. What limits the harm is that a code lives for minutes, is erased once used or
     /// failed, and is useful only with the device key that started the enrollment. A server
     /// whose HMAC key is in an HSM (as in production) gives nothing away with a database leak.
-    pub fn sms_code_hash(&self, enrollment_id: &str, code: &str) -> Result<Vec<u8>> {
+    pub(crate) fn sms_code_hash(&self, enrollment_id: &str, code: &str) -> Result<Vec<u8>> {
         let mut mac = hmac_with(&self.sms_secret)?;
         mac.update(enrollment_id.as_bytes());
         mac.update(&[0]);
@@ -174,7 +174,7 @@ impl Keys {
     /// `counter`) and the canonical code. The codes carry 37 and 55 bits and are looked up by
     /// this hash, so the key (an HSM's, in production) is what keeps a database copy from
     /// yielding usable codes.
-    pub fn identity_code_hash(&self, kind: &str, code: &str) -> Result<Vec<u8>> {
+    pub(crate) fn identity_code_hash(&self, kind: &str, code: &str) -> Result<Vec<u8>> {
         let mut mac = hmac_with(&self.identity_code_secret)?;
         mac.update(kind.as_bytes());
         mac.update(&[0]);
@@ -186,7 +186,7 @@ impl Keys {
     /// as the codes, with a label no code kind uses, so a link hash can never equal a code
     /// hash. The token has 256 bits, so the hash is what the row is looked up by; the key keeps
     /// a database copy from yielding usable links.
-    pub fn activation_link_hash(&self, token: &str) -> Result<Vec<u8>> {
+    pub(crate) fn activation_link_hash(&self, token: &str) -> Result<Vec<u8>> {
         let mut mac = hmac_with(&self.identity_code_secret)?;
         mac.update(ACTIVATION_LINK_LABEL.as_bytes());
         mac.update(&[0]);

@@ -20,11 +20,11 @@ use crate::clock;
 
 /// How long one ping may take before it is given up: the relying party's endpoint should
 /// answer at once, and a slow one must not hold server resources.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest `client_notification_token` accepted (CIBA §7.1 leaves it to the server): tokens are
 /// opaque values of at least 128 bits; a kilobyte leaves room for a signed token.
-pub const MAX_NOTIFICATION_TOKEN_CHARS: usize = 1024;
+pub(crate) const MAX_NOTIFICATION_TOKEN_CHARS: usize = 1024;
 
 /// Where and how to ping for one request.
 struct Ping {
@@ -51,7 +51,7 @@ impl fmt::Debug for Notifier {
 
 impl Notifier {
     /// A notifier that spawns its pings on `runtime`.
-    pub fn new(runtime: tokio::runtime::Handle) -> Self {
+    pub(crate) fn new(runtime: tokio::runtime::Handle) -> Self {
         // Fails only when a provider is already installed, which is what we want.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -75,7 +75,7 @@ impl Notifier {
     }
 
     /// Remembers to ping `endpoint` with `token` when request `request_id` has an outcome.
-    pub fn register(
+    pub(crate) fn register(
         &self,
         request_id: &str,
         auth_req_id: &str,
@@ -99,7 +99,7 @@ impl Notifier {
 
     /// Pings for each of `request_ids` that has a registered ping (others are poll-mode
     /// requests and are skipped). Call after the outcome is committed.
-    pub fn notify(&self, request_ids: &[String]) {
+    pub(crate) fn notify(&self, request_ids: &[String]) {
         let pings: Vec<Ping> = {
             let mut pending = self.lock();
             request_ids

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::error::Result;
 
 /// Delivers a push message to the phones of an account.
-pub trait PushSender: Send + Sync + 'static {
+pub(crate) trait PushSender: Send + Sync + 'static {
     /// Sends `message`. `db` is the connection of the transaction that created the request, so
     /// an outbox write commits or rolls back with it.
     fn send(&self, db: &Connection, message: &PushMessage) -> Result<()>;
@@ -20,7 +20,7 @@ pub trait PushSender: Send + Sync + 'static {
 
 /// The default sender: the simulator's push outbox.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct OutboxPush;
+pub(crate) struct OutboxPush;
 
 impl PushSender for OutboxPush {
     fn send(&self, db: &Connection, message: &PushMessage) -> Result<()> {

@@ -6,7 +6,7 @@ use sleutel_protocol::limits::ID_BYTES;
 use crate::error::{Result, ServerError};
 
 /// `N` random bytes from the OS generator.
-pub fn bytes<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn bytes<const N: usize>() -> Result<[u8; N]> {
     let mut out = [0u8; N];
     getrandom::fill(&mut out)
         .map_err(|e| ServerError::Internal(format!("OS random generator failed: {e}")))?;
@@ -15,13 +15,13 @@ pub fn bytes<const N: usize>() -> Result<[u8; N]> {
 
 /// A fresh random identifier (enrollment, account, request, nonce): base64url of
 /// [`ID_BYTES`] random bytes, so unguessable and never derived from personal data.
-pub fn id() -> Result<String> {
+pub(crate) fn id() -> Result<String> {
     Ok(b64(bytes::<ID_BYTES>()?))
 }
 
 /// A uniformly random number in `0..bound` (`bound` > 0), by rejection sampling so that no
 /// value is more likely than another.
-pub fn below(bound: u32) -> Result<u32> {
+pub(crate) fn below(bound: u32) -> Result<u32> {
     let bound = bound.max(1);
     // The largest multiple of `bound` that fits in u32; values at or above it are redrawn.
     let zone = u32::MAX - (u32::MAX % bound);
@@ -34,7 +34,7 @@ pub fn below(bound: u32) -> Result<u32> {
 }
 
 /// `count` uniformly random decimal digits (SMS codes, card PINs, card numbers).
-pub fn digits(count: usize) -> Result<String> {
+pub(crate) fn digits(count: usize) -> Result<String> {
     (0..count)
         .map(|_| below(10).map(|d| char::from(b'0' + d as u8)))
         .collect()

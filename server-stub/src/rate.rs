@@ -91,7 +91,7 @@ pub(crate) struct Limit {
 
 impl Limit {
     /// `max` events per minute.
-    pub fn per_minute(max: u32) -> Self {
+    pub(crate) fn per_minute(max: u32) -> Self {
         Self {
             max,
             window_secs: 60,
@@ -99,7 +99,7 @@ impl Limit {
     }
 
     /// `max` events per hour.
-    pub fn per_hour(max: u32) -> Self {
+    pub(crate) fn per_hour(max: u32) -> Self {
         Self {
             max,
             window_secs: 3600,
@@ -107,7 +107,7 @@ impl Limit {
     }
 
     /// `max` events per day.
-    pub fn per_day(max: u32) -> Self {
+    pub(crate) fn per_day(max: u32) -> Self {
         Self {
             max,
             window_secs: 86_400,
@@ -115,7 +115,7 @@ impl Limit {
     }
 
     /// `max` events per 30 days.
-    pub fn per_month(max: u32) -> Self {
+    pub(crate) fn per_month(max: u32) -> Self {
         Self {
             max,
             window_secs: 30 * 86_400,

@@ -56,7 +56,7 @@ impl Deref for AppState {
 impl AppState {
     /// Runs database work on a blocking thread with a pooled connection, so the async workers
     /// keep serving other requests meanwhile.
-    pub async fn db<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,

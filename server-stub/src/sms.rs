@@ -9,7 +9,7 @@ use crate::clock;
 use crate::error::Result;
 
 /// Sends a text message to a phone number.
-pub trait SmsSender: Send + Sync + 'static {
+pub(crate) trait SmsSender: Send + Sync + 'static {
     /// Sends `text` to `phone_number` (E.164). `db` is the connection of the transaction that
     /// decided to send, so an outbox write commits or rolls back with it.
     fn send(&self, db: &Connection, phone_number: &str, text: &str) -> Result<()>;
@@ -17,7 +17,7 @@ pub trait SmsSender: Send + Sync + 'static {
 
 /// The default sender: the simulator's SMS outbox.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct OutboxSms;
+pub(crate) struct OutboxSms;
 
 impl SmsSender for OutboxSms {
     fn send(&self, db: &Connection, phone_number: &str, text: &str) -> Result<()> {
@@ -30,13 +30,13 @@ impl SmsSender for OutboxSms {
 }
 
 /// The text of the SMS that carries a control code, in Dutch as the person reads it.
-pub fn control_code_text(code: &str) -> String {
+pub(crate) fn control_code_text(code: &str) -> String {
     format!("Sleutel: uw controlecode is {code}. Geef deze code aan niemand door.")
 }
 
 /// A Belgian mobile number masked for display: `+32470123456` -> `+32 4•• •• 34 56`. Only the
 /// last four digits show, enough for the person to recognise the number.
-pub fn mask_phone_number(number: &str) -> String {
+pub(crate) fn mask_phone_number(number: &str) -> String {
     let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < 6 {
         return "•••".into();

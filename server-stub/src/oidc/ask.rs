@@ -20,17 +20,18 @@ use crate::notify::MAX_NOTIFICATION_TOKEN_CHARS;
 
 /// The scopes this server knows: `openid` (required), `profile` (the name) and `phone` (the
 /// phone number); every other claim is asked with the `claims` parameter.
-pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "phone"];
+pub(super) const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "phone"];
 
 /// Longest `claims` request parameter accepted: the seven claims with `essential` flags fit
 /// in a few hundred bytes.
-pub const MAX_CLAIMS_PARAMETER_BYTES: usize = 4096;
+pub(super) const MAX_CLAIMS_PARAMETER_BYTES: usize = 4096;
 
 /// The claims the `profile` scope asks for (voluntary, OIDC Core §5.4): the name.
-pub const PROFILE_CLAIMS: [&str; 3] = [claims::NAME, claims::GIVEN_NAME, claims::FAMILY_NAME];
+pub(super) const PROFILE_CLAIMS: [&str; 3] =
+    [claims::NAME, claims::GIVEN_NAME, claims::FAMILY_NAME];
 
 /// The claims the `phone` scope asks for (voluntary).
-pub const PHONE_CLAIMS: [&str; 1] = [claims::PHONE_NUMBER];
+pub(super) const PHONE_CLAIMS: [&str; 1] = [claims::PHONE_NUMBER];
 
 /// What a relying party asks for in a backchannel authentication request.
 pub(super) struct LoginAsk {

@@ -31,7 +31,7 @@ impl Clients {
     /// only in case or in `-`, `_`, `.` count as the same: they share one secret variable
     /// (`SLEUTEL_RP_SECRET_<ID>`), so one secret would open two registrations with different
     /// names and allowed claims, and a person or an operator could not tell them apart.
-    pub fn new(relying_parties: Vec<RelyingPartyConfig>) -> Result<Self, StartError> {
+    pub(crate) fn new(relying_parties: Vec<RelyingPartyConfig>) -> Result<Self, StartError> {
         let mut clients: Vec<Client> = Vec::with_capacity(relying_parties.len());
         for config in relying_parties {
             config.validate()?;
@@ -54,7 +54,7 @@ impl Clients {
     }
 
     /// The display name of `client_id`.
-    pub fn name(&self, client_id: &str) -> Option<String> {
+    pub(crate) fn name(&self, client_id: &str) -> Option<String> {
         self.0
             .iter()
             .find(|c| c.config.client_id == client_id)
@@ -62,7 +62,7 @@ impl Clients {
     }
 
     /// The claims `client_id` is registered for.
-    pub fn allowed_claims(&self, client_id: &str) -> Option<Vec<String>> {
+    pub(crate) fn allowed_claims(&self, client_id: &str) -> Option<Vec<String>> {
         self.0
             .iter()
             .find(|c| c.config.client_id == client_id)

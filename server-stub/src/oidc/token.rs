@@ -26,23 +26,23 @@ use crate::{clock, db, random};
 
 /// Authentication methods of an approval with the code (RFC 8176): software-protected key (the
 /// core cannot prove hardware protection to the server), PIN, and together multi-factor.
-pub const AMR_CODE: [&str; 3] = ["swk", "pin", "mfa"];
+pub(super) const AMR_CODE: [&str; 3] = ["swk", "pin", "mfa"];
 
 /// Authentication methods of an approval with the biometric key. The platform says only that
 /// the enrolled person passed its biometric check, not whether by fingerprint or face, so the
 /// RFC 8176 value is `user` (user presence) beside the software key, together multi-factor.
-pub const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
+pub(super) const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
 
 /// How long after the request's expiry an approved login's token can still be picked up: a
 /// person who approves in the last second must not leave the relying party empty-handed.
-pub const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
+pub(super) const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
 
 /// The age of [`claims::AGE_OVER_18`]: the claim's name fixes it, whatever the activation
 /// policy's minimum age.
-pub const ADULT_AGE_YEARS: u32 = 18;
+pub(super) const ADULT_AGE_YEARS: u32 = 18;
 
 /// Lifetime of the (opaque, unused) access token; this server has no userinfo endpoint.
-pub const ACCESS_TOKEN_TTL_SECS: i64 = 300;
+pub(super) const ACCESS_TOKEN_TTL_SECS: i64 = 300;
 
 /// `POST /oidc/token`: the CIBA grant, polled by the relying party.
 pub(super) async fn token(

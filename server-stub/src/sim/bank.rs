@@ -25,10 +25,10 @@ use crate::{clock, db};
 
 /// Lifetime of the identity tokens the banks hand out: long enough to return to the app and
 /// submit, short enough to be useless later (within the protocol's maximum).
-pub const IDENTITY_TOKEN_TTL_SECS: i64 = 300;
+pub(crate) const IDENTITY_TOKEN_TTL_SECS: i64 = 300;
 
 /// The kind of evidence a bank records: a debit card checked with its PIN.
-pub const EVIDENCE_DEBIT_CARD: &str = "bank_debit_card";
+pub(crate) const EVIDENCE_DEBIT_CARD: &str = "bank_debit_card";
 
 fn bank_from_path(id: &str) -> Result<Bank> {
     Bank::from_id(id).map_err(|_| ServerError::NotFound(format!("no bank {id:?}")))

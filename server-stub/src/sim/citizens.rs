@@ -18,22 +18,22 @@ use crate::server::AppState;
 use crate::{clock, db, random};
 
 /// Digits of a card PIN.
-pub const CARD_PIN_DIGITS: usize = 4;
+pub(crate) const CARD_PIN_DIGITS: usize = 4;
 
 /// Digits of a card number (with the Luhn check digit).
-pub const CARD_NUMBER_DIGITS: usize = 16;
+pub(crate) const CARD_NUMBER_DIGITS: usize = 16;
 
 /// Bancontact/Maestro debit cards of Belgian banks start with 6703.
-pub const DEBIT_CARD_PREFIX: &str = "6703";
+pub(crate) const DEBIT_CARD_PREFIX: &str = "6703";
 
 /// VISA credit cards start with 4.
-pub const CREDIT_CARD_PREFIX: &str = "4";
+pub(crate) const CREDIT_CARD_PREFIX: &str = "4";
 
 /// Digits of an eID card serial (the card number printed on a Belgian eID).
-pub const EID_SERIAL_DIGITS: usize = 12;
+pub(crate) const EID_SERIAL_DIGITS: usize = 12;
 
 /// Years an eID card is valid when the citizen's card is made up (a Belgian eID: 10 years).
-pub const EID_VALIDITY_YEARS: i32 = 10;
+pub(crate) const EID_VALIDITY_YEARS: i32 = 10;
 
 /// Bytes of salt per card PIN hash.
 const PIN_SALT_BYTES: usize = 16;

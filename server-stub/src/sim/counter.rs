@@ -22,16 +22,16 @@ use crate::sim::{check_email, identity_code};
 use crate::{clock, db};
 
 /// Issuer recorded for identities checked at the counter.
-pub const COUNTER_ISSUER: &str = "counter";
+pub(crate) const COUNTER_ISSUER: &str = "counter";
 
 /// The kind of evidence the counter records: an identity document checked by an official.
-pub const EVIDENCE_COUNTER_CHECK: &str = "counter_identity_check";
+pub(crate) const EVIDENCE_COUNTER_CHECK: &str = "counter_identity_check";
 
 /// Longest identity document number accepted.
 const MAX_DOCUMENT_NUMBER_CHARS: usize = 32;
 
 /// Subject of the e-mail with the activation link.
-pub const ACTIVATION_EMAIL_SUBJECT: &str = "Activeer uw digitale sleutel";
+pub(crate) const ACTIVATION_EMAIL_SUBJECT: &str = "Activeer uw digitale sleutel";
 
 /// `POST /sim/counter/activation`: the official has checked the identity document of the
 /// person with this national register number.

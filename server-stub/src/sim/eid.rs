@@ -24,10 +24,10 @@ use crate::sim::{check_email, identity_code, keep_counts};
 use crate::{clock, db};
 
 /// Issuer recorded for identities the eID website proved.
-pub const EID_ISSUER: &str = "eid:website";
+pub(crate) const EID_ISSUER: &str = "eid:website";
 
 /// The kind of evidence the eID website records: the card read with its PIN.
-pub const EVIDENCE_EID_CARD: &str = "eid_card";
+pub(crate) const EVIDENCE_EID_CARD: &str = "eid_card";
 
 /// `POST /sim/eid/identification`: checks the eID card and PIN, and issues an identification
 /// code bound to the phone number.

@@ -12,12 +12,12 @@ use sleutel_protocol::api;
 use crate::error::{Result, ServerError};
 use crate::server::AppState;
 
-pub mod bank;
-pub mod block;
-pub mod citizens;
-pub mod counter;
-pub mod eid;
-pub mod outbox;
+pub(crate) mod bank;
+pub(crate) mod block;
+pub(crate) mod citizens;
+pub(crate) mod counter;
+pub(crate) mod eid;
+pub(crate) mod outbox;
 
 /// The simulator routes.
 pub(crate) fn routes() -> Router<AppState> {

@@ -16,12 +16,12 @@ use crate::extract::Params;
 use crate::server::AppState;
 
 /// Messages returned per outbox read at most; a reader pages on with `after`.
-pub const MAX_OUTBOX_MESSAGES: i64 = 100;
+pub(crate) const MAX_OUTBOX_MESSAGES: i64 = 100;
 
 /// How long the simulated outboxes keep a message: a day beyond the longest-lived thing one can
 /// carry (the counter's activation link, 14 days by default). The SMS outbox holds control
 /// codes and the e-mail outbox counter links in the clear, so they are not kept for ever.
-pub const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
+pub(crate) const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
 
 /// Deletes outbox messages older than [`OUTBOX_RETENTION_SECS`]; returns how many.
 pub(crate) fn purge(conn: &rusqlite::Connection, now: i64) -> Result<usize> {

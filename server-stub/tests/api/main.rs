@@ -1,6 +1,10 @@
 //! The server over real HTTP: a real server on a loopback port with a temporary SQLite file,
 //! a phone and a relying party played with the protocol crate's helpers.
 
+// A test crate: its helpers are `pub` for the test modules beside them, and a failed unwrap is a
+// failed test.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod bad_input;
 mod binary;
 mod common;
