@@ -40,13 +40,8 @@ pub use sleutel_protocol::api::SmsSent;
 pub use sleutel_protocol::identity::{Bank, IdentitySource};
 pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
-/// The current time in Unix seconds; a clock before 1970 reads as 0.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+// The one reading of the clock, shared with the server (`crate::now()` in this crate).
+use sleutel_protocol::clock::now;
 
 /// A fresh random identifier: [`sleutel_protocol::limits::ID_BYTES`] bytes from the OS
 /// generator in base64url, unique enough that ids never repeat (proof ids in the server's replay

@@ -41,11 +41,3 @@ pub fn http_client() -> Result<reqwest::Client> {
         .build()
         .map_err(|e| HarnessError::Http(e.to_string()))
 }
-
-/// Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}

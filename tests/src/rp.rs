@@ -18,7 +18,7 @@ use sleutel_protocol::jose::Jwks;
 use tokio::sync::OnceCell;
 
 use crate::sim::json_or_error;
-use crate::{HarnessError, Result, http_client, now};
+use crate::{HarnessError, Result, http_client};
 
 /// What a relying party asks for.
 #[derive(Debug, Clone)]
@@ -348,7 +348,7 @@ impl RelyingParty {
             &self.jwks().await?,
             issuer,
             &self.client_id,
-            now(),
+            sleutel_protocol::clock::now(),
         )
         .map_err(|e| HarnessError::Verification(e.to_string()))
     }

@@ -743,7 +743,7 @@ async fn call_with_key(
         &target,
         &body,
         &jti,
-        sleutel_harness::now(),
+        sleutel_protocol::clock::now(),
     )
     .unwrap();
     let mut request = sleutel_harness::http_client()
@@ -774,7 +774,7 @@ fn guessed_approval(keystore: &TestKeystore, alias: &str, request_id: &str) -> V
         method: Some(UvMethod::Pin),
         claims: vec!["name".into()],
         number: None,
-        iat: sleutel_harness::now(),
+        iat: sleutel_protocol::clock::now(),
     };
     let mut jws = GeneralJws::new(&answer.to_payload());
     jws.add_signature(&ActionResponse::device_header(), &keystore.signer(alias))

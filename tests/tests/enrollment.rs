@@ -8,9 +8,9 @@ use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Bank, CoreError};
-use sleutel_harness::now;
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api;
+use sleutel_protocol::clock::now;
 use sleutel_protocol::identity::{
     Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };

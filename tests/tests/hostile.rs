@@ -14,9 +14,10 @@ use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Approval, CoreError};
+use sleutel_harness::http_client;
 use sleutel_harness::sim::SimClient;
-use sleutel_harness::{http_client, now};
 use sleutel_protocol::api::{self, ApiError};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::dpop;
 use sleutel_protocol::jose::{Jwk, b64, b64_decode};
 

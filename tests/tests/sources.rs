@@ -621,7 +621,7 @@ async fn an_activation_code_works_once() {
 async fn every_source_refuses_a_person_under_18() {
     let server = server().await;
     let (phone, _dir) = new_phone(&server.url());
-    let today = sleutel_protocol::identity::Date::from_unix(sleutel_harness::now());
+    let today = sleutel_protocol::identity::Date::from_unix(sleutel_protocol::clock::now());
     let minor = phone
         .sim()
         .create_citizen(&NewCitizen {

@@ -16,18 +16,12 @@ use sleutel_protocol::api::{
     self, ApiError, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, StartEnrollment,
     SubmitIdentity, VerifySms,
 };
+use sleutel_protocol::clock::now;
 use sleutel_protocol::dpop;
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
 use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -14,6 +14,7 @@ use sleutel_protocol::jose::{Header, sign_compact};
 use sleutel_server::Policy;
 
 use crate::common::*;
+use sleutel_protocol::clock::now;
 
 #[tokio::test]
 async fn the_handoff_url_points_at_the_chosen_bank_with_the_enrollment_binding() {

@@ -18,6 +18,7 @@ use sleutel_server::{Policy, RequestEvidence, RequestLookup};
 
 use crate::common::*;
 use crate::device_life::{change_pin, pin_change};
+use sleutel_protocol::clock::now;
 
 const PAYMENT: [(&str, &str); 4] = [
     ("transaction_amount", "125.50"),

@@ -15,6 +15,7 @@ use sleutel_server::Policy;
 
 use crate::common::*;
 use crate::sources::block_by_wrong_codes;
+use sleutel_protocol::clock::now;
 
 fn sign(key: &SigningKey, message: &str) -> String {
     jose::b64(key.sign_es256(message.as_bytes()).unwrap())

@@ -14,6 +14,7 @@ use sleutel_protocol::response::UvMethod;
 use sleutel_server::Policy;
 
 use crate::common::*;
+use sleutel_protocol::clock::now;
 
 async fn jwks(server: &TestServer) -> Jwks {
     ok(server

@@ -21,6 +21,7 @@ use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_server::Policy;
 
 use crate::common::*;
+use sleutel_protocol::clock::now;
 
 /// The e-mail address the tests give the eID website and the counter.
 pub const EMAIL: &str = "jan.peeters@example.be";
