@@ -7,7 +7,8 @@
 //! Everything is kept in a local SQLite store; secrets go through the keystore. With the `uniffi`
 //! feature, the [`Authenticator`] and the public types and errors derive their uniffi traits: this
 //! API is the one Kotlin, Swift and Python call, built into one library by the bindings crate
-//! (`sleutel-ffi`).
+//! (`sleutel-ffi`). With the `testing` feature, [`testing`] holds the test keystore with a
+//! simulated biometric sensor that the core's own tests and the harness's virtual phones use.
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -24,6 +25,8 @@ mod pin;
 mod server_keys;
 mod software_keystore;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

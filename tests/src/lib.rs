@@ -6,14 +6,13 @@
 //! - [`server`]: the reference server started in-process on a free loopback port.
 //! - [`sim`]: the simulators a person deals with outside the app (bank, eID website, counter,
 //!   block page, SMS, e-mail, push).
-//! - [`phone`]: a virtual phone running the real `sleutel-core` with a test-only keystore.
-//! - [`keystore`]: that keystore, with a simulated biometric sensor.
+//! - [`phone`]: a virtual phone running the real `sleutel-core` with the core's test keystore
+//!   (`sleutel_core::testing::TestKeystore`, a simulated biometric sensor).
 //! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
 //! - [`demo`]: the whole story, printed step by step.
 
 pub mod demo;
 mod error;
-pub mod keystore;
 pub mod phone;
 pub mod ping;
 pub mod rp;

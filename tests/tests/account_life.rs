@@ -8,10 +8,10 @@ mod common;
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
+use sleutel_core::testing::{BiometricPrompt, TestKeystore};
 use sleutel_core::{
     AccountEventKind, AccountStatus, Approval, CoreError, IdentitySource, Keystore, KeystoreError,
 };
-use sleutel_harness::keystore::{BiometricPrompt, TestKeystore};
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_protocol::api::sim::{BlockMyKey, Citizen};
