@@ -1,12 +1,20 @@
 //! The reference server started in this process on a free loopback port, with its database in a
-//! temporary directory that lives as long as the handle.
+//! temporary directory that lives as long as the handle; the end-to-end tests and the server's
+//! own integration tests start one per test, so tests stay independent and run in parallel.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
 
-use crate::{HarnessError, Result};
+use crate::rp::RelyingParty;
+use crate::sim::SimClient;
+use crate::{HarnessError, Result, http_client};
+
+/// How long a test's connection to the database waits for the running server's write lock: a
+/// request holds it for milliseconds, so this only matters on a loaded machine.
+const DB_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// A running in-process server and the directory that holds its database.
 pub struct InProcessServer {
@@ -14,6 +22,8 @@ pub struct InProcessServer {
     dir: tempfile::TempDir,
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
+    /// One HTTP client for every simulator and relying party of this server.
+    http: reqwest::Client,
 }
 
 impl InProcessServer {
@@ -33,6 +43,7 @@ impl InProcessServer {
             dir,
             relying_parties,
             policy,
+            http: http_client()?,
         };
         this.server = Some(this.launch(None).await?);
         Ok(this)
@@ -57,6 +68,25 @@ impl InProcessServer {
         self.dir.path().join("sleutel-server.db")
     }
 
+    /// A connection to the server's database, for what no HTTP call shows (rows left behind) or
+    /// can do (moving a stored time into the past).
+    pub fn db(&self) -> Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(self.db_path())?;
+        conn.busy_timeout(DB_BUSY_WAIT)?;
+        Ok(conn)
+    }
+
+    /// The number of rows of `table`. The name goes into the SQL text, so it must come from the
+    /// test itself, never from input.
+    pub fn rows(&self, table: &str) -> Result<i64> {
+        let count = self
+            .db()?
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?;
+        Ok(count)
+    }
+
     /// The server's base URL.
     pub fn url(&self) -> String {
         self.server.as_ref().map(|s| s.url()).unwrap_or_default()
@@ -69,6 +99,30 @@ impl InProcessServer {
             .ok_or_else(|| HarnessError::Server("server is stopped".into()))
     }
 
+    /// The HTTP client of this server's simulators and relying parties, for a request made by
+    /// hand (a broken body, a wrong method, a path that does not exist).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The simulators of this server.
+    pub fn sim(&self) -> SimClient {
+        SimClient::with_client(self.http.clone(), &self.url())
+    }
+
+    /// The demo relying party ("Online overheid") of this server.
+    pub fn rp(&self) -> RelyingParty {
+        self.relying_party(
+            RelyingPartyConfig::DEMO_CLIENT_ID,
+            RelyingPartyConfig::DEMO_SECRET,
+        )
+    }
+
+    /// The relying party `client_id` with `secret` of this server.
+    pub fn relying_party(&self, client_id: &str, secret: &str) -> RelyingParty {
+        RelyingParty::with_client(self.http.clone(), &self.url(), client_id, secret)
+    }
+
     /// Stops the server and starts it again on the same port and database, as after a crash or
     /// an upgrade: enrolled phones must keep working.
     pub async fn restart(&mut self) -> Result<()> {
@@ -78,6 +132,13 @@ impl InProcessServer {
         }
         self.server = Some(self.launch(Some(port)).await?);
         Ok(())
+    }
+
+    /// Stops the server and starts it again on the same port and database with `policy`, as an
+    /// operator changing a value does.
+    pub async fn restart_with(&mut self, policy: Policy) -> Result<()> {
+        self.policy = policy;
+        self.restart().await
     }
 
     /// Stops the server.

@@ -21,13 +21,14 @@ fn payment<'a>(number: &'a str, payee: &'a str) -> [(&'a str, &'a str); 7] {
 
 #[tokio::test]
 async fn a_payment_to_a_readable_payee_is_accepted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000901").await;
 
     let started: BackchannelAuthResponse = ok(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "Stad Gent"))
-        .await)
+        .backchannel_authorize_raw(&payment(&e.number, "Stad Gent"))
+        .await
+        .unwrap())
     .await;
 
     assert!(!started.auth_req_id.is_empty());
@@ -35,13 +36,14 @@ async fn a_payment_to_a_readable_payee_is_accepted() {
 
 #[tokio::test]
 async fn a_payee_of_a_braille_blank_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000902").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "\u{2800}"))
-        .await)
+        .backchannel_authorize_raw(&payment(&e.number, "\u{2800}"))
+        .await
+        .unwrap())
     .await;
 
     assert_eq!(error.error, codes::INVALID_REQUEST, "{error:?}");
@@ -53,17 +55,18 @@ async fn a_payee_of_a_braille_blank_is_refused() {
 
 #[tokio::test]
 async fn a_binding_message_of_a_braille_blank_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000903").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&[
+        .backchannel_authorize_raw(&[
             ("scope", "openid"),
             ("login_hint", &e.number),
             ("binding_message", "\u{2800}"),
         ])
-        .await)
+        .await
+        .unwrap())
     .await;
 
     assert_eq!(error.error, codes::INVALID_BINDING_MESSAGE, "{error:?}");
@@ -71,14 +74,15 @@ async fn a_binding_message_of_a_braille_blank_is_refused() {
 
 #[tokio::test]
 async fn a_payee_mixing_latin_and_cyrillic_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000904").await;
 
     // "Stаd Gent" with U+0430 CYRILLIC SMALL LETTER A.
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "St\u{0430}d Gent"))
-        .await)
+        .backchannel_authorize_raw(&payment(&e.number, "St\u{0430}d Gent"))
+        .await
+        .unwrap())
     .await;
 
     assert_eq!(error.error, codes::INVALID_REQUEST, "{error:?}");
