@@ -4,8 +4,6 @@
 //! blocking a lost phone from outside, and two isolated accounts on one phone. Phone and server
 //! both record each event.
 
-mod common;
-
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::testing::{BiometricPrompt, TestKeystore};
@@ -21,7 +19,7 @@ use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, UvMethod};
 use sleutel_server::Policy;
 
-use common::*;
+use crate::common::*;
 
 const NEW_CODE: &str = "27182";
 

@@ -1,11 +1,9 @@
 //! The person's defences: number matching, "this was not me", spoofed display text, expired
 //! and duplicate requests, and the bound on open requests.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{Approval, CoreError, DeclineReason, SignDocument, Transaction};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::server::InProcessServer;

@@ -1,10 +1,8 @@
 //! Enrollment through the bank-app handoff: every refusal on the way.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Bank, CoreError};

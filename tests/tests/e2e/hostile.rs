@@ -2,15 +2,13 @@
 //! requests (through a proxy between phone and server), replayed responses, oversize and
 //! malformed bodies.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Approval, CoreError};

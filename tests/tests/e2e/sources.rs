@@ -2,11 +2,9 @@
 //! counter's two factors (the e-mail's activation link and the code handed out there) beside the
 //! bank, each refusal the sources name, and the age policy every source enforces.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{CoreError, EnrollmentStep, IdentitySource};
 use sleutel_harness::HarnessError;
 use sleutel_harness::phone::{VirtualPhone, silent};

@@ -1,11 +1,9 @@
 //! A relying party logs an enrolled citizen in: approvals, wrong codes, blocking, declines,
 //! expiry, and the server's CIBA errors.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{Approval, CoreError, DeclineReason};
 use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
