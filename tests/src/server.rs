@@ -18,7 +18,7 @@ const DB_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// A running in-process server and the directory that holds its database.
 pub struct InProcessServer {
-    server: Option<RunningServer>,
+    server: RunningServer,
     dir: tempfile::TempDir,
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
@@ -38,34 +38,19 @@ impl InProcessServer {
         relying_parties: Vec<RelyingPartyConfig>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let mut this = Self {
-            server: None,
+        let server = launch(&dir, &relying_parties, &policy, None).await?;
+        Ok(Self {
+            server,
             dir,
             relying_parties,
             policy,
             http: http_client()?,
-        };
-        this.server = Some(this.launch(None).await?);
-        Ok(this)
-    }
-
-    async fn launch(&self, port: Option<u16>) -> Result<RunningServer> {
-        let listen = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0)));
-        let config = ServerConfig {
-            listen,
-            db_path: self.db_path(),
-            public_url: None,
-            relying_parties: self.relying_parties.clone(),
-            policy: self.policy.clone(),
-        };
-        sleutel_server::start(config)
-            .await
-            .map_err(|e| HarnessError::Server(e.to_string()))
+        })
     }
 
     /// The server's database file.
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("sleutel-server.db")
+        db_path(&self.dir)
     }
 
     /// A connection to the server's database, for what no HTTP call shows (rows left behind) or
@@ -89,14 +74,12 @@ impl InProcessServer {
 
     /// The server's base URL.
     pub fn url(&self) -> String {
-        self.server.as_ref().map(|s| s.url()).unwrap_or_default()
+        self.server.url()
     }
 
     /// The running server, for simulator-side helpers such as minting identity tokens.
-    pub fn running(&self) -> Result<&RunningServer> {
-        self.server
-            .as_ref()
-            .ok_or_else(|| HarnessError::Server("server is stopped".into()))
+    pub fn running(&self) -> &RunningServer {
+        &self.server
     }
 
     /// The HTTP client of this server's simulators and relying parties, for a request made by
@@ -125,26 +108,50 @@ impl InProcessServer {
 
     /// Stops the server and starts it again on the same port and database, as after a crash or
     /// an upgrade: enrolled phones must keep working.
-    pub async fn restart(&mut self) -> Result<()> {
-        let port = self.running()?.local_addr().port();
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
-        self.server = Some(self.launch(Some(port)).await?);
-        Ok(())
+    pub async fn restart(self) -> Result<Self> {
+        let policy = self.policy.clone();
+        self.restart_with(policy).await
     }
 
     /// Stops the server and starts it again on the same port and database with `policy`, as an
     /// operator changing a value does.
-    pub async fn restart_with(&mut self, policy: Policy) -> Result<()> {
-        self.policy = policy;
-        self.restart().await
+    pub async fn restart_with(self, policy: Policy) -> Result<Self> {
+        let port = self.server.local_addr().port();
+        self.server.shutdown().await;
+        let server = launch(&self.dir, &self.relying_parties, &policy, Some(port)).await?;
+        Ok(Self {
+            server,
+            policy,
+            ..self
+        })
     }
 
     /// Stops the server.
-    pub async fn shutdown(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
+}
+
+/// The database file of a server whose data lives in `dir`.
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("sleutel-server.db")
+}
+
+/// Starts a server on loopback with its database in `dir`, on `port` (a free one if `None`).
+async fn launch(
+    dir: &tempfile::TempDir,
+    relying_parties: &[RelyingPartyConfig],
+    policy: &Policy,
+    port: Option<u16>,
+) -> Result<RunningServer> {
+    let config = ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
+        db_path: db_path(dir),
+        public_url: None,
+        relying_parties: relying_parties.to_vec(),
+        policy: policy.clone(),
+    };
+    sleutel_server::start(config)
+        .await
+        .map_err(|e| HarnessError::Server(e.to_string()))
 }

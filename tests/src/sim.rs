@@ -14,6 +14,8 @@ use sleutel_protocol::api::sim::{
     EmailOutbox, IdentificationCodeIssued, KeyBlocked, NewCitizen, PushOutbox, SmsOutbox,
 };
 use sleutel_protocol::api::{self, ApiError};
+use sleutel_protocol::clock;
+use sleutel_protocol::identity::Date;
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use url::Url;
 
@@ -273,6 +275,16 @@ impl SimClient {
             &[("account_id", account_id), ("after", &after)],
         )
         .await
+    }
+}
+
+/// A citizen of 17, for the tests of the age every identity source enforces: born on 1 January
+/// seventeen years before this year, so under 18 on every day of it.
+pub fn minor() -> NewCitizen {
+    let today = Date::from_unix(clock::now());
+    NewCitizen {
+        birthdate: Some(format!("{:04}-01-01", today.year - 17)),
+        ..NewCitizen::default()
     }
 }
 

@@ -68,11 +68,31 @@ pub fn other_rp(server: &InProcessServer, n: usize) -> RelyingParty {
 
 /// The error code of `rp`'s token request for `auth_req_id`, which must be refused.
 pub async fn token_error(rp: &RelyingParty, auth_req_id: &str) -> String {
-    err(rp.token_raw(auth_req_id).await.unwrap()).await.1.error
+    err(rp.token_raw(auth_req_id).await).await.1.error
+}
+
+/// An answer as a test holds it: a response from the hand-made phone or client, or the result
+/// of one of the kit's `_raw` calls, which fails only when nothing was answered.
+pub trait Answer {
+    /// The response; a call that got none fails the test.
+    fn response(self) -> reqwest::Response;
+}
+
+impl Answer for reqwest::Response {
+    fn response(self) -> reqwest::Response {
+        self
+    }
+}
+
+impl Answer for sleutel_harness::Result<reqwest::Response> {
+    fn response(self) -> reqwest::Response {
+        self.unwrap()
+    }
 }
 
 /// Asserts success and decodes the JSON body.
-pub async fn ok<T: DeserializeOwned>(response: reqwest::Response) -> T {
+pub async fn ok<T: DeserializeOwned>(answer: impl Answer) -> T {
+    let response = answer.response();
     let status = response.status();
     let body = response.text().await.unwrap();
     assert!(status.is_success(), "HTTP {status}: {body}");
@@ -80,7 +100,8 @@ pub async fn ok<T: DeserializeOwned>(response: reqwest::Response) -> T {
 }
 
 /// Asserts failure and decodes the JSON error body.
-pub async fn err(response: reqwest::Response) -> (StatusCode, ApiError) {
+pub async fn err(answer: impl Answer) -> (StatusCode, ApiError) {
+    let response = answer.response();
     let status = response.status();
     let body = response.text().await.unwrap();
     assert!(
@@ -461,6 +482,6 @@ pub async fn approved_login(
         .await)
     .await;
     assert_eq!(accepted.status, "approved");
-    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await.unwrap()).await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
     (started, token)
 }

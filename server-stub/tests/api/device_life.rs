@@ -69,8 +69,7 @@ async fn biometric_login(
             ("login_hint", &e.number),
             ("acr_values", api::oidc::ACR_CODE_OR_BIOMETRIC),
         ])
-        .await
-        .unwrap())
+        .await)
     .await;
     let (request, jws) = e.the_request().await;
     (started.auth_req_id, request, jws)
@@ -267,8 +266,7 @@ async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
 
     assert_eq!(updated.status, "biometric_enabled");
     assert_eq!(accepted.status, "approved");
-    let token: api::oidc::TokenResponse =
-        ok(server.rp().token_raw(&auth_req_id).await.unwrap()).await;
+    let token: api::oidc::TokenResponse = ok(server.rp().token_raw(&auth_req_id).await).await;
     let payload = jose::b64_decode(token.id_token.split('.').nth(1).unwrap(), "id token").unwrap();
     let claims: IdTokenClaims = serde_json::from_slice(&payload).unwrap();
     assert_eq!(claims.acr, api::oidc::ACR_CODE_OR_BIOMETRIC);

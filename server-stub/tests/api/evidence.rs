@@ -33,7 +33,7 @@ const PAYMENT: [(&str, &str); 4] = [
 async fn ask(rp: &RelyingParty, e: &Enrolled, form: &[(&str, &str)]) -> BackchannelAuthResponse {
     let mut full = vec![("scope", "openid"), ("login_hint", e.number.as_str())];
     full.extend_from_slice(form);
-    ok(rp.backchannel_authorize_raw(&full).await.unwrap()).await
+    ok(rp.backchannel_authorize_raw(&full).await).await
 }
 
 /// An approved request: the verified ID token's claims, the request as the phone saw it and
@@ -59,7 +59,7 @@ async fn ask_and_approve(
         .answer(&request, &e.approval(&request, &jws, &e.pin))
         .await)
     .await;
-    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await.unwrap()).await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
     let jwks: Jwks = ok(server
         .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
@@ -82,7 +82,6 @@ async fn ask_and_approve(
 fn evidence(server: &InProcessServer, auth_req_id: &str) -> RequestEvidence {
     server
         .running()
-        .unwrap()
         .request_evidence(RequestLookup::AuthReqId(auth_req_id))
         .unwrap()
         .expect("the server keeps the request")
@@ -300,12 +299,10 @@ async fn the_evidence_is_found_by_request_id_and_by_the_tokens_request_hash() {
 
     let by_id = server
         .running()
-        .unwrap()
         .request_evidence(RequestLookup::RequestId(&approved.request.jti))
         .unwrap();
     let by_hash = server
         .running()
-        .unwrap()
         .request_evidence(RequestLookup::RequestHash(
             &approved.claims.sleutel_action.request_hash,
         ))
@@ -442,7 +439,7 @@ fn age(server: &InProcessServer, auth_req_id: &str, secs: i64) {
 #[tokio::test]
 async fn a_restart_purges_requests_past_the_retention_and_keeps_recent_ones() {
     let retention = Policy::default().request_retention_secs;
-    let mut server = server().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000813").await;
     let old = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -453,11 +450,10 @@ async fn a_restart_purges_requests_past_the_retention_and_keeps_recent_ones() {
     age(&server, &old.auth_req_id, retention + 1);
     age(&server, &recent.auth_req_id, retention - 3600);
 
-    server.restart().await.unwrap();
+    let server = server.restart().await.unwrap();
 
     let gone = server
         .running()
-        .unwrap()
         .request_evidence(RequestLookup::AuthReqId(&old.auth_req_id))
         .unwrap();
     assert_eq!(gone, None);

@@ -56,7 +56,6 @@ fn server_events(
 ) -> Vec<String> {
     server
         .running()
-        .unwrap()
         .account_events(account_id)
         .unwrap()
         .into_iter()

@@ -75,7 +75,6 @@ async fn a_wrong_number_declines_and_is_recorded_as_suspicious() {
     assert_eq!(denied.api_code(), Some(codes::ACCESS_DENIED));
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(events.iter().any(|(event, _, _)| event == "wrong_number"));
@@ -110,7 +109,6 @@ async fn not_me_gives_access_denied_alerts_the_holder_and_throttles_new_requests
     assert_eq!(again.api_code(), Some(codes::ACCESS_DENIED));
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(
@@ -139,7 +137,6 @@ async fn not_me_blocks_the_account_when_the_policy_says_so() {
 
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(events.iter().any(|(event, _, _)| event == "blocked"));

@@ -19,7 +19,6 @@ use sleutel_server::Policy;
 fn minted(server: &InProcessServer, a: &Activation, nonce: &str, iat: i64, exp: i64) -> String {
     server
         .running()
-        .unwrap()
         .mint_identity_token(
             Bank::Kbc,
             &a.citizen.citizen_id,
