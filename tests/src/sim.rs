@@ -136,12 +136,9 @@ impl SimClient {
         if !page.status().is_success() {
             return Err(api_error(page).await);
         }
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        // A missing parameter goes to the bank empty, and the bank refuses it as a person's
+        // browser would see it refused.
+        let param = |name: &str| query_param(&url, name).unwrap_or_default();
         let form = BankAuthorize {
             enrollment_id: param("enrollment_id"),
             nonce: param("nonce"),
@@ -276,6 +273,13 @@ impl SimClient {
         )
         .await
     }
+}
+
+/// The value of the query parameter `name` of `url` (a handoff URL, a deep link), decoded.
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A citizen of 17, for the tests of the age every identity source enforces: born on 1 January

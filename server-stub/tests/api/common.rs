@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sleutel_harness::rp::RelyingParty;
 use sleutel_harness::server::InProcessServer;
+use sleutel_harness::sim::query_param;
 use sleutel_protocol::action::{self, ActionRequest};
 use sleutel_protocol::api::oidc::{BackchannelAuthResponse, TokenResponse};
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
@@ -258,10 +259,7 @@ pub fn token_in(deep_link: &str) -> String {
         ),
         api::DEEP_LINK_BANK_RETURN
     );
-    url.query_pairs()
-        .find(|(k, _)| k == "identity_token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
+    query_param(&url, "identity_token").unwrap()
 }
 
 /// A new citizen with a debit and a credit card at KBC.

@@ -7,7 +7,7 @@ use sleutel_core::{Account, Bank};
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::RelyingParty;
 use sleutel_harness::server::InProcessServer;
-use sleutel_harness::sim::SimClient;
+use sleutel_harness::sim::{SimClient, query_param};
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 use sleutel_protocol::api::sim::Citizen;
 use sleutel_server::{Policy, RelyingPartyConfig};
@@ -102,12 +102,7 @@ pub async fn begin_activation(server_url: &str, phone_url: &str, number: &str) -
         .await
         .expect("enrollment starts");
     let url = url::Url::parse(&handoff.handoff_url).expect("handoff URL");
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .expect("handoff URL parameter")
-    };
+    let param = |name: &str| query_param(&url, name).expect("handoff URL parameter");
     Activation {
         enrollment_id: handoff.enrollment_id.clone(),
         nonce: param("nonce"),
