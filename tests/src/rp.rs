@@ -261,13 +261,11 @@ impl RelyingParty {
     /// The same server's endpoints called with another client id and secret, as a client that
     /// guesses or mistypes them does.
     pub fn with_credentials(&self, client_id: &str, secret: &str) -> Self {
+        // The clone keeps the discovery document: it is the same whoever asks.
         Self {
-            http: self.http.clone(),
-            base: self.base.clone(),
             client_id: client_id.to_owned(),
             secret: secret.to_owned(),
-            // The server's discovery document is the same whoever asks.
-            discovery: self.discovery.clone(),
+            ..self.clone()
         }
     }
 
