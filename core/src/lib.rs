@@ -7,7 +7,8 @@
 //! Everything is kept in a local SQLite store; secrets go through the keystore. With the `uniffi`
 //! feature, the [`Authenticator`] and the public types and errors derive their uniffi traits: this
 //! API is the one Kotlin, Swift and Python call, built into one library by the bindings crate
-//! (`sleutel-ffi`).
+//! (`sleutel-ffi`). With the `testing` feature, [`testing`] holds the test keystore with a
+//! simulated biometric sensor that the core's own tests and the harness's virtual phones use.
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -24,6 +25,8 @@ mod pin;
 mod server_keys;
 mod software_keystore;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -40,13 +43,8 @@ pub use sleutel_protocol::api::SmsSent;
 pub use sleutel_protocol::identity::{Bank, IdentitySource};
 pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 
-/// The current time in Unix seconds; a clock before 1970 reads as 0.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+// The one reading of the clock, shared with the server (`crate::now()` in this crate).
+use sleutel_protocol::clock::now;
 
 /// A fresh random identifier: [`sleutel_protocol::limits::ID_BYTES`] bytes from the OS
 /// generator in base64url, unique enough that ids never repeat (proof ids in the server's replay

@@ -199,6 +199,14 @@ pub fn verify_es256(
         .map_err(|_| ProtocolError::BadSignature(what))
 }
 
+/// Whether `signature`, a raw ES256 signature in base64url as request bodies carry one (a proof
+/// of possession, a signature by the current PIN key), verifies over `message` with `key`. One
+/// that is not base64url, or that is high-S, does not verify, as in [`verify_es256`].
+pub fn verifies_b64(key: &VerifyingKey, message: impl AsRef<[u8]>, signature: &str) -> bool {
+    b64_decode(signature, "signature")
+        .is_ok_and(|raw| verify_es256(key, message.as_ref(), &raw, "signature").is_ok())
+}
+
 /// The protected header of every JWS in the protocol.
 ///
 /// A received header is decoded by [`UnverifiedJws::parse`] or [`GeneralJws`], which refuse a

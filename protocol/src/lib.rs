@@ -3,6 +3,7 @@
 //! Nothing here does I/O: every check takes the current time as an argument, so both ends (and
 //! their tests) apply exactly the same rules. The modules follow the protocol's concepts:
 //!
+//! - [`clock`]: the one reading of the system clock, for the callers (no check here reads it).
 //! - [`jose`]: base64url, P-256 JWKs and their thumbprints, compact and general-JSON ES256 JWS.
 //! - [`dpop`]: the DPoP-style proof every phone request carries.
 //! - [`identity`]: identity tokens from banks (and later eID and counter), national register numbers.
@@ -23,6 +24,7 @@ pub mod action;
 pub mod api;
 pub mod approval;
 pub mod claims;
+pub mod clock;
 pub mod display;
 pub mod dpop;
 mod error;

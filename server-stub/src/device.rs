@@ -46,13 +46,6 @@ fn active_code_state(conn: &Connection, jkt: &str) -> Result<CodeState> {
     Ok(code)
 }
 
-/// Whether `signature` (base64url, raw) by `key` verifies over `message`.
-fn signs(key: &VerifyingKey, message: &str, signature: &str) -> bool {
-    jose::b64_decode(signature, "signature")
-        .ok()
-        .is_some_and(|sig| jose::verify_es256(key, message.as_bytes(), &sig, "signature").is_ok())
-}
-
 /// A public key from the body, refused with `invalid_request` when unusable.
 fn key_of(jwk: &Jwk, what: &str) -> Result<VerifyingKey> {
     jwk.to_verifying_key()
@@ -83,7 +76,7 @@ fn apply_pin_change(
     let new_key = key_of(&body.new_pin_key, "new_pin_key")?;
     let new_jkt = body.new_pin_key.thumbprint();
     let message = api::pin_change_message(&call.jkt, &new_jkt);
-    if !signs(&new_key, &message, &body.new_pin_pop) {
+    if !jose::verifies_b64(&new_key, &message, &body.new_pin_pop) {
         return Err(ServerError::InvalidRequest(
             "new_pin_pop does not verify with the new PIN key".into(),
         ));
@@ -99,7 +92,7 @@ fn apply_pin_change(
         // this answer is no way to test guesses for free.
         return Ok(());
     }
-    if !signs(&code.pin_key()?, &message, &body.current_pin_signature) {
+    if !jose::verifies_b64(&code.pin_key()?, &message, &body.current_pin_signature) {
         return code.wrong_code(app, tx, now);
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
@@ -140,12 +133,12 @@ async fn enable_biometric(
                 ));
             }
             let message = api::biometric_enable_message(&call.jkt, &bio_jkt);
-            if !signs(&bio_key, &message, &body.biometric_pop) {
+            if !jose::verifies_b64(&bio_key, &message, &body.biometric_pop) {
                 return Err(ServerError::InvalidRequest(
                     "biometric_pop does not verify with the biometric key".into(),
                 ));
             }
-            if !signs(&code.pin_key()?, &message, &body.pin_signature) {
+            if !jose::verifies_b64(&code.pin_key()?, &message, &body.pin_signature) {
                 return code.wrong_code(app, tx, now);
             }
             let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))

@@ -12,7 +12,6 @@
 //! history). Wire types and rules come from `sleutel-protocol`.
 
 mod auth;
-mod clock;
 mod code_attempts;
 pub mod config;
 mod db;
@@ -34,6 +33,9 @@ mod sim;
 mod sms;
 #[cfg(feature = "testing")]
 mod testing;
+
+// The one reading of the clock, shared with the phone core (`crate::clock::now()` here).
+use sleutel_protocol::clock;
 
 pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
 pub use error::{ServerError, StartError};

@@ -20,12 +20,19 @@ pub enum HarnessError {
     /// Waited too long for something (a push, an SMS, a token).
     #[error("timed out waiting for {0}")]
     Timeout(String),
+    /// Something the simulators should already hold is not there (an SMS code, an activation
+    /// link in an e-mail).
+    #[error("missing: {0}")]
+    Missing(String),
     /// The server could not start.
     #[error("server: {0}")]
     Server(String),
     /// The command line is incomplete.
     #[error("usage: {0}")]
     Usage(String),
+    /// The server's database file, read by a test for what no HTTP call shows.
+    #[error("database: {0}")]
+    Database(String),
     /// Local files of the harness (state directory, keystore file).
     #[error("state: {0}")]
     State(String),
@@ -44,6 +51,12 @@ impl HarnessError {
             HarnessError::Api(e) => Some(&e.error),
             _ => None,
         }
+    }
+}
+
+impl From<rusqlite::Error> for HarnessError {
+    fn from(e: rusqlite::Error) -> Self {
+        HarnessError::Database(e.to_string())
     }
 }
 

@@ -1,19 +1,25 @@
 //! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
 //!
 //! QA teams use it through the `sleutel-harness` binary (`demo`, `phone`, `rp login`); the
-//! end-to-end tests in `tests/tests/` use the same pieces as a library:
+//! end-to-end tests (`tests/tests/e2e/`) and the server's integration tests
+//! (`server-stub/tests/api/`) use the same pieces as a library, their one test kit:
 //!
-//! - [`server`]: the reference server started in-process on a free loopback port.
+//! - [`server`]: the reference server started in-process on a free loopback port, one per test,
+//!   with its database at hand for the tests that read rows.
 //! - [`sim`]: the simulators a person deals with outside the app (bank, eID website, counter,
 //!   block page, SMS, e-mail, push).
-//! - [`phone`]: a virtual phone running the real `sleutel-core` with a test-only keystore.
-//! - [`keystore`]: that keystore, with a simulated biometric sensor.
+//! - [`phone`]: a virtual phone running the real `sleutel-core` with the core's test keystore
+//!   (`sleutel_core::testing::TestKeystore`, a simulated biometric sensor).
 //! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
+//! - [`ping`]: a relying party's notification endpoint, for CIBA ping mode.
 //! - [`demo`]: the whole story, printed step by step.
+//!
+//! The simulator and relying-party calls decode a success and turn a refusal into
+//! [`HarnessError::Api`]; their `_raw` variants return the answer as it came, for tests that
+//! check a refusal's status, headers and body.
 
 pub mod demo;
 mod error;
-pub mod keystore;
 pub mod phone;
 pub mod ping;
 pub mod rp;
@@ -40,12 +46,4 @@ pub fn http_client() -> Result<reqwest::Client> {
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| HarnessError::Http(e.to_string()))
-}
-
-/// Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

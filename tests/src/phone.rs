@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyring_core::sample;
+use sleutel_core::testing::TestKeystore;
 use sleutel_core::{Account, ActionView, Approval, Authenticator, Bank, SoftwareKeystore};
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::identity::IdentitySource;
 
-use crate::keystore::TestKeystore;
 use crate::sim::SimClient;
 use crate::{HarnessError, Result};
 

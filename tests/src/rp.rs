@@ -4,10 +4,14 @@
 //! token's `sleutel_action` claim ([`IdTokenClaims::sleutel_action`]) says what the person
 //! approved (kind, binding message, payment, free-text digest, document, and the hash of the
 //! signed request that names the server's evidence).
+//!
+//! The `_raw` variants send the same requests with any form and hand back the server's answer
+//! as it came, for tests that check a refusal's status, headers and body.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
 use sleutel_protocol::api::oidc::{
     BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
@@ -18,7 +22,10 @@ use sleutel_protocol::jose::Jwks;
 use tokio::sync::OnceCell;
 
 use crate::sim::json_or_error;
-use crate::{HarnessError, Result, http_client, now};
+use crate::{HarnessError, Result, http_client};
+
+/// The binding message of [`RelyingParty::start_login`], the login most tests start with.
+pub const TEST_BINDING_MESSAGE: &str = "TEST-1";
 
 /// What a relying party asks for.
 #[derive(Debug, Clone)]
@@ -231,13 +238,40 @@ pub struct RelyingParty {
 impl RelyingParty {
     /// The relying party `client_id` with `secret`, at the server `base`.
     pub fn new(base: &str, client_id: &str, secret: &str) -> Result<Self> {
-        Ok(Self {
-            http: http_client()?,
+        Ok(Self::with_client(http_client()?, base, client_id, secret))
+    }
+
+    /// The relying party `client_id` with `secret`, at the server `base`, over `http` (a client
+    /// the caller already built).
+    pub(crate) fn with_client(
+        http: reqwest::Client,
+        base: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> Self {
+        Self {
+            http,
             base: base.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
             secret: secret.to_owned(),
             discovery: Arc::default(),
-        })
+        }
+    }
+
+    /// The same server's endpoints called with another client id and secret, as a client that
+    /// guesses or mistypes them does.
+    pub fn with_credentials(&self, client_id: &str, secret: &str) -> Self {
+        // The clone keeps the discovery document: it is the same whoever asks.
+        Self {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The client id this relying party authenticates with.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The demo relying party "Online overheid".
@@ -266,27 +300,45 @@ impl RelyingParty {
         &self,
         request: &LoginRequest,
     ) -> Result<BackchannelAuthResponse> {
+        json_or_error(self.backchannel_authorize_raw(&request.form()).await?).await
+    }
+
+    /// Starts the login most tests begin with: the name (`openid profile`) for `phone_number`,
+    /// with the binding message [`TEST_BINDING_MESSAGE`].
+    pub async fn start_login(&self, phone_number: &str) -> Result<BackchannelAuthResponse> {
+        self.backchannel_authorize(
+            &LoginRequest::new(phone_number).with_message(TEST_BINDING_MESSAGE),
+        )
+        .await
+    }
+
+    /// A backchannel authentication request with `form` as it is (any parameters, none
+    /// checked here), answered as it came.
+    pub async fn backchannel_authorize_raw<F: Serialize + ?Sized>(
+        &self,
+        form: &F,
+    ) -> Result<reqwest::Response> {
         let endpoint = &self.discovery().await?.backchannel_authentication_endpoint;
-        let response = self
-            .authenticated(endpoint)
-            .form(&request.form())
-            .send()
-            .await?;
-        json_or_error(response).await
+        Ok(self.authenticated(endpoint).form(form).send().await?)
     }
 
     /// Polls the token endpoint once.
     pub async fn poll_token(&self, auth_req_id: &str) -> Result<TokenResponse> {
+        json_or_error(self.token_raw(auth_req_id).await?).await
+    }
+
+    /// Polls the token endpoint once, answered as it came (a pending request, a refusal, the
+    /// `Retry-After` of a client held back).
+    pub async fn token_raw(&self, auth_req_id: &str) -> Result<reqwest::Response> {
         let endpoint = &self.discovery().await?.token_endpoint;
-        let response = self
+        Ok(self
             .authenticated(endpoint)
             .form(&[
                 ("grant_type", api::oidc::CIBA_GRANT_TYPE),
                 ("auth_req_id", auth_req_id),
             ])
             .send()
-            .await?;
-        json_or_error(response).await
+            .await?)
     }
 
     /// A POST with client_secret_basic: RFC 6749 §2.3.1 form-encodes id and secret first.
@@ -348,7 +400,7 @@ impl RelyingParty {
             &self.jwks().await?,
             issuer,
             &self.client_id,
-            now(),
+            sleutel_protocol::clock::now(),
         )
         .map_err(|e| HarnessError::Verification(e.to_string()))
     }

@@ -1,19 +1,29 @@
 //! The reference server started in this process on a free loopback port, with its database in a
-//! temporary directory that lives as long as the handle.
+//! temporary directory that lives as long as the handle; the end-to-end tests and the server's
+//! own integration tests start one per test, so tests stay independent and run in parallel.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
 
-use crate::{HarnessError, Result};
+use crate::rp::RelyingParty;
+use crate::sim::SimClient;
+use crate::{HarnessError, Result, http_client};
+
+/// How long a test's connection to the database waits for the running server's write lock: a
+/// request holds it for milliseconds, so this only matters on a loaded machine.
+const DB_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// A running in-process server and the directory that holds its database.
 pub struct InProcessServer {
-    server: Option<RunningServer>,
+    server: RunningServer,
     dir: tempfile::TempDir,
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
+    /// One HTTP client for every simulator and relying party of this server.
+    http: reqwest::Client,
 }
 
 impl InProcessServer {
@@ -28,62 +38,120 @@ impl InProcessServer {
         relying_parties: Vec<RelyingPartyConfig>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let mut this = Self {
-            server: None,
+        let server = launch(&dir, &relying_parties, &policy, None).await?;
+        Ok(Self {
+            server,
             dir,
             relying_parties,
             policy,
-        };
-        this.server = Some(this.launch(None).await?);
-        Ok(this)
-    }
-
-    async fn launch(&self, port: Option<u16>) -> Result<RunningServer> {
-        let listen = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0)));
-        let config = ServerConfig {
-            listen,
-            db_path: self.db_path(),
-            public_url: None,
-            relying_parties: self.relying_parties.clone(),
-            policy: self.policy.clone(),
-        };
-        sleutel_server::start(config)
-            .await
-            .map_err(|e| HarnessError::Server(e.to_string()))
+            http: http_client()?,
+        })
     }
 
     /// The server's database file.
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("sleutel-server.db")
+        db_path(&self.dir)
+    }
+
+    /// A connection to the server's database, for what no HTTP call shows (rows left behind) or
+    /// can do (moving a stored time into the past).
+    pub fn db(&self) -> Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(self.db_path())?;
+        conn.busy_timeout(DB_BUSY_WAIT)?;
+        Ok(conn)
+    }
+
+    /// The number of rows of `table`. The name goes into the SQL text, so it must come from the
+    /// test itself, never from input.
+    pub fn rows(&self, table: &str) -> Result<i64> {
+        let count = self
+            .db()?
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?;
+        Ok(count)
     }
 
     /// The server's base URL.
     pub fn url(&self) -> String {
-        self.server.as_ref().map(|s| s.url()).unwrap_or_default()
+        self.server.url()
     }
 
     /// The running server, for simulator-side helpers such as minting identity tokens.
-    pub fn running(&self) -> Result<&RunningServer> {
-        self.server
-            .as_ref()
-            .ok_or_else(|| HarnessError::Server("server is stopped".into()))
+    pub fn running(&self) -> &RunningServer {
+        &self.server
+    }
+
+    /// The HTTP client of this server's simulators and relying parties, for a request made by
+    /// hand (a broken body, a wrong method, a path that does not exist).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The simulators of this server.
+    pub fn sim(&self) -> SimClient {
+        SimClient::with_client(self.http.clone(), &self.url())
+    }
+
+    /// The demo relying party ("Online overheid") of this server.
+    pub fn rp(&self) -> RelyingParty {
+        self.relying_party(
+            RelyingPartyConfig::DEMO_CLIENT_ID,
+            RelyingPartyConfig::DEMO_SECRET,
+        )
+    }
+
+    /// The relying party `client_id` with `secret` of this server.
+    pub fn relying_party(&self, client_id: &str, secret: &str) -> RelyingParty {
+        RelyingParty::with_client(self.http.clone(), &self.url(), client_id, secret)
     }
 
     /// Stops the server and starts it again on the same port and database, as after a crash or
     /// an upgrade: enrolled phones must keep working.
-    pub async fn restart(&mut self) -> Result<()> {
-        let port = self.running()?.local_addr().port();
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
-        self.server = Some(self.launch(Some(port)).await?);
-        Ok(())
+    pub async fn restart(self) -> Result<Self> {
+        let policy = self.policy.clone();
+        self.restart_with(policy).await
+    }
+
+    /// Stops the server and starts it again on the same port and database with `policy`, as an
+    /// operator changing a value does.
+    pub async fn restart_with(self, policy: Policy) -> Result<Self> {
+        let port = self.server.local_addr().port();
+        self.server.shutdown().await;
+        let server = launch(&self.dir, &self.relying_parties, &policy, Some(port)).await?;
+        Ok(Self {
+            server,
+            policy,
+            ..self
+        })
     }
 
     /// Stops the server.
-    pub async fn shutdown(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
+}
+
+/// The database file of a server whose data lives in `dir`.
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("sleutel-server.db")
+}
+
+/// Starts a server on loopback with its database in `dir`, on `port` (a free one if `None`).
+async fn launch(
+    dir: &tempfile::TempDir,
+    relying_parties: &[RelyingPartyConfig],
+    policy: &Policy,
+    port: Option<u16>,
+) -> Result<RunningServer> {
+    let config = ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
+        db_path: db_path(dir),
+        public_url: None,
+        relying_parties: relying_parties.to_vec(),
+        policy: policy.clone(),
+    };
+    sleutel_server::start(config)
+        .await
+        .map_err(|e| HarnessError::Server(e.to_string()))
 }

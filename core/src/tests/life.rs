@@ -2,82 +2,25 @@
 //! (with a keystore that plays the platform's biometric gate), key invalidation, deactivation,
 //! the errors the server's refusals map to, and answers lost on the way back.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sleutel_protocol::action::UserVerification;
 
-use crate::keystore::{KeyProtection, KeystoreError};
+use crate::testing::TestKeystore;
 use crate::tests::fake_server::{
     CODE, Call, Fault, OTHER_CODE, Shared, add_request, enroll, login_request, new_request, serve,
 };
 use crate::{
-    AccountEventKind, AccountStatus, Approval, Authenticator, CoreError, Keystore, SoftwareKeystore,
+    AccountEventKind, AccountStatus, Approval, Authenticator, CoreError, SoftwareKeystore,
 };
 
 /// A third acceptable code.
 const THIRD_CODE: &str = "31415";
 
-/// A keystore whose biometric keys are software keys behind a simulated biometric gate that the
-/// test can invalidate, as a new fingerprint does on a real phone.
-struct BiometricKeystore {
-    inner: SoftwareKeystore,
-    biometric: Mutex<HashSet<String>>,
-    invalidated: AtomicBool,
-}
-
-impl Keystore for BiometricKeystore {
-    fn generate_key(
-        &self,
-        alias: String,
-        protection: KeyProtection,
-    ) -> Result<Vec<u8>, KeystoreError> {
-        let public = self
-            .inner
-            .generate_key(alias.clone(), KeyProtection::Device)?;
-        if protection == KeyProtection::Biometric {
-            self.biometric.lock().unwrap().insert(alias);
-        }
-        Ok(public)
-    }
-    fn public_key(&self, alias: String) -> Result<Vec<u8>, KeystoreError> {
-        self.inner.public_key(alias)
-    }
-    fn sign(
-        &self,
-        alias: String,
-        message: Vec<u8>,
-        prompt: Option<String>,
-    ) -> Result<Vec<u8>, KeystoreError> {
-        if self.invalidated.load(Ordering::SeqCst)
-            && self.biometric.lock().unwrap().contains(&alias)
-        {
-            return Err(KeystoreError::KeyInvalidated);
-        }
-        self.inner.sign(alias, message, prompt)
-    }
-    fn delete_key(&self, alias: String) -> Result<(), KeystoreError> {
-        self.biometric.lock().unwrap().remove(&alias);
-        self.inner.delete_key(alias)
-    }
-    fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
-        self.inner.is_hardware_backed(alias)
-    }
-    fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
-        self.inner.put_secret(name, value)
-    }
-    fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError> {
-        self.inner.get_secret(name)
-    }
-    fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
-        self.inner.delete_secret(name)
-    }
-}
-
 struct Phone {
     auth: Authenticator,
-    keystore: Arc<BiometricKeystore>,
+    /// Plays the platform's biometric gate, which a new fingerprint invalidates.
+    keystore: TestKeystore,
     fake: Shared,
     account_id: String,
     _dir: tempfile::TempDir,
@@ -89,13 +32,10 @@ impl Phone {
         let (url, fake) = serve().await;
         let dir = tempfile::tempdir().unwrap();
         let credentials = keyring_core::mock::Store::new().unwrap();
-        let keystore = Arc::new(BiometricKeystore {
-            inner: SoftwareKeystore::new(credentials, "life"),
-            biometric: Mutex::default(),
-            invalidated: AtomicBool::new(false),
-        });
+        let keystore = TestKeystore::new(SoftwareKeystore::new(credentials, "life"));
         let data_dir = dir.path().to_str().unwrap().to_owned();
-        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
+        let auth =
+            Authenticator::open(data_dir, url.clone(), Arc::new(keystore.clone()), None).unwrap();
         let account_id = enroll(&auth).await.account_id;
         Self {
             auth,
@@ -163,7 +103,7 @@ impl Phone {
     }
 
     fn biometric_keys(&self) -> usize {
-        self.keystore.biometric.lock().unwrap().len()
+        self.keystore.biometric_aliases().len()
     }
 }
 
@@ -344,7 +284,7 @@ async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
     let phone = Phone::enrolled().await;
     phone.enable_biometrics(CODE).await.unwrap();
     phone.request("req-bio", true).await;
-    phone.keystore.invalidated.store(true, Ordering::SeqCst);
+    phone.keystore.enroll_new_biometric().unwrap();
 
     let err = phone
         .auth
@@ -367,7 +307,6 @@ async fn an_invalidated_key_turns_biometrics_off_and_the_code_still_approves() {
         .await
         .unwrap();
     // Enabling again makes a new key that the platform accepts.
-    phone.keystore.invalidated.store(false, Ordering::SeqCst);
     phone.enable_biometrics(CODE).await.unwrap();
     phone.request("req-bio-2", true).await;
     phone

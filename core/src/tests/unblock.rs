@@ -3,75 +3,24 @@
 //! and salt (so its code) until the server has the new PIN key; then they are deleted. An
 //! unblock that ends without completing deletes only its own new key.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use sleutel_protocol::api::codes;
 use sleutel_protocol::jose::Jwk;
 
 use crate::enrollment::salt_secret_name;
+use crate::testing::TestKeystore;
 use crate::tests::fake_server::{BANK_RETURN, Call, Fault, OTHER_CODE, SMS_CODE, Shared, enroll};
-use crate::{
-    Approval, Authenticator, Bank, CoreError, KeyProtection, Keystore, KeystoreError,
-    SoftwareKeystore,
-};
+use crate::{Approval, Authenticator, Bank, CoreError, Keystore, SoftwareKeystore};
 
 const ACCOUNT: &str = "acct-1";
 
-/// The software keystore, remembering the alias of every key it generated: a key whose alias
-/// the phone never stored can still be looked for.
-struct RecordingKeystore {
-    inner: SoftwareKeystore,
-    generated: Mutex<Vec<String>>,
-}
-
-impl RecordingKeystore {
-    /// The alias of the key generated last.
-    fn last_generated(&self) -> String {
-        self.generated.lock().unwrap().last().unwrap().clone()
-    }
-}
-
-impl Keystore for RecordingKeystore {
-    fn generate_key(
-        &self,
-        alias: String,
-        protection: KeyProtection,
-    ) -> Result<Vec<u8>, KeystoreError> {
-        self.generated.lock().unwrap().push(alias.clone());
-        self.inner.generate_key(alias, protection)
-    }
-    fn public_key(&self, alias: String) -> Result<Vec<u8>, KeystoreError> {
-        self.inner.public_key(alias)
-    }
-    fn sign(
-        &self,
-        alias: String,
-        message: Vec<u8>,
-        prompt: Option<String>,
-    ) -> Result<Vec<u8>, KeystoreError> {
-        self.inner.sign(alias, message, prompt)
-    }
-    fn delete_key(&self, alias: String) -> Result<(), KeystoreError> {
-        self.inner.delete_key(alias)
-    }
-    fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
-        self.inner.is_hardware_backed(alias)
-    }
-    fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
-        self.inner.put_secret(name, value)
-    }
-    fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError> {
-        self.inner.get_secret(name)
-    }
-    fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
-        self.inner.delete_secret(name)
-    }
-}
-
 struct Phone {
     auth: Authenticator,
-    keystore: Arc<RecordingKeystore>,
+    /// Records the alias of every key the phone generated: a key whose alias the phone never
+    /// stored can still be looked for.
+    keystore: TestKeystore,
     fake: Shared,
     _dir: tempfile::TempDir,
 }
@@ -82,12 +31,10 @@ impl Phone {
         let (url, fake) = crate::tests::fake_server::serve().await;
         let dir = tempfile::tempdir().unwrap();
         let credentials = keyring_core::mock::Store::new().unwrap();
-        let keystore = Arc::new(RecordingKeystore {
-            inner: SoftwareKeystore::new(credentials, "unblock"),
-            generated: Mutex::default(),
-        });
+        let keystore = TestKeystore::new(SoftwareKeystore::new(credentials, "unblock"));
         let data_dir = dir.path().to_str().unwrap().to_owned();
-        let auth = Authenticator::open(data_dir, url.clone(), keystore.clone(), None).unwrap();
+        let auth =
+            Authenticator::open(data_dir, url.clone(), Arc::new(keystore.clone()), None).unwrap();
         enroll(&auth).await;
         Self {
             auth,
@@ -120,11 +67,7 @@ impl Phone {
     }
 
     fn has_key(&self, alias: &str) -> bool {
-        match self.keystore.public_key(alias.to_owned()) {
-            Ok(_) => true,
-            Err(KeystoreError::KeyNotFound) => false,
-            Err(e) => panic!("{e}"),
-        }
+        self.keystore.has_key(alias).unwrap()
     }
 
     fn salt(&self, alias: &str) -> Option<Vec<u8>> {
@@ -289,7 +232,7 @@ async fn an_unblock_refused_at_the_start_deletes_its_new_key_and_keeps_the_accou
 
     assert!(result.is_err());
     assert_eq!(phone.auth.enrollment_in_progress().unwrap(), None);
-    assert!(!phone.has_key(&phone.keystore.last_generated()));
+    assert!(!phone.has_key(&phone.keystore.last_generated_alias().unwrap()));
     assert!(phone.has_key(&old));
     assert!(phone.salt(&old).is_some());
 }

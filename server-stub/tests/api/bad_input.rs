@@ -8,7 +8,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn an_oversize_body_gets_413_json() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let huge = vec![b' '; MAX_BODY_BYTES + 1];
 
@@ -23,7 +23,7 @@ async fn an_oversize_body_gets_413_json() {
 
 #[tokio::test]
 async fn malformed_json_gets_400_json() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
 
     let (status, error) = err(phone
@@ -41,10 +41,10 @@ async fn malformed_json_gets_400_json() {
 
 #[tokio::test]
 async fn a_missing_proof_gets_invalid_proof() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .post(format!("{}{}", server.url(), api::PATH_ENROLLMENTS))
         .body("{}")
         .send()
@@ -58,7 +58,7 @@ async fn a_missing_proof_gets_invalid_proof() {
 
 #[tokio::test]
 async fn a_proof_for_another_path_gets_invalid_proof() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let proof = phone.proof("GET", "/v1/somewhere-else", b"");
 
@@ -72,10 +72,10 @@ async fn a_proof_for_another_path_gets_invalid_proof() {
 
 #[tokio::test]
 async fn an_unknown_path_gets_404_json() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .get(format!("{}/no/such/path", server.url()))
         .send()
         .await
@@ -88,10 +88,10 @@ async fn an_unknown_path_gets_404_json() {
 
 #[tokio::test]
 async fn a_wrong_method_gets_405_json() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .delete(format!("{}{}", server.url(), api::oidc::PATH_TOKEN))
         .send()
         .await
@@ -104,10 +104,10 @@ async fn a_wrong_method_gets_405_json() {
 
 #[tokio::test]
 async fn a_broken_form_gets_a_json_error() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let response = server
-        .http
+        .http()
         .post(format!("{}{}", server.url(), api::oidc::PATH_BC_AUTHORIZE))
         .basic_auth("online-overheid", Some("demo-secret"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -123,10 +123,10 @@ async fn a_broken_form_gets_a_json_error() {
 
 #[tokio::test]
 async fn an_unknown_bank_is_not_found() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .get(format!(
             "{}/sim/bank/visa/authorize?enrollment_id=a&nonce=b&redirect_uri=sleutel%3A%2F%2Fenroll%2Fbank",
             server.url()
@@ -142,11 +142,11 @@ async fn an_unknown_bank_is_not_found() {
 
 #[tokio::test]
 async fn the_bank_returns_only_to_the_app() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(Default::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .post(format!("{}/sim/bank/kbc/authorize", server.url()))
         .form(&[
             ("enrollment_id", "abc"),
@@ -166,7 +166,7 @@ async fn the_bank_returns_only_to_the_app() {
 
 #[tokio::test]
 async fn a_path_id_that_is_no_identifier_gets_400_json() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let too_long = "a".repeat(65);
 
@@ -180,10 +180,10 @@ async fn a_path_id_that_is_no_identifier_gets_400_json() {
 
 #[tokio::test]
 async fn a_bank_id_with_dashes_is_an_identifier() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let page = server
-        .http
+        .http()
         .get(format!(
             "{}/sim/bank/bnp-paribas-fortis/authorize?enrollment_id=a&nonce=b&redirect_uri=sleutel%3A%2F%2Fenroll%2Fbank",
             server.url()
@@ -197,20 +197,20 @@ async fn a_bank_id_with_dashes_is_an_identifier() {
 
 #[tokio::test]
 async fn a_malformed_auth_req_id_is_an_invalid_grant() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let rp = server.rp();
 
     for id in ["a b", "a/b", &"a".repeat(65)] {
-        assert_eq!(rp.token_error(id).await, codes::INVALID_GRANT, "{id}");
+        assert_eq!(token_error(&rp, id).await, codes::INVALID_GRANT, "{id}");
     }
 }
 
 #[tokio::test]
 async fn a_push_outbox_read_needs_an_account_identifier() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::sim::PATH_PUSH))
         .query(&[("account_id", "no such/account")])
         .send()
@@ -224,7 +224,7 @@ async fn a_push_outbox_read_needs_an_account_identifier() {
 
 #[tokio::test]
 async fn two_proof_headers_get_invalid_proof() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let (first, second) = (
         phone.proof("GET", api::PATH_REQUESTS, b""),
@@ -232,7 +232,7 @@ async fn two_proof_headers_get_invalid_proof() {
     );
 
     let (status, error) = err(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::PATH_REQUESTS))
         .header(sleutel_protocol::dpop::PROOF_HEADER, first)
         .header(sleutel_protocol::dpop::PROOF_HEADER, second)

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use reqwest::StatusCode;
 use sleutel_protocol::api::{self, codes};
 
+use sleutel_harness::http_client;
+
 use crate::common::*;
 
 /// The server binary with a database in `dir`, no inherited relying-party secrets and no
@@ -61,7 +63,8 @@ fn refusal(mut command: Command) -> String {
 }
 
 async fn bc_authorize_as(url: &str, client_id: &str, secret: &str) -> (StatusCode, String) {
-    let response = http()
+    let response = http_client()
+        .unwrap()
         .post(format!("{url}{}", api::oidc::PATH_BC_AUTHORIZE))
         .basic_auth(client_id, Some(secret))
         .form(&[("scope", "openid"), ("login_hint", "+32479999999")])
@@ -81,7 +84,8 @@ async fn the_binary_announces_its_address_and_stops_on_sigterm() {
         .unwrap();
     let url = announced_url(&mut child);
 
-    let discovery = http()
+    let discovery = http_client()
+        .unwrap()
         .get(format!("{url}/.well-known/openid-configuration"))
         .send()
         .await
@@ -112,7 +116,8 @@ async fn the_binary_listens_beyond_loopback_with_allow_remote_and_warns() {
     let url = announced_url(&mut child);
     let port = url.rsplit(':').next().unwrap().to_owned();
 
-    let discovery = http()
+    let discovery = http_client()
+        .unwrap()
         .get(format!(
             "http://127.0.0.1:{port}{}",
             api::oidc::PATH_DISCOVERY

@@ -1,41 +1,30 @@
 //! What the tests play: the server on a loopback port with a temporary database, a phone with
 //! P-256 device and PIN keys speaking the protocol by hand, the simulated citizen at the bank,
-//! and a relying party using CIBA.
-
-use std::net::SocketAddr;
+//! and a relying party using CIBA. The server, the simulators and the relying party are the
+//! harness's ([`sleutel_harness`]); the phone is these tests' own, since it crafts raw proofs and
+//! bodies that the real phone core would never send.
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sleutel_harness::rp::RelyingParty;
+use sleutel_harness::server::InProcessServer;
+use sleutel_harness::sim::query_param;
 use sleutel_protocol::action::{self, ActionRequest};
 use sleutel_protocol::api::oidc::{BackchannelAuthResponse, TokenResponse};
-use sleutel_protocol::api::sim::{Citizen, NewCitizen, SmsOutbox};
+use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::api::{
     self, ApiError, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, StartEnrollment,
     SubmitIdentity, VerifySms,
 };
+use sleutel_protocol::clock::now;
 use sleutel_protocol::dpop;
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
-use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-pub fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use sleutel_server::{Policy, RelyingPartyConfig};
 
 /// A fresh random id for proofs.
 pub fn jti() -> String {
@@ -44,196 +33,67 @@ pub fn jti() -> String {
     jose::b64(bytes)
 }
 
-/// The server with its database in a temporary directory.
-pub struct TestServer {
-    server: Option<RunningServer>,
-    pub dir: tempfile::TempDir,
-    policy: Policy,
-    pub http: reqwest::Client,
-}
-
 /// Relying parties registered besides the demo one.
 pub const OTHER_RPS: usize = 6;
 
-impl TestServer {
-    pub async fn start() -> Self {
-        Self::start_with(Policy::default()).await
-    }
+/// The relying parties of a test server: the demo one and `rp-1` to `rp-`[`OTHER_RPS`].
+fn relying_parties() -> Vec<RelyingPartyConfig> {
+    std::iter::once(RelyingPartyConfig::demo())
+        .chain((1..=OTHER_RPS).map(|n| {
+            RelyingPartyConfig::new(
+                &format!("rp-{n}"),
+                &format!("secret-{n}"),
+                &format!("Dienst {n}"),
+            )
+        }))
+        .collect()
+}
 
-    pub async fn start_with(policy: Policy) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut this = Self {
-            server: None,
-            dir,
-            policy,
-            http: http(),
-        };
-        this.server = Some(this.launch(0).await);
-        this
-    }
+/// A server of its own for one test, with its database in a temporary directory.
+pub async fn server() -> InProcessServer {
+    server_with(Policy::default()).await
+}
 
-    async fn launch(&self, port: u16) -> RunningServer {
-        sleutel_server::start(ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
-            db_path: self.dir.path().join("server.db"),
-            public_url: None,
-            relying_parties: std::iter::once(RelyingPartyConfig::demo())
-                .chain((1..=OTHER_RPS).map(|n| {
-                    RelyingPartyConfig::new(
-                        &format!("rp-{n}"),
-                        &format!("secret-{n}"),
-                        &format!("Dienst {n}"),
-                    )
-                }))
-                .collect(),
-            policy: self.policy.clone(),
-        })
+/// A server of its own for one test, with `policy`.
+pub async fn server_with(policy: Policy) -> InProcessServer {
+    InProcessServer::start_with(policy, relying_parties())
         .await
         .unwrap()
-    }
+}
 
-    pub fn url(&self) -> String {
-        self.running().url()
-    }
+/// Relying party `rp-n` (1 to [`OTHER_RPS`]): a newer request of one relying party supersedes
+/// its older one, so tests of several open requests use several.
+pub fn other_rp(server: &InProcessServer, n: usize) -> RelyingParty {
+    server.relying_party(&format!("rp-{n}"), &format!("secret-{n}"))
+}
 
-    /// A connection to the server's database file, for what no HTTP call shows (rows left
-    /// behind) or can do (moving a stored time into the past).
-    pub fn db(&self) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(self.dir.path().join("server.db")).unwrap();
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .unwrap();
-        conn
-    }
+/// The error code of `rp`'s token request for `auth_req_id`, which must be refused.
+pub async fn token_error(rp: &RelyingParty, auth_req_id: &str) -> String {
+    err(rp.token_raw(auth_req_id).await).await.1.error
+}
 
-    /// The number of rows of `table` (a name from this test, never from input).
-    pub fn rows(&self, table: &str) -> i64 {
-        self.db()
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })
-            .unwrap()
-    }
+/// An answer as a test holds it: a response from the hand-made phone or client, or the result
+/// of one of the kit's `_raw` calls, which fails only when nothing was answered.
+pub trait Answer {
+    /// The response; a call that got none fails the test.
+    fn response(self) -> reqwest::Response;
+}
 
-    pub fn running(&self) -> &RunningServer {
-        self.server.as_ref().unwrap()
+impl Answer for reqwest::Response {
+    fn response(self) -> reqwest::Response {
+        self
     }
+}
 
-    /// Stops the server and starts it again on the same port and database.
-    pub async fn restart(&mut self) {
-        let policy = self.policy.clone();
-        self.restart_with(policy).await;
-    }
-
-    /// Stops the server and starts it again on the same port and database with another policy,
-    /// as an operator changing a value does.
-    pub async fn restart_with(&mut self, policy: Policy) {
-        let server = self.server.take().unwrap();
-        let port = server.local_addr().port();
-        server.shutdown().await;
-        self.policy = policy;
-        self.server = Some(self.launch(port).await);
-    }
-
-    pub async fn citizen(&self, new: NewCitizen) -> Citizen {
-        ok(self
-            .http
-            .post(format!("{}{}", self.url(), api::sim::PATH_CITIZENS))
-            .json(&new)
-            .send()
-            .await
-            .unwrap())
-        .await
-    }
-
-    /// Plays the person at the bank: opens the handoff page, submits card and PIN. Returns the
-    /// deep link of the 303 answer, or the error.
-    pub async fn bank_authorize(
-        &self,
-        handoff_url: &str,
-        card_number: &str,
-        card_pin: &str,
-    ) -> Result<String, (StatusCode, ApiError)> {
-        let page = self.http.get(handoff_url).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let url = url::Url::parse(handoff_url).unwrap();
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let mut post_url = url.clone();
-        post_url.set_query(None);
-        let response = self
-            .http
-            .post(post_url)
-            .form(&[
-                ("enrollment_id", param("enrollment_id")),
-                ("nonce", param("nonce")),
-                ("redirect_uri", param("redirect_uri")),
-                ("card_number", card_number.to_owned()),
-                ("card_pin", card_pin.to_owned()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::SEE_OTHER {
-            return Ok(response.headers()["location"].to_str().unwrap().to_owned());
-        }
-        Err(err(response).await)
-    }
-
-    /// Every SMS sent to `number`, oldest first.
-    pub async fn sms_outbox(&self, number: &str) -> SmsOutbox {
-        ok(self
-            .http
-            .get(format!("{}{}", self.url(), api::sim::PATH_SMS))
-            .query(&[("phone_number", number)])
-            .send()
-            .await
-            .unwrap())
-        .await
-    }
-
-    /// The control code of the newest SMS to `number`.
-    pub async fn last_sms_code(&self, number: &str) -> String {
-        let outbox = self.sms_outbox(number).await;
-        let text = &outbox.messages.last().expect("an SMS").text;
-        text.split(|c: char| !c.is_ascii_digit())
-            .find(|run| run.len() == 6)
-            .expect("a 6-digit code")
-            .to_owned()
-    }
-
-    /// Relying party `rp-n` (1 to [`OTHER_RPS`]): a newer request of one relying party
-    /// supersedes its older one, so tests of several open requests use several.
-    pub fn other_rp(&self, n: usize) -> Rp {
-        Rp {
-            http: self.http.clone(),
-            base: self.url(),
-            client_id: format!("rp-{n}"),
-            secret: format!("secret-{n}"),
-        }
-    }
-
-    pub fn rp(&self) -> Rp {
-        Rp {
-            http: self.http.clone(),
-            base: self.url(),
-            client_id: RelyingPartyConfig::DEMO_CLIENT_ID.into(),
-            secret: RelyingPartyConfig::DEMO_SECRET.into(),
-        }
-    }
-
-    pub async fn shutdown(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
+impl Answer for sleutel_harness::Result<reqwest::Response> {
+    fn response(self) -> reqwest::Response {
+        self.unwrap()
     }
 }
 
 /// Asserts success and decodes the JSON body.
-pub async fn ok<T: DeserializeOwned>(response: reqwest::Response) -> T {
+pub async fn ok<T: DeserializeOwned>(answer: impl Answer) -> T {
+    let response = answer.response();
     let status = response.status();
     let body = response.text().await.unwrap();
     assert!(status.is_success(), "HTTP {status}: {body}");
@@ -241,7 +101,8 @@ pub async fn ok<T: DeserializeOwned>(response: reqwest::Response) -> T {
 }
 
 /// Asserts failure and decodes the JSON error body.
-pub async fn err(response: reqwest::Response) -> (StatusCode, ApiError) {
+pub async fn err(answer: impl Answer) -> (StatusCode, ApiError) {
+    let response = answer.response();
     let status = response.status();
     let body = response.text().await.unwrap();
     assert!(
@@ -265,7 +126,7 @@ impl Phone {
         let device = SigningKey::generate();
         Self {
             base: base.to_owned(),
-            http: http(),
+            http: sleutel_harness::http_client().unwrap(),
             jwk: Jwk::from_verifying_key(device.verifying_key()),
             device,
         }
@@ -398,9 +259,15 @@ pub fn token_in(deep_link: &str) -> String {
         ),
         api::DEEP_LINK_BANK_RETURN
     );
-    url.query_pairs()
-        .find(|(k, _)| k == "identity_token")
-        .map(|(_, v)| v.into_owned())
+    query_param(&url, "identity_token").unwrap()
+}
+
+/// A new citizen with a debit and a credit card at KBC.
+pub async fn citizen(server: &InProcessServer) -> Citizen {
+    server
+        .sim()
+        .create_citizen(&NewCitizen::default())
+        .await
         .unwrap()
 }
 
@@ -411,21 +278,22 @@ pub struct AtSms {
     pub citizen: Citizen,
 }
 
-pub async fn enroll_to_sms(server: &TestServer, number: &str) -> AtSms {
-    let citizen = server.citizen(NewCitizen::default()).await;
+pub async fn enroll_to_sms(server: &InProcessServer, number: &str) -> AtSms {
+    let citizen = citizen(server).await;
     enroll_to_sms_as(server, number, citizen).await
 }
 
 /// `phone` starts an activation for `number` and `citizen` walks through the bank with the
 /// debit card. Returns the started enrollment and the bank's identity token, not yet submitted.
 pub async fn identity_token(
-    server: &TestServer,
+    server: &InProcessServer,
     phone: &Phone,
     number: &str,
     citizen: &Citizen,
 ) -> (EnrollmentStarted, String) {
     let started = phone.start_enrollment(number).await;
     let link = server
+        .sim()
         .bank_authorize(
             started.handoff_url.as_deref().unwrap(),
             &citizen.debit_card.number,
@@ -437,7 +305,7 @@ pub async fn identity_token(
 }
 
 /// A new phone of `citizen` that went as far as the SMS step.
-pub async fn enroll_to_sms_as(server: &TestServer, number: &str, citizen: Citizen) -> AtSms {
+pub async fn enroll_to_sms_as(server: &InProcessServer, number: &str, citizen: Citizen) -> AtSms {
     let phone = Phone::new(&server.url());
     let (started, token) = identity_token(server, &phone, number, &citizen).await;
     let response = phone.submit_identity(&started.enrollment_id, &token).await;
@@ -460,31 +328,31 @@ pub struct Enrolled {
     pub completed: EnrollmentCompleted,
 }
 
-pub async fn enroll(server: &TestServer, number: &str) -> Enrolled {
+pub async fn enroll(server: &InProcessServer, number: &str) -> Enrolled {
     let at = enroll_to_sms(server, number).await;
     finish_enrollment(server, number, at).await
 }
 
 /// Another phone activated for the same person (the same bank card).
-pub async fn enroll_again(server: &TestServer, number: &str, citizen: &Citizen) -> Enrolled {
+pub async fn enroll_again(server: &InProcessServer, number: &str, citizen: &Citizen) -> Enrolled {
     let at = enroll_to_sms_as(server, number, citizen.clone()).await;
     finish_enrollment(server, number, at).await
 }
 
 /// A phone that verified its SMS code and is ready to register its keys.
-pub async fn at_keys(server: &TestServer, number: &str) -> AtSms {
+pub async fn at_keys(server: &InProcessServer, number: &str) -> AtSms {
     let at = enroll_to_sms(server, number).await;
     sms_verified(server, number, at).await
 }
 
 /// `at` after it verified the newest code sent to `number`.
-async fn sms_verified(server: &TestServer, number: &str, at: AtSms) -> AtSms {
-    let code = server.last_sms_code(number).await;
+async fn sms_verified(server: &InProcessServer, number: &str, at: AtSms) -> AtSms {
+    let code = server.sim().last_sms_code(number).await.unwrap();
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
     at
 }
 
-async fn finish_enrollment(server: &TestServer, number: &str, at: AtSms) -> Enrolled {
+async fn finish_enrollment(server: &InProcessServer, number: &str, at: AtSms) -> Enrolled {
     let at = sms_verified(server, number, at).await;
     let pin = SigningKey::generate();
     let completed: EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
@@ -599,86 +467,19 @@ impl Enrolled {
     }
 }
 
-/// The demo relying party.
-pub struct Rp {
-    http: reqwest::Client,
-    base: String,
-    pub client_id: String,
-    pub secret: String,
-}
-
-impl Rp {
-    /// The same server's endpoints called with another client id and secret.
-    pub fn with_credentials(&self, client_id: &str, secret: &str) -> Rp {
-        Rp {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            client_id: client_id.into(),
-            secret: secret.into(),
-        }
-    }
-
-    pub async fn bc_authorize_raw(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(format!("{}{}", self.base, api::oidc::PATH_BC_AUTHORIZE))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn login(&self, number: &str) -> BackchannelAuthResponse {
-        ok(self
-            .bc_authorize_raw(&[
-                ("scope", "openid profile"),
-                ("login_hint", number),
-                ("binding_message", "TEST-1"),
-            ])
-            .await)
-        .await
-    }
-
-    /// A login that expires after `secs` seconds (`requested_expiry`).
-    pub async fn login_expiring(&self, number: &str, secs: i64) -> BackchannelAuthResponse {
-        ok(self
-            .bc_authorize_raw(&[
-                ("scope", "openid"),
-                ("login_hint", number),
-                ("requested_expiry", &secs.to_string()),
-            ])
-            .await)
-        .await
-    }
-
-    pub async fn token(&self, auth_req_id: &str) -> reqwest::Response {
-        self.http
-            .post(format!("{}{}", self.base, api::oidc::PATH_TOKEN))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(&[
-                ("grant_type", api::oidc::CIBA_GRANT_TYPE),
-                ("auth_req_id", auth_req_id),
-            ])
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn token_error(&self, auth_req_id: &str) -> String {
-        err(self.token(auth_req_id).await).await.1.error
-    }
-}
-
 /// A whole login: `rp` asks, `e` approves with its code, `rp` collects the token. Returns the
 /// backchannel answer and the token.
-pub async fn approved_login(rp: &Rp, e: &Enrolled) -> (BackchannelAuthResponse, TokenResponse) {
-    let started = rp.login(&e.number).await;
+pub async fn approved_login(
+    rp: &RelyingParty,
+    e: &Enrolled,
+) -> (BackchannelAuthResponse, TokenResponse) {
+    let started = rp.start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let accepted: api::ResponseAccepted = ok(e
         .answer(&request, &e.approval(&request, &jws, &e.pin))
         .await)
     .await;
     assert_eq!(accepted.status, "approved");
-    let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
     (started, token)
 }

@@ -11,7 +11,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn concurrent_activations_all_succeed() {
-    let server = Arc::new(TestServer::start().await);
+    let server = Arc::new(server().await);
     let mut tasks = JoinSet::new();
     for i in 0..6 {
         let server = server.clone();
@@ -30,9 +30,9 @@ async fn concurrent_activations_all_succeed() {
 
 #[tokio::test]
 async fn concurrent_wrong_codes_are_each_counted_once() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = Arc::new(enroll(&server, "+32470000310").await);
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let mut tasks = JoinSet::new();
     for _ in 0..3 {

@@ -5,6 +5,7 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::action::ActionRequest;
 use sleutel_protocol::api::oidc::IdTokenClaims;
 use sleutel_protocol::api::{
@@ -57,10 +58,13 @@ fn with_pin(e: Enrolled, pin: SigningKey) -> Enrolled {
 }
 
 /// A login that accepts a biometric, and the request it put on `e`'s phone.
-async fn biometric_login(server: &TestServer, e: &Enrolled) -> (String, ActionRequest, String) {
+async fn biometric_login(
+    server: &InProcessServer,
+    e: &Enrolled,
+) -> (String, ActionRequest, String) {
     let started: api::oidc::BackchannelAuthResponse = ok(server
         .rp()
-        .bc_authorize_raw(&[
+        .backchannel_authorize_raw(&[
             ("scope", "openid"),
             ("login_hint", &e.number),
             ("acr_values", api::oidc::ACR_CODE_OR_BIOMETRIC),
@@ -80,14 +84,14 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, api::ApiError) {
 
 #[tokio::test]
 async fn a_code_change_replaces_the_pin_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000601").await;
     let new = SigningKey::generate();
 
     let updated: DeviceUpdated = ok(change_pin(&e, &pin_change(&e, &e.pin, &new)).await).await;
 
     assert_eq!(updated.status, "pin_changed");
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let (_, old) = refusal(
         e.answer(&request, &e.approval(&request, &jws, &e.pin))
@@ -105,7 +109,7 @@ async fn a_code_change_replaces_the_pin_key() {
 
 #[tokio::test]
 async fn a_code_change_signed_by_a_wrong_code_counts_and_blocks() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000602").await;
     let wrong = SigningKey::generate();
 
@@ -131,7 +135,7 @@ async fn a_code_change_signed_by_a_wrong_code_counts_and_blocks() {
 
 #[tokio::test]
 async fn a_repeated_code_change_is_answered_again() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000603").await;
     let new = SigningKey::generate();
     let body = pin_change(&e, &e.pin, &new);
@@ -146,7 +150,7 @@ async fn a_repeated_code_change_is_answered_again() {
 
 #[tokio::test]
 async fn a_code_change_without_proof_of_the_new_key_is_invalid_and_not_counted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000604").await;
     let mut body = pin_change(&e, &e.pin, &SigningKey::generate());
     body.new_pin_pop = body.current_pin_signature.clone();
@@ -176,7 +180,7 @@ async fn a_code_change_without_proof_of_the_new_key_is_invalid_and_not_counted()
 
 #[tokio::test]
 async fn device_calls_need_a_proof_by_an_enrolled_device() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000605").await;
     let stranger = Phone::new(&server.url());
     let body = serde_json::to_vec(&pin_change(&e, &e.pin, &SigningKey::generate())).unwrap();
@@ -184,7 +188,7 @@ async fn device_calls_need_a_proof_by_an_enrolled_device() {
 
     let (no_proof_status, no_proof) = refusal(
         server
-            .http
+            .http()
             .post(format!("{}{}", server.url(), api::PATH_DEVICE_PIN))
             .header("content-type", "application/json")
             .body(body.clone())
@@ -211,7 +215,7 @@ async fn device_calls_need_a_proof_by_an_enrolled_device() {
 
 #[tokio::test]
 async fn malformed_device_bodies_are_invalid_requests() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000606").await;
 
     let mut answers = Vec::new();
@@ -228,7 +232,7 @@ async fn malformed_device_bodies_are_invalid_requests() {
 
 #[tokio::test]
 async fn a_blocked_account_can_change_neither_code_nor_biometrics() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000607").await;
     block_by_wrong_codes(&server, &e).await;
 
@@ -246,7 +250,7 @@ async fn a_blocked_account_can_change_neither_code_nor_biometrics() {
 
 #[tokio::test]
 async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000610").await;
     let bio = SigningKey::generate();
     let updated: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
@@ -262,7 +266,7 @@ async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
 
     assert_eq!(updated.status, "biometric_enabled");
     assert_eq!(accepted.status, "approved");
-    let token: api::oidc::TokenResponse = ok(server.rp().token(&auth_req_id).await).await;
+    let token: api::oidc::TokenResponse = ok(server.rp().token_raw(&auth_req_id).await).await;
     let payload = jose::b64_decode(token.id_token.split('.').nth(1).unwrap(), "id token").unwrap();
     let claims: IdTokenClaims = serde_json::from_slice(&payload).unwrap();
     assert_eq!(claims.acr, api::oidc::ACR_CODE_OR_BIOMETRIC);
@@ -271,11 +275,11 @@ async fn a_biometric_approval_is_accepted_where_the_relying_party_allows_it() {
 
 #[tokio::test]
 async fn a_biometric_answer_to_a_code_only_request_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000611").await;
     let bio = SigningKey::generate();
     let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
 
     let (status, error) = refusal(
@@ -299,7 +303,7 @@ async fn a_biometric_answer_to_a_code_only_request_is_refused() {
 
 #[tokio::test]
 async fn a_biometric_answer_without_a_registered_key_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000612").await;
     let (_, request, jws) = biometric_login(&server, &e).await;
 
@@ -317,7 +321,7 @@ async fn a_biometric_answer_without_a_registered_key_is_refused() {
 
 #[tokio::test]
 async fn a_biometric_signature_by_another_key_is_invalid_and_not_counted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000613").await;
     let _: DeviceUpdated =
         ok(enable_biometric(&e, &biometric(&e, &e.pin, &SigningKey::generate())).await).await;
@@ -346,7 +350,7 @@ async fn a_biometric_signature_by_another_key_is_invalid_and_not_counted() {
 
 #[tokio::test]
 async fn enabling_biometrics_with_a_wrong_code_counts_as_a_wrong_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000614").await;
 
     let (status, error) = refusal(
@@ -365,7 +369,7 @@ async fn enabling_biometrics_with_a_wrong_code_counts_as_a_wrong_code() {
 
 #[tokio::test]
 async fn enabling_biometrics_needs_proof_of_the_biometric_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000615").await;
     let mut body = biometric(&e, &e.pin, &SigningKey::generate());
     body.biometric_pop = body.pin_signature.clone();
@@ -381,7 +385,7 @@ async fn enabling_biometrics_needs_proof_of_the_biometric_key() {
 
 #[tokio::test]
 async fn disabled_biometrics_no_longer_approve() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000616").await;
     let bio = SigningKey::generate();
     let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
@@ -421,7 +425,7 @@ async fn disabled_biometrics_no_longer_approve() {
 
 #[tokio::test]
 async fn a_code_change_keeps_the_biometric_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000617").await;
     let bio = SigningKey::generate();
     let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;
@@ -444,7 +448,7 @@ async fn a_code_change_keeps_the_biometric_key() {
 
 #[tokio::test]
 async fn a_deactivated_phone_never_answers_again() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000620").await;
 
     let updated: DeviceUpdated = ok(e
@@ -461,9 +465,9 @@ async fn a_deactivated_phone_never_answers_again() {
 
 #[tokio::test]
 async fn a_phone_replaced_by_a_new_activation_never_answers_again() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let old = enroll(&server, "+32470000621").await;
-    server.rp().login(&old.number).await;
+    server.rp().start_login(&old.number).await.unwrap();
     let (request, jws) = old.the_request().await;
 
     let new = enroll_again(&server, "+32470000622", &old.citizen).await;
@@ -517,7 +521,7 @@ async fn assert_revoked_everywhere(e: &Enrolled) {
 
 #[tokio::test]
 async fn with_two_phones_deactivating_one_keeps_the_other() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         max_devices: 2,
         ..Policy::default()
     })
@@ -536,7 +540,7 @@ async fn with_two_phones_deactivating_one_keeps_the_other() {
 
 #[tokio::test]
 async fn a_biometric_approval_does_not_reset_the_wrong_code_count() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000618").await;
     let bio = SigningKey::generate();
     let _: DeviceUpdated = ok(enable_biometric(&e, &biometric(&e, &e.pin, &bio)).await).await;

@@ -5,13 +5,14 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::{ResponseAccepted, codes};
 use sleutel_server::Policy;
 
 use crate::common::*;
 
-async fn two_phones_server() -> TestServer {
-    TestServer::start_with(Policy {
+async fn two_phones_server() -> InProcessServer {
+    server_with(Policy {
         max_devices: 2,
         ..Policy::default()
     })
@@ -28,7 +29,7 @@ async fn two_phones_of_one_person_each_approve_with_their_own_code() {
 
     let mut statuses = Vec::new();
     for phone in [&first, &second, &first] {
-        rp.login(&second.number).await;
+        rp.start_login(&second.number).await.unwrap();
         let (request, jws) = phone.the_request().await;
         let accepted: ResponseAccepted = ok(phone
             .answer(&request, &phone.approval(&request, &jws, &phone.pin))
@@ -45,7 +46,7 @@ async fn the_other_phones_code_is_a_wrong_code() {
     let server = two_phones_server().await;
     let first = enroll(&server, "+32470000403").await;
     let second = enroll_again(&server, "+32470000404", &first.citizen).await;
-    server.rp().login(&second.number).await;
+    server.rp().start_login(&second.number).await.unwrap();
     let (request, jws) = first.the_request().await;
 
     let (status, error) = err(first
@@ -64,7 +65,7 @@ async fn wrong_codes_on_either_phone_count_toward_one_limit() {
     let first = enroll(&server, "+32470000405").await;
     let second = enroll_again(&server, "+32470000406", &first.citizen).await;
     let rp = server.rp();
-    let started = rp.login(&second.number).await;
+    let started = rp.start_login(&second.number).await.unwrap();
     let (request, jws) = first.the_request().await;
     let wrong = SigningKey::generate();
 
@@ -91,7 +92,7 @@ async fn wrong_codes_on_either_phone_count_toward_one_limit() {
     .await;
     assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
     assert_eq!(
-        rp.token_error(&started.auth_req_id).await,
+        token_error(&rp, &started.auth_req_id).await,
         codes::ACCESS_DENIED
     );
 }
@@ -105,7 +106,7 @@ async fn a_right_code_on_one_phone_gives_the_other_phone_no_new_guesses() {
     let thief = enroll_again(&server, "+32470000408", &person.citizen).await;
     let rp = server.rp();
     let wrong = SigningKey::generate();
-    rp.login(&person.number).await;
+    rp.start_login(&person.number).await.unwrap();
     let (request, jws) = person.the_request().await;
     for _ in 0..2 {
         let _ = err(thief
@@ -118,7 +119,7 @@ async fn a_right_code_on_one_phone_gives_the_other_phone_no_new_guesses() {
         .await)
     .await;
 
-    rp.login(&person.number).await;
+    rp.start_login(&person.number).await.unwrap();
     let (request, jws) = thief.the_request().await;
     let (_, error) = err(thief
         .answer(&request, &thief.approval(&request, &jws, &wrong))
@@ -135,7 +136,7 @@ async fn a_right_code_on_one_phone_clears_its_own_count_and_the_accounts() {
     let second = enroll_again(&server, "+32470000410", &first.citizen).await;
     let rp = server.rp();
     let wrong = SigningKey::generate();
-    rp.login(&first.number).await;
+    rp.start_login(&first.number).await.unwrap();
     let (request, jws) = first.the_request().await;
     let _ = err(first
         .answer(&request, &first.approval(&request, &jws, &wrong))
@@ -146,7 +147,7 @@ async fn a_right_code_on_one_phone_clears_its_own_count_and_the_accounts() {
         .await)
     .await;
 
-    rp.login(&first.number).await;
+    rp.start_login(&first.number).await.unwrap();
     let (request, jws) = second.the_request().await;
     let (_, error) = err(second
         .answer(&request, &second.approval(&request, &jws, &wrong))

@@ -5,8 +5,10 @@ use std::time::Duration;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
+use sleutel_harness::sim::minor;
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::api::{self, EnrollmentStarted, SmsSent, codes};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::identity::{
     Bank, Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };
@@ -17,7 +19,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn the_handoff_url_points_at_the_chosen_bank_with_the_enrollment_binding() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
 
     let started = phone.start_enrollment("+32470 12 34 56").await;
@@ -40,7 +42,7 @@ async fn the_handoff_url_points_at_the_chosen_bank_with_the_enrollment_binding()
 
 #[tokio::test]
 async fn a_complete_activation_creates_an_account_with_the_persons_name() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let e = enroll(&server, "+32470000101").await;
 
@@ -50,7 +52,7 @@ async fn a_complete_activation_creates_an_account_with_the_persons_name() {
     );
     assert_eq!(e.completed.issuer, server.url());
     let jwks: sleutel_protocol::jose::Jwks = ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::PATH_SERVER_KEYS))
         .send()
         .await
@@ -63,23 +65,16 @@ async fn a_complete_activation_creates_an_account_with_the_persons_name() {
 
 #[tokio::test]
 async fn the_sms_carries_a_dutch_text_and_the_answer_masks_the_number() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let (started, token) = identity_token(&server, &phone, "+32470123456", &citizen).await;
 
     let sent: SmsSent = ok(phone.submit_identity(&started.enrollment_id, &token).await).await;
 
     assert_eq!(sent.phone_number_masked, "+32 4•• •• 34 56");
-    let code = server.last_sms_code("+32470123456").await;
-    let outbox: api::sim::SmsOutbox = ok(server
-        .http
-        .get(format!("{}{}", server.url(), api::sim::PATH_SMS))
-        .query(&[("phone_number", "+32470123456")])
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let code = server.sim().last_sms_code("+32470123456").await.unwrap();
+    let outbox = server.sim().sms_messages("+32470123456").await.unwrap();
     assert_eq!(
         outbox.messages[0].text,
         format!("Sleutel: uw controlecode is {code}. Geef deze code aan niemand door.")
@@ -88,20 +83,21 @@ async fn the_sms_carries_a_dutch_text_and_the_answer_masks_the_number() {
 
 #[tokio::test]
 async fn a_credit_card_cannot_prove_an_identity() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let started = Phone::new(&server.url())
         .start_enrollment("+32470000102")
         .await;
 
-    let (status, error) = server
-        .bank_authorize(
+    let (status, error) = err(server
+        .sim()
+        .bank_authorize_raw(
             started.handoff_url.as_deref().unwrap(),
             &citizen.credit_card.number,
             &citizen.credit_card.pin,
         )
-        .await
-        .unwrap_err();
+        .await)
+    .await;
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::CREDIT_CARD_REFUSED);
@@ -109,8 +105,8 @@ async fn a_credit_card_cannot_prove_an_identity() {
 
 #[tokio::test]
 async fn wrong_card_pins_count_down_and_then_block_the_card() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let started = Phone::new(&server.url())
         .start_enrollment("+32470000103")
         .await;
@@ -122,50 +118,56 @@ async fn wrong_card_pins_count_down_and_then_block_the_card() {
     let card = &citizen.debit_card.number;
 
     for left in [2, 1] {
-        let (_, error) = server
-            .bank_authorize(started.handoff_url.as_deref().unwrap(), card, wrong)
-            .await
-            .unwrap_err();
+        let (_, error) = err(server
+            .sim()
+            .bank_authorize_raw(started.handoff_url.as_deref().unwrap(), card, wrong)
+            .await)
+        .await;
         assert_eq!(error.error, codes::WRONG_CARD_PIN);
         assert_eq!(error.attempts_left, Some(left));
     }
-    let (_, error) = server
-        .bank_authorize(started.handoff_url.as_deref().unwrap(), card, wrong)
-        .await
-        .unwrap_err();
+    let (_, error) = err(server
+        .sim()
+        .bank_authorize_raw(started.handoff_url.as_deref().unwrap(), card, wrong)
+        .await)
+    .await;
     assert_eq!(error.error, codes::CARD_BLOCKED);
-    let (_, error) = server
-        .bank_authorize(
+    let (_, error) = err(server
+        .sim()
+        .bank_authorize_raw(
             started.handoff_url.as_deref().unwrap(),
             card,
             &citizen.debit_card.pin,
         )
-        .await
-        .unwrap_err();
+        .await)
+    .await;
     assert_eq!(error.error, codes::CARD_BLOCKED);
 }
 
 #[tokio::test]
 async fn a_card_of_another_bank_is_unknown() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let citizen = server
-        .citizen(NewCitizen {
+        .sim()
+        .create_citizen(&NewCitizen {
             bank: Some(Bank::Ing),
             ..NewCitizen::default()
         })
-        .await;
+        .await
+        .unwrap();
     let started = Phone::new(&server.url())
         .start_enrollment("+32470000104")
         .await;
 
-    let (_, error) = server
-        .bank_authorize(
+    let (_, error) = err(server
+        .sim()
+        .bank_authorize_raw(
             started.handoff_url.as_deref().unwrap(),
             &citizen.debit_card.number,
             &citizen.debit_card.pin,
         )
-        .await
-        .unwrap_err();
+        .await)
+    .await;
 
     assert_eq!(error.error, codes::UNKNOWN_CARD);
 }
@@ -200,8 +202,8 @@ async fn identity_error(phone: &Phone, enrollment_id: &str, token: &str) -> Stri
 
 #[tokio::test]
 async fn an_identity_token_with_another_nonce_is_refused() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000105").await;
     let token = server
@@ -223,8 +225,8 @@ async fn an_identity_token_with_another_nonce_is_refused() {
 
 #[tokio::test]
 async fn an_expired_identity_token_is_refused() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000106").await;
     let token = server
@@ -246,8 +248,8 @@ async fn an_expired_identity_token_is_refused() {
 
 #[tokio::test]
 async fn an_identity_token_signed_by_an_untrusted_key_is_refused() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000107").await;
     let claims = claims_for(&citizen, &started, &Bank::Kbc.issuer());
@@ -297,13 +299,15 @@ async fn an_identity_token_signed_by_an_untrusted_key_is_refused() {
 
 #[tokio::test]
 async fn an_identity_token_from_another_bank_than_the_chosen_one_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let citizen = server
-        .citizen(NewCitizen {
+        .sim()
+        .create_citizen(&NewCitizen {
             bank: Some(Bank::Ing),
             ..NewCitizen::default()
         })
-        .await;
+        .await
+        .unwrap();
     let phone = Phone::new(&server.url());
     // The phone chose KBC; ING's token is genuine, bound to this enrollment, and still refused.
     let started = phone.start_enrollment("+32470000127").await;
@@ -329,8 +333,8 @@ async fn an_identity_token_from_another_bank_than_the_chosen_one_is_refused() {
 
 #[tokio::test]
 async fn an_identity_token_from_an_unknown_issuer_is_refused() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000108").await;
     let claims = claims_for(&citizen, &started, "bank:evil");
@@ -348,14 +352,8 @@ async fn an_identity_token_from_an_unknown_issuer_is_refused() {
 
 #[tokio::test]
 async fn a_minor_cannot_activate() {
-    let server = TestServer::start().await;
-    let today = sleutel_protocol::identity::Date::from_unix(now());
-    let citizen = server
-        .citizen(NewCitizen {
-            birthdate: Some(format!("{:04}-01-01", today.year - 17)),
-            ..NewCitizen::default()
-        })
-        .await;
+    let server = server().await;
+    let citizen = server.sim().create_citizen(&minor()).await.unwrap();
     let phone = Phone::new(&server.url());
     let (started, token) = identity_token(&server, &phone, "+32470000109", &citizen).await;
 
@@ -367,8 +365,8 @@ async fn a_minor_cannot_activate() {
 
 #[tokio::test]
 async fn another_phone_cannot_see_or_use_an_enrollment() {
-    let server = TestServer::start().await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let server = server().await;
+    let citizen = citizen(&server).await;
     let owner = Phone::new(&server.url());
     let (started, token) = identity_token(&server, &owner, "+32470000110", &citizen).await;
     let thief = Phone::new(&server.url());
@@ -381,9 +379,9 @@ async fn another_phone_cannot_see_or_use_an_enrollment() {
 
 #[tokio::test]
 async fn wrong_sms_codes_count_down_and_then_end_the_enrollment() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000111").await;
-    let real = server.last_sms_code("+32470000111").await;
+    let real = server.sim().last_sms_code("+32470000111").await.unwrap();
     let wrong = if real == "000000" { "111111" } else { "000000" };
     let id = &at.started.enrollment_id;
 
@@ -400,7 +398,7 @@ async fn wrong_sms_codes_count_down_and_then_end_the_enrollment() {
 
 #[tokio::test]
 async fn a_code_that_is_not_six_digits_is_a_bad_request_and_costs_no_attempt() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000112").await;
     let id = &at.started.enrollment_id;
 
@@ -411,19 +409,19 @@ async fn a_code_that_is_not_six_digits_is_a_bad_request_and_costs_no_attempt() {
             (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST)
         );
     }
-    let code = server.last_sms_code("+32470000112").await;
+    let code = server.sim().last_sms_code("+32470000112").await.unwrap();
     let _: api::SmsVerified = ok(at.phone.verify_sms(id, &code).await).await;
 }
 
 #[tokio::test]
 async fn an_expired_sms_code_is_refused() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         sms_code_ttl_secs: 1,
         ..Policy::default()
     })
     .await;
     let at = enroll_to_sms(&server, "+32470000113").await;
-    let code = server.last_sms_code("+32470000113").await;
+    let code = server.sim().last_sms_code("+32470000113").await.unwrap();
 
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -433,7 +431,7 @@ async fn an_expired_sms_code_is_refused() {
 
 #[tokio::test]
 async fn a_new_sms_code_cannot_be_asked_for_at_once() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000114").await;
 
     let response = at
@@ -453,13 +451,13 @@ async fn a_new_sms_code_cannot_be_asked_for_at_once() {
 
 #[tokio::test]
 async fn a_resent_code_replaces_the_old_one() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         sms_resend_after_secs: 1,
         ..Policy::default()
     })
     .await;
     let at = enroll_to_sms(&server, "+32470000115").await;
-    let old = server.last_sms_code("+32470000115").await;
+    let old = server.sim().last_sms_code("+32470000115").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let path = api::path_enrollment_sms_resend(&at.started.enrollment_id);
     let mut new = old.clone();
@@ -470,7 +468,7 @@ async fn a_resent_code_replaces_the_old_one() {
             .send(reqwest::Method::POST, &path, Vec::new())
             .await)
         .await;
-        new = server.last_sms_code("+32470000115").await;
+        new = server.sim().last_sms_code("+32470000115").await.unwrap();
         if new != old {
             break;
         }
@@ -485,7 +483,7 @@ async fn a_resent_code_replaces_the_old_one() {
 
 #[tokio::test]
 async fn a_repeated_completion_gives_the_same_account_again() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000116").await;
     let pin = SigningKey::generate();
     let first: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
@@ -499,7 +497,7 @@ async fn a_repeated_completion_gives_the_same_account_again() {
 
 #[tokio::test]
 async fn a_repeated_completion_for_a_revoked_device_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000123").await;
     let pin = SigningKey::generate();
     let _: api::EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
@@ -513,9 +511,9 @@ async fn a_repeated_completion_for_a_revoked_device_is_the_wrong_step() {
 
 #[tokio::test]
 async fn a_repeated_sms_verification_after_success_is_answered_again() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000125").await;
-    let code = server.last_sms_code("+32470000125").await;
+    let code = server.sim().last_sms_code("+32470000125").await.unwrap();
     let id = &at.started.enrollment_id;
     let first: api::SmsVerified = ok(at.phone.verify_sms(id, &code).await).await;
 
@@ -532,7 +530,7 @@ async fn a_repeated_sms_verification_after_success_is_answered_again() {
 
 #[tokio::test]
 async fn an_sms_verification_after_completion_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000126").await;
     let _: api::EnrollmentCompleted = ok(at
         .phone
@@ -551,7 +549,7 @@ async fn an_sms_verification_after_completion_is_the_wrong_step() {
 
 #[tokio::test]
 async fn completion_before_the_sms_code_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000117").await;
 
     let (_, error) = err(at
@@ -565,7 +563,7 @@ async fn completion_before_the_sms_code_is_the_wrong_step() {
 
 #[tokio::test]
 async fn a_pin_key_equal_to_the_device_key_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000118").await;
     let same = at.phone.device.clone();
 
@@ -576,7 +574,7 @@ async fn a_pin_key_equal_to_the_device_key_is_refused() {
 
 #[tokio::test]
 async fn an_eid_enrollment_has_no_handoff_and_takes_no_bank() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let start = |bank: Option<Bank>| api::StartEnrollment {
         phone_number: "+32470000119".into(),
@@ -602,7 +600,7 @@ async fn an_eid_enrollment_has_no_handoff_and_takes_no_bank() {
 
 #[tokio::test]
 async fn a_landline_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
 
     let response = phone
@@ -622,7 +620,7 @@ async fn a_landline_is_refused() {
 
 #[tokio::test]
 async fn a_new_activation_revokes_the_earlier_phone() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let first = enroll(&server, "+32470000120").await;
 
     let second = enroll_again(&server, "+32470000121", &first.citizen)
@@ -640,12 +638,12 @@ async fn a_new_activation_revokes_the_earlier_phone() {
 
 #[tokio::test]
 async fn an_enrollment_past_its_lifetime_is_expired() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         enrollment_ttl_secs: 1,
         ..Policy::default()
     })
     .await;
-    let citizen = server.citizen(NewCitizen::default()).await;
+    let citizen = citizen(&server).await;
     let phone = Phone::new(&server.url());
     let (started, token) = identity_token(&server, &phone, "+32470000128", &citizen).await;
 
@@ -658,14 +656,14 @@ async fn an_enrollment_past_its_lifetime_is_expired() {
 
 #[tokio::test]
 async fn a_resend_beyond_the_last_allowed_code_is_too_soon_and_the_code_still_works() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         sms_resend_after_secs: 1,
         sms_max_sends: 1,
         ..Policy::default()
     })
     .await;
     let at = enroll_to_sms(&server, "+32470000129").await;
-    let code = server.last_sms_code("+32470000129").await;
+    let code = server.sim().last_sms_code("+32470000129").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let (status, error) = err(at
@@ -694,7 +692,7 @@ async fn a_resend_beyond_the_last_allowed_code_is_too_soon_and_the_code_still_wo
 
 #[tokio::test]
 async fn a_pin_pop_by_another_key_is_refused_and_the_real_completion_still_works() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000130").await;
     let pin = SigningKey::generate();
     let mut forged = at.phone.completion(&at.started, &pin);
@@ -710,7 +708,7 @@ async fn a_pin_pop_by_another_key_is_refused_and_the_real_completion_still_works
 
 #[tokio::test]
 async fn a_second_identity_submission_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = enroll_to_sms(&server, "+32470000131").await;
     let token = server
         .running()

@@ -4,12 +4,15 @@
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
+use sleutel_harness::rp::RelyingParty;
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::action::{ActionKind, ActionRequest};
 use sleutel_protocol::api::oidc::{
     BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
 use sleutel_protocol::api::{self, DeviceUpdated, ResponseAccepted, codes};
 use sleutel_protocol::approval::{self, ApprovedTransaction, free_text_sha256};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::jose::{self, GeneralJws, Jwk, Jwks};
 use sleutel_protocol::response::{
     ActionResponse, Decision, DeclineReason, DeviceSignedResponse, UvMethod,
@@ -27,10 +30,10 @@ const PAYMENT: [(&str, &str); 4] = [
 ];
 
 /// `rp` asks `e` for a request with `form` besides scope and login hint.
-async fn ask(rp: &Rp, e: &Enrolled, form: &[(&str, &str)]) -> BackchannelAuthResponse {
+async fn ask(rp: &RelyingParty, e: &Enrolled, form: &[(&str, &str)]) -> BackchannelAuthResponse {
     let mut full = vec![("scope", "openid"), ("login_hint", e.number.as_str())];
     full.extend_from_slice(form);
-    ok(rp.bc_authorize_raw(&full).await).await
+    ok(rp.backchannel_authorize_raw(&full).await).await
 }
 
 /// An approved request: the verified ID token's claims, the request as the phone saw it and
@@ -44,7 +47,11 @@ struct Approved {
 
 /// Asks `e` with `form`, approves with the code, and collects and verifies the ID token as the
 /// relying party does.
-async fn ask_and_approve(server: &TestServer, e: &Enrolled, form: &[(&str, &str)]) -> Approved {
+async fn ask_and_approve(
+    server: &InProcessServer,
+    e: &Enrolled,
+    form: &[(&str, &str)],
+) -> Approved {
     let rp = server.rp();
     let started = ask(&rp, e, form).await;
     let (request, jws) = e.the_request().await;
@@ -52,16 +59,16 @@ async fn ask_and_approve(server: &TestServer, e: &Enrolled, form: &[(&str, &str)
         .answer(&request, &e.approval(&request, &jws, &e.pin))
         .await)
     .await;
-    let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
     let jwks: Jwks = ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
         .send()
         .await
         .unwrap())
     .await;
     let claims =
-        api::oidc::verify_id_token(&token.id_token, &jwks, &server.url(), &rp.client_id, now())
+        api::oidc::verify_id_token(&token.id_token, &jwks, &server.url(), rp.client_id(), now())
             .unwrap();
     Approved {
         claims,
@@ -72,7 +79,7 @@ async fn ask_and_approve(server: &TestServer, e: &Enrolled, form: &[(&str, &str)
 }
 
 /// The evidence of the request `auth_req_id`.
-fn evidence(server: &TestServer, auth_req_id: &str) -> RequestEvidence {
+fn evidence(server: &InProcessServer, auth_req_id: &str) -> RequestEvidence {
     server
         .running()
         .request_evidence(RequestLookup::AuthReqId(auth_req_id))
@@ -110,7 +117,7 @@ fn payload(request: &ActionRequest, jws: &str, decision: Decision) -> ActionResp
 
 #[tokio::test]
 async fn the_id_token_of_a_payment_names_the_kind_payee_amount_iban_and_request_hash() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000801").await;
     let mut form = vec![("kind", "confirm_transaction")];
     form.extend_from_slice(&PAYMENT);
@@ -134,7 +141,7 @@ async fn the_id_token_of_a_payment_names_the_kind_payee_amount_iban_and_request_
 
 #[tokio::test]
 async fn the_id_token_of_a_login_says_login_and_carries_no_transaction_or_document() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000802").await;
 
     let approved = ask_and_approve(&server, &e, &[]).await;
@@ -149,7 +156,7 @@ async fn the_id_token_of_a_login_says_login_and_carries_no_transaction_or_docume
 
 #[tokio::test]
 async fn the_id_token_of_a_signature_carries_the_document_name_and_digest() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000803").await;
     let digest = "3f".repeat(32);
 
@@ -173,7 +180,7 @@ async fn the_id_token_of_a_signature_carries_the_document_name_and_digest() {
 
 #[tokio::test]
 async fn the_binding_message_is_echoed_in_the_id_token() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000804").await;
 
     let approved = ask_and_approve(&server, &e, &[("binding_message", "Bestelling 42")]).await;
@@ -190,7 +197,7 @@ async fn the_binding_message_is_echoed_in_the_id_token() {
 
 #[tokio::test]
 async fn free_text_is_in_the_id_token_as_the_digest_of_the_text_as_shown() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000805").await;
 
     let approved = ask_and_approve(
@@ -223,10 +230,10 @@ async fn free_text_is_in_the_id_token_as_the_digest_of_the_text_as_shown() {
 
 #[tokio::test]
 async fn discovery_lists_the_approved_action_claim() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let doc: DiscoveryDocument = ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await
@@ -238,7 +245,7 @@ async fn discovery_lists_the_approved_action_claim() {
 
 #[tokio::test]
 async fn the_stored_approval_verifies_with_the_device_and_pin_keys_and_matches_the_token() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000806").await;
     let approved = ask_and_approve(&server, &e, &[("binding_message", "AB12")]).await;
     let token_hash = approved.claims.sleutel_action.request_hash;
@@ -263,7 +270,7 @@ async fn the_stored_approval_verifies_with_the_device_and_pin_keys_and_matches_t
 
 #[tokio::test]
 async fn the_kept_approval_still_verifies_after_a_code_change() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000814").await;
     let approved = ask_and_approve(&server, &e, &[]).await;
     let new_pin = SigningKey::generate();
@@ -285,7 +292,7 @@ async fn the_kept_approval_still_verifies_after_a_code_change() {
 
 #[tokio::test]
 async fn the_evidence_is_found_by_request_id_and_by_the_tokens_request_hash() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000807").await;
 
     let approved = ask_and_approve(&server, &e, &[]).await;
@@ -306,7 +313,7 @@ async fn the_evidence_is_found_by_request_id_and_by_the_tokens_request_hash() {
 
 #[tokio::test]
 async fn a_decline_is_kept_as_evidence() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000808").await;
     let started = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -327,7 +334,7 @@ async fn a_decline_is_kept_as_evidence() {
 
 #[tokio::test]
 async fn a_not_me_decline_is_kept_as_evidence() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000809").await;
     let started = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -345,7 +352,7 @@ async fn a_not_me_decline_is_kept_as_evidence() {
 
 #[tokio::test]
 async fn a_wrong_number_is_kept_as_evidence_of_the_number_picked() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000810").await;
     let started = ask(&server.rp(), &e, &[("number_matching", "true")]).await;
     let (request, jws) = e.the_request().await;
@@ -372,7 +379,7 @@ async fn a_wrong_number_is_kept_as_evidence_of_the_number_picked() {
 
 #[tokio::test]
 async fn a_wrong_code_is_not_kept_as_evidence() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000811").await;
     let started = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -393,7 +400,7 @@ async fn a_wrong_code_is_not_kept_as_evidence() {
 
 #[tokio::test]
 async fn the_right_code_after_a_wrong_one_keeps_only_the_right_answer() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000812").await;
     let started = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -415,10 +422,8 @@ async fn the_right_code_after_a_wrong_one_keeps_only_the_right_answer() {
 
 /// Moves every time of the request `auth_req_id` `secs` into the past, as if that long had
 /// passed since it was made and answered.
-fn age(server: &TestServer, auth_req_id: &str, secs: i64) {
-    let conn = rusqlite::Connection::open(server.dir.path().join("server.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
+fn age(server: &InProcessServer, auth_req_id: &str, secs: i64) {
+    let conn = server.db().unwrap();
     let changed = conn
         .execute(
             "UPDATE action_requests SET created_at = created_at - ?2,
@@ -434,7 +439,7 @@ fn age(server: &TestServer, auth_req_id: &str, secs: i64) {
 #[tokio::test]
 async fn a_restart_purges_requests_past_the_retention_and_keeps_recent_ones() {
     let retention = Policy::default().request_retention_secs;
-    let mut server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000813").await;
     let old = ask(&server.rp(), &e, &[]).await;
     let (request, jws) = e.the_request().await;
@@ -445,7 +450,7 @@ async fn a_restart_purges_requests_past_the_retention_and_keeps_recent_ones() {
     age(&server, &old.auth_req_id, retention + 1);
     age(&server, &recent.auth_req_id, retention - 3600);
 
-    server.restart().await;
+    let server = server.restart().await.unwrap();
 
     let gone = server
         .running()

@@ -7,8 +7,10 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::sim::BlockMyKey;
 use sleutel_protocol::api::{self, ChangePin, RegisterBiometricKey, codes};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::identity::IdentitySource;
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use sleutel_server::Policy;
@@ -36,10 +38,10 @@ fn wrong_wrong_blocked() -> [(u16, String, Option<u32>); 3] {
 }
 
 /// Asserts that `e`'s account is blocked: relying parties are refused at once.
-async fn assert_blocked(server: &TestServer, e: &Enrolled) {
+async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
     let (status, error) = err(server
         .rp()
-        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
         .await)
     .await;
     assert_eq!(
@@ -49,9 +51,10 @@ async fn assert_blocked(server: &TestServer, e: &Enrolled) {
 }
 
 /// Moves the expiry of `e`'s enrollment into the past, as if the phone came back late.
-fn expire_enrollment(server: &TestServer, e: &Enrolled) {
+fn expire_enrollment(server: &InProcessServer, e: &Enrolled) {
     server
         .db()
+        .unwrap()
         .execute(
             "UPDATE enrollments SET expires_at = expires_at - 100000 WHERE id = ?1",
             [&e.started.enrollment_id],
@@ -63,7 +66,7 @@ fn expire_enrollment(server: &TestServer, e: &Enrolled) {
 
 #[tokio::test]
 async fn a_repeated_completion_with_another_pin_key_counts_as_a_wrong_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000901").await;
 
     let answer = refusal(e.phone.complete(&e.started, &SigningKey::generate()).await).await;
@@ -73,7 +76,7 @@ async fn a_repeated_completion_with_another_pin_key_counts_as_a_wrong_code() {
 
 #[tokio::test]
 async fn three_repeated_completions_with_guessed_pin_keys_block_the_account() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000902").await;
 
     let mut answers = Vec::new();
@@ -90,7 +93,7 @@ async fn three_repeated_completions_with_guessed_pin_keys_block_the_account() {
 
 #[tokio::test]
 async fn a_repeated_completion_with_the_right_key_clears_the_wrong_codes() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000903").await;
     let _ = refusal(e.phone.complete(&e.started, &SigningKey::generate()).await).await;
 
@@ -103,7 +106,7 @@ async fn a_repeated_completion_with_the_right_key_clears_the_wrong_codes() {
 
 #[tokio::test]
 async fn after_the_enrollments_lifetime_a_repeated_completion_compares_nothing() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000904").await;
     expire_enrollment(&server, &e);
 
@@ -113,7 +116,7 @@ async fn after_the_enrollments_lifetime_a_repeated_completion_compares_nothing()
     // The same answer for the right key and a wrong one, and nothing counted.
     assert_eq!(guessed, (409, codes::WRONG_STEP.to_owned(), None));
     assert_eq!(right, guessed);
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let wrong = SigningKey::generate();
     let (_, error) = err(e
@@ -125,7 +128,7 @@ async fn after_the_enrollments_lifetime_a_repeated_completion_compares_nothing()
 
 #[tokio::test]
 async fn a_repeated_unblock_completion_with_a_guessed_pin_key_counts_as_a_wrong_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000905").await;
     block_by_wrong_codes(&server, &e).await;
     // The person unblocks from the same phone: a new identity proof, SMS and a new code.
@@ -135,7 +138,7 @@ async fn a_repeated_unblock_completion_with_a_guessed_pin_key_counts_as_a_wrong_
         .submit_identity(&started.enrollment_id, &token)
         .await)
     .await;
-    let sms = server.last_sms_code(&e.number).await;
+    let sms = server.sim().last_sms_code(&e.number).await.unwrap();
     let _: api::SmsVerified = ok(e.phone.verify_sms(&started.enrollment_id, &sms).await).await;
     let new_pin = SigningKey::generate();
     let _: api::EnrollmentCompleted = ok(e.phone.complete(&started, &new_pin).await).await;
@@ -165,7 +168,7 @@ fn guessed_code_change(e: &Enrolled, guess: &SigningKey) -> ChangePin {
 
 #[tokio::test]
 async fn three_code_changes_with_a_guessed_code_block_the_account() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000906").await;
 
     let mut answers = Vec::new();
@@ -180,7 +183,7 @@ async fn three_code_changes_with_a_guessed_code_block_the_account() {
 
 #[tokio::test]
 async fn three_biometric_registrations_with_a_guessed_code_block_the_account() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000907").await;
 
     let mut answers = Vec::new();
@@ -203,9 +206,9 @@ async fn three_biometric_registrations_with_a_guessed_code_block_the_account() {
 
 #[tokio::test]
 async fn three_approvals_with_a_guessed_code_block_the_account() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000908").await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
 
     let mut answers = Vec::new();
@@ -221,19 +224,17 @@ async fn three_approvals_with_a_guessed_code_block_the_account() {
 
 // --- the block page ------------------------------------------------------------------------------
 
-async fn block_page(server: &TestServer, form: &BlockMyKey) -> reqwest::Response {
+async fn block_page(server: &InProcessServer, form: &BlockMyKey) -> reqwest::Response {
     server
-        .http
-        .post(format!("{}{}", server.url(), api::sim::PATH_BLOCK))
-        .json(form)
-        .send()
+        .sim()
+        .post_raw(api::sim::PATH_BLOCK, form)
         .await
         .unwrap()
 }
 
 /// Three wrong PINs for the card `form` names, then its right PIN `right`.
 async fn three_wrong_pins_then_the_right_one(
-    server: &TestServer,
+    server: &InProcessServer,
     form: BlockMyKey,
     right: &str,
 ) -> Vec<(u16, String, Option<u32>)> {
@@ -260,7 +261,7 @@ fn card_countdown() -> Vec<(u16, String, Option<u32>)> {
 
 #[tokio::test]
 async fn three_wrong_bank_card_pins_on_the_block_page_block_the_card() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000909").await;
     let form = BlockMyKey {
         source: Some(IdentitySource::Bank),
@@ -277,7 +278,7 @@ async fn three_wrong_bank_card_pins_on_the_block_page_block_the_card() {
 
 #[tokio::test]
 async fn three_wrong_eid_pins_on_the_block_page_block_the_card() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000910").await;
     let form = BlockMyKey {
         source: Some(IdentitySource::Eid),
@@ -298,7 +299,7 @@ async fn the_persons_right_codes_give_a_copy_of_the_phone_no_fresh_guesses_beyon
     // A copy of the phone shares its device key: the consecutive counts, which the person's right
     // code clears, would give it two guesses after every use of the phone. The device's wrong
     // codes of the last 30 days count all the same, and block at their limit.
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         max_wrong_codes_per_device_per_month: 5,
         ..Policy::default()
     })
@@ -328,11 +329,12 @@ async fn the_persons_right_codes_give_a_copy_of_the_phone_no_fresh_guesses_beyon
 
 #[tokio::test]
 async fn a_completion_late_in_the_lifetime_can_still_be_repeated_for_minutes() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let at = at_keys(&server, "+32470000912").await;
     // The person chooses the code in the enrollment's last seconds.
     server
         .db()
+        .unwrap()
         .execute(
             "UPDATE enrollments SET expires_at = ?2 WHERE id = ?1",
             rusqlite::params![at.started.enrollment_id, now() + 2],

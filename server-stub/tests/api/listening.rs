@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig, StartError};
 
-use crate::common::*;
+use sleutel_harness::http_client;
 
 fn config(dir: &tempfile::TempDir, listen: SocketAddr, policy: Policy) -> ServerConfig {
     ServerConfig {
@@ -46,7 +46,8 @@ async fn the_server_listens_beyond_loopback_when_allowed() {
 
     assert!(server.local_addr().ip().is_unspecified());
     let port = server.local_addr().port();
-    let discovery = http()
+    let discovery = http_client()
+        .unwrap()
         .get(format!(
             "http://127.0.0.1:{port}/.well-known/openid-configuration"
         ))

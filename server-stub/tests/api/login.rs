@@ -6,18 +6,19 @@ use std::time::Duration;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::oidc::{DiscoveryDocument, IdTokenClaims, TokenResponse};
-use sleutel_protocol::api::sim::PushOutbox;
 use sleutel_protocol::api::{self, RequestEnvelope, ResponseAccepted, codes};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
 use sleutel_protocol::response::UvMethod;
-use sleutel_server::Policy;
+use sleutel_server::{Policy, RelyingPartyConfig};
 
 use crate::common::*;
 
-async fn jwks(server: &TestServer) -> Jwks {
+async fn jwks(server: &InProcessServer) -> Jwks {
     ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_JWKS))
         .send()
         .await
@@ -26,7 +27,7 @@ async fn jwks(server: &TestServer) -> Jwks {
 }
 
 /// Verifies an ID token as a relying party does: signature by a JWKS key, issuer, audience.
-async fn verified_id_token(server: &TestServer, token: &str) -> IdTokenClaims {
+async fn verified_id_token(server: &InProcessServer, token: &str) -> IdTokenClaims {
     let jwks = jwks(server).await;
     let jws = UnverifiedJws::parse(token, "id token").unwrap();
     let key = jwks
@@ -46,17 +47,17 @@ async fn verified_id_token(server: &TestServer, token: &str) -> IdTokenClaims {
 
 #[tokio::test]
 async fn an_approved_login_gives_a_verifiable_id_token_with_the_name() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000201").await;
     let rp = server.rp();
 
-    let started = rp.login(&e.number).await;
+    let started = rp.start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let accepted: ResponseAccepted = ok(e
         .answer(&request, &e.approval(&request, &jws, &e.pin))
         .await)
     .await;
-    let token: TokenResponse = ok(rp.token(&started.auth_req_id).await).await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
 
     assert_eq!(request.text, "Ik log in op de online overheid");
     assert_eq!(request.rp.name, "Online overheid");
@@ -88,7 +89,7 @@ async fn an_approved_login_gives_a_verifiable_id_token_with_the_name() {
 
 #[tokio::test]
 async fn the_subject_is_stable_for_one_relying_party() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000202").await;
     let rp = server.rp();
     let mut subjects = Vec::new();
@@ -101,21 +102,15 @@ async fn the_subject_is_stable_for_one_relying_party() {
 
 #[tokio::test]
 async fn a_push_tells_the_phone_which_request_to_fetch() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000203").await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
 
-    let outbox: PushOutbox = ok(server
-        .http
-        .get(format!("{}{}", server.url(), api::sim::PATH_PUSH))
-        .query(&[
-            ("account_id", e.completed.account_id.as_str()),
-            ("after", "0"),
-        ])
-        .send()
+    let outbox = server
+        .sim()
+        .push_messages(&e.completed.account_id, 0)
         .await
-        .unwrap())
-    .await;
+        .unwrap();
     let message = &outbox.messages.last().unwrap().message;
     let envelope: RequestEnvelope =
         ok(e.phone.get(&api::path_request(&message.request_id)).await).await;
@@ -126,10 +121,10 @@ async fn a_push_tells_the_phone_which_request_to_fetch() {
 
 #[tokio::test]
 async fn wrong_codes_count_down_then_block_the_account_and_the_right_code_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000204").await;
     let rp = server.rp();
-    let started = rp.login(&e.number).await;
+    let started = rp.start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let wrong = SigningKey::generate();
 
@@ -157,11 +152,11 @@ async fn wrong_codes_count_down_then_block_the_account_and_the_right_code_is_ref
     .await;
     assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
     assert_eq!(
-        rp.token_error(&started.auth_req_id).await,
+        token_error(&rp, &started.auth_req_id).await,
         codes::ACCESS_DENIED
     );
     let (status, error) = err(rp
-        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
         .await)
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "CIBA §13");
@@ -170,9 +165,9 @@ async fn wrong_codes_count_down_then_block_the_account_and_the_right_code_is_ref
 
 #[tokio::test]
 async fn a_biometric_approval_of_a_code_only_request_is_refused_and_costs_no_attempt() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000219").await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let biometric = e.approval_by(&request, &jws, UvMethod::Biometric, &SigningKey::generate());
 
@@ -194,12 +189,12 @@ async fn a_biometric_approval_of_a_code_only_request_is_refused_and_costs_no_att
 
 #[tokio::test]
 async fn a_right_code_after_a_wrong_one_resets_the_count() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000205").await;
     let rp = server.rp();
     let wrong = SigningKey::generate();
     for _ in 0..2 {
-        rp.login(&e.number).await;
+        rp.start_login(&e.number).await.unwrap();
         let (request, jws) = e.the_request().await;
         let (_, error) = err(e
             .answer(&request, &e.approval(&request, &jws, &wrong))
@@ -215,17 +210,17 @@ async fn a_right_code_after_a_wrong_one_resets_the_count() {
 
 #[tokio::test]
 async fn a_decline_gives_the_relying_party_access_denied() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000206").await;
     let rp = server.rp();
-    let started = rp.login(&e.number).await;
+    let started = rp.start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
 
     let accepted: ResponseAccepted = ok(e.answer(&request, &e.decline(&request, &jws)).await).await;
 
     assert_eq!(accepted.status, "declined");
     assert_eq!(
-        rp.token_error(&started.auth_req_id).await,
+        token_error(&rp, &started.auth_req_id).await,
         codes::ACCESS_DENIED
     );
     assert!(e.pending().await.is_empty());
@@ -233,9 +228,9 @@ async fn a_decline_gives_the_relying_party_access_denied() {
 
 #[tokio::test]
 async fn a_replayed_response_is_refused_as_already_answered() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000207").await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let approval = e.approval(&request, &jws, &e.pin);
     let _: ResponseAccepted = ok(e.answer(&request, &approval).await).await;
@@ -250,7 +245,7 @@ async fn a_replayed_response_is_refused_as_already_answered() {
 
 #[tokio::test]
 async fn a_replayed_proof_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000208").await;
     let proof = e.phone.proof("GET", api::PATH_REQUESTS, b"");
     let first = e
@@ -276,9 +271,9 @@ async fn a_replayed_proof_is_refused() {
 
 #[tokio::test]
 async fn a_response_signed_by_another_device_key_is_invalid() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000209").await;
-    server.rp().login(&e.number).await;
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let mut approval = e.approval(&request, &jws, &e.pin);
     let mut forged = sleutel_protocol::jose::GeneralJws::new(&approval.payload_bytes().unwrap());
@@ -298,10 +293,10 @@ async fn a_response_signed_by_another_device_key_is_invalid() {
 
 #[tokio::test]
 async fn a_request_of_another_account_is_unknown() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let victim = enroll(&server, "+32470000210").await;
     let other = enroll(&server, "+32470000211").await;
-    server.rp().login(&victim.number).await;
+    server.rp().start_login(&victim.number).await.unwrap();
     let (request, _) = victim.the_request().await;
 
     let (status, error) = err(other.phone.get(&api::path_request(&request.jti)).await).await;
@@ -312,7 +307,7 @@ async fn a_request_of_another_account_is_unknown() {
 
 #[tokio::test]
 async fn an_unknown_device_gets_unknown_device() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(Phone::new(&server.url()).get(api::PATH_REQUESTS).await).await;
 
@@ -322,11 +317,11 @@ async fn an_unknown_device_gets_unknown_device() {
 
 #[tokio::test]
 async fn an_unknown_phone_number_gives_unknown_user_id() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let (status, error) = err(server
         .rp()
-        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", "+32479999999")])
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", "+32479999999")])
         .await)
     .await;
 
@@ -336,14 +331,16 @@ async fn an_unknown_phone_number_gives_unknown_user_id() {
 
 #[tokio::test]
 async fn a_wrong_client_secret_gives_invalid_client() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000212").await;
-    let mut rp = server.rp();
-    rp.secret = "not-the-secret".into();
+    let rp = server
+        .rp()
+        .with_credentials(RelyingPartyConfig::DEMO_CLIENT_ID, "not-the-secret");
 
     let response = rp
-        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
-        .await;
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .await
+        .unwrap();
 
     assert!(response.headers().contains_key("www-authenticate"));
     let (status, error) = err(response).await;
@@ -353,12 +350,12 @@ async fn a_wrong_client_secret_gives_invalid_client() {
 
 #[tokio::test]
 async fn a_login_without_openid_scope_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000213").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&[("scope", "profile"), ("login_hint", &e.number)])
+        .backchannel_authorize_raw(&[("scope", "profile"), ("login_hint", &e.number)])
         .await)
     .await;
 
@@ -367,12 +364,12 @@ async fn a_login_without_openid_scope_is_refused() {
 
 #[tokio::test]
 async fn a_binding_message_with_a_bidi_override_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000214").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&[
+        .backchannel_authorize_raw(&[
             ("scope", "openid"),
             ("login_hint", &e.number),
             ("binding_message", "AB\u{202E}21"),
@@ -385,13 +382,13 @@ async fn a_binding_message_with_a_bidi_override_is_refused() {
 
 #[tokio::test]
 async fn polling_faster_than_the_interval_gives_slow_down() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000215").await;
     let rp = server.rp();
-    let started = rp.login(&e.number).await;
+    let started = rp.start_login(&e.number).await.unwrap();
 
-    let first = rp.token_error(&started.auth_req_id).await;
-    let second = rp.token_error(&started.auth_req_id).await;
+    let first = token_error(&rp, &started.auth_req_id).await;
+    let second = token_error(&rp, &started.auth_req_id).await;
 
     assert_eq!(first, codes::AUTHORIZATION_PENDING);
     assert_eq!(second, codes::SLOW_DOWN);
@@ -399,27 +396,27 @@ async fn polling_faster_than_the_interval_gives_slow_down() {
 
 #[tokio::test]
 async fn the_token_is_issued_once() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000216").await;
     let rp = server.rp();
     let (started, _) = approved_login(&rp, &e).await;
 
     assert_eq!(
-        rp.token_error(&started.auth_req_id).await,
+        token_error(&rp, &started.auth_req_id).await,
         codes::INVALID_GRANT
     );
 }
 
 #[tokio::test]
 async fn an_unknown_grant_type_or_auth_req_id_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let rp = server.rp();
 
-    assert_eq!(rp.token_error("no-such-id").await, codes::INVALID_GRANT);
+    assert_eq!(token_error(&rp, "no-such-id").await, codes::INVALID_GRANT);
     let (_, error) = err(server
-        .http
+        .http()
         .post(format!("{}{}", server.url(), api::oidc::PATH_TOKEN))
-        .basic_auth(&rp.client_id, Some(&rp.secret))
+        .basic_auth(rp.client_id(), Some(RelyingPartyConfig::DEMO_SECRET))
         .form(&[("grant_type", "authorization_code"), ("code", "x")])
         .send()
         .await
@@ -430,21 +427,21 @@ async fn an_unknown_grant_type_or_auth_req_id_is_refused() {
 
 #[tokio::test]
 async fn an_expired_request_gives_expired_token_and_cannot_be_answered() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         request_ttl_secs: 2,
         ..Policy::default()
     })
     .await;
     let e = enroll(&server, "+32470000217").await;
     let rp = server.rp();
-    let started = rp.login(&e.number).await;
+    let started = rp.start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let approval = e.approval(&request, &jws, &e.pin);
 
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     assert_eq!(
-        rp.token_error(&started.auth_req_id).await,
+        token_error(&rp, &started.auth_req_id).await,
         codes::EXPIRED_TOKEN
     );
     let (status, error) = err(e.answer(&request, &approval).await).await;
@@ -455,12 +452,12 @@ async fn an_expired_request_gives_expired_token_and_cannot_be_answered() {
 
 #[tokio::test]
 async fn a_restarted_server_keeps_accounts_and_keys() {
-    let mut server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000218").await;
     let keys_before = jwks(&server).await;
     let url_before = server.url();
 
-    server.restart().await;
+    let server = server.restart().await.unwrap();
 
     assert_eq!(server.url(), url_before);
     assert_eq!(jwks(&server).await, keys_before);
@@ -471,10 +468,10 @@ async fn a_restarted_server_keeps_accounts_and_keys() {
 
 #[tokio::test]
 async fn discovery_names_the_ciba_poll_endpoints() {
-    let server = TestServer::start().await;
+    let server = server().await;
 
     let doc: DiscoveryDocument = ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await
@@ -501,9 +498,9 @@ async fn discovery_names_the_ciba_poll_endpoints() {
 
 #[tokio::test]
 async fn a_discovery_document_without_response_types_still_parses() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let mut doc: serde_json::Value = ok(server
-        .http
+        .http()
         .get(format!("{}{}", server.url(), api::oidc::PATH_DISCOVERY))
         .send()
         .await

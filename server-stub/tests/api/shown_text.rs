@@ -21,12 +21,12 @@ fn payment<'a>(number: &'a str, payee: &'a str) -> [(&'a str, &'a str); 7] {
 
 #[tokio::test]
 async fn a_payment_to_a_readable_payee_is_accepted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000901").await;
 
     let started: BackchannelAuthResponse = ok(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "Stad Gent"))
+        .backchannel_authorize_raw(&payment(&e.number, "Stad Gent"))
         .await)
     .await;
 
@@ -35,12 +35,12 @@ async fn a_payment_to_a_readable_payee_is_accepted() {
 
 #[tokio::test]
 async fn a_payee_of_a_braille_blank_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000902").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "\u{2800}"))
+        .backchannel_authorize_raw(&payment(&e.number, "\u{2800}"))
         .await)
     .await;
 
@@ -53,12 +53,12 @@ async fn a_payee_of_a_braille_blank_is_refused() {
 
 #[tokio::test]
 async fn a_binding_message_of_a_braille_blank_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000903").await;
 
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&[
+        .backchannel_authorize_raw(&[
             ("scope", "openid"),
             ("login_hint", &e.number),
             ("binding_message", "\u{2800}"),
@@ -71,13 +71,13 @@ async fn a_binding_message_of_a_braille_blank_is_refused() {
 
 #[tokio::test]
 async fn a_payee_mixing_latin_and_cyrillic_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000904").await;
 
     // "Stаd Gent" with U+0430 CYRILLIC SMALL LETTER A.
     let (_, error) = err(server
         .rp()
-        .bc_authorize_raw(&payment(&e.number, "St\u{0430}d Gent"))
+        .backchannel_authorize_raw(&payment(&e.number, "St\u{0430}d Gent"))
         .await)
     .await;
 

@@ -9,6 +9,8 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
+use sleutel_harness::server::InProcessServer;
+use sleutel_harness::sim::activation_link_in;
 use sleutel_protocol::api::sim::{
     ActivationCodeIssued, BlockMyKey, Citizen, CounterActivation, EidIdentification, EmailOutbox,
     IdentificationCodeIssued, KeyBlocked, NewCitizen,
@@ -17,6 +19,7 @@ use sleutel_protocol::api::{
     self, EnrollmentCompleted, EnrollmentStarted, SmsSent, SmsVerified, StartEnrollment,
     SubmitIdentityCode, codes,
 };
+use sleutel_protocol::clock::now;
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_server::Policy;
 
@@ -27,17 +30,11 @@ pub const EMAIL: &str = "jan.peeters@example.be";
 
 /// A POST of `body` as JSON to a simulator page (no proof: the simulators stand in for the world).
 pub async fn sim_post<T: Serialize>(
-    server: &TestServer,
+    server: &InProcessServer,
     path: &str,
     body: &T,
 ) -> reqwest::Response {
-    server
-        .http
-        .post(format!("{}{path}", server.url()))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    server.sim().post_raw(path, body).await.unwrap()
 }
 
 /// The eID website's form for `citizen`'s card with `pin`, for `number`.
@@ -51,7 +48,7 @@ pub fn eid_form(number: &str, citizen: &Citizen, pin: &str) -> EidIdentification
 }
 
 /// An identification code for `number` from `citizen`'s eID.
-pub async fn eid_code(server: &TestServer, number: &str, citizen: &Citizen) -> String {
+pub async fn eid_code(server: &InProcessServer, number: &str, citizen: &Citizen) -> String {
     let form = eid_form(number, citizen, &citizen.eid_card.pin);
     let issued: IdentificationCodeIssued =
         ok(sim_post(server, api::sim::PATH_EID_IDENTIFICATION, &form).await).await;
@@ -79,7 +76,7 @@ pub struct CounterIssued {
 }
 
 /// The official at the counter checks `citizen`'s identity; returns the code and the e-mail.
-pub async fn counter_issue(server: &TestServer, citizen: &Citizen) -> CounterIssued {
+pub async fn counter_issue(server: &InProcessServer, citizen: &Citizen) -> CounterIssued {
     let issued: ActivationCodeIssued = ok(sim_post(
         server,
         api::sim::PATH_COUNTER_ACTIVATION,
@@ -87,19 +84,9 @@ pub async fn counter_issue(server: &TestServer, citizen: &Citizen) -> CounterIss
     )
     .await)
     .await;
-    let outbox: EmailOutbox = ok(server
-        .http
-        .get(format!("{}{}", server.url(), api::sim::PATH_EMAIL))
-        .query(&[("email", EMAIL)])
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let outbox = server.sim().email_messages(EMAIL).await.unwrap();
     let email_text = outbox.messages.last().expect("an e-mail").text.clone();
-    let link = email_text
-        .split_whitespace()
-        .find(|word| word.starts_with(api::DEEP_LINK_COUNTER_ACTIVATION))
-        .expect("an activation link in the e-mail");
+    let link = activation_link_in(&email_text).expect("an activation link in the e-mail");
     CounterIssued {
         code: issued.activation_code,
         token: api::counter_activation_token(link).expect("a well-formed activation link"),
@@ -162,7 +149,7 @@ pub enum Proof<'a> {
 /// `phone` activates `number` for the identity `proof` proves, through the SMS code to the
 /// registration of a fresh PIN key.
 pub async fn enroll_with_code(
-    server: &TestServer,
+    server: &InProcessServer,
     phone: Phone,
     number: &str,
     proof: Proof<'_>,
@@ -185,7 +172,7 @@ pub async fn enroll_with_code(
             started
         }
     };
-    let sms = server.last_sms_code(number).await;
+    let sms = server.sim().last_sms_code(number).await.unwrap();
     let _: SmsVerified = ok(phone.verify_sms(&started.enrollment_id, &sms).await).await;
     let pin = SigningKey::generate();
     let completed: EnrollmentCompleted = ok(phone.complete(&started, &pin).await).await;
@@ -200,7 +187,7 @@ pub async fn enroll_with_code(
 }
 
 /// The account's history on the server, as event names.
-pub fn events(server: &TestServer, account_id: &str) -> Vec<(String, String)> {
+pub fn events(server: &InProcessServer, account_id: &str) -> Vec<(String, String)> {
     server
         .running()
         .account_events(account_id)
@@ -210,15 +197,11 @@ pub fn events(server: &TestServer, account_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn citizen(server: &TestServer) -> Citizen {
-    server.citizen(NewCitizen::default()).await
-}
-
 // --- eID ----------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn an_eid_identification_code_activates_and_the_history_names_the_source() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000501";
     let code = eid_code(&server, number, &person).await;
@@ -245,7 +228,7 @@ async fn an_eid_identification_code_activates_and_the_history_names_the_source()
 
 #[tokio::test]
 async fn an_identification_code_is_typed_in_any_case_with_spaces() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000502";
     let code = eid_code(&server, number, &person).await;
@@ -264,7 +247,7 @@ async fn an_identification_code_is_typed_in_any_case_with_spaces() {
 
 #[tokio::test]
 async fn an_identification_code_for_another_number_is_a_wrong_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let code = eid_code(&server, "+32470000503", &person).await;
     let phone = Phone::new(&server.url());
@@ -279,7 +262,7 @@ async fn an_identification_code_for_another_number_is_a_wrong_code() {
 
 #[tokio::test]
 async fn wrong_identification_codes_end_the_enrollment_and_block_the_numbers_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000505";
     let code = eid_code(&server, number, &person).await;
@@ -309,7 +292,7 @@ async fn wrong_identification_codes_end_the_enrollment_and_block_the_numbers_cod
 
 #[tokio::test]
 async fn a_used_identification_code_is_refused_as_used() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000506";
     let code = eid_code(&server, number, &person).await;
@@ -332,7 +315,7 @@ async fn a_used_identification_code_is_refused_as_used() {
 
 #[tokio::test]
 async fn a_new_identification_code_replaces_the_earlier_one() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000507";
     let first = eid_code(&server, number, &person).await;
@@ -347,7 +330,7 @@ async fn a_new_identification_code_replaces_the_earlier_one() {
 
 #[tokio::test]
 async fn an_expired_identification_code_is_refused_as_expired() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         identification_code_ttl_secs: 1,
         ..Policy::default()
     })
@@ -367,7 +350,7 @@ async fn an_expired_identification_code_is_refused_as_expired() {
 
 #[tokio::test]
 async fn a_code_with_a_look_alike_character_is_malformed_and_not_counted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000509", IdentitySource::Eid).await;
 
@@ -381,14 +364,16 @@ async fn a_code_with_a_look_alike_character_is_malformed_and_not_counted() {
 
 #[tokio::test]
 async fn an_underage_person_is_refused_and_the_code_stays_unused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let today = time_now_date();
     let person = server
-        .citizen(NewCitizen {
+        .sim()
+        .create_citizen(&NewCitizen {
             birthdate: Some(format!("{}-01-01", today - 17)),
             ..NewCitizen::default()
         })
-        .await;
+        .await
+        .unwrap();
     let number = "+32470000510";
     let code = eid_code(&server, number, &person).await;
     let phone = Phone::new(&server.url());
@@ -413,7 +398,7 @@ fn time_now_date() -> i64 {
 
 #[tokio::test]
 async fn a_code_needs_the_enrollments_own_device_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000511", IdentitySource::Eid).await;
     let stranger = Phone::new(&server.url());
@@ -426,7 +411,7 @@ async fn a_code_needs_the_enrollments_own_device_key() {
 
     let (other_status, other) = err(submit_code(&stranger, &started, "ACDE-FGHJ").await).await;
     let (no_proof_status, no_proof) = err(server
-        .http
+        .http()
         .post(format!("{}{path}", server.url()))
         .header("content-type", "application/json")
         .body(body)
@@ -443,7 +428,7 @@ async fn a_code_needs_the_enrollments_own_device_key() {
 
 #[tokio::test]
 async fn a_code_body_of_another_shape_is_invalid() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000512", IdentitySource::Eid).await;
     let path = api::path_enrollment_code(&started.enrollment_id);
@@ -463,7 +448,7 @@ async fn a_code_body_of_another_shape_is_invalid() {
 
 #[tokio::test]
 async fn a_code_on_a_bank_activation_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let started = phone.start_enrollment("+32470000513").await;
 
@@ -475,7 +460,7 @@ async fn a_code_on_a_bank_activation_is_the_wrong_step() {
 
 #[tokio::test]
 async fn a_bank_token_on_a_code_activation_is_the_wrong_step() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let started = start_with(&phone, "+32470000514", IdentitySource::Counter).await;
 
@@ -486,7 +471,7 @@ async fn a_bank_token_on_a_code_activation_is_the_wrong_step() {
 
 #[tokio::test]
 async fn a_source_and_a_bank_must_agree_at_the_start() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
     let mut refusals = Vec::new();
     for (source, bank) in [
@@ -513,7 +498,7 @@ async fn a_source_and_a_bank_must_agree_at_the_start() {
 
 #[tokio::test]
 async fn a_code_source_start_has_no_handoff() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let phone = Phone::new(&server.url());
 
     let started = start_with(&phone, "+32470000516", IdentitySource::Eid).await;
@@ -523,7 +508,7 @@ async fn a_code_source_start_has_no_handoff() {
 
 // --- the eID website ----------------------------------------------------------------------------
 
-async fn eid_refusal(server: &TestServer, form: &EidIdentification) -> (StatusCode, String) {
+async fn eid_refusal(server: &InProcessServer, form: &EidIdentification) -> (StatusCode, String) {
     let (status, error) =
         err(sim_post(server, api::sim::PATH_EID_IDENTIFICATION, form).await).await;
     (status, error.error)
@@ -531,7 +516,7 @@ async fn eid_refusal(server: &TestServer, form: &EidIdentification) -> (StatusCo
 
 #[tokio::test]
 async fn the_eid_website_refuses_an_unknown_card() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let mut form = eid_form("+32470000520", &person, &person.eid_card.pin);
     form.card_serial = "000000000000".into();
@@ -546,7 +531,7 @@ async fn the_eid_website_refuses_an_unknown_card() {
 
 #[tokio::test]
 async fn three_wrong_eid_pins_block_the_card() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let wrong = if person.eid_card.pin == "0000" {
         "1111"
@@ -576,13 +561,15 @@ async fn three_wrong_eid_pins_block_the_card() {
 
 #[tokio::test]
 async fn the_eid_website_refuses_an_expired_card() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = server
-        .citizen(NewCitizen {
+        .sim()
+        .create_citizen(&NewCitizen {
             eid_valid_until: Some("2020-01-31".into()),
             ..NewCitizen::default()
         })
-        .await;
+        .await
+        .unwrap();
 
     let refusal = eid_refusal(
         &server,
@@ -598,11 +585,11 @@ async fn the_eid_website_refuses_an_expired_card() {
 
 #[tokio::test]
 async fn a_revoked_card_is_refused_and_revoking_an_unknown_card_is_not_found() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let revoke = |serial: &str| {
         server
-            .http
+            .http()
             .post(format!(
                 "{}{}",
                 server.url(),
@@ -631,7 +618,7 @@ async fn a_revoked_card_is_refused_and_revoking_an_unknown_card_is_not_found() {
 
 #[tokio::test]
 async fn the_eid_website_refuses_malformed_forms() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let good = eid_form("+32470000524", &person, &person.eid_card.pin);
     let mut bad_email = good.clone();
@@ -646,7 +633,7 @@ async fn the_eid_website_refuses_malformed_forms() {
         refusals.push(eid_refusal(&server, form).await);
     }
     let (status, garbage) = err(server
-        .http
+        .http()
         .post(format!(
             "{}{}",
             server.url(),
@@ -683,7 +670,7 @@ fn other_code(code: &str) -> &'static str {
 
 #[tokio::test]
 async fn the_activation_link_with_its_code_activates_and_the_history_names_the_counter() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
 
@@ -703,7 +690,7 @@ async fn the_activation_link_with_its_code_activates_and_the_history_names_the_c
 
 #[tokio::test]
 async fn the_activation_email_carries_the_link_but_never_the_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
 
     let issued = counter_issue(&server, &person).await;
@@ -723,7 +710,7 @@ async fn the_activation_email_carries_the_link_but_never_the_code() {
 
 #[tokio::test]
 async fn the_activation_link_with_a_wrong_code_activates_nothing() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
     let phone = Phone::new(&server.url());
@@ -741,12 +728,20 @@ async fn the_activation_link_with_a_wrong_code_activates_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::WRONG_IDENTITY_CODE);
     assert_eq!(error.attempts_left, Some(4));
-    assert!(server.sms_outbox("+32470000535").await.messages.is_empty());
+    assert!(
+        server
+            .sim()
+            .sms_messages("+32470000535")
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn the_activation_code_without_its_link_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
     let phone = Phone::new(&server.url());
@@ -756,12 +751,20 @@ async fn the_activation_code_without_its_link_is_refused() {
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::INVALID_REQUEST);
-    assert!(server.sms_outbox("+32470000536").await.messages.is_empty());
+    assert!(
+        server
+            .sim()
+            .sms_messages("+32470000536")
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn the_activation_code_with_another_persons_link_is_a_wrong_code_and_stays_usable() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let other = citizen(&server).await;
     let mine = counter_issue(&server, &person).await;
@@ -780,7 +783,7 @@ async fn the_activation_code_with_another_persons_link_is_a_wrong_code_and_stays
 
 #[tokio::test]
 async fn an_unknown_activation_link_is_a_wrong_code_counted_on_the_enrollment() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
     let phone = Phone::new(&server.url());
@@ -798,7 +801,7 @@ async fn an_unknown_activation_link_is_a_wrong_code_counted_on_the_enrollment() 
 
 #[tokio::test]
 async fn a_malformed_activation_link_token_is_invalid_and_not_counted() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
     let phone = Phone::new(&server.url());
@@ -822,7 +825,7 @@ async fn a_malformed_activation_link_token_is_invalid_and_not_counted() {
 
 #[tokio::test]
 async fn wrong_codes_on_an_activation_link_block_it_even_for_the_right_code() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         identity_code_max_failures: 3,
         ..Policy::default()
     })
@@ -858,7 +861,7 @@ async fn wrong_codes_on_an_activation_link_block_it_even_for_the_right_code() {
 
 #[tokio::test]
 async fn an_activation_link_token_on_an_eid_activation_is_invalid() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000544";
     let code = eid_code(&server, number, &person).await;
@@ -876,7 +879,7 @@ async fn an_activation_link_token_on_an_eid_activation_is_invalid() {
 
 #[tokio::test]
 async fn an_activation_code_works_for_any_number_but_only_once() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let issued = counter_issue(&server, &person).await;
     enroll_with_code(
@@ -899,7 +902,7 @@ async fn an_activation_code_works_for_any_number_but_only_once() {
 
 #[tokio::test]
 async fn an_expired_activation_code_is_refused_as_expired() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         activation_code_ttl_secs: 1,
         ..Policy::default()
     })
@@ -918,7 +921,7 @@ async fn an_expired_activation_code_is_refused_as_expired() {
 
 #[tokio::test]
 async fn an_identification_code_is_no_activation_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let number = "+32470000534";
     let issued = counter_issue(&server, &person).await;
@@ -938,7 +941,7 @@ async fn an_identification_code_is_no_activation_code() {
 
 #[tokio::test]
 async fn the_counter_refuses_an_unknown_person_and_malformed_forms() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = citizen(&server).await;
     let mut unknown = counter_form(&person);
     unknown.national_register_number = "00000000000".into();
@@ -966,10 +969,10 @@ async fn the_counter_refuses_an_unknown_person_and_malformed_forms() {
 
 #[tokio::test]
 async fn the_email_outbox_needs_an_address_and_keeps_mail_apart() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let get = |query: Vec<(&'static str, &'static str)>| {
         server
-            .http
+            .http()
             .get(format!("{}{}", server.url(), api::sim::PATH_EMAIL))
             .query(&query)
             .send()
@@ -990,7 +993,7 @@ async fn the_email_outbox_needs_an_address_and_keeps_mail_apart() {
 
 #[tokio::test]
 async fn the_accounts_own_phone_cannot_prove_another_persons_identity() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let owner = enroll(&server, "+32470000540").await;
     let stranger = citizen(&server).await;
     let issued = counter_issue(&server, &stranger).await;
@@ -1016,7 +1019,7 @@ async fn the_accounts_own_phone_cannot_prove_another_persons_identity() {
 
 #[tokio::test]
 async fn an_unblock_with_an_eid_code_lifts_the_block_and_replaces_the_pin_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let number = "+32470000542";
     let owner = enroll(&server, number).await;
     block_by_wrong_codes(&server, &owner).await;
@@ -1043,7 +1046,7 @@ async fn an_unblock_with_an_eid_code_lifts_the_block_and_replaces_the_pin_key() 
             "reactivated"
         ]
     );
-    server.rp().login(number).await;
+    server.rp().start_login(number).await.unwrap();
     let (request, jws) = unblocked.the_request().await;
     let (_, old) = err(unblocked
         .answer(&request, &unblocked.approval(&request, &jws, &owner.pin))
@@ -1072,8 +1075,8 @@ pub fn clone_phone(phone: &Phone) -> Phone {
 }
 
 /// Three wrong codes on a login block `e`'s account.
-pub async fn block_by_wrong_codes(server: &TestServer, e: &Enrolled) {
-    server.rp().login(&e.number).await;
+pub async fn block_by_wrong_codes(server: &InProcessServer, e: &Enrolled) {
+    server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let wrong = SigningKey::generate();
     for _ in 0..3 {
@@ -1090,15 +1093,15 @@ pub async fn block_by_wrong_codes(server: &TestServer, e: &Enrolled) {
 
 // --- block my key -------------------------------------------------------------------------------
 
-async fn block(server: &TestServer, form: &BlockMyKey) -> reqwest::Response {
+async fn block(server: &InProcessServer, form: &BlockMyKey) -> reqwest::Response {
     sim_post(server, api::sim::PATH_BLOCK, form).await
 }
 
 /// Asserts that `e`'s account is blocked: the phone cannot approve and relying parties are refused.
-async fn assert_blocked(server: &TestServer, e: &Enrolled) {
+async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
     let (status, error) = err(server
         .rp()
-        .bc_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
         .await)
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -1107,9 +1110,9 @@ async fn assert_blocked(server: &TestServer, e: &Enrolled) {
 
 #[tokio::test]
 async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000550").await;
-    let login = server.rp().login(&e.number).await;
+    let login = server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
 
     let blocked: KeyBlocked = ok(block(
@@ -1127,7 +1130,7 @@ async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
     assert_eq!(blocked.status, "blocked");
     assert_blocked(&server, &e).await;
     assert_eq!(
-        server.rp().token_error(&login.auth_req_id).await,
+        token_error(&server.rp(), &login.auth_req_id).await,
         codes::ACCESS_DENIED
     );
     let (_, answer) = err(e
@@ -1145,7 +1148,7 @@ async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
 
 #[tokio::test]
 async fn the_block_page_blocks_with_a_bank_card_or_an_activation_link_and_its_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let by_bank = enroll(&server, "+32470000551").await;
     let by_code = enroll(&server, "+32470000552").await;
     let issued = counter_issue(&server, &by_code.citizen).await;
@@ -1178,7 +1181,7 @@ async fn the_block_page_blocks_with_a_bank_card_or_an_activation_link_and_its_co
 
 #[tokio::test]
 async fn the_block_page_refuses_wrong_proofs_and_people_without_a_key() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000553").await;
     let nobody = citizen(&server).await;
     let wrong_pin = if e.citizen.eid_card.pin == "0000" {
@@ -1252,7 +1255,7 @@ fn counter_block(code: Option<&str>, token: Option<&str>) -> BlockMyKey {
 
 #[tokio::test]
 async fn the_block_page_needs_both_the_activation_link_and_its_code() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let e = enroll(&server, "+32470000554").await;
     let stranger = citizen(&server).await;
     let issued = counter_issue(&server, &e.citizen).await;
@@ -1284,7 +1287,7 @@ async fn the_block_page_needs_both_the_activation_link_and_its_code() {
 
 #[tokio::test]
 async fn wrong_codes_on_the_block_page_block_the_activation_code() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         identity_code_max_failures: 3,
         ..Policy::default()
     })

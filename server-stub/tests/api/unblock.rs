@@ -6,6 +6,7 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use reqwest::{Method, StatusCode};
+use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::{
     self, EnrollmentCompleted, EnrollmentStarted, ReplacedDevice, ResponseAccepted, SmsSent,
     SmsVerified, StartEnrollment, codes,
@@ -45,12 +46,13 @@ async fn start_replacing(
 
 /// `phone` proves `citizen`'s identity at the bank for the enrollment `started`.
 async fn submit_identity_of(
-    server: &TestServer,
+    server: &InProcessServer,
     phone: &Phone,
     started: &EnrollmentStarted,
     citizen: &api::sim::Citizen,
 ) -> reqwest::Response {
     let link = server
+        .sim()
         .bank_authorize(
             started.handoff_url.as_deref().unwrap(),
             &citizen.debit_card.number,
@@ -65,13 +67,13 @@ async fn submit_identity_of(
 
 /// `old`'s phone unblocks its account as the app does: a new device key replacing `old`'s,
 /// the bank, the SMS code and a new PIN key.
-async fn unblock_with_a_new_key(server: &TestServer, old: &Enrolled) -> Enrolled {
+async fn unblock_with_a_new_key(server: &InProcessServer, old: &Enrolled) -> Enrolled {
     let phone = Phone::new(&server.url());
     let replaces = replacement(&old.phone, &old.phone.device, &phone);
     let started: EnrollmentStarted =
         ok(start_replacing(&phone, &old.number, Some(replaces)).await).await;
     let _: SmsSent = ok(submit_identity_of(server, &phone, &started, &old.citizen).await).await;
-    let sms = server.last_sms_code(&old.number).await;
+    let sms = server.sim().last_sms_code(&old.number).await.unwrap();
     let _: SmsVerified = ok(phone.verify_sms(&started.enrollment_id, &sms).await).await;
     let pin = SigningKey::generate();
     let completed: EnrollmentCompleted = ok(phone.complete(&started, &pin).await).await;
@@ -151,12 +153,12 @@ async fn assert_revoked_everywhere(e: &Enrolled, request: &str, jws: &str) {
 
 #[tokio::test]
 async fn an_unblock_revokes_the_device_it_replaces_and_its_key_is_refused_on_every_call() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let old = enroll(&server, "+32470000950").await;
     block_by_wrong_codes(&server, &old).await;
 
     let new = unblock_with_a_new_key(&server, &old).await;
-    server.rp().login(&old.number).await;
+    server.rp().start_login(&old.number).await.unwrap();
     let (request, jws) = new.the_request().await;
 
     assert_eq!(new.completed.account_id, old.completed.account_id);
@@ -177,7 +179,7 @@ async fn an_unblock_revokes_the_device_it_replaces_and_its_key_is_refused_on_eve
 
 #[tokio::test]
 async fn with_two_phones_an_unblock_revokes_only_the_device_it_replaces() {
-    let server = TestServer::start_with(Policy {
+    let server = server_with(Policy {
         max_devices: 2,
         ..Policy::default()
     })
@@ -188,7 +190,7 @@ async fn with_two_phones_an_unblock_revokes_only_the_device_it_replaces() {
     block_by_wrong_codes(&server, &this).await;
 
     let new = unblock_with_a_new_key(&server, &this).await;
-    server.rp().login(&this.number).await;
+    server.rp().start_login(&this.number).await.unwrap();
     let (request, jws) = new.the_request().await;
 
     let (_, listed) = err(this.phone.get(api::PATH_REQUESTS).await).await;
@@ -202,6 +204,7 @@ async fn with_two_phones_an_unblock_revokes_only_the_device_it_replaces() {
     assert_eq!(accepted.status, "approved");
     let revoked: i64 = server
         .db()
+        .unwrap()
         .query_row(
             "SELECT count(*) FROM devices WHERE account_id = ?1 AND revoked_at IS NOT NULL",
             [&this.completed.account_id],
@@ -215,10 +218,10 @@ async fn with_two_phones_an_unblock_revokes_only_the_device_it_replaces() {
 
 #[tokio::test]
 async fn a_replacement_not_signed_by_the_named_device_is_refused_and_nothing_is_written() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let victim = enroll(&server, "+32470000953").await;
     let phone = Phone::new(&server.url());
-    let enrollments = server.rows("enrollments");
+    let enrollments = server.rows("enrollments").unwrap();
 
     // Naming a device without its key: the only signature at hand is the new key's own.
     let forged = replacement(&victim.phone, &phone.device, &phone);
@@ -226,8 +229,8 @@ async fn a_replacement_not_signed_by_the_named_device_is_refused_and_nothing_is_
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::INVALID_REQUEST);
-    assert_eq!(server.rows("enrollments"), enrollments);
-    server.rp().login(&victim.number).await;
+    assert_eq!(server.rows("enrollments").unwrap(), enrollments);
+    server.rp().start_login(&victim.number).await.unwrap();
     assert!(
         victim
             .phone
@@ -240,22 +243,22 @@ async fn a_replacement_not_signed_by_the_named_device_is_refused_and_nothing_is_
 
 #[tokio::test]
 async fn a_replacement_signed_for_another_new_key_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let old = enroll(&server, "+32470000954").await;
     let (intended, other) = (Phone::new(&server.url()), Phone::new(&server.url()));
-    let enrollments = server.rows("enrollments");
+    let enrollments = server.rows("enrollments").unwrap();
 
     let replayed = replacement(&old.phone, &old.phone.device, &intended);
     let (status, error) = err(start_replacing(&other, &old.number, Some(replayed)).await).await;
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::INVALID_REQUEST);
-    assert_eq!(server.rows("enrollments"), enrollments);
+    assert_eq!(server.rows("enrollments").unwrap(), enrollments);
 }
 
 #[tokio::test]
 async fn a_malformed_replacement_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let old = enroll(&server, "+32470000955").await;
     let phone = Phone::new(&server.url());
     let good = replacement(&old.phone, &old.phone.device, &phone);
@@ -264,7 +267,7 @@ async fn a_malformed_replacement_is_refused() {
     let mut not_base64 = good.clone();
     not_base64.signature = "not base64!".into();
     let itself = replacement(&phone, &phone.device, &phone);
-    let enrollments = server.rows("enrollments");
+    let enrollments = server.rows("enrollments").unwrap();
 
     let mut answers = Vec::new();
     for replaces in [off_curve, not_base64, itself] {
@@ -286,17 +289,21 @@ async fn a_malformed_replacement_is_refused() {
         answers,
         vec![(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST.to_owned()); 4]
     );
-    assert_eq!(server.rows("enrollments"), enrollments);
+    assert_eq!(server.rows("enrollments").unwrap(), enrollments);
 }
 
 // --- refusals at the identity -------------------------------------------------------------------
 
 #[tokio::test]
 async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     // The attacker copied the victim's phone files (device key) and proves their own identity.
     let victim = enroll(&server, "+32470000956").await;
-    let attacker = server.citizen(api::sim::NewCitizen::default()).await;
+    let attacker = server
+        .sim()
+        .create_citizen(&api::sim::NewCitizen::default())
+        .await
+        .unwrap();
     let phone = Phone::new(&server.url());
     let replaces = replacement(&victim.phone, &victim.phone.device, &phone);
     let started: EnrollmentStarted =
@@ -308,6 +315,7 @@ async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
     assert_eq!(error.error, codes::IDENTITY_REFUSED);
     let step: String = server
         .db()
+        .unwrap()
         .query_row(
             "SELECT step FROM enrollments WHERE id = ?1",
             [&started.enrollment_id],
@@ -315,8 +323,16 @@ async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
         )
         .unwrap();
     assert_eq!(step, "identity");
-    assert!(server.sms_outbox("+32470000957").await.messages.is_empty());
-    server.rp().login(&victim.number).await;
+    assert!(
+        server
+            .sim()
+            .sms_messages("+32470000957")
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    server.rp().start_login(&victim.number).await.unwrap();
     let (request, jws) = victim.the_request().await;
     let accepted: ResponseAccepted = ok(victim
         .answer(&request, &victim.approval(&request, &jws, &victim.pin))
@@ -327,7 +343,7 @@ async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
 
 #[tokio::test]
 async fn an_unblock_naming_a_device_the_server_does_not_know_is_refused() {
-    let server = TestServer::start().await;
+    let server = server().await;
     let person = enroll(&server, "+32470000958").await;
     let (unknown, phone) = (Phone::new(&server.url()), Phone::new(&server.url()));
     let replaces = replacement(&unknown, &unknown.device, &phone);

@@ -1,11 +1,9 @@
 //! A relying party logs an enrolled citizen in: approvals, wrong codes, blocking, declines,
 //! expiry, and the server's CIBA errors.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{Approval, CoreError, DeclineReason};
 use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
@@ -256,7 +254,7 @@ async fn the_token_is_issued_once() {
 
 #[tokio::test]
 async fn a_restarted_server_keeps_enrolled_phones_working() {
-    let mut server = server().await;
+    let server = server().await;
     let mut e = enrolled(&server.url(), "+32470000009").await;
     let before = RelyingParty::demo(&server.url()).unwrap();
     let (issuer_before, jwks_before) = (
@@ -264,7 +262,7 @@ async fn a_restarted_server_keeps_enrolled_phones_working() {
         before.jwks().await.unwrap(),
     );
 
-    server.restart().await.unwrap();
+    let server = server.restart().await.unwrap();
 
     let (rp, started) = start_login(&server.url(), &e.phone_number).await;
     e.phone.approve_next(CODE, WAIT).await.unwrap();

@@ -1,9 +1,7 @@
 //! What the person sees and decides: consent per claim, transaction confirmations and
 //! signatures, each shown as the relying party asked and answered with exactly that.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sleutel_core::{Approval, CoreError, DeclineReason, SignDocument, Transaction};
 use sleutel_harness::HarnessError;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};

@@ -2,21 +2,20 @@
 //! requests (through a proxy between phone and server), replayed responses, oversize and
 //! malformed bodies.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Approval, CoreError};
+use sleutel_harness::http_client;
 use sleutel_harness::sim::SimClient;
-use sleutel_harness::{http_client, now};
 use sleutel_protocol::api::{self, ApiError};
+use sleutel_protocol::clock::now;
 use sleutel_protocol::dpop;
 use sleutel_protocol::jose::{Jwk, b64, b64_decode};
 

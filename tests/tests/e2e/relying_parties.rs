@@ -1,9 +1,7 @@
 //! Relying parties through OpenID Connect CIBA: registration (allowed claims, ping mode), the
 //! claims in the ID token, requested_expiry, superseded requests, and the rate of calls.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sleutel_harness::ping::PingReceiver;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::server::InProcessServer;

@@ -1,14 +1,13 @@
 //! Shared set-up for the end-to-end tests: a real server on loopback, simulated citizens and
 //! enrolled virtual phones.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use std::time::Duration;
 
 use sleutel_core::{Account, Bank};
 use sleutel_harness::phone::{VirtualPhone, silent};
-use sleutel_harness::rp::{LoginRequest, RelyingParty};
+use sleutel_harness::rp::RelyingParty;
 use sleutel_harness::server::InProcessServer;
-use sleutel_harness::sim::SimClient;
+use sleutel_harness::sim::{SimClient, query_param};
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 use sleutel_protocol::api::sim::Citizen;
 use sleutel_server::{Policy, RelyingPartyConfig};
@@ -72,7 +71,7 @@ pub async fn enrolled(url: &str, phone_number: &str) -> Enrolled {
 pub async fn start_login(url: &str, phone_number: &str) -> (RelyingParty, BackchannelAuthResponse) {
     let rp = RelyingParty::demo(url).unwrap();
     let started = rp
-        .backchannel_authorize(&LoginRequest::new(phone_number).with_message("TEST-1"))
+        .start_login(phone_number)
         .await
         .expect("backchannel authentication starts");
     (rp, started)
@@ -83,7 +82,8 @@ pub async fn start_login(url: &str, phone_number: &str) -> (RelyingParty, Backch
 pub struct Activation {
     pub citizen: Citizen,
     pub phone: VirtualPhone,
-    pub dir: tempfile::TempDir,
+    /// The phone's state directory, kept as long as the phone is used.
+    _dir: tempfile::TempDir,
     pub number: String,
     pub handoff_url: String,
     pub enrollment_id: String,
@@ -102,19 +102,14 @@ pub async fn begin_activation(server_url: &str, phone_url: &str, number: &str) -
         .await
         .expect("enrollment starts");
     let url = url::Url::parse(&handoff.handoff_url).expect("handoff URL");
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .expect("handoff URL parameter")
-    };
+    let param = |name: &str| query_param(&url, name).expect("handoff URL parameter");
     Activation {
         enrollment_id: handoff.enrollment_id.clone(),
         nonce: param("nonce"),
         handoff_url: handoff.handoff_url.clone(),
         citizen,
         phone,
-        dir,
+        _dir: dir,
         number: number.to_owned(),
         sim: SimClient::new(server_url).unwrap(),
     }

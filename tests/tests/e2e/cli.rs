@@ -1,10 +1,8 @@
 //! The `sleutel-harness` command line, as QA teams run it.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn harness() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sleutel-harness"))

@@ -2,14 +2,13 @@
 //! counter's two factors (the e-mail's activation link and the code handed out there) beside the
 //! bank, each refusal the sources name, and the age policy every source enforces.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{CoreError, EnrollmentStep, IdentitySource};
 use sleutel_harness::HarnessError;
 use sleutel_harness::phone::{VirtualPhone, silent};
+use sleutel_harness::sim::minor;
 use sleutel_protocol::api::sim::{ActivationCodeIssued, Citizen, NewCitizen};
 use sleutel_protocol::api::{self, codes};
 use sleutel_server::Policy;
@@ -93,7 +92,6 @@ async fn eid_identification_code_activates_the_phone_and_the_login_works() {
     assert!(rp.verify_id_token(&token.id_token).await.is_ok());
     let events = server
         .running()
-        .unwrap()
         .account_events(&account.account_id)
         .unwrap();
     assert_eq!(events[0].0, "activated");
@@ -117,7 +115,6 @@ async fn the_counters_link_and_code_activate_the_phone() {
 
     let events = server
         .running()
-        .unwrap()
         .account_events(&account.account_id)
         .unwrap();
     assert!(events[0].1.contains("source counter"), "{:?}", events[0]);
@@ -621,15 +618,7 @@ async fn an_activation_code_works_once() {
 async fn every_source_refuses_a_person_under_18() {
     let server = server().await;
     let (phone, _dir) = new_phone(&server.url());
-    let today = sleutel_protocol::identity::Date::from_unix(sleutel_harness::now());
-    let minor = phone
-        .sim()
-        .create_citizen(&NewCitizen {
-            birthdate: Some(format!("{:04}-01-01", today.year - 17)),
-            ..NewCitizen::default()
-        })
-        .await
-        .unwrap();
+    let minor = phone.sim().create_citizen(&minor()).await.unwrap();
 
     let code = identification_code(&phone, &minor, "+32470100015").await;
     let eid = phone

@@ -4,14 +4,12 @@
 //! blocking a lost phone from outside, and two isolated accounts on one phone. Phone and server
 //! both record each event.
 
-mod common;
-
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
+use sleutel_core::testing::{BiometricPrompt, TestKeystore};
 use sleutel_core::{
     AccountEventKind, AccountStatus, Approval, CoreError, IdentitySource, Keystore, KeystoreError,
 };
-use sleutel_harness::keystore::{BiometricPrompt, TestKeystore};
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_protocol::api::sim::{BlockMyKey, Citizen};
@@ -21,7 +19,7 @@ use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, UvMethod};
 use sleutel_server::Policy;
 
-use common::*;
+use crate::common::*;
 
 const NEW_CODE: &str = "27182";
 
@@ -58,7 +56,6 @@ fn server_events(
 ) -> Vec<String> {
     server
         .running()
-        .unwrap()
         .account_events(account_id)
         .unwrap()
         .into_iter()
@@ -743,7 +740,7 @@ async fn call_with_key(
         &target,
         &body,
         &jti,
-        sleutel_harness::now(),
+        sleutel_protocol::clock::now(),
     )
     .unwrap();
     let mut request = sleutel_harness::http_client()
@@ -774,7 +771,7 @@ fn guessed_approval(keystore: &TestKeystore, alias: &str, request_id: &str) -> V
         method: Some(UvMethod::Pin),
         claims: vec!["name".into()],
         number: None,
-        iat: sleutel_harness::now(),
+        iat: sleutel_protocol::clock::now(),
     };
     let mut jws = GeneralJws::new(&answer.to_payload());
     jws.add_signature(&ActionResponse::device_header(), &keystore.signer(alias))

@@ -1,11 +1,9 @@
 //! The person's defences: number matching, "this was not me", spoofed display text, expired
 //! and duplicate requests, and the bound on open requests.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sleutel_core::{Approval, CoreError, DeclineReason, SignDocument, Transaction};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
 use sleutel_harness::server::InProcessServer;
@@ -77,7 +75,6 @@ async fn a_wrong_number_declines_and_is_recorded_as_suspicious() {
     assert_eq!(denied.api_code(), Some(codes::ACCESS_DENIED));
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(events.iter().any(|(event, _, _)| event == "wrong_number"));
@@ -112,7 +109,6 @@ async fn not_me_gives_access_denied_alerts_the_holder_and_throttles_new_requests
     assert_eq!(again.api_code(), Some(codes::ACCESS_DENIED));
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(
@@ -141,7 +137,6 @@ async fn not_me_blocks_the_account_when_the_policy_says_so() {
 
     let events = server
         .running()
-        .unwrap()
         .account_events(&e.account.account_id)
         .unwrap();
     assert!(events.iter().any(|(event, _, _)| event == "blocked"));

@@ -1,16 +1,14 @@
 //! Enrollment through the bank-app handoff: every refusal on the way.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::{Bank, CoreError};
-use sleutel_harness::now;
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api;
+use sleutel_protocol::clock::now;
 use sleutel_protocol::identity::{
     Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };
@@ -21,7 +19,6 @@ use sleutel_server::Policy;
 fn minted(server: &InProcessServer, a: &Activation, nonce: &str, iat: i64, exp: i64) -> String {
     server
         .running()
-        .unwrap()
         .mint_identity_token(
             Bank::Kbc,
             &a.citizen.citizen_id,

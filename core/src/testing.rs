@@ -1,18 +1,24 @@
-//! The virtual phone's keystore: the core's [`SoftwareKeystore`] for device keys and secrets,
-//! plus a simulated biometric sensor, so that biometric keys
-//! ([`KeyProtection::Biometric`]) can be created and used on a Linux machine.
+//! The test keystore, for the core's own tests and for the harness's virtual phones (feature
+//! `testing`; the bindings' library never enables it, so no app carries it).
 //!
-//! The core's own software keystore refuses biometric keys, since it cannot gate anything on a
-//! biometric; this test keystore plays the platform's part: a biometric key is a software key
-//! that signs only when the simulated prompt succeeds, and that reports
+//! [`TestKeystore`] is the core's [`SoftwareKeystore`] for device keys and secrets, plus a
+//! simulated biometric sensor, so that biometric keys ([`KeyProtection::Biometric`]) can be
+//! created and used on a Linux machine. The software keystore refuses biometric keys, since it
+//! cannot gate anything on a biometric; this one plays the platform's part: a biometric key is a
+//! software key that signs only when the simulated prompt succeeds, and that reports
 //! [`KeystoreError::KeyInvalidated`] for good once the phone's enrolled biometrics change, as
 //! Android's `setInvalidatedByBiometricEnrollment` and iOS's `.biometryCurrentSet` do.
+//!
+//! It also records what the core did with it (the keys it generated, in order, and the secrets
+//! it put), so a test can check that a key or a secret is kept or gone without knowing the
+//! names the core gives them.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use sleutel_core::{KeyProtection, Keystore, KeystoreError, SoftwareKeystore};
 use sleutel_protocol::jose::{self, Es256Signer};
+
+use crate::{KeyProtection, Keystore, KeystoreError, SoftwareKeystore};
 
 /// What the simulated biometric prompt answers next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,18 +40,32 @@ fn biometric_marker(alias: &str) -> String {
 const VALID: &[u8] = b"valid";
 const INVALIDATED: &[u8] = b"invalidated";
 
-/// A keystore with a simulated biometric sensor. Cheap to clone; clones share the sensor.
+/// A keystore with a simulated biometric sensor. Cheap to clone; clones share the sensor and
+/// the records.
 #[derive(Clone)]
 pub struct TestKeystore {
     software: Arc<SoftwareKeystore>,
     prompt: Arc<Mutex<BiometricPrompt>>,
-    biometric_aliases: Arc<Mutex<Vec<String>>>,
+    /// Aliases of the biometric keys generated since this keystore was opened and not deleted:
+    /// the keys a new enrolled fingerprint invalidates.
+    biometric_aliases: Arc<Mutex<BTreeSet<String>>>,
     /// Names of the secrets the core put since this keystore was opened, so tests can look for
     /// a secret by its value without knowing the core's naming.
     secret_names: Arc<Mutex<BTreeSet<String>>>,
-    /// Aliases of the keys the core generated since this keystore was opened, so tests can find
-    /// a key whose alias the core keeps to itself.
+    /// Aliases of the keys the core generated since this keystore was opened and has not
+    /// deleted, so tests can find a key whose alias the core keeps to itself.
     key_aliases: Arc<Mutex<BTreeSet<String>>>,
+    /// Every alias the core generated since this keystore was opened, in order, deleted or not:
+    /// a key the core made and dropped again can still be looked for.
+    generated: Arc<Mutex<Vec<String>>>,
+}
+
+/// Locks a record. A test that panicked while holding the lock left the record as it was, which
+/// is still what the core did; so the poison is ignored rather than failing every later test.
+fn lock<T>(record: &Mutex<T>) -> MutexGuard<'_, T> {
+    record
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Debug for TestKeystore {
@@ -63,22 +83,19 @@ impl TestKeystore {
             biometric_aliases: Arc::default(),
             secret_names: Arc::default(),
             key_aliases: Arc::default(),
+            generated: Arc::default(),
         }
     }
 
     /// Sets what the biometric prompt answers from now on.
     pub fn set_prompt(&self, answer: BiometricPrompt) {
-        *self.prompt.lock().unwrap_or_else(|p| p.into_inner()) = answer;
+        *lock(&self.prompt) = answer;
     }
 
     /// Simulates a new fingerprint or face enrolled on the phone: every existing biometric key
     /// is invalidated for good.
     pub fn enroll_new_biometric(&self) -> Result<(), KeystoreError> {
-        let aliases = self
-            .biometric_aliases
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let aliases = lock(&self.biometric_aliases).clone();
         for alias in aliases {
             if self
                 .software
@@ -95,11 +112,7 @@ impl TestKeystore {
     /// Whether a secret the core put since this keystore was opened, and has not deleted,
     /// holds `value` (a test checks that a secret is kept, or gone, without its name).
     pub fn holds_secret(&self, value: &[u8]) -> Result<bool, KeystoreError> {
-        let names = self
-            .secret_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let names = lock(&self.secret_names).clone();
         for name in names {
             if self.software.get_secret(name)?.as_deref() == Some(value) {
                 return Ok(true);
@@ -111,11 +124,7 @@ impl TestKeystore {
     /// The values of the secrets the core put since this keystore was opened and has not
     /// deleted (a test keeps them to check later that they are gone, without their names).
     pub fn held_secrets(&self) -> Result<Vec<Vec<u8>>, KeystoreError> {
-        let names = self
-            .secret_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let names = lock(&self.secret_names).clone();
         let mut values = Vec::new();
         for name in names {
             if let Some(value) = self.software.get_secret(name)? {
@@ -128,12 +137,19 @@ impl TestKeystore {
     /// The aliases of the keys the core generated since this keystore was opened and has not
     /// deleted, device and biometric keys alike.
     pub fn key_aliases(&self) -> Vec<String> {
-        self.key_aliases
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.key_aliases).iter().cloned().collect()
+    }
+
+    /// The aliases of the biometric keys the core generated since this keystore was opened and
+    /// has not deleted.
+    pub fn biometric_aliases(&self) -> Vec<String> {
+        lock(&self.biometric_aliases).iter().cloned().collect()
+    }
+
+    /// The alias of the key the core generated last, whether it deleted it since or not (a test
+    /// looks for a key the core made and never stored the alias of); `None` before any key.
+    pub fn last_generated_alias(&self) -> Option<String> {
+        lock(&self.generated).last().cloned()
     }
 
     /// Whether the keystore holds a key under `alias`.
@@ -171,17 +187,12 @@ impl Keystore for TestKeystore {
         let public = self
             .software
             .generate_key(alias.clone(), KeyProtection::Device)?;
-        self.key_aliases
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(alias.clone());
+        lock(&self.key_aliases).insert(alias.clone());
+        lock(&self.generated).push(alias.clone());
         if protection == KeyProtection::Biometric {
             self.software
                 .put_secret(biometric_marker(&alias), VALID.to_vec())?;
-            self.biometric_aliases
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(alias);
+            lock(&self.biometric_aliases).insert(alias);
         }
         Ok(public)
     }
@@ -202,7 +213,7 @@ impl Keystore for TestKeystore {
             Some(true) => {
                 // A real platform shows `prompt`; the simulated person answers as told.
                 let _shown = prompt;
-                match *self.prompt.lock().unwrap_or_else(|p| p.into_inner()) {
+                match *lock(&self.prompt) {
                     BiometricPrompt::Succeed => {}
                     BiometricPrompt::Cancel => return Err(KeystoreError::UserCancelled),
                     BiometricPrompt::LockedOut => return Err(KeystoreError::BiometricLockedOut),
@@ -215,10 +226,8 @@ impl Keystore for TestKeystore {
     fn delete_key(&self, alias: String) -> Result<(), KeystoreError> {
         self.software.delete_secret(biometric_marker(&alias))?;
         self.software.delete_key(alias.clone())?;
-        self.key_aliases
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&alias);
+        lock(&self.key_aliases).remove(&alias);
+        lock(&self.biometric_aliases).remove(&alias);
         Ok(())
     }
 
@@ -228,10 +237,7 @@ impl Keystore for TestKeystore {
 
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
         self.software.put_secret(name.clone(), value)?;
-        self.secret_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name);
+        lock(&self.secret_names).insert(name);
         Ok(())
     }
 
@@ -241,10 +247,7 @@ impl Keystore for TestKeystore {
 
     fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
         self.software.delete_secret(name.clone())?;
-        self.secret_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&name);
+        lock(&self.secret_names).remove(&name);
         Ok(())
     }
 }

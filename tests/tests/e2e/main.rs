@@ -1,0 +1,14 @@
+//! The end-to-end tests, in one binary: a real server on loopback per test (the harness's
+//! in-process server), simulated citizens, the real phone core on virtual phones, and relying
+//! parties over OpenID Connect CIBA. One module per part of the story; the tests run in parallel.
+
+mod account_life;
+mod cli;
+mod common;
+mod consent;
+mod defences;
+mod enrollment;
+mod hostile;
+mod login;
+mod relying_parties;
+mod sources;
