@@ -2,6 +2,10 @@
 //! in-process server), simulated citizens, the real phone core on virtual phones, and relying
 //! parties over OpenID Connect CIBA. One module per part of the story; the tests run in parallel.
 
+// A test crate: its helpers are `pub` for the test modules beside them, and a failed unwrap is a
+// failed test.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod account_life;
 mod cli;
 mod common;
