@@ -32,7 +32,7 @@ final class NotificationServiceHelperTests: XCTestCase {
         let content = UNMutableNotificationContent()
         content.title = "Sleutel"
         content.body = "You have a request"
-        content.sound = .default
+        content.categoryIdentifier = "sleutel.request"
         content.userInfo = userInfo
         return content
     }
@@ -72,11 +72,11 @@ final class NotificationServiceHelperTests: XCTestCase {
         XCTAssertEqual(shown.subtitle, "K7Q2")
     }
 
-    func testTheShownNotificationKeepsTheIdsAndTheSound() {
+    func testTheShownNotificationKeepsTheIdsAndTheCategory() {
         let original = generic(userInfo: ["account_id": "a1", "request_id": "r1"])
         let shown = NotificationServiceHelper.content(showing: view(), from: original)
         XCTAssertEqual(shown.userInfo["request_id"] as? String, "r1")
-        XCTAssertEqual(shown.sound, original.sound)
+        XCTAssertEqual(shown.categoryIdentifier, "sleutel.request")
     }
 
     func testANotificationWithoutIdsIsShownAsItCame() {
