@@ -85,6 +85,9 @@ pub enum ServerError {
     /// The device was revoked (a newer activation replaced it).
     #[error("device revoked")]
     DeviceRevoked,
+    /// The push token is malformed for its platform; the text says why, never the token.
+    #[error("invalid push token: {0}")]
+    InvalidPushToken(String),
 
     // --- Phone API: enrollment ----------------------------------------------------------------
     /// No such enrollment for this device.
@@ -280,6 +283,7 @@ impl ServerError {
             | BackchannelRateLimited { .. }
             | ClientAuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
+            | InvalidPushToken(_)
             | InvalidIdentityToken(_)
             | WrongSmsCode { .. }
             | SmsCodeExpired
@@ -317,6 +321,7 @@ impl ServerError {
             ProofReplayed => codes::PROOF_REPLAYED,
             UnknownDevice => codes::UNKNOWN_DEVICE,
             DeviceRevoked => codes::DEVICE_REVOKED,
+            InvalidPushToken(_) => codes::INVALID_PUSH_TOKEN,
             UnknownEnrollment => codes::UNKNOWN_ENROLLMENT,
             EnrollmentExpired => codes::ENROLLMENT_EXPIRED,
             WrongStep(_) => codes::WRONG_STEP,

@@ -25,6 +25,7 @@ mod keys;
 mod notify;
 mod oidc;
 mod push;
+mod push_tokens;
 mod random;
 mod rate;
 mod requests;
