@@ -35,6 +35,16 @@ pub enum StartError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A push service's credentials file (the FCM service account's JSON key, the APNs `.p8`
+    /// key) cannot be read or used: fix or replace the file. The text names the file and what
+    /// is wrong, never anything of its contents.
+    #[error("push credentials {path}: {detail}")]
+    PushCredentials {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Preparing the database or the keys failed inside the server (a database operation, the
     /// OS random generator, a worker thread); the text and the log say what.
     #[error(transparent)]
