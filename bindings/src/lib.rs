@@ -9,9 +9,10 @@
 //! - [`Authenticator`]: open it on a data directory, a server and a keystore (or the software
 //!   keystore); enroll the phone (bank handoff, eID identification code or counter activation
 //!   code; SMS control code; 5-digit code); unblock, change the code, enable biometrics,
-//!   deactivate; receive, show, [`approve`](Authenticator::approve) (with an [`Approval`]: the
-//!   code or the biometric, the number picked, the optional claims shared) and decline the
-//!   requests of online services; read the accounts, their events and the history.
+//!   deactivate; register the push token of a [`PushPlatform`]; receive, show,
+//!   [`approve`](Authenticator::approve) (with an [`Approval`]: the code or the biometric, the
+//!   number picked, the optional claims shared) and decline the requests of online services;
+//!   read the accounts, their events and the history.
 //! - [`Keystore`]: the platform keystore the app implements (Android Keystore, Secure Enclave
 //!   with the Keychain), with its [`KeystoreError`] and [`KeyProtection`].
 //! - The values the calls take and return ([`Approval`], [`Account`], [`ActionView`],
@@ -24,6 +25,6 @@
 pub use sleutel_core::{
     Account, AccountEvent, AccountEventKind, AccountStatus, ActionKind, ActionView, Approval,
     Authenticator, Bank, BankHandoff, CoreError, Decision, DeclineReason, EnrollmentProgress,
-    EnrollmentStep, HistoryEntry, IdentitySource, KeyProtection, Keystore, KeystoreError, SmsSent,
-    Transaction, UvMethod, Verification,
+    EnrollmentStep, HistoryEntry, IdentitySource, KeyProtection, Keystore, KeystoreError,
+    PushPlatform, SmsSent, Transaction, UvMethod, Verification,
 };

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sleutel_protocol::api::SmsSent;
+use sleutel_protocol::api::{PushPlatform, SmsSent};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::response::DeclineReason;
 use zeroize::Zeroizing;
@@ -387,6 +387,29 @@ impl Authenticator {
         life::disable_biometrics(&self.ctx, account_id).await
     }
 
+    /// Registers the push token the platform gave this app (`platform` [`PushPlatform::Fcm`]:
+    /// the FCM registration token; [`PushPlatform::Apns`]: the APNs device token in
+    /// hexadecimal) for the account's device on this phone, so that the server can wake the app
+    /// when a request arrives. The server keeps one token per device: a new one replaces the
+    /// old, and a token registered by another device moves to this one. Call it after every
+    /// activation or unblock, and whenever the platform hands out a new token; registering the
+    /// same token again is harmless. The push message carries only the account and request
+    /// ids: hand it to [`Authenticator::handle_push`].
+    ///
+    /// A token that is empty, too long or has characters outside its platform's alphabet is
+    /// [`CoreError::InvalidInput`] on `token`, before anything is sent. An account not on this
+    /// phone is [`CoreError::NoAccount`]; a revoked device [`CoreError::DeviceRevoked`]; a
+    /// blocked account [`CoreError::AccountBlocked`] (blocking drops the token: register it
+    /// again after the unblock). After a [`CoreError::Network`] call again.
+    pub async fn register_push_token(
+        &self,
+        account_id: String,
+        platform: PushPlatform,
+        token: String,
+    ) -> Result<(), CoreError> {
+        life::register_push_token(&self.ctx, account_id, platform, token).await
+    }
+
     /// Deactivates the account on this phone: the server revokes this device for good, and the
     /// phone forgets the account, its pending requests and its keys (the history stays). The
     /// person's other phones and the account itself stay. On [`CoreError::Network`] nothing
@@ -499,6 +522,7 @@ mod tests {
         assert_send(&auth.refresh_pending());
         assert_send(&auth.approve(String::new(), Approval::code(String::new())));
         assert_send(&auth.decline(String::new(), DeclineReason::NotMe));
+        assert_send(&auth.register_push_token(String::new(), PushPlatform::Fcm, String::new()));
     }
 
     #[test]

@@ -255,6 +255,12 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
         },
         codes::ACCOUNT_BLOCKED => CoreError::AccountBlocked,
         codes::WRONG_NUMBER => CoreError::WrongNumber,
+        // The phone checks tokens before sending them; a server with stricter rules refuses
+        // the token as the phone's own check would.
+        codes::INVALID_PUSH_TOKEN => CoreError::InvalidInput {
+            field: "token".into(),
+            reason: description,
+        },
         _ => CoreError::Server {
             code: clean_display_text(&error.error, MAX_ERROR_CODE_CHARS),
             description,
@@ -328,6 +334,13 @@ mod tests {
         assert_eq!(
             map_api_error(api(codes::IDENTITY_REFUSED)),
             CoreError::IdentityRefused { reason: "d".into() }
+        );
+        assert_eq!(
+            map_api_error(api(codes::INVALID_PUSH_TOKEN)),
+            CoreError::InvalidInput {
+                field: "token".into(),
+                reason: "d".into()
+            }
         );
         assert_eq!(
             map_api_error(api(codes::INVALID_PROOF)),

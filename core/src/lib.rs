@@ -39,7 +39,7 @@ pub use keystore::{KeyProtection, Keystore, KeystoreError};
 pub use software_keystore::SoftwareKeystore;
 
 pub use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
-pub use sleutel_protocol::api::SmsSent;
+pub use sleutel_protocol::api::{PushPlatform, SmsSent};
 pub use sleutel_protocol::identity::{Bank, IdentitySource};
 pub use sleutel_protocol::response::{Decision, DeclineReason, UvMethod};
 

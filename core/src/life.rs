@@ -1,13 +1,15 @@
 //! The life of an account on this phone after enrollment: changing the code, enabling and
-//! disabling biometrics (and what happens when the platform invalidates the biometric key), and
-//! deactivating the account on this phone.
+//! disabling biometrics (and what happens when the platform invalidates the biometric key),
+//! registering the push token, and deactivating the account on this phone.
 //!
 //! Every change goes to the server first, signed by the device key; a code change and the
 //! biometric key are also authorised by the current PIN key, derived from the code the person
 //! types. The phone's keystore and store change only once the server has accepted.
 
 use reqwest::Method;
-use sleutel_protocol::api::{self, ChangePin, DeviceUpdated, RegisterBiometricKey};
+use sleutel_protocol::api::{
+    self, ChangePin, DeviceUpdated, PushPlatform, RegisterBiometricKey, RegisterPushToken,
+};
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
@@ -287,6 +289,32 @@ pub(crate) fn forget_biometric_key(
         warn!("could not record that biometrics are off: {e}");
     }
     delete_device_key(ctx, alias);
+}
+
+/// Registers the push token the platform gave the app for `account_id`'s device. The token is
+/// checked first, so a malformed one never leaves the phone; the server then replaces the
+/// device's earlier token, if any. Nothing is kept on the phone: the platform hands the app its
+/// current token at every start, and registering it again is harmless.
+pub(crate) async fn register_push_token(
+    ctx: &Context,
+    account_id: String,
+    platform: PushPlatform,
+    token: String,
+) -> Result<(), CoreError> {
+    let token = api::canonical_push_token(platform, &token)
+        .map_err(|e| CoreError::invalid("token", e.to_string()))?;
+    let account = changeable_account(ctx, &account_id)?;
+    let body = to_json(&RegisterPushToken { platform, token })?;
+    device_call(
+        ctx,
+        &account,
+        Method::PUT,
+        api::PATH_DEVICE_PUSH_TOKEN,
+        Some(body),
+    )
+    .await?;
+    debug!(platform = platform.as_str(), "push token registered");
+    Ok(())
 }
 
 /// Deactivates the account on this phone: the server revokes the device, then the phone forgets

@@ -72,3 +72,14 @@ pub const ID_BYTES: usize = 16;
 
 /// Largest accepted identifier length in characters (base64url of [`ID_BYTES`] is 22).
 pub const MAX_ID_CHARS: usize = 64;
+
+/// Longest FCM registration token accepted, in characters. Google documents the token as an
+/// opaque string and does not fix its length; tokens seen today are about 150 to 300 characters.
+/// Four kilobytes leave room for any growth while keeping a stored token (one per device) small.
+pub const MAX_FCM_TOKEN_CHARS: usize = 4096;
+
+/// Longest APNs device token accepted, in bytes (twice as many hexadecimal characters). Tokens
+/// are 32 bytes today, but Apple documents them as variable in length and asks providers not to
+/// hard-code their size; 200 bytes is over six times today's size and still keeps the token
+/// (which goes into the path of every APNs request) short.
+pub const MAX_APNS_TOKEN_BYTES: usize = 200;

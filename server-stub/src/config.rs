@@ -1,5 +1,6 @@
 //! What the operator chooses: where to listen, where the database lives, which relying parties
-//! may ask for logins, and the policy values (lifetimes, attempt limits, age, devices).
+//! may ask for logins, where push notifications go (FCM and APNs, or the simulator's outbox),
+//! and the policy values (lifetimes, attempt limits, age, devices, push retries).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -49,6 +50,122 @@ pub struct ServerConfig {
     pub relying_parties: Vec<RelyingPartyConfig>,
     /// Lifetimes, attempt limits and the other policy values.
     pub policy: Policy,
+    /// The real push services, if any; without them every push goes to the simulator's outbox.
+    pub push: PushConfig,
+}
+
+/// Where push notifications go. A device's token goes to the service of its platform; a
+/// platform without a configured service, and a device without a token, get the simulator's
+/// outbox (`GET /sim/outbox/push`), which is also all there is when nothing is configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushConfig {
+    /// Firebase Cloud Messaging (Android), if configured.
+    pub fcm: Option<FcmConfig>,
+    /// The Apple Push Notification service (iOS), if configured.
+    pub apns: Option<ApnsConfig>,
+}
+
+/// Firebase Cloud Messaging through its HTTP v1 API, authorised by a service account. The
+/// server reads the account's JSON key file at start; a file it cannot use keeps it from
+/// starting, with the file named and nothing of its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FcmConfig {
+    /// The service account's JSON key file (as the Firebase console downloads it:
+    /// `client_email`, `private_key`, `token_uri`, `project_id`).
+    pub service_account_file: PathBuf,
+    /// The Firebase project to send through; the file's `project_id` when not given.
+    pub project_id: Option<String>,
+    /// The FCM API's base URL, [`FcmConfig::DEFAULT_API_BASE`] when not given (a test bench
+    /// points it at a stand-in): `https`, or `http` on loopback.
+    pub api_base: Option<String>,
+    /// Where the OAuth 2.0 access token is obtained; the file's `token_uri` when not given.
+    pub token_uri: Option<String>,
+}
+
+impl FcmConfig {
+    /// The FCM HTTP v1 API.
+    pub const DEFAULT_API_BASE: &str = "https://fcm.googleapis.com";
+
+    /// FCM through the service account whose key file is `service_account_file`, with the
+    /// project, API and token endpoint the file names.
+    pub fn new(service_account_file: impl Into<PathBuf>) -> Self {
+        Self {
+            service_account_file: service_account_file.into(),
+            project_id: None,
+            api_base: None,
+            token_uri: None,
+        }
+    }
+}
+
+/// Which APNs environment a provider talks to: the app's build decides (a development build
+/// gets sandbox tokens, an App Store or TestFlight build production ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApnsEnvironment {
+    /// `api.push.apple.com`.
+    #[default]
+    Production,
+    /// `api.sandbox.push.apple.com`.
+    Sandbox,
+}
+
+impl ApnsEnvironment {
+    /// The environment's base URL.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            ApnsEnvironment::Production => "https://api.push.apple.com",
+            ApnsEnvironment::Sandbox => "https://api.sandbox.push.apple.com",
+        }
+    }
+
+    /// `production` or `sandbox`, as the command line names them.
+    pub fn parse(name: &str) -> Result<Self, StartError> {
+        match name {
+            "production" => Ok(ApnsEnvironment::Production),
+            "sandbox" => Ok(ApnsEnvironment::Sandbox),
+            other => Err(StartError::Config(format!(
+                "APNs environment {other:?}: give production or sandbox"
+            ))),
+        }
+    }
+}
+
+/// The Apple Push Notification service over HTTP/2 with token-based authentication: a signing
+/// key (`.p8`) of the Apple developer account. The key file is read at start; a file it cannot
+/// use keeps the server from starting, with the file named and nothing of its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApnsConfig {
+    /// The `.p8` file of the APNs signing key (a PKCS#8 P-256 key in PEM).
+    pub key_file: PathBuf,
+    /// The key's id (10 characters, shown with the key in the developer account).
+    pub key_id: String,
+    /// The developer team's id (10 characters).
+    pub team_id: String,
+    /// The app's bundle id, the `apns-topic` of every push.
+    pub topic: String,
+    /// Production or sandbox.
+    pub environment: ApnsEnvironment,
+    /// A base URL in place of the environment's (a test bench's stand-in): `https`, or `http`
+    /// on loopback, where the server speaks HTTP/2 without TLS.
+    pub endpoint: Option<String>,
+}
+
+impl ApnsConfig {
+    /// The base URL pushes go to: the override, or the environment's.
+    pub fn base_url(&self) -> &str {
+        self.endpoint
+            .as_deref()
+            .unwrap_or(self.environment.base_url())
+    }
+}
+
+/// A push service's URL must be `https`, or plain `http` to a loopback address, where a test
+/// bench's stand-in runs: the OAuth assertion, the access token and the device tokens travel on
+/// it.
+pub(crate) fn check_service_url(what: &str, url: &str) -> Result<String, StartError> {
+    check_notification_endpoint(url)
+        .map_err(|_| StartError::Config(format!("{what} must be https (or http on loopback)")))?;
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// A relying party (OpenID Connect client) registered with the server.
@@ -480,6 +597,15 @@ pub struct Policy {
     /// party has a published secret), so it refuses by default; turn this on only on a closed
     /// test network.
     pub allow_remote_listen: bool,
+    /// The first wait before a push that FCM or APNs answered with 429 or a 5xx is tried again
+    /// (milliseconds); each further wait doubles, with random jitter, up to a minute, and a
+    /// `Retry-After` the service gives is waited at least. A second gives a busy service room
+    /// while a retry still comes long before the request expires; tests make it tiny.
+    pub push_retry_base_millis: u64,
+    /// Attempts at one push, the first included. Phones also poll, so a push that does not get
+    /// through is given up rather than retried for ever; no attempt is made after the request
+    /// expires.
+    pub push_max_attempts: u32,
 }
 
 impl Default for Policy {
@@ -516,6 +642,8 @@ impl Default for Policy {
             request_retention_secs: DEFAULT_REQUEST_RETENTION_SECS,
             block_on_not_me: false,
             allow_remote_listen: false,
+            push_retry_base_millis: 1000,
+            push_max_attempts: 5,
         }
     }
 }
@@ -597,6 +725,7 @@ impl Policy {
                 "max_client_auth_failures_per_source_per_minute",
                 self.max_client_auth_failures_per_source_per_minute,
             ),
+            ("push_max_attempts", self.push_max_attempts),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -604,6 +733,11 @@ impl Policy {
                     "policy {name} must be at least 1"
                 )));
             }
+        }
+        if self.push_retry_base_millis == 0 {
+            return Err(StartError::Config(
+                "policy push_retry_base_millis must be at least 1".into(),
+            ));
         }
         if self.request_ttl_secs > MAX_ACTION_LIFETIME_SECS {
             return Err(StartError::Config(format!(
@@ -772,6 +906,46 @@ mod tests {
             ..Policy::default()
         };
         assert!(no_pending.validate().is_err());
+    }
+
+    #[test]
+    fn push_retries_need_an_attempt_and_a_positive_base() {
+        let no_attempt = Policy {
+            push_max_attempts: 0,
+            ..Policy::default()
+        };
+        let no_wait = Policy {
+            push_retry_base_millis: 0,
+            ..Policy::default()
+        };
+
+        assert!(no_attempt.validate().is_err());
+        assert!(no_wait.validate().is_err());
+    }
+
+    #[test]
+    fn apns_environments_are_production_and_sandbox() {
+        assert_eq!(
+            ApnsEnvironment::parse("sandbox").unwrap().base_url(),
+            "https://api.sandbox.push.apple.com"
+        );
+        assert_eq!(
+            ApnsEnvironment::parse("production").unwrap().base_url(),
+            "https://api.push.apple.com"
+        );
+        assert!(ApnsEnvironment::parse("development").is_err());
+    }
+
+    #[test]
+    fn a_push_service_url_is_https_or_http_on_loopback() {
+        assert_eq!(
+            check_service_url("x", "https://fcm.googleapis.com/").unwrap(),
+            "https://fcm.googleapis.com"
+        );
+        assert!(check_service_url("x", "http://127.0.0.1:9").is_ok());
+        for bad in ["http://fcm.googleapis.com", "ftp://127.0.0.1", "not a url"] {
+            assert!(check_service_url("x", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

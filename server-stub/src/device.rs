@@ -1,14 +1,17 @@
-//! The phone's own device on its account: a new code (PIN key), the biometric key, and
-//! deactivation. Every call carries the device-key proof of an active device; a code change and
-//! the biometric key are also authorised by the current PIN key, so a stolen unlocked phone
-//! without the code can change neither.
+//! The phone's own device on its account: a new code (PIN key), the biometric key, the push
+//! token, and deactivation. Every call carries the device-key proof of an active device; a code
+//! change and the biometric key are also authorised by the current PIN key, so a stolen unlocked
+//! phone without the code can change neither.
 
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::{Json, Router};
 use p256::ecdsa::VerifyingKey;
 use rusqlite::{Connection, params};
-use sleutel_protocol::api::{self, ChangePin, DeviceUpdated, RegisterBiometricKey};
+use sleutel_protocol::ProtocolError;
+use sleutel_protocol::api::{
+    self, ChangePin, DeviceUpdated, RegisterBiometricKey, RegisterPushToken,
+};
 use sleutel_protocol::jose::{self, Jwk};
 
 use crate::auth::{self, PhoneCall};
@@ -16,7 +19,7 @@ use crate::code_attempts::CodeState;
 use crate::error::{Result, ServerError};
 use crate::extract;
 use crate::server::{App, AppState};
-use crate::{clock, db, events};
+use crate::{clock, db, events, push_tokens};
 
 /// The phone API routes of the device itself.
 pub(crate) fn routes() -> Router<AppState> {
@@ -27,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
             post(enable_biometric).delete(disable_biometric),
         )
         .route(api::PATH_DEVICE_DEACTIVATE, post(deactivate))
+        .route(api::PATH_DEVICE_PUSH_TOKEN, put(register_push_token))
 }
 
 fn updated(status: &str) -> Json<DeviceUpdated> {
@@ -185,6 +189,33 @@ async fn disable_biometric(
         })
         .await?;
     Ok(updated("biometric_disabled"))
+}
+
+/// `PUT /v1/device/push-token`: where the device receives its push notifications from now on.
+/// The token replaces the device's earlier one, and leaves any other device that had it (see
+/// [`push_tokens::register`]). A blocked account registers none: blocking dropped its tokens,
+/// and until the person unblocks there is nothing to push.
+async fn register_push_token(
+    State(state): State<AppState>,
+    call: PhoneCall,
+) -> Result<Json<DeviceUpdated>> {
+    let body: RegisterPushToken = extract::json(&call.body)?;
+    let platform = body.platform;
+    let token = api::canonical_push_token(platform, &body.token).map_err(|e| match e {
+        ProtocolError::InvalidField { detail, .. } => ServerError::InvalidPushToken(detail),
+        other => ServerError::InvalidPushToken(other.to_string()),
+    })?;
+    state
+        .db(move |_, conn| {
+            let tx = db::immediate(conn)?;
+            active_code_state(&tx, &call.jkt)?;
+            push_tokens::register(&tx, &call.jkt, platform, &token, clock::now())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    tracing::debug!(platform = platform.as_str(), "a push token was registered");
+    Ok(updated("push_token_registered"))
 }
 
 /// `POST /v1/device/deactivate`: the person removes the digital key from this phone. The device

@@ -35,6 +35,16 @@ pub enum StartError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A push service's credentials file (the FCM service account's JSON key, the APNs `.p8`
+    /// key) cannot be read or used: fix or replace the file. The text names the file and what
+    /// is wrong, never anything of its contents.
+    #[error("push credentials {path}: {detail}")]
+    PushCredentials {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Preparing the database or the keys failed inside the server (a database operation, the
     /// OS random generator, a worker thread); the text and the log say what.
     #[error(transparent)]
@@ -85,6 +95,9 @@ pub enum ServerError {
     /// The device was revoked (a newer activation replaced it).
     #[error("device revoked")]
     DeviceRevoked,
+    /// The push token is malformed for its platform; the text says why, never the token.
+    #[error("invalid push token: {0}")]
+    InvalidPushToken(String),
 
     // --- Phone API: enrollment ----------------------------------------------------------------
     /// No such enrollment for this device.
@@ -280,6 +293,7 @@ impl ServerError {
             | BackchannelRateLimited { .. }
             | ClientAuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
+            | InvalidPushToken(_)
             | InvalidIdentityToken(_)
             | WrongSmsCode { .. }
             | SmsCodeExpired
@@ -317,6 +331,7 @@ impl ServerError {
             ProofReplayed => codes::PROOF_REPLAYED,
             UnknownDevice => codes::UNKNOWN_DEVICE,
             DeviceRevoked => codes::DEVICE_REVOKED,
+            InvalidPushToken(_) => codes::INVALID_PUSH_TOKEN,
             UnknownEnrollment => codes::UNKNOWN_ENROLLMENT,
             EnrollmentExpired => codes::ENROLLMENT_EXPIRED,
             WrongStep(_) => codes::WRONG_STEP,

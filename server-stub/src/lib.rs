@@ -1,9 +1,9 @@
 //! Sleutel reference server: phone enrollment (bank-app handoff, eID identification code or
 //! counter activation code, SMS control code, device and PIN keys), the account's life (code
-//! change, biometric key, deactivation, blocking, history), signed action requests and
-//! two-signature responses, a push outbox, OpenID Connect CIBA (poll and ping modes) for relying
-//! parties, and simulators of the banks, the eID website, the counter, the block page, SMS,
-//! e-mail and push.
+//! change, biometric key, push token, deactivation, blocking, history), signed action requests
+//! and two-signature responses, push through FCM and APNs or an outbox, OpenID Connect CIBA
+//! (poll and ping modes) for relying parties, and simulators of the banks, the eID website, the
+//! counter, the block page, SMS, e-mail and push.
 //!
 //! Everything lives in one SQLite file, including the server's signing key, so a restart keeps
 //! accounts and keys. [`start`] binds, migrates and serves in the background, or says why it
@@ -25,6 +25,7 @@ mod keys;
 mod notify;
 mod oidc;
 mod push;
+mod push_tokens;
 mod random;
 mod rate;
 mod requests;
@@ -37,7 +38,10 @@ mod testing;
 // The one reading of the clock, shared with the phone core (`crate::clock::now()` here).
 use sleutel_protocol::clock;
 
-pub use config::{DeliveryMode, Policy, RelyingPartyConfig, ServerConfig};
+pub use config::{
+    ApnsConfig, ApnsEnvironment, DeliveryMode, FcmConfig, Policy, PushConfig, RelyingPartyConfig,
+    ServerConfig,
+};
 pub use error::{ServerError, StartError};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sleutel_server::config::{DEFAULT_DB_PATH, DEFAULT_LISTEN};
-use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig};
+use sleutel_server::{
+    ApnsConfig, ApnsEnvironment, FcmConfig, Policy, PushConfig, RelyingPartyConfig, ServerConfig,
+    StartError,
+};
 
 /// Sleutel reference server: enrollment, action requests, OpenID Connect CIBA and simulators.
 ///
@@ -41,6 +44,48 @@ struct Args {
     /// combined with --rp.
     #[arg(long, value_name = "FILE")]
     rp_file: Option<PathBuf>,
+    /// Push to Android phones through FCM with this service account's JSON key file. Without
+    /// it, pushes to FCM tokens go to the simulator's outbox.
+    #[arg(long, value_name = "FILE")]
+    fcm_service_account: Option<PathBuf>,
+    /// The Firebase project to send through (default: the key file's project_id).
+    #[arg(long, value_name = "ID", requires = "fcm_service_account")]
+    fcm_project_id: Option<String>,
+    /// The FCM API's base URL (default: https://fcm.googleapis.com), for a test bench.
+    #[arg(long, value_name = "URL", requires = "fcm_service_account")]
+    fcm_endpoint: Option<String>,
+    /// The OAuth token endpoint (default: the key file's token_uri), for a test bench.
+    #[arg(long, value_name = "URL", requires = "fcm_service_account")]
+    fcm_token_uri: Option<String>,
+    /// Push to iPhones through APNs with this signing key (.p8); needs --apns-key-id,
+    /// --apns-team-id and --apns-topic. Without it, pushes to APNs tokens go to the outbox.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["apns_key_id", "apns_team_id", "apns_topic"]
+    )]
+    apns_key: Option<PathBuf>,
+    /// The APNs signing key's id.
+    #[arg(long, value_name = "ID", requires = "apns_key")]
+    apns_key_id: Option<String>,
+    /// The Apple developer team's id.
+    #[arg(long, value_name = "ID", requires = "apns_key")]
+    apns_team_id: Option<String>,
+    /// The app's bundle id (the apns-topic).
+    #[arg(long, value_name = "BUNDLE_ID", requires = "apns_key")]
+    apns_topic: Option<String>,
+    /// The APNs environment of the app's build.
+    #[arg(
+        long,
+        value_name = "ENV",
+        default_value = "production",
+        value_parser = ["production", "sandbox"],
+        requires = "apns_key"
+    )]
+    apns_environment: String,
+    /// The APNs base URL in place of the environment's, for a test bench.
+    #[arg(long, value_name = "URL", requires = "apns_key")]
+    apns_endpoint: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
@@ -57,7 +102,13 @@ Relying-party registrations (--rp-file):
     \"notification_endpoint\": \"https://shop.example/ciba/ping\"}]
   \"secret\" may be left out for SLEUTEL_RP_SECRET_<ID>. Claims: name, given_name, family_name,
   birthdate, national_register_number, phone_number, age_over_18; without a list, the name.
-  --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.";
+  --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.
+
+Push:
+  Phones register a push token (FCM or APNs). A token of a platform whose service is configured
+  (--fcm-service-account, --apns-key) is pushed through it; every other push goes to the
+  simulator's outbox (GET /sim/outbox/push), which is all there is without either. The key
+  files are read at start; the server does not start with one it cannot use.";
 
 fn parse_rp(spec: &str) -> Result<RelyingPartyConfig, String> {
     RelyingPartyConfig::parse(spec).map_err(|e| e.to_string())
@@ -74,6 +125,13 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    let push = match push_config(&args) {
+        Ok(push) => push,
+        Err(e) => {
+            eprintln!("sleutel-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut relying_parties = args.relying_parties;
     if let Some(path) = &args.rp_file {
         let registered = std::fs::read_to_string(path)
@@ -96,6 +154,7 @@ async fn main() -> ExitCode {
             allow_remote_listen: args.allow_remote,
             ..Policy::default()
         },
+        push,
     };
     let server = match sleutel_server::start(config).await {
         Ok(server) => server,
@@ -114,6 +173,29 @@ async fn main() -> ExitCode {
     wait_for_stop().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The push services the command line configures.
+fn push_config(args: &Args) -> Result<PushConfig, StartError> {
+    let fcm = args.fcm_service_account.as_ref().map(|file| FcmConfig {
+        service_account_file: file.clone(),
+        project_id: args.fcm_project_id.clone(),
+        api_base: args.fcm_endpoint.clone(),
+        token_uri: args.fcm_token_uri.clone(),
+    });
+    let apns = match &args.apns_key {
+        None => None,
+        Some(file) => Some(ApnsConfig {
+            key_file: file.clone(),
+            // clap requires the three with --apns-key; an empty value is refused at start.
+            key_id: args.apns_key_id.clone().unwrap_or_default(),
+            team_id: args.apns_team_id.clone().unwrap_or_default(),
+            topic: args.apns_topic.clone().unwrap_or_default(),
+            environment: ApnsEnvironment::parse(&args.apns_environment)?,
+            endpoint: args.apns_endpoint.clone(),
+        }),
+    };
+    Ok(PushConfig { fcm, apns })
 }
 
 /// Waits for Ctrl-C or, on Unix, SIGTERM.

@@ -18,7 +18,7 @@ use crate::db::Db;
 use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
-use crate::push::{OutboxPush, PushSender};
+use crate::push::{Pusher, Services};
 use crate::sms::{OutboxSms, SmsSender};
 use crate::{device, enrollment, oidc, requests, sim};
 
@@ -36,8 +36,8 @@ pub(crate) struct App {
     pub clients: Clients,
     /// Where SMS messages go.
     pub sms: Box<dyn SmsSender>,
-    /// Where push messages go.
-    pub push: Box<dyn PushSender>,
+    /// Where push messages go: the outbox, and the queue to FCM and APNs.
+    pub push: Pusher,
     /// Pings to ping-mode relying parties.
     pub notifier: crate::notify::Notifier,
 }
@@ -76,6 +76,7 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     housekeeping: JoinHandle<()>,
+    push_worker: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -97,6 +98,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     };
     check_listen(config.listen, &config.policy, &relying_parties)?;
     let clients = Clients::new(relying_parties)?;
+    // The push credentials are read before anything else is prepared: a file that cannot be
+    // used stops the start with its name.
+    let (push, push_queue) = Pusher::new(Services::load(&config.push)?);
 
     let db_path = config.db_path.clone();
     let policy = config.policy.clone();
@@ -133,7 +137,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         policy: config.policy.clone(),
         clients,
         sms: Box::new(OutboxSms),
-        push: Box::new(OutboxPush),
+        push,
         notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
     }));
     let app = router(state.clone());
@@ -150,6 +154,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         }
     });
     let housekeeping = crate::housekeeping::spawn(state.clone());
+    let push_worker = crate::push::spawn(state.clone(), push_queue);
     tracing::info!(url = %state.url, "sleutel server started");
     Ok(RunningServer {
         local_addr,
@@ -157,6 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         stop: Some(stop),
         task: Some(task),
         housekeeping,
+        push_worker,
     })
 }
 
@@ -175,6 +181,9 @@ impl RunningServer {
     /// Stops accepting connections, lets requests in flight finish, and closes the database.
     pub async fn shutdown(mut self) {
         self.housekeeping.abort();
+        // Pushes still queued or retrying are given up: the phones find their requests by
+        // polling.
+        self.push_worker.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -192,6 +201,7 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         // A handle dropped without shutdown() still stops the server gracefully.
         self.housekeeping.abort();
+        self.push_worker.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

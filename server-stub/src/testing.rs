@@ -1,6 +1,7 @@
 //! What tests read of a running server that no HTTP route serves, behind the `testing` feature
 //! (the server's own integration tests and the harness's tests enable it): the evidence kept of
-//! a request, an account's history, and identity tokens minted with any binding and lifetime.
+//! a request, an account's history, identity tokens minted with any binding and lifetime, and
+//! the count of dropped pushes.
 //! A deployed server is built without it, so none of this is part of its API.
 
 use rusqlite::{Connection, OptionalExtension};
@@ -18,6 +19,11 @@ impl RunningServer {
         self.state
             .db
             .with_conn(|conn| account_events(conn, account_id))
+    }
+
+    /// Pushes dropped since start because the push queue was full (or its worker gone).
+    pub fn dropped_pushes(&self) -> u64 {
+        self.state.push.dropped()
     }
 
     /// The evidence the server keeps of one request (the signed action request and the phone's

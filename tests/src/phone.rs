@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use keyring_core::sample;
 use sleutel_core::testing::TestKeystore;
-use sleutel_core::{Account, ActionView, Approval, Authenticator, Bank, SoftwareKeystore};
+use sleutel_core::{
+    Account, ActionView, Approval, Authenticator, Bank, PushPlatform, SoftwareKeystore,
+};
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::identity::IdentitySource;
 
@@ -100,6 +102,18 @@ impl VirtualPhone {
     /// The first account on the phone, if it is enrolled.
     pub fn account(&self) -> Result<Option<Account>> {
         Ok(self.auth.accounts()?.into_iter().next())
+    }
+
+    /// Registers `token` as the push token of this phone's first account, as the app does when
+    /// the platform hands it one (the call carries the device's proof, like every phone call).
+    pub async fn register_push_token(&self, platform: PushPlatform, token: &str) -> Result<()> {
+        let account = self
+            .account()?
+            .ok_or_else(|| HarnessError::Missing("an account on this phone".into()))?;
+        self.auth
+            .register_push_token(account.account_id, platform, token.to_owned())
+            .await?;
+        Ok(())
     }
 
     /// Writes the test-only secrets to the state directory, so a later run finds the keys.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sleutel_server::{Policy, RelyingPartyConfig, RunningServer, ServerConfig};
+use sleutel_server::{Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig};
 
 use crate::rp::RelyingParty;
 use crate::sim::SimClient;
@@ -22,6 +22,7 @@ pub struct InProcessServer {
     dir: tempfile::TempDir,
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
+    push: PushConfig,
     /// One HTTP client for every simulator and relying party of this server.
     http: reqwest::Client,
 }
@@ -37,13 +38,24 @@ impl InProcessServer {
         policy: Policy,
         relying_parties: Vec<RelyingPartyConfig>,
     ) -> Result<Self> {
+        Self::start_with_push(policy, relying_parties, PushConfig::default()).await
+    }
+
+    /// Starts a server with the given policy and relying parties that pushes through the
+    /// services `push` configures (stand-ins of FCM and APNs on loopback, in tests).
+    pub async fn start_with_push(
+        policy: Policy,
+        relying_parties: Vec<RelyingPartyConfig>,
+        push: PushConfig,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let server = launch(&dir, &relying_parties, &policy, None).await?;
+        let server = launch(&dir, &relying_parties, &policy, &push, None).await?;
         Ok(Self {
             server,
             dir,
             relying_parties,
             policy,
+            push,
             http: http_client()?,
         })
     }
@@ -118,7 +130,14 @@ impl InProcessServer {
     pub async fn restart_with(self, policy: Policy) -> Result<Self> {
         let port = self.server.local_addr().port();
         self.server.shutdown().await;
-        let server = launch(&self.dir, &self.relying_parties, &policy, Some(port)).await?;
+        let server = launch(
+            &self.dir,
+            &self.relying_parties,
+            &policy,
+            &self.push,
+            Some(port),
+        )
+        .await?;
         Ok(Self {
             server,
             policy,
@@ -137,11 +156,13 @@ fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("sleutel-server.db")
 }
 
-/// Starts a server on loopback with its database in `dir`, on `port` (a free one if `None`).
+/// Starts a server on loopback with its database in `dir`, pushing as `push` says, on `port` (a
+/// free one if `None`).
 async fn launch(
     dir: &tempfile::TempDir,
     relying_parties: &[RelyingPartyConfig],
     policy: &Policy,
+    push: &PushConfig,
     port: Option<u16>,
 ) -> Result<RunningServer> {
     let config = ServerConfig {
@@ -150,6 +171,7 @@ async fn launch(
         public_url: None,
         relying_parties: relying_parties.to_vec(),
         policy: policy.clone(),
+        push: push.clone(),
     };
     sleutel_server::start(config)
         .await

@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
 use serde::Serialize;
@@ -103,6 +103,10 @@ pub(crate) struct Fake {
     pub(crate) biometric_deletes: u32,
     /// The thumbprint of the device the last start named as replaced, its proof verified.
     pub(crate) replaced: Option<String>,
+    /// The push token registered last, as the server received it.
+    pub(crate) push_token: Option<(api::PushPlatform, String)>,
+    /// Calls to `PUT /v1/device/push-token`, refused ones included.
+    pub(crate) push_token_calls: u32,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -519,6 +523,32 @@ async fn disable_biometric(State(s): State<Shared>, headers: HeaderMap, uri: Uri
     updated("biometric_disabled")
 }
 
+/// `PUT /v1/device/push-token`, as the reference server: an active device of an account that is
+/// not blocked, a token its platform could have issued; a new token replaces the old.
+async fn register_push_token(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let mut fake = s.lock().unwrap();
+    fake.push_token_calls += 1;
+    if let Some(refusal) = proof(&fake, &headers, Method::PUT, &uri, &body) {
+        return refusal;
+    }
+    if fake.attempts_left == 0 {
+        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+    }
+    let register: api::RegisterPushToken = serde_json::from_slice(&body).unwrap();
+    match api::canonical_push_token(register.platform, &register.token) {
+        Ok(token) => {
+            fake.push_token = Some((register.platform, token));
+            updated("push_token_registered")
+        }
+        Err(_) => error(StatusCode::BAD_REQUEST, codes::INVALID_PUSH_TOKEN, None),
+    }
+}
+
 /// `POST /v1/device/deactivate`: the device is revoked for good.
 async fn deactivate(State(s): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let mut fake = s.lock().unwrap();
@@ -560,6 +590,7 @@ pub(crate) async fn serve_account(account_id: &str) -> (String, Shared) {
             post(enable_biometric).delete(disable_biometric),
         )
         .route(api::PATH_DEVICE_DEACTIVATE, post(deactivate))
+        .route(api::PATH_DEVICE_PUSH_TOKEN, put(register_push_token))
         .with_state(shared.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, shared)

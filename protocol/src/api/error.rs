@@ -88,6 +88,9 @@ pub mod codes {
     pub const IDENTITY_CODE_USED: &str = "identity_code_used";
     /// Too many wrong tries of the identification code: it no longer works.
     pub const IDENTITY_CODE_BLOCKED: &str = "identity_code_blocked";
+    /// The push token is malformed for its platform (empty, too long, a character outside the
+    /// platform's alphabet).
+    pub const INVALID_PUSH_TOKEN: &str = "invalid_push_token";
     /// No such resource.
     pub const NOT_FOUND: &str = "not_found";
     /// A server fault; nothing was changed.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::REDACTED;
 use crate::identity::{Bank, IdentitySource};
 use crate::jose::{self, Es256Signer, Jwk, Jwks};
-use crate::limits::MAX_ID_CHARS;
+use crate::limits::{MAX_APNS_TOKEN_BYTES, MAX_FCM_TOKEN_CHARS, MAX_ID_CHARS};
 use crate::{ProtocolError, Result};
 
 /// Phone API: the server's action-signing keys (JWKS), fetched and pinned at enrollment.
@@ -55,6 +55,9 @@ pub const PATH_DEVICE_PIN: &str = "/v1/device/pin";
 pub const PATH_DEVICE_BIOMETRIC: &str = "/v1/device/biometric";
 /// Phone API: deactivate the calling device for good (POST, empty body -> [`DeviceUpdated`]).
 pub const PATH_DEVICE_DEACTIVATE: &str = "/v1/device/deactivate";
+/// Phone API: register the calling device's push token (PUT [`RegisterPushToken`] ->
+/// [`DeviceUpdated`]), replacing the one it had.
+pub const PATH_DEVICE_PUSH_TOKEN: &str = "/v1/device/push-token";
 
 /// The deep link the bank's app returns to after authentication.
 pub const DEEP_LINK_BANK_RETURN: &str = "sleutel://enroll/bank";
@@ -286,10 +289,110 @@ pub struct RegisterBiometricKey {
     pub biometric_pop: String,
 }
 
+/// The push service a phone receives its notifications through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android): the token is the app's FCM registration token.
+    Fcm,
+    /// Apple Push Notification service (iOS): the token is the device token, in hexadecimal.
+    Apns,
+}
+
+impl PushPlatform {
+    /// The platform's name on the wire and in storage: `fcm` or `apns`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushPlatform::Fcm => "fcm",
+            PushPlatform::Apns => "apns",
+        }
+    }
+
+    /// The platform named `name` ([`PushPlatform::as_str`]), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fcm" => Some(PushPlatform::Fcm),
+            "apns" => Some(PushPlatform::Apns),
+            _ => None,
+        }
+    }
+}
+
+/// The push token `token` of `platform` in the form the server stores and sends it, or why it
+/// is refused (a [`ProtocolError::InvalidField`] on `token`, which never repeats the token).
+///
+/// - FCM: 1 to [`MAX_FCM_TOKEN_CHARS`] characters out of `A-Z a-z 0-9 _ : - .`, the alphabet
+///   of registration tokens (base64url and the `:` that separates their parts); kept as given.
+/// - APNs: an even number of hexadecimal digits, 1 to [`MAX_APNS_TOKEN_BYTES`] bytes; written
+///   in lowercase, so the same device token in either case is one token.
+///
+/// The token goes into a URL path (APNs) and a JSON body (FCM), so nothing outside these
+/// alphabets may pass, whatever the platform sends.
+pub fn canonical_push_token(platform: PushPlatform, token: &str) -> Result<String> {
+    let bad = |detail: String| ProtocolError::invalid("token", detail);
+    if token.is_empty() {
+        return Err(bad("empty".into()));
+    }
+    match platform {
+        PushPlatform::Fcm => {
+            if token.len() > MAX_FCM_TOKEN_CHARS {
+                return Err(bad(format!(
+                    "an FCM token has at most {MAX_FCM_TOKEN_CHARS} characters"
+                )));
+            }
+            if !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.'))
+            {
+                return Err(bad(
+                    "an FCM token has only letters, digits, '_', ':', '-' and '.'".into(),
+                ));
+            }
+            Ok(token.to_owned())
+        }
+        PushPlatform::Apns => {
+            if token.len() > 2 * MAX_APNS_TOKEN_BYTES {
+                return Err(bad(format!(
+                    "an APNs token has at most {MAX_APNS_TOKEN_BYTES} bytes"
+                )));
+            }
+            if !token.bytes().all(|b| b.is_ascii_hexdigit()) || !token.len().is_multiple_of(2) {
+                return Err(bad(
+                    "an APNs token is whole bytes in hexadecimal digits".into()
+                ));
+            }
+            Ok(token.to_ascii_lowercase())
+        }
+    }
+}
+
+/// Body of `PUT /v1/device/push-token`: where the calling device receives its push
+/// notifications. A device has one token; a new one replaces it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterPushToken {
+    /// The push service.
+    pub platform: PushPlatform,
+    /// The token the platform gave the app ([`canonical_push_token`] says what is accepted).
+    pub token: String,
+}
+
+// A push token addresses one app install: it stays out of logs like the codes do.
+impl std::fmt::Debug for RegisterPushToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterPushToken")
+            .field("platform", &self.platform)
+            .field("token", &REDACTED)
+            .finish()
+    }
+}
+
 /// The server applied a change to the calling device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceUpdated {
-    /// What changed: `pin_changed`, `biometric_enabled`, `biometric_disabled`, `deactivated`.
+    /// What changed: `pin_changed`, `biometric_enabled`, `biometric_disabled`, `deactivated`,
+    /// `push_token_registered`.
     pub status: String,
 }
 
@@ -512,6 +615,112 @@ mod tests {
             !code.contains("ACDEFGHJKMNP") && !code.contains(TOKEN),
             "{code}"
         );
+    }
+
+    mod push_tokens {
+        use super::*;
+
+        /// An FCM registration token of today's shape.
+        const FCM: &str = "dQw4w9WgXcQ:APA91bH-7Xk_e1.Zq";
+        /// A 32-byte APNs device token.
+        const APNS: &str = "6a1f0e5c2b9d4e8f7a3c1b0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f";
+
+        fn refused(platform: PushPlatform, token: &str) -> bool {
+            matches!(
+                canonical_push_token(platform, token),
+                Err(ProtocolError::InvalidField { field: "token", .. })
+            )
+        }
+
+        #[test]
+        fn an_fcm_token_of_its_alphabet_is_kept_as_given() {
+            assert_eq!(
+                canonical_push_token(PushPlatform::Fcm, FCM),
+                Ok(FCM.to_owned())
+            );
+        }
+
+        #[test]
+        fn an_apns_token_is_accepted_in_either_case_and_kept_in_lowercase() {
+            assert_eq!(
+                canonical_push_token(PushPlatform::Apns, &APNS.to_ascii_uppercase()),
+                Ok(APNS.to_owned())
+            );
+        }
+
+        #[test]
+        fn an_empty_token_is_refused_on_both_platforms() {
+            assert!(refused(PushPlatform::Fcm, ""));
+            assert!(refused(PushPlatform::Apns, ""));
+        }
+
+        #[test]
+        fn a_token_beyond_its_platforms_bound_is_refused() {
+            let longest_fcm = "a".repeat(MAX_FCM_TOKEN_CHARS);
+            let longest_apns = "ab".repeat(MAX_APNS_TOKEN_BYTES);
+
+            assert!(!refused(PushPlatform::Fcm, &longest_fcm));
+            assert!(refused(PushPlatform::Fcm, &format!("{longest_fcm}a")));
+            assert!(!refused(PushPlatform::Apns, &longest_apns));
+            assert!(refused(PushPlatform::Apns, &format!("{longest_apns}ab")));
+        }
+
+        #[test]
+        fn a_character_outside_the_fcm_alphabet_is_refused() {
+            for bad in [
+                "a b", "a/b", "a?b", "a%2F", "a\nb", "é", "a+b", "a=b", "a\"b",
+            ] {
+                assert!(refused(PushPlatform::Fcm, bad), "{bad:?}");
+            }
+        }
+
+        #[test]
+        fn an_apns_token_that_is_not_whole_hex_bytes_is_refused() {
+            for bad in ["abc", "0g", "zz", "ab cd", "ab/cd", "ab:cd", FCM] {
+                assert!(refused(PushPlatform::Apns, bad), "{bad:?}");
+            }
+        }
+
+        #[test]
+        fn a_refusal_never_repeats_the_token() {
+            let token = format!("{APNS}zz");
+
+            let refusal = canonical_push_token(PushPlatform::Apns, &token).unwrap_err();
+
+            assert!(!refusal.to_string().contains(APNS), "{refusal}");
+        }
+
+        #[test]
+        fn the_platform_is_lowercase_on_the_wire() {
+            let body = RegisterPushToken {
+                platform: PushPlatform::Apns,
+                token: APNS.into(),
+            };
+
+            assert_eq!(
+                serde_json::to_value(&body).unwrap(),
+                serde_json::json!({"platform": "apns", "token": APNS})
+            );
+            assert_eq!(
+                serde_json::from_str::<PushPlatform>("\"fcm\"").unwrap(),
+                PushPlatform::Fcm
+            );
+            assert_eq!(PushPlatform::from_name("apns"), Some(PushPlatform::Apns));
+            assert_eq!(PushPlatform::from_name("APNS"), None);
+        }
+
+        #[test]
+        fn debug_output_never_shows_the_token() {
+            let shown = format!(
+                "{:?}",
+                RegisterPushToken {
+                    platform: PushPlatform::Fcm,
+                    token: FCM.into(),
+                }
+            );
+
+            assert!(!shown.contains(FCM), "{shown}");
+        }
     }
 
     mod replacement {

@@ -27,6 +27,7 @@ use super::token::TOKEN_PICKUP_GRACE_SECS;
 use crate::config::RelyingPartyConfig;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
+use crate::push::Delivery;
 use crate::rate::{self, Bucket, Limit};
 use crate::requests::uv_to_column;
 use crate::server::{App, AppState};
@@ -46,10 +47,12 @@ pub(super) async fn bc_authorize(
         .await?;
     let params = Params::parse(&body)?;
     let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
-    let (started, superseded) = state
+    let (started, superseded, pushes) = state
         .db(move |app, conn| create_login(app, conn, &client, ask))
         .await?;
     state.notifier.notify(&superseded);
+    // The request is committed: only now may a push make a phone look for it.
+    state.push.dispatch(pushes);
     Ok(no_store(Json(started)))
 }
 
@@ -142,15 +145,16 @@ fn throttled(
     Ok(now < since + app.policy.suspicious_throttle_secs)
 }
 
-/// Creates the request and returns the answer for the relying party and the ids of the
-/// relying party's earlier requests to this person that the new one superseded. Every step runs
-/// in one transaction, so that the limits are checked against what the new request joins.
+/// Creates the request and returns the answer for the relying party, the ids of the relying
+/// party's earlier requests to this person that the new one superseded, and the pushes to send
+/// once the request is committed. Every step runs in one transaction, so that the limits are
+/// checked against what the new request joins.
 fn create_login(
     app: &App,
     conn: &mut rusqlite::Connection,
     client: &RelyingPartyConfig,
     ask: LoginAsk,
-) -> Result<(BackchannelAuthResponse, Vec<String>)> {
+) -> Result<(BackchannelAuthResponse, Vec<String>, Vec<Delivery>)> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
     let account_id = active_account(&tx, &ask.phone_number)?;
@@ -158,7 +162,7 @@ fn create_login(
     let superseded = supersede(&tx, &account_id, client, now)?;
     check_open_requests(app, &tx, &account_id, now)?;
     let new = build_request(app, client, &ask, account_id, now)?;
-    store_and_push(app, &tx, client, &ask.scope, &new, now)?;
+    let pushes = store_and_push(app, &tx, client, &ask.scope, &new, now)?;
     // The ping is registered before the commit makes the request visible to the phone: a phone
     // that answers at once must find it. If the commit fails, the entry is never notified and
     // is dropped at its expiry.
@@ -172,6 +176,7 @@ fn create_login(
             match_number: new.match_number,
         },
         superseded,
+        pushes,
     ))
 }
 
@@ -363,8 +368,9 @@ fn build_request(
     })
 }
 
-/// Stores the new request of `client` (with the `scope` asked) and queues the push that tells
-/// the phone where to look.
+/// Stores the new request of `client` (with the `scope` asked), writes the outbox's push, and
+/// returns the pushes through FCM or APNs that tell the phones where to look, to be sent once
+/// the transaction has committed.
 fn store_and_push(
     app: &App,
     tx: &DbTransaction<'_>,
@@ -372,7 +378,7 @@ fn store_and_push(
     scope: &str,
     new: &NewRequest,
     now: i64,
-) -> Result<()> {
+) -> Result<Vec<Delivery>> {
     let request = &new.request;
     let to_json = |v: &Vec<String>| {
         serde_json::to_string(v).map_err(|e| ServerError::Internal(e.to_string()))
@@ -403,14 +409,14 @@ fn store_and_push(
             jose::sha256_b64(&new.jws),
         ],
     )?;
-    app.push.send(
+    app.push.plan(
         tx,
         &PushMessage {
             account_id: request.aud.clone(),
             request_id: request.jti.clone(),
         },
-    )?;
-    Ok(())
+        request.exp,
+    )
 }
 
 /// Registers the ping of a ping-mode client for the new request: its endpoint is called with

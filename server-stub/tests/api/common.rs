@@ -16,8 +16,8 @@ use sleutel_protocol::action::{self, ActionRequest};
 use sleutel_protocol::api::oidc::{BackchannelAuthResponse, TokenResponse};
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::api::{
-    self, ApiError, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, StartEnrollment,
-    SubmitIdentity, VerifySms,
+    self, ApiError, CompleteEnrollment, EnrollmentCompleted, EnrollmentStarted, PushPlatform,
+    RegisterPushToken, StartEnrollment, SubmitIdentity, VerifySms,
 };
 use sleutel_protocol::clock::now;
 use sleutel_protocol::dpop;
@@ -176,6 +176,24 @@ impl Phone {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.send(Method::GET, path, Vec::new()).await
+    }
+
+    /// Registers `token` as this phone's push token for `platform`.
+    pub async fn register_push_token(
+        &self,
+        platform: PushPlatform,
+        token: &str,
+    ) -> reqwest::Response {
+        let body = RegisterPushToken {
+            platform,
+            token: token.into(),
+        };
+        self.send(
+            Method::PUT,
+            api::PATH_DEVICE_PUSH_TOKEN,
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await
     }
 
     pub async fn start_enrollment(&self, number: &str) -> EnrollmentStarted {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use sleutel_server::{Policy, RelyingPartyConfig, ServerConfig, StartError};
+use sleutel_server::{Policy, PushConfig, RelyingPartyConfig, ServerConfig, StartError};
 
 use sleutel_harness::http_client;
 
@@ -14,6 +14,7 @@ fn config(dir: &tempfile::TempDir, listen: SocketAddr, policy: Policy) -> Server
         public_url: None,
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy,
+        push: PushConfig::default(),
     }
 }
 

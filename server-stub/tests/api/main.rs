@@ -18,6 +18,8 @@ mod limits;
 mod listening;
 mod login;
 mod pending;
+mod push_delivery;
+mod push_tokens;
 mod shown_text;
 mod sources;
 mod unblock;

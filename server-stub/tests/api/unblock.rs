@@ -67,7 +67,7 @@ async fn submit_identity_of(
 
 /// `old`'s phone unblocks its account as the app does: a new device key replacing `old`'s,
 /// the bank, the SMS code and a new PIN key.
-async fn unblock_with_a_new_key(server: &InProcessServer, old: &Enrolled) -> Enrolled {
+pub async fn unblock_with_a_new_key(server: &InProcessServer, old: &Enrolled) -> Enrolled {
     let phone = Phone::new(&server.url());
     let replaces = replacement(&old.phone, &old.phone.device, &phone);
     let started: EnrollmentStarted =

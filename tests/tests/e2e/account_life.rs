@@ -1,14 +1,15 @@
 //! The life of an account after enrollment, end to end: unblock after wrong codes (with a new
 //! device key that shuts out a copy of the phone's files), code change, biometrics (approval, a
 //! code-only request, cancellation, invalidation, disabling), device change, deactivation,
-//! blocking a lost phone from outside, and two isolated accounts on one phone. Phone and server
-//! both record each event.
+//! blocking a lost phone from outside, two isolated accounts on one phone, and the push token
+//! the app registers. Phone and server both record each event.
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use sleutel_core::testing::{BiometricPrompt, TestKeystore};
 use sleutel_core::{
     AccountEventKind, AccountStatus, Approval, CoreError, IdentitySource, Keystore, KeystoreError,
+    PushPlatform,
 };
 use sleutel_harness::phone::{VirtualPhone, silent};
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
@@ -980,4 +981,47 @@ async fn with_two_phones_an_unblock_revokes_only_the_phones_own_earlier_key() {
         .filter(|event| event == "device_revoked")
         .count();
     assert_eq!(revoked, 1);
+}
+
+/// The push token stored for the devices of `account_id`, as platform and token.
+fn server_push_tokens(
+    server: &sleutel_harness::server::InProcessServer,
+    account_id: &str,
+) -> Vec<(String, String)> {
+    let db = server.db().unwrap();
+    let mut statement = db
+        .prepare(
+            "SELECT t.platform, t.token FROM push_tokens t
+             JOIN devices d ON d.jkt = t.device_jkt WHERE d.account_id = ?1",
+        )
+        .unwrap();
+    statement
+        .query_map([account_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_push_token_registered_by_the_app_is_dropped_when_the_phone_is_deactivated() {
+    let server = server().await;
+    let e = enrolled(&server.url(), "+32470200030").await;
+    let id = e.account.account_id.clone();
+    let token = "fE3k9Qm1TfO:APA91bF-2x_Yq.9wZ";
+    e.phone
+        .register_push_token(PushPlatform::Fcm, token)
+        .await
+        .unwrap();
+    assert_eq!(
+        server_push_tokens(&server, &id),
+        [("fcm".to_owned(), token.to_owned())]
+    );
+
+    e.phone
+        .authenticator()
+        .deactivate(id.clone())
+        .await
+        .unwrap();
+
+    assert_eq!(server_push_tokens(&server, &id), []);
 }

@@ -1,0 +1,108 @@
+//! Storage of the devices' push tokens (`push_tokens`, schema v10): one token per device, one
+//! device per token. The database itself drops a token when its device is revoked or its
+//! account blocked (the schema's triggers), so the domain modules that revoke and block need no
+//! push code. Tokens address one app install: they are never logged, and only their platform
+//! appears in `Debug` output.
+
+use std::fmt;
+
+use rusqlite::{Connection, params};
+use sleutel_protocol::api::PushPlatform;
+
+use crate::error::{Result, ServerError};
+
+/// Where one device receives its pushes.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PushTarget {
+    /// The device's key thumbprint.
+    pub device_jkt: String,
+    /// The push service.
+    pub platform: PushPlatform,
+    /// The platform's token, in its canonical form.
+    pub token: String,
+}
+
+impl fmt::Debug for PushTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushTarget")
+            .field("device_jkt", &self.device_jkt)
+            .field("platform", &self.platform)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Makes `token` the push token of the device `device_jkt`, replacing the one it had. A device
+/// that registered the same token before gives it up: the token addresses one app install,
+/// which is now this device's.
+pub(crate) fn register(
+    conn: &Connection,
+    device_jkt: &str,
+    platform: PushPlatform,
+    token: &str,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2 AND device_jkt != ?3",
+    )?
+    .execute(params![platform.as_str(), token, device_jkt])?;
+    conn.prepare_cached(
+        "INSERT INTO push_tokens (device_jkt, platform, token, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (device_jkt) DO UPDATE SET platform = excluded.platform,
+             token = excluded.token, updated_at = excluded.updated_at",
+    )?
+    .execute(params![device_jkt, platform.as_str(), token, now])?;
+    Ok(())
+}
+
+/// One entry per active device of `account_id`, oldest first: where it receives pushes, or
+/// `None` for a device that registered no token.
+pub(crate) fn targets_of_account(
+    conn: &Connection,
+    account_id: &str,
+) -> Result<Vec<Option<PushTarget>>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT d.jkt, t.platform, t.token FROM devices d
+         LEFT JOIN push_tokens t ON t.device_jkt = d.jkt
+         WHERE d.account_id = ?1 AND d.revoked_at IS NULL
+         ORDER BY d.enrolled_at, d.rowid",
+    )?;
+    let rows = statement.query_map([account_id], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut targets = Vec::new();
+    for row in rows {
+        let target = match row? {
+            (device_jkt, Some(platform), Some(token)) => Some(PushTarget {
+                device_jkt,
+                platform: PushPlatform::from_name(&platform).ok_or_else(|| {
+                    ServerError::Internal(format!("unknown push platform {platform:?} stored"))
+                })?,
+                token,
+            }),
+            _ => None,
+        };
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// Forgets the token of `target` after its service said it no longer reaches the app. A token
+/// the device registered since (the app got a new one) stays. Returns whether one was dropped.
+pub(crate) fn forget_unreachable(conn: &Connection, target: &PushTarget) -> Result<bool> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM push_tokens WHERE device_jkt = ?1 AND platform = ?2 AND token = ?3",
+        )?
+        .execute(params![
+            target.device_jkt,
+            target.platform.as_str(),
+            target.token
+        ])?;
+    Ok(deleted > 0)
+}
