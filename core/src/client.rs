@@ -10,6 +10,7 @@ use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::jose::Jwk;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
+use tracing::warn;
 
 use crate::error::CoreError;
 use crate::keystore::{Keystore, KeystoreSigner};
@@ -81,6 +82,18 @@ impl<'a> DeviceKey<'a> {
     /// A signer for this key.
     pub(crate) fn signer(&self) -> KeystoreSigner<'a> {
         KeystoreSigner::new(self.keystore, self.alias)
+    }
+
+    /// Whether the keystore says this key lives in secure hardware. A keystore that cannot
+    /// tell counts as no: the phone then claims less than it may have, never more.
+    pub(crate) fn in_hardware(&self) -> bool {
+        match self.keystore.is_hardware_backed(self.alias.to_owned()) {
+            Ok(in_hardware) => in_hardware,
+            Err(e) => {
+                warn!("the keystore cannot tell whether the device key is in hardware: {e}");
+                false
+            }
+        }
     }
 }
 

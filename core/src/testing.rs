@@ -14,6 +14,7 @@
 //! names the core gives them.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sleutel_protocol::jose::{self, Es256Signer};
@@ -58,6 +59,8 @@ pub struct TestKeystore {
     /// Every alias the core generated since this keystore was opened, in order, deleted or not:
     /// a key the core made and dropped again can still be looked for.
     generated: Arc<Mutex<Vec<String>>>,
+    /// Whether the keystore says its keys are in secure hardware.
+    in_hardware: Arc<AtomicBool>,
 }
 
 /// Locks a record. A test that panicked while holding the lock left the record as it was, which
@@ -84,7 +87,15 @@ impl TestKeystore {
             secret_names: Arc::default(),
             key_aliases: Arc::default(),
             generated: Arc::default(),
+            in_hardware: Arc::default(),
         }
+    }
+
+    /// Makes the keystore say that its keys are (or are not) in secure hardware, as a phone
+    /// with StrongBox, a TEE or a Secure Enclave does. The keys stay software keys: this plays
+    /// only the platform's answer, which is all the server ever learns.
+    pub fn set_in_hardware(&self, in_hardware: bool) {
+        self.in_hardware.store(in_hardware, Ordering::Relaxed);
     }
 
     /// Sets what the biometric prompt answers from now on.
@@ -232,7 +243,9 @@ impl Keystore for TestKeystore {
     }
 
     fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
-        self.software.is_hardware_backed(alias)
+        // The software keystore answers first, so its errors still reach the caller.
+        let software = self.software.is_hardware_backed(alias)?;
+        Ok(software || self.in_hardware.load(Ordering::Relaxed))
     }
 
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {

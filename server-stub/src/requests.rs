@@ -385,7 +385,9 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
                      method = ?4, consented_claims = ?3, response_jws = ?5,
-                     response_device_jwk = ?6, response_uv_jwk = ?7
+                     response_device_jwk = ?6, response_uv_jwk = ?7,
+                     device_key_in_hardware =
+                         (SELECT key_in_hardware FROM devices WHERE jkt = ?8)
                  WHERE id = ?1",
                 params![
                     id,
@@ -394,7 +396,8 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                     method_to_column(method),
                     received,
                     device_jwk,
-                    uv_jwk
+                    uv_jwk,
+                    call.jkt
                 ],
             )?;
             tx.commit()?;

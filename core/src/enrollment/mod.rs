@@ -681,6 +681,7 @@ async fn register_keys(
         pin_key: Jwk::from_verifying_key(pin_key.verifying_key()),
         device_pop: jose::b64(device_pop),
         pin_pop: jose::b64(pin_pop),
+        device_key_in_hardware: device.in_hardware(),
     })?;
     drop(pin_key);
 

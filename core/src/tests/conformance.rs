@@ -652,3 +652,26 @@ async fn an_expired_request_cannot_be_answered_and_is_forgotten() {
     assert_eq!(auth.ctx.store.pending("req-1").unwrap(), None);
     assert!(fake.lock().unwrap().answers.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_completion_says_the_device_key_is_in_hardware_when_the_keystore_does() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = crate::testing::TestKeystore::new(SoftwareKeystore::new(
+        keyring_core::mock::Store::new().unwrap(),
+        "hardware",
+    ));
+    keystore.set_in_hardware(true);
+    enroll(&open(dir.path(), &url, Arc::new(keystore), None).unwrap()).await;
+
+    assert_eq!(fake.lock().unwrap().device_key_in_hardware, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_completion_says_the_device_key_is_not_in_hardware_for_a_software_keystore() {
+    let (url, fake) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    enroll(&open(dir.path(), &url, keystore(), None).unwrap()).await;
+
+    assert_eq!(fake.lock().unwrap().device_key_in_hardware, Some(false));
+}

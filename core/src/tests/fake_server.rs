@@ -107,6 +107,8 @@ pub(crate) struct Fake {
     pub(crate) push_token: Option<(api::PushPlatform, String)>,
     /// Calls to `PUT /v1/device/push-token`, refused ones included.
     pub(crate) push_token_calls: u32,
+    /// What the last completion said of the device key: in secure hardware or not.
+    pub(crate) device_key_in_hardware: Option<bool>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -304,6 +306,7 @@ async fn complete(State(s): State<Shared>, headers: HeaderMap, uri: Uri, body: B
     }
     let done: api::CompleteEnrollment = serde_json::from_slice(&body).unwrap();
     assert_eq!(Some(done.device_key.thumbprint()), fake.device_jkt);
+    fake.device_key_in_hardware = Some(done.device_key_in_hardware);
     let device = done.device_key.to_verifying_key().unwrap();
     let pin = done.pin_key.to_verifying_key().unwrap();
     for (key, role, pop) in [

@@ -443,6 +443,11 @@ pub struct CompleteEnrollment {
     pub device_pop: String,
     /// base64url signature by the PIN key over [`enrollment_pop_message`]`("pin", ...)`.
     pub pin_pop: String,
+    /// Whether the phone's keystore keeps the device key in secure hardware (StrongBox, TEE,
+    /// Secure Enclave). The phone's own statement, not an attestation: the server passes it on
+    /// to relying parties as `hwk` instead of `swk` in the ID token's `amr`. Absent means no.
+    #[serde(default)]
+    pub device_key_in_hardware: bool,
 }
 
 /// The account exists.

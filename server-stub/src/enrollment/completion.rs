@@ -127,6 +127,8 @@ fn evidence_detail(source: &str, identity: &ProvenIdentity) -> String {
 struct CheckedKeys {
     device: VerifyingKey,
     pin: VerifyingKey,
+    /// The phone's statement that the device key is in secure hardware (not attested).
+    device_in_hardware: bool,
 }
 
 /// The device key must be the enrollment's, both keys must prove possession over the
@@ -162,6 +164,7 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<Chec
     Ok(CheckedKeys {
         device: checked("device", &body.device_key, &body.device_pop)?,
         pin: checked("pin", &body.pin_key, &body.pin_pop)?,
+        device_in_hardware: body.device_key_in_hardware,
     })
 }
 
@@ -264,19 +267,21 @@ fn register(
     // proving who they are.
     tx.execute(
         "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
-             revoked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
+             revoked_at, key_in_hardware)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)
          ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
              pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
              enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_reason = NULL,
-             biometric_jwk = NULL, pin_failures = 0",
+             biometric_jwk = NULL, pin_failures = 0,
+             key_in_hardware = excluded.key_in_hardware",
         params![
             enrollment.device_jkt,
             account_id,
             device_jwk,
             pin_jwk,
             enrollment.phone_number,
-            now
+            now,
+            keys.device_in_hardware
         ],
     )?;
     // An unblock from the same phone replaces the device key it had: that key, and any copy of

@@ -24,14 +24,36 @@ use crate::requests::Status;
 use crate::server::{App, AppState};
 use crate::{clock, db, random};
 
-/// Authentication methods of an approval with the code (RFC 8176): software-protected key (the
-/// core cannot prove hardware protection to the server), PIN, and together multi-factor.
+/// Authentication methods of an approval with the code (RFC 8176): proof of a software key,
+/// PIN, and together multi-factor.
 pub(super) const AMR_CODE: [&str; 3] = ["swk", "pin", "mfa"];
 
 /// Authentication methods of an approval with the biometric key. The platform says only that
 /// the enrolled person passed its biometric check, not whether by fingerprint or face, so the
 /// RFC 8176 value is `user` (user presence) beside the software key, together multi-factor.
 pub(super) const AMR_BIOMETRIC: [&str; 3] = ["swk", "user", "mfa"];
+
+/// RFC 8176's method for a proof of a hardware-secured key, in place of `swk` when the phone
+/// said at activation that its device key is in secure hardware. The phone's statement, not an
+/// attestation: the server cannot check it (see docs/security.md).
+pub(super) const AMR_HARDWARE_KEY: &str = "hwk";
+
+/// The `amr` of an approval: the methods of its verification, with `hwk` for `swk` when the
+/// approving device's key is in hardware.
+fn amr(biometric: bool, device_key_in_hardware: bool) -> Vec<String> {
+    let methods = if biometric { AMR_BIOMETRIC } else { AMR_CODE };
+    methods
+        .iter()
+        .map(|&m| {
+            if m == "swk" && device_key_in_hardware {
+                AMR_HARDWARE_KEY
+            } else {
+                m
+            }
+        })
+        .map(str::to_owned)
+        .collect()
+}
 
 /// How long after the request's expiry an approved login's token can still be picked up: a
 /// person who approves in the last second must not leave the relying party empty-handed.
@@ -87,7 +109,7 @@ fn exchange(
                     a.birthdate, a.national_register_number,
                     (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
                      ORDER BY p.verified_at DESC LIMIT 1),
-                    r.jws
+                    r.jws, r.device_key_in_hardware
              FROM action_requests r JOIN accounts a ON a.id = r.account_id
              WHERE r.auth_req_id = ?1",
             [auth_req_id],
@@ -110,6 +132,7 @@ fn exchange(
                     national_register_number: row.get(14)?,
                     phone_number: row.get(15)?,
                     request_jws: row.get(16)?,
+                    device_key_in_hardware: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
                 })
             },
         )
@@ -197,6 +220,8 @@ struct Grant {
     phone_number: Option<String>,
     /// The action request as signed and stored: what the phone showed and signed the hash of.
     request_jws: String,
+    /// Whether the approving phone said its device key is in secure hardware.
+    device_key_in_hardware: bool,
 }
 
 /// The action request of a grant, read back from the JWS the server signed and the phone
@@ -255,10 +280,7 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
             oidc::ACR_CODE
         }
         .to_owned(),
-        amr: if biometric { AMR_BIOMETRIC } else { AMR_CODE }
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
+        amr: amr(biometric, grant.device_key_in_hardware),
         name: released(claims::NAME).then(|| format!("{} {}", grant.given_name, grant.family_name)),
         given_name: released(claims::GIVEN_NAME).then(|| grant.given_name.clone()),
         family_name: released(claims::FAMILY_NAME).then(|| grant.family_name.clone()),
@@ -280,4 +302,25 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
         expires_in: ACCESS_TOKEN_TTL_SECS,
         id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amr;
+
+    #[test]
+    fn a_code_approval_from_a_software_key_is_swk_pin_mfa() {
+        assert_eq!(amr(false, false), ["swk", "pin", "mfa"]);
+    }
+
+    #[test]
+    fn a_hardware_key_replaces_swk_with_hwk() {
+        assert_eq!(amr(false, true), ["hwk", "pin", "mfa"]);
+        assert_eq!(amr(true, true), ["hwk", "user", "mfa"]);
+    }
+
+    #[test]
+    fn a_biometric_approval_from_a_software_key_is_swk_user_mfa() {
+        assert_eq!(amr(true, false), ["swk", "user", "mfa"]);
+    }
 }

@@ -237,6 +237,7 @@ impl Phone {
             pin_key: Jwk::from_verifying_key(pin.verifying_key()),
             device_pop: pop(started, "device", &self.device),
             pin_pop: pop(started, "pin", pin),
+            device_key_in_hardware: false,
         }
     }
 
@@ -349,6 +350,25 @@ pub struct Enrolled {
 pub async fn enroll(server: &InProcessServer, number: &str) -> Enrolled {
     let at = enroll_to_sms(server, number).await;
     finish_enrollment(server, number, at).await
+}
+
+/// A phone whose keystore says its device key is in secure hardware.
+pub async fn enroll_with_hardware_key(server: &InProcessServer, number: &str) -> Enrolled {
+    let at = at_keys(server, number).await;
+    let pin = SigningKey::generate();
+    let body = CompleteEnrollment {
+        device_key_in_hardware: true,
+        ..at.phone.completion(&at.started, &pin)
+    };
+    let completed: EnrollmentCompleted = ok(at.phone.complete_with(&at.started, &body).await).await;
+    Enrolled {
+        phone: at.phone,
+        pin,
+        citizen: at.citizen,
+        number: number.to_owned(),
+        started: at.started,
+        completed,
+    }
 }
 
 /// Another phone activated for the same person (the same bank card).

@@ -46,6 +46,24 @@ async fn verified_id_token(server: &InProcessServer, token: &str) -> IdTokenClai
 }
 
 #[tokio::test]
+async fn a_device_key_in_hardware_shows_as_hwk_in_the_amr() {
+    let server = server().await;
+    let e = enroll_with_hardware_key(&server, "+32470000209").await;
+    let rp = server.rp();
+
+    let started = rp.start_login(&e.number).await.unwrap();
+    let (request, jws) = e.the_request().await;
+    let _: ResponseAccepted = ok(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
+
+    let claims = verified_id_token(&server, &token.id_token).await;
+    assert_eq!(claims.amr, vec!["hwk", "pin", "mfa"]);
+}
+
+#[tokio::test]
 async fn an_approved_login_gives_a_verifiable_id_token_with_the_name() {
     let server = server().await;
     let e = enroll(&server, "+32470000201").await;
