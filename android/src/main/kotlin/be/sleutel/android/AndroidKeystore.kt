@@ -63,7 +63,7 @@ class AndroidKeystore internal constructor(
     constructor(context: Context, biometrics: BiometricUnlock) : this(
         provider = Security.getProvider(ANDROID_KEYSTORE)
             ?: throw KeystoreException.Unavailable("this phone has no $ANDROID_KEYSTORE provider"),
-        secretsDir = File(context.noBackupFilesDir, SECRETS_DIR),
+        secretsDir = secretsDir(context),
         biometrics = biometrics,
         sdkInt = Build.VERSION.SDK_INT,
     )
@@ -181,6 +181,12 @@ class AndroidKeystore internal constructor(
         const val SECRETS_DIR = "sleutel-secrets"
 
         private const val SIGNATURE_ALGORITHM = "SHA256withECDSA"
+
+        /**
+         * Where the secret slots live: under `noBackupFilesDir`, which Android's backups leave
+         * out (the slots could not be decrypted anywhere else: their key stays in this phone).
+         */
+        internal fun secretsDir(context: Context): File = File(context.noBackupFilesDir, SECRETS_DIR)
 
         /**
          * The security levels that mean secure hardware. `UNKNOWN_SECURE` is the platform's

@@ -62,7 +62,9 @@ internal class SecretSlots(
     fun get(name: String): ByteArray? = synchronized(lock) {
         val file = slotFile(name)
         if (!file.exists()) return null
-        if (file.length() > MAX_SLOT_FILE_BYTES) throw damaged()
+        if (file.length() > MAX_SLOT_FILE_BYTES) {
+            throw KeystoreException.Unavailable("a secret slot is larger than any written here")
+        }
         val bytes = file.readBytes()
         if (bytes.size < HEADER_BYTES + GCM_IV_BYTES + GCM_TAG_BITS / 8 ||
             bytes[0] != FORMAT ||

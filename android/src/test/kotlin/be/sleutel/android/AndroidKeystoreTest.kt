@@ -3,7 +3,6 @@ package be.sleutel.android
 import android.os.Build
 import be.sleutel.core.KeyProtection
 import be.sleutel.core.KeystoreException
-import java.io.File
 import java.security.Signature
 import java.util.Collections
 import kotlin.concurrent.thread
@@ -43,7 +42,7 @@ class AndroidKeystoreTest {
     private fun keystore(store: StandInKeyStore, sdkInt: Int = Build.VERSION_CODES.VANILLA_ICE_CREAM) =
         AndroidKeystore(
             store.provider,
-            File(RuntimeEnvironment.getApplication().noBackupFilesDir, AndroidKeystore.SECRETS_DIR),
+            AndroidKeystore.secretsDir(RuntimeEnvironment.getApplication()),
             gate,
             sdkInt,
         )
@@ -71,6 +70,16 @@ class AndroidKeystoreTest {
         }
         fail("expected ${E::class.simpleName}, nothing was thrown")
         throw AssertionError()
+    }
+
+    @Test
+    fun openingOnAPhoneWithoutAnAndroidKeyStoreProviderIsUnavailable() {
+        // Robolectric's framework, like the JVM, has no AndroidKeyStore provider.
+        val refused = assertThrows<KeystoreException.Unavailable> {
+            AndroidKeystore(RuntimeEnvironment.getApplication(), gate)
+        }
+
+        assertEquals("this phone has no AndroidKeyStore provider", refused.detail)
     }
 
     @Test

@@ -38,9 +38,11 @@ class BiometricGateTest {
         shown.complete(Shown(crypto, description, signal, callback, onCancel))
     }
 
-    private val signature: Signature = Signature.getInstance("SHA256withECDSA").apply {
+    private fun initialisedSignature(): Signature = Signature.getInstance("SHA256withECDSA").apply {
         initSign(KeyPairGenerator.getInstance("EC").generateKeyPair().private)
     }
+
+    private val signature = initialisedSignature()
 
     private inline fun <reified E : KeystoreException> assertMapsTo(vararg codes: Int) {
         for (code in codes) {
@@ -95,11 +97,17 @@ class BiometricGateTest {
         val unlocking = async { gate.unlock(signature, null) }
         val prompt = shown.await()
 
+        // On a phone it is the same object, now authorised; what counts is that the gate hands
+        // on what the platform returned.
+        val authorised = initialisedSignature()
         prompt.callback.onAuthenticationSucceeded(
-            BiometricPrompt.AuthenticationResult(prompt.crypto, BiometricPrompt.AUTHENTICATION_RESULT_TYPE_BIOMETRIC),
+            BiometricPrompt.AuthenticationResult(
+                BiometricPrompt.CryptoObject(authorised),
+                BiometricPrompt.AUTHENTICATION_RESULT_TYPE_BIOMETRIC,
+            ),
         )
 
-        assertSame(signature, unlocking.await())
+        assertSame(authorised, unlocking.await())
     }
 
     @Test

@@ -15,7 +15,6 @@ import be.sleutel.core.test.deleteDataDir
 import be.sleutel.core.test.freshDataDir
 import be.sleutel.core.test.randomMobileNumber
 import be.sleutel.core.test.serverUrl
-import java.io.File
 import java.net.URI
 import java.net.URLEncoder
 import java.net.http.HttpClient
@@ -69,7 +68,7 @@ class EnrollmentAndLoginTest {
 
     private val keystore = AndroidKeystore(
         store.provider,
-        File(RuntimeEnvironment.getApplication().noBackupFilesDir, AndroidKeystore.SECRETS_DIR),
+        AndroidKeystore.secretsDir(RuntimeEnvironment.getApplication()),
         person,
         Build.VERSION_CODES.VANILLA_ICE_CREAM,
     )

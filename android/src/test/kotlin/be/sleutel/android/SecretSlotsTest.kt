@@ -18,7 +18,7 @@ import org.robolectric.RuntimeEnvironment
 @RunWith(RobolectricTestRunner::class)
 class SecretSlotsTest {
     private val store = StandInKeyStore()
-    private val dir = File(RuntimeEnvironment.getApplication().noBackupFilesDir, AndroidKeystore.SECRETS_DIR)
+    private val dir = AndroidKeystore.secretsDir(RuntimeEnvironment.getApplication())
     private val keystore = AndroidKeystore(
         store.provider,
         dir,
@@ -121,7 +121,9 @@ class SecretSlotsTest {
 
         original.copyTo(other, overwrite = true)
 
-        assertUnavailable { keystore.getSecret("salt/sleutel-device-2") }
+        val refused = assertUnavailable { keystore.getSecret("salt/sleutel-device-2") }
+
+        assertEquals("a secret slot is damaged or was altered", refused.detail)
     }
 
     @Test
@@ -129,7 +131,9 @@ class SecretSlotsTest {
         keystore.putSecret("salt/sleutel-device-1", salt)
         slotFiles().single().writeBytes(byteArrayOf(1, 12, 0))
 
-        assertUnavailable { keystore.getSecret("salt/sleutel-device-1") }
+        val refused = assertUnavailable { keystore.getSecret("salt/sleutel-device-1") }
+
+        assertEquals("a secret slot is damaged or was altered", refused.detail)
     }
 
     @Test
@@ -137,7 +141,9 @@ class SecretSlotsTest {
         keystore.putSecret("salt/sleutel-device-1", salt)
         slotFiles().single().writeBytes(ByteArray(SecretSlots.MAX_SLOT_FILE_BYTES.toInt() + 1))
 
-        assertUnavailable { keystore.getSecret("salt/sleutel-device-1") }
+        val refused = assertUnavailable { keystore.getSecret("salt/sleutel-device-1") }
+
+        assertEquals("a secret slot is larger than any written here", refused.detail)
     }
 
     @Test

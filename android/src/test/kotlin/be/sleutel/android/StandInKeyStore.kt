@@ -193,8 +193,9 @@ class StandInKeyStore(
         override fun engineGetCertificateChain(alias: String?): Array<Certificate>? =
             engineGetCertificate(alias)?.let { arrayOf(it) }
 
+        // Strict: KeyStore.deleteEntry may fail for an entry that is not there, so callers check.
         override fun engineDeleteEntry(alias: String?) {
-            entries.remove(alias)
+            entries.remove(alias) ?: throw java.security.KeyStoreException("no entry to delete")
         }
 
         override fun engineContainsAlias(alias: String?): Boolean = entries.containsKey(alias)
