@@ -38,8 +38,10 @@ build_native() {
       ndk="$sdk/ndk"
     fi
   fi
-  [ -n "$ndk" ] && [ -d "$ndk" ] || die "no Android NDK found: set ANDROID_NDK_HOME, or install \
-one with the SDK manager ('sdkmanager \"ndk;<version>\"') under \$ANDROID_HOME/ndk"
+  if [ -z "$ndk" ] || [ ! -d "$ndk" ]; then
+    die "no Android NDK found: set ANDROID_NDK_HOME, or install one with the SDK manager \
+('sdkmanager \"ndk;<version>\"') under \$ANDROID_HOME/ndk"
+  fi
   local installed missing=()
   installed="$(rustup target list --installed 2>/dev/null || true)"
   for target in "${RUST_TARGETS[@]}"; do
