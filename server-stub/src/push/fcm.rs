@@ -34,6 +34,11 @@ pub(crate) const ASSERTION_LIFETIME_SECS: i64 = 3600;
 /// on its way is refused, and five minutes covers any clock difference and slow call.
 pub(crate) const ACCESS_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// Longest an access token is kept, whatever lifetime the token endpoint states: Google's live
+/// an hour. A stated lifetime is outside input; without this bound an absurd one would overflow
+/// the clock arithmetic, and a token kept far beyond its real life would only be refused.
+pub(crate) const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Longest access token accepted from the token endpoint, in bytes: Google's are a few hundred.
 const MAX_ACCESS_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -271,10 +276,9 @@ impl Fcm {
                 "the OAuth token endpoint gave an unusable access token".into(),
             ));
         }
-        let lifetime = Duration::from_secs(granted.expires_in.unwrap_or(0));
         Ok(AccessToken {
             value,
-            refresh_at: asked + lifetime.saturating_sub(ACCESS_TOKEN_REFRESH_MARGIN),
+            refresh_at: refresh_at(asked, granted.expires_in),
         })
     }
 
@@ -308,6 +312,14 @@ impl Fcm {
             .map_err(|_| "the service account's key could not sign the OAuth assertion")?;
         Ok(format!("{input}.{}", jose::b64(signature)))
     }
+}
+
+/// When an access token asked for at `asked`, said to expire `expires_in` seconds later, is
+/// replaced: [`ACCESS_TOKEN_REFRESH_MARGIN`] before it expires, keeping it at most
+/// [`MAX_ACCESS_TOKEN_LIFETIME`]. A token without a stated lifetime serves the one send.
+fn refresh_at(asked: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(0)).min(MAX_ACCESS_TOKEN_LIFETIME);
+    asked + lifetime.saturating_sub(ACCESS_TOKEN_REFRESH_MARGIN)
 }
 
 /// A Firebase project id goes into the URL path: lowercase letters, digits and hyphens only.
@@ -439,6 +451,18 @@ mod tests {
         let error = FcmError::read(b"<html>502</html>");
 
         assert_eq!((error.status, error.error_code), (None, None));
+    }
+
+    #[test]
+    fn a_stated_lifetime_beyond_the_bound_is_cut_to_it() {
+        let asked = Instant::now();
+
+        let at = refresh_at(asked, Some(u64::MAX));
+
+        assert_eq!(
+            at,
+            asked + MAX_ACCESS_TOKEN_LIFETIME - ACCESS_TOKEN_REFRESH_MARGIN
+        );
     }
 
     #[test]

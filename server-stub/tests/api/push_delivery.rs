@@ -514,6 +514,21 @@ async fn an_access_token_about_to_expire_is_replaced() {
 }
 
 #[tokio::test]
+async fn an_access_token_said_to_live_for_ever_still_carries_the_push() {
+    let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
+    fcm.answer_token(Answer::status(
+        StatusCode::OK,
+        json!({"access_token": "for-ever", "expires_in": u64::MAX, "token_type": "Bearer"}),
+    ));
+    let e = phone_with_token(&server, "+32470001017", PushPlatform::Fcm, FCM_TOKEN).await;
+
+    server.rp().start_login(&e.number).await.unwrap();
+
+    let messages = fcm.wait_for_messages(1).await;
+    assert_eq!(bearer(&messages[0]), "for-ever");
+}
+
+#[tokio::test]
 async fn a_push_fcm_answers_429_is_sent_again_after_its_retry_after() {
     let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
     fcm.answer_message(
