@@ -208,7 +208,7 @@ impl Fcm {
         );
         if status == StatusCode::UNAUTHORIZED {
             // The access token was refused (revoked, or expired early): get another.
-            *self.access.lock().await = None;
+            self.forget_access_token(&access).await;
             return Outcome::Retry { after, why };
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -230,6 +230,20 @@ impl Fcm {
         let value = fresh.value.clone();
         *access = Some(fresh);
         Ok(value)
+    }
+
+    /// Forgets the access token `refused`, which FCM refused, so that the next send fetches a
+    /// new one. A token fetched since by another send stays: the sends in flight with the old
+    /// one come back refused one after another, and each would otherwise throw the new token
+    /// away and make the token endpoint issue yet another.
+    async fn forget_access_token(&self, refused: &str) {
+        let mut access = self.access.lock().await;
+        if access
+            .as_ref()
+            .is_some_and(|token| token.value.as_str() == refused)
+        {
+            *access = None;
+        }
     }
 
     /// Trades a freshly signed assertion for an access token at the token endpoint.
@@ -433,6 +447,58 @@ pub(crate) fn loggable(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FCM with the test-only service account key (tests/fixtures/README.md); nothing is sent.
+    fn fcm(dir: &tempfile::TempDir) -> Fcm {
+        let path = dir.path().join("service-account.json");
+        let file = json!({
+            "type": "service_account",
+            "project_id": "sleutel-test",
+            "private_key": include_str!("../../tests/fixtures/test-only-fcm-service-account-key.pem"),
+            "client_email": "sleutel-push@sleutel-test.iam.gserviceaccount.com",
+            "token_uri": "http://127.0.0.1:9/token",
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        Fcm::load(&FcmConfig::new(path)).unwrap()
+    }
+
+    /// Makes `value` the access token in use.
+    async fn holding(fcm: &Fcm, value: &str) {
+        *fcm.access.lock().await = Some(AccessToken {
+            value: Zeroizing::new(value.to_owned()),
+            refresh_at: Instant::now() + Duration::from_secs(600),
+        });
+    }
+
+    async fn held(fcm: &Fcm) -> Option<String> {
+        fcm.access
+            .lock()
+            .await
+            .as_ref()
+            .map(|token| token.value.as_str().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_refused_access_token_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let fcm = fcm(&dir);
+        holding(&fcm, "refused").await;
+
+        fcm.forget_access_token("refused").await;
+
+        assert_eq!(held(&fcm).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_late_refusal_of_an_older_token_keeps_the_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let fcm = fcm(&dir);
+        holding(&fcm, "newer").await;
+
+        fcm.forget_access_token("older").await;
+
+        assert_eq!(held(&fcm).await.as_deref(), Some("newer"));
+    }
 
     #[test]
     fn an_fcm_error_gives_its_status_and_error_code_only() {
