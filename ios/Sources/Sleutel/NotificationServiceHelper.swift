@@ -37,8 +37,11 @@ public final class NotificationServiceHelper: @unchecked Sendable {
     /// Guards `waiting`: the core's answer and iOS's deadline come on different threads, and
     /// each content handler must be called exactly once.
     private let waitingLock = NSLock()
-    /// The notifications whose content handler has not been called yet, by identifier.
-    private var waiting: [String: Waiting] = [:]
+    /// The notifications whose content handler has not been called yet, each under a key of
+    /// its own: not its identifier, which APNs sets to the collapse id (the request's id), so a
+    /// push the server sent again arrives under the same identifier while the first may still
+    /// be waiting, and would take its place and leave its handler uncalled.
+    private var waiting: [UUID: Waiting] = [:]
 
     /// A helper that opens the `Authenticator` with `openAuthenticator` when the first
     /// notification arrives (on the data directory and Keychain access group the app shares with
@@ -54,12 +57,12 @@ public final class NotificationServiceHelper: @unchecked Sendable {
         withContentHandler contentHandler: @escaping (UNNotificationContent) -> Void
     ) {
         let original = request.content
-        let identifier = request.identifier
+        let key = UUID()
         locked(waitingLock) {
-            waiting[identifier] = Waiting(original: original, contentHandler: contentHandler)
+            waiting[key] = Waiting(original: original, contentHandler: contentHandler)
         }
         guard let payload = Self.pushPayload(from: original.userInfo) else {
-            deliver(nil, to: identifier)
+            deliver(nil, to: key)
             return
         }
         Task {
@@ -73,16 +76,16 @@ public final class NotificationServiceHelper: @unchecked Sendable {
                 // that the notification could show.
                 shown = nil
             }
-            self.deliver(shown, to: identifier)
+            self.deliver(shown, to: key)
         }
     }
 
     /// Call from `serviceExtensionTimeWillExpire()`: shows every notification still waiting as
     /// it came. The core's call goes on, and its answer, when it comes, is dropped.
     public func serviceExtensionTimeWillExpire() {
-        let identifiers = locked(waitingLock) { Array(waiting.keys) }
-        for identifier in identifiers {
-            deliver(nil, to: identifier)
+        let keys = locked(waitingLock) { Array(waiting.keys) }
+        for key in keys {
+            deliver(nil, to: key)
         }
     }
 
@@ -137,9 +140,9 @@ public final class NotificationServiceHelper: @unchecked Sendable {
     }
 
     /// Hands `content` (`nil`: the notification as it came) to the content handler of the
-    /// notification `identifier`, if it is still waiting.
-    private func deliver(_ content: UNNotificationContent?, to identifier: String) {
-        let taken = locked(waitingLock) { waiting.removeValue(forKey: identifier) }
+    /// notification waiting under `key`, if it is still waiting.
+    private func deliver(_ content: UNNotificationContent?, to key: UUID) {
+        let taken = locked(waitingLock) { waiting.removeValue(forKey: key) }
         guard let taken else {
             return
         }

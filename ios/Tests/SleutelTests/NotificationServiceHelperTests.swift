@@ -90,6 +90,26 @@ final class NotificationServiceHelperTests: XCTestCase {
         XCTAssertEqual(delivered.map(\.body), ["You have a request"])
     }
 
+    func testTwoNotificationsUnderOneIdentifierAreEachShownOnce() {
+        // APNs makes the collapse id (the request's id) the identifier, so a push the server
+        // sent again arrives under the identifier of the first.
+        let helper = NotificationServiceHelper { throw NoAuthenticator() }
+        let first = expectation(description: "the first notification")
+        let second = expectation(description: "the second notification")
+        for shown in [first, second] {
+            shown.assertForOverFulfill = true
+            helper.didReceive(
+                UNNotificationRequest(
+                    identifier: "r1",
+                    content: generic(userInfo: ["account_id": "a1", "request_id": "r1"]),
+                    trigger: nil
+                ),
+                withContentHandler: { _ in shown.fulfill() }
+            )
+        }
+        wait(for: [first, second], timeout: 5)
+    }
+
     func testWhenTimeRunsOutTheGenericTextIsShownOnceAndTheLateAnswerDropped() {
         let opening = DispatchSemaphore(value: 0)
         let failedLate = expectation(description: "the core's late answer")

@@ -34,6 +34,11 @@ pub(crate) const ASSERTION_LIFETIME_SECS: i64 = 3600;
 /// on its way is refused, and five minutes covers any clock difference and slow call.
 pub(crate) const ACCESS_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// Longest an access token is kept, whatever lifetime the token endpoint states: Google's live
+/// an hour. A stated lifetime is outside input; without this bound an absurd one would overflow
+/// the clock arithmetic, and a token kept far beyond its real life would only be refused.
+pub(crate) const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Longest access token accepted from the token endpoint, in bytes: Google's are a few hundred.
 const MAX_ACCESS_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -203,7 +208,7 @@ impl Fcm {
         );
         if status == StatusCode::UNAUTHORIZED {
             // The access token was refused (revoked, or expired early): get another.
-            *self.access.lock().await = None;
+            self.forget_access_token(&access).await;
             return Outcome::Retry { after, why };
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -225,6 +230,20 @@ impl Fcm {
         let value = fresh.value.clone();
         *access = Some(fresh);
         Ok(value)
+    }
+
+    /// Forgets the access token `refused`, which FCM refused, so that the next send fetches a
+    /// new one. A token fetched since by another send stays: the sends in flight with the old
+    /// one come back refused one after another, and each would otherwise throw the new token
+    /// away and make the token endpoint issue yet another.
+    async fn forget_access_token(&self, refused: &str) {
+        let mut access = self.access.lock().await;
+        if access
+            .as_ref()
+            .is_some_and(|token| token.value.as_str() == refused)
+        {
+            *access = None;
+        }
     }
 
     /// Trades a freshly signed assertion for an access token at the token endpoint.
@@ -271,10 +290,9 @@ impl Fcm {
                 "the OAuth token endpoint gave an unusable access token".into(),
             ));
         }
-        let lifetime = Duration::from_secs(granted.expires_in.unwrap_or(0));
         Ok(AccessToken {
             value,
-            refresh_at: asked + lifetime.saturating_sub(ACCESS_TOKEN_REFRESH_MARGIN),
+            refresh_at: refresh_at(asked, granted.expires_in),
         })
     }
 
@@ -308,6 +326,14 @@ impl Fcm {
             .map_err(|_| "the service account's key could not sign the OAuth assertion")?;
         Ok(format!("{input}.{}", jose::b64(signature)))
     }
+}
+
+/// When an access token asked for at `asked`, said to expire `expires_in` seconds later, is
+/// replaced: [`ACCESS_TOKEN_REFRESH_MARGIN`] before it expires, keeping it at most
+/// [`MAX_ACCESS_TOKEN_LIFETIME`]. A token without a stated lifetime serves the one send.
+fn refresh_at(asked: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(0)).min(MAX_ACCESS_TOKEN_LIFETIME);
+    asked + lifetime.saturating_sub(ACCESS_TOKEN_REFRESH_MARGIN)
 }
 
 /// A Firebase project id goes into the URL path: lowercase letters, digits and hyphens only.
@@ -422,6 +448,58 @@ pub(crate) fn loggable(code: &str) -> String {
 mod tests {
     use super::*;
 
+    /// FCM with the test-only service account key (tests/fixtures/README.md); nothing is sent.
+    fn fcm(dir: &tempfile::TempDir) -> Fcm {
+        let path = dir.path().join("service-account.json");
+        let file = json!({
+            "type": "service_account",
+            "project_id": "sleutel-test",
+            "private_key": include_str!("../../tests/fixtures/test-only-fcm-service-account-key.pem"),
+            "client_email": "sleutel-push@sleutel-test.iam.gserviceaccount.com",
+            "token_uri": "http://127.0.0.1:9/token",
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        Fcm::load(&FcmConfig::new(path)).unwrap()
+    }
+
+    /// Makes `value` the access token in use.
+    async fn holding(fcm: &Fcm, value: &str) {
+        *fcm.access.lock().await = Some(AccessToken {
+            value: Zeroizing::new(value.to_owned()),
+            refresh_at: Instant::now() + Duration::from_secs(600),
+        });
+    }
+
+    async fn held(fcm: &Fcm) -> Option<String> {
+        fcm.access
+            .lock()
+            .await
+            .as_ref()
+            .map(|token| token.value.as_str().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_refused_access_token_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let fcm = fcm(&dir);
+        holding(&fcm, "refused").await;
+
+        fcm.forget_access_token("refused").await;
+
+        assert_eq!(held(&fcm).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_late_refusal_of_an_older_token_keeps_the_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let fcm = fcm(&dir);
+        holding(&fcm, "newer").await;
+
+        fcm.forget_access_token("older").await;
+
+        assert_eq!(held(&fcm).await.as_deref(), Some("newer"));
+    }
+
     #[test]
     fn an_fcm_error_gives_its_status_and_error_code_only() {
         let body = br#"{"error": {"code": 404, "message": "Requested entity was not found: tok",
@@ -439,6 +517,18 @@ mod tests {
         let error = FcmError::read(b"<html>502</html>");
 
         assert_eq!((error.status, error.error_code), (None, None));
+    }
+
+    #[test]
+    fn a_stated_lifetime_beyond_the_bound_is_cut_to_it() {
+        let asked = Instant::now();
+
+        let at = refresh_at(asked, Some(u64::MAX));
+
+        assert_eq!(
+            at,
+            asked + MAX_ACCESS_TOKEN_LIFETIME - ACCESS_TOKEN_REFRESH_MARGIN
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub(crate) const PUSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const MAX_PUSH_BODY_BYTES: usize = 16 * 1024;
 
 /// One push to one device, waiting to be sent.
+#[derive(Clone)]
 pub(crate) struct Delivery {
     /// The device and its token.
     pub target: PushTarget,
@@ -222,6 +223,38 @@ impl Pusher {
     pub(crate) fn services(&self) -> &Services {
         &self.services
     }
+}
+
+/// Whether `delivery` is still worth sending, read just before each attempt: its request is
+/// still pending and unexpired, and its token is still its device's, the device active on the
+/// request's account. A push waits in the queue and between retries for up to the request's
+/// life; meanwhile the person may have answered on another phone, the device may have been
+/// deactivated or replaced (a stolen phone's install must not be woken for the account), the
+/// account blocked, or the token moved to another device or replaced. The schema's triggers
+/// drop the token in each of those cases but the answer, so the token's row says the rest.
+pub(crate) fn still_due(conn: &Connection, delivery: &Delivery, now: i64) -> Result<bool> {
+    let target = &delivery.target;
+    let due = conn
+        .prepare_cached(
+            "SELECT EXISTS (
+                 SELECT 1 FROM action_requests r
+                 JOIN devices d ON d.account_id = r.account_id
+                 JOIN push_tokens t ON t.device_jkt = d.jkt
+                 WHERE r.id = ?1 AND r.status = 'pending' AND r.expires_at > ?5
+                     AND d.jkt = ?2 AND d.revoked_at IS NULL
+                     AND t.platform = ?3 AND t.token = ?4)",
+        )?
+        .query_row(
+            params![
+                delivery.message.request_id,
+                target.device_jkt,
+                target.platform.as_str(),
+                target.token,
+                now
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(due)
 }
 
 /// The value of a `Retry-After` header in its delay-seconds form. The HTTP-date form is not

@@ -1,7 +1,8 @@
 //! The push worker: takes pushes off the queue and sends each through its service, a bounded
 //! number at once. A push the service answers with 429 or a 5xx is tried again after an
 //! exponential backoff with jitter (at least the service's `Retry-After`), at most
-//! [`crate::Policy::push_max_attempts`] times and never after the request expires. A token the
+//! [`crate::Policy::push_max_attempts`] times and never after the request expires. Before each
+//! attempt the database must say that the push is still due ([`super::still_due`]). A token the
 //! service no longer knows is dropped; a refusal is logged and not retried. Nothing here holds
 //! up a request: the handlers only enqueue.
 
@@ -60,6 +61,14 @@ async fn deliver(state: &AppState, delivery: Delivery) {
             );
             return;
         }
+        if !due(state, &delivery).await {
+            tracing::debug!(
+                platform,
+                attempt,
+                "a push was not sent: its request or its device no longer needs it"
+            );
+            return;
+        }
         match state.push.services().send(&delivery).await {
             Outcome::Delivered => {
                 tracing::debug!(platform, attempt, "a push was delivered");
@@ -96,6 +105,24 @@ async fn deliver(state: &AppState, delivery: Delivery) {
                 tracing::debug!(platform, attempt, %why, wait_ms = wait.as_millis() as u64, "a push will be tried again");
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// Whether `delivery` should still go out ([`super::still_due`]). When the database cannot
+/// tell, it does not: the phone finds its requests when it polls, and a push sent blind could
+/// wake a phone that has lost its place.
+async fn due(state: &AppState, delivery: &Delivery) -> bool {
+    let platform = delivery.target.platform.as_str();
+    let probe = delivery.clone();
+    match state
+        .db(move |_, conn| super::still_due(conn, &probe, clock::now()))
+        .await
+    {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(platform, error = %e, "a push was not sent: could not check that it is still due");
+            false
         }
     }
 }

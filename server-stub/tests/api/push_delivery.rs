@@ -23,7 +23,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
-use sleutel_protocol::api::{DeviceUpdated, PushPlatform};
+use sleutel_protocol::api::{self, DeviceUpdated, PushPlatform, ResponseAccepted};
 use sleutel_protocol::clock::now;
 use sleutel_protocol::jose::{self, Jwk};
 use sleutel_server::{
@@ -514,6 +514,21 @@ async fn an_access_token_about_to_expire_is_replaced() {
 }
 
 #[tokio::test]
+async fn an_access_token_said_to_live_for_ever_still_carries_the_push() {
+    let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
+    fcm.answer_token(Answer::status(
+        StatusCode::OK,
+        json!({"access_token": "for-ever", "expires_in": u64::MAX, "token_type": "Bearer"}),
+    ));
+    let e = phone_with_token(&server, "+32470001017", PushPlatform::Fcm, FCM_TOKEN).await;
+
+    server.rp().start_login(&e.number).await.unwrap();
+
+    let messages = fcm.wait_for_messages(1).await;
+    assert_eq!(bearer(&messages[0]), "for-ever");
+}
+
+#[tokio::test]
 async fn a_push_fcm_answers_429_is_sent_again_after_its_retry_after() {
     let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
     fcm.answer_message(
@@ -622,6 +637,53 @@ async fn a_push_is_not_sent_again_once_its_request_has_expired() {
     login_living(&server, &e, 1).await;
 
     fcm.wait_for_messages(1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(fcm.messages().len(), 1);
+}
+
+/// A 503 that asks for two seconds before the push is tried again: room for a test to change
+/// something in between.
+fn busy_for_two_seconds() -> Answer {
+    Answer::status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": {"code": 503, "status": "UNAVAILABLE"}}),
+    )
+    .retry_after(2)
+}
+
+#[tokio::test]
+async fn a_push_is_not_sent_again_once_its_device_is_revoked() {
+    let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
+    fcm.answer_message(busy_for_two_seconds());
+    let e = phone_with_token(&server, "+32470001015", PushPlatform::Fcm, FCM_TOKEN).await;
+    server.rp().start_login(&e.number).await.unwrap();
+    fcm.wait_for_messages(1).await;
+
+    let _: DeviceUpdated = ok(e
+        .phone
+        .send(
+            reqwest::Method::POST,
+            api::PATH_DEVICE_DEACTIVATE,
+            Vec::new(),
+        )
+        .await)
+    .await;
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(fcm.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_push_is_not_sent_again_once_its_request_is_answered() {
+    let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
+    fcm.answer_message(busy_for_two_seconds());
+    let e = phone_with_token(&server, "+32470001016", PushPlatform::Fcm, FCM_TOKEN).await;
+    server.rp().start_login(&e.number).await.unwrap();
+    fcm.wait_for_messages(1).await;
+    let (request, jws) = e.the_request().await;
+
+    let _: ResponseAccepted = ok(e.answer(&request, &e.decline(&request, &jws)).await).await;
+
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(fcm.messages().len(), 1);
 }
