@@ -391,9 +391,10 @@ impl Authenticator {
     /// the FCM registration token; [`PushPlatform::Apns`]: the APNs device token in
     /// hexadecimal) for the account's device on this phone, so that the server can wake the app
     /// when a request arrives. The server keeps one token per device: a new one replaces the
-    /// old, and a token registered by another device moves to this one. Call it after every
-    /// activation or unblock, and whenever the platform hands out a new token; registering the
-    /// same token again is harmless. The push message carries only the account and request
+    /// old, and a token registered by another device of the same account moves to this one
+    /// (each account on the phone keeps it: register it for every account). Call it after
+    /// every activation or unblock, and whenever the platform hands out a new token;
+    /// registering the same token again is harmless. The push message carries only the account and request
     /// ids: hand it to [`Authenticator::handle_push`].
     ///
     /// A token that is empty, too long or has characters outside its platform's alphabet is

@@ -39,6 +39,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v9.sql")),
     M::up(include_str!("schema/v10.sql")),
     M::up(include_str!("schema/v11.sql")),
+    M::up(include_str!("schema/v12.sql")),
 ];
 
 /// The database: its path and a pool of open connections.

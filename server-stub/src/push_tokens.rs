@@ -1,5 +1,6 @@
-//! Storage of the devices' push tokens (`push_tokens`, schema v10): one token per device, one
-//! device per token. The database itself drops a token when its device is revoked or its
+//! Storage of the devices' push tokens (`push_tokens`, schemas v10 and v12): one token per
+//! device, and within an account one device per token (a phone with several accounts has one
+//! token and a device per account). The database itself drops a token when its device is revoked or its
 //! account blocked (the schema's triggers), so the domain modules that revoke and block need no
 //! push code. Tokens address one app install: they are never logged, and only their platform
 //! appears in `Debug` output.
@@ -32,9 +33,11 @@ impl fmt::Debug for PushTarget {
     }
 }
 
-/// Makes `token` the push token of the device `device_jkt`, replacing the one it had. A device
-/// that registered the same token before gives it up: the token addresses one app install,
-/// which is now this device's.
+/// Makes `token` the push token of the device `device_jkt`, replacing the one it had. Another
+/// device of the same account that registered the same token gives it up: the token addresses
+/// one app install, which is now this device's. Devices of other accounts keep it: they are the
+/// same install's other accounts, and a stranger who registers someone's token must not take
+/// that person's pushes away.
 pub(crate) fn register(
     conn: &Connection,
     device_jkt: &str,
@@ -43,7 +46,9 @@ pub(crate) fn register(
     now: i64,
 ) -> Result<()> {
     conn.prepare_cached(
-        "DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2 AND device_jkt != ?3",
+        "DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2 AND device_jkt != ?3
+             AND device_jkt IN (SELECT jkt FROM devices WHERE account_id =
+                 (SELECT account_id FROM devices WHERE jkt = ?3))",
     )?
     .execute(params![platform.as_str(), token, device_jkt])?;
     conn.prepare_cached(
@@ -92,17 +97,12 @@ pub(crate) fn targets_of_account(
     Ok(targets)
 }
 
-/// Forgets the token of `target` after its service said it no longer reaches the app. A token
-/// the device registered since (the app got a new one) stays. Returns whether one was dropped.
+/// Forgets the token of `target`, on every device that holds it, after its service said it no
+/// longer reaches the app: the install is gone for all its accounts. A token a device registered
+/// since (the app got a new one) stays. Returns whether one was dropped.
 pub(crate) fn forget_unreachable(conn: &Connection, target: &PushTarget) -> Result<bool> {
     let deleted = conn
-        .prepare_cached(
-            "DELETE FROM push_tokens WHERE device_jkt = ?1 AND platform = ?2 AND token = ?3",
-        )?
-        .execute(params![
-            target.device_jkt,
-            target.platform.as_str(),
-            target.token
-        ])?;
+        .prepare_cached("DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2")?
+        .execute(params![target.platform.as_str(), target.token])?;
     Ok(deleted > 0)
 }

@@ -602,6 +602,20 @@ async fn an_unregistered_fcm_token_is_dropped() {
     assert_eq!(fcm.messages().len(), 1);
 }
 
+/// The token addresses one app install; gone for one of its accounts, it is gone for all.
+#[tokio::test]
+async fn an_unregistered_fcm_token_is_dropped_from_every_account_of_the_install() {
+    let Fcm { server, fcm, _dir } = with_fcm(policy()).await;
+    fcm.answer_message(Answer::status(StatusCode::NOT_FOUND, unregistered()));
+    let first = phone_with_token(&server, "+32470001030", PushPlatform::Fcm, FCM_TOKEN).await;
+    let second = phone_with_token(&server, "+32470001031", PushPlatform::Fcm, FCM_TOKEN).await;
+
+    server.rp().start_login(&first.number).await.unwrap();
+
+    wait_until_dropped(&server, &first).await;
+    assert_eq!(stored_token(&server, &second), None);
+}
+
 #[tokio::test]
 async fn an_invalid_argument_is_not_sent_again_and_keeps_the_token() {
     let Fcm { server, fcm, _dir } = with_fcm(policy()).await;

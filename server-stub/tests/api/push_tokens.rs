@@ -1,5 +1,6 @@
-//! The devices' push tokens over HTTP: one per device (a new one replaces it), one device per
-//! token (it moves to the device that registered it last), dropped with the device (deactivated,
+//! The devices' push tokens over HTTP: one per device (a new one replaces it), within an
+//! account one device per token (it moves to the device that registered it last; devices of
+//! other accounts keep it), dropped with the device (deactivated,
 //! replaced by a newer activation or an unblock) and with the account's block; malformed tokens
 //! and calls without a device's proof are refused.
 
@@ -87,15 +88,34 @@ async fn a_new_token_replaces_the_devices_earlier_one() {
 }
 
 #[tokio::test]
-async fn a_token_registered_by_another_device_moves_to_it() {
-    let server = server().await;
+async fn a_token_registered_by_another_device_of_the_account_moves_to_it() {
+    let server = server_with(Policy {
+        max_devices: 2,
+        ..Policy::default()
+    })
+    .await;
     let first = enroll(&server, "+32470000973").await;
-    let second = enroll(&server, "+32470000974").await;
+    let second = enroll_again(&server, "+32470000974", &first.citizen).await;
     registered(&first, FCM_TOKEN).await;
 
     registered(&second, FCM_TOKEN).await;
 
     assert_eq!(token_of(&server, &first.phone), None);
+    assert_eq!(token_of(&server, &second.phone), fcm(FCM_TOKEN));
+}
+
+/// One app install with two accounts (two people sharing a phone, or a stranger who learnt the
+/// token): each account's device keeps the token, and neither takes the other's pushes away.
+#[tokio::test]
+async fn a_token_registered_by_a_device_of_another_account_stays_with_both() {
+    let server = server().await;
+    let first = enroll(&server, "+32470000980").await;
+    let second = enroll(&server, "+32470000981").await;
+    registered(&first, FCM_TOKEN).await;
+
+    registered(&second, FCM_TOKEN).await;
+
+    assert_eq!(token_of(&server, &first.phone), fcm(FCM_TOKEN));
     assert_eq!(token_of(&server, &second.phone), fcm(FCM_TOKEN));
 }
 
