@@ -20,7 +20,7 @@ use sleutel_protocol::jose::{self, Header};
 use zeroize::Zeroizing;
 
 use super::fcm::loggable;
-use super::{Delivery, Outcome, bounded_body, http_client, retry_after, transport};
+use super::{Delivery, Outcome, Refusal, http_client, refusal};
 use crate::config::{ApnsConfig, check_service_url};
 use crate::error::StartError;
 
@@ -151,21 +151,15 @@ impl Apns {
             .json(&body)
             .send()
             .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    why: transport(e),
-                };
-            }
+        let Refusal {
+            status,
+            after,
+            body,
+        } = match refusal(sent).await {
+            Ok(refused) => refused,
+            Err(outcome) => return outcome,
         };
-        let status = response.status();
-        if status.is_success() {
-            return Outcome::Delivered;
-        }
-        let after = retry_after(response.headers());
-        let reason = reason(&bounded_body(response).await);
+        let reason = reason(&body);
         let why = format!("APNs answered HTTP {} {reason}", status.as_u16());
         match (status, reason.as_str()) {
             // The app was uninstalled, or the token never was one of this app's.

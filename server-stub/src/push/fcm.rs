@@ -16,7 +16,9 @@ use serde_json::json;
 use sleutel_protocol::jose;
 use zeroize::Zeroizing;
 
-use super::{Delivery, Outcome, bounded_body, http_client, retry_after, transport};
+use super::{
+    Delivery, Outcome, Refusal, bounded_body, http_client, refusal, retry_after, transport,
+};
 use crate::clock;
 use crate::config::{FcmConfig, check_service_url};
 use crate::error::StartError;
@@ -182,21 +184,15 @@ impl Fcm {
             .json(&body)
             .send()
             .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    why: transport(e),
-                };
-            }
+        let Refusal {
+            status,
+            after,
+            body,
+        } = match refusal(sent).await {
+            Ok(refused) => refused,
+            Err(outcome) => return outcome,
         };
-        let status = response.status();
-        if status.is_success() {
-            return Outcome::Delivered;
-        }
-        let after = retry_after(response.headers());
-        let error = FcmError::read(&bounded_body(response).await);
+        let error = FcmError::read(&body);
         if error.error_code.as_deref() == Some("UNREGISTERED") {
             return Outcome::Unregistered;
         }

@@ -283,6 +283,38 @@ pub(crate) async fn bounded_body(mut response: reqwest::Response) -> Vec<u8> {
     body
 }
 
+/// A push service's refusal: the status, its `Retry-After` and the start of its body.
+pub(crate) struct Refusal {
+    /// The HTTP status (not a success).
+    pub status: reqwest::StatusCode,
+    /// The service's `Retry-After`, if it gave one in seconds.
+    pub after: Option<Duration>,
+    /// At most [`MAX_PUSH_BODY_BYTES`] of the body, where the service says why.
+    pub body: Vec<u8>,
+}
+
+/// What became of a push sent to a service: `Ok` with the service's refusal, for the sender to
+/// read in its own terms, or `Err` with the outcome already known (delivered, or a transport
+/// error to retry).
+pub(crate) async fn refusal(
+    sent: reqwest::Result<reqwest::Response>,
+) -> std::result::Result<Refusal, Outcome> {
+    let response = sent.map_err(|e| Outcome::Retry {
+        after: None,
+        why: transport(e),
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Err(Outcome::Delivered);
+    }
+    let after = retry_after(response.headers());
+    Ok(Refusal {
+        status,
+        after,
+        body: bounded_body(response).await,
+    })
+}
+
 /// The HTTP client of one push service: no redirects (a redirect would carry the credentials
 /// elsewhere), bounded times.
 pub(crate) fn http_client(http2_only: bool) -> Result<reqwest::Client, StartError> {
