@@ -185,6 +185,10 @@ pub struct RelyingPartyConfig {
     /// Where pings go (CIBA §10.2), for [`DeliveryMode::Ping`]: `https`, or plain `http` to a
     /// loopback address on a test bench.
     pub notification_endpoint: Option<String>,
+    /// Where the authorization code flow may send the browser back (OIDC Core §3.1.2.1): each
+    /// compared exactly, character for character, with the `redirect_uri` of a request; `https`,
+    /// or plain `http` to a loopback address. None: the relying party uses CIBA only.
+    pub redirect_uris: Vec<String>,
 }
 
 /// The CIBA token delivery modes this server offers (push is not: it would hand the ID token to
@@ -224,6 +228,8 @@ struct Registration {
     delivery_mode: DeliveryMode,
     #[serde(default)]
     notification_endpoint: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
 }
 
 // The secret never appears in Debug output (and so never in logs).
@@ -236,6 +242,7 @@ impl fmt::Debug for RelyingPartyConfig {
             .field("allowed_claims", &self.allowed_claims)
             .field("delivery_mode", &self.delivery_mode)
             .field("notification_endpoint", &self.notification_endpoint)
+            .field("redirect_uris", &self.redirect_uris)
             .finish()
     }
 }
@@ -249,6 +256,9 @@ impl RelyingPartyConfig {
     pub const DEMO_NAME: &str = "Online overheid";
     /// The sentence the phone shows for a login at the demo relying party.
     pub const DEMO_LOGIN_TEXT: &str = "Ik log in op de online overheid";
+    /// Where the demo relying party gets the browser back: a loopback address, since the demo
+    /// site runs on the same machine as the browser.
+    pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8081/callback";
 
     /// The claims a relying party registered without a list may ask for: the name (scope
     /// `profile`), which is all a relying party could ask for before claims were registered.
@@ -267,7 +277,14 @@ impl RelyingPartyConfig {
                 .collect(),
             delivery_mode: DeliveryMode::Poll,
             notification_endpoint: None,
+            redirect_uris: Vec::new(),
         }
+    }
+
+    /// The same relying party with `uris` as its registered redirect URIs.
+    pub fn with_redirect_uris(mut self, uris: &[&str]) -> Self {
+        self.redirect_uris = uris.iter().map(|u| (*u).to_owned()).collect();
+        self
     }
 
     /// The same relying party allowed exactly `allowed` claims.
@@ -288,11 +305,13 @@ impl RelyingPartyConfig {
     pub fn demo() -> Self {
         Self::new(Self::DEMO_CLIENT_ID, Self::DEMO_SECRET, Self::DEMO_NAME)
             .with_claims(&claims::ALL)
+            .with_redirect_uris(&[Self::DEMO_REDIRECT_URI])
     }
 
     /// Reads a registration file: a JSON array of objects with `client_id`, `name`, `secret`
     /// (or the secret in `SLEUTEL_RP_SECRET_<ID>`), `allowed_claims` (default: the name),
-    /// `delivery_mode` (`poll` or `ping`) and `notification_endpoint` (for ping).
+    /// `delivery_mode` (`poll` or `ping`), `notification_endpoint` (for ping) and
+    /// `redirect_uris` (for the authorization code flow).
     pub fn parse_file(json: &str) -> Result<Vec<Self>, StartError> {
         Self::parse_file_with(json, |name| std::env::var(name).ok())
     }
@@ -331,6 +350,7 @@ impl RelyingPartyConfig {
                 }
                 rp.delivery_mode = r.delivery_mode;
                 rp.notification_endpoint = r.notification_endpoint;
+                rp.redirect_uris = r.redirect_uris;
                 rp.validate()?;
                 Ok(rp)
             })
@@ -457,6 +477,11 @@ impl RelyingPartyConfig {
             }
             (DeliveryMode::Poll, None) => {}
         }
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri).map_err(|why| {
+                StartError::Config(format!("relying party {}: {why}", self.client_id))
+            })?;
+        }
         Ok(())
     }
 
@@ -475,16 +500,42 @@ impl RelyingPartyConfig {
 /// loopback address, where the reference server and a test relying party share a machine.
 fn check_notification_endpoint(endpoint: &str) -> Result<(), String> {
     let url = url::Url::parse(endpoint).map_err(|e| format!("notification endpoint: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = is_loopback(&url);
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
         _ => Err("the notification endpoint must be https (or http on loopback)".into()),
+    }
+}
+
+/// Checks a registered redirect URI: absolute, `https` (or `http` on loopback, RFC 8252 §7.3),
+/// without a fragment (RFC 6749 §3.1.2) and without user information.
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?}: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!("redirect URI {uri:?} must not have a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "redirect URI {uri:?} must not hold user information"
+        ));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(format!(
+            "redirect URI {uri:?} must be https (or http on loopback)"
+        )),
+    }
+}
+
+/// Whether `url` names a loopback host.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

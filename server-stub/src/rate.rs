@@ -40,6 +40,8 @@ pub(crate) enum Bucket<'a> {
     ClientAuthFailuresBySource(IpAddr),
     /// Backchannel authentication calls of one relying party.
     BackchannelCalls(&'a str),
+    /// Phone numbers sent through the sign-in page's form from one source address.
+    SignInFormsBySource(IpAddr),
 }
 
 impl Bucket<'_> {
@@ -62,6 +64,9 @@ impl Bucket<'_> {
                 format!("client-auth-failure/source/{}", source_network(ip))
             }
             Bucket::BackchannelCalls(id) => format!("backchannel/client/{id}"),
+            Bucket::SignInFormsBySource(ip) => {
+                format!("sign-in-form/source/{}", source_network(ip))
+            }
         }
     }
 }

@@ -17,6 +17,13 @@ pub const PATH_JWKS: &str = "/oidc/jwks";
 pub const PATH_BC_AUTHORIZE: &str = "/oidc/bc-authorize";
 /// OAuth token endpoint.
 pub const PATH_TOKEN: &str = "/oidc/token";
+/// Authorization endpoint of the authorization code flow (OpenID Connect Core §3.1.2): the
+/// browser comes here and gets the sign-in page.
+pub const PATH_AUTHORIZE: &str = "/oidc/authorize";
+/// UserInfo endpoint (OpenID Connect Core §5.3): the consented claims, for an access token.
+pub const PATH_USERINFO: &str = "/oidc/userinfo";
+/// The authorization code grant type (RFC 6749 §4.1.3).
+pub const AUTHORIZATION_CODE_GRANT_TYPE: &str = "authorization_code";
 /// The CIBA grant type.
 pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 
@@ -29,6 +36,19 @@ pub struct DiscoveryDocument {
     pub jwks_uri: String,
     /// Token endpoint.
     pub token_endpoint: String,
+    /// Authorization endpoint of the authorization code flow; absent in documents of servers
+    /// that offer only CIBA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// UserInfo endpoint; absent in documents of servers that offer only CIBA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// PKCE methods (RFC 8414 §2): `S256` only.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// Whether the authorization response carries `iss` (RFC 9207 §3).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
     /// CIBA backchannel authentication endpoint.
     pub backchannel_authentication_endpoint: String,
     /// `poll` (and `ping` where supported).
@@ -146,6 +166,14 @@ pub struct IdTokenClaims {
     /// Whether the person is 18 or older on the day of issue, when consented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_over_18: Option<bool>,
+    /// The `nonce` of the authorization request (authorization code flow only, OIDC Core
+    /// §3.1.3.6): the relying party checks it against the one it sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The access token's hash (authorization code flow only, OIDC Core §3.1.3.6): the
+    /// base64url of the left half of its SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
     /// What the person approved (claim [`crate::approval::CLAIM`]): the kind of request, the
     /// hash of the signed request that names the server's evidence, and what was shown (binding
     /// message, payment, free-text digest, document). Every ID token of this server carries it;
@@ -214,6 +242,8 @@ mod tests {
             national_register_number: None,
             phone_number: None,
             age_over_18: None,
+            nonce: None,
+            at_hash: None,
             sleutel_action: ApprovedAction {
                 kind: crate::action::ActionKind::Login,
                 request_hash: "hash".into(),

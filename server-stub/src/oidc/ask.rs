@@ -73,7 +73,7 @@ fn read_claims_parameter(text: &str) -> Result<Vec<(String, bool)>> {
     let object = value.as_object().ok_or_else(|| bad("not a JSON object"))?;
     if let Some(other) = object.keys().find(|k| *k != "id_token") {
         return Err(bad(&format!(
-            "only id_token claims can be asked (there is no userinfo endpoint), not {other:?}"
+            "only id_token claims can be asked (UserInfo answers the same ones), not {other:?}"
         )));
     }
     let Some(requested) = object.get("id_token") else {
@@ -258,7 +258,7 @@ pub(super) fn read_ask(
 }
 
 /// The scopes asked: only [`SUPPORTED_SCOPES`], `openid` among them.
-fn read_scopes(params: &Params) -> Result<Vec<&str>> {
+pub(super) fn read_scopes(params: &Params) -> Result<Vec<&str>> {
     let scope = params
         .optional("scope")
         .ok_or_else(|| ServerError::InvalidScope("scope is missing (openid is required)".into()))?;
@@ -302,7 +302,7 @@ fn read_expiry(params: &Params, max_ttl: i64) -> Result<i64> {
 /// How the person must confirm, from `acr_values`: the list of what the relying party accepts,
 /// most preferred first (OIDC Core §3.1.2.1). The code is always acceptable; a biometric only
 /// when the relying party names it.
-fn read_acr_values(params: &Params) -> Result<UserVerification> {
+pub(super) fn read_acr_values(params: &Params) -> Result<UserVerification> {
     let Some(values) = params.optional("acr_values") else {
         return Ok(UserVerification::Pin);
     };
@@ -326,7 +326,7 @@ fn read_acr_values(params: &Params) -> Result<UserVerification> {
 /// consent screen). The scopes ask voluntarily, the claims parameter essentially or voluntarily;
 /// a claim asked both ways is required. Every claim must be one `client` is registered for, and
 /// a request to share data asks at least one.
-fn read_asked_claims(
+pub(super) fn read_asked_claims(
     params: &Params,
     scopes: &[&str],
     kind: ActionKind,

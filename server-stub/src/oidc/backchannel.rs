@@ -58,7 +58,7 @@ pub(super) async fn bc_authorize(
 
 /// Counts a backchannel call of `client_id`, refused or not, and refuses it beyond the policy's
 /// rate. Counting refused calls too bounds how fast phone numbers can be probed.
-fn count_backchannel_call(
+pub(super) fn count_backchannel_call(
     app: &App,
     conn: &mut rusqlite::Connection,
     client_id: &str,
@@ -149,7 +149,7 @@ fn throttled(
 /// party's earlier requests to this person that the new one superseded, and the pushes to send
 /// once the request is committed. Every step runs in one transaction, so that the limits are
 /// checked against what the new request joins.
-fn create_login(
+pub(super) fn create_login(
     app: &App,
     conn: &mut rusqlite::Connection,
     client: &RelyingPartyConfig,

@@ -53,6 +53,14 @@ impl Clients {
         Ok(Self(clients))
     }
 
+    /// The registration of `client_id`.
+    pub(crate) fn get(&self, client_id: &str) -> Option<&RelyingPartyConfig> {
+        self.0
+            .iter()
+            .find(|c| c.config.client_id == client_id)
+            .map(|c| &c.config)
+    }
+
     /// The display name of `client_id`.
     pub(crate) fn name(&self, client_id: &str) -> Option<String> {
         self.0

@@ -1,5 +1,6 @@
-//! OpenID Connect Client-Initiated Backchannel Authentication (CIBA), poll and ping modes, for
-//! relying parties: discovery and JWKS (here), the registered clients and their authentication
+//! OpenID Connect for relying parties: the authorization code flow with its sign-in pages
+//! ([`authorize`], [`page`], the code grant and UserInfo in [`code`]) and Client-Initiated
+//! Backchannel Authentication (CIBA), poll and ping modes: discovery and JWKS (here), the registered clients and their authentication
 //! ([`clients`]), the backchannel authentication endpoint that turns what a relying party asks
 //! ([`ask`]: a login, a request to share data, a transaction or a document to sign) into an
 //! action request on the person's phone ([`backchannel`]), and the token endpoint that hands out
@@ -27,8 +28,11 @@
 //!   429); after a "not me" report or a wrong number the person's requests are throttled.
 
 mod ask;
+mod authorize;
 mod backchannel;
 mod clients;
+mod code;
+mod page;
 mod token;
 
 use axum::extract::State;
@@ -52,6 +56,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(oidc::PATH_JWKS, get(jwks))
         .route(oidc::PATH_BC_AUTHORIZE, post(backchannel::bc_authorize))
         .route(oidc::PATH_TOKEN, post(token::token))
+        .route(oidc::PATH_AUTHORIZE, get(authorize::authorize))
+        .route(authorize::PATH_SIGN_IN_NUMBER, post(authorize::number))
+        .route(authorize::PATH_SIGN_IN_STATUS, get(authorize::status))
+        .route(page::PATH_STYLESHEET, get(page::stylesheet))
+        .route(
+            oidc::PATH_USERINFO,
+            get(code::userinfo).post(code::userinfo),
+        )
 }
 
 /// `GET /.well-known/openid-configuration`.
@@ -61,16 +73,22 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
         issuer: url.clone(),
         jwks_uri: format!("{url}{}", oidc::PATH_JWKS),
         token_endpoint: format!("{url}{}", oidc::PATH_TOKEN),
+        authorization_endpoint: Some(format!("{url}{}", oidc::PATH_AUTHORIZE)),
+        userinfo_endpoint: Some(format!("{url}{}", oidc::PATH_USERINFO)),
+        code_challenge_methods_supported: vec!["S256".into()],
+        authorization_response_iss_parameter_supported: true,
         backchannel_authentication_endpoint: format!("{url}{}", oidc::PATH_BC_AUTHORIZE),
         backchannel_token_delivery_modes_supported: vec![
             DeliveryMode::Poll.as_str().into(),
             DeliveryMode::Ping.as_str().into(),
         ],
         backchannel_user_code_parameter_supported: false,
-        // Discovery requires the member. There is no authorization endpoint; the one artifact
-        // this server issues is the ID token (from the token endpoint, through CIBA).
-        response_types_supported: vec!["id_token".into()],
-        grant_types_supported: vec![oidc::CIBA_GRANT_TYPE.into()],
+        // The authorization endpoint answers with a code only (PKCE S256 required).
+        response_types_supported: vec!["code".into()],
+        grant_types_supported: vec![
+            oidc::AUTHORIZATION_CODE_GRANT_TYPE.into(),
+            oidc::CIBA_GRANT_TYPE.into(),
+        ],
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
         id_token_signing_alg_values_supported: vec!["ES256".into()],
         scopes_supported: ask::SUPPORTED_SCOPES

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ACTION_TYP, ActionRequest};
 use sleutel_protocol::api::oidc::{self, IdTokenClaims, TokenResponse};
 use sleutel_protocol::approval::ApprovedAction;
@@ -63,7 +64,8 @@ pub(super) const TOKEN_PICKUP_GRACE_SECS: i64 = 60;
 /// policy's minimum age.
 pub(super) const ADULT_AGE_YEARS: u32 = 18;
 
-/// Lifetime of the (opaque, unused) access token; this server has no userinfo endpoint.
+/// Lifetime of the access token: long enough for the relying party to call the UserInfo
+/// endpoint right after the login, short enough that a leaked token soon opens nothing.
 pub(super) const ACCESS_TOKEN_TTL_SECS: i64 = 300;
 
 /// `POST /oidc/token`: the CIBA grant, polled by the relying party.
@@ -77,8 +79,27 @@ pub(super) async fn token(
         .await?
         .client_id;
     let params = Params::parse(&body)?;
-    if params.required("grant_type")? != oidc::CIBA_GRANT_TYPE {
-        return Err(ServerError::UnsupportedGrantType);
+    match params.required("grant_type")? {
+        oidc::CIBA_GRANT_TYPE => {}
+        oidc::AUTHORIZATION_CODE_GRANT_TYPE => {
+            let code = params.required("code")?.to_owned();
+            let redirect_uri = params.required("redirect_uri")?.to_owned();
+            let verifier = params.required("code_verifier")?.to_owned();
+            let token = state
+                .db(move |app, conn| {
+                    super::code::exchange_code(
+                        app,
+                        conn,
+                        &client_id,
+                        &code,
+                        &redirect_uri,
+                        &verifier,
+                    )
+                })
+                .await?;
+            return Ok(no_store(Json(token)));
+        }
+        _ => return Err(ServerError::UnsupportedGrantType),
     }
     let auth_req_id = params.required("auth_req_id")?.to_owned();
     // Anything but one of our identifiers names no grant (RFC 6749 §5.2: invalid_grant).
@@ -101,42 +122,7 @@ fn exchange(
 ) -> Result<TokenResponse> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
-    let row = tx
-        .query_row(
-            "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
-                    r.token_issued_at, r.auth_time, r.consented_claims,
-                    a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
-                    a.birthdate, a.national_register_number,
-                    (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
-                     ORDER BY p.verified_at DESC LIMIT 1),
-                    r.jws, r.device_key_in_hardware
-             FROM action_requests r JOIN accounts a ON a.id = r.account_id
-             WHERE r.auth_req_id = ?1",
-            [auth_req_id],
-            |row| {
-                Ok(Grant {
-                    client_id: row.get(0)?,
-                    account_id: row.get(1)?,
-                    status: row.get(2)?,
-                    expires_at: row.get(3)?,
-                    last_poll_at: row.get(4)?,
-                    token_issued_at: row.get(5)?,
-                    auth_time: row.get(6)?,
-                    consented_claims: row.get(7)?,
-                    given_name: row.get(8)?,
-                    family_name: row.get(9)?,
-                    method: row.get(10)?,
-                    closed_reason: row.get(11)?,
-                    decline_reason: row.get(12)?,
-                    birthdate: row.get(13)?,
-                    national_register_number: row.get(14)?,
-                    phone_number: row.get(15)?,
-                    request_jws: row.get(16)?,
-                    device_key_in_hardware: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
-                })
-            },
-        )
-        .optional()?;
+    let row = load_grant(&tx, auth_req_id)?;
     // Another client's auth_req_id is as unknown as a made-up one.
     let Some(grant) = row.filter(|g| g.client_id == client_id) else {
         return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
@@ -186,7 +172,7 @@ fn exchange(
             if now >= grant.expires_at + TOKEN_PICKUP_GRACE_SECS {
                 return Err(ServerError::ExpiredToken);
             }
-            let token = id_token(app, client_id, &grant, now)?;
+            let token = id_token(app, client_id, &grant, now, None)?;
             tx.execute(
                 "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
                 params![auth_req_id, now],
@@ -197,11 +183,54 @@ fn exchange(
     }
 }
 
+/// The grant `auth_req_id`, if there is one.
+pub(super) fn load_grant(
+    tx: &rusqlite::Transaction<'_>,
+    auth_req_id: &str,
+) -> Result<Option<Grant>> {
+    Ok(tx
+        .query_row(
+            "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
+                    r.token_issued_at, r.auth_time, r.consented_claims,
+                    a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
+                    a.birthdate, a.national_register_number,
+                    (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
+                     ORDER BY p.verified_at DESC LIMIT 1),
+                    r.jws, r.device_key_in_hardware
+             FROM action_requests r JOIN accounts a ON a.id = r.account_id
+             WHERE r.auth_req_id = ?1",
+            [auth_req_id],
+            |row| {
+                Ok(Grant {
+                    client_id: row.get(0)?,
+                    account_id: row.get(1)?,
+                    status: row.get(2)?,
+                    expires_at: row.get(3)?,
+                    last_poll_at: row.get(4)?,
+                    token_issued_at: row.get(5)?,
+                    auth_time: row.get(6)?,
+                    consented_claims: row.get(7)?,
+                    given_name: row.get(8)?,
+                    family_name: row.get(9)?,
+                    method: row.get(10)?,
+                    closed_reason: row.get(11)?,
+                    decline_reason: row.get(12)?,
+                    birthdate: row.get(13)?,
+                    national_register_number: row.get(14)?,
+                    phone_number: row.get(15)?,
+                    request_jws: row.get(16)?,
+                    device_key_in_hardware: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
+                })
+            },
+        )
+        .optional()?)
+}
+
 /// A CIBA grant as the token endpoint reads it.
-struct Grant {
-    client_id: String,
+pub(super) struct Grant {
+    pub(super) client_id: String,
     account_id: String,
-    status: Status,
+    pub(super) status: Status,
     expires_at: i64,
     last_poll_at: Option<i64>,
     token_issued_at: Option<i64>,
@@ -242,9 +271,54 @@ fn signed_request(app: &App, jws: &str) -> Result<ActionRequest> {
     jose::parse_claims(&payload, "stored action request").map_err(unreadable)
 }
 
+/// What the authorization code flow adds to the ID token: the request's `nonce`, and `at_hash`.
+pub(super) struct CodeFlow {
+    /// The `nonce` of the authorization request.
+    pub(super) nonce: Option<String>,
+}
+
 /// The ID token of an approved grant: the claims the person consented to and the relying party
 /// is still registered for, and what was approved, read from the signed request.
-fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<TokenResponse> {
+pub(super) fn id_token(
+    app: &App,
+    client_id: &str,
+    grant: &Grant,
+    now: i64,
+    code_flow: Option<CodeFlow>,
+) -> Result<TokenResponse> {
+    let claims = identity_claims(app, client_id, grant, now)?;
+    let access_token = random::id()?;
+    let claims = match code_flow {
+        None => claims,
+        Some(flow) => IdTokenClaims {
+            nonce: flow.nonce,
+            at_hash: Some(at_hash(&access_token)),
+            ..claims
+        },
+    };
+    let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload),
+    })
+}
+
+/// The `at_hash` of an access token (OIDC Core §3.1.3.6): the base64url of the left half of
+/// its SHA-256, the hash of ES256.
+fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    jose::b64(&digest[..digest.len() / 2])
+}
+
+/// The claims of the ID token of an approved grant, without `nonce` and `at_hash`.
+pub(super) fn identity_claims(
+    app: &App,
+    client_id: &str,
+    grant: &Grant,
+    now: i64,
+) -> Result<IdTokenClaims> {
     let consented: Vec<String> = match &grant.consented_claims {
         Some(json) => serde_json::from_str(json)
             .map_err(|e| ServerError::Internal(format!("stored consent unreadable: {e}")))?,
@@ -293,15 +367,11 @@ fn id_token(app: &App, client_id: &str, grant: &Grant, now: i64) -> Result<Token
             None
         },
         age_over_18,
+        nonce: None,
+        at_hash: None,
         sleutel_action,
     };
-    let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
-    Ok(TokenResponse {
-        access_token: random::id()?,
-        token_type: "Bearer".into(),
-        expires_in: ACCESS_TOKEN_TTL_SECS,
-        id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload),
-    })
+    Ok(claims)
 }
 
 #[cfg(test)]

@@ -45,8 +45,14 @@ fn relying_parties() -> Vec<RelyingPartyConfig> {
                 &format!("secret-{n}"),
                 &format!("Dienst {n}"),
             )
+            .with_redirect_uris(&[&other_rp_redirect_uri(n)])
         }))
         .collect()
+}
+
+/// The redirect URI registered for `rp-n`.
+pub fn other_rp_redirect_uri(n: usize) -> String {
+    format!("http://127.0.0.1:9/rp-{n}/callback")
 }
 
 /// A server of its own for one test, with its database in a temporary directory.

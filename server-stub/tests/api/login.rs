@@ -435,7 +435,7 @@ async fn an_unknown_grant_type_or_auth_req_id_is_refused() {
         .http()
         .post(format!("{}{}", server.url(), api::oidc::PATH_TOKEN))
         .basic_auth(rp.client_id(), Some(RelyingPartyConfig::DEMO_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .form(&[("grant_type", "password"), ("username", "x")])
         .send()
         .await
         .unwrap())
@@ -501,13 +501,19 @@ async fn discovery_names_the_ciba_poll_endpoints() {
         doc.backchannel_token_delivery_modes_supported,
         vec!["poll", "ping"]
     );
-    assert_eq!(doc.grant_types_supported, vec![api::oidc::CIBA_GRANT_TYPE]);
+    assert_eq!(
+        doc.grant_types_supported,
+        vec![
+            api::oidc::AUTHORIZATION_CODE_GRANT_TYPE,
+            api::oidc::CIBA_GRANT_TYPE
+        ]
+    );
     assert_eq!(
         doc.token_endpoint_auth_methods_supported,
         vec!["client_secret_basic"]
     );
     assert_eq!(doc.subject_types_supported, vec!["pairwise"]);
-    assert_eq!(doc.response_types_supported, vec!["id_token"]);
+    assert_eq!(doc.response_types_supported, vec!["code"]);
     assert_eq!(
         doc.jwks_uri,
         format!("{}{}", server.url(), api::oidc::PATH_JWKS)

@@ -5,6 +5,7 @@
 // failed test.
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod authcode;
 mod bad_input;
 mod binary;
 mod common;

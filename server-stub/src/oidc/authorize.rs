@@ -1,0 +1,835 @@
+//! The authorization code flow's browser side (RFC 6749 §4.1, OpenID Connect Core §3.1.2,
+//! PKCE RFC 7636, `iss` in the response RFC 9207): the authorization endpoint checks what the
+//! relying party asks and opens a browser session; the sign-in page takes the person's phone
+//! number and starts the very action request CIBA would ([`super::backchannel::create_login`]);
+//! the wait page refreshes itself until the person answered on the phone, then sends the
+//! browser back with the code, or shows why not.
+//!
+//! Decisions:
+//! - An unknown client or a redirect URI not registered for it never redirects (OIDC Core
+//!   §3.1.2.6, RFC 6749 §4.1.2.1): the browser gets an error page, 400. Every later fault is
+//!   answered by a redirect to the registered URI with `error`, `state` and `iss`.
+//! - PKCE `S256` is required: a missing challenge or `plain` is `invalid_request`.
+//! - The browser holds only a random session id (a cookie, `HttpOnly; SameSite=Lax`, `Secure`
+//!   unless the server runs on loopback); the session lives in the database under the id's
+//!   SHA-256, with the CSRF token of the number form.
+//! - A number without an active, unblocked and unthrottled digital key gets the very same wait
+//!   page, which simply expires: the page does not tell whether a number is registered.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use sleutel_protocol::action::{ActionKind, UserVerification};
+use sleutel_protocol::{jose, phone};
+use subtle::ConstantTimeEq;
+
+use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
+use super::backchannel::{count_backchannel_call, create_login};
+use super::page::{self, Lang, escape};
+use super::token::ACCESS_TOKEN_TTL_SECS;
+use crate::config::{RelyingPartyConfig, is_loopback};
+use crate::error::{Result, ServerError};
+use crate::extract::{Params, RawBody};
+use crate::rate::{self, Bucket, Limit};
+use crate::requests::Status;
+use crate::server::{App, AppState};
+use crate::{clock, db, random};
+
+/// Path of the sign-in form's target (POST).
+pub(super) const PATH_SIGN_IN_NUMBER: &str = "/oidc/sign-in/number";
+
+/// Path of the wait page, which refreshes itself until the person answered.
+pub(super) const PATH_SIGN_IN_STATUS: &str = "/oidc/sign-in/status";
+
+/// Name of the session cookie.
+pub(super) const SESSION_COOKIE: &str = "sleutel_sign_in";
+
+/// How long a browser session lasts from the authorization request: time to type the number
+/// and answer a request of the longest lifetime, with room to spare.
+pub(super) const SESSION_TTL_SECS: i64 = 900;
+
+/// How long an authorization code can be exchanged: the browser is redirected at once and the
+/// relying party redeems it at once; a minute covers slow networks, and a code caught in a log
+/// later is worthless.
+pub(crate) const AUTHORIZATION_CODE_TTL_SECS: i64 = 60;
+
+/// How often the wait page reloads itself: often enough that the person is sent on within
+/// seconds of answering, rarely enough that a waiting browser costs little.
+pub(super) const WAIT_PAGE_REFRESH_SECS: u32 = 2;
+
+/// Numbers one source address may send through the form per minute: a person mistypes a few
+/// times; more is someone probing numbers or pushing requests at strangers' phones.
+pub(super) const MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE: u32 = 10;
+
+/// Longest value kept of `state`, `nonce` and `login_hint`: far above what a relying party
+/// sends, small enough that a session row stays small.
+pub(super) const MAX_ECHOED_PARAMETER_CHARS: usize = 512;
+
+/// Length of a PKCE S256 challenge: the base64url of a SHA-256 digest, unpadded.
+const S256_CHALLENGE_CHARS: usize = 43;
+
+/// Digits of the short code the wait page and the phone both show (the binding message): four
+/// digits are easy to compare at a glance.
+pub(super) const BINDING_CODE_DIGITS: usize = 4;
+
+/// The SHA-256 of a secret, base64url: how session ids, codes and tokens are stored.
+pub(crate) fn digest(secret: &str) -> String {
+    jose::b64(Sha256::digest(secret.as_bytes()))
+}
+
+/// A fault of an authorization request that is sent back to the relying party (RFC 6749
+/// §4.1.2.1): the OAuth error code and a description.
+struct Refusal {
+    error: &'static str,
+    description: String,
+}
+
+impl Refusal {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+        }
+    }
+
+    fn from_server_error(e: ServerError) -> Self {
+        let description = e.to_string();
+        Self::new(e.code(), description)
+    }
+}
+
+/// The URL that sends the browser back to `redirect_uri` with `pairs`, `state` (when the
+/// request had one) and `iss` (RFC 9207).
+fn back_url(
+    app_url: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> String {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        // Registered URIs were parsed at start; this cannot happen.
+        return redirect_uri.to_owned();
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in pairs {
+            query.append_pair(name, value);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", app_url);
+    }
+    url.into()
+}
+
+/// A `303 See Other` to `location`, with the sign-in pages' headers.
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    page::security_headers(headers);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// An error page (no redirect) in `lang`.
+fn error_page(status: StatusCode, lang: Lang, text: &str) -> Response {
+    let texts = lang.texts();
+    page::html(
+        status,
+        page::message(lang, texts.error_title, text, None),
+        None,
+    )
+}
+
+/// The page for a fault of the server itself.
+fn internal_page(lang: Lang, e: &ServerError) -> Response {
+    tracing::error!(error = %e, "sign-in failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        lang,
+        lang.texts().internal,
+    )
+}
+
+/// A value kept for later, if given and not too long.
+fn echoed(params: &Params, name: &str) -> Result<Option<String>, Refusal> {
+    match params.optional(name) {
+        Some(value) if value.chars().count() > MAX_ECHOED_PARAMETER_CHARS => Err(Refusal::new(
+            "invalid_request",
+            format!("{name} is longer than {MAX_ECHOED_PARAMETER_CHARS} characters"),
+        )),
+        value => Ok(value.map(str::to_owned)),
+    }
+}
+
+/// What a checked authorization request asks, as the session keeps it.
+struct Asked {
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: String,
+    login_hint: Option<String>,
+    acr_values: Option<String>,
+    claims: Option<String>,
+    ui_locale: Option<Lang>,
+}
+
+/// Checks the parts of an authorization request that are answered by a redirect.
+fn check_request(params: &Params, client: &RelyingPartyConfig) -> Result<Asked, Refusal> {
+    let invalid = |why: &str| Refusal::new("invalid_request", why);
+    match params.optional("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(Refusal::new(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+        None => return Err(invalid("response_type is missing")),
+    }
+    if params.has("request") || params.has("request_uri") {
+        return Err(Refusal::new(
+            if params.has("request") {
+                "request_not_supported"
+            } else {
+                "request_uri_not_supported"
+            },
+            "request objects are not supported",
+        ));
+    }
+    let scopes = read_scopes(params).map_err(Refusal::from_server_error)?;
+    match params.optional("code_challenge_method") {
+        Some("S256") => {}
+        Some("plain") => return Err(invalid("PKCE plain is not accepted; use S256")),
+        Some(_) => return Err(invalid("unknown code_challenge_method; use S256")),
+        None => return Err(invalid("code_challenge_method S256 is required (PKCE)")),
+    }
+    let code_challenge = params
+        .optional("code_challenge")
+        .ok_or_else(|| invalid("code_challenge is required (PKCE S256)"))?;
+    if code_challenge.len() != S256_CHALLENGE_CHARS
+        || jose::b64_decode(code_challenge, "code_challenge").is_err()
+    {
+        return Err(invalid(
+            "code_challenge must be the base64url SHA-256 of the verifier",
+        ));
+    }
+    let acr_values = params.optional("acr_values").map(str::to_owned);
+    read_acr_values(params).map_err(Refusal::from_server_error)?;
+    read_asked_claims(params, &scopes, ActionKind::Login, client)
+        .map_err(Refusal::from_server_error)?;
+    if let Some(prompt) = params.optional("prompt") {
+        let prompts: Vec<&str> = prompt.split(' ').filter(|p| !p.is_empty()).collect();
+        if prompts.contains(&"none") {
+            if prompts.len() > 1 {
+                return Err(invalid("prompt=none goes with no other value"));
+            }
+            // There is no sign-in to remember: every login is confirmed on the phone, so
+            // nothing can happen without the person (OIDC Core §3.1.2.6).
+            return Err(Refusal::new(
+                "login_required",
+                "every sign-in is confirmed on the phone",
+            ));
+        }
+        if let Some(other) = prompts.iter().find(|p| !matches!(**p, "login" | "consent")) {
+            return Err(invalid(&format!("unsupported prompt {other:?}")));
+        }
+    }
+    Ok(Asked {
+        scope: scopes.join(" "),
+        nonce: echoed(params, "nonce")?,
+        code_challenge: code_challenge.to_owned(),
+        login_hint: echoed(params, "login_hint")?,
+        acr_values,
+        claims: params.optional("claims").map(str::to_owned),
+        ui_locale: params
+            .optional("ui_locales")
+            .and_then(Lang::from_ui_locales),
+    })
+}
+
+/// `GET /oidc/authorize`: checks the authorization request, opens a browser session and shows
+/// the sign-in page.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let browser_lang = Lang::choose(None, &headers);
+    let bad = |lang: Lang| error_page(StatusCode::BAD_REQUEST, lang, lang.texts().bad_request);
+    let Ok(params) = Params::query(&uri) else {
+        return bad(browser_lang);
+    };
+    let lang = Lang::choose(
+        params
+            .optional("ui_locales")
+            .and_then(Lang::from_ui_locales)
+            .map(Lang::tag),
+        &headers,
+    );
+    // Until the client and its redirect URI are known good, nothing redirects.
+    let Some(client) = params
+        .optional("client_id")
+        .and_then(|id| state.clients.get(id))
+        .cloned()
+    else {
+        return bad(lang);
+    };
+    let Some(redirect_uri) = params
+        .optional("redirect_uri")
+        .filter(|uri| client.redirect_uris.iter().any(|r| r == uri))
+        .map(str::to_owned)
+    else {
+        return bad(lang);
+    };
+    let request_state = params
+        .optional("state")
+        .filter(|s| s.chars().count() <= MAX_ECHOED_PARAMETER_CHARS)
+        .map(str::to_owned);
+    let asked = match check_request(&params, &client) {
+        Ok(asked) => asked,
+        Err(refusal) => {
+            return see_other(&back_url(
+                &state.url,
+                &redirect_uri,
+                request_state.as_deref(),
+                &[
+                    ("error", refusal.error),
+                    ("error_description", &refusal.description),
+                ],
+            ));
+        }
+    };
+    let Ok(session_id) = random::id() else {
+        return internal_page(lang, &ServerError::Internal("no randomness".into()));
+    };
+    let session_hash = digest(&session_id);
+    let login_hint = asked.login_hint.clone();
+    let client_id = client.client_id.clone();
+    let stored = state
+        .db(move |_, conn| {
+            let now = clock::now();
+            let csrf = random::id()?;
+            let tx = db::immediate(conn)?;
+            tx.execute("DELETE FROM browser_sessions WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
+                     nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
+                     created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    session_hash,
+                    client_id,
+                    redirect_uri,
+                    asked.scope,
+                    request_state,
+                    asked.nonce,
+                    asked.code_challenge,
+                    asked.login_hint,
+                    asked.acr_values,
+                    asked.claims,
+                    asked.ui_locale.map(Lang::tag),
+                    csrf,
+                    now,
+                    now + SESSION_TTL_SECS,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(csrf)
+        })
+        .await;
+    match stored {
+        Ok(csrf) => page::html(
+            StatusCode::OK,
+            sign_in_page(lang, &client.name, &csrf, login_hint.as_deref(), None),
+            Some(session_cookie(&state.url, &session_id)),
+        ),
+        Err(e) => internal_page(lang, &e),
+    }
+}
+
+/// The `Set-Cookie` value of a new session: `Secure` unless the server itself is on loopback
+/// over plain HTTP (a test bench), where a browser would not send it back.
+fn session_cookie(server_url: &str, session_id: &str) -> String {
+    let plain_loopback = url::Url::parse(server_url)
+        .map(|url| url.scheme() == "http" && is_loopback(&url))
+        .unwrap_or(false);
+    format!(
+        "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
+         SameSite=Lax{}",
+        if plain_loopback { "" } else { "; Secure" }
+    )
+}
+
+/// The session id in the request's cookies, if any.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+        })
+}
+
+/// The sign-in page: the number form, with `error` above it when the last number was not one.
+fn sign_in_page(
+    lang: Lang,
+    client_name: &str,
+    csrf: &str,
+    login_hint: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let t = lang.texts();
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" id=\"number-error\" role=\"alert\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let described_by = if error.is_empty() {
+        "number-hint"
+    } else {
+        "number-hint number-error"
+    };
+    let body = format!(
+        "<h1>{title}</h1><p>{at} <strong>{client}</strong></p>{error}\
+         <form method=\"post\" action=\"{PATH_SIGN_IN_NUMBER}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <label for=\"phone_number\">{label}</label>\
+         <p id=\"number-hint\">{hint}</p>\
+         <input id=\"phone_number\" name=\"phone_number\" type=\"tel\" autocomplete=\"tel\" \
+         inputmode=\"tel\" required autofocus aria-describedby=\"{described_by}\" value=\"{value}\">\
+         <button type=\"submit\">{send}</button></form>",
+        title = escape(t.sign_in_title),
+        at = escape(t.sign_in_at),
+        client = escape(client_name),
+        csrf = escape(csrf),
+        label = escape(t.number_label),
+        hint = escape(t.number_hint),
+        value = escape(login_hint.unwrap_or_default()),
+        send = escape(t.send),
+    );
+    page::document(lang, t.sign_in_title, "", &body)
+}
+
+/// A browser session as the sign-in pages read it.
+struct Session {
+    id_hash: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+    login_hint: Option<String>,
+    acr_values: Option<String>,
+    claims: Option<String>,
+    lang: Option<String>,
+    csrf_token: String,
+    binding_code: Option<String>,
+    auth_req_id: Option<String>,
+    wait_until: Option<i64>,
+}
+
+/// The live session whose id the browser's cookie holds.
+fn load_session(
+    conn: &rusqlite::Connection,
+    session_id: &str,
+    now: i64,
+) -> Result<Option<Session>> {
+    Ok(conn
+        .query_row(
+            "SELECT id_hash, client_id, redirect_uri, scope, state, nonce, code_challenge,
+                    login_hint, acr_values, claims, ui_locale, csrf_token, binding_code,
+                    auth_req_id, wait_until
+             FROM browser_sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            params![digest(session_id), now],
+            |row| {
+                Ok(Session {
+                    id_hash: row.get(0)?,
+                    client_id: row.get(1)?,
+                    redirect_uri: row.get(2)?,
+                    scope: row.get(3)?,
+                    state: row.get(4)?,
+                    nonce: row.get(5)?,
+                    code_challenge: row.get(6)?,
+                    login_hint: row.get(7)?,
+                    acr_values: row.get(8)?,
+                    claims: row.get(9)?,
+                    lang: row.get(10)?,
+                    csrf_token: row.get(11)?,
+                    binding_code: row.get(12)?,
+                    auth_req_id: row.get(13)?,
+                    wait_until: row.get(14)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The session of a request, or the page that says there is none.
+async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    let lang = Lang::choose(None, headers);
+    let no_session = || error_page(StatusCode::BAD_REQUEST, lang, lang.texts().no_session);
+    let Some(id) = session_id(headers) else {
+        return Err(no_session());
+    };
+    match state
+        .db(move |_, conn| load_session(conn, &id, clock::now()))
+        .await
+    {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(no_session()),
+        Err(e) => Err(internal_page(lang, &e)),
+    }
+}
+
+/// What the number form leads to.
+enum Started {
+    /// A request is on its way to the phone (or, for a number without a usable key, nothing
+    /// is, and the wait page will expire just the same).
+    Waiting,
+    /// The number is not a Belgian mobile number: the form again, with a message.
+    NotANumber,
+    /// The form came too often from this address.
+    TooMany,
+}
+
+/// `POST /oidc/sign-in/number`: the person's phone number, with the session's CSRF token.
+pub(super) async fn number(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let session = match session_of(&state, &headers).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    let lang = Lang::choose(session.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let forbidden = || error_page(StatusCode::FORBIDDEN, lang, t.forbidden);
+    let Ok(params) = Params::parse(&body) else {
+        return forbidden();
+    };
+    let given = params.optional("csrf_token").unwrap_or_default();
+    // The token is the session's own: a form posted from another site does not know it.
+    if !bool::from(given.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+        return forbidden();
+    }
+    if session.binding_code.is_some() {
+        return see_other(PATH_SIGN_IN_STATUS);
+    }
+    let typed = params
+        .optional("phone_number")
+        .unwrap_or_default()
+        .to_owned();
+    let Some(client) = state.clients.get(&session.client_id).cloned() else {
+        return error_page(StatusCode::BAD_REQUEST, lang, t.no_session);
+    };
+    let source = peer.ip();
+    let client_name = client.name.clone();
+    let csrf = session.csrf_token.clone();
+    let started = state
+        .db(move |app, conn| start(app, conn, &client, &session, &typed, source))
+        .await;
+    match started {
+        Ok((Started::Waiting, superseded, pushes)) => {
+            state.notifier.notify(&superseded);
+            // The request is committed: only now may a push make a phone look for it.
+            state.push.dispatch(pushes);
+            see_other(PATH_SIGN_IN_STATUS)
+        }
+        Ok((Started::NotANumber, ..)) => page::html(
+            StatusCode::BAD_REQUEST,
+            sign_in_page(lang, &client_name, &csrf, None, Some(t.invalid_number)),
+            None,
+        ),
+        Ok((Started::TooMany, ..)) => error_page(StatusCode::TOO_MANY_REQUESTS, lang, t.too_many),
+        Err(ServerError::BackchannelRateLimited { .. }) => {
+            error_page(StatusCode::TOO_MANY_REQUESTS, lang, t.too_many)
+        }
+        Err(e) => internal_page(lang, &e),
+    }
+}
+
+/// Starts the login of the number `typed` for `session`: the same limits and the same action
+/// request as a backchannel authentication request of the relying party.
+fn start(
+    app: &App,
+    conn: &mut rusqlite::Connection,
+    client: &RelyingPartyConfig,
+    session: &Session,
+    typed: &str,
+    source: std::net::IpAddr,
+) -> Result<(Started, Vec<String>, Vec<crate::push::Delivery>)> {
+    let now = clock::now();
+    {
+        let tx = db::immediate(conn)?;
+        let limit = Limit::per_minute(MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE);
+        let taken = rate::take(&tx, Bucket::SignInFormsBySource(source), limit, now)?;
+        tx.commit()?;
+        if taken.is_err() {
+            return Ok((Started::TooMany, Vec::new(), Vec::new()));
+        }
+    }
+    let Ok(phone_number) = phone::normalize_belgian_mobile(typed) else {
+        return Ok((Started::NotANumber, Vec::new(), Vec::new()));
+    };
+    count_backchannel_call(app, conn, &client.client_id)?;
+    let binding_code = random::digits(BINDING_CODE_DIGITS)?;
+    let ask = session_ask(
+        session,
+        client,
+        phone_number,
+        &binding_code,
+        app.policy.request_ttl_secs,
+    )?;
+    let ttl = ask.ttl_secs;
+    let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, ask) {
+        Ok((started, superseded, pushes)) => (Some(started.auth_req_id), superseded, pushes),
+        // No usable key behind this number (none, blocked, or throttled after a "not me"):
+        // the page waits and expires just as for a person who does not answer.
+        Err(ServerError::UnknownUserId(_) | ServerError::BackchannelDenied(_)) => {
+            (None, Vec::new(), Vec::new())
+        }
+        Err(e) => return Err(e),
+    };
+    conn.execute(
+        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4
+         WHERE id_hash = ?1",
+        params![session.id_hash, binding_code, auth_req_id, now + ttl],
+    )?;
+    Ok((Started::Waiting, superseded, pushes))
+}
+
+/// The ask of a session, as a backchannel authentication request would make it: a login with
+/// the session's scope, claims and ACR values, and the short code as the binding message.
+fn session_ask(
+    session: &Session,
+    client: &RelyingPartyConfig,
+    phone_number: String,
+    binding_code: &str,
+    ttl_secs: i64,
+) -> Result<LoginAsk> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("scope", &session.scope);
+    if let Some(acr) = &session.acr_values {
+        form.append_pair("acr_values", acr);
+    }
+    if let Some(claims) = &session.claims {
+        form.append_pair("claims", claims);
+    }
+    let params = Params::parse(form.finish().as_bytes())?;
+    let scopes = read_scopes(&params)?;
+    let uv: UserVerification = read_acr_values(&params)?;
+    let (required_claims, optional_claims) =
+        read_asked_claims(&params, &scopes, ActionKind::Login, client)?;
+    Ok(LoginAsk {
+        phone_number,
+        scope: scopes.join(" "),
+        binding_message: Some(binding_code.to_owned()),
+        ttl_secs,
+        uv,
+        kind: ActionKind::Login,
+        transaction: None,
+        document: None,
+        required_claims,
+        optional_claims,
+        number_matching: false,
+        notification_token: None,
+    })
+}
+
+/// Where a session's login stands.
+enum Outcome {
+    /// Not yet answered (or no request behind the number, until the wait ends).
+    Waiting,
+    /// Approved: the browser goes back with this code.
+    Approved(String),
+    /// The person declined.
+    Declined,
+    /// The person's key was blocked meanwhile.
+    Blocked,
+    /// The time is up, or a newer sign-in replaced this one.
+    Expired,
+}
+
+/// `GET /oidc/sign-in/status`: the wait page until the person answered; then the redirect back
+/// with the code, or the page that says why not.
+pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match session_of(&state, &headers).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    let lang = Lang::choose(session.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let Some(binding_code) = session.binding_code.clone() else {
+        // The number was not sent yet: the form again.
+        let name = state.clients.name(&session.client_id).unwrap_or_default();
+        return page::html(
+            StatusCode::OK,
+            sign_in_page(
+                lang,
+                &name,
+                &session.csrf_token,
+                session.login_hint.as_deref(),
+                None,
+            ),
+            None,
+        );
+    };
+    let redirect_uri = session.redirect_uri.clone();
+    let request_state = session.state.clone();
+    let outcome = match state.db(move |_, conn| outcome(conn, &session)).await {
+        Ok(outcome) => outcome,
+        Err(e) => return internal_page(lang, &e),
+    };
+    let denied = || {
+        back_url(
+            &state.url,
+            &redirect_uri,
+            request_state.as_deref(),
+            &[("error", "access_denied")],
+        )
+    };
+    match outcome {
+        Outcome::Approved(code) => see_other(&back_url(
+            &state.url,
+            &redirect_uri,
+            request_state.as_deref(),
+            &[("code", &code)],
+        )),
+        Outcome::Waiting => {
+            let refresh = format!(
+                "<meta http-equiv=\"refresh\" content=\"{WAIT_PAGE_REFRESH_SECS};url={PATH_SIGN_IN_STATUS}\">"
+            );
+            let body = format!(
+                "<h1>{title}</h1><p>{open}</p><p>{label}</p>\
+                 <p class=\"code\" aria-live=\"polite\">{code}</p><p>{refreshes}</p>\
+                 <p><a class=\"button\" href=\"{PATH_SIGN_IN_STATUS}\">{check}</a></p>",
+                title = escape(t.wait_title),
+                open = escape(t.open_app),
+                label = escape(t.code_label),
+                code = escape(&binding_code),
+                refreshes = escape(t.wait_refresh),
+                check = escape(t.check_now),
+            );
+            page::html(
+                StatusCode::OK,
+                page::document(lang, t.wait_title, &refresh, &body),
+                None,
+            )
+        }
+        Outcome::Declined => page::html(
+            StatusCode::OK,
+            page::message(lang, t.declined_title, t.declined, Some(&denied())),
+            None,
+        ),
+        Outcome::Blocked => page::html(
+            StatusCode::OK,
+            page::message(lang, t.blocked_title, t.blocked, Some(&denied())),
+            None,
+        ),
+        Outcome::Expired => page::html(
+            StatusCode::OK,
+            page::message(lang, t.expired_title, t.expired, Some(&denied())),
+            None,
+        ),
+    }
+}
+
+/// Reads where the session's login stands and, once approved, issues the code and ends the
+/// session (a code is issued once).
+fn outcome(conn: &mut rusqlite::Connection, session: &Session) -> Result<Outcome> {
+    let now = clock::now();
+    let tx = db::immediate(conn)?;
+    let request = match &session.auth_req_id {
+        None => None,
+        Some(id) => tx
+            .query_row(
+                "SELECT status, expires_at, closed_reason FROM action_requests
+                 WHERE auth_req_id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, Status>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()?,
+    };
+    let outcome = match (request, &session.auth_req_id) {
+        (None, _) => {
+            if now < session.wait_until.unwrap_or(now) {
+                Outcome::Waiting
+            } else {
+                Outcome::Expired
+            }
+        }
+        (Some((Status::Pending, expires_at, _)), _) if now < expires_at => Outcome::Waiting,
+        (Some((Status::Pending, ..)), _) => Outcome::Expired,
+        (Some((Status::Declined, ..)), _) => Outcome::Declined,
+        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("blocked") => {
+            Outcome::Blocked
+        }
+        (Some((Status::Denied, ..)), _) => Outcome::Expired,
+        (Some((Status::Approved, ..)), Some(auth_req_id)) => {
+            let code = random::id()?;
+            // Codes and tokens no longer worth anything go as new ones come: a code past its
+            // life plus its token's can revoke nothing still alive.
+            tx.execute(
+                "DELETE FROM authorization_codes WHERE expires_at <= ?1",
+                [now - ACCESS_TOKEN_TTL_SECS],
+            )?;
+            tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
+                     code_challenge, nonce, auth_req_id, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    digest(&code),
+                    session.client_id,
+                    session.redirect_uri,
+                    session.code_challenge,
+                    session.nonce,
+                    auth_req_id,
+                    now + AUTHORIZATION_CODE_TTL_SECS,
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM browser_sessions WHERE id_hash = ?1",
+                [&session.id_hash],
+            )?;
+            Outcome::Approved(code)
+        }
+        (Some((Status::Approved, ..)), None) => Outcome::Expired,
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_secure_except_on_plain_loopback() {
+        assert!(session_cookie("https://sleutel.example", "x").contains("; Secure"));
+        assert!(!session_cookie("http://127.0.0.1:8080", "x").contains("Secure"));
+        assert!(session_cookie("http://127.0.0.1:8080", "x").contains("HttpOnly; SameSite=Lax"));
+    }
+}

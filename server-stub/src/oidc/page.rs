@@ -1,0 +1,334 @@
+//! The sign-in pages of the authorization code flow: server-rendered HTML that needs no
+//! JavaScript and loads nothing from elsewhere, in Dutch, French and English from one table
+//! ([`Texts`]), with the headers that keep it from being framed, sniffed, cached or leaking its
+//! address ([`html`]).
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet
+/// and images, forms only to the server itself, never in a frame (clickjacking), no `<base>`.
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Path of the pages' stylesheet, served by the server itself (no third-party resources).
+pub(super) const PATH_STYLESHEET: &str = "/oidc/sign-in/style.css";
+
+/// The stylesheet: readable type, a visible focus ring for keyboard use.
+const STYLESHEET: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
+padding:0 1rem;line-height:1.5;color:#1a1a1a}\
+h1{font-size:1.5rem}label{display:block;font-weight:600;margin-top:1rem}\
+input{font-size:1.25rem;padding:.5rem;width:100%;box-sizing:border-box}\
+button,a.button{display:inline-block;margin-top:1rem;font-size:1.1rem;padding:.6rem 1.2rem;\
+background:#ff4612;color:#fff;border:0;border-radius:.3rem;text-decoration:none}\
+:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}\
+.code{font-size:2.5rem;font-weight:700;letter-spacing:.3rem}.error{color:#a40000}";
+
+/// A language of the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lang {
+    /// Dutch, the default.
+    Nl,
+    /// French.
+    Fr,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The language's tag, as `ui_locales` and `lang` write it.
+    pub(super) fn tag(self) -> &'static str {
+        match self {
+            Lang::Nl => "nl",
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language of a tag (`nl`, `fr-BE`, `EN`), if it is one of ours.
+    pub(super) fn from_tag(tag: &str) -> Option<Self> {
+        let primary = tag.split(['-', '_']).next()?.trim();
+        [Lang::Nl, Lang::Fr, Lang::En]
+            .into_iter()
+            .find(|l| l.tag().eq_ignore_ascii_case(primary))
+    }
+
+    /// The first of the space-separated `ui_locales` that is ours.
+    pub(super) fn from_ui_locales(locales: &str) -> Option<Self> {
+        locales.split(' ').find_map(Self::from_tag)
+    }
+
+    /// The language for a page: the stored `ui_locales` choice, then the browser's
+    /// `Accept-Language` by weight, then Dutch.
+    pub(super) fn choose(stored: Option<&str>, headers: &HeaderMap) -> Self {
+        stored
+            .and_then(Self::from_tag)
+            .or_else(|| {
+                let header = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+                let mut ranges: Vec<(f32, &str)> = header
+                    .split(',')
+                    .map(|range| {
+                        let mut parts = range.split(';');
+                        let tag = parts.next().unwrap_or_default().trim();
+                        let weight = parts
+                            .find_map(|p| p.trim().strip_prefix("q="))
+                            .and_then(|q| q.parse::<f32>().ok())
+                            .unwrap_or(1.0);
+                        (weight, tag)
+                    })
+                    .filter(|(weight, _)| *weight > 0.0)
+                    .collect();
+                // A stable sort keeps the header's order among equal weights.
+                ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+                ranges.into_iter().find_map(|(_, tag)| Self::from_tag(tag))
+            })
+            .unwrap_or(Lang::Nl)
+    }
+
+    /// The texts in this language.
+    pub(super) fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Nl => &NL,
+            Lang::Fr => &FR,
+            Lang::En => &EN,
+        }
+    }
+}
+
+/// Every text of the sign-in pages, one table per language.
+pub(super) struct Texts {
+    pub(super) sign_in_title: &'static str,
+    pub(super) sign_in_at: &'static str,
+    pub(super) number_label: &'static str,
+    pub(super) number_hint: &'static str,
+    pub(super) send: &'static str,
+    pub(super) invalid_number: &'static str,
+    pub(super) wait_title: &'static str,
+    pub(super) open_app: &'static str,
+    pub(super) code_label: &'static str,
+    pub(super) wait_refresh: &'static str,
+    pub(super) check_now: &'static str,
+    pub(super) declined_title: &'static str,
+    pub(super) declined: &'static str,
+    pub(super) expired_title: &'static str,
+    pub(super) expired: &'static str,
+    pub(super) blocked_title: &'static str,
+    pub(super) blocked: &'static str,
+    pub(super) back: &'static str,
+    pub(super) error_title: &'static str,
+    pub(super) bad_request: &'static str,
+    pub(super) no_session: &'static str,
+    pub(super) forbidden: &'static str,
+    pub(super) too_many: &'static str,
+    pub(super) internal: &'static str,
+}
+
+const NL: Texts = Texts {
+    sign_in_title: "Aanmelden met Sleutel",
+    sign_in_at: "Aanmelden bij",
+    number_label: "Uw gsm-nummer",
+    number_hint: "Bijvoorbeeld 0470 12 34 56",
+    send: "Versturen",
+    invalid_number: "Dit is geen Belgisch gsm-nummer. Kijk het na en probeer opnieuw.",
+    wait_title: "Open de app",
+    open_app: "Open de Sleutel-app op uw gsm en bevestig met uw code of vingerafdruk.",
+    code_label: "Controleer dat de app deze code toont:",
+    wait_refresh: "Deze pagina ververst zichzelf.",
+    check_now: "Nu nakijken",
+    declined_title: "Geweigerd",
+    declined: "U hebt de aanmelding op uw gsm geweigerd.",
+    expired_title: "Verlopen",
+    expired: "De tijd om te bevestigen is voorbij. Begin opnieuw bij de dienst.",
+    blocked_title: "Geblokkeerd",
+    blocked: "Uw digitale sleutel is geblokkeerd. Activeer hem opnieuw in de app.",
+    back: "Terug naar de dienst",
+    error_title: "Er ging iets mis",
+    bad_request: "Deze aanmeldvraag is ongeldig. Begin opnieuw bij de dienst.",
+    no_session: "Deze aanmelding is niet (meer) gekend. Begin opnieuw bij de dienst.",
+    forbidden: "Dit formulier is niet geldig. Begin opnieuw bij de dienst.",
+    too_many: "Te veel pogingen. Wacht even en probeer opnieuw.",
+    internal: "Er ging iets mis bij ons. Probeer later opnieuw.",
+};
+
+const FR: Texts = Texts {
+    sign_in_title: "Se connecter avec Sleutel",
+    sign_in_at: "Se connecter à",
+    number_label: "Votre numéro de GSM",
+    number_hint: "Par exemple 0470 12 34 56",
+    send: "Envoyer",
+    invalid_number: "Ce n'est pas un numéro de GSM belge. Vérifiez-le et réessayez.",
+    wait_title: "Ouvrez l'app",
+    open_app: "Ouvrez l'app Sleutel sur votre GSM et confirmez avec votre code ou votre \
+               empreinte digitale.",
+    code_label: "Vérifiez que l'app affiche ce code :",
+    wait_refresh: "Cette page se met à jour d'elle-même.",
+    check_now: "Vérifier maintenant",
+    declined_title: "Refusé",
+    declined: "Vous avez refusé la connexion sur votre GSM.",
+    expired_title: "Expiré",
+    expired: "Le délai de confirmation est passé. Recommencez depuis le service.",
+    blocked_title: "Bloqué",
+    blocked: "Votre clé numérique est bloquée. Activez-la à nouveau dans l'app.",
+    back: "Retour au service",
+    error_title: "Une erreur est survenue",
+    bad_request: "Cette demande de connexion n'est pas valable. Recommencez depuis le service.",
+    no_session: "Cette connexion est inconnue ou terminée. Recommencez depuis le service.",
+    forbidden: "Ce formulaire n'est pas valable. Recommencez depuis le service.",
+    too_many: "Trop de tentatives. Attendez un peu et réessayez.",
+    internal: "Une erreur est survenue chez nous. Réessayez plus tard.",
+};
+
+const EN: Texts = Texts {
+    sign_in_title: "Sign in with Sleutel",
+    sign_in_at: "Signing in to",
+    number_label: "Your mobile number",
+    number_hint: "For example 0470 12 34 56",
+    send: "Send",
+    invalid_number: "This is not a Belgian mobile number. Check it and try again.",
+    wait_title: "Open the app",
+    open_app: "Open the Sleutel app on your phone and confirm with your code or fingerprint.",
+    code_label: "Check that the app shows this code:",
+    wait_refresh: "This page refreshes itself.",
+    check_now: "Check now",
+    declined_title: "Declined",
+    declined: "You declined the sign-in on your phone.",
+    expired_title: "Expired",
+    expired: "The time to confirm has passed. Start again at the service.",
+    blocked_title: "Blocked",
+    blocked: "Your digital key is blocked. Activate it again in the app.",
+    back: "Back to the service",
+    error_title: "Something went wrong",
+    bad_request: "This sign-in request is not valid. Start again at the service.",
+    no_session: "This sign-in is unknown or over. Start again at the service.",
+    forbidden: "This form is not valid. Start again at the service.",
+    too_many: "Too many tries. Wait a moment and try again.",
+    internal: "Something went wrong on our side. Try again later.",
+};
+
+/// Escapes text for HTML content and double-quoted attribute values.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole page: `head_extra` is trusted markup (the refresh), `body` trusted markup built from
+/// escaped parts.
+pub(super) fn document(lang: Lang, title: &str, head_extra: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"{PATH_STYLESHEET}\">{head_extra}\
+         </head><body><main>{body}</main></body></html>\n",
+        lang = lang.tag(),
+        title = escape(title),
+    )
+}
+
+/// A page of one message, with an optional link back to the relying party.
+pub(super) fn message(lang: Lang, title: &str, text: &str, back: Option<&str>) -> String {
+    let link = back
+        .map(|href| {
+            format!(
+                "<p><a class=\"button\" href=\"{}\">{}</a></p>",
+                escape(href),
+                escape(lang.texts().back)
+            )
+        })
+        .unwrap_or_default();
+    document(
+        lang,
+        title,
+        "",
+        &format!("<h1>{}</h1><p>{}</p>{link}", escape(title), escape(text)),
+    )
+}
+
+/// An HTML answer with the sign-in pages' security headers, and a cookie to set if any.
+pub(super) fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    security_headers(headers);
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The headers every sign-in answer carries, redirects included.
+pub(super) fn security_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // The page's address carries the authorization request; no other site may see it.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// `GET /oidc/sign-in/style.css`.
+pub(super) async fn stylesheet() -> Response {
+    let mut response = STYLESHEET.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_text_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn ui_locales_pick_the_first_language_of_ours() {
+        assert_eq!(Lang::from_ui_locales("de fr-BE en"), Some(Lang::Fr));
+        assert_eq!(Lang::from_ui_locales("de"), None);
+    }
+
+    #[test]
+    fn accept_language_is_read_by_weight_and_dutch_is_the_default() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("de;q=0.9, en;q=0.5, fr-BE;q=0.8"),
+        );
+        assert_eq!(Lang::choose(None, &headers), Lang::Fr);
+        assert_eq!(Lang::choose(Some("en"), &headers), Lang::En);
+        assert_eq!(Lang::choose(None, &HeaderMap::new()), Lang::Nl);
+    }
+}
