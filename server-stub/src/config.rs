@@ -902,6 +902,32 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_file_gives_redirect_uris() {
+        let json = r#"[{"client_id": "shop", "secret": "s", "name": "Webwinkel",
+                        "redirect_uris": ["https://shop.example/cb", "http://127.0.0.1:9/cb"]}]"#;
+
+        let rps = RelyingPartyConfig::parse_file_with(json, no_environment).unwrap();
+
+        assert_eq!(
+            rps[0].redirect_uris,
+            vec!["https://shop.example/cb", "http://127.0.0.1:9/cb"]
+        );
+    }
+
+    #[test]
+    fn a_redirect_uri_with_a_fragment_user_or_plain_http_elsewhere_is_refused() {
+        for uri in [
+            "https://shop.example/cb#x",
+            "https://user@shop.example/cb",
+            "http://shop.example/cb",
+            "/cb",
+        ] {
+            let rp = RelyingPartyConfig::new("shop", "s", "Webwinkel").with_redirect_uris(&[uri]);
+            assert!(rp.validate().is_err(), "{uri}");
+        }
+    }
+
+    #[test]
     fn a_registration_with_an_unknown_claim_or_ping_without_endpoint_is_refused() {
         for json in [
             r#"[{"client_id": "a", "secret": "s", "name": "A", "allowed_claims": ["email"]}]"#,
