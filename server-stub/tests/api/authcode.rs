@@ -10,7 +10,7 @@ use sleutel_harness::sim::query_param;
 use sleutel_protocol::api::oidc::{self, IdTokenClaims, TokenResponse};
 use sleutel_protocol::api::{self, ResponseAccepted};
 use sleutel_protocol::jose::{self, Jwks, UnverifiedJws};
-use sleutel_server::RelyingPartyConfig;
+use sleutel_server::{Policy, RelyingPartyConfig};
 use url::Url;
 
 use crate::common::*;
@@ -633,4 +633,52 @@ async fn the_login_hint_fills_in_the_labelled_number_field() {
 
     assert!(page.body.contains("<label for=\"phone_number\">"));
     assert!(page.body.contains("value=\"0470 12 34 56\""));
+}
+
+#[tokio::test]
+async fn a_sign_in_nobody_answers_expires_with_an_access_denied_way_back() {
+    let server = server_with(Policy {
+        request_ttl_secs: 1,
+        ..Policy::default()
+    })
+    .await;
+    let e = enroll(&server, "+32470000514").await;
+    let mut browser = Browser::new(&server);
+    send_number(&mut browser, &e.number).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = browser.get(PATH_STATUS).await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Verlopen"));
+    assert!(page.body.contains("error=access_denied"));
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+}
+
+#[tokio::test]
+async fn numbers_from_one_address_beyond_the_form_limit_get_a_too_many_tries_page() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    let page = sign_in_page(&mut browser, &[]).await;
+    let csrf = page.csrf();
+    // Numbers that are not Belgian mobile numbers start nothing, so the session stays at the
+    // form and every try counts.
+    for _ in 0..10 {
+        let again = browser
+            .post(
+                PATH_NUMBER,
+                &[("csrf_token", &csrf), ("phone_number", "12")],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    }
+
+    let refused = browser
+        .post(
+            PATH_NUMBER,
+            &[("csrf_token", &csrf), ("phone_number", "12")],
+        )
+        .await;
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
