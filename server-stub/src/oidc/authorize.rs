@@ -203,6 +203,9 @@ fn check_request(params: &Params, client: &RelyingPartyConfig) -> Result<Asked, 
             "request objects are not supported",
         ));
     }
+    // A state too long to keep is refused, not dropped: the relying party would otherwise
+    // get its answer without the state it checks.
+    echoed(params, "state")?;
     let scopes = read_scopes(params).map_err(Refusal::from_server_error)?;
     match params.optional("code_challenge_method") {
         Some("S256") => {}
