@@ -40,7 +40,7 @@ struct Args {
     #[arg(long = "rp", value_name = "ID[:SECRET]:NAME", value_parser = parse_rp)]
     relying_parties: Vec<RelyingPartyConfig>,
     /// A JSON file of relying-party registrations (see below): display name, secret (or the
-    /// environment variable), allowed claims, delivery mode and notification endpoint. May be
+    /// environment variable), allowed claims, delivery mode, notification endpoint, redirect URIs. May be
     /// combined with --rp.
     #[arg(long, value_name = "FILE")]
     rp_file: Option<PathBuf>,
@@ -99,9 +99,12 @@ Relying-party secrets:
 Relying-party registrations (--rp-file):
   [{\"client_id\": \"web-shop\", \"name\": \"Web shop\", \"secret\": \"s3cret\",
     \"allowed_claims\": [\"age_over_18\", \"name\"], \"delivery_mode\": \"ping\",
-    \"notification_endpoint\": \"https://shop.example/ciba/ping\"}]
+    \"notification_endpoint\": \"https://shop.example/ciba/ping\",
+    \"redirect_uris\": [\"https://shop.example/oidc/callback\"]}]
   \"secret\" may be left out for SLEUTEL_RP_SECRET_<ID>. Claims: name, given_name, family_name,
   birthdate, national_register_number, phone_number, age_over_18; without a list, the name.
+  \"redirect_uris\" (https, or http on loopback) opens the authorization code flow; each is
+  compared exactly.
   --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.
 
 Push:
