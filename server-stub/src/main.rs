@@ -40,8 +40,8 @@ struct Args {
     #[arg(long = "rp", value_name = "ID[:SECRET]:NAME", value_parser = parse_rp)]
     relying_parties: Vec<RelyingPartyConfig>,
     /// A JSON file of relying-party registrations (see below): display name, secret (or the
-    /// environment variable), allowed claims, delivery mode, notification endpoint, redirect URIs. May be
-    /// combined with --rp.
+    /// environment variable), allowed claims, delivery mode, notification endpoint, redirect
+    /// URIs. May be combined with --rp.
     #[arg(long, value_name = "FILE")]
     rp_file: Option<PathBuf>,
     /// Push to Android phones through FCM with this service account's JSON key file. Without
