@@ -1,7 +1,8 @@
 //! The purge, at start and then periodically, of what no longer counts for anything: proof ids
 //! past their replay window, rate-limit events past their window, enrollments a while after they
-//! expired, requests with their evidence past the policy's retention, and the simulators'
-//! outbox messages past theirs. Without it each of
+//! expired, requests with their evidence past the policy's retention, sign-in sessions,
+//! authorization codes and access tokens past their life, and the simulators' outbox messages
+//! past theirs. Without it each of
 //! these tables would grow with every request, refused ones included.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use rusqlite::Connection;
 use crate::config::Policy;
 use crate::error::Result;
 use crate::server::AppState;
-use crate::{auth, clock, db, enrollment, rate, requests, sim};
+use crate::{auth, clock, db, enrollment, oidc, rate, requests, sim};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
@@ -30,6 +31,8 @@ pub(crate) struct Purged {
     pub requests: usize,
     /// Simulated SMS, e-mail and push messages past their retention.
     pub outbox_messages: usize,
+    /// Sign-in sessions, authorization codes and access tokens past their life.
+    pub sign_ins: usize,
 }
 
 /// Purges once, in one transaction.
@@ -41,6 +44,7 @@ pub(crate) fn purge(conn: &mut Connection, policy: &Policy, now: i64) -> Result<
         enrollments: enrollment::purge_expired(&tx, now)?,
         requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
         outbox_messages: sim::outbox::purge(&tx, now)?,
+        sign_ins: oidc::purge_expired(&tx, now)?,
     };
     tx.commit()?;
     Ok(purged)
@@ -102,6 +106,19 @@ mod tests {
                     now - 61,
                 )?;
                 rate::record(conn, Bucket::EnrollmentStarts, Limit::per_minute(9), now)?;
+                for (code, expires_at) in [
+                    // Past its life and its access token's: it can revoke nothing any more.
+                    ("old-code", now - 10_000),
+                    // Past its life only: a replay must still revoke its token.
+                    ("recent-code", now - 10),
+                ] {
+                    conn.execute(
+                        "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
+                             code_challenge, auth_req_id, expires_at)
+                         VALUES (?1, 'rp', 'https://rp.example/cb', 'c', 'a', ?2)",
+                        params![code, expires_at],
+                    )?;
+                }
                 purge(conn, &Policy::default(), now)
             })
             .unwrap();
@@ -114,6 +131,7 @@ mod tests {
                 enrollments: 1,
                 requests: 0,
                 outbox_messages: 0,
+                sign_ins: 1,
             }
         );
         let left: Vec<String> = db

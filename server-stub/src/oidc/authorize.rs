@@ -30,7 +30,6 @@ use subtle::ConstantTimeEq;
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
 use super::backchannel::{count_backchannel_call, create_login};
 use super::page::{self, Lang, escape};
-use super::token::ACCESS_TOKEN_TTL_SECS;
 use crate::config::{RelyingPartyConfig, is_loopback};
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
@@ -320,7 +319,7 @@ pub(super) async fn authorize(
             let now = clock::now();
             let csrf = random::id()?;
             let tx = db::immediate(conn)?;
-            tx.execute("DELETE FROM browser_sessions WHERE expires_at <= ?1", [now])?;
+            super::purge_expired(&tx, now)?;
             tx.execute(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
                      nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
@@ -792,13 +791,9 @@ fn outcome(conn: &mut rusqlite::Connection, session: &Session) -> Result<Outcome
         (Some((Status::Denied, ..)), _) => Outcome::Expired,
         (Some((Status::Approved, ..)), Some(auth_req_id)) => {
             let code = random::id()?;
-            // Codes and tokens no longer worth anything go as new ones come: a code past its
-            // life plus its token's can revoke nothing still alive.
-            tx.execute(
-                "DELETE FROM authorization_codes WHERE expires_at <= ?1",
-                [now - ACCESS_TOKEN_TTL_SECS],
-            )?;
-            tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
+            // Codes and tokens no longer worth anything go as new ones come, besides the
+            // periodic housekeeping.
+            super::purge_expired(&tx, now)?;
             tx.execute(
                 "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
                      code_challenge, nonce, auth_req_id, expires_at)

@@ -49,6 +49,23 @@ use crate::server::AppState;
 
 pub(crate) use clients::Clients;
 
+/// Deletes the sign-in sessions past their lifetime, the access tokens past theirs, and the
+/// authorization codes that can revoke nothing still alive (a code past its own life plus an
+/// access token's); returns how many rows went. Called by the housekeeping purge, and whenever
+/// a session or a code is made.
+pub(crate) fn purge_expired(conn: &rusqlite::Connection, now: i64) -> crate::error::Result<usize> {
+    let sessions = conn
+        .prepare_cached("DELETE FROM browser_sessions WHERE expires_at <= ?1")?
+        .execute([now])?;
+    let codes = conn
+        .prepare_cached("DELETE FROM authorization_codes WHERE expires_at <= ?1")?
+        .execute([now - token::ACCESS_TOKEN_TTL_SECS])?;
+    let tokens = conn
+        .prepare_cached("DELETE FROM access_tokens WHERE expires_at <= ?1")?
+        .execute([now])?;
+    Ok(sessions + codes + tokens)
+}
+
 /// The OIDC routes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
