@@ -2,6 +2,8 @@
 //! session cookie by hand and follows no redirect) on the sign-in pages, the phone answering the
 //! action request, the relying party exchanging the code; and every refusal.
 
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use sha2::{Digest, Sha256};
@@ -572,6 +574,29 @@ async fn a_declined_sign_in_shows_a_page_with_an_access_denied_way_back() {
 
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Geweigerd"));
+    assert!(page.body.contains("error=access_denied"));
+}
+
+/// Three wrong codes on the sign-in's own request block the account, which closes it: the page
+/// says the key is blocked, with the same way back as a refusal.
+#[tokio::test]
+async fn a_sign_in_whose_account_gets_blocked_shows_the_blocked_page() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000598").await;
+    let mut browser = Browser::new(&server);
+    send_number(&mut browser, &e.number).await;
+    let (request, jws) = e.the_request().await;
+    let wrong = SigningKey::generate();
+    for _ in 0..3 {
+        let _ = e
+            .answer(&request, &e.approval(&request, &jws, &wrong))
+            .await;
+    }
+
+    let page = browser.get(PATH_STATUS).await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Geblokkeerd"));
     assert!(page.body.contains("error=access_denied"));
 }
 
