@@ -9,9 +9,12 @@ use sleutel_core::{
     AccountStatus, ActionKind, Approval, Bank, DeclineReason, IdentitySource, SignDocument,
     Transaction, Verification,
 };
+use sleutel_harness::answering_phone::Answer as WebAnswer;
+use sleutel_harness::demo_site::Lang;
 use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::ping::PingReceiver;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
+use sleutel_harness::web_demo::{self, WebDemoOptions};
 use sleutel_harness::{HarnessError, demo};
 use sleutel_protocol::api::sim::Citizen;
 
@@ -36,6 +39,30 @@ enum Command {
         /// Use this server instead of starting one in-process.
         #[arg(long)]
         server: Option<String>,
+    },
+    /// The login in a browser: the server, the demo site "Online overheid" on the authorization
+    /// code flow and a virtual phone that answers; prints the address to open and the number to
+    /// type, and runs until Ctrl-C.
+    WebDemo {
+        /// The demo site's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The server's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        server_port: u16,
+        /// The phone control API's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        control_port: u16,
+        /// How the phone answers: at once with the code, declining, "not me", never (wait), or
+        /// on a key press here (ask).
+        #[arg(long, value_enum, default_value_t = WebAnswer::Approve)]
+        answer: WebAnswer,
+        /// The demo site's language until the person picks another.
+        #[arg(long, value_enum, default_value_t = Lang::Nl)]
+        lang: Lang,
+        /// The life of a request in seconds (default: the server's policy, 300).
+        #[arg(long)]
+        request_ttl: Option<i64>,
     },
     /// A virtual phone: enrolls when its state holds no account, then answers N requests.
     Phone {
@@ -248,6 +275,24 @@ async fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Demo { server } => demo::run(server).await.map(|_| ()),
+        Command::WebDemo {
+            port,
+            server_port,
+            control_port,
+            answer,
+            lang,
+            request_ttl,
+        } => {
+            web_demo::run(WebDemoOptions {
+                site_port: port,
+                server_port,
+                control_port,
+                answer,
+                lang,
+                request_ttl_secs: request_ttl,
+            })
+            .await
+        }
         Command::Phone {
             server,
             state,

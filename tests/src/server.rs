@@ -41,6 +41,26 @@ impl InProcessServer {
         Self::start_with_push(policy, relying_parties, PushConfig::default()).await
     }
 
+    /// Starts a server with the given policy and relying parties on loopback `port` (0: any
+    /// free one), as the web demo does when asked for a fixed port.
+    pub async fn start_on(
+        port: u16,
+        policy: Policy,
+        relying_parties: Vec<RelyingPartyConfig>,
+    ) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
+        let push = PushConfig::default();
+        let server = launch(&dir, &relying_parties, &policy, &push, Some(port)).await?;
+        Ok(Self {
+            server,
+            dir,
+            relying_parties,
+            policy,
+            push,
+            http: http_client()?,
+        })
+    }
+
     /// Starts a server with the given policy and relying parties that pushes through the
     /// services `push` configures (stand-ins of FCM and APNs on loopback, in tests).
     pub async fn start_with_push(
