@@ -667,7 +667,8 @@ async fn finish_login(
 ) -> std::result::Result<(), CallbackError> {
     let id = id.ok_or(CallbackError::NoLogin)?;
     // The pending login is taken only once its state matched: a forged callback must not
-    // cancel the person's real login.
+    // cancel the person's real login. Past this point a wrong `iss` ends it: its state went to
+    // another issuer (a mix-up, RFC 9207 §2.4).
     let pending = site.sessions(|sessions| {
         let session = sessions.get_mut(id).ok_or(CallbackError::NoLogin)?;
         let pending = session

@@ -42,6 +42,19 @@ async function sendNumber(demo, page, shot, { buttonName = 'Aanmelden via Sleute
   return code;
 }
 
+/** Signs in with the phone holding its answer, and returns the server's redirect unfollowed. */
+async function heldBackAnswer(demo, page, shot) {
+  await sendNumber(demo, page, shot);
+  await shownRequest(demo);
+  // Off the refreshing wait page, which would otherwise follow the redirect itself.
+  await page.goto('about:blank');
+  await setAnswer(demo, 'approve');
+  await settledRequest(demo);
+  const status = await page.request.get(`${demo.server}/oidc/sign-in/status`, { maxRedirects: 0 });
+  assert.equal(status.status(), 303);
+  return new URL(status.headers().location);
+}
+
 test('a login by phone number shows the same code on both sides and lands on Welkom', async () => {
   const shot = screenshots('login-by-number');
   await withDemo(['--answer', 'wait'], {}, async (demo, page) => {
@@ -157,17 +170,7 @@ test('the sign-in page is in the language picked on the demo site', async () => 
 test('a callback with a wrong state gets an error page and exchanges nothing', async () => {
   const shot = screenshots('wrong-state');
   await withDemo(['--answer', 'wait'], {}, async (demo, page) => {
-    await sendNumber(demo, page, shot);
-    await shownRequest(demo);
-    // Off the refreshing wait page, which would otherwise follow the redirect itself.
-    await page.goto('about:blank');
-    await setAnswer(demo, 'approve');
-    await settledRequest(demo);
-    // The wait page's redirect, read without following it: the real answer, held back to be
-    // replayed with another state (the browser context's cookies go with the request).
-    const status = await page.request.get(`${demo.server}/oidc/sign-in/status`, { maxRedirects: 0 });
-    assert.equal(status.status(), 303);
-    const answer = new URL(status.headers().location);
+    const answer = await heldBackAnswer(demo, page, shot);
     assert.ok(answer.searchParams.get('code'));
 
     const forged = new URL(answer);
@@ -185,6 +188,34 @@ test('a callback with a wrong state gets an error page and exchanges nothing', a
     await page.goto(answer.href);
     await page.getByRole('heading', { name: `Welkom, ${demo.citizenName}` }).waitFor();
     await shot(page, 'real-answer-still-works');
+  });
+});
+
+test('a callback whose iss is not the server is refused and ends the login', async () => {
+  const shot = screenshots('wrong-issuer');
+  await withDemo(['--answer', 'wait'], {}, async (demo, page) => {
+    const answer = await heldBackAnswer(demo, page, shot);
+
+    const forged = new URL(answer);
+    forged.searchParams.set('iss', 'https://sleutel.example');
+    assert.equal((await page.goto(forged.href)).status(), 400);
+    assert.match(await page.locator('[role=alert]').textContent(), /komt niet van de Sleutel-server/);
+    await shot(page, 'wrong-issuer');
+
+    // Its state matched, so the state went to another issuer (a mix-up): the login is over.
+    assert.equal((await page.goto(answer.href)).status(), 400);
+    assert.match(await page.locator('[role=alert]').textContent(), /geen aanmelding bezig/);
+  });
+});
+
+test('a callback in a browser that started no login gets an error page', async () => {
+  const shot = screenshots('no-login');
+  await withDemo([], {}, async (demo, page) => {
+    const response = await page.goto(`${demo.site}/callback?code=some-code&state=some-state&iss=${encodeURIComponent(demo.server)}`);
+
+    assert.equal(response.status(), 400);
+    assert.match(await page.locator('[role=alert]').textContent(), /geen aanmelding bezig/);
+    await shot(page, 'no-login');
   });
 });
 
