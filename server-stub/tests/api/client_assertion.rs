@@ -34,10 +34,21 @@ const KEY_CLIENT_REDIRECT_URI: &str = "http://127.0.0.1:9/key-client/callback";
 const SECRET_CLIENT: (&str, &str) = ("rp-1", "secret-1");
 
 /// A server whose relying parties are those of [`server`] and [`KEY_CLIENT`] with `key`
-/// registered, with `policy`.
+/// registered as [`KID`], with `policy`.
 async fn server_with_key_client(key: &SigningKey, policy: Policy) -> InProcessServer {
+    server_with_key_client_keys(&[(key, KID)], policy).await
+}
+
+/// As [`server_with_key_client`], with the keys `keys` and their ids registered.
+async fn server_with_key_client_keys(
+    keys: &[(&SigningKey, &str)],
+    policy: Policy,
+) -> InProcessServer {
     let jwks = Jwks {
-        keys: vec![client_key(key, Some(KID)).public_jwk()],
+        keys: keys
+            .iter()
+            .map(|(key, kid)| client_key(key, Some(kid)).public_jwk())
+            .collect(),
     };
     let key_client = RelyingPartyConfig::new(KEY_CLIENT, "replaced", "Sleuteldienst")
         .with_private_key_jwt(jwks)
@@ -242,6 +253,19 @@ async fn an_assertion_signed_by_another_key_is_refused() {
 async fn an_assertion_naming_an_unknown_kid_is_refused() {
     let (server, key) = bench().await;
     let header = json!({"alg": "ES256", "typ": "JWT", "kid": "key-2"});
+
+    let code = answer_to(&server, &signed(&key, &header, &good_claims(&server))).await;
+
+    assert_eq!(code, codes::INVALID_CLIENT);
+}
+
+#[tokio::test]
+async fn an_assertion_without_kid_is_refused_when_the_client_has_several_keys() {
+    let key = SigningKey::generate();
+    let second = SigningKey::generate();
+    let server =
+        server_with_key_client_keys(&[(&key, KID), (&second, "key-2")], Policy::default()).await;
+    let header = json!({"alg": "ES256", "typ": "JWT"});
 
     let code = answer_to(&server, &signed(&key, &header, &good_claims(&server))).await;
 
