@@ -398,58 +398,58 @@ impl RelyingPartyConfig {
                 Self::check_client_id(&r.client_id)?;
                 let variable_name = Self::secret_variable(&r.client_id);
                 let from_environment = variable(&variable_name).filter(|s| !s.is_empty());
-                if r.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
-                    if r.secret.is_some() || from_environment.is_some() {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: a private_key_jwt client has no secret; remove \
-                             \"secret\" (and {variable_name})",
-                            r.client_id
-                        )));
-                    }
-                    let Some(jwks) = r.jwks else {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: private_key_jwt needs the client's public keys \
-                             in \"jwks\"",
-                            r.client_id
-                        )));
-                    };
-                    let jwks = read_client_jwks(jwks).map_err(|why| {
-                        StartError::Config(format!("relying party {}: {why}", r.client_id))
-                    })?;
-                    let mut rp = Self::new(&r.client_id, "", &r.name).with_private_key_jwt(jwks);
-                    if let Some(allowed) = r.allowed_claims {
-                        rp.allowed_claims = allowed;
-                    }
-                    rp.delivery_mode = r.delivery_mode;
-                    rp.notification_endpoint = r.notification_endpoint;
-                    rp.redirect_uris = r.redirect_uris;
-                    rp.validate()?;
-                    return Ok(rp);
-                }
-                if r.jwks.is_some() {
-                    return Err(StartError::Config(format!(
-                        "relying party {}: \"jwks\" is only for token_endpoint_auth_method \
-                         private_key_jwt",
+                let refuse = |why: String| {
+                    Err(StartError::Config(format!(
+                        "relying party {}: {why}",
                         r.client_id
-                    )));
-                }
-                let secret = match (r.secret, from_environment) {
-                    (Some(_), Some(_)) => {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: the secret is both in the file and in \
-                             {variable_name}",
-                            r.client_id
-                        )));
+                    )))
+                };
+                let authentication = match (r.token_endpoint_auth_method, r.jwks) {
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, _)
+                        if r.secret.is_some() || from_environment.is_some() =>
+                    {
+                        return refuse(format!(
+                            "a private_key_jwt client has no secret; remove \"secret\" (and \
+                             {variable_name})"
+                        ));
                     }
-                    (Some(secret), None) | (None, Some(secret)) => secret,
-                    (None, None) => {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: no secret; give \"secret\" or set {variable_name}",
-                            r.client_id
-                        )));
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, Some(jwks)) => {
+                        match read_client_jwks(jwks) {
+                            Ok(jwks) => ClientAuthentication::PrivateKeyJwt(jwks),
+                            Err(why) => return refuse(why),
+                        }
+                    }
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
+                        return refuse(
+                            "private_key_jwt needs the client's public keys in \"jwks\"".into(),
+                        );
+                    }
+                    (TokenEndpointAuthMethod::ClientSecretBasic, Some(_)) => {
+                        return refuse(
+                            "\"jwks\" is only for token_endpoint_auth_method private_key_jwt"
+                                .into(),
+                        );
+                    }
+                    (TokenEndpointAuthMethod::ClientSecretBasic, None) => {
+                        match (r.secret, from_environment) {
+                            (Some(_), Some(_)) => {
+                                return refuse(format!(
+                                    "the secret is both in the file and in {variable_name}"
+                                ));
+                            }
+                            (Some(secret), None) | (None, Some(secret)) => {
+                                ClientAuthentication::SecretBasic(secret)
+                            }
+                            (None, None) => {
+                                return refuse(format!(
+                                    "no secret; give \"secret\" or set {variable_name}"
+                                ));
+                            }
+                        }
                     }
                 };
-                let mut rp = Self::new(&r.client_id, &secret, &r.name);
+                let mut rp = Self::new(&r.client_id, "", &r.name);
+                rp.authentication = authentication;
                 if let Some(allowed) = r.allowed_claims {
                     rp.allowed_claims = allowed;
                 }
