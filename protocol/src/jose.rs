@@ -364,6 +364,20 @@ impl UnverifiedJws {
         Ok(self.payload)
     }
 
+    /// Verifies the signature with `key` after checking that alg is ES256, whatever the `typ`,
+    /// and returns the payload: for JWTs whose type the sender chooses, such as client
+    /// assertions (RFC 7523 sets none; libraries send `JWT` or nothing).
+    pub fn verify_any_type(self, key: &VerifyingKey, what: &'static str) -> Result<Vec<u8>> {
+        if self.header.alg != ES256 {
+            return Err(ProtocolError::UnexpectedHeader(format!(
+                "alg {} (only ES256 is accepted)",
+                self.header.alg
+            )));
+        }
+        verify_es256(key, self.signing_input.as_bytes(), &self.signature, what)?;
+        Ok(self.payload)
+    }
+
     /// The payload without verification: only for choosing a key, never for a decision.
     pub fn unverified_payload(&self) -> &[u8] {
         &self.payload
@@ -538,6 +552,22 @@ mod tests {
         let jws = UnverifiedJws::parse(&token, "t").unwrap();
         assert!(matches!(
             jws.verify(k.verifying_key(), "t", "t"),
+            Err(ProtocolError::UnexpectedHeader(_))
+        ));
+    }
+
+    #[test]
+    fn any_type_verification_accepts_any_typ_but_only_es256() {
+        let k = key();
+        let token = sign_compact(&Header::es256("JWT"), b"{}", &k).unwrap();
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        assert_eq!(jws.verify_any_type(k.verifying_key(), "t").unwrap(), b"{}");
+        let mut header = Header::es256("JWT");
+        header.alg = "HS256".into();
+        let token = sign_compact(&header, b"{}", &k).unwrap();
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        assert!(matches!(
+            jws.verify_any_type(k.verifying_key(), "t"),
             Err(ProtocolError::UnexpectedHeader(_))
         ));
     }

@@ -11,6 +11,20 @@ pub const MAX_JWS_BYTES: usize = 32 * 1024;
 /// usual allowance for DPoP proofs (RFC 9449 §11.1 leaves it to the server).
 pub const CLOCK_SKEW_SECS: i64 = 60;
 
+/// Clock difference tolerated between a relying party and the server when checking a client
+/// assertion's `exp`, `nbf` and `iat` (RFC 7523 §3 lets the server allow "some small leeway").
+/// Both ends are servers that keep time by NTP, so the allowance is tighter than the phones'.
+pub const CLIENT_ASSERTION_CLOCK_SKEW_SECS: i64 = 30;
+
+/// Furthest ahead a client assertion's `exp` may lie. An assertion is made for one request and
+/// sent at once; a long-lived one is a bearer credential that could be stolen and replayed
+/// elsewhere (until its `jti` is used), and its `jti` would have to be kept that long.
+pub const MAX_CLIENT_ASSERTION_LIFETIME_SECS: i64 = 300;
+
+/// Longest `jti` of a client assertion: a random id of a few dozen characters is plenty, and
+/// anything longer is refused before it is hashed and stored.
+pub const MAX_CLIENT_ASSERTION_JTI_CHARS: usize = 256;
+
 /// How long a DPoP-style proof stays acceptable after its `iat`.
 pub const PROOF_MAX_AGE_SECS: i64 = 120;
 

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use sleutel_protocol::api::oidc::{AUTH_METHOD_CLIENT_SECRET_BASIC, AUTH_METHOD_PRIVATE_KEY_JWT};
+use sleutel_protocol::jose::{ES256, Jwks};
 use sleutel_protocol::limits::{
     MAX_ACTION_LIFETIME_SECS, MAX_ACTION_TEXT_CHARS, MAX_ID_CHARS, MAX_RP_NAME_CHARS,
 };
@@ -173,8 +175,9 @@ pub(crate) fn check_service_url(what: &str, url: &str) -> Result<String, StartEr
 pub struct RelyingPartyConfig {
     /// The OAuth client id.
     pub client_id: String,
-    /// The client secret for `client_secret_basic`.
-    pub secret: String,
+    /// How the client authenticates at the token and backchannel endpoints: one method, as
+    /// registered.
+    pub authentication: ClientAuthentication,
     /// The name the person sees on the phone.
     pub name: String,
     /// The identity claims this relying party may ask for (`protocol::claims`); a request for
@@ -190,6 +193,56 @@ pub struct RelyingPartyConfig {
     /// or plain `http` to a loopback address. None: the relying party uses CIBA only.
     pub redirect_uris: Vec<String>,
 }
+
+/// How a relying party proves who it is at the token endpoint and the backchannel
+/// authentication endpoint. One method per client: a secret client cannot authenticate with an
+/// assertion, nor a key client with a secret, so that a leaked secret of a client that moved to
+/// keys opens nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuthentication {
+    /// `client_secret_basic` (RFC 6749 §2.3.1): HTTP Basic with this secret.
+    SecretBasic(String),
+    /// `private_key_jwt` (OIDC Core §9, RFC 7523): a JWT signed with ES256 by one of these
+    /// public keys (EC P-256, each with its own `kid`), checked by
+    /// [`RelyingPartyConfig::validate`].
+    PrivateKeyJwt(Jwks),
+}
+
+impl ClientAuthentication {
+    /// The method's name in registrations and discovery.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::SecretBasic(_) => AUTH_METHOD_CLIENT_SECRET_BASIC,
+            Self::PrivateKeyJwt(_) => AUTH_METHOD_PRIVATE_KEY_JWT,
+        }
+    }
+}
+
+// The secret never appears in Debug output (and so never in logs); key ids are public.
+impl fmt::Debug for ClientAuthentication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecretBasic(_) => f.write_str("SecretBasic(<redacted>)"),
+            Self::PrivateKeyJwt(jwks) => f
+                .debug_tuple("PrivateKeyJwt")
+                .field(&jwks.keys.iter().map(|k| &k.kid).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// The client authentication methods of a registration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TokenEndpointAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    PrivateKeyJwt,
+}
+
+/// The members of a JWK that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1): a
+/// registration holds public keys only, and a private key found in a file has leaked already.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The CIBA token delivery modes this server offers (push is not: it would hand the ID token to
 /// an endpoint instead of to an authenticated token request).
@@ -230,6 +283,13 @@ struct Registration {
     notification_endpoint: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
+    /// `client_secret_basic` (the default) or `private_key_jwt`.
+    #[serde(default)]
+    token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// For `private_key_jwt`: the client's public keys as a JWK Set. Read as JSON first, so
+    /// that private key material in it is found and refused (the typed key would drop it).
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
 }
 
 // The secret never appears in Debug output (and so never in logs).
@@ -237,7 +297,7 @@ impl fmt::Debug for RelyingPartyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RelyingPartyConfig")
             .field("client_id", &self.client_id)
-            .field("secret", &"<redacted>")
+            .field("authentication", &self.authentication)
             .field("name", &self.name)
             .field("allowed_claims", &self.allowed_claims)
             .field("delivery_mode", &self.delivery_mode)
@@ -269,7 +329,7 @@ impl RelyingPartyConfig {
     pub fn new(client_id: &str, secret: &str, name: &str) -> Self {
         Self {
             client_id: client_id.into(),
-            secret: secret.into(),
+            authentication: ClientAuthentication::SecretBasic(secret.into()),
             name: name.into(),
             allowed_claims: Self::DEFAULT_ALLOWED_CLAIMS
                 .iter()
@@ -279,6 +339,13 @@ impl RelyingPartyConfig {
             notification_endpoint: None,
             redirect_uris: Vec::new(),
         }
+    }
+
+    /// The same relying party authenticating with `private_key_jwt` and the public keys `jwks`
+    /// instead of a secret.
+    pub fn with_private_key_jwt(mut self, jwks: Jwks) -> Self {
+        self.authentication = ClientAuthentication::PrivateKeyJwt(jwks);
+        self
     }
 
     /// The same relying party with `uris` as its registered redirect URIs.
@@ -310,8 +377,10 @@ impl RelyingPartyConfig {
 
     /// Reads a registration file: a JSON array of objects with `client_id`, `name`, `secret`
     /// (or the secret in `SLEUTEL_RP_SECRET_<ID>`), `allowed_claims` (default: the name),
-    /// `delivery_mode` (`poll` or `ping`), `notification_endpoint` (for ping) and
-    /// `redirect_uris` (for the authorization code flow).
+    /// `delivery_mode` (`poll` or `ping`), `notification_endpoint` (for ping),
+    /// `redirect_uris` (for the authorization code flow), and `token_endpoint_auth_method`:
+    /// `client_secret_basic` (the default) or `private_key_jwt` with the client's public keys in
+    /// `jwks` (a JWK Set of EC P-256 keys, each with a `kid`) and no secret.
     pub fn parse_file(json: &str) -> Result<Vec<Self>, StartError> {
         Self::parse_file_with(json, |name| std::env::var(name).ok())
     }
@@ -328,23 +397,59 @@ impl RelyingPartyConfig {
             .map(|r| {
                 Self::check_client_id(&r.client_id)?;
                 let variable_name = Self::secret_variable(&r.client_id);
-                let secret = match (r.secret, variable(&variable_name).filter(|s| !s.is_empty())) {
-                    (Some(_), Some(_)) => {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: the secret is both in the file and in \
-                             {variable_name}",
-                            r.client_id
-                        )));
+                let from_environment = variable(&variable_name).filter(|s| !s.is_empty());
+                let refuse = |why: String| {
+                    Err(StartError::Config(format!(
+                        "relying party {}: {why}",
+                        r.client_id
+                    )))
+                };
+                let authentication = match (r.token_endpoint_auth_method, r.jwks) {
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, _)
+                        if r.secret.is_some() || from_environment.is_some() =>
+                    {
+                        return refuse(format!(
+                            "a private_key_jwt client has no secret; remove \"secret\" (and \
+                             {variable_name})"
+                        ));
                     }
-                    (Some(secret), None) | (None, Some(secret)) => secret,
-                    (None, None) => {
-                        return Err(StartError::Config(format!(
-                            "relying party {}: no secret; give \"secret\" or set {variable_name}",
-                            r.client_id
-                        )));
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, Some(jwks)) => {
+                        match read_client_jwks(jwks) {
+                            Ok(jwks) => ClientAuthentication::PrivateKeyJwt(jwks),
+                            Err(why) => return refuse(why),
+                        }
+                    }
+                    (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
+                        return refuse(
+                            "private_key_jwt needs the client's public keys in \"jwks\"".into(),
+                        );
+                    }
+                    (TokenEndpointAuthMethod::ClientSecretBasic, Some(_)) => {
+                        return refuse(
+                            "\"jwks\" is only for token_endpoint_auth_method private_key_jwt"
+                                .into(),
+                        );
+                    }
+                    (TokenEndpointAuthMethod::ClientSecretBasic, None) => {
+                        match (r.secret, from_environment) {
+                            (Some(_), Some(_)) => {
+                                return refuse(format!(
+                                    "the secret is both in the file and in {variable_name}"
+                                ));
+                            }
+                            (Some(secret), None) | (None, Some(secret)) => {
+                                ClientAuthentication::SecretBasic(secret)
+                            }
+                            (None, None) => {
+                                return refuse(format!(
+                                    "no secret; give \"secret\" or set {variable_name}"
+                                ));
+                            }
+                        }
                     }
                 };
-                let mut rp = Self::new(&r.client_id, &secret, &r.name);
+                let mut rp = Self::new(&r.client_id, "", &r.name);
+                rp.authentication = authentication;
                 if let Some(allowed) = r.allowed_claims {
                     rp.allowed_claims = allowed;
                 }
@@ -438,11 +543,19 @@ impl RelyingPartyConfig {
     /// Checks that the id is a short token, the secret is not empty and the name can be shown.
     pub fn validate(&self) -> Result<(), StartError> {
         Self::check_client_id(&self.client_id)?;
-        if self.secret.is_empty() {
-            return Err(StartError::Config(format!(
-                "relying party {} has an empty secret",
-                self.client_id
-            )));
+        match &self.authentication {
+            ClientAuthentication::SecretBasic(secret) if secret.is_empty() => {
+                return Err(StartError::Config(format!(
+                    "relying party {} has an empty secret",
+                    self.client_id
+                )));
+            }
+            ClientAuthentication::SecretBasic(_) => {}
+            ClientAuthentication::PrivateKeyJwt(jwks) => {
+                check_client_jwks(jwks).map_err(|why| {
+                    StartError::Config(format!("relying party {}: {why}", self.client_id))
+                })?
+            }
         }
         if let Err(why) = display::check_showable(&self.name, MAX_RP_NAME_CHARS) {
             return Err(StartError::Config(format!(
@@ -494,6 +607,52 @@ impl RelyingPartyConfig {
             display::clean_display_text(&text, MAX_ACTION_TEXT_CHARS)
         }
     }
+}
+
+/// Reads the `jwks` of a registration: a JWK Set without private key material.
+fn read_client_jwks(value: serde_json::Value) -> Result<Jwks, String> {
+    let keys = value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("\"jwks\" must be a JWK Set: an object with a \"keys\" array")?;
+    for key in keys {
+        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.get(**m).is_some()) {
+            return Err(format!(
+                "\"jwks\" holds private key material ({member:?}): register the public keys \
+                 only, and replace the private key, which has left its owner"
+            ));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| format!("\"jwks\": {e} (EC P-256 keys only)"))
+}
+
+/// Checks a client's registered keys: at least one; each an EC P-256 point for ES256, for
+/// signing, with a `kid` of its own, so that an assertion's `kid` names exactly one key.
+fn check_client_jwks(jwks: &Jwks) -> Result<(), String> {
+    if jwks.keys.is_empty() {
+        return Err("\"jwks\" has no keys".into());
+    }
+    for (i, key) in jwks.keys.iter().enumerate() {
+        let Some(kid) = key.kid.as_deref().filter(|k| !k.is_empty()) else {
+            return Err(format!("key {} of \"jwks\" has no \"kid\"", i + 1));
+        };
+        if jwks.keys[..i].iter().any(|k| k.kid.as_deref() == Some(kid)) {
+            return Err(format!("\"jwks\" has two keys with kid {kid:?}"));
+        }
+        key.to_verifying_key()
+            .map_err(|e| format!("key {kid:?} of \"jwks\" is not usable: {e}"))?;
+        if let Some(alg) = key.alg.as_deref().filter(|a| *a != ES256) {
+            return Err(format!(
+                "key {kid:?} of \"jwks\" is for {alg}; only {ES256} is accepted"
+            ));
+        }
+        if let Some(use_) = key.use_.as_deref().filter(|u| *u != "sig") {
+            return Err(format!(
+                "key {kid:?} of \"jwks\" is for use {use_:?}, not \"sig\""
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A notification endpoint must be `https` (CIBA §7.1 asks for TLS), or plain `http` to a
@@ -816,13 +975,131 @@ mod tests {
         let rp =
             RelyingPartyConfig::parse_with("bank-x:s3cret:Bank X: online", no_environment).unwrap();
         assert_eq!(rp.client_id, "bank-x");
-        assert_eq!(rp.secret, "s3cret");
+        assert_eq!(secret(&rp), "s3cret");
         assert_eq!(rp.name, "Bank X: online");
         assert_eq!(rp.login_text(), "Ik log in bij Bank X: online");
     }
 
     fn no_environment(_: &str) -> Option<String> {
         None
+    }
+
+    fn secret(rp: &RelyingPartyConfig) -> &str {
+        match &rp.authentication {
+            ClientAuthentication::SecretBasic(secret) => secret,
+            ClientAuthentication::PrivateKeyJwt(_) => panic!("not a secret client"),
+        }
+    }
+
+    /// A fresh P-256 public key as a registration file gives it, with `kid`.
+    fn public_jwk(kid: &str) -> serde_json::Value {
+        use p256::elliptic_curve::Generate;
+        let key = p256::ecdsa::SigningKey::generate();
+        let jwk = sleutel_protocol::jose::Jwk::from_verifying_key(key.verifying_key());
+        serde_json::json!({"kty": "EC", "crv": "P-256", "x": jwk.x, "y": jwk.y, "kid": kid})
+    }
+
+    /// A registration file of one private_key_jwt client with `jwks`.
+    fn key_client_file(jwks: serde_json::Value) -> String {
+        serde_json::json!([{
+            "client_id": "shop", "name": "Webwinkel",
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks
+        }])
+        .to_string()
+    }
+
+    fn start_error(json: &str) -> String {
+        RelyingPartyConfig::parse_file_with(json, no_environment)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_registration_file_gives_a_private_key_jwt_client_its_keys() {
+        let json =
+            key_client_file(serde_json::json!({"keys": [public_jwk("k1"), public_jwk("k2")]}));
+
+        let rps = RelyingPartyConfig::parse_file_with(&json, no_environment).unwrap();
+
+        let ClientAuthentication::PrivateKeyJwt(jwks) = &rps[0].authentication else {
+            panic!("not a key client");
+        };
+        assert!(jwks.find("k1").is_some() && jwks.find("k2").is_some());
+    }
+
+    #[test]
+    fn a_client_jwks_without_keys_is_refused() {
+        let err = start_error(&key_client_file(serde_json::json!({"keys": []})));
+        assert!(err.contains("no keys"), "{err}");
+    }
+
+    #[test]
+    fn a_client_key_without_kid_is_refused() {
+        let mut key = public_jwk("k1");
+        key.as_object_mut().unwrap().remove("kid");
+        let err = start_error(&key_client_file(serde_json::json!({"keys": [key]})));
+        assert!(err.contains("no \"kid\""), "{err}");
+    }
+
+    #[test]
+    fn two_client_keys_with_one_kid_are_refused() {
+        let jwks = serde_json::json!({"keys": [public_jwk("k1"), public_jwk("k1")]});
+        let err = start_error(&key_client_file(jwks));
+        assert!(err.contains("two keys with kid"), "{err}");
+    }
+
+    #[test]
+    fn a_client_key_off_the_curve_is_refused() {
+        let mut key = public_jwk("k1");
+        key["y"] = serde_json::json!(sleutel_protocol::jose::b64([7u8; 32]));
+        let err = start_error(&key_client_file(serde_json::json!({"keys": [key]})));
+        assert!(err.contains("not usable"), "{err}");
+    }
+
+    #[test]
+    fn a_client_key_of_another_type_is_refused() {
+        let rsa = serde_json::json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"});
+        let err = start_error(&key_client_file(serde_json::json!({"keys": [rsa]})));
+        assert!(err.contains("EC P-256"), "{err}");
+    }
+
+    #[test]
+    fn a_client_jwks_with_a_private_key_is_refused() {
+        let mut key = public_jwk("k1");
+        key["d"] = serde_json::json!(sleutel_protocol::jose::b64([1u8; 32]));
+        let err = start_error(&key_client_file(serde_json::json!({"keys": [key]})));
+        assert!(err.contains("private key material"), "{err}");
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_with_a_secret_is_refused() {
+        let json = serde_json::json!([{
+            "client_id": "shop", "name": "Webwinkel", "secret": "s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [public_jwk("k1")]}
+        }])
+        .to_string();
+        let err = start_error(&json);
+        assert!(err.contains("has no secret"), "{err}");
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_without_jwks_is_refused() {
+        let json = r#"[{"client_id": "shop", "name": "Webwinkel",
+                        "token_endpoint_auth_method": "private_key_jwt"}]"#;
+        let err = start_error(json);
+        assert!(err.contains("\"jwks\""), "{err}");
+    }
+
+    #[test]
+    fn a_secret_client_with_jwks_is_refused() {
+        let json = serde_json::json!([{
+            "client_id": "shop", "name": "Webwinkel", "secret": "s",
+            "jwks": {"keys": [public_jwk("k1")]}
+        }])
+        .to_string();
+        let err = start_error(&json);
+        assert!(err.contains("only for token_endpoint_auth_method"), "{err}");
     }
 
     #[test]
@@ -859,12 +1136,9 @@ mod tests {
         let with_colons =
             RelyingPartyConfig::parse_with("bank-x::Bank X: online", environment).unwrap();
 
+        assert_eq!((secret(&short), short.name.as_str()), ("s3cret", "Bank X"));
         assert_eq!(
-            (short.secret.as_str(), short.name.as_str()),
-            ("s3cret", "Bank X")
-        );
-        assert_eq!(
-            (with_colons.secret.as_str(), with_colons.name.as_str()),
+            (secret(&with_colons), with_colons.name.as_str()),
             ("s3cret", "Bank X: online")
         );
     }

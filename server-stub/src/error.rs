@@ -221,6 +221,10 @@ pub enum ServerError {
     /// Client authentication failed.
     #[error("invalid client")]
     InvalidClient,
+    /// Client authentication failed for the reason given (a check of a client assertion, two
+    /// methods in one request): never the assertion itself, which could be replayed.
+    #[error("invalid client: {0}")]
+    InvalidClientAuthentication(&'static str),
     /// The scope is not acceptable.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
@@ -279,9 +283,12 @@ impl ServerError {
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound(_) | UnknownEnrollment | UnknownRequest => StatusCode::NOT_FOUND,
             HttpMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            InvalidProof(_) | ProofReplayed | UnknownDevice | DeviceRevoked | InvalidClient => {
-                StatusCode::UNAUTHORIZED
-            }
+            InvalidProof(_)
+            | ProofReplayed
+            | UnknownDevice
+            | DeviceRevoked
+            | InvalidClient
+            | InvalidClientAuthentication(_) => StatusCode::UNAUTHORIZED,
             EnrollmentExpired | RequestExpired | IdentityCodeExpired | IdentityCodeUsed => {
                 StatusCode::GONE
             }
@@ -362,7 +369,7 @@ impl ServerError {
             IdentityCodeExpired => codes::IDENTITY_CODE_EXPIRED,
             IdentityCodeUsed => codes::IDENTITY_CODE_USED,
             IdentityCodeBlocked => codes::IDENTITY_CODE_BLOCKED,
-            InvalidClient => codes::INVALID_CLIENT,
+            InvalidClient | InvalidClientAuthentication(_) => codes::INVALID_CLIENT,
             InvalidScope(_) => codes::INVALID_SCOPE,
             UnknownUserId(_) => codes::UNKNOWN_USER_ID,
             InvalidBindingMessage(_) => codes::INVALID_BINDING_MESSAGE,
@@ -426,7 +433,7 @@ impl IntoResponse for ServerError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
             // RFC 6749 §5.2: a 401 for client authentication names the scheme.
-            Self::InvalidClient => {
+            Self::InvalidClient | Self::InvalidClientAuthentication(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"sleutel\""),

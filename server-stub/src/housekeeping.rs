@@ -1,8 +1,8 @@
 //! The purge, at start and then periodically, of what no longer counts for anything: proof ids
 //! past their replay window, rate-limit events past their window, enrollments a while after they
 //! expired, requests with their evidence past the policy's retention, sign-in sessions,
-//! authorization codes and access tokens past their life, and the simulators' outbox messages
-//! past theirs. Without it each of
+//! authorization codes, access tokens and the kept ids of client assertions past their life,
+//! and the simulators' outbox messages past theirs. Without it each of
 //! these tables would grow with every request, refused ones included.
 
 use std::time::Duration;
@@ -31,7 +31,8 @@ pub(crate) struct Purged {
     pub requests: usize,
     /// Simulated SMS, e-mail and push messages past their retention.
     pub outbox_messages: usize,
-    /// Sign-in sessions, authorization codes and access tokens past their life.
+    /// Sign-in sessions, authorization codes, access tokens and client assertion ids past their
+    /// life.
     pub sign_ins: usize,
 }
 
@@ -142,5 +143,29 @@ mod tests {
             })
             .unwrap();
         assert_eq!(left, ["alive", "recently-expired"]);
+    }
+
+    #[test]
+    fn the_purge_deletes_the_ids_of_expired_client_assertions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        let now = 1_000_000;
+        let left: Vec<String> = db
+            .with_conn(|conn| {
+                for (jti_hash, expires_at) in [("expired", now - 1), ("alive", now + 60)] {
+                    conn.execute(
+                        "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at)
+                         VALUES ('rp', ?1, ?2)",
+                        params![jti_hash, expires_at],
+                    )?;
+                }
+                purge(conn, &Policy::default(), now)?;
+                let mut statement = conn.prepare("SELECT jti_hash FROM client_assertion_jtis")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+
+        assert_eq!(left, ["alive"]);
     }
 }

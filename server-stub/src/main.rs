@@ -40,8 +40,8 @@ struct Args {
     #[arg(long = "rp", value_name = "ID[:SECRET]:NAME", value_parser = parse_rp)]
     relying_parties: Vec<RelyingPartyConfig>,
     /// A JSON file of relying-party registrations (see below): display name, secret (or the
-    /// environment variable), allowed claims, delivery mode, notification endpoint, redirect
-    /// URIs. May be combined with --rp.
+    /// environment variable) or public keys (private_key_jwt), allowed claims, delivery mode,
+    /// notification endpoint, redirect URIs. May be combined with --rp.
     #[arg(long, value_name = "FILE")]
     rp_file: Option<PathBuf>,
     /// Push to Android phones through FCM with this service account's JSON key file. Without
@@ -105,6 +105,10 @@ Relying-party registrations (--rp-file):
   birthdate, national_register_number, phone_number, age_over_18; without a list, the name.
   \"redirect_uris\" (https, or http on loopback) opens the authorization code flow; each is
   compared exactly.
+  \"token_endpoint_auth_method\": \"private_key_jwt\" with \"jwks\": {\"keys\": [{\"kty\": \"EC\",
+  \"crv\": \"P-256\", \"kid\": \"k1\", \"x\": ..., \"y\": ...}]} (public keys only, each with its
+  own kid; no secret) makes the client sign ES256 client assertions instead of sending a
+  secret; the default is \"client_secret_basic\".
   --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.
 
 Push:

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Policy, RelyingPartyConfig, ServerConfig};
+use crate::config::{ClientAuthentication, Policy, RelyingPartyConfig, ServerConfig};
 use crate::db::Db;
 use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
@@ -228,9 +228,10 @@ fn check_listen(
              closed test network"
         )));
     }
-    let demo = relying_parties
-        .iter()
-        .any(|rp| rp.secret == RelyingPartyConfig::DEMO_SECRET);
+    let demo = relying_parties.iter().any(|rp| {
+        rp.authentication
+            == ClientAuthentication::SecretBasic(RelyingPartyConfig::DEMO_SECRET.into())
+    });
     tracing::warn!(
         %addr,
         demo_relying_party_with_public_secret = demo,

@@ -5,21 +5,25 @@
 //! approved (kind, binding message, payment, free-text digest, document, and the hash of the
 //! signed request that names the server's evidence).
 //!
+//! A relying party authenticates with its secret (`client_secret_basic`) or with a signing key
+//! (`private_key_jwt`, [`ClientKey`]): then every call carries a fresh client assertion.
+//!
 //! The `_raw` variants send the same requests with any form and hand back the server's answer
 //! as it came, for tests that check a refusal's status, headers and body.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use p256::ecdsa::SigningKey;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
 use sleutel_protocol::api::oidc::{
-    BackchannelAuthResponse, DiscoveryDocument, IdTokenClaims, TokenResponse,
+    BackchannelAuthResponse, ClientAssertionClaims, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
 use sleutel_protocol::api::{self, codes};
 use sleutel_protocol::approval::ApprovedAction;
-use sleutel_protocol::jose::{Jwks, b64};
+use sleutel_protocol::jose::{self, Header, Jwk, Jwks, b64};
 use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
@@ -226,13 +230,83 @@ impl LoginRequest {
     }
 }
 
+/// Lifetime of the client assertions a [`ClientKey`] makes: one call's worth, well inside the
+/// server's maximum ([`sleutel_protocol::limits::MAX_CLIENT_ASSERTION_LIFETIME_SECS`]).
+pub const CLIENT_ASSERTION_LIFETIME_SECS: i64 = 60;
+
+/// The `typ` of the client assertions a [`ClientKey`] makes: the one RFC 7519 §5.1 suggests.
+pub const CLIENT_ASSERTION_TYP: &str = "JWT";
+
+/// A relying party's signing key for `private_key_jwt` (RFC 7523): it signs a fresh client
+/// assertion, with a random `jti`, for every call.
+#[derive(Clone)]
+pub struct ClientKey {
+    key: Arc<SigningKey>,
+    kid: Option<String>,
+}
+
+impl ClientKey {
+    /// The key `key`, named `kid` in the assertions' header (none: the server must have this
+    /// key alone registered).
+    pub fn new(key: SigningKey, kid: Option<&str>) -> Self {
+        Self {
+            key: Arc::new(key),
+            kid: kid.map(str::to_owned),
+        }
+    }
+
+    /// The public key as the relying party registers it: with its `kid`, for ES256 signatures.
+    pub fn public_jwk(&self) -> Jwk {
+        let jwk = Jwk::from_verifying_key(self.key.verifying_key());
+        match &self.kid {
+            Some(kid) => jwk.published(kid.clone()),
+            None => jwk,
+        }
+    }
+
+    /// A client assertion of `client_id` for `audience` (the issuer or the token endpoint
+    /// URL), valid from `now` for [`CLIENT_ASSERTION_LIFETIME_SECS`], with a random `jti`.
+    pub fn assertion(&self, client_id: &str, audience: &str, now: i64) -> Result<String> {
+        let mut jti = [0u8; 16];
+        getrandom::fill(&mut jti)
+            .map_err(|e| HarnessError::Usage(format!("no randomness: {e}")))?;
+        let claims = ClientAssertionClaims {
+            iss: client_id.to_owned(),
+            sub: client_id.to_owned(),
+            aud: audience.to_owned(),
+            jti: jose::b64(jti),
+            iat: now,
+            exp: now + CLIENT_ASSERTION_LIFETIME_SECS,
+        };
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| HarnessError::Usage(e.to_string()))?;
+        let mut header = Header::es256(CLIENT_ASSERTION_TYP);
+        if let Some(kid) = &self.kid {
+            header = header.with_kid(kid.clone());
+        }
+        match jose::sign_compact(&header, &payload, self.key.as_ref()) {
+            Ok(token) => Ok(token),
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// How a relying party proves who it is.
+#[derive(Clone)]
+enum Credentials {
+    /// `client_secret_basic`.
+    Secret(String),
+    /// `private_key_jwt`.
+    Key(ClientKey),
+}
+
 /// A registered relying party.
 #[derive(Clone)]
 pub struct RelyingParty {
     http: reqwest::Client,
     base: String,
     client_id: String,
-    secret: String,
+    credentials: Credentials,
     /// The discovery document, fetched once: it names every endpoint and the issuer.
     discovery: Arc<OnceCell<DiscoveryDocument>>,
 }
@@ -255,8 +329,24 @@ impl RelyingParty {
             http,
             base: base.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
+            credentials: Credentials::Secret(secret.to_owned()),
             discovery: Arc::default(),
+        }
+    }
+
+    /// The relying party `client_id` authenticating with `key` (`private_key_jwt`), at the
+    /// server `base`.
+    pub fn with_key(base: &str, client_id: &str, key: ClientKey) -> Result<Self> {
+        Ok(Self::new(base, client_id, "")?.signing_with(client_id, key))
+    }
+
+    /// The same server's endpoints called as `client_id` authenticating with `key` instead of
+    /// a secret.
+    pub fn signing_with(&self, client_id: &str, key: ClientKey) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            credentials: Credentials::Key(key),
+            ..self.clone()
         }
     }
 
@@ -266,7 +356,7 @@ impl RelyingParty {
         // The clone keeps the discovery document: it is the same whoever asks.
         Self {
             client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
+            credentials: Credentials::Secret(secret.to_owned()),
             ..self.clone()
         }
     }
@@ -320,8 +410,14 @@ impl RelyingParty {
         &self,
         form: &F,
     ) -> Result<reqwest::Response> {
-        let endpoint = &self.discovery().await?.backchannel_authentication_endpoint;
-        Ok(self.authenticated(endpoint).form(form).send().await?)
+        let discovery = self.discovery().await?;
+        // CIBA §7.1: the audience of an assertion at this endpoint is the issuer.
+        self.post_authenticated(
+            &discovery.backchannel_authentication_endpoint,
+            &discovery.issuer,
+            form,
+        )
+        .await
     }
 
     /// Polls the token endpoint once.
@@ -332,23 +428,63 @@ impl RelyingParty {
     /// Polls the token endpoint once, answered as it came (a pending request, a refusal, the
     /// `Retry-After` of a client held back).
     pub async fn token_raw(&self, auth_req_id: &str) -> Result<reqwest::Response> {
-        let endpoint = &self.discovery().await?.token_endpoint;
-        Ok(self
-            .authenticated(endpoint)
-            .form(&[
-                ("grant_type", api::oidc::CIBA_GRANT_TYPE),
-                ("auth_req_id", auth_req_id),
-            ])
-            .send()
-            .await?)
+        self.token_request_raw(&[
+            ("grant_type", api::oidc::CIBA_GRANT_TYPE),
+            ("auth_req_id", auth_req_id),
+        ])
+        .await
     }
 
-    /// A POST with client_secret_basic: RFC 6749 §2.3.1 form-encodes id and secret first.
-    fn authenticated(&self, endpoint: &str) -> reqwest::RequestBuilder {
-        self.http.post(endpoint).basic_auth(
-            form_encode(&self.client_id),
-            Some(form_encode(&self.secret)),
-        )
+    /// A token request with `form` as it is (any grant), authenticated as this relying party
+    /// is, answered as it came.
+    pub async fn token_request_raw<F: Serialize + ?Sized>(
+        &self,
+        form: &F,
+    ) -> Result<reqwest::Response> {
+        let endpoint = &self.discovery().await?.token_endpoint;
+        // OIDC Core §9: the audience of an assertion at the token endpoint is its URL.
+        self.post_authenticated(endpoint, endpoint, form).await
+    }
+
+    /// POSTs `form` to `endpoint`, authenticated: with client_secret_basic (RFC 6749 §2.3.1
+    /// form-encodes id and secret first), or with a fresh client assertion for `audience`
+    /// added to the form (RFC 7523 §2.2).
+    async fn post_authenticated<F: Serialize + ?Sized>(
+        &self,
+        endpoint: &str,
+        audience: &str,
+        form: &F,
+    ) -> Result<reqwest::Response> {
+        let request = self.http.post(endpoint).form(form);
+        let request = match &self.credentials {
+            Credentials::Secret(secret) => request
+                .basic_auth(form_encode(&self.client_id), Some(form_encode(secret)))
+                .build()?,
+            Credentials::Key(key) => {
+                let assertion =
+                    key.assertion(&self.client_id, audience, sleutel_protocol::clock::now())?;
+                let mut request = request.build()?;
+                let mut body = request
+                    .body()
+                    .and_then(reqwest::Body::as_bytes)
+                    .unwrap_or_default()
+                    .to_vec();
+                if !body.is_empty() {
+                    body.push(b'&');
+                }
+                let added = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair(
+                        "client_assertion_type",
+                        api::oidc::CLIENT_ASSERTION_TYPE_JWT_BEARER,
+                    )
+                    .append_pair("client_assertion", &assertion)
+                    .finish();
+                body.extend_from_slice(added.as_bytes());
+                *request.body_mut() = Some(body.into());
+                request
+            }
+        };
+        Ok(self.http.execute(request).await?)
     }
 
     /// Polls at the given interval until the person has answered, as CIBA poll mode asks:
@@ -421,24 +557,22 @@ impl RelyingParty {
     }
 
     /// Exchanges an authorization code at the token endpoint (authorization code flow,
-    /// `client_secret_basic`), with the redirect URI of the authorization request and the PKCE
-    /// verifier whose S256 challenge it carried.
+    /// authenticated as this relying party is: `client_secret_basic` or `private_key_jwt`),
+    /// with the redirect URI of the authorization request and the PKCE verifier whose S256
+    /// challenge it carried.
     pub async fn exchange_code(
         &self,
         code: &str,
         redirect_uri: &str,
         code_verifier: &str,
     ) -> Result<TokenResponse> {
-        let endpoint = &self.discovery().await?.token_endpoint;
         let response = self
-            .authenticated(endpoint)
-            .form(&[
+            .token_request_raw(&[
                 ("grant_type", api::oidc::AUTHORIZATION_CODE_GRANT_TYPE),
                 ("code", code),
                 ("redirect_uri", redirect_uri),
                 ("code_verifier", code_verifier),
             ])
-            .send()
             .await?;
         json_or_error(response).await
     }

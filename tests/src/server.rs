@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sleutel_server::{Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig};
 
-use crate::rp::RelyingParty;
+use crate::rp::{ClientKey, RelyingParty};
 use crate::sim::SimClient;
 use crate::{HarnessError, Result, http_client};
 
@@ -136,6 +136,13 @@ impl InProcessServer {
     /// The relying party `client_id` with `secret` of this server.
     pub fn relying_party(&self, client_id: &str, secret: &str) -> RelyingParty {
         RelyingParty::with_client(self.http.clone(), &self.url(), client_id, secret)
+    }
+
+    /// The relying party `client_id` of this server, authenticating with `key`
+    /// (`private_key_jwt`).
+    pub fn relying_party_with_key(&self, client_id: &str, key: ClientKey) -> RelyingParty {
+        RelyingParty::with_client(self.http.clone(), &self.url(), client_id, "")
+            .signing_with(client_id, key)
     }
 
     /// Stops the server and starts it again on the same port and database, as after a crash or

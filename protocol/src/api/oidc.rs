@@ -27,6 +27,33 @@ pub const AUTHORIZATION_CODE_GRANT_TYPE: &str = "authorization_code";
 /// The CIBA grant type.
 pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 
+/// `client_assertion_type` of a client that authenticates with a signed JWT (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE_JWT_BEARER: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Client authentication with HTTP Basic and the client secret (RFC 6749 §2.3.1).
+pub const AUTH_METHOD_CLIENT_SECRET_BASIC: &str = "client_secret_basic";
+/// Client authentication with a JWT signed by the client's registered key (OIDC Core §9,
+/// RFC 7523).
+pub const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
+/// The claims of a client assertion (RFC 7523 §3, OIDC Core §9): the client (`iss` and `sub`)
+/// says to the server (`aud`) that it is itself, once (`jti`), until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAssertionClaims {
+    /// The client id.
+    pub iss: String,
+    /// The client id again.
+    pub sub: String,
+    /// The server's issuer identifier or its token endpoint URL.
+    pub aud: String,
+    /// A unique id: the server accepts each one once.
+    pub jti: String,
+    /// When the assertion was made.
+    pub iat: i64,
+    /// When it stops being acceptable.
+    pub exp: i64,
+}
+
 /// The OIDC discovery document (the members this server supports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveryDocument {
@@ -63,6 +90,11 @@ pub struct DiscoveryDocument {
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Signing algorithms of client assertions (`private_key_jwt`) at the token endpoint, and
+    /// so at the backchannel authentication endpoint, which authenticates clients the same way
+    /// (CIBA §7.1). Empty when a document without it is read.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// ID token signing algorithms.
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// Scopes.

@@ -40,12 +40,12 @@ pub(super) async fn bc_authorize(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let client = authenticate_client(&state, &headers, peer.ip()).await?;
+    let params = Params::parse(&body)?;
+    let client = authenticate_client(&state, &headers, &params, peer.ip()).await?;
     let client_id = client.client_id.clone();
     state
         .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
         .await?;
-    let params = Params::parse(&body)?;
     let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
     let (started, superseded, pushes) = state
         .db(move |app, conn| create_login(app, conn, &client, ask))

@@ -7,9 +7,11 @@
 //! the ID token once the person approved ([`token`]).
 //!
 //! Decisions:
-//! - Clients authenticate with `client_secret_basic` only; id and secret are form-decoded
-//!   (RFC 6749 §2.3.1) and the secret is compared in constant time, as SHA-256 digests so that
-//!   not even its length leaks.
+//! - Clients authenticate with `client_secret_basic` (id and secret form-decoded, RFC 6749
+//!   §2.3.1; the secret compared in constant time, as SHA-256 digests so that not even its
+//!   length leaks) or `private_key_jwt` (an ES256 JWT, RFC 7523, single use), one method per
+//!   client as registered, at the token and the backchannel endpoints alike ([`clients`],
+//!   decision 0023).
 //! - A login for a blocked account is refused at once with `access_denied`: the person cannot
 //!   confirm anything until they activate again, so waiting for the expiry helps nobody.
 //! - `slow_down` is answered to a poll that comes sooner than `interval` after the previous
@@ -41,7 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sleutel_protocol::api::oidc::{self, DiscoveryDocument};
-use sleutel_protocol::jose::Jwks;
+use sleutel_protocol::jose::{self, Jwks};
 use sleutel_protocol::{approval, claims};
 
 use crate::config::DeliveryMode;
@@ -49,9 +51,10 @@ use crate::server::AppState;
 
 pub(crate) use clients::Clients;
 
-/// Deletes the sign-in sessions past their lifetime, the access tokens past theirs, and the
+/// Deletes the sign-in sessions past their lifetime, the access tokens past theirs, the
 /// authorization codes that can revoke nothing still alive (a code past its own life plus an
-/// access token's); returns how many rows went. Called by the housekeeping purge, and whenever
+/// access token's), and the kept `jti` of expired client assertions; returns how many rows
+/// went. Called by the housekeeping purge, and whenever
 /// a session or a code is made.
 pub(crate) fn purge_expired(conn: &rusqlite::Connection, now: i64) -> crate::error::Result<usize> {
     let sessions = conn
@@ -63,7 +66,8 @@ pub(crate) fn purge_expired(conn: &rusqlite::Connection, now: i64) -> crate::err
     let tokens = conn
         .prepare_cached("DELETE FROM access_tokens WHERE expires_at <= ?1")?
         .execute([now])?;
-    Ok(sessions + codes + tokens)
+    let assertions = clients::purge_expired_assertions(conn, now)?;
+    Ok(sessions + codes + tokens + assertions)
 }
 
 /// The OIDC routes.
@@ -106,7 +110,12 @@ async fn discovery(State(state): State<AppState>) -> Json<DiscoveryDocument> {
             oidc::AUTHORIZATION_CODE_GRANT_TYPE.into(),
             oidc::CIBA_GRANT_TYPE.into(),
         ],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
+        token_endpoint_auth_methods_supported: vec![
+            oidc::AUTH_METHOD_CLIENT_SECRET_BASIC.into(),
+            oidc::AUTH_METHOD_PRIVATE_KEY_JWT.into(),
+        ],
+        // Client assertions are ES256 only, as everything else here (decision 0001).
+        token_endpoint_auth_signing_alg_values_supported: vec![jose::ES256.into()],
         id_token_signing_alg_values_supported: vec!["ES256".into()],
         scopes_supported: ask::SUPPORTED_SCOPES
             .iter()

@@ -68,17 +68,18 @@ pub(super) const ADULT_AGE_YEARS: u32 = 18;
 /// endpoint right after the login, short enough that a leaked token soon opens nothing.
 pub(super) const ACCESS_TOKEN_TTL_SECS: i64 = 300;
 
-/// `POST /oidc/token`: the CIBA grant, polled by the relying party.
+/// `POST /oidc/token`: the CIBA grant, polled by the relying party, and the authorization
+/// code grant.
 pub(super) async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let client_id = authenticate_client(&state, &headers, peer.ip())
+    let params = Params::parse(&body)?;
+    let client_id = authenticate_client(&state, &headers, &params, peer.ip())
         .await?
         .client_id;
-    let params = Params::parse(&body)?;
     match params.required("grant_type")? {
         oidc::CIBA_GRANT_TYPE => {}
         oidc::AUTHORIZATION_CODE_GRANT_TYPE => {

@@ -18,7 +18,7 @@ use url::Url;
 use crate::common::*;
 
 /// A PKCE verifier and its S256 challenge (computed apart, with `openssl dgst -sha256`).
-const VERIFIER: &str = "dBjftJeZ4CK-P1UcR4dgkKUqeQQfqX6J-bMd6oJ3cPw";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CK-P1UcR4dgkKUqeQQfqX6J-bMd6oJ3cPw";
 const CHALLENGE: &str = "xhUrj-o0xMrn2237aduIA29_XbviWkR_2LYXt5Ke63c";
 const STATE: &str = "state-of-the-rp";
 const NONCE: &str = "nonce-of-the-rp";
@@ -28,7 +28,7 @@ const PATH_NUMBER: &str = "/oidc/sign-in/number";
 const PATH_STATUS: &str = "/oidc/sign-in/status";
 
 /// A browser: no redirects followed, the session cookie kept by hand.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
@@ -65,7 +65,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(server: &InProcessServer) -> Self {
+    pub(crate) fn new(server: &InProcessServer) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -140,7 +140,16 @@ async fn sign_in_page(browser: &mut Browser, changes: &[(&str, Option<&str>)]) -
 
 /// The browser sends `number` through the form and lands on the wait page.
 async fn send_number(browser: &mut Browser, number: &str) -> Page {
-    let page = sign_in_page(browser, &[]).await;
+    send_number_for(browser, number, &[]).await
+}
+
+/// As [`send_number`], for an authorization request with `changes` to its parameters.
+async fn send_number_for(
+    browser: &mut Browser,
+    number: &str,
+    changes: &[(&str, Option<&str>)],
+) -> Page {
+    let page = sign_in_page(browser, changes).await;
     let sent = browser
         .post(
             PATH_NUMBER,
@@ -153,7 +162,17 @@ async fn send_number(browser: &mut Browser, number: &str) -> Page {
 
 /// A whole sign-in of `e` in `browser`, approved on the phone: the code of the redirect back.
 async fn approved_code(browser: &mut Browser, e: &Enrolled) -> String {
-    send_number(browser, &e.number).await;
+    approved_code_for(browser, e, &[]).await
+}
+
+/// As [`approved_code`], for an authorization request with `changes` to its parameters (another
+/// client and its redirect URI).
+pub(crate) async fn approved_code_for(
+    browser: &mut Browser,
+    e: &Enrolled,
+    changes: &[(&str, Option<&str>)],
+) -> String {
+    send_number_for(browser, &e.number, changes).await;
     let (request, jws) = e.the_request().await;
     let accepted: ResponseAccepted = ok(e
         .answer(&request, &e.approval(&request, &jws, &e.pin))

@@ -1,5 +1,6 @@
 //! The `sleutel-server` binary: one "listening on" line on stdout, a clean stop on SIGTERM,
-//! loopback only unless `--allow-remote`, relying-party secrets from the environment.
+//! loopback only unless `--allow-remote`, relying-party secrets from the environment, keys
+//! (`private_key_jwt`) from the registration file.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -7,7 +8,10 @@ use std::process::{Child, Command, Stdio};
 use reqwest::StatusCode;
 use sleutel_protocol::api::{self, codes};
 
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
 use sleutel_harness::http_client;
+use sleutel_harness::rp::ClientKey;
 
 use crate::common::*;
 
@@ -180,4 +184,85 @@ async fn the_help_explains_remote_listening_and_secrets_from_the_environment() {
     assert!(output.status.success());
     assert!(help.contains("--allow-remote"), "{help}");
     assert!(help.contains("SLEUTEL_RP_SECRET_"), "{help}");
+}
+
+/// A registration file in `dir` of the key client `shop` whose `jwks` holds `key`.
+fn key_client_file(dir: &tempfile::TempDir, key: serde_json::Value) -> std::path::PathBuf {
+    let path = dir.path().join("rp.json");
+    let registrations = serde_json::json!([{
+        "client_id": "shop", "name": "Webwinkel",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key]}
+    }]);
+    std::fs::write(&path, registrations.to_string()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_binary_authenticates_a_key_client_of_the_rp_file_by_its_assertion() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ClientKey::new(SigningKey::generate(), Some("k1"));
+    let file = key_client_file(&dir, serde_json::to_value(key.public_jwk()).unwrap());
+    let mut child = server_command(&dir)
+        .args(["--listen", "127.0.0.1:0", "--rp-file"])
+        .arg(&file)
+        .spawn()
+        .unwrap();
+    let url = announced_url(&mut child);
+    let assertion = key
+        .assertion("shop", &url, sleutel_protocol::clock::now())
+        .unwrap();
+
+    let response = http_client()
+        .unwrap()
+        .post(format!("{url}{}", api::oidc::PATH_BC_AUTHORIZE))
+        .form(&[
+            ("scope", "openid"),
+            ("login_hint", "+32479999999"),
+            (
+                "client_assertion_type",
+                api::oidc::CLIENT_ASSERTION_TYPE_JWT_BEARER,
+            ),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    // Past client authentication, the unknown number is the only complaint.
+    let (status, error) = err(response).await;
+    assert_eq!(
+        (status, error.error),
+        (StatusCode::BAD_REQUEST, codes::UNKNOWN_USER_ID.to_owned())
+    );
+    stop(child);
+}
+
+#[tokio::test]
+async fn the_binary_refuses_an_rp_file_whose_jwks_holds_a_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ClientKey::new(SigningKey::generate(), Some("k1"));
+    let mut jwk = serde_json::to_value(key.public_jwk()).unwrap();
+    jwk["d"] = serde_json::json!(sleutel_protocol::jose::b64([1u8; 32]));
+    let file = key_client_file(&dir, jwk);
+    let mut command = server_command(&dir);
+    command
+        .args(["--listen", "127.0.0.1:0", "--rp-file"])
+        .arg(&file);
+
+    let said = refusal(command);
+
+    assert!(said.contains("private key material"), "{said}");
+}
+
+#[tokio::test]
+async fn the_help_explains_private_key_jwt_registrations() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sleutel-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("private_key_jwt"), "{help}");
+    assert!(help.contains("\"jwks\""), "{help}");
 }

@@ -37,7 +37,7 @@ pub fn jti() -> String {
 pub const OTHER_RPS: usize = 6;
 
 /// The relying parties of a test server: the demo one and `rp-1` to `rp-`[`OTHER_RPS`].
-fn relying_parties() -> Vec<RelyingPartyConfig> {
+pub fn relying_parties() -> Vec<RelyingPartyConfig> {
     std::iter::once(RelyingPartyConfig::demo())
         .chain((1..=OTHER_RPS).map(|n| {
             RelyingPartyConfig::new(

@@ -510,7 +510,7 @@ async fn discovery_names_the_ciba_poll_endpoints() {
     );
     assert_eq!(
         doc.token_endpoint_auth_methods_supported,
-        vec!["client_secret_basic"]
+        vec!["client_secret_basic", "private_key_jwt"]
     );
     assert_eq!(doc.subject_types_supported, vec!["pairwise"]);
     assert_eq!(doc.response_types_supported, vec!["code"]);

@@ -8,6 +8,7 @@
 mod authcode;
 mod bad_input;
 mod binary;
+mod client_assertion;
 mod common;
 mod concurrency;
 mod device_life;
