@@ -8,7 +8,10 @@
 //! What it prints is also read by the browser tests (`tests/browser/`): one `label: value` line
 //! per address, then [`READY_LINE`]. The labels are the `LABEL_` constants.
 
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
 use sleutel_core::Bank;
+use sleutel_protocol::jose::Jwks;
 use sleutel_server::{Policy, RelyingPartyConfig};
 use tokio::task::JoinSet;
 
@@ -16,7 +19,7 @@ use crate::answering_phone::{Answer, AnsweringPhone, bind_loopback};
 use crate::demo::{DEMO_CODE, DEMO_PHONE};
 use crate::demo_site::{DemoSite, Lang, redirect_uri};
 use crate::phone::VirtualPhone;
-use crate::rp::RelyingParty;
+use crate::rp::{ClientKey, RelyingParty};
 use crate::server::InProcessServer;
 use crate::{HarnessError, Result};
 
@@ -29,7 +32,7 @@ pub const LABEL_SERVER: &str = "server";
 /// Label of the line with the phone's control API.
 pub const LABEL_CONTROL: &str = "phone control";
 /// Label of the line with the second relying party, for an off-the-shelf OpenID Connect client:
-/// `client_id secret redirect_uri`.
+/// `client_id secret redirect_uri` (the secret `-` when it authenticates with its keys).
 pub const LABEL_EXTRA_CLIENT: &str = "other client";
 /// The last line printed once everything listens.
 pub const READY_LINE: &str = "ready (Ctrl-C stops)";
@@ -65,7 +68,25 @@ pub struct WebDemoOptions {
     /// The life of a request in seconds (the server's `request_ttl_secs`); `None` keeps the
     /// policy's, 5 minutes.
     pub request_ttl_secs: Option<i64>,
+    /// How the demo site authenticates at the token endpoint.
+    pub client_auth: ClientAuth,
+    /// The public keys of the second relying party ([`EXTRA_CLIENT_ID`]): with them it
+    /// authenticates with `private_key_jwt` instead of its secret.
+    pub extra_client_jwks: Option<Jwks>,
 }
+
+/// How the demo site authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// `client_secret_basic` with the demo secret.
+    Secret,
+    /// `private_key_jwt` (RFC 7523) with a P-256 key drawn at start, whose public key is the
+    /// demo relying party's registration.
+    PrivateKeyJwt,
+}
+
+/// The `kid` of the demo site's key under [`ClientAuth::PrivateKeyJwt`].
+const DEMO_SITE_KID: &str = "online-overheid-web-demo";
 
 impl Default for WebDemoOptions {
     fn default() -> Self {
@@ -76,6 +97,8 @@ impl Default for WebDemoOptions {
             answer: Answer::Approve,
             lang: Lang::Nl,
             request_ttl_secs: None,
+            client_auth: ClientAuth::Secret,
+            extra_client_jwks: None,
         }
     }
 }
@@ -90,12 +113,30 @@ pub async fn run(options: WebDemoOptions) -> Result<()> {
     if let Some(ttl) = options.request_ttl_secs {
         policy.request_ttl_secs = ttl;
     }
-    let relying_parties = vec![
-        RelyingPartyConfig::demo().with_redirect_uris(&[&redirect_uri(&site_url)]),
+    let site_key = match options.client_auth {
+        ClientAuth::Secret => None,
+        ClientAuth::PrivateKeyJwt => {
+            Some(ClientKey::new(SigningKey::generate(), Some(DEMO_SITE_KID)))
+        }
+    };
+    let mut demo = RelyingPartyConfig::demo().with_redirect_uris(&[&redirect_uri(&site_url)]);
+    if let Some(key) = &site_key {
+        demo = demo.with_private_key_jwt(Jwks {
+            keys: vec![key.public_jwk()],
+        });
+    }
+    let mut extra =
         RelyingPartyConfig::new(EXTRA_CLIENT_ID, EXTRA_CLIENT_SECRET, EXTRA_CLIENT_NAME)
             .with_claims(&sleutel_protocol::claims::ALL)
-            .with_redirect_uris(&[&extra_redirect]),
-    ];
+            .with_redirect_uris(&[&extra_redirect]);
+    let extra_secret = match options.extra_client_jwks {
+        Some(jwks) => {
+            extra = extra.with_private_key_jwt(jwks);
+            "-"
+        }
+        None => EXTRA_CLIENT_SECRET,
+    };
+    let relying_parties = vec![demo, extra];
     let server = InProcessServer::start_on(options.server_port, policy, relying_parties).await?;
     let server_url = server.url();
     println!("Sleutel web demo");
@@ -117,6 +158,10 @@ pub async fn run(options: WebDemoOptions) -> Result<()> {
         RelyingPartyConfig::DEMO_CLIENT_ID,
         RelyingPartyConfig::DEMO_SECRET,
     );
+    let rp = match site_key {
+        Some(key) => rp.signing_with(RelyingPartyConfig::DEMO_CLIENT_ID, key),
+        None => rp,
+    };
     let site = DemoSite::new(site_listener, &site_url, rp, options.lang);
 
     let mut tasks = JoinSet::new();
@@ -132,7 +177,7 @@ pub async fn run(options: WebDemoOptions) -> Result<()> {
         citizen.given_name, citizen.family_name
     );
     println!("{LABEL_CONTROL}: {control_url}");
-    println!("{LABEL_EXTRA_CLIENT}: {EXTRA_CLIENT_ID} {EXTRA_CLIENT_SECRET} {extra_redirect}");
+    println!("{LABEL_EXTRA_CLIENT}: {EXTRA_CLIENT_ID} {extra_secret} {extra_redirect}");
     println!("the phone answers: {}", describe(options.answer));
     println!("{LABEL_SITE}: {site_url}/");
     println!("{READY_LINE}");

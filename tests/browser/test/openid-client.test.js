@@ -7,6 +7,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
 import * as client from 'openid-client';
 
 import { launchBrowser, screenshots } from '../lib/browser.js';
@@ -20,16 +24,34 @@ const APPROVAL_MS = 20_000;
  * refuses unless told: allowInsecureRequests is only for this test bench, where server and
  * client share the machine and nothing crosses a network; a real issuer is https.
  */
-async function discover(demo) {
+async function discover(demo, authentication) {
   const { clientId, clientSecret } = demo.otherClient;
   return client.discovery(
     new URL(demo.server),
     clientId,
     undefined,
-    // The server authenticates clients with client_secret_basic only.
-    client.ClientSecretBasic(clientSecret),
+    // The server takes client_secret_basic or private_key_jwt, as registered.
+    authentication ?? client.ClientSecretBasic(clientSecret),
     { execute: [client.allowInsecureRequests] },
   );
+}
+
+/**
+ * A P-256 key pair for private_key_jwt, and a JWK Set file with its public key for web-demo's
+ * --other-client-jwks (the private key stays in this process).
+ */
+async function clientKey() {
+  const { privateKey, publicKey } = await crypto.subtle.generateKey(
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['sign', 'verify'],
+  );
+  const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', publicKey);
+  const kid = 'openid-client-test';
+  const dir = mkdtempSync(path.join(tmpdir(), 'sleutel-jwks-'));
+  const file = path.join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [{ kty, crv, x, y, kid, alg: 'ES256', use: 'sig' }] }));
+  return { privateKey, kid, file };
 }
 
 /** A login's secrets and its authorization URL. */
@@ -149,6 +171,40 @@ test('openid-client refuses an answer whose state is not the one it sent', async
 
     const other = { ...login, state: client.randomState() };
     await assert.rejects(finish(config, other, callback), (e) => /state/.test(e.cause?.message));
+  } finally {
+    await demo.stop();
+  }
+});
+
+test('openid-client signs in with private_key_jwt and verifies the ID token', async () => {
+  const key = await clientKey();
+  const demo = await startWebDemo(['--other-client-jwks', key.file]);
+  try {
+    assert.equal(demo.otherClient.clientSecret, '-');
+    const config = await discover(demo, client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }));
+    const login = await startLogin(config, demo);
+
+    const callback = await signInOverHttp(login, demo);
+    const { claims, userinfo } = await finish(config, login, callback);
+
+    assert.equal(claims.name, demo.citizenName);
+    assert.equal(userinfo.sub, claims.sub);
+  } finally {
+    await demo.stop();
+  }
+});
+
+test('openid-client with another key than the registered one is refused at the token endpoint', async () => {
+  const registered = await clientKey();
+  const other = await clientKey();
+  const demo = await startWebDemo(['--other-client-jwks', registered.file]);
+  try {
+    const config = await discover(demo, client.PrivateKeyJwt({ key: other.privateKey, kid: registered.kid }));
+    const login = await startLogin(config, demo);
+    const callback = await signInOverHttp(login, demo);
+
+    // 401 invalid_client, with the WWW-Authenticate challenge RFC 6749 §5.2 asks for.
+    await assert.rejects(finish(config, login, callback), (e) => e.status === 401);
   } finally {
     await demo.stop();
   }

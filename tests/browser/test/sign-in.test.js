@@ -124,6 +124,16 @@ test('a login nobody answers expires with a Verlopen page', async () => {
   });
 });
 
+test('the demo site signs in with private_key_jwt as well', async () => {
+  const shot = screenshots('private-key-jwt');
+  await withDemo(['--client-auth', 'private-key-jwt'], {}, async (demo, page) => {
+    await sendNumber(demo, page, shot);
+    await page.getByRole('heading', { name: `Welkom, ${demo.citizenName}` })
+      .waitFor({ timeout: STEP_MS });
+    await shot(page, 'welkom');
+  });
+});
+
 const LANGUAGES = [
   {
     lang: 'nl', signIn: 'Aanmelden via Sleutel', title: 'Aanmelden met Sleutel', send: 'Versturen',
