@@ -39,8 +39,8 @@ mod testing;
 use sleutel_protocol::clock;
 
 pub use config::{
-    ApnsConfig, ApnsEnvironment, DeliveryMode, FcmConfig, Policy, PushConfig, RelyingPartyConfig,
-    ServerConfig,
+    ApnsConfig, ApnsEnvironment, AppLinksConfig, DeliveryMode, FcmConfig, Policy, PushConfig,
+    RelyingPartyConfig, ServerConfig,
 };
 pub use error::{ServerError, StartError};
 pub use server::{RunningServer, start};
