@@ -30,6 +30,7 @@ use subtle::ConstantTimeEq;
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
 use super::backchannel::{count_backchannel_call, create_login};
 use super::link;
+use super::live;
 use super::page::{self, Lang, escape};
 use crate::config::{RelyingPartyConfig, is_loopback};
 use crate::error::{Result, ServerError};
@@ -807,7 +808,12 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
             );
             page::html(
                 StatusCode::OK,
-                page::document(lang, t.wait_title, &refresh, &body),
+                page::document(
+                    lang,
+                    t.wait_title,
+                    &live::head(&refresh),
+                    &format!("{body}{}", live::LIVE_REGION),
+                ),
                 None,
             )
         }

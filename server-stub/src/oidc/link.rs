@@ -38,6 +38,7 @@ use super::authorize::{
     internal_page, see_other, session_ask, session_of, session_row,
 };
 use super::backchannel::{create_login_in, request_id_of};
+use super::live;
 use super::no_store;
 use super::page::{self, Lang, escape};
 use crate::auth::{self, PhoneCall};
@@ -187,7 +188,12 @@ pub(super) async fn qr_page(State(state): State<AppState>, headers: HeaderMap) -
     );
     page::html(
         StatusCode::OK,
-        page::document(lang, t.qr_title, &refresh, &body),
+        page::document(
+            lang,
+            t.qr_title,
+            &live::head(&refresh),
+            &format!("{body}{}", live::LIVE_REGION),
+        ),
         None,
     )
 }

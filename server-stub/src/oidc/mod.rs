@@ -33,6 +33,7 @@ mod backchannel;
 mod clients;
 mod code;
 mod link;
+mod live;
 mod page;
 mod token;
 
@@ -80,6 +81,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(authorize::PATH_SIGN_IN_STATUS, get(authorize::status))
         .route(page::PATH_STYLESHEET, get(page::stylesheet))
         .route(link::PATH_QR_PAGE, get(link::qr_page))
+        .route(live::PATH_SCRIPT, get(live::script))
+        .route(live::PATH_STATUS_JSON, get(live::status_json))
         .route(link::PATH_QR_IMAGE, get(link::qr_image))
         .route(link::PATH_RETURN, get(link::return_to_rp))
         .route(sign_in::PATH_APP_SIGN_IN, get(link::link_in_browser))

@@ -6,10 +6,12 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet
-/// and images, forms only to the server itself, never in a frame (clickjacking), no `<base>`.
-pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet,
+/// images and live-status script (no inline script, no eval) and its status requests, forms
+/// only to the server itself, never in a frame (clickjacking), no `<base>`.
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// Path of the pages' stylesheet, served by the server itself (no third-party resources).
 pub(super) const PATH_STYLESHEET: &str = "/oidc/sign-in/style.css";
@@ -22,7 +24,8 @@ input{font-size:1.25rem;padding:.5rem;width:100%;box-sizing:border-box}\
 button,a.button{display:inline-block;margin-top:1rem;font-size:1.1rem;padding:.6rem 1.2rem;\
 background:#ff4612;color:#fff;border:0;border-radius:.3rem;text-decoration:none}\
 :focus-visible{outline:3px solid #0b57d0;outline-offset:2px}\
-.code{font-size:2.5rem;font-weight:700;letter-spacing:.3rem}.error{color:#a40000}";
+.code{font-size:2.5rem;font-weight:700;letter-spacing:.3rem}.error{color:#a40000}\
+img{display:block;max-width:100%;height:auto}";
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -542,3 +542,121 @@ async fn a_malformed_app_configuration_stops_the_start() {
 
     assert!(started.is_err());
 }
+
+// --- The live status (JavaScript) -----------------------------------------------------------
+
+const PATH_SCRIPT: &str = "/oidc/sign-in/live.js";
+const PATH_STATUS_JSON: &str = "/oidc/sign-in/status.json";
+
+/// The status the script reads, as the browser gets it.
+async fn live_status(browser: &mut Browser) -> serde_json::Value {
+    let page = browser.get(PATH_STATUS_JSON).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    serde_json::from_str(&page.body).unwrap()
+}
+
+#[tokio::test]
+async fn the_qr_and_wait_pages_load_the_script_and_refresh_only_without_it() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000740").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+
+    let qr = browser.get(PATH_QR_PAGE).await;
+    let _: SignInLinkOpened = ok(open(&e, &qr_link(&server, &browser, 0)).await).await;
+    let wait = browser.get(PATH_STATUS).await;
+
+    for page in [qr, wait] {
+        assert!(
+            page.body
+                .contains(&format!("<script src=\"{PATH_SCRIPT}\" defer></script>"))
+        );
+        assert!(page.body.contains("<noscript><meta http-equiv=\"refresh\""));
+        assert!(!page.body.contains("<script>"));
+        assert!(page.body.contains("aria-live=\"polite\""));
+    }
+}
+
+#[tokio::test]
+async fn the_policy_allows_scripts_and_requests_of_the_servers_own_origin_only() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+
+    let page = sign_in_page(&mut browser, &[]).await;
+
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self';"));
+    assert!(csp.contains("connect-src 'self';"));
+    assert!(!csp.contains("unsafe"));
+}
+
+#[tokio::test]
+async fn the_script_is_javascript_without_eval() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+
+    let script = browser.get(PATH_SCRIPT).await;
+
+    assert_eq!(script.status, StatusCode::OK);
+    assert_eq!(
+        script.headers[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(script.body.contains(PATH_STATUS_JSON));
+    assert!(!script.body.contains("eval("));
+    assert!(!script.body.contains("innerHTML"));
+}
+
+#[tokio::test]
+async fn the_live_status_gives_the_qr_image_of_the_step_then_the_short_code() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000741").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+
+    let unbound = live_status(&mut browser).await;
+    let _: SignInLinkOpened = ok(open(&e, &qr_link(&server, &browser, 0)).await).await;
+    let waiting = live_status(&mut browser).await;
+
+    assert_eq!(unbound["state"], "unbound");
+    let step = unbound["step"].as_i64().unwrap();
+    assert_eq!(
+        unbound["image"],
+        format!("{PATH_QR_IMAGE}?step={step}").as_str()
+    );
+    let (request, _) = e.the_request().await;
+    assert_eq!(waiting["state"], "waiting");
+    assert_eq!(waiting["code"], request.binding_message.unwrap().as_str());
+}
+
+#[tokio::test]
+async fn the_live_status_of_an_answered_sign_in_leaves_the_code_to_the_wait_page() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000742").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+    let _: SignInLinkOpened = ok(open(&e, &qr_link(&server, &browser, 0)).await).await;
+    approve(&e).await;
+
+    let finished = live_status(&mut browser).await;
+    let back = browser.get(PATH_STATUS).await;
+
+    assert_eq!(finished["state"], "finished");
+    assert_eq!(finished["next"], PATH_STATUS);
+    assert!(!finished.to_string().contains("code="));
+    assert!(query_param(&back.location(), "code").is_some());
+}
+
+#[tokio::test]
+async fn the_live_status_without_a_session_sends_the_script_to_the_status_page() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+
+    let gone = live_status(&mut browser).await;
+
+    assert_eq!(gone["state"], "finished");
+    assert_eq!(gone["next"], PATH_STATUS);
+}
