@@ -45,6 +45,7 @@ use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, Params};
+use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 use crate::{clock, db, random};
 
@@ -346,6 +347,13 @@ fn bind(
         .get(&session.client_id)
         .cloned()
         .ok_or(ServerError::SignInLinkExpired)?;
+    // A link starts a login like a backchannel call of the relying party, and counts as one.
+    let limit = Limit::per_minute(app.policy.max_backchannel_per_client_per_minute);
+    rate::take(&tx, Bucket::BackchannelCalls(&client.client_id), limit, now)?.map_err(
+        |exceeded| ServerError::BackchannelRateLimited {
+            retry_after: exceeded.retry_after,
+        },
+    )?;
     let binding_code = random::digits(authorize::BINDING_CODE_DIGITS)?;
     // The account is the device's: no number to look up.
     let ask = session_ask(

@@ -11,7 +11,7 @@ use sleutel_protocol::api::sign_in::{
     OpenSignInLink, PATH_APP_SIGN_IN, PATH_DEVICE_SIGN_IN, SignInLinkOpened,
 };
 use sleutel_protocol::api::{ResponseAccepted, codes};
-use sleutel_server::{AppLinksConfig, RelyingPartyConfig};
+use sleutel_server::{AppLinksConfig, Policy, RelyingPartyConfig};
 
 use crate::authcode::{
     Browser, PATH_STATUS, Page, STATE, demo_exchange, send_number, sign_in_page,
@@ -322,6 +322,26 @@ async fn a_blocked_account_cannot_bind_a_sign_in() {
 
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error.error, codes::ACCOUNT_BLOCKED);
+}
+
+#[tokio::test]
+async fn links_beyond_the_relying_partys_backchannel_rate_are_slowed_down() {
+    let server = server_with(Policy {
+        max_backchannel_per_client_per_minute: 1,
+        ..Policy::default()
+    })
+    .await;
+    let first = enroll(&server, "+32470000713").await;
+    let second = enroll(&server, "+32470000714").await;
+    let (_, one) = app_link_of_new_session(&server).await;
+    let (_, other) = app_link_of_new_session(&server).await;
+    let _: SignInLinkOpened = ok(open(&first, &one).await).await;
+
+    let (status, error) = err(open(&second, &other).await).await;
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error.error, codes::SLOW_DOWN);
+    assert!(second.pending().await.is_empty());
 }
 
 #[tokio::test]
