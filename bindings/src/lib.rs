@@ -26,5 +26,5 @@ pub use sleutel_core::{
     Account, AccountEvent, AccountEventKind, AccountStatus, ActionKind, ActionView, Approval,
     Authenticator, Bank, BankHandoff, CoreError, Decision, DeclineReason, EnrollmentProgress,
     EnrollmentStep, HistoryEntry, IdentitySource, KeyProtection, Keystore, KeystoreError,
-    PushPlatform, SmsSent, Transaction, UvMethod, Verification,
+    PushPlatform, SignInRequest, SmsSent, Transaction, UvMethod, Verification,
 };

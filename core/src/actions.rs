@@ -303,27 +303,38 @@ pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<Action
         return Ok(view(&account.account_id, verified.request));
     }
 
+    let shown = fetch_request(ctx, &account, &message.request_id).await?;
+    debug!("request received by push");
+    Ok(shown)
+}
+
+/// Fetches the request `request_id` of `account` from the server, verifies it against the
+/// pinned keys, keeps it and returns what to show.
+pub(crate) async fn fetch_request(
+    ctx: &Context,
+    account: &AccountRow,
+    request_id: &str,
+) -> Result<ActionView, CoreError> {
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
     let envelope: RequestEnvelope = ctx
         .client
         .call(
             &account.server_url,
             Method::GET,
-            &api::path_request(&message.request_id),
+            &api::path_request(request_id),
             None,
             &device,
         )
         .await
-        .map_err(|e| note_account_error(ctx, &account, e))?;
-    let verified = verify_request(&envelope.request, &account, now)?;
-    if verified.request.jti != message.request_id {
+        .map_err(|e| note_account_error(ctx, account, e))?;
+    let verified = verify_request(&envelope.request, account, crate::now())?;
+    if verified.request.jti != request_id {
         return Err(CoreError::untrusted(
-            "the server sent another request than the push named",
+            "the server sent another request than the one named",
         ));
     }
     ctx.store
         .insert_pending(&pending_row(&verified, &account.account_id))?;
-    debug!("request received by push");
     Ok(view(&account.account_id, verified.request))
 }
 

@@ -16,6 +16,7 @@ use crate::enrollment::{self, BankHandoff, EnrollmentProgress, Start};
 use crate::error::CoreError;
 use crate::keystore::{Keystore, KeystoreError};
 use crate::life;
+use crate::sign_in::{self, SignInRequest};
 use crate::software_keystore::SoftwareKeystore;
 use crate::store::Store;
 
@@ -296,6 +297,33 @@ impl Authenticator {
         actions::refresh_pending(&self.ctx).await
     }
 
+    /// Opens a sign-in link for `account_id`: the QR code a sign-in page shows, scanned with the
+    /// app, or the "open the app" link tapped on this phone (app-to-app; the platform opens the
+    /// app with `https://<server>/app/sign-in?...`). The server binds the browser's sign-in to
+    /// the account and starts its request; the answer is the request to show, which the person
+    /// then approves or declines with [`Authenticator::approve`] or [`Authenticator::decline`]
+    /// exactly as one that came by push. For a link tapped on this phone,
+    /// [`SignInRequest::return_url`] is the URL to open after the answer: it takes the person
+    /// back to the service.
+    ///
+    /// Refused before anything is sent: a link that is not an `https` sign-in link of this
+    /// account's server (another host, plain http, another path, a missing, repeated or extra
+    /// parameter): [`CoreError::NotASignInLink`]; an account not on this phone:
+    /// [`CoreError::NoAccount`]; a blocked one: [`CoreError::AccountBlocked`]; a revoked
+    /// one: [`CoreError::DeviceRevoked`].
+    ///
+    /// From the server: a QR code older than a few seconds, or a sign-in that ended:
+    /// [`CoreError::SignInLinkExpired`] (scan again); a sign-in already bound by another scan
+    /// or link: [`CoreError::SignInLinkUsed`]; a forged link: [`CoreError::NotASignInLink`];
+    /// an account blocked meanwhile: [`CoreError::AccountBlocked`].
+    pub async fn open_sign_in_link(
+        &self,
+        account_id: String,
+        link: String,
+    ) -> Result<SignInRequest, CoreError> {
+        sign_in::open_sign_in_link(&self.ctx, account_id, link).await
+    }
+
     /// The pending requests kept on this phone that have not expired, oldest first.
     pub fn pending(&self) -> Result<Vec<ActionView>, CoreError> {
         actions::pending(&self.ctx)
@@ -524,6 +552,7 @@ mod tests {
         assert_send(&auth.approve(String::new(), Approval::code(String::new())));
         assert_send(&auth.decline(String::new(), DeclineReason::NotMe));
         assert_send(&auth.register_push_token(String::new(), PushPlatform::Fcm, String::new()));
+        assert_send(&auth.open_sign_in_link(String::new(), String::new()));
     }
 
     #[test]
@@ -783,6 +812,64 @@ mod tests {
             Err(CoreError::UnknownRequest)
         );
         assert_eq!(auth.show("r1".into()), Err(CoreError::UnknownRequest));
+    }
+
+    /// A sign-in link of the server `open` configures, as the sign-in page makes it.
+    const SIGN_IN_LINK: &str = "http://127.0.0.1:9/app/sign-in?kind=qr\
+        &id=AAAAAAAAAAAAAAAAAAAAAA&step=880000000&mac=BBBBBBBBBBBBBBBBBBBBBB";
+
+    fn not_a_sign_in_link(result: Result<SignInRequest, CoreError>) -> bool {
+        matches!(result, Err(CoreError::NotASignInLink { .. }))
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_link_of_another_host_is_not_a_sign_in_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        let foreign = SIGN_IN_LINK.replace("127.0.0.1:9", "evil.example");
+        assert!(not_a_sign_in_link(
+            auth.open_sign_in_link("a1".into(), foreign).await
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_link_over_https_to_a_plain_http_server_is_not_a_sign_in_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        let other_scheme = SIGN_IN_LINK.replace("http://", "https://");
+        assert!(not_a_sign_in_link(
+            auth.open_sign_in_link("a1".into(), other_scheme).await
+        ));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_not_a_sign_in_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        for garbage in [
+            "",
+            "not a link",
+            "WIFI:S:home;T:WPA;P:secret;;",
+            "sleutel://enroll/bank",
+            "http://127.0.0.1:9/app/sign-in",
+            "http://127.0.0.1:9/app/other?kind=app&id=AAAAAAAAAAAAAAAAAAAAAA&mac=BBBBBBBBBBBBBBBBBBBBBB",
+        ] {
+            assert!(
+                not_a_sign_in_link(auth.open_sign_in_link("a1".into(), garbage.into()).await),
+                "{garbage}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_link_for_an_account_not_on_the_phone_is_no_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = open(dir.path()).unwrap();
+        assert_eq!(
+            auth.open_sign_in_link("a1".into(), SIGN_IN_LINK.into())
+                .await,
+            Err(CoreError::NoAccount)
+        );
     }
 
     #[tokio::test]

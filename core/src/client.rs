@@ -268,6 +268,11 @@ pub(crate) fn map_api_error(error: ApiError) -> CoreError {
         },
         codes::ACCOUNT_BLOCKED => CoreError::AccountBlocked,
         codes::WRONG_NUMBER => CoreError::WrongNumber,
+        codes::SIGN_IN_LINK_EXPIRED => CoreError::SignInLinkExpired,
+        codes::SIGN_IN_LINK_USED => CoreError::SignInLinkUsed,
+        codes::SIGN_IN_LINK_INVALID => CoreError::NotASignInLink {
+            reason: description,
+        },
         // The phone checks tokens before sending them; a server with stricter rules refuses
         // the token as the phone's own check would.
         codes::INVALID_PUSH_TOKEN => CoreError::InvalidInput {
@@ -292,6 +297,22 @@ mod tests {
             attempts_left: Some(2),
             retry_after: Some(30),
         }
+    }
+
+    #[test]
+    fn sign_in_link_refusals_map_to_their_own_errors() {
+        assert_eq!(
+            map_api_error(api(codes::SIGN_IN_LINK_EXPIRED)),
+            CoreError::SignInLinkExpired
+        );
+        assert_eq!(
+            map_api_error(api(codes::SIGN_IN_LINK_USED)),
+            CoreError::SignInLinkUsed
+        );
+        assert!(matches!(
+            map_api_error(api(codes::SIGN_IN_LINK_INVALID)),
+            CoreError::NotASignInLink { .. }
+        ));
     }
 
     #[test]

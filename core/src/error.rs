@@ -145,6 +145,23 @@ pub enum CoreError {
     /// request and recorded it as suspicious; it is gone from the pending list.
     #[error("that is not the number the service shows; the request was declined")]
     WrongNumber,
+    /// The link is not a sign-in link of this account's server (another site's link, plain
+    /// http, a malformed or forged one): nothing was sent. Show that this code or link is not
+    /// for Sleutel.
+    #[error("not a Sleutel sign-in link: {reason}")]
+    NotASignInLink {
+        /// What is wrong with it, for logs.
+        reason: String,
+    },
+    /// The sign-in link has expired: the QR code changed since it was scanned (each code lasts
+    /// seconds), or the sign-in on the page ended. Scan the code the page shows now, or start
+    /// again at the service.
+    #[error("this sign-in code has expired; scan the code shown now")]
+    SignInLinkExpired,
+    /// The sign-in was already taken by an earlier scan or link (each sign-in is bound once):
+    /// start again at the service.
+    #[error("this sign-in was already used; start again at the service")]
+    SignInLinkUsed,
     /// The request has expired.
     #[error("the request has expired")]
     RequestExpired,

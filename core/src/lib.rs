@@ -23,6 +23,7 @@ mod keystore;
 mod life;
 mod pin;
 mod server_keys;
+mod sign_in;
 mod software_keystore;
 mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -36,6 +37,7 @@ pub use authenticator::Authenticator;
 pub use enrollment::{BankHandoff, EnrollmentProgress, EnrollmentStep};
 pub use error::CoreError;
 pub use keystore::{KeyProtection, Keystore, KeystoreError};
+pub use sign_in::SignInRequest;
 pub use software_keystore::SoftwareKeystore;
 
 pub use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};

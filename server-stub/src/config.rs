@@ -54,6 +54,90 @@ pub struct ServerConfig {
     pub policy: Policy,
     /// The real push services, if any; without them every push goes to the simulator's outbox.
     pub push: PushConfig,
+    /// The apps that may open the sign-in links (`/app/sign-in`) as universal links / app
+    /// links; without them the two `/.well-known/` files answer 404.
+    pub app_links: AppLinksConfig,
+}
+
+/// The apps whose universal links (iOS) and app links (Android) are the server's sign-in links,
+/// published in `/.well-known/apple-app-site-association` and `/.well-known/assetlinks.json`.
+/// The platforms fetch these files to decide whether a tap on the link opens the app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppLinksConfig {
+    /// iOS app ids, each the Apple team id and the bundle id: `ABCDE12345.be.sleutel.app`.
+    pub apple_app_ids: Vec<String>,
+    /// The Android app's package name: `be.sleutel.app`.
+    pub android_package: Option<String>,
+    /// SHA-256 fingerprints of the Android app's signing certificates, as `keytool` prints
+    /// them: 32 hexadecimal bytes separated by colons.
+    pub android_cert_fingerprints: Vec<String>,
+}
+
+/// Bytes of a SHA-256 certificate fingerprint.
+const CERT_FINGERPRINT_BYTES: usize = 32;
+
+/// Characters of an Apple team id.
+const APPLE_TEAM_ID_CHARS: usize = 10;
+
+impl AppLinksConfig {
+    /// Refuses ids and fingerprints of the wrong shape, and an Android package without a
+    /// certificate fingerprint (the platform would trust no app) or the other way round: a
+    /// mistake here would silently keep the link from opening the app.
+    pub fn validate(&self) -> Result<(), StartError> {
+        let bad = |what: String| Err(StartError::Config(what));
+        for id in &self.apple_app_ids {
+            let well_formed = id.split_once('.').is_some_and(|(team, bundle)| {
+                team.len() == APPLE_TEAM_ID_CHARS
+                    && team.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && is_dotted_name(bundle)
+            });
+            if !well_formed {
+                return bad(format!(
+                    "iOS app id {id:?} is not TEAMID.bundle.id (a 10-character team id)"
+                ));
+            }
+        }
+        if let Some(package) = &self.android_package
+            && !is_dotted_name(package)
+        {
+            return bad(format!("Android package {package:?} is not a package name"));
+        }
+        for fingerprint in &self.android_cert_fingerprints {
+            let pairs: Vec<&str> = fingerprint.split(':').collect();
+            let well_formed = pairs.len() == CERT_FINGERPRINT_BYTES
+                && pairs
+                    .iter()
+                    .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !well_formed {
+                return bad(format!(
+                    "certificate fingerprint {fingerprint:?} is not 32 hexadecimal bytes \
+                     separated by colons"
+                ));
+            }
+        }
+        let has_package = self.android_package.is_some();
+        let has_fingerprints = !self.android_cert_fingerprints.is_empty();
+        if has_package != has_fingerprints {
+            return bad(
+                "an Android package needs its certificate fingerprints, and fingerprints need \
+                 the package"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is a reverse-domain name: at least two dot-separated parts of letters, digits,
+/// `_` and `-`.
+fn is_dotted_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
 }
 
 /// Where push notifications go. A device's token goes to the service of its platform; a

@@ -42,6 +42,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v12.sql")),
     M::up(include_str!("schema/v13.sql")),
     M::up(include_str!("schema/v14.sql")),
+    M::up(include_str!("schema/v15.sql")),
 ];
 
 /// The database: its path and a pool of open connections.

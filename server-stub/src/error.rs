@@ -177,6 +177,18 @@ pub enum ServerError {
     #[error("wrong number: the request is declined")]
     WrongNumber,
 
+    // --- Phone API: sign-in links ------------------------------------------------------------
+    /// The sign-in link was not made by this server's sign-in page (malformed, a MAC that does
+    /// not verify, a step from the future).
+    #[error("invalid sign-in link: {0}")]
+    SignInLinkInvalid(String),
+    /// The sign-in link's QR step is over, or its browser sign-in has ended.
+    #[error("the sign-in link has expired; scan the code the page shows now")]
+    SignInLinkExpired,
+    /// The browser sign-in was already bound by an earlier link or the number form.
+    #[error("the sign-in link was already used")]
+    SignInLinkUsed,
+
     // --- Bank simulator -----------------------------------------------------------------------
     /// Credit cards cannot prove an identity.
     #[error("credit cards are refused")]
@@ -289,10 +301,9 @@ impl ServerError {
             | DeviceRevoked
             | InvalidClient
             | InvalidClientAuthentication(_) => StatusCode::UNAUTHORIZED,
-            EnrollmentExpired | RequestExpired | IdentityCodeExpired | IdentityCodeUsed => {
-                StatusCode::GONE
-            }
-            WrongStep(_) | RequestAlreadyAnswered => StatusCode::CONFLICT,
+            EnrollmentExpired | RequestExpired | IdentityCodeExpired | IdentityCodeUsed
+            | SignInLinkExpired => StatusCode::GONE,
+            WrongStep(_) | RequestAlreadyAnswered | SignInLinkUsed => StatusCode::CONFLICT,
             IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_)
             | EidCardExpired | EidCardRevoked | IdentityCodeBlocked => StatusCode::FORBIDDEN,
             ResendTooSoon { .. }
@@ -301,6 +312,7 @@ impl ServerError {
             | ClientAuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidRequest(_)
             | InvalidPushToken(_)
+            | SignInLinkInvalid(_)
             | InvalidIdentityToken(_)
             | WrongSmsCode { .. }
             | SmsCodeExpired
@@ -339,6 +351,9 @@ impl ServerError {
             UnknownDevice => codes::UNKNOWN_DEVICE,
             DeviceRevoked => codes::DEVICE_REVOKED,
             InvalidPushToken(_) => codes::INVALID_PUSH_TOKEN,
+            SignInLinkInvalid(_) => codes::SIGN_IN_LINK_INVALID,
+            SignInLinkExpired => codes::SIGN_IN_LINK_EXPIRED,
+            SignInLinkUsed => codes::SIGN_IN_LINK_USED,
             UnknownEnrollment => codes::UNKNOWN_ENROLLMENT,
             EnrollmentExpired => codes::ENROLLMENT_EXPIRED,
             WrongStep(_) => codes::WRONG_STEP,

@@ -39,8 +39,8 @@ mod testing;
 use sleutel_protocol::clock;
 
 pub use config::{
-    ApnsConfig, ApnsEnvironment, ClientAuthentication, DeliveryMode, FcmConfig, Policy, PushConfig,
-    RelyingPartyConfig, ServerConfig,
+    ApnsConfig, ApnsEnvironment, AppLinksConfig, ClientAuthentication, DeliveryMode, FcmConfig,
+    Policy, PushConfig, RelyingPartyConfig, ServerConfig,
 };
 pub use error::{ServerError, StartError};
 pub use server::{RunningServer, start};

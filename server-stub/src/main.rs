@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use sleutel_server::config::{DEFAULT_DB_PATH, DEFAULT_LISTEN};
 use sleutel_server::{
-    ApnsConfig, ApnsEnvironment, FcmConfig, Policy, PushConfig, RelyingPartyConfig, ServerConfig,
-    StartError,
+    ApnsConfig, ApnsEnvironment, AppLinksConfig, FcmConfig, Policy, PushConfig, RelyingPartyConfig,
+    ServerConfig, StartError,
 };
 
 /// Sleutel reference server: enrollment, action requests, OpenID Connect CIBA and simulators.
@@ -86,6 +86,17 @@ struct Args {
     /// The APNs base URL in place of the environment's, for a test bench.
     #[arg(long, value_name = "URL", requires = "apns_key")]
     apns_endpoint: Option<String>,
+    /// An iOS app that opens the sign-in links (universal links), as TEAMID.bundle.id;
+    /// repeatable. Published in /.well-known/apple-app-site-association.
+    #[arg(long, value_name = "APP_ID")]
+    ios_app_id: Vec<String>,
+    /// The Android app that opens the sign-in links (app links); needs --android-cert-sha256.
+    /// Published in /.well-known/assetlinks.json.
+    #[arg(long, value_name = "PACKAGE", requires = "android_cert_sha256")]
+    android_package: Option<String>,
+    /// SHA-256 fingerprint (AB:CD:...) of the Android app's signing certificate; repeatable.
+    #[arg(long, value_name = "FINGERPRINT", requires = "android_package")]
+    android_cert_sha256: Vec<String>,
 }
 
 const AFTER_HELP: &str = "\
@@ -162,6 +173,11 @@ async fn main() -> ExitCode {
             ..Policy::default()
         },
         push,
+        app_links: AppLinksConfig {
+            apple_app_ids: args.ios_app_id,
+            android_package: args.android_package,
+            android_cert_fingerprints: args.android_cert_sha256,
+        },
     };
     let server = match sleutel_server::start(config).await {
         Ok(server) => server,

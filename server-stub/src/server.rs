@@ -40,6 +40,8 @@ pub(crate) struct App {
     pub push: Pusher,
     /// Pings to ping-mode relying parties.
     pub notifier: crate::notify::Notifier,
+    /// The apps that open the sign-in links.
+    pub app_links: crate::config::AppLinksConfig,
 }
 
 /// The handlers' state: a cheap handle to [`App`].
@@ -91,6 +93,7 @@ impl std::fmt::Debug for RunningServer {
 /// background. Returns as soon as the server accepts connections.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     config.policy.validate()?;
+    config.app_links.validate()?;
     let relying_parties = if config.relying_parties.is_empty() {
         vec![RelyingPartyConfig::demo()]
     } else {
@@ -139,6 +142,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         sms: Box::new(OutboxSms),
         push,
         notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
+        app_links: config.app_links.clone(),
     }));
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();

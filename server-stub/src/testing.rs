@@ -21,6 +21,16 @@ impl RunningServer {
             .with_conn(|conn| account_events(conn, account_id))
     }
 
+    /// The QR link that the sign-in session whose cookie value is `session_id` shows
+    /// `steps_back` time steps before now (0: the code on the screen now); `None` for no such
+    /// live session. Tests cannot read the QR image; this is the link it encodes.
+    pub fn sign_in_qr_link(&self, session_id: &str, steps_back: i64) -> Result<Option<String>> {
+        let url = self.url();
+        self.state
+            .db
+            .with_conn(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
+    }
+
     /// Pushes dropped since start because the push queue was full (or its worker gone).
     pub fn dropped_pushes(&self) -> u64 {
         self.state.push.dropped()

@@ -10,7 +10,8 @@ use std::time::Duration;
 use keyring_core::sample;
 use sleutel_core::testing::TestKeystore;
 use sleutel_core::{
-    Account, ActionView, Approval, Authenticator, Bank, PushPlatform, SoftwareKeystore,
+    Account, ActionView, Approval, Authenticator, Bank, PushPlatform, SignInRequest,
+    SoftwareKeystore,
 };
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
 use sleutel_protocol::identity::IdentitySource;
@@ -430,6 +431,20 @@ impl VirtualPhone {
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
+    }
+
+    /// Opens a sign-in link with this phone's first account, as the app does when it scanned the
+    /// QR code of a sign-in page or was opened with its "open the app" link: returns the request
+    /// to answer (marked as seen, so [`VirtualPhone::next_request`] does not return it again)
+    /// and, for an app-to-app link, the URL to open after the answer.
+    pub async fn open_sign_in_link(&mut self, link: &str) -> Result<SignInRequest> {
+        let account = self.account()?.ok_or(sleutel_core::CoreError::NoAccount)?;
+        let opened = self
+            .auth
+            .open_sign_in_link(account.account_id, link.to_owned())
+            .await?;
+        self.handled.insert(opened.request.request_id.clone());
+        Ok(opened)
     }
 
     /// Waits for the next request, as [`VirtualPhone::next_request`], and approves it with

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sleutel_server::{Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig};
+use sleutel_server::{
+    AppLinksConfig, Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig,
+};
 
 use crate::rp::{ClientKey, RelyingParty};
 use crate::sim::SimClient;
@@ -23,6 +25,7 @@ pub struct InProcessServer {
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
     push: PushConfig,
+    app_links: AppLinksConfig,
     /// One HTTP client for every simulator and relying party of this server.
     http: reqwest::Client,
 }
@@ -48,17 +51,8 @@ impl InProcessServer {
         policy: Policy,
         relying_parties: Vec<RelyingPartyConfig>,
     ) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let push = PushConfig::default();
-        let server = launch(&dir, &relying_parties, &policy, &push, Some(port)).await?;
-        Ok(Self {
-            server,
-            dir,
-            relying_parties,
-            policy,
-            push,
-            http: http_client()?,
-        })
+        let (push, app_links) = (PushConfig::default(), AppLinksConfig::default());
+        Self::start_with_config(policy, relying_parties, push, app_links, Some(port)).await
     }
 
     /// Starts a server with the given policy and relying parties that pushes through the
@@ -68,14 +62,45 @@ impl InProcessServer {
         relying_parties: Vec<RelyingPartyConfig>,
         push: PushConfig,
     ) -> Result<Self> {
+        Self::start_with_config(
+            policy,
+            relying_parties,
+            push,
+            AppLinksConfig::default(),
+            None,
+        )
+        .await
+    }
+
+    /// Starts a server with the demo relying party and the default policy that publishes
+    /// `app_links` as the apps of its sign-in links.
+    pub async fn start_with_app_links(app_links: AppLinksConfig) -> Result<Self> {
+        Self::start_with_config(
+            Policy::default(),
+            vec![RelyingPartyConfig::demo()],
+            PushConfig::default(),
+            app_links,
+            None,
+        )
+        .await
+    }
+
+    async fn start_with_config(
+        policy: Policy,
+        relying_parties: Vec<RelyingPartyConfig>,
+        push: PushConfig,
+        app_links: AppLinksConfig,
+        port: Option<u16>,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let server = launch(&dir, &relying_parties, &policy, &push, None).await?;
+        let server = launch(&dir, &relying_parties, &policy, &push, &app_links, port).await?;
         Ok(Self {
             server,
             dir,
             relying_parties,
             policy,
             push,
+            app_links,
             http: http_client()?,
         })
     }
@@ -162,6 +187,7 @@ impl InProcessServer {
             &self.relying_parties,
             &policy,
             &self.push,
+            &self.app_links,
             Some(port),
         )
         .await?;
@@ -190,6 +216,7 @@ async fn launch(
     relying_parties: &[RelyingPartyConfig],
     policy: &Policy,
     push: &PushConfig,
+    app_links: &AppLinksConfig,
     port: Option<u16>,
 ) -> Result<RunningServer> {
     let config = ServerConfig {
@@ -199,6 +226,7 @@ async fn launch(
         relying_parties: relying_parties.to_vec(),
         policy: policy.clone(),
         push: push.clone(),
+        app_links: app_links.clone(),
     };
     sleutel_server::start(config)
         .await

@@ -44,6 +44,22 @@ class InputValidationTest {
     }
 
     @Test
+    fun aQrCodeOfAnotherSiteRaisesNotASignInLink() = runBlocking {
+        Authenticator.open(dataDir, serverUrl, PhoneStorage().keystore()).use { auth ->
+            try {
+                auth.openSignInLink(
+                    "no-account",
+                    "https://evil.example/app/sign-in?kind=app&id=AAAAAAAAAAAAAAAAAAAAAA" +
+                        "&mac=BBBBBBBBBBBBBBBBBBBBBB",
+                )
+                fail("a link of another site was accepted")
+            } catch (e: CoreException.NotASignInLink) {
+                assertTrue(e.reason.isNotEmpty())
+            }
+        }
+    }
+
+    @Test
     fun weakCodeRaisesWeakCode() = runBlocking {
         Authenticator.open(dataDir, serverUrl, PhoneStorage().keystore()).use { auth ->
             val phoneNumber = randomMobileNumber()

@@ -86,3 +86,13 @@ async def test_step_out_of_order_says_which_step_the_enrollment_waits_for(
 async def test_approving_an_unknown_request_is_unknown_request(enrolled):
     with pytest.raises(sleutel.CoreError.UnknownRequest):
         await enrolled.authenticator.approve("no-such-request", with_code(CODE))
+
+
+async def test_a_qr_code_of_another_site_is_not_a_sign_in_link(authenticator):
+    link = ("https://evil.example/app/sign-in?kind=app&id=AAAAAAAAAAAAAAAAAAAAAA"
+            "&mac=BBBBBBBBBBBBBBBBBBBBBB")
+
+    with pytest.raises(sleutel.CoreError.NotASignInLink) as raised:
+        await authenticator.open_sign_in_link("no-account", link)
+
+    assert raised.value.reason

@@ -91,6 +91,15 @@ pub mod codes {
     /// The push token is malformed for its platform (empty, too long, a character outside the
     /// platform's alphabet).
     pub const INVALID_PUSH_TOKEN: &str = "invalid_push_token";
+    /// The sign-in link is not a valid link of this server (a MAC that does not verify, a step
+    /// from the future): it was not made by the sign-in page.
+    pub const SIGN_IN_LINK_INVALID: &str = "sign_in_link_invalid";
+    /// The sign-in link has expired: its QR step is over, or the browser's sign-in ended. Scan
+    /// the code the page shows now.
+    pub const SIGN_IN_LINK_EXPIRED: &str = "sign_in_link_expired";
+    /// The browser's sign-in was already taken by an earlier link (or the number form): each
+    /// sign-in binds one account, once.
+    pub const SIGN_IN_LINK_USED: &str = "sign_in_link_used";
     /// No such resource.
     pub const NOT_FOUND: &str = "not_found";
     /// A server fault; nothing was changed.

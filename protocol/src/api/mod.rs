@@ -2,6 +2,8 @@
 //!
 //! - the phone API (`/v1/...`, every call with a DPoP-style proof) and the app's own deep links
 //!   (the bank's return link, the counter's activation link), at the root of this module;
+//! - [`sign_in`]: the sign-in links of the browser sign-in (rotating QR code, app-to-app) and the
+//!   device call that hands one to the server;
 //! - [`oidc`]: the OpenID Connect CIBA endpoints for relying parties and the ID token;
 //! - `sim` (feature `sim`): the simulators under `/sim/` (citizens, cards, the eID website, the
 //!   counter, the block page, a bank's form, the outboxes), for the reference server and the
@@ -13,6 +15,7 @@
 mod error;
 pub mod oidc;
 mod phone;
+pub mod sign_in;
 #[cfg(feature = "sim")]
 pub mod sim;
 

@@ -29,6 +29,8 @@ use subtle::ConstantTimeEq;
 
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
 use super::backchannel::{count_backchannel_call, create_login};
+use super::link;
+use super::live;
 use super::page::{self, Lang, escape};
 use crate::config::{RelyingPartyConfig, is_loopback};
 use crate::error::{Result, ServerError};
@@ -103,7 +105,7 @@ impl Refusal {
 
 /// The URL that sends the browser back to `redirect_uri` with `pairs`, `state` (when the
 /// request had one) and `iss` (RFC 9207).
-fn back_url(
+pub(super) fn back_url(
     app_url: &str,
     redirect_uri: &str,
     state: Option<&str>,
@@ -127,7 +129,7 @@ fn back_url(
 }
 
 /// A `303 See Other` to `location`, with the sign-in pages' headers.
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     page::security_headers(headers);
@@ -138,7 +140,7 @@ fn see_other(location: &str) -> Response {
 }
 
 /// An error page (no redirect) in `lang`.
-fn error_page(status: StatusCode, lang: Lang, text: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, lang: Lang, text: &str) -> Response {
     let texts = lang.texts();
     page::html(
         status,
@@ -148,7 +150,7 @@ fn error_page(status: StatusCode, lang: Lang, text: &str) -> Response {
 }
 
 /// The page for a fault of the server itself.
-fn internal_page(lang: Lang, e: &ServerError) -> Response {
+pub(super) fn internal_page(lang: Lang, e: &ServerError) -> Response {
     tracing::error!(error = %e, "sign-in failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -314,6 +316,10 @@ pub(super) async fn authorize(
     let session_hash = digest(&session_id);
     let login_hint = asked.login_hint.clone();
     let client_id = client.client_id.clone();
+    let Ok((link_id, link_secret)) = link::new_link() else {
+        return internal_page(lang, &ServerError::Internal("no randomness".into()));
+    };
+    let app_link = link::app_link(&state.url, &link_id, &link_secret).ok();
     let stored = state
         .db(move |_, conn| {
             let now = clock::now();
@@ -323,8 +329,8 @@ pub(super) async fn authorize(
             tx.execute(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
                      nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
-                     created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     created_at, expires_at, link_id, link_secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     session_hash,
                     client_id,
@@ -340,6 +346,8 @@ pub(super) async fn authorize(
                     csrf,
                     now,
                     now + SESSION_TTL_SECS,
+                    link_id,
+                    link_secret,
                 ],
             )?;
             tx.commit()?;
@@ -349,7 +357,14 @@ pub(super) async fn authorize(
     match stored {
         Ok(csrf) => page::html(
             StatusCode::OK,
-            sign_in_page(lang, &client.name, &csrf, login_hint.as_deref(), None),
+            sign_in_page(
+                lang,
+                &client.name,
+                &csrf,
+                login_hint.as_deref(),
+                None,
+                app_link.as_deref(),
+            ),
             Some(session_cookie(&state.url, &session_id)),
         ),
         Err(e) => internal_page(lang, &e),
@@ -382,13 +397,15 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// The sign-in page: the number form, with `error` above it when the last number was not one.
+/// The sign-in page: the number form, with `error` above it when the last number was not one,
+/// and the other ways in: the QR code, and the app on this phone (`app_link`).
 fn sign_in_page(
     lang: Lang,
     client_name: &str,
     csrf: &str,
     login_hint: Option<&str>,
     error: Option<&str>,
+    app_link: Option<&str>,
 ) -> String {
     let t = lang.texts();
     let error = error
@@ -412,7 +429,7 @@ fn sign_in_page(
          <p id=\"number-hint\">{hint}</p>\
          <input id=\"phone_number\" name=\"phone_number\" type=\"tel\" autocomplete=\"tel\" \
          inputmode=\"tel\" required autofocus aria-describedby=\"{described_by}\" value=\"{value}\">\
-         <button type=\"submit\">{send}</button></form>",
+         <button type=\"submit\">{send}</button></form>{others}",
         title = escape(t.sign_in_title),
         at = escape(t.sign_in_at),
         client = escape(client_name),
@@ -421,28 +438,58 @@ fn sign_in_page(
         hint = escape(t.number_hint),
         value = escape(login_hint.unwrap_or_default()),
         send = escape(t.send),
+        others = other_ways(t, app_link),
     );
     page::document(lang, t.sign_in_title, "", &body)
 }
 
-/// A browser session as the sign-in pages read it.
-struct Session {
-    id_hash: String,
-    client_id: String,
-    redirect_uri: String,
-    scope: String,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: String,
-    login_hint: Option<String>,
-    acr_values: Option<String>,
-    claims: Option<String>,
-    lang: Option<String>,
-    csrf_token: String,
-    binding_code: Option<String>,
-    auth_req_id: Option<String>,
-    wait_until: Option<i64>,
+/// The links to the other ways of signing in: the QR page, and the app on this phone.
+fn other_ways(t: &page::Texts, app_link: Option<&str>) -> String {
+    let app = app_link
+        .map(|href| {
+            format!(
+                "<p><a href=\"{}\">{}</a></p>",
+                escape(href),
+                escape(t.app_offer)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<p><a href=\"{}\">{}</a></p>{app}",
+        link::PATH_QR_PAGE,
+        escape(t.qr_offer)
+    )
 }
+
+/// A browser session as the sign-in pages read it.
+pub(super) struct Session {
+    pub(super) id_hash: String,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+    pub(super) scope: String,
+    pub(super) state: Option<String>,
+    pub(super) nonce: Option<String>,
+    pub(super) code_challenge: String,
+    pub(super) login_hint: Option<String>,
+    pub(super) acr_values: Option<String>,
+    pub(super) claims: Option<String>,
+    pub(super) lang: Option<String>,
+    pub(super) csrf_token: String,
+    pub(super) binding_code: Option<String>,
+    pub(super) auth_req_id: Option<String>,
+    pub(super) wait_until: Option<i64>,
+    /// The public id of the session's sign-in links (none for a session older than the links).
+    pub(super) link_id: Option<String>,
+    /// The secret of the links' MACs, base64url.
+    pub(super) link_secret: Option<String>,
+    /// How the session was bound to an account: `number`, `qr` or `app`; none until it is.
+    pub(super) bound_by: Option<String>,
+}
+
+/// The columns [`session_row`] reads, in its order.
+pub(super) const SESSION_COLUMNS: &str = "id_hash, client_id, redirect_uri, scope, state, nonce,
+    code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token, binding_code,
+    auth_req_id, wait_until, link_id, link_secret, bound_by";
 
 /// The live session whose id the browser's cookie holds.
 fn load_session(
@@ -452,36 +499,42 @@ fn load_session(
 ) -> Result<Option<Session>> {
     Ok(conn
         .query_row(
-            "SELECT id_hash, client_id, redirect_uri, scope, state, nonce, code_challenge,
-                    login_hint, acr_values, claims, ui_locale, csrf_token, binding_code,
-                    auth_req_id, wait_until
-             FROM browser_sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM browser_sessions
+                 WHERE id_hash = ?1 AND expires_at > ?2"
+            ),
             params![digest(session_id), now],
-            |row| {
-                Ok(Session {
-                    id_hash: row.get(0)?,
-                    client_id: row.get(1)?,
-                    redirect_uri: row.get(2)?,
-                    scope: row.get(3)?,
-                    state: row.get(4)?,
-                    nonce: row.get(5)?,
-                    code_challenge: row.get(6)?,
-                    login_hint: row.get(7)?,
-                    acr_values: row.get(8)?,
-                    claims: row.get(9)?,
-                    lang: row.get(10)?,
-                    csrf_token: row.get(11)?,
-                    binding_code: row.get(12)?,
-                    auth_req_id: row.get(13)?,
-                    wait_until: row.get(14)?,
-                })
-            },
+            session_row,
         )
         .optional()?)
 }
 
+/// A session from a row of [`SESSION_COLUMNS`].
+pub(super) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id_hash: row.get(0)?,
+        client_id: row.get(1)?,
+        redirect_uri: row.get(2)?,
+        scope: row.get(3)?,
+        state: row.get(4)?,
+        nonce: row.get(5)?,
+        code_challenge: row.get(6)?,
+        login_hint: row.get(7)?,
+        acr_values: row.get(8)?,
+        claims: row.get(9)?,
+        lang: row.get(10)?,
+        csrf_token: row.get(11)?,
+        binding_code: row.get(12)?,
+        auth_req_id: row.get(13)?,
+        wait_until: row.get(14)?,
+        link_id: row.get(15)?,
+        link_secret: row.get(16)?,
+        bound_by: row.get(17)?,
+    })
+}
+
 /// The session of a request, or the page that says there is none.
-async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let lang = Lang::choose(None, headers);
     let no_session = || error_page(StatusCode::BAD_REQUEST, lang, lang.texts().no_session);
     let Some(id) = session_id(headers) else {
@@ -543,6 +596,7 @@ pub(super) async fn number(
     let source = peer.ip();
     let client_name = client.name.clone();
     let csrf = session.csrf_token.clone();
+    let app_link = link::app_link_of(&state.url, &session);
     let started = state
         .db(move |app, conn| start(app, conn, &client, &session, &typed, source))
         .await;
@@ -555,7 +609,14 @@ pub(super) async fn number(
         }
         Ok((Started::NotANumber, ..)) => page::html(
             StatusCode::BAD_REQUEST,
-            sign_in_page(lang, &client_name, &csrf, None, Some(t.invalid_number)),
+            sign_in_page(
+                lang,
+                &client_name,
+                &csrf,
+                None,
+                Some(t.invalid_number),
+                app_link.as_deref(),
+            ),
             None,
         ),
         Ok((Started::TooMany, ..)) => error_page(StatusCode::TOO_MANY_REQUESTS, lang, t.too_many),
@@ -609,16 +670,23 @@ fn start(
         Err(e) => return Err(e),
     };
     conn.execute(
-        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4
-         WHERE id_hash = ?1",
-        params![session.id_hash, binding_code, auth_req_id, now + ttl],
+        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
+             bound_by = ?5
+         WHERE id_hash = ?1 AND bound_by IS NULL",
+        params![
+            session.id_hash,
+            binding_code,
+            auth_req_id,
+            now + ttl,
+            link::BOUND_BY_NUMBER
+        ],
     )?;
     Ok((Started::Waiting, superseded, pushes))
 }
 
 /// The ask of a session, as a backchannel authentication request would make it: a login with
 /// the session's scope, claims and ACR values, and the short code as the binding message.
-fn session_ask(
+pub(super) fn session_ask(
     session: &Session,
     client: &RelyingPartyConfig,
     phone_number: String,
@@ -655,7 +723,7 @@ fn session_ask(
 }
 
 /// Where a session's login stands.
-enum Outcome {
+pub(super) enum Outcome {
     /// Not yet answered (or no request behind the number, until the wait ends).
     Waiting,
     /// Approved: the browser goes back with this code.
@@ -666,6 +734,9 @@ enum Outcome {
     Blocked,
     /// The time is up, or a newer sign-in replaced this one.
     Expired,
+    /// Approved in the app of an app-to-app sign-in: the code goes back through the return URL
+    /// only, never to this browser.
+    ApprovedInApp,
 }
 
 /// `GET /oidc/sign-in/status`: the wait page until the person answered; then the redirect back
@@ -688,13 +759,20 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
                 &session.csrf_token,
                 session.login_hint.as_deref(),
                 None,
+                link::app_link_of(&state.url, &session).as_deref(),
             ),
             None,
         );
     };
     let redirect_uri = session.redirect_uri.clone();
     let request_state = session.state.clone();
-    let outcome = match state.db(move |_, conn| outcome(conn, &session)).await {
+    // An app-to-app sign-in's code goes back only through the return URL the app opens: this
+    // browser may not be the one the app returns to (decision 0025).
+    let in_app = session.bound_by.as_deref() == Some(link::BOUND_BY_APP);
+    let outcome = match state
+        .db(move |_, conn| outcome(conn, &session, !in_app))
+        .await
+    {
         Ok(outcome) => outcome,
         Err(e) => return internal_page(lang, &e),
     };
@@ -722,7 +800,7 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
                  <p class=\"code\" aria-live=\"polite\">{code}</p><p>{refreshes}</p>\
                  <p><a class=\"button\" href=\"{PATH_SIGN_IN_STATUS}\">{check}</a></p>",
                 title = escape(t.wait_title),
-                open = escape(t.open_app),
+                open = escape(if in_app { t.app_wait } else { t.open_app }),
                 label = escape(t.code_label),
                 code = escape(&binding_code),
                 refreshes = escape(t.wait_refresh),
@@ -730,10 +808,20 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
             );
             page::html(
                 StatusCode::OK,
-                page::document(lang, t.wait_title, &refresh, &body),
+                page::document(
+                    lang,
+                    t.wait_title,
+                    &live::head(&refresh),
+                    &format!("{body}{}", live::LIVE_REGION),
+                ),
                 None,
             )
         }
+        Outcome::ApprovedInApp => page::html(
+            StatusCode::OK,
+            page::message(lang, t.app_done_title, t.app_done, None),
+            None,
+        ),
         Outcome::Declined => page::html(
             StatusCode::OK,
             page::message(lang, t.declined_title, t.declined, Some(&denied())),
@@ -753,8 +841,13 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
 }
 
 /// Reads where the session's login stands and, once approved, issues the code and ends the
-/// session (a code is issued once).
-fn outcome(conn: &mut rusqlite::Connection, session: &Session) -> Result<Outcome> {
+/// session (a code is issued once) when `issue_code`; otherwise an approval is
+/// [`Outcome::ApprovedInApp`] and nothing changes.
+pub(super) fn outcome(
+    conn: &mut rusqlite::Connection,
+    session: &Session,
+    issue_code: bool,
+) -> Result<Outcome> {
     let now = clock::now();
     let tx = db::immediate(conn)?;
     let request = match &session.auth_req_id {
@@ -789,6 +882,7 @@ fn outcome(conn: &mut rusqlite::Connection, session: &Session) -> Result<Outcome
             Outcome::Blocked
         }
         (Some((Status::Denied, ..)), _) => Outcome::Expired,
+        (Some((Status::Approved, ..)), Some(_)) if !issue_code => Outcome::ApprovedInApp,
         (Some((Status::Approved, ..)), Some(auth_req_id)) => {
             let code = random::id()?;
             // Codes and tokens no longer worth anything go as new ones come, besides the

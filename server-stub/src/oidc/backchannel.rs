@@ -154,20 +154,37 @@ pub(super) fn create_login(
     conn: &mut rusqlite::Connection,
     client: &RelyingPartyConfig,
     ask: LoginAsk,
-) -> Result<(BackchannelAuthResponse, Vec<String>, Vec<Delivery>)> {
-    let now = clock::now();
+) -> Result<Created> {
     let tx = db::immediate(conn)?;
     let account_id = active_account(&tx, &ask.phone_number)?;
-    check_limits(app, &tx, &account_id, client, now)?;
-    let superseded = supersede(&tx, &account_id, client, now)?;
-    check_open_requests(app, &tx, &account_id, now)?;
+    let created = create_login_in(app, &tx, client, ask, account_id)?;
+    tx.commit()?;
+    Ok(created)
+}
+
+/// A login started for a known account, not yet committed: what [`create_login`] returns.
+pub(super) type Created = (BackchannelAuthResponse, Vec<String>, Vec<Delivery>);
+
+/// Creates the request of `ask` for `account_id` inside `tx`, which the caller commits: the
+/// limits, the supersession, the signed request and its pushes, as [`create_login`] does once
+/// it found the account. A sign-in link binds its browser session in the same transaction.
+pub(super) fn create_login_in(
+    app: &App,
+    tx: &DbTransaction<'_>,
+    client: &RelyingPartyConfig,
+    ask: LoginAsk,
+    account_id: String,
+) -> Result<Created> {
+    let now = clock::now();
+    check_limits(app, tx, &account_id, client, now)?;
+    let superseded = supersede(tx, &account_id, client, now)?;
+    check_open_requests(app, tx, &account_id, now)?;
     let new = build_request(app, client, &ask, account_id, now)?;
-    let pushes = store_and_push(app, &tx, client, &ask.scope, &new, now)?;
+    let pushes = store_and_push(app, tx, client, &ask.scope, &new, now)?;
     // The ping is registered before the commit makes the request visible to the phone: a phone
     // that answers at once must find it. If the commit fails, the entry is never notified and
     // is dropped at its expiry.
     register_ping(app, client, ask.notification_token, &new);
-    tx.commit()?;
     Ok((
         BackchannelAuthResponse {
             auth_req_id: new.auth_req_id,
@@ -178,6 +195,16 @@ pub(super) fn create_login(
         superseded,
         pushes,
     ))
+}
+
+/// The request id (the one the phone fetches) of the request the relying party knows as
+/// `auth_req_id`.
+pub(super) fn request_id_of(tx: &DbTransaction<'_>, auth_req_id: &str) -> Result<String> {
+    Ok(tx.query_row(
+        "SELECT id FROM action_requests WHERE auth_req_id = ?1",
+        [auth_req_id],
+        |row| row.get(0),
+    )?)
 }
 
 /// The account whose phone number the relying party named, if it has an active device and is

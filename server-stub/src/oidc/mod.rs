@@ -34,6 +34,8 @@ mod authorize;
 mod backchannel;
 mod clients;
 mod code;
+mod link;
+mod live;
 mod page;
 mod token;
 
@@ -43,6 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sleutel_protocol::api::oidc::{self, DiscoveryDocument};
+use sleutel_protocol::api::sign_in;
 use sleutel_protocol::jose::{self, Jwks};
 use sleutel_protocol::{approval, claims};
 
@@ -81,6 +84,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(authorize::PATH_SIGN_IN_NUMBER, post(authorize::number))
         .route(authorize::PATH_SIGN_IN_STATUS, get(authorize::status))
         .route(page::PATH_STYLESHEET, get(page::stylesheet))
+        .route(link::PATH_QR_PAGE, get(link::qr_page))
+        .route(live::PATH_SCRIPT, get(live::script))
+        .route(live::PATH_STATUS_JSON, get(live::status_json))
+        .route(link::PATH_QR_IMAGE, get(link::qr_image))
+        .route(link::PATH_RETURN, get(link::return_to_rp))
+        .route(sign_in::PATH_APP_SIGN_IN, get(link::link_in_browser))
+        .route(sign_in::PATH_DEVICE_SIGN_IN, post(link::open_link))
+        .route(
+            link::PATH_APPLE_APP_SITE_ASSOCIATION,
+            get(link::apple_app_site_association),
+        )
+        .route(link::PATH_ASSET_LINKS, get(link::asset_links))
         .route(
             oidc::PATH_USERINFO,
             get(code::userinfo).post(code::userinfo),
@@ -147,3 +162,6 @@ fn no_store(body: impl IntoResponse) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(feature = "testing")]
+pub(crate) use link::qr_link_of_session;

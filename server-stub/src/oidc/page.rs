@@ -6,10 +6,12 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet
-/// and images, forms only to the server itself, never in a frame (clickjacking), no `<base>`.
-pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet,
+/// images and live-status script (no inline script, no eval) and its status requests, forms
+/// only to the server itself, never in a frame (clickjacking), no `<base>`.
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// Path of the pages' stylesheet, served by the server itself (no third-party resources).
 pub(super) const PATH_STYLESHEET: &str = "/oidc/sign-in/style.css";
@@ -22,7 +24,8 @@ input{font-size:1.25rem;padding:.5rem;width:100%;box-sizing:border-box}\
 button,a.button{display:inline-block;margin-top:1rem;font-size:1.1rem;padding:.6rem 1.2rem;\
 background:#ff4612;color:#fff;border:0;border-radius:.3rem;text-decoration:none}\
 :focus-visible{outline:3px solid #0b57d0;outline-offset:2px}\
-.code{font-size:2.5rem;font-weight:700;letter-spacing:.3rem}.error{color:#a40000}";
+.code{font-size:2.5rem;font-weight:700;letter-spacing:.3rem}.error{color:#a40000}\
+img{display:block;max-width:100%;height:auto}";
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,18 @@ pub(super) struct Texts {
     pub(super) forbidden: &'static str,
     pub(super) too_many: &'static str,
     pub(super) internal: &'static str,
+    pub(super) qr_offer: &'static str,
+    pub(super) app_offer: &'static str,
+    pub(super) number_offer: &'static str,
+    pub(super) qr_title: &'static str,
+    pub(super) qr_explain: &'static str,
+    pub(super) qr_alt: &'static str,
+    pub(super) link_title: &'static str,
+    pub(super) link_text: &'static str,
+    pub(super) app_wait: &'static str,
+    pub(super) app_done_title: &'static str,
+    pub(super) app_done: &'static str,
+    pub(super) return_wait: &'static str,
 }
 
 const NL: Texts = Texts {
@@ -148,6 +163,21 @@ const NL: Texts = Texts {
     forbidden: "Dit formulier is niet geldig. Begin opnieuw bij de dienst.",
     too_many: "Te veel pogingen. Wacht even en probeer opnieuw.",
     internal: "Er ging iets mis bij ons. Probeer later opnieuw.",
+    qr_offer: "Een QR-code gebruiken",
+    app_offer: "De app op deze gsm openen",
+    number_offer: "Toch met mijn gsm-nummer",
+    qr_title: "Scan de QR-code",
+    qr_explain: "Open de Sleutel-app op uw gsm en scan deze code. De code verandert om de paar \
+                 seconden.",
+    qr_alt: "QR-code om aan te melden met de Sleutel-app",
+    link_title: "Open deze link op uw gsm",
+    link_text: "Deze link opent de Sleutel-app. Open hem op de gsm waarop de app staat, of kies \
+                op de aanmeldpagina voor de QR-code.",
+    app_wait: "Bevestig in de Sleutel-app. Daarna brengt de app u terug naar de dienst.",
+    app_done_title: "Bevestigd in de app",
+    app_done: "U hebt in de app bevestigd. De app bracht u terug naar de dienst; u mag deze \
+               pagina sluiten.",
+    return_wait: "Bevestig eerst in de Sleutel-app, en probeer dan opnieuw.",
 };
 
 const FR: Texts = Texts {
@@ -176,6 +206,21 @@ const FR: Texts = Texts {
     forbidden: "Ce formulaire n'est pas valable. Recommencez depuis le service.",
     too_many: "Trop de tentatives. Attendez un peu et réessayez.",
     internal: "Une erreur est survenue chez nous. Réessayez plus tard.",
+    qr_offer: "Utiliser un code QR",
+    app_offer: "Ouvrir l'app sur ce GSM",
+    number_offer: "Utiliser plutôt mon numéro de GSM",
+    qr_title: "Scannez le code QR",
+    qr_explain: "Ouvrez l'app Sleutel sur votre GSM et scannez ce code. Le code change toutes \
+                 les quelques secondes.",
+    qr_alt: "Code QR pour se connecter avec l'app Sleutel",
+    link_title: "Ouvrez ce lien sur votre GSM",
+    link_text: "Ce lien ouvre l'app Sleutel. Ouvrez-le sur le GSM où l'app est installée, ou \
+                choisissez le code QR sur la page de connexion.",
+    app_wait: "Confirmez dans l'app Sleutel. L'app vous ramène ensuite au service.",
+    app_done_title: "Confirmé dans l'app",
+    app_done: "Vous avez confirmé dans l'app. L'app vous a ramené au service ; vous pouvez \
+               fermer cette page.",
+    return_wait: "Confirmez d'abord dans l'app Sleutel, puis réessayez.",
 };
 
 const EN: Texts = Texts {
@@ -203,6 +248,21 @@ const EN: Texts = Texts {
     forbidden: "This form is not valid. Start again at the service.",
     too_many: "Too many tries. Wait a moment and try again.",
     internal: "Something went wrong on our side. Try again later.",
+    qr_offer: "Use a QR code instead",
+    app_offer: "Open the app on this phone",
+    number_offer: "Use my mobile number instead",
+    qr_title: "Scan the QR code",
+    qr_explain: "Open the Sleutel app on your phone and scan this code. The code changes every \
+                 few seconds.",
+    qr_alt: "QR code to sign in with the Sleutel app",
+    link_title: "Open this link on your phone",
+    link_text: "This link opens the Sleutel app. Open it on the phone that has the app, or \
+                choose the QR code on the sign-in page.",
+    app_wait: "Confirm in the Sleutel app. The app then takes you back to the service.",
+    app_done_title: "Confirmed in the app",
+    app_done: "You confirmed in the app. The app took you back to the service; you may close \
+               this page.",
+    return_wait: "Confirm in the Sleutel app first, then try again.",
 };
 
 /// Escapes text for HTML content and double-quoted attribute values.

@@ -18,27 +18,27 @@ use url::Url;
 use crate::common::*;
 
 /// A PKCE verifier and its S256 challenge (computed apart, with `openssl dgst -sha256`).
-pub(crate) const VERIFIER: &str = "dBjftJeZ4CK-P1UcR4dgkKUqeQQfqX6J-bMd6oJ3cPw";
-const CHALLENGE: &str = "xhUrj-o0xMrn2237aduIA29_XbviWkR_2LYXt5Ke63c";
-const STATE: &str = "state-of-the-rp";
-const NONCE: &str = "nonce-of-the-rp";
+pub const VERIFIER: &str = "dBjftJeZ4CK-P1UcR4dgkKUqeQQfqX6J-bMd6oJ3cPw";
+pub const CHALLENGE: &str = "xhUrj-o0xMrn2237aduIA29_XbviWkR_2LYXt5Ke63c";
+pub const STATE: &str = "state-of-the-rp";
+pub const NONCE: &str = "nonce-of-the-rp";
 
 /// The sign-in pages' paths (not part of the protocol: only the browser follows them).
-const PATH_NUMBER: &str = "/oidc/sign-in/number";
-const PATH_STATUS: &str = "/oidc/sign-in/status";
+pub const PATH_NUMBER: &str = "/oidc/sign-in/number";
+pub const PATH_STATUS: &str = "/oidc/sign-in/status";
 
 /// A browser: no redirects followed, the session cookie kept by hand.
-pub(crate) struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     base: String,
-    cookie: Option<String>,
+    pub cookie: Option<String>,
 }
 
 /// A page as the browser got it.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Page {
@@ -51,12 +51,12 @@ impl Page {
     }
 
     /// The `Location` of a redirect.
-    fn location(&self) -> Url {
+    pub fn location(&self) -> Url {
         Url::parse(self.headers[header::LOCATION].to_str().unwrap()).unwrap()
     }
 
     /// The value of the form's CSRF token.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let marker = "name=\"csrf_token\" value=\"";
         let start = self.body.find(marker).unwrap() + marker.len();
         let end = start + self.body[start..].find('"').unwrap();
@@ -65,7 +65,7 @@ impl Page {
 }
 
 impl Browser {
-    pub(crate) fn new(server: &InProcessServer) -> Self {
+    pub fn new(server: &InProcessServer) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -84,7 +84,7 @@ impl Browser {
         Page::of(response).await
     }
 
-    async fn get(&mut self, path_and_query: &str) -> Page {
+    pub async fn get(&mut self, path_and_query: &str) -> Page {
         let mut request = self.http.get(format!("{}{path_and_query}", self.base));
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
@@ -93,7 +93,7 @@ impl Browser {
         self.keep(response).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut request = self.http.post(format!("{}{path}", self.base)).form(form);
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
@@ -105,7 +105,7 @@ impl Browser {
 
 /// An authorization request of the demo relying party, with `changes` to its parameters
 /// (a value `None` leaves the parameter out).
-fn authorize_query(changes: &[(&str, Option<&str>)]) -> String {
+pub fn authorize_query(changes: &[(&str, Option<&str>)]) -> String {
     let mut params: Vec<(&str, Option<&str>)> = vec![
         ("response_type", Some("code")),
         ("client_id", Some(RelyingPartyConfig::DEMO_CLIENT_ID)),
@@ -132,19 +132,19 @@ fn authorize_query(changes: &[(&str, Option<&str>)]) -> String {
 }
 
 /// The browser on the sign-in page of a fresh authorization request.
-async fn sign_in_page(browser: &mut Browser, changes: &[(&str, Option<&str>)]) -> Page {
+pub async fn sign_in_page(browser: &mut Browser, changes: &[(&str, Option<&str>)]) -> Page {
     let page = browser.get(&authorize_query(changes)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     page
 }
 
 /// The browser sends `number` through the form and lands on the wait page.
-async fn send_number(browser: &mut Browser, number: &str) -> Page {
+pub async fn send_number(browser: &mut Browser, number: &str) -> Page {
     send_number_for(browser, number, &[]).await
 }
 
 /// As [`send_number`], for an authorization request with `changes` to its parameters.
-async fn send_number_for(
+pub async fn send_number_for(
     browser: &mut Browser,
     number: &str,
     changes: &[(&str, Option<&str>)],
@@ -216,7 +216,7 @@ const DEMO: (&str, &str) = (
 );
 
 /// The demo relying party's exchange of `code` with the right redirect URI and verifier.
-async fn demo_exchange(server: &InProcessServer, code: &str) -> reqwest::Response {
+pub async fn demo_exchange(server: &InProcessServer, code: &str) -> reqwest::Response {
     exchange(
         server,
         DEMO,

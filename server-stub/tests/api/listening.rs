@@ -15,6 +15,7 @@ fn config(dir: &tempfile::TempDir, listen: SocketAddr, policy: Policy) -> Server
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy,
         push: PushConfig::default(),
+        app_links: Default::default(),
     }
 }
 

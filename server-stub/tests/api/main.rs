@@ -23,5 +23,6 @@ mod pending;
 mod push_delivery;
 mod push_tokens;
 mod shown_text;
+mod sign_in_links;
 mod sources;
 mod unblock;

@@ -904,6 +904,7 @@ async fn start_error(push: PushConfig) -> StartError {
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy: Policy::default(),
         push,
+        app_links: Default::default(),
     };
     match sleutel_server::start(config).await {
         Ok(_) => panic!("the server started"),

@@ -15,4 +15,5 @@ mod enrollment;
 mod hostile;
 mod login;
 mod relying_parties;
+mod sign_in_links;
 mod sources;
