@@ -6,7 +6,10 @@
 //! How it answers can be changed while it runs through a small JSON control API on loopback
 //! ([`ControlApi`]), which the browser tests use: `GET /phone` (the answer mode and what the
 //! phone showed), `PUT /phone/answer` with `{"answer": "decline"}`. A request held under `wait`
-//! or `ask` is answered as soon as the mode says how.
+//! or `ask` is answered as soon as the mode says how. `POST /phone/open-link` with
+//! `{"link": "https://..."}` hands the phone a sign-in link, as a scanned QR code or the "open
+//! the app" link tapped on the phone: the phone opens it, answers the request as its mode says,
+//! and gives back the request and, for an app-to-app link, the URL that takes the person back.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,12 +18,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sleutel_core::{ActionView, Approval, DeclineReason};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::phone::VirtualPhone;
 use crate::{HarnessError, Result};
@@ -29,6 +32,8 @@ use crate::{HarnessError, Result};
 pub const PATH_PHONE: &str = "/phone";
 /// Path of the phone's answer mode in the control API.
 pub const PATH_ANSWER: &str = "/phone/answer";
+/// Path of the control API that hands the phone a sign-in link.
+pub const PATH_OPEN_LINK: &str = "/phone/open-link";
 
 /// How long one look for a new request lasts before the phone checks its mode and the keys
 /// again: short, so a mode change answers a held request within about a second.
@@ -106,6 +111,40 @@ pub struct SetAnswer {
     pub answer: Answer,
 }
 
+/// The body of `POST /phone/open-link`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenLink {
+    /// The sign-in link: a scanned QR code's, or the "open the app" link of a sign-in page.
+    pub link: String,
+}
+
+/// The answer of `POST /phone/open-link`: the request the link opened, answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkAnswered {
+    /// The request, with its outcome.
+    pub request: Shown,
+    /// For an app-to-app link: the URL the app opens after the answer, which takes the person
+    /// back to the service. `None` for a scanned QR code.
+    pub return_url: Option<String>,
+}
+
+/// What the control API asks of the phone's loop, which alone holds the phone.
+enum Command {
+    /// Open a sign-in link and answer its request; the outcome or the phone's error goes back.
+    OpenLink {
+        link: String,
+        reply: oneshot::Sender<std::result::Result<LinkAnswered, String>>,
+    },
+}
+
+/// What woke the phone's loop.
+enum Event {
+    /// A look for new requests ended (boxed: a request is far larger than a command).
+    Found(Box<Result<ActionView>>),
+    /// The control API asked something.
+    Command(Option<Command>),
+}
+
 /// The state the phone's loop and the control API share. A plain mutex: it is held for a copy
 /// or a push, never across an await.
 #[derive(Clone)]
@@ -147,13 +186,20 @@ pub struct AnsweringPhone {
     code: String,
     shared: Shared,
     keys: Option<mpsc::Receiver<char>>,
+    commands: mpsc::Receiver<Command>,
+    /// Kept so the channel never closes while the loop runs, even with no control API served.
+    command_sender: mpsc::Sender<Command>,
 }
+
+/// How many control API calls may wait for the phone: a test makes one at a time.
+const COMMANDS_QUEUED: usize = 8;
 
 impl AnsweringPhone {
     /// An answering phone around the enrolled `phone`, approving with `code`, answering as
     /// `answer` says until told otherwise. Under [`Answer::Ask`] it reads keys from the terminal.
     pub fn new(phone: VirtualPhone, code: &str, answer: Answer) -> Self {
         let keys = (answer == Answer::Ask).then(terminal_keys);
+        let (command_sender, commands) = mpsc::channel(COMMANDS_QUEUED);
         Self {
             phone,
             code: code.to_owned(),
@@ -162,6 +208,8 @@ impl AnsweringPhone {
                 shown: Vec::new(),
             }))),
             keys,
+            commands,
+            command_sender,
         }
     }
 
@@ -169,43 +217,82 @@ impl AnsweringPhone {
     pub fn control_api(&self) -> ControlApi {
         ControlApi {
             shared: self.shared.clone(),
+            commands: self.command_sender.clone(),
         }
     }
 
-    /// Answers requests until the task is dropped: waits for the next one, shows it, and answers
-    /// as the mode says (holding it while the mode is `wait`, or `ask` without a key).
+    /// Answers requests until the task is dropped: waits for the next one (or a link from the
+    /// control API), shows it, and answers as the mode says (holding it while the mode is
+    /// `wait`, or `ask` without a key).
     pub async fn run(mut self) {
         loop {
-            let view = match self.phone.next_request(LOOK_FOR).await {
-                Ok(view) => view,
-                Err(HarnessError::Timeout(_)) => continue,
-                Err(e) => {
-                    eprintln!("phone: could not fetch requests: {e}");
-                    tokio::time::sleep(LOOK_FOR).await;
-                    continue;
-                }
+            // Both futures are cancel-safe: a request a cancelled look did not return stays
+            // unhandled and is found by the next one.
+            let event = tokio::select! {
+                command = self.commands.recv() => Event::Command(command),
+                found = self.phone.next_request(LOOK_FOR) => Event::Found(Box::new(found)),
             };
-            self.shared.record(Shown::of(&view));
-            let mut printed = false;
-            let decision = loop {
-                match self.shared.answer() {
-                    Answer::Wait => {}
-                    Answer::Ask => {
-                        if !printed {
-                            print_request(&view);
-                            printed = true;
-                        }
-                        if let Some(decision) = self.key() {
-                            break decision;
-                        }
+            match event {
+                Event::Found(found) => match *found {
+                    Ok(view) => {
+                        self.settle(&view).await;
                     }
-                    decided => break decided,
+                    Err(HarnessError::Timeout(_)) => {}
+                    Err(e) => {
+                        eprintln!("phone: could not fetch requests: {e}");
+                        tokio::time::sleep(LOOK_FOR).await;
+                    }
+                },
+                Event::Command(None) => {}
+                Event::Command(Some(Command::OpenLink { link, reply })) => {
+                    let answered = self.open_link(&link).await;
+                    // The caller may have given up waiting; the phone answered all the same.
+                    let _ = reply.send(answered);
                 }
-                tokio::time::sleep(HOLD_TICK).await;
-            };
-            let outcome = self.answer(&view, decision).await;
-            println!("phone: {} — \"{}\": {outcome}", view.rp_name, view.text);
-            self.shared.settle(&view.request_id, outcome);
+            }
+        }
+    }
+
+    /// Opens a sign-in link as the app does, then answers its request.
+    async fn open_link(&mut self, link: &str) -> std::result::Result<LinkAnswered, String> {
+        let opened = self
+            .phone
+            .open_sign_in_link(link)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = self.settle(&opened.request).await;
+        Ok(LinkAnswered {
+            request,
+            return_url: opened.return_url,
+        })
+    }
+
+    /// Shows `view` and answers it as the mode says, holding it until the mode decides.
+    async fn settle(&mut self, view: &ActionView) -> Shown {
+        self.shared.record(Shown::of(view));
+        let mut printed = false;
+        let decision = loop {
+            match self.shared.answer() {
+                Answer::Wait => {}
+                Answer::Ask => {
+                    if !printed {
+                        print_request(view);
+                        printed = true;
+                    }
+                    if let Some(decision) = self.key() {
+                        break decision;
+                    }
+                }
+                decided => break decided,
+            }
+            tokio::time::sleep(HOLD_TICK).await;
+        };
+        let outcome = self.answer(view, decision).await;
+        println!("phone: {} — \"{}\": {outcome}", view.rp_name, view.text);
+        self.shared.settle(&view.request_id, outcome.clone());
+        Shown {
+            outcome: Some(outcome),
+            ..Shown::of(view)
         }
     }
 
@@ -292,6 +379,7 @@ fn terminal_keys() -> mpsc::Receiver<char> {
 #[derive(Clone)]
 pub struct ControlApi {
     shared: Shared,
+    commands: mpsc::Sender<Command>,
 }
 
 impl ControlApi {
@@ -300,6 +388,7 @@ impl ControlApi {
         Router::new()
             .route(PATH_PHONE, get(phone_state))
             .route(PATH_ANSWER, put(set_answer))
+            .route(PATH_OPEN_LINK, post(open_link))
             .with_state(self)
     }
 
@@ -320,6 +409,29 @@ async fn phone_state(State(api): State<ControlApi>) -> Json<PhoneState> {
 async fn set_answer(State(api): State<ControlApi>, Json(body): Json<SetAnswer>) -> Response {
     api.shared.with(|s| s.answer = body.answer);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /phone/open-link`: answers once the phone answered the link's request (under `wait`,
+/// when the mode changes); the phone's refusal (an expired or used link, a foreign one) is 422
+/// with `{"error": "..."}`.
+async fn open_link(State(api): State<ControlApi>, Json(body): Json<OpenLink>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let command = Command::OpenLink {
+        link: body.link,
+        reply,
+    };
+    if api.commands.send(command).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match answer.await {
+        Ok(Ok(answered)) => Json(answered).into_response(),
+        Ok(Err(error)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": error })),
+        )
+            .into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// Binds a loopback listener on `port` (0: any free one) and gives its base URL.

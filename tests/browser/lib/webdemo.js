@@ -132,3 +132,19 @@ export async function settledRequest(demo, timeoutMs = 15_000) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+
+/**
+ * Hands the demo's phone a sign-in link (a scanned QR code's, or an "open the app" link) and
+ * resolves once the phone answered its request: `{ request, return_url }`. A link the phone
+ * refuses rejects with the phone's error.
+ */
+export async function openLink(demo, link) {
+  const response = await fetch(`${demo.control}/phone/open-link`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ link }),
+  });
+  const body = await response.json();
+  if (response.status !== 200) throw new Error(`the phone refused the link: ${body.error}`);
+  return body;
+}
