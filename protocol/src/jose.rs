@@ -365,8 +365,13 @@ impl UnverifiedJws {
     }
 
     /// Verifies the signature with `key` after checking that alg is ES256, whatever the `typ`,
-    /// and returns the payload: for JWTs whose type the sender chooses, such as client
-    /// assertions (RFC 7523 sets none; libraries send `JWT` or nothing).
+    /// and returns the payload: for JWTs that other parties' libraries sign, such as client
+    /// assertions (RFC 7523 sets no type; libraries send `JWT` or nothing).
+    ///
+    /// Unlike [`Self::verify`], a high-S signature is accepted: such libraries (WebCrypto, JCA)
+    /// return either form, as RFC 7518 allows, and nothing keyed on these tokens reads their
+    /// signature bytes (a client assertion's replay is caught by its `jti`), so the twin of a
+    /// signature gains an attacker nothing.
     pub fn verify_any_type(self, key: &VerifyingKey, what: &'static str) -> Result<Vec<u8>> {
         if self.header.alg != ES256 {
             return Err(ProtocolError::UnexpectedHeader(format!(
@@ -374,7 +379,9 @@ impl UnverifiedJws {
                 self.header.alg
             )));
         }
-        verify_es256(key, self.signing_input.as_bytes(), &self.signature, what)?;
+        let low_s =
+            low_s_signature(&self.signature).map_err(|_| ProtocolError::BadSignature(what))?;
+        verify_es256(key, self.signing_input.as_bytes(), &low_s, what)?;
         Ok(self.payload)
     }
 
@@ -553,6 +560,27 @@ mod tests {
         assert!(matches!(
             jws.verify(k.verifying_key(), "t", "t"),
             Err(ProtocolError::UnexpectedHeader(_))
+        ));
+    }
+
+    #[test]
+    fn any_type_verification_accepts_the_high_s_twin_a_library_may_sign() {
+        let k = key();
+        let token = sign_compact(&Header::es256("JWT"), b"{}", &k).unwrap();
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let high = b64(twin(&b64_decode(signature, "s").unwrap()));
+        let jws = UnverifiedJws::parse(&format!("{input}.{high}"), "t").unwrap();
+        assert_eq!(jws.verify_any_type(k.verifying_key(), "t").unwrap(), b"{}");
+    }
+
+    #[test]
+    fn any_type_verification_refuses_a_signature_by_another_key() {
+        let token = sign_compact(&Header::es256("JWT"), b"{}", &key()).unwrap();
+        let jws = UnverifiedJws::parse(&token, "t").unwrap();
+        let other = key();
+        assert!(matches!(
+            jws.verify_any_type(other.verifying_key(), "t"),
+            Err(ProtocolError::BadSignature(_))
         ));
     }
 

@@ -233,6 +233,21 @@ async fn an_audience_array_holding_the_token_endpoint_is_accepted() {
     assert_eq!(code, codes::INVALID_GRANT);
 }
 
+#[tokio::test]
+async fn an_assertion_with_the_high_s_signature_web_crypto_may_sign_is_accepted() {
+    let (server, key) = bench().await;
+    let good = signed(&key, &good_header(), &good_claims(&server));
+    let (input, signature) = good.rsplit_once('.').unwrap();
+    let low =
+        p256::ecdsa::Signature::from_slice(&jose::b64_decode(signature, "s").unwrap()).unwrap();
+    let (r, s) = low.split_scalars();
+    let high = p256::ecdsa::Signature::from_scalars(r, (-*s).to_bytes()).unwrap();
+
+    let code = answer_to(&server, &format!("{input}.{}", jose::b64(high.to_bytes()))).await;
+
+    assert_eq!(code, codes::INVALID_GRANT);
+}
+
 // --- refused: key and signature -------------------------------------------------------------
 
 #[tokio::test]
