@@ -176,14 +176,9 @@ test('openid-client refuses an answer whose state is not the one it sent', async
   }
 });
 
-// Known to fail about one run in two: WebCrypto signs ECDSA without normalising s, and the
-// server verifies client assertions low-S only (decision 0001's rule for the phone's own
-// signatures, server-stub/src/oidc/clients.rs `verify_any_type`), so a high-S assertion of a
-// standard library is refused as "does not verify". Marked todo, so it runs and reports without
-// failing the suite, until the server accepts both forms for client assertions.
-const HIGH_S_REFUSED = 'the server refuses high-S client assertions, which WebCrypto signs half the time';
-
-test('openid-client signs in with private_key_jwt and verifies the ID token', { todo: HIGH_S_REFUSED }, async () => {
+// WebCrypto signs about half its assertions high-S, which the server accepts (its API test
+// an_assertion_with_the_high_s_signature_web_crypto_may_sign_is_accepted sends one on purpose).
+test('openid-client signs in with private_key_jwt and verifies the ID token', async () => {
   const key = await clientKey();
   const demo = await startWebDemo(['--other-client-jwks', key.file]);
   try {
