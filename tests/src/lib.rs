@@ -1,6 +1,6 @@
 //! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
 //!
-//! QA teams use it through the `sleutel-harness` binary (`demo`, `phone`, `rp login`); the
+//! QA teams use it through the `sleutel-harness` binary (`demo`, `web-demo`, `phone`, `rp login`); the
 //! end-to-end tests (`tests/tests/e2e/`) and the server's integration tests
 //! (`server-stub/tests/api/`) use the same pieces as a library, their one test kit:
 //!
@@ -13,18 +13,23 @@
 //! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
 //! - [`ping`]: a relying party's notification endpoint, for CIBA ping mode.
 //! - [`demo`]: the whole story, printed step by step.
+//! - [`web_demo`]: the login in a browser (`web-demo`): the server, the demo relying-party site
+//!   [`demo_site`] on the authorization code flow, and an [`answering_phone`] with a control API.
 //!
 //! The simulator and relying-party calls decode a success and turn a refusal into
 //! [`HarnessError::Api`]; their `_raw` variants return the answer as it came, for tests that
 //! check a refusal's status, headers and body.
 
+pub mod answering_phone;
 pub mod demo;
+pub mod demo_site;
 mod error;
 pub mod phone;
 pub mod ping;
 pub mod rp;
 pub mod server;
 pub mod sim;
+pub mod web_demo;
 
 pub use error::HarnessError;
 

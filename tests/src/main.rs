@@ -9,11 +9,15 @@ use sleutel_core::{
     AccountStatus, ActionKind, Approval, Bank, DeclineReason, IdentitySource, SignDocument,
     Transaction, Verification,
 };
+use sleutel_harness::answering_phone::Answer as WebAnswer;
+use sleutel_harness::demo_site::Lang;
 use sleutel_harness::phone::VirtualPhone;
 use sleutel_harness::ping::PingReceiver;
 use sleutel_harness::rp::{LoginRequest, RelyingParty};
+use sleutel_harness::web_demo::{self, ClientAuth, WebDemoOptions};
 use sleutel_harness::{HarnessError, demo};
 use sleutel_protocol::api::sim::Citizen;
+use sleutel_protocol::jose::Jwks;
 
 /// Where `rp login` finds the client secret when `--secret` is not given.
 const SECRET_VARIABLE: &str = "SLEUTEL_RP_SECRET";
@@ -36,6 +40,38 @@ enum Command {
         /// Use this server instead of starting one in-process.
         #[arg(long)]
         server: Option<String>,
+    },
+    /// The login in a browser: the server, the demo site "Online overheid" on the authorization
+    /// code flow and a virtual phone that answers; prints the address to open and the number to
+    /// type, and runs until Ctrl-C.
+    WebDemo {
+        /// The demo site's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The server's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        server_port: u16,
+        /// The phone control API's port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        control_port: u16,
+        /// How the phone answers: at once with the code, declining, "not me", never (wait), or
+        /// on a key press here (ask).
+        #[arg(long, value_enum, default_value_t = WebAnswer::Approve)]
+        answer: WebAnswer,
+        /// The demo site's language until the person picks another.
+        #[arg(long, value_enum, default_value_t = Lang::Nl)]
+        lang: Lang,
+        /// The life of a request in seconds (default: the server's policy, 300).
+        #[arg(long)]
+        request_ttl: Option<i64>,
+        /// How the demo site authenticates at the token endpoint: its secret, or a key drawn at
+        /// start (private_key_jwt).
+        #[arg(long, value_enum, default_value_t = ClientAuth::Secret)]
+        client_auth: ClientAuth,
+        /// A JWK Set file (public keys only) with which the second relying party, other-client,
+        /// authenticates by private_key_jwt instead of its secret.
+        #[arg(long, value_name = "FILE")]
+        other_client_jwks: Option<PathBuf>,
     },
     /// A virtual phone: enrolls when its state holds no account, then answers N requests.
     Phone {
@@ -248,6 +284,31 @@ async fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Demo { server } => demo::run(server).await.map(|_| ()),
+        Command::WebDemo {
+            port,
+            server_port,
+            control_port,
+            answer,
+            lang,
+            request_ttl,
+            client_auth,
+            other_client_jwks,
+        } => match other_client_jwks.as_deref().map(read_jwks).transpose() {
+            Ok(extra_client_jwks) => {
+                web_demo::run(WebDemoOptions {
+                    site_port: port,
+                    server_port,
+                    control_port,
+                    answer,
+                    lang,
+                    request_ttl_secs: request_ttl,
+                    client_auth,
+                    extra_client_jwks,
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        },
         Command::Phone {
             server,
             state,
@@ -303,6 +364,26 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads a JWK Set file.
+fn read_jwks(path: &std::path::Path) -> Result<Jwks, HarnessError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| HarnessError::Usage(format!("{}: {e}", path.display())))?;
+    let not_a_set = |e: serde_json::Error| {
+        HarnessError::Usage(format!("{}: not a JWK Set: {e}", path.display()))
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(not_a_set)?;
+    // A private key has no place in a registration: refused, as the server refuses it in an
+    // --rp-file, rather than silently dropped.
+    let keys = value.get("keys").and_then(|k| k.as_array());
+    if keys.is_some_and(|keys| keys.iter().any(|key| key.get("d").is_some())) {
+        return Err(HarnessError::Usage(format!(
+            "{}: holds private key material (\"d\"): give the public keys only",
+            path.display()
+        )));
+    }
+    serde_json::from_value(value).map_err(not_a_set)
 }
 
 async fn run_phone(

@@ -16,13 +16,15 @@ use std::time::Duration;
 
 use p256::ecdsa::SigningKey;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ActionKind, SignDocument, Transaction};
 use sleutel_protocol::api::oidc::{
     BackchannelAuthResponse, ClientAssertionClaims, DiscoveryDocument, IdTokenClaims, TokenResponse,
 };
 use sleutel_protocol::api::{self, codes};
 use sleutel_protocol::approval::ApprovedAction;
-use sleutel_protocol::jose::{self, Header, Jwk, Jwks};
+use sleutel_protocol::jose::{self, Header, Jwk, Jwks, b64};
+use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
 use crate::sim::json_or_error;
@@ -554,6 +556,41 @@ impl RelyingParty {
         Ok(claims)
     }
 
+    /// Exchanges an authorization code at the token endpoint (authorization code flow,
+    /// authenticated as this relying party is: `client_secret_basic` or `private_key_jwt`),
+    /// with the redirect URI of the authorization request and the PKCE verifier whose S256
+    /// challenge it carried.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse> {
+        let response = self
+            .token_request_raw(&[
+                ("grant_type", api::oidc::AUTHORIZATION_CODE_GRANT_TYPE),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", code_verifier),
+            ])
+            .await?;
+        json_or_error(response).await
+    }
+
+    /// Verifies the ID token of an authorization code exchange as OIDC Core §3.1.3.7 asks:
+    /// what [`RelyingParty::verify_id_token`] checks, then the `nonce` against the one this
+    /// relying party sent (a token replayed into another login fails), then `at_hash` against
+    /// the access token beside it (§3.1.3.8: the access token was not swapped).
+    pub async fn verify_code_flow_tokens(
+        &self,
+        token: &TokenResponse,
+        nonce: &str,
+    ) -> Result<IdTokenClaims> {
+        let claims = self.verify_id_token(&token.id_token).await?;
+        check_nonce_and_at_hash(&claims, &token.access_token, nonce)?;
+        Ok(claims)
+    }
+
     /// The whole login: start, wait for the citizen, verify the ID token and what it approves.
     pub async fn login(&self, request: &LoginRequest, timeout: Duration) -> Result<IdTokenClaims> {
         let started = self.backchannel_authorize(request).await?;
@@ -562,6 +599,103 @@ impl RelyingParty {
     }
 }
 
+/// The checks an authorization code flow adds to an ID token whose signature, issuer, audience
+/// and expiry verified: its `nonce` is the one sent (compared in constant time), its `at_hash`
+/// is that of `access_token`.
+pub fn check_nonce_and_at_hash(
+    claims: &IdTokenClaims,
+    access_token: &str,
+    nonce: &str,
+) -> Result<()> {
+    let nonce_matches = claims
+        .nonce
+        .as_deref()
+        .is_some_and(|n| bool::from(n.as_bytes().ct_eq(nonce.as_bytes())));
+    if !nonce_matches {
+        return Err(HarnessError::Verification(
+            "the ID token's nonce is not the one sent".into(),
+        ));
+    }
+    if claims.at_hash.as_deref() != Some(at_hash(access_token).as_str()) {
+        return Err(HarnessError::Verification(
+            "the ID token's at_hash does not match the access token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `at_hash` of an access token (OIDC Core §3.1.3.6): base64url of the left half of its
+/// SHA-256, the hash that goes with ES256.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    b64(&digest[..digest.len() / 2])
+}
+
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use sleutel_protocol::action::ActionKind;
+
+    use super::*;
+
+    fn claims(nonce: Option<&str>, access_token: &str) -> IdTokenClaims {
+        IdTokenClaims {
+            iss: "http://127.0.0.1:1".into(),
+            sub: "pairwise".into(),
+            aud: "online-overheid".into(),
+            iat: 0,
+            exp: 1,
+            auth_time: 0,
+            acr: api::oidc::ACR_CODE.into(),
+            amr: vec!["pin".into()],
+            name: None,
+            given_name: None,
+            family_name: None,
+            birthdate: None,
+            national_register_number: None,
+            phone_number: None,
+            age_over_18: None,
+            nonce: nonce.map(str::to_owned),
+            at_hash: Some(at_hash(access_token)),
+            sleutel_action: ApprovedAction {
+                kind: ActionKind::Login,
+                request_hash: "hash".into(),
+                binding_message: None,
+                transaction: None,
+                document: None,
+            },
+        }
+    }
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_sha256_in_base64url() {
+        // OIDC Core §3.1.3.6; the digest computed apart: printf %s token | openssl dgst -sha256.
+        assert_eq!(at_hash("token"), "PEaenWxYddN6Q_NT1PiOYQ");
+    }
+
+    #[test]
+    fn a_token_with_the_nonce_sent_and_its_access_tokens_hash_passes() {
+        assert!(check_nonce_and_at_hash(&claims(Some("n-1"), "at-1"), "at-1", "n-1").is_ok());
+    }
+
+    #[test]
+    fn a_token_with_another_nonce_is_refused() {
+        let result = check_nonce_and_at_hash(&claims(Some("n-2"), "at-1"), "at-1", "n-1");
+        assert!(matches!(result, Err(HarnessError::Verification(_))));
+    }
+
+    #[test]
+    fn a_token_without_a_nonce_is_refused() {
+        let result = check_nonce_and_at_hash(&claims(None, "at-1"), "at-1", "n-1");
+        assert!(matches!(result, Err(HarnessError::Verification(_))));
+    }
+
+    #[test]
+    fn a_token_beside_another_access_token_is_refused() {
+        let result = check_nonce_and_at_hash(&claims(Some("n-1"), "at-1"), "at-2", "n-1");
+        assert!(matches!(result, Err(HarnessError::Verification(_))));
+    }
 }

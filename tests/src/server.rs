@@ -44,6 +44,17 @@ impl InProcessServer {
         Self::start_with_push(policy, relying_parties, PushConfig::default()).await
     }
 
+    /// Starts a server with the given policy and relying parties on loopback `port` (0: any
+    /// free one), as the web demo does when asked for a fixed port.
+    pub async fn start_on(
+        port: u16,
+        policy: Policy,
+        relying_parties: Vec<RelyingPartyConfig>,
+    ) -> Result<Self> {
+        let (push, app_links) = (PushConfig::default(), AppLinksConfig::default());
+        Self::start_with_config(policy, relying_parties, push, app_links, Some(port)).await
+    }
+
     /// Starts a server with the given policy and relying parties that pushes through the
     /// services `push` configures (stand-ins of FCM and APNs on loopback, in tests).
     pub async fn start_with_push(
@@ -51,7 +62,14 @@ impl InProcessServer {
         relying_parties: Vec<RelyingPartyConfig>,
         push: PushConfig,
     ) -> Result<Self> {
-        Self::start_with_config(policy, relying_parties, push, AppLinksConfig::default()).await
+        Self::start_with_config(
+            policy,
+            relying_parties,
+            push,
+            AppLinksConfig::default(),
+            None,
+        )
+        .await
     }
 
     /// Starts a server with the demo relying party and the default policy that publishes
@@ -62,6 +80,7 @@ impl InProcessServer {
             vec![RelyingPartyConfig::demo()],
             PushConfig::default(),
             app_links,
+            None,
         )
         .await
     }
@@ -71,9 +90,10 @@ impl InProcessServer {
         relying_parties: Vec<RelyingPartyConfig>,
         push: PushConfig,
         app_links: AppLinksConfig,
+        port: Option<u16>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let server = launch(&dir, &relying_parties, &policy, &push, &app_links, None).await?;
+        let server = launch(&dir, &relying_parties, &policy, &push, &app_links, port).await?;
         Ok(Self {
             server,
             dir,
