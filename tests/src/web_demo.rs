@@ -48,9 +48,9 @@ const EXTRA_CLIENT_NAME: &str = "Testdienst";
 /// code from the redirect itself.
 const EXTRA_CLIENT_CALLBACK: &str = "/other-client/callback";
 
-/// The number the person types. In international form: the sign-in form takes `+32` numbers
-/// only (its hint's national form, 0470 12 34 56, is refused).
-const DEMO_PHONE_AS_TYPED: &str = "+32 470 12 34 56";
+/// The number the person types, in the national form most Belgians use (the form takes the
+/// `+32` form too).
+const DEMO_PHONE_AS_TYPED: &str = "0470 12 34 56";
 
 /// How the web demo runs.
 #[derive(Debug, Clone)]

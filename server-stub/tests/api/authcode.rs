@@ -299,6 +299,21 @@ async fn the_phone_gets_the_same_login_as_ciba_with_the_code_the_page_shows() {
 }
 
 #[tokio::test]
+async fn a_number_typed_in_the_national_form_as_the_hint_shows_reaches_the_phone() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000531").await;
+    let mut browser = Browser::new(&server);
+
+    let wait = send_number(&mut browser, "0470 00 05 31").await;
+    let (request, _) = e.the_request().await;
+
+    assert!(
+        wait.body
+            .contains(&request.binding_message.clone().unwrap())
+    );
+}
+
+#[tokio::test]
 async fn the_code_buys_an_id_token_with_nonce_and_at_hash() {
     let server = server().await;
     let e = enroll(&server, "+32470000503").await;

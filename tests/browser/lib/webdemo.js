@@ -80,7 +80,7 @@ export async function startWebDemo(args = []) {
     site: lines.open.replace(/\/$/, ''),
     server: lines.server,
     control: lines['phone control'],
-    // "+32 470 12 34 56 (+32470123456, Given Family)": the number as typed, and the name.
+    // "0470 12 34 56 (+32470123456, Given Family)": the number as typed, and the name.
     number: lines['phone number'].split(' (')[0],
     citizenName: lines['phone number'].replace(/^.*, (.*)\)$/, '$1'),
     otherClient: { clientId, clientSecret, redirectUri },
