@@ -148,3 +148,18 @@ export async function openLink(demo, link) {
   if (response.status !== 200) throw new Error(`the phone refused the link: ${body.error}`);
   return body;
 }
+
+/**
+ * Runs `body(demo, page)` with a web demo started with `args` and a fresh page of `browser` in a
+ * new context (`contextOptions`: e.g. `{ javaScriptEnabled: false }`); both are closed after.
+ */
+export async function withDemo(browser, args, contextOptions, body) {
+  const demo = await startWebDemo(args);
+  const context = await browser.newContext(contextOptions);
+  try {
+    await body(demo, await context.newPage());
+  } finally {
+    await context.close();
+    await demo.stop();
+  }
+}

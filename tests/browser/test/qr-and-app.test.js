@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { launchBrowser, screenshots } from '../lib/browser.js';
 import { readQr } from '../lib/qr.js';
 import {
-  openLink, setAnswer, shownRequest, startWebDemo,
+  openLink, setAnswer, shownRequest, withDemo as withDemoIn,
 } from '../lib/webdemo.js';
 
 /** How long a page may take to reach its next state. */
@@ -22,16 +22,9 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** Runs `body` with a web demo started with `args` and a fresh browser page. */
-async function withDemo(args, contextOptions, body) {
-  const demo = await startWebDemo(args);
-  const context = await browser.newContext(contextOptions);
-  try {
-    await body(demo, await context.newPage());
-  } finally {
-    await context.close();
-    await demo.stop();
-  }
+/** [withDemo] with this file's browser. */
+function withDemo(args, contextOptions, body) {
+  return withDemoIn(browser, args, contextOptions, body);
 }
 
 /** From the demo site to the server's sign-in page. */

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 
 import { launchBrowser, screenshots } from '../lib/browser.js';
 import {
-  setAnswer, settledRequest, shownRequest, startWebDemo,
+  setAnswer, settledRequest, shownRequest, withDemo as withDemoIn,
 } from '../lib/webdemo.js';
 
 /** How long a page may take to reach its next state (the wait page reloads every 2 s). */
@@ -16,16 +16,9 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** Runs `body` with a web demo started with `args` and a fresh browser context. */
-async function withDemo(args, contextOptions, body) {
-  const demo = await startWebDemo(args);
-  const context = await browser.newContext(contextOptions);
-  try {
-    await body(demo, await context.newPage());
-  } finally {
-    await context.close();
-    await demo.stop();
-  }
+/** [withDemo] with this file's browser. */
+function withDemo(args, contextOptions, body) {
+  return withDemoIn(browser, args, contextOptions, body);
 }
 
 /** From the demo site's home page to the server's wait page; returns the code it shows. */
