@@ -66,6 +66,19 @@ pub(super) const WAIT_PAGE_REFRESH_SECS: u32 = 2;
 /// times; more is someone probing numbers or pushing requests at strangers' phones.
 pub(super) const MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE: u32 = 10;
 
+/// Browser sessions one source address may open per minute. Every authorization request
+/// writes a session row that lives [`SESSION_TTL_SECS`], before anyone is authenticated: a
+/// person opens a sign-in a few times a minute at most, a household or an office behind one
+/// address some more; beyond this someone is filling the database.
+pub(super) const MAX_SIGN_IN_SESSIONS_PER_SOURCE_PER_MINUTE: u32 = 60;
+
+/// Longest query string of an authorization request, in bytes: the three echoed parameters
+/// at [`MAX_ECHOED_PARAMETER_CHARS`] each, percent-encoded, with ample room for `scope`,
+/// `claims` and the rest. The session keeps `acr_values` as given (any repetition of the two
+/// known values passes its check), so without a bound one request could store all the HTTP
+/// layer lets through (64 KiB) for the session's life.
+pub(super) const MAX_AUTHORIZATION_QUERY_BYTES: usize = 8192;
+
 /// Longest value kept of `state`, `nonce` and `login_hint`: far above what a relying party
 /// sends, small enough that a session row stays small.
 pub(super) const MAX_ECHOED_PARAMETER_CHARS: usize = 512;
@@ -262,11 +275,20 @@ fn check_request(params: &Params, client: &RelyingPartyConfig) -> Result<Asked, 
 /// the sign-in page.
 pub(super) async fn authorize(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let browser_lang = Lang::choose(None, &headers);
     let bad = |lang: Lang| error_page(StatusCode::BAD_REQUEST, lang, lang.texts().bad_request);
+    // Refused before it is read: no client is known yet to redirect to.
+    if uri.query().map_or(0, str::len) > MAX_AUTHORIZATION_QUERY_BYTES {
+        return error_page(
+            StatusCode::URI_TOO_LONG,
+            browser_lang,
+            browser_lang.texts().bad_request,
+        );
+    }
     let Ok(params) = Params::query(&uri) else {
         return bad(browser_lang);
     };
@@ -320,11 +342,16 @@ pub(super) async fn authorize(
         return internal_page(lang, &ServerError::Internal("no randomness".into()));
     };
     let app_link = link::app_link(&state.url, &link_id, &link_secret).ok();
+    let source = peer.ip();
     let stored = state
         .db(move |_, conn| {
             let now = clock::now();
             let csrf = random::id()?;
             let tx = db::immediate(conn)?;
+            let limit = Limit::per_minute(MAX_SIGN_IN_SESSIONS_PER_SOURCE_PER_MINUTE);
+            if rate::take(&tx, Bucket::SignInSessionsBySource(source), limit, now)?.is_err() {
+                return Ok(None);
+            }
             super::purge_expired(&tx, now)?;
             tx.execute(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
@@ -351,11 +378,12 @@ pub(super) async fn authorize(
                 ],
             )?;
             tx.commit()?;
-            Ok(csrf)
+            Ok(Some(csrf))
         })
         .await;
     match stored {
-        Ok(csrf) => page::html(
+        Ok(None) => error_page(StatusCode::TOO_MANY_REQUESTS, lang, lang.texts().too_many),
+        Ok(Some(csrf)) => page::html(
             StatusCode::OK,
             sign_in_page(
                 lang,

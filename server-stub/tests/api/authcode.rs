@@ -726,3 +726,33 @@ async fn numbers_from_one_address_beyond_the_form_limit_get_a_too_many_tries_pag
 
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn an_oversized_authorization_request_gets_an_error_page_and_no_session() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    // Each value is a known one, and the session would keep them all as given.
+    let acr_values = vec![oidc::ACR_CODE; 400].join(" ");
+
+    let page = browser
+        .get(&authorize_query(&[("acr_values", Some(&acr_values))]))
+        .await;
+
+    assert_eq!(page.status, StatusCode::URI_TOO_LONG);
+    assert!(page.headers.get(header::SET_COOKIE).is_none());
+    assert!(page.headers.get(header::LOCATION).is_none());
+}
+
+#[tokio::test]
+async fn sessions_from_one_address_beyond_the_limit_get_a_too_many_tries_page() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    for _ in 0..60 {
+        sign_in_page(&mut browser, &[]).await;
+    }
+
+    let refused = browser.get(&authorize_query(&[])).await;
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers.get(header::SET_COOKIE).is_none());
+}
