@@ -760,7 +760,8 @@ pub(super) enum Outcome {
     Declined,
     /// The person's key was blocked meanwhile.
     Blocked,
-    /// The time is up, or a newer sign-in replaced this one.
+    /// The time is up, or a newer sign-in replaced this one, or the session ended meanwhile
+    /// (a concurrent request of the same browser took its code).
     Expired,
     /// Approved in the app of an app-to-app sign-in: the code goes back through the return URL
     /// only, never to this browser.
@@ -912,6 +913,16 @@ pub(super) fn outcome(
         (Some((Status::Denied, ..)), _) => Outcome::Expired,
         (Some((Status::Approved, ..)), Some(_)) if !issue_code => Outcome::ApprovedInApp,
         (Some((Status::Approved, ..)), Some(auth_req_id)) => {
+            // The session ends with its one code. `session` was read before this transaction,
+            // so a concurrent request of the same browser may have ended it already: only the
+            // request that deletes the row issues a code.
+            let ended = tx.execute(
+                "DELETE FROM browser_sessions WHERE id_hash = ?1",
+                [&session.id_hash],
+            )?;
+            if ended == 0 {
+                return Ok(Outcome::Expired);
+            }
             let code = random::id()?;
             // Codes and tokens no longer worth anything go as new ones come, besides the
             // periodic housekeeping.
@@ -929,10 +940,6 @@ pub(super) fn outcome(
                     auth_req_id,
                     now + AUTHORIZATION_CODE_TTL_SECS,
                 ],
-            )?;
-            tx.execute(
-                "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                [&session.id_hash],
             )?;
             Outcome::Approved(code)
         }

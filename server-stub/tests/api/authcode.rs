@@ -756,3 +756,36 @@ async fn sessions_from_one_address_beyond_the_limit_get_a_too_many_tries_page() 
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers.get(header::SET_COOKIE).is_none());
 }
+
+#[tokio::test]
+async fn concurrent_wait_pages_after_an_approval_get_one_code_between_them() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000531").await;
+    let mut browser = Browser::new(&server);
+    send_number(&mut browser, &e.number).await;
+    let (request, jws) = e.the_request().await;
+    let _: ResponseAccepted = ok(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    let cookie = browser.cookie.clone();
+
+    // The same browser asks its wait page several times at once (tabs, a reload, the script).
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut tab = Browser::new(&server);
+        tab.cookie = cookie.clone();
+        tasks.spawn(async move { tab.get(PATH_STATUS).await });
+    }
+    let mut codes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let page = done.unwrap();
+        if page.status == StatusCode::SEE_OTHER
+            && let Some(code) = query_param(&page.location(), "code")
+        {
+            codes.push(code);
+        }
+    }
+
+    assert_eq!(codes.len(), 1, "codes issued: {codes:?}");
+}
