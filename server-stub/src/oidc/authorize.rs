@@ -688,6 +688,25 @@ fn start(
         app.policy.request_ttl_secs,
     )?;
     let ttl = ask.ttl_secs;
+    // The session is claimed before any request exists: of several posts of the form at once
+    // (a double click), only the one that binds the session starts a request. Otherwise each
+    // would start one, the last superseding the others, while the session kept the code of
+    // the first: the phone and the wait page would show different codes.
+    let claimed = conn.execute(
+        "UPDATE browser_sessions SET binding_code = ?2, wait_until = ?3, bound_by = ?4
+         WHERE id_hash = ?1 AND bound_by IS NULL",
+        params![
+            session.id_hash,
+            binding_code,
+            now + ttl,
+            link::BOUND_BY_NUMBER
+        ],
+    )?;
+    if claimed == 0 {
+        return Ok((Started::Waiting, Vec::new(), Vec::new()));
+    }
+    // From here a fault leaves a session bound to no request: its wait page expires, as for an
+    // unknown number, and the person starts again from the relying party.
     let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, ask) {
         Ok((started, superseded, pushes)) => (Some(started.auth_req_id), superseded, pushes),
         // No usable key behind this number (none, blocked, or throttled after a "not me"):
@@ -698,16 +717,8 @@ fn start(
         Err(e) => return Err(e),
     };
     conn.execute(
-        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
-             bound_by = ?5
-         WHERE id_hash = ?1 AND bound_by IS NULL",
-        params![
-            session.id_hash,
-            binding_code,
-            auth_req_id,
-            now + ttl,
-            link::BOUND_BY_NUMBER
-        ],
+        "UPDATE browser_sessions SET auth_req_id = ?2 WHERE id_hash = ?1",
+        params![session.id_hash, auth_req_id],
     )?;
     Ok((Started::Waiting, superseded, pushes))
 }

@@ -789,3 +789,39 @@ async fn concurrent_wait_pages_after_an_approval_get_one_code_between_them() {
 
     assert_eq!(codes.len(), 1, "codes issued: {codes:?}");
 }
+
+#[tokio::test]
+async fn a_number_sent_twice_at_once_starts_the_one_request_the_wait_page_shows() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000532").await;
+    let mut browser = Browser::new(&server);
+    let page = sign_in_page(&mut browser, &[]).await;
+    let csrf = page.csrf();
+
+    // A double click: the same form posted several times at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let mut tab = Browser::new(&server);
+        tab.cookie = browser.cookie.clone();
+        let (csrf, number) = (csrf.clone(), e.number.clone());
+        tasks.spawn(async move {
+            tab.post(
+                PATH_NUMBER,
+                &[("csrf_token", &csrf), ("phone_number", &number)],
+            )
+            .await
+            .status
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), StatusCode::SEE_OTHER);
+    }
+    let wait = browser.get(PATH_STATUS).await;
+    let (request, _) = e.the_request().await;
+
+    assert!(
+        wait.body.contains(&request.binding_message.unwrap()),
+        "the wait page shows another code than the phone: {}",
+        wait.body
+    );
+}
