@@ -771,8 +771,8 @@ pub(super) enum Outcome {
     Declined,
     /// The person's key was blocked meanwhile.
     Blocked,
-    /// The time is up, or a newer sign-in replaced this one, or the session ended meanwhile
-    /// (a concurrent request of the same browser took its code).
+    /// The time is up (a sign-in whose request a newer one replaced waits for it too), or the
+    /// session ended meanwhile (a concurrent request of the same browser took its code).
     Expired,
     /// Approved in the app of an app-to-app sign-in: the code goes back through the return URL
     /// only, never to this browser.
@@ -907,13 +907,21 @@ pub(super) fn outcome(
             )
             .optional()?,
     };
+    let until_the_wait_ends = || {
+        if now < session.wait_until.unwrap_or(now) {
+            Outcome::Waiting
+        } else {
+            Outcome::Expired
+        }
+    };
     let outcome = match (request, &session.auth_req_id) {
-        (None, _) => {
-            if now < session.wait_until.unwrap_or(now) {
-                Outcome::Waiting
-            } else {
-                Outcome::Expired
-            }
+        (None, _) => until_the_wait_ends(),
+        // A newer sign-in (or CIBA request) of the relying party to the same person replaced
+        // this one. Ending the page at once would tell a registered number from an unknown
+        // one, whose page waits (decision 0021): anyone could start two sign-ins with the same
+        // number and see whether the first one ends.
+        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("superseded") => {
+            until_the_wait_ends()
         }
         (Some((Status::Pending, expires_at, _)), _) if now < expires_at => Outcome::Waiting,
         (Some((Status::Pending, ..)), _) => Outcome::Expired,

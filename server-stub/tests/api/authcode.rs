@@ -825,3 +825,26 @@ async fn a_number_sent_twice_at_once_starts_the_one_request_the_wait_page_shows(
         wait.body
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_superseded_by_a_newer_one_waits_like_an_unknown_number() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000533").await;
+    let mut first = Browser::new(&server);
+    let mut second = Browser::new(&server);
+    send_number(&mut first, &e.number).await;
+
+    // A second sign-in with the same number supersedes the first one's request. Were the
+    // first page to end at once, two tries would tell a registered number from an unknown
+    // one, whose page waits.
+    send_number(&mut second, &e.number).await;
+    let page = first.get(PATH_STATUS).await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("error=access_denied"));
+}
