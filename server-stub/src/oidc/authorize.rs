@@ -46,8 +46,15 @@ pub(super) const PATH_SIGN_IN_NUMBER: &str = "/oidc/sign-in/number";
 /// Path of the wait page, which refreshes itself until the person answered.
 pub(super) const PATH_SIGN_IN_STATUS: &str = "/oidc/sign-in/status";
 
-/// Name of the session cookie.
+/// Name of the session cookie on a plain-HTTP loopback test bench, where a `Secure` cookie
+/// would not come back.
 pub(super) const SESSION_COOKIE: &str = "sleutel_sign_in";
+
+/// Name of the session cookie everywhere else. Browsers accept a `__Host-` cookie only when
+/// it is `Secure`, has no `Domain` and has `Path=/` (RFC 6265bis §4.1.3.2): a page of a
+/// sibling subdomain or plain HTTP on the same name cannot plant a session id of its own,
+/// whose code its planter would then collect.
+pub(super) const SECURE_SESSION_COOKIE: &str = "__Host-sleutel_sign_in";
 
 /// How long a browser session lasts from the authorization request: time to type the number
 /// and answer a request of the longest lifetime, with room to spare.
@@ -399,21 +406,37 @@ pub(super) async fn authorize(
     }
 }
 
-/// The `Set-Cookie` value of a new session: `Secure` unless the server itself is on loopback
-/// over plain HTTP (a test bench), where a browser would not send it back.
-fn session_cookie(server_url: &str, session_id: &str) -> String {
-    let plain_loopback = url::Url::parse(server_url)
+/// Whether the server itself is on loopback over plain HTTP (a test bench).
+fn plain_loopback(server_url: &str) -> bool {
+    url::Url::parse(server_url)
         .map(|url| url.scheme() == "http" && is_loopback(&url))
-        .unwrap_or(false);
-    format!(
-        "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
-         SameSite=Lax{}",
-        if plain_loopback { "" } else { "; Secure" }
-    )
+        .unwrap_or(false)
 }
 
-/// The session id in the request's cookies, if any.
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The `Set-Cookie` value of a new session: [`SECURE_SESSION_COOKIE`] unless the server is on
+/// a plain-HTTP loopback test bench, where it is [`SESSION_COOKIE`] without `Secure`.
+fn session_cookie(server_url: &str, session_id: &str) -> String {
+    if plain_loopback(server_url) {
+        format!(
+            "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
+             SameSite=Lax"
+        )
+    } else {
+        format!(
+            "{SECURE_SESSION_COOKIE}={session_id}; Path=/; Max-Age={SESSION_TTL_SECS}; \
+             HttpOnly; SameSite=Lax; Secure"
+        )
+    }
+}
+
+/// The session id in the request's cookies, if any: only under the name this server sets, so
+/// that a planted cookie without the `__Host-` prefix is no session.
+fn session_id(headers: &HeaderMap, server_url: &str) -> Option<String> {
+    let wanted = if plain_loopback(server_url) {
+        SESSION_COOKIE
+    } else {
+        SECURE_SESSION_COOKIE
+    };
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -421,7 +444,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+            (name == wanted && !value.is_empty()).then(|| value.to_owned())
         })
 }
 
@@ -565,7 +588,7 @@ pub(super) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> 
 pub(super) async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let lang = Lang::choose(None, headers);
     let no_session = || error_page(StatusCode::BAD_REQUEST, lang, lang.texts().no_session);
-    let Some(id) = session_id(headers) else {
+    let Some(id) = session_id(headers, &state.url) else {
         return Err(no_session());
     };
     match state
@@ -977,5 +1000,29 @@ mod tests {
         assert!(session_cookie("https://sleutel.example", "x").contains("; Secure"));
         assert!(!session_cookie("http://127.0.0.1:8080", "x").contains("Secure"));
         assert!(session_cookie("http://127.0.0.1:8080", "x").contains("HttpOnly; SameSite=Lax"));
+    }
+
+    #[test]
+    fn the_cookie_over_https_is_host_prefixed_for_the_whole_host() {
+        let cookie = session_cookie("https://sleutel.example", "x");
+
+        assert!(cookie.starts_with("__Host-sleutel_sign_in=x;"), "{cookie}");
+        assert!(cookie.contains("; Path=/;"), "{cookie}");
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+
+    #[test]
+    fn a_planted_cookie_without_the_prefix_is_no_session_over_https() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("sleutel_sign_in=planted"),
+        );
+
+        assert_eq!(session_id(&headers, "https://sleutel.example"), None);
+        assert_eq!(
+            session_id(&headers, "http://127.0.0.1:8080").as_deref(),
+            Some("planted")
+        );
     }
 }
