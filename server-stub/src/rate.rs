@@ -42,6 +42,8 @@ pub(crate) enum Bucket<'a> {
     BackchannelCalls(&'a str),
     /// Phone numbers sent through the sign-in page's form from one source address.
     SignInFormsBySource(IpAddr),
+    /// Browser sessions opened at the authorization endpoint from one source address.
+    SignInSessionsBySource(IpAddr),
 }
 
 impl Bucket<'_> {
@@ -66,6 +68,9 @@ impl Bucket<'_> {
             Bucket::BackchannelCalls(id) => format!("backchannel/client/{id}"),
             Bucket::SignInFormsBySource(ip) => {
                 format!("sign-in-form/source/{}", source_network(ip))
+            }
+            Bucket::SignInSessionsBySource(ip) => {
+                format!("sign-in-session/source/{}", source_network(ip))
             }
         }
     }

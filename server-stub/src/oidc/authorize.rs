@@ -46,8 +46,15 @@ pub(super) const PATH_SIGN_IN_NUMBER: &str = "/oidc/sign-in/number";
 /// Path of the wait page, which refreshes itself until the person answered.
 pub(super) const PATH_SIGN_IN_STATUS: &str = "/oidc/sign-in/status";
 
-/// Name of the session cookie.
+/// Name of the session cookie on a plain-HTTP loopback test bench, where a `Secure` cookie
+/// would not come back.
 pub(super) const SESSION_COOKIE: &str = "sleutel_sign_in";
+
+/// Name of the session cookie everywhere else. Browsers accept a `__Host-` cookie only when
+/// it is `Secure`, has no `Domain` and has `Path=/` (RFC 6265bis §4.1.3.2): a page of a
+/// sibling subdomain or plain HTTP on the same name cannot plant a session id of its own,
+/// whose code its planter would then collect.
+pub(super) const SECURE_SESSION_COOKIE: &str = "__Host-sleutel_sign_in";
 
 /// How long a browser session lasts from the authorization request: time to type the number
 /// and answer a request of the longest lifetime, with room to spare.
@@ -65,6 +72,19 @@ pub(super) const WAIT_PAGE_REFRESH_SECS: u32 = 2;
 /// Numbers one source address may send through the form per minute: a person mistypes a few
 /// times; more is someone probing numbers or pushing requests at strangers' phones.
 pub(super) const MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE: u32 = 10;
+
+/// Browser sessions one source address may open per minute. Every authorization request
+/// writes a session row that lives [`SESSION_TTL_SECS`], before anyone is authenticated: a
+/// person opens a sign-in a few times a minute at most, a household or an office behind one
+/// address some more; beyond this someone is filling the database.
+pub(super) const MAX_SIGN_IN_SESSIONS_PER_SOURCE_PER_MINUTE: u32 = 60;
+
+/// Longest query string of an authorization request, in bytes: the three echoed parameters
+/// at [`MAX_ECHOED_PARAMETER_CHARS`] each, percent-encoded, with ample room for `scope`,
+/// `claims` and the rest. The session keeps `acr_values` as given (any repetition of the two
+/// known values passes its check), so without a bound one request could store all the HTTP
+/// layer lets through (64 KiB) for the session's life.
+pub(super) const MAX_AUTHORIZATION_QUERY_BYTES: usize = 8192;
 
 /// Longest value kept of `state`, `nonce` and `login_hint`: far above what a relying party
 /// sends, small enough that a session row stays small.
@@ -262,11 +282,20 @@ fn check_request(params: &Params, client: &RelyingPartyConfig) -> Result<Asked, 
 /// the sign-in page.
 pub(super) async fn authorize(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let browser_lang = Lang::choose(None, &headers);
     let bad = |lang: Lang| error_page(StatusCode::BAD_REQUEST, lang, lang.texts().bad_request);
+    // Refused before it is read: no client is known yet to redirect to.
+    if uri.query().map_or(0, str::len) > MAX_AUTHORIZATION_QUERY_BYTES {
+        return error_page(
+            StatusCode::URI_TOO_LONG,
+            browser_lang,
+            browser_lang.texts().bad_request,
+        );
+    }
     let Ok(params) = Params::query(&uri) else {
         return bad(browser_lang);
     };
@@ -320,11 +349,16 @@ pub(super) async fn authorize(
         return internal_page(lang, &ServerError::Internal("no randomness".into()));
     };
     let app_link = link::app_link(&state.url, &link_id, &link_secret).ok();
+    let source = peer.ip();
     let stored = state
         .db(move |_, conn| {
             let now = clock::now();
             let csrf = random::id()?;
             let tx = db::immediate(conn)?;
+            let limit = Limit::per_minute(MAX_SIGN_IN_SESSIONS_PER_SOURCE_PER_MINUTE);
+            if rate::take(&tx, Bucket::SignInSessionsBySource(source), limit, now)?.is_err() {
+                return Ok(None);
+            }
             super::purge_expired(&tx, now)?;
             tx.execute(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
@@ -351,11 +385,12 @@ pub(super) async fn authorize(
                 ],
             )?;
             tx.commit()?;
-            Ok(csrf)
+            Ok(Some(csrf))
         })
         .await;
     match stored {
-        Ok(csrf) => page::html(
+        Ok(None) => error_page(StatusCode::TOO_MANY_REQUESTS, lang, lang.texts().too_many),
+        Ok(Some(csrf)) => page::html(
             StatusCode::OK,
             sign_in_page(
                 lang,
@@ -371,21 +406,37 @@ pub(super) async fn authorize(
     }
 }
 
-/// The `Set-Cookie` value of a new session: `Secure` unless the server itself is on loopback
-/// over plain HTTP (a test bench), where a browser would not send it back.
-fn session_cookie(server_url: &str, session_id: &str) -> String {
-    let plain_loopback = url::Url::parse(server_url)
+/// Whether the server itself is on loopback over plain HTTP (a test bench).
+fn plain_loopback(server_url: &str) -> bool {
+    url::Url::parse(server_url)
         .map(|url| url.scheme() == "http" && is_loopback(&url))
-        .unwrap_or(false);
-    format!(
-        "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
-         SameSite=Lax{}",
-        if plain_loopback { "" } else { "; Secure" }
-    )
+        .unwrap_or(false)
 }
 
-/// The session id in the request's cookies, if any.
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The `Set-Cookie` value of a new session: [`SECURE_SESSION_COOKIE`] unless the server is on
+/// a plain-HTTP loopback test bench, where it is [`SESSION_COOKIE`] without `Secure`.
+fn session_cookie(server_url: &str, session_id: &str) -> String {
+    if plain_loopback(server_url) {
+        format!(
+            "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
+             SameSite=Lax"
+        )
+    } else {
+        format!(
+            "{SECURE_SESSION_COOKIE}={session_id}; Path=/; Max-Age={SESSION_TTL_SECS}; \
+             HttpOnly; SameSite=Lax; Secure"
+        )
+    }
+}
+
+/// The session id in the request's cookies, if any: only under the name this server sets, so
+/// that a planted cookie without the `__Host-` prefix is no session.
+fn session_id(headers: &HeaderMap, server_url: &str) -> Option<String> {
+    let wanted = if plain_loopback(server_url) {
+        SESSION_COOKIE
+    } else {
+        SECURE_SESSION_COOKIE
+    };
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -393,7 +444,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+            (name == wanted && !value.is_empty()).then(|| value.to_owned())
         })
 }
 
@@ -537,7 +588,7 @@ pub(super) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> 
 pub(super) async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let lang = Lang::choose(None, headers);
     let no_session = || error_page(StatusCode::BAD_REQUEST, lang, lang.texts().no_session);
-    let Some(id) = session_id(headers) else {
+    let Some(id) = session_id(headers, &state.url) else {
         return Err(no_session());
     };
     match state
@@ -660,6 +711,25 @@ fn start(
         app.policy.request_ttl_secs,
     )?;
     let ttl = ask.ttl_secs;
+    // The session is claimed before any request exists: of several posts of the form at once
+    // (a double click), only the one that binds the session starts a request. Otherwise each
+    // would start one, the last superseding the others, while the session kept the code of
+    // the first: the phone and the wait page would show different codes.
+    let claimed = conn.execute(
+        "UPDATE browser_sessions SET binding_code = ?2, wait_until = ?3, bound_by = ?4
+         WHERE id_hash = ?1 AND bound_by IS NULL",
+        params![
+            session.id_hash,
+            binding_code,
+            now + ttl,
+            link::BOUND_BY_NUMBER
+        ],
+    )?;
+    if claimed == 0 {
+        return Ok((Started::Waiting, Vec::new(), Vec::new()));
+    }
+    // From here a fault leaves a session bound to no request: its wait page expires, as for an
+    // unknown number, and the person starts again from the relying party.
     let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, ask) {
         Ok((started, superseded, pushes)) => (Some(started.auth_req_id), superseded, pushes),
         // No usable key behind this number (none, blocked, or throttled after a "not me"):
@@ -670,16 +740,8 @@ fn start(
         Err(e) => return Err(e),
     };
     conn.execute(
-        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
-             bound_by = ?5
-         WHERE id_hash = ?1 AND bound_by IS NULL",
-        params![
-            session.id_hash,
-            binding_code,
-            auth_req_id,
-            now + ttl,
-            link::BOUND_BY_NUMBER
-        ],
+        "UPDATE browser_sessions SET auth_req_id = ?2 WHERE id_hash = ?1",
+        params![session.id_hash, auth_req_id],
     )?;
     Ok((Started::Waiting, superseded, pushes))
 }
@@ -732,7 +794,8 @@ pub(super) enum Outcome {
     Declined,
     /// The person's key was blocked meanwhile.
     Blocked,
-    /// The time is up, or a newer sign-in replaced this one.
+    /// The time is up (a sign-in whose request a newer one replaced waits for it too), or the
+    /// session ended meanwhile (a concurrent request of the same browser took its code).
     Expired,
     /// Approved in the app of an app-to-app sign-in: the code goes back through the return URL
     /// only, never to this browser.
@@ -867,13 +930,21 @@ pub(super) fn outcome(
             )
             .optional()?,
     };
+    let until_the_wait_ends = || {
+        if now < session.wait_until.unwrap_or(now) {
+            Outcome::Waiting
+        } else {
+            Outcome::Expired
+        }
+    };
     let outcome = match (request, &session.auth_req_id) {
-        (None, _) => {
-            if now < session.wait_until.unwrap_or(now) {
-                Outcome::Waiting
-            } else {
-                Outcome::Expired
-            }
+        (None, _) => until_the_wait_ends(),
+        // A newer sign-in (or CIBA request) of the relying party to the same person replaced
+        // this one. Ending the page at once would tell a registered number from an unknown
+        // one, whose page waits (decision 0021): anyone could start two sign-ins with the same
+        // number and see whether the first one ends.
+        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("superseded") => {
+            until_the_wait_ends()
         }
         (Some((Status::Pending, expires_at, _)), _) if now < expires_at => Outcome::Waiting,
         (Some((Status::Pending, ..)), _) => Outcome::Expired,
@@ -884,6 +955,16 @@ pub(super) fn outcome(
         (Some((Status::Denied, ..)), _) => Outcome::Expired,
         (Some((Status::Approved, ..)), Some(_)) if !issue_code => Outcome::ApprovedInApp,
         (Some((Status::Approved, ..)), Some(auth_req_id)) => {
+            // The session ends with its one code. `session` was read before this transaction,
+            // so a concurrent request of the same browser may have ended it already: only the
+            // request that deletes the row issues a code.
+            let ended = tx.execute(
+                "DELETE FROM browser_sessions WHERE id_hash = ?1",
+                [&session.id_hash],
+            )?;
+            if ended == 0 {
+                return Ok(Outcome::Expired);
+            }
             let code = random::id()?;
             // Codes and tokens no longer worth anything go as new ones come, besides the
             // periodic housekeeping.
@@ -902,10 +983,6 @@ pub(super) fn outcome(
                     now + AUTHORIZATION_CODE_TTL_SECS,
                 ],
             )?;
-            tx.execute(
-                "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                [&session.id_hash],
-            )?;
             Outcome::Approved(code)
         }
         (Some((Status::Approved, ..)), None) => Outcome::Expired,
@@ -923,5 +1000,29 @@ mod tests {
         assert!(session_cookie("https://sleutel.example", "x").contains("; Secure"));
         assert!(!session_cookie("http://127.0.0.1:8080", "x").contains("Secure"));
         assert!(session_cookie("http://127.0.0.1:8080", "x").contains("HttpOnly; SameSite=Lax"));
+    }
+
+    #[test]
+    fn the_cookie_over_https_is_host_prefixed_for_the_whole_host() {
+        let cookie = session_cookie("https://sleutel.example", "x");
+
+        assert!(cookie.starts_with("__Host-sleutel_sign_in=x;"), "{cookie}");
+        assert!(cookie.contains("; Path=/;"), "{cookie}");
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+
+    #[test]
+    fn a_planted_cookie_without_the_prefix_is_no_session_over_https() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("sleutel_sign_in=planted"),
+        );
+
+        assert_eq!(session_id(&headers, "https://sleutel.example"), None);
+        assert_eq!(
+            session_id(&headers, "http://127.0.0.1:8080").as_deref(),
+            Some("planted")
+        );
     }
 }

@@ -741,3 +741,125 @@ async fn numbers_from_one_address_beyond_the_form_limit_get_a_too_many_tries_pag
 
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn an_oversized_authorization_request_gets_an_error_page_and_no_session() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    // Each value is a known one, and the session would keep them all as given.
+    let acr_values = vec![oidc::ACR_CODE; 400].join(" ");
+
+    let page = browser
+        .get(&authorize_query(&[("acr_values", Some(&acr_values))]))
+        .await;
+
+    assert_eq!(page.status, StatusCode::URI_TOO_LONG);
+    assert!(page.headers.get(header::SET_COOKIE).is_none());
+    assert!(page.headers.get(header::LOCATION).is_none());
+}
+
+#[tokio::test]
+async fn sessions_from_one_address_beyond_the_limit_get_a_too_many_tries_page() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    for _ in 0..60 {
+        sign_in_page(&mut browser, &[]).await;
+    }
+
+    let refused = browser.get(&authorize_query(&[])).await;
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn concurrent_wait_pages_after_an_approval_get_one_code_between_them() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000531").await;
+    let mut browser = Browser::new(&server);
+    send_number(&mut browser, &e.number).await;
+    let (request, jws) = e.the_request().await;
+    let _: ResponseAccepted = ok(e
+        .answer(&request, &e.approval(&request, &jws, &e.pin))
+        .await)
+    .await;
+    let cookie = browser.cookie.clone();
+
+    // The same browser asks its wait page several times at once (tabs, a reload, the script).
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut tab = Browser::new(&server);
+        tab.cookie = cookie.clone();
+        tasks.spawn(async move { tab.get(PATH_STATUS).await });
+    }
+    let mut codes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let page = done.unwrap();
+        if page.status == StatusCode::SEE_OTHER
+            && let Some(code) = query_param(&page.location(), "code")
+        {
+            codes.push(code);
+        }
+    }
+
+    assert_eq!(codes.len(), 1, "codes issued: {codes:?}");
+}
+
+#[tokio::test]
+async fn a_number_sent_twice_at_once_starts_the_one_request_the_wait_page_shows() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000532").await;
+    let mut browser = Browser::new(&server);
+    let page = sign_in_page(&mut browser, &[]).await;
+    let csrf = page.csrf();
+
+    // A double click: the same form posted several times at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let mut tab = Browser::new(&server);
+        tab.cookie = browser.cookie.clone();
+        let (csrf, number) = (csrf.clone(), e.number.clone());
+        tasks.spawn(async move {
+            tab.post(
+                PATH_NUMBER,
+                &[("csrf_token", &csrf), ("phone_number", &number)],
+            )
+            .await
+            .status
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), StatusCode::SEE_OTHER);
+    }
+    let wait = browser.get(PATH_STATUS).await;
+    let (request, _) = e.the_request().await;
+
+    assert!(
+        wait.body.contains(&request.binding_message.unwrap()),
+        "the wait page shows another code than the phone: {}",
+        wait.body
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_superseded_by_a_newer_one_waits_like_an_unknown_number() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000533").await;
+    let mut first = Browser::new(&server);
+    let mut second = Browser::new(&server);
+    send_number(&mut first, &e.number).await;
+
+    // A second sign-in with the same number supersedes the first one's request. Were the
+    // first page to end at once, two tries would tell a registered number from an unknown
+    // one, whose page waits.
+    send_number(&mut second, &e.number).await;
+    let page = first.get(PATH_STATUS).await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("error=access_denied"));
+}
