@@ -298,8 +298,9 @@ impl Authenticator {
     }
 
     /// Opens a sign-in link for `account_id`: the QR code a sign-in page shows, scanned with the
-    /// app, or the "open the app" link tapped on this phone (app-to-app; the platform opens the
-    /// app with `https://<server>/app/sign-in?...`). The server binds the browser's sign-in to
+    /// app's camera (`https://<server>/app/scan?...`, never opened by a tap), or the "open the
+    /// app" link tapped on this phone (app-to-app; the platform opens the app with
+    /// `https://<server>/app/sign-in?...`). The server binds the browser's sign-in to
     /// the account and starts its request; the answer is the request to show, which the person
     /// then approves or declines with [`Authenticator::approve`] or [`Authenticator::decline`]
     /// exactly as one that came by push. For a link tapped on this phone,
@@ -815,7 +816,7 @@ mod tests {
     }
 
     /// A sign-in link of the server `open` configures, as the sign-in page makes it.
-    const SIGN_IN_LINK: &str = "http://127.0.0.1:9/app/sign-in?kind=qr\
+    const SIGN_IN_LINK: &str = "http://127.0.0.1:9/app/scan?kind=qr\
         &id=AAAAAAAAAAAAAAAAAAAAAA&step=880000000&mac=BBBBBBBBBBBBBBBBBBBBBB";
 
     fn not_a_sign_in_link(result: Result<SignInRequest, CoreError>) -> bool {

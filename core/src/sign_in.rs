@@ -19,7 +19,7 @@ use crate::error::CoreError;
 
 /// A sign-in opened from a link: the request to show, and for a link tapped on this phone the
 /// way back to the service.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SignInRequest {
     /// The request, shown and answered with `approve` or `decline` exactly as one that came by
@@ -30,6 +30,20 @@ pub struct SignInRequest {
     /// outcome; the browser that started the sign-in gets nothing without it. `None` for a
     /// scanned QR code: the page on the other device goes on by itself.
     pub return_url: Option<String>,
+}
+
+// The return URL carries a one-time token that turns into the authorization code: it stays out
+// of Debug output (logs, crash reports).
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("request", &self.request)
+            .field(
+                "return_url",
+                &self.return_url.as_ref().map(|_| "<one-time URL>"),
+            )
+            .finish()
+    }
 }
 
 /// Opens `link` for `account_id` as

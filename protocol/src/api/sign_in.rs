@@ -1,6 +1,7 @@
-//! The sign-in links: the universal link `https://<server>/app/sign-in?...` that the sign-in page
-//! shows as a rotating QR code (for the app on another device) or as an "open the app" link (for
-//! the app on the same phone), the device call that hands a link to the server, and its answer.
+//! The sign-in links: the rotating QR link `https://<server>/app/scan?...` that the sign-in page
+//! shows as a QR code (for the app on another device), the universal link
+//! `https://<server>/app/sign-in?...` it offers as an "open the app" link (for the app on the
+//! same phone), the device call that hands a link to the server, and its answer.
 //!
 //! Both ends read a link with [`SignInLink::parse`]: the server before it looks anything up, the
 //! phone before anything goes to the network, so that a foreign or malformed link never leaves
@@ -10,9 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ProtocolError, Result};
 
-/// The path of the sign-in link (a universal link on iOS, an app link on Android). Opened in a
-/// browser without the app, the server answers with a page saying to open it on the phone.
+/// The path of the app-to-app sign-in link (a universal link on iOS, an app link on Android).
+/// Opened in a browser without the app, the server answers with a page saying to open it on the
+/// phone.
 pub const PATH_APP_SIGN_IN: &str = "/app/sign-in";
+
+/// The path of the QR link. It is NOT a universal link or app link (the association files and the
+/// app's link filter name [`PATH_APP_SIGN_IN`] only): a QR link reaches the app only through its
+/// camera. Were it tappable, a page on the victim's phone could offer an attacker's live QR link
+/// as "open the app", and the approved sign-in would go to the attacker's browser, which holds
+/// the QR session (an app-to-app session's code goes only to the return URL). Opened in a
+/// browser, the server answers with a page saying to scan it with the app.
+pub const PATH_APP_SCAN: &str = "/app/scan";
 
 /// Phone API: hand a sign-in link to the server (POST [`OpenSignInLink`] ->
 /// [`SignInLinkOpened`]). The first valid link of a browser session binds that session to the
@@ -74,8 +84,9 @@ pub enum SignInLink {
 
 impl SignInLink {
     /// Reads `link` as a sign-in link of the server whose base URL is `server_url`: the same
-    /// scheme, host and port, the path [`PATH_APP_SIGN_IN`] under the server's base path, and
-    /// exactly the parameters of its kind, each once and well formed. Anything else is
+    /// scheme, host and port, the path of its kind under the server's base path ([`PATH_APP_SCAN`]
+    /// for a QR link, [`PATH_APP_SIGN_IN`] for an app link), and exactly the parameters of its
+    /// kind, each once and well formed. Anything else is
     /// [`ProtocolError::InvalidField`] on `link`.
     pub fn parse(link: &str, server_url: &str) -> Result<Self> {
         let bad = |detail: &str| ProtocolError::invalid("link", detail);
@@ -93,10 +104,14 @@ impl SignInLink {
         {
             return Err(bad("not a link of this app's server"));
         }
-        let expected_path = format!("{}{PATH_APP_SIGN_IN}", server.path().trim_end_matches('/'));
-        if url.path() != expected_path {
+        let base = server.path().trim_end_matches('/');
+        let Some(path_kind) = url.path().strip_prefix(base).and_then(|path| match path {
+            PATH_APP_SCAN => Some(KIND_QR),
+            PATH_APP_SIGN_IN => Some(KIND_APP),
+            _ => None,
+        }) else {
             return Err(bad("not a sign-in link"));
-        }
+        };
         let (mut kind, mut id, mut step, mut mac) = (None, None, None, None);
         for (name, value) in url.query_pairs() {
             let slot = match name.as_ref() {
@@ -117,6 +132,10 @@ impl SignInLink {
         let mac = mac
             .filter(|mac| is_b64url(mac, LINK_MAC_CHARS))
             .ok_or_else(|| bad("the link's MAC is missing or malformed"))?;
+        if kind.as_deref().is_some_and(|kind| kind != path_kind) {
+            // A QR link under the tappable path would open the app from a page: refused.
+            return Err(bad("the link's kind does not match its path"));
+        }
         match kind.as_deref() {
             Some(KIND_QR) => {
                 let step = step
@@ -137,6 +156,10 @@ impl SignInLink {
     /// The link as a URL under `server_url` (a base URL without a trailing slash).
     pub fn to_url(&self, server_url: &str) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let path = match self {
+            Self::Qr { .. } => PATH_APP_SCAN,
+            Self::App { .. } => PATH_APP_SIGN_IN,
+        };
         match self {
             Self::Qr { id, step, mac } => query
                 .append_pair(PARAM_KIND, KIND_QR)
@@ -149,7 +172,7 @@ impl SignInLink {
                 .append_pair(PARAM_MAC, mac),
         };
         format!(
-            "{}{PATH_APP_SIGN_IN}?{}",
+            "{}{path}?{}",
             server_url.trim_end_matches('/'),
             query.finish()
         )
@@ -236,7 +259,11 @@ mod tests {
     fn a_link_with_a_path_a_parameter_or_a_value_out_of_place_is_refused() {
         let good = qr().to_url(SERVER);
         for bad in [
-            good.replace("/app/sign-in", "/app/other"),
+            good.replace("/app/scan", "/app/other"),
+            // A QR link under the tappable app-to-app path.
+            good.replace("/app/scan", "/app/sign-in"),
+            // An app link under the QR path.
+            format!("{SERVER}/app/scan?kind=app&id={ID}&mac={MAC}"),
             format!("{good}&extra=1"),
             format!("{good}&id={ID}"),
             format!("{good}#x"),
@@ -257,7 +284,7 @@ mod tests {
     fn a_server_under_a_base_path_has_its_links_under_it() {
         let server = "https://sleutel.example/base";
         let link = qr().to_url(server);
-        assert!(link.starts_with("https://sleutel.example/base/app/sign-in?"));
+        assert!(link.starts_with("https://sleutel.example/base/app/scan?"));
         assert_eq!(SignInLink::parse(&link, server), Ok(qr()));
         assert!(SignInLink::parse(&qr().to_url(SERVER), server).is_err());
     }

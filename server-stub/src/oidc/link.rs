@@ -260,6 +260,19 @@ pub(super) async fn link_in_browser(headers: HeaderMap) -> Response {
     )
 }
 
+/// `GET /app/scan`: a QR link opened in a browser (tapped, or typed in). QR links are no universal
+/// links, so this is where every tap on one lands: a page saying to scan the code with the app.
+/// It binds nothing.
+pub(super) async fn scan_link_in_browser(headers: HeaderMap) -> Response {
+    let lang = Lang::choose(None, &headers);
+    let t = lang.texts();
+    page::html(
+        StatusCode::OK,
+        page::message(lang, t.scan_title, t.scan_text, None),
+        None,
+    )
+}
+
 // --- The device call -------------------------------------------------------------------------
 
 /// `POST /v1/device/sign-in`: the app hands a scanned or tapped link to the server. The first
@@ -498,6 +511,7 @@ fn apple_association(config: &AppLinksConfig) -> Option<serde_json::Value> {
             // The current form (iOS 13 and later)...
             "details": [{
                 "appIDs": config.apple_app_ids,
+                // The app-to-app path only: a QR link must never open the app from a tap.
                 "components": [{ "/": PATH_APP_SIGN_IN }],
             }],
             // ... and the older one, which needs the empty "apps".
@@ -614,6 +628,22 @@ mod tests {
         assert_eq!(
             document["applinks"]["details"][0]["appIDs"][0],
             "ABCDE12345.be.sleutel.app"
+        );
+    }
+
+    #[test]
+    fn only_the_app_to_app_path_is_a_universal_link_never_the_qr_path() {
+        let config = AppLinksConfig {
+            apple_app_ids: vec!["ABCDE12345.be.sleutel.app".into()],
+            ..AppLinksConfig::default()
+        };
+        let document = apple_association(&config).unwrap();
+        let components = &document["applinks"]["details"][0]["components"];
+        assert_eq!(components, &serde_json::json!([{ "/": PATH_APP_SIGN_IN }]));
+        assert!(
+            !components
+                .to_string()
+                .contains(sleutel_protocol::api::sign_in::PATH_APP_SCAN)
         );
     }
 }

@@ -90,6 +90,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(link::PATH_QR_IMAGE, get(link::qr_image))
         .route(link::PATH_RETURN, get(link::return_to_rp))
         .route(sign_in::PATH_APP_SIGN_IN, get(link::link_in_browser))
+        .route(sign_in::PATH_APP_SCAN, get(link::scan_link_in_browser))
         .route(sign_in::PATH_DEVICE_SIGN_IN, post(link::open_link))
         .route(
             link::PATH_APPLE_APP_SITE_ASSOCIATION,

@@ -132,6 +132,8 @@ pub(super) struct Texts {
     pub(super) qr_alt: &'static str,
     pub(super) link_title: &'static str,
     pub(super) link_text: &'static str,
+    pub(super) scan_title: &'static str,
+    pub(super) scan_text: &'static str,
     pub(super) app_wait: &'static str,
     pub(super) app_done_title: &'static str,
     pub(super) app_done: &'static str,
@@ -173,6 +175,9 @@ const NL: Texts = Texts {
     link_title: "Open deze link op uw gsm",
     link_text: "Deze link opent de Sleutel-app. Open hem op de gsm waarop de app staat, of kies \
                 op de aanmeldpagina voor de QR-code.",
+    scan_title: "Scan deze code met de Sleutel-app",
+    scan_text: "Deze link hoort bij een QR-code. Open de Sleutel-app en scan de code op het \
+                scherm waar u zich aanmeldt; tikken op een QR-link opent de app niet.",
     app_wait: "Bevestig in de Sleutel-app. Daarna brengt de app u terug naar de dienst.",
     app_done_title: "Bevestigd in de app",
     app_done: "U hebt in de app bevestigd. De app bracht u terug naar de dienst; u mag deze \
@@ -216,6 +221,9 @@ const FR: Texts = Texts {
     link_title: "Ouvrez ce lien sur votre GSM",
     link_text: "Ce lien ouvre l'app Sleutel. Ouvrez-le sur le GSM où l'app est installée, ou \
                 choisissez le code QR sur la page de connexion.",
+    scan_title: "Scannez ce code avec l'app Sleutel",
+    scan_text: "Ce lien appartient à un code QR. Ouvrez l'app Sleutel et scannez le code sur \
+                l'écran où vous vous connectez ; toucher un lien QR n'ouvre pas l'app.",
     app_wait: "Confirmez dans l'app Sleutel. L'app vous ramène ensuite au service.",
     app_done_title: "Confirmé dans l'app",
     app_done: "Vous avez confirmé dans l'app. L'app vous a ramené au service ; vous pouvez \
@@ -258,6 +266,9 @@ const EN: Texts = Texts {
     link_title: "Open this link on your phone",
     link_text: "This link opens the Sleutel app. Open it on the phone that has the app, or \
                 choose the QR code on the sign-in page.",
+    scan_title: "Scan this code with the Sleutel app",
+    scan_text: "This link belongs to a QR code. Open the Sleutel app and scan the code on the \
+                screen where you are signing in; tapping a QR link does not open the app.",
     app_wait: "Confirm in the Sleutel app. The app then takes you back to the service.",
     app_done_title: "Confirmed in the app",
     app_done: "You confirmed in the app. The app took you back to the service; you may close \

@@ -8,7 +8,7 @@ use sleutel_harness::server::InProcessServer;
 use sleutel_harness::sim::query_param;
 use sleutel_protocol::api::oidc::TokenResponse;
 use sleutel_protocol::api::sign_in::{
-    OpenSignInLink, PATH_APP_SIGN_IN, PATH_DEVICE_SIGN_IN, SignInLinkOpened,
+    OpenSignInLink, PATH_APP_SCAN, PATH_APP_SIGN_IN, PATH_DEVICE_SIGN_IN, SignInLinkOpened,
 };
 use sleutel_protocol::api::{ResponseAccepted, codes};
 use sleutel_server::{AppLinksConfig, Policy, RelyingPartyConfig};
@@ -259,6 +259,39 @@ async fn a_qr_link_with_a_tampered_mac_is_refused_as_invalid() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error.error, codes::SIGN_IN_LINK_INVALID);
     assert!(e.pending().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_qr_link_moved_to_the_tappable_app_to_app_path_is_refused_as_invalid() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000709").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+    let link = qr_link(&server, &browser, 0);
+    let tappable = link.replace(PATH_APP_SCAN, PATH_APP_SIGN_IN);
+    assert_ne!(tappable, link);
+
+    let (status, error) = err(open(&e, &tappable).await).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error.error, codes::SIGN_IN_LINK_INVALID);
+    assert!(e.pending().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_qr_link_opened_in_a_browser_says_to_scan_it_and_binds_nothing() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000739").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+    let link = qr_link(&server, &browser, 0);
+    let mut other = Browser::new(&server);
+
+    let page = other.get(link.trim_start_matches(&server.url())).await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Scan deze code met de Sleutel-app"));
+    let _: SignInLinkOpened = ok(open(&e, &link).await).await;
 }
 
 #[tokio::test]

@@ -120,6 +120,19 @@ async fn an_app_to_app_sign_in_returns_through_the_url_the_core_gives() {
 }
 
 #[tokio::test]
+async fn the_debug_output_of_an_app_to_app_sign_in_hides_its_one_time_return_url() {
+    let server = server().await;
+    let mut e = enrolled(&server.url(), "+32470000808").await;
+    let (_, app_link) = browser_sign_in(&server).await;
+
+    let opened = e.phone.open_sign_in_link(&app_link).await.unwrap();
+
+    let token = opened.return_url.clone().unwrap();
+    let token = token.rsplit_once('=').unwrap().1;
+    assert!(!format!("{opened:?}").contains(token));
+}
+
+#[tokio::test]
 async fn a_declined_app_to_app_sign_in_returns_access_denied() {
     let server = server().await;
     let mut e = enrolled(&server.url(), "+32470000803").await;
