@@ -21,6 +21,7 @@ mod error;
 mod events;
 mod extract;
 mod housekeeping;
+pub mod html;
 mod keys;
 mod notify;
 mod oidc;

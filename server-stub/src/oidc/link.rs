@@ -40,11 +40,12 @@ use super::authorize::{
 use super::backchannel::{create_login_in, request_id_of};
 use super::live;
 use super::no_store;
-use super::page::{self, Lang, escape};
+use super::page::{self, Lang};
 use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, Params};
+use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 use crate::{clock, db, random};

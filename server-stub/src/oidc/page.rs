@@ -6,6 +6,8 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::html::escape;
+
 /// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet,
 /// images and live-status script (no inline script, no eval) and its status requests, forms
 /// only to the server itself, never in a frame (clickjacking), no `<base>`.
@@ -275,22 +277,6 @@ const EN: Texts = Texts {
                this page.",
     return_wait: "Confirm in the Sleutel app first, then try again.",
 };
-
-/// Escapes text for HTML content and double-quoted attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A whole page: `head_extra` is trusted markup (the refresh), `body` trusted markup built from
 /// escaped parts.

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, PathId, RawBody};
+use crate::html::escape;
 use crate::server::{App, AppState};
 use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash};
 use crate::{clock, db};
@@ -38,14 +39,14 @@ fn bank_from_path(id: &str) -> Result<Bank> {
 pub(crate) async fn authorize_page(PathId(bank): PathId, uri: Uri) -> Result<Html<String>> {
     let bank = bank_from_path(&bank)?;
     let params = Params::query(&uri)?;
-    let field = |name: &str| -> Result<String> { Ok(html_escape(params.required(name)?)) };
+    let field = |name: &str| -> Result<String> { Ok(escape(params.required(name)?)) };
     let (enrollment_id, nonce, redirect_uri) = (
         field("enrollment_id")?,
         field("nonce")?,
         field("redirect_uri")?,
     );
-    let name = html_escape(bank.display_name());
-    let action = html_escape(&api::sim::path_bank_authorize(bank));
+    let name = escape(bank.display_name());
+    let action = escape(&api::sim::path_bank_authorize(bank));
     Ok(Html(format!(
         r#"<!doctype html>
 <html lang="nl">
@@ -270,32 +271,4 @@ pub(crate) fn mint_identity_token(
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
     app.keys.sign_as_bank(bank, IDENTITY_TYP, &payload)
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            html_escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 }
