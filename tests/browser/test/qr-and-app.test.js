@@ -46,7 +46,7 @@ for (const javaScript of [true, false]) {
       await shot(page, 'qr-page');
 
       const link = await readQr(page, qr);
-      assert.match(link, /\/app\/sign-in\?/);
+      assert.match(link, /\/app\/scan\?kind=qr&/);
       const answered = openLink(demo, link);
       const shown = await shownRequest(demo);
       await page.locator('.code').waitFor({ timeout: STEP_MS });
