@@ -1,5 +1,7 @@
-//! Escaping text for the HTML the server writes (the sign-in pages, the simulators' pages), and
-//! for other HTML pages in this workspace such as the harness's demo site.
+//! What every HTML page of the workspace needs (the server's sign-in pages and simulator pages,
+//! the harness's demo site): escaping text, the security headers, and reading a cookie.
+
+use axum::http::{HeaderMap, HeaderValue, header};
 
 /// Escapes `text` for HTML content and double-quoted or single-quoted attribute values: the five
 /// characters that can end a text or an attribute, or start markup.
@@ -18,6 +20,39 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Sets the headers of a page that holds secrets in its address or body: `csp` as the
+/// Content-Security-Policy, no MIME sniffing, no Referer (the address carries an authorization
+/// request or a code; no other site may see it), no caching, no framing.
+pub fn security_headers(headers: &mut HeaderMap, csp: &'static str) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// The value of the cookie `name` in a request's `Cookie` headers, if it is there and not empty.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (found, value) = pair.trim().split_once('=')?;
+            (found == name && !value.is_empty()).then(|| value.to_owned())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +63,15 @@ mod tests {
             escape(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn a_cookie_is_found_by_its_exact_name_among_several() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; wanted_x=2"));
+        headers.append(header::COOKIE, HeaderValue::from_static("empty=; wanted=3"));
+        assert_eq!(cookie(&headers, "wanted").as_deref(), Some("3"));
+        assert_eq!(cookie(&headers, "empty"), None);
+        assert_eq!(cookie(&headers, "missing"), None);
     }
 }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sleutel_protocol::api::oidc::IdTokenClaims;
 use sleutel_protocol::jose::b64;
-use sleutel_server::html::escape;
+use sleutel_server::html::{self, escape};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -370,15 +370,7 @@ impl Site {
 
 /// The session id in the request's cookie.
 fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
-        })
+    html::cookie(headers, SESSION_COOKIE)
 }
 
 /// A whole page in `lang` with the language choice; `body` is trusted markup of escaped parts.
@@ -427,21 +419,7 @@ fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
 }
 
 fn security_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // The callback's address carries the code; no other site may see it.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    html::security_headers(headers, CONTENT_SECURITY_POLICY);
 }
 
 /// A `303 See Other` to `location`, with the security headers and a cookie to set if any.

@@ -35,7 +35,7 @@ use super::page::{self, Lang};
 use crate::config::{RelyingPartyConfig, is_loopback};
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
-use crate::html::escape;
+use crate::html::{self, escape};
 use crate::rate::{self, Bucket, Limit};
 use crate::requests::Status;
 use crate::server::{App, AppState};
@@ -438,15 +438,7 @@ fn session_id(headers: &HeaderMap, server_url: &str) -> Option<String> {
     } else {
         SECURE_SESSION_COOKIE
     };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == wanted && !value.is_empty()).then(|| value.to_owned())
-        })
+    html::cookie(headers, wanted)
 }
 
 /// The sign-in page: the number form, with `error` above it when the last number was not one,

@@ -6,7 +6,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::html::escape;
+use crate::html::{self, escape};
 
 /// The Content-Security-Policy of every sign-in page: nothing but the server's own stylesheet,
 /// images and live-status script (no inline script, no eval) and its status requests, forms
@@ -327,21 +327,7 @@ pub(super) fn html(status: StatusCode, body: String, cookie: Option<String>) -> 
 
 /// The headers every sign-in answer carries, redirects included.
 pub(super) fn security_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // The page's address carries the authorization request; no other site may see it.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    html::security_headers(headers, CONTENT_SECURITY_POLICY);
 }
 
 /// `GET /oidc/sign-in/style.css`.
