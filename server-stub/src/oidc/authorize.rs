@@ -1,9 +1,9 @@
 //! The authorization code flow's browser side (RFC 6749 §4.1, OpenID Connect Core §3.1.2,
 //! PKCE RFC 7636, `iss` in the response RFC 9207): the authorization endpoint checks what the
-//! relying party asks and opens a browser session; the sign-in page takes the person's phone
-//! number and starts the very action request CIBA would ([`super::backchannel::create_login`]);
-//! the wait page refreshes itself until the person answered on the phone, then sends the
-//! browser back with the code, or shows why not.
+//! relying party asks and opens a browser session ([`super::session`]); the sign-in page takes
+//! the person's phone number and starts the very action request CIBA would
+//! ([`super::backchannel::create_login`]); the wait page ([`super::wait`]) then waits until the
+//! person answered on the phone and sends the browser back with the code, or shows why not.
 //!
 //! Decisions:
 //! - An unknown client or a redirect URI not registered for it never redirects (OIDC Core
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ActionKind, UserVerification};
 use sleutel_protocol::{jose, phone};
@@ -30,14 +30,13 @@ use subtle::ConstantTimeEq;
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
 use super::backchannel::{count_backchannel_call, create_login};
 use super::link;
-use super::live;
 use super::page::{self, Lang};
-use crate::config::{RelyingPartyConfig, is_loopback};
+use super::session::{SESSION_TTL_SECS, Session, session_cookie, session_of};
+use crate::config::RelyingPartyConfig;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
-use crate::html::{self, escape};
+use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
-use crate::requests::Status;
 use crate::server::{App, AppState};
 use crate::{clock, db, random};
 
@@ -46,20 +45,6 @@ pub(super) const PATH_SIGN_IN_NUMBER: &str = "/oidc/sign-in/number";
 
 /// Path of the wait page, which refreshes itself until the person answered.
 pub(super) const PATH_SIGN_IN_STATUS: &str = "/oidc/sign-in/status";
-
-/// Name of the session cookie on a plain-HTTP loopback test bench, where a `Secure` cookie
-/// would not come back.
-pub(super) const SESSION_COOKIE: &str = "sleutel_sign_in";
-
-/// Name of the session cookie everywhere else. Browsers accept a `__Host-` cookie only when
-/// it is `Secure`, has no `Domain` and has `Path=/` (RFC 6265bis §4.1.3.2): a page of a
-/// sibling subdomain or plain HTTP on the same name cannot plant a session id of its own,
-/// whose code its planter would then collect.
-pub(super) const SECURE_SESSION_COOKIE: &str = "__Host-sleutel_sign_in";
-
-/// How long a browser session lasts from the authorization request: time to type the number
-/// and answer a request of the longest lifetime, with room to spare.
-pub(super) const SESSION_TTL_SECS: i64 = 900;
 
 /// How long an authorization code can be exchanged: the browser is redirected at once and the
 /// relying party redeems it at once; a minute covers slow networks, and a code caught in a log
@@ -407,43 +392,9 @@ pub(super) async fn authorize(
     }
 }
 
-/// Whether the server itself is on loopback over plain HTTP (a test bench).
-fn plain_loopback(server_url: &str) -> bool {
-    url::Url::parse(server_url)
-        .map(|url| url.scheme() == "http" && is_loopback(&url))
-        .unwrap_or(false)
-}
-
-/// The `Set-Cookie` value of a new session: [`SECURE_SESSION_COOKIE`] unless the server is on
-/// a plain-HTTP loopback test bench, where it is [`SESSION_COOKIE`] without `Secure`.
-fn session_cookie(server_url: &str, session_id: &str) -> String {
-    if plain_loopback(server_url) {
-        format!(
-            "{SESSION_COOKIE}={session_id}; Path=/oidc; Max-Age={SESSION_TTL_SECS}; HttpOnly; \
-             SameSite=Lax"
-        )
-    } else {
-        format!(
-            "{SECURE_SESSION_COOKIE}={session_id}; Path=/; Max-Age={SESSION_TTL_SECS}; \
-             HttpOnly; SameSite=Lax; Secure"
-        )
-    }
-}
-
-/// The session id in the request's cookies, if any: only under the name this server sets, so
-/// that a planted cookie without the `__Host-` prefix is no session.
-fn session_id(headers: &HeaderMap, server_url: &str) -> Option<String> {
-    let wanted = if plain_loopback(server_url) {
-        SESSION_COOKIE
-    } else {
-        SECURE_SESSION_COOKIE
-    };
-    html::cookie(headers, wanted)
-}
-
 /// The sign-in page: the number form, with `error` above it when the last number was not one,
 /// and the other ways in: the QR code, and the app on this phone (`app_link`).
-fn sign_in_page(
+pub(super) fn sign_in_page(
     lang: Lang,
     client_name: &str,
     csrf: &str,
@@ -503,95 +454,6 @@ fn other_ways(t: &page::Texts, app_link: Option<&str>) -> String {
         link::PATH_QR_PAGE,
         escape(t.qr_offer)
     )
-}
-
-/// A browser session as the sign-in pages read it.
-pub(super) struct Session {
-    pub(super) id_hash: String,
-    pub(super) client_id: String,
-    pub(super) redirect_uri: String,
-    pub(super) scope: String,
-    pub(super) state: Option<String>,
-    pub(super) nonce: Option<String>,
-    pub(super) code_challenge: String,
-    pub(super) login_hint: Option<String>,
-    pub(super) acr_values: Option<String>,
-    pub(super) claims: Option<String>,
-    pub(super) lang: Option<String>,
-    pub(super) csrf_token: String,
-    pub(super) binding_code: Option<String>,
-    pub(super) auth_req_id: Option<String>,
-    pub(super) wait_until: Option<i64>,
-    /// The public id of the session's sign-in links (none for a session older than the links).
-    pub(super) link_id: Option<String>,
-    /// The secret of the links' MACs, base64url.
-    pub(super) link_secret: Option<String>,
-    /// How the session was bound to an account: `number`, `qr` or `app`; none until it is.
-    pub(super) bound_by: Option<String>,
-}
-
-/// The columns [`session_row`] reads, in its order.
-pub(super) const SESSION_COLUMNS: &str = "id_hash, client_id, redirect_uri, scope, state, nonce,
-    code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token, binding_code,
-    auth_req_id, wait_until, link_id, link_secret, bound_by";
-
-/// The live session whose id the browser's cookie holds.
-fn load_session(
-    conn: &rusqlite::Connection,
-    session_id: &str,
-    now: i64,
-) -> Result<Option<Session>> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {SESSION_COLUMNS} FROM browser_sessions
-                 WHERE id_hash = ?1 AND expires_at > ?2"
-            ),
-            params![digest(session_id), now],
-            session_row,
-        )
-        .optional()?)
-}
-
-/// A session from a row of [`SESSION_COLUMNS`].
-pub(super) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id_hash: row.get(0)?,
-        client_id: row.get(1)?,
-        redirect_uri: row.get(2)?,
-        scope: row.get(3)?,
-        state: row.get(4)?,
-        nonce: row.get(5)?,
-        code_challenge: row.get(6)?,
-        login_hint: row.get(7)?,
-        acr_values: row.get(8)?,
-        claims: row.get(9)?,
-        lang: row.get(10)?,
-        csrf_token: row.get(11)?,
-        binding_code: row.get(12)?,
-        auth_req_id: row.get(13)?,
-        wait_until: row.get(14)?,
-        link_id: row.get(15)?,
-        link_secret: row.get(16)?,
-        bound_by: row.get(17)?,
-    })
-}
-
-/// The session of a request, or the page that says there is none.
-pub(super) async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let lang = Lang::choose(None, headers);
-    let no_session = || error_page(StatusCode::BAD_REQUEST, lang, lang.texts().no_session);
-    let Some(id) = session_id(headers, &state.url) else {
-        return Err(no_session());
-    };
-    match state
-        .db(move |_, conn| load_session(conn, &id, clock::now()))
-        .await
-    {
-        Ok(Some(session)) => Ok(session),
-        Ok(None) => Err(no_session()),
-        Err(e) => Err(internal_page(lang, &e)),
-    }
 }
 
 /// What the number form leads to.
@@ -775,247 +637,4 @@ pub(super) fn session_ask(
         number_matching: false,
         notification_token: None,
     })
-}
-
-/// Where a session's login stands.
-pub(super) enum Outcome {
-    /// Not yet answered (or no request behind the number, until the wait ends).
-    Waiting,
-    /// Approved: the browser goes back with this code.
-    Approved(String),
-    /// The person declined.
-    Declined,
-    /// The person's key was blocked meanwhile.
-    Blocked,
-    /// The time is up (a sign-in whose request a newer one replaced waits for it too), or the
-    /// session ended meanwhile (a concurrent request of the same browser took its code).
-    Expired,
-    /// Approved in the app of an app-to-app sign-in: the code goes back through the return URL
-    /// only, never to this browser.
-    ApprovedInApp,
-}
-
-/// `GET /oidc/sign-in/status`: the wait page until the person answered; then the redirect back
-/// with the code, or the page that says why not.
-pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match session_of(&state, &headers).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
-    let lang = Lang::choose(session.lang.as_deref(), &headers);
-    let t = lang.texts();
-    let Some(binding_code) = session.binding_code.clone() else {
-        // The number was not sent yet: the form again.
-        let name = state.clients.name(&session.client_id).unwrap_or_default();
-        return page::html(
-            StatusCode::OK,
-            sign_in_page(
-                lang,
-                &name,
-                &session.csrf_token,
-                session.login_hint.as_deref(),
-                None,
-                link::app_link_of(&state.url, &session).as_deref(),
-            ),
-            None,
-        );
-    };
-    let redirect_uri = session.redirect_uri.clone();
-    let request_state = session.state.clone();
-    // An app-to-app sign-in's code goes back only through the return URL the app opens: this
-    // browser may not be the one the app returns to (decision 0025).
-    let in_app = session.bound_by.as_deref() == Some(link::BOUND_BY_APP);
-    let outcome = match state
-        .db(move |_, conn| outcome(conn, &session, !in_app))
-        .await
-    {
-        Ok(outcome) => outcome,
-        Err(e) => return internal_page(lang, &e),
-    };
-    let denied = || {
-        back_url(
-            &state.url,
-            &redirect_uri,
-            request_state.as_deref(),
-            &[("error", "access_denied")],
-        )
-    };
-    match outcome {
-        Outcome::Approved(code) => see_other(&back_url(
-            &state.url,
-            &redirect_uri,
-            request_state.as_deref(),
-            &[("code", &code)],
-        )),
-        Outcome::Waiting => {
-            let refresh = format!(
-                "<meta http-equiv=\"refresh\" content=\"{WAIT_PAGE_REFRESH_SECS};url={PATH_SIGN_IN_STATUS}\">"
-            );
-            let body = format!(
-                "<h1>{title}</h1><p>{open}</p><p>{label}</p>\
-                 <p class=\"code\" aria-live=\"polite\">{code}</p><p>{refreshes}</p>\
-                 <p><a class=\"button\" href=\"{PATH_SIGN_IN_STATUS}\">{check}</a></p>",
-                title = escape(t.wait_title),
-                open = escape(if in_app { t.app_wait } else { t.open_app }),
-                label = escape(t.code_label),
-                code = escape(&binding_code),
-                refreshes = escape(t.wait_refresh),
-                check = escape(t.check_now),
-            );
-            page::html(
-                StatusCode::OK,
-                page::document(
-                    lang,
-                    t.wait_title,
-                    &live::head(&refresh),
-                    &format!("{body}{}", live::LIVE_REGION),
-                ),
-                None,
-            )
-        }
-        Outcome::ApprovedInApp => page::html(
-            StatusCode::OK,
-            page::message(lang, t.app_done_title, t.app_done, None),
-            None,
-        ),
-        Outcome::Declined => page::html(
-            StatusCode::OK,
-            page::message(lang, t.declined_title, t.declined, Some(&denied())),
-            None,
-        ),
-        Outcome::Blocked => page::html(
-            StatusCode::OK,
-            page::message(lang, t.blocked_title, t.blocked, Some(&denied())),
-            None,
-        ),
-        Outcome::Expired => page::html(
-            StatusCode::OK,
-            page::message(lang, t.expired_title, t.expired, Some(&denied())),
-            None,
-        ),
-    }
-}
-
-/// Reads where the session's login stands and, once approved, issues the code and ends the
-/// session (a code is issued once) when `issue_code`; otherwise an approval is
-/// [`Outcome::ApprovedInApp`] and nothing changes.
-pub(super) fn outcome(
-    conn: &mut rusqlite::Connection,
-    session: &Session,
-    issue_code: bool,
-) -> Result<Outcome> {
-    let now = clock::now();
-    let tx = db::immediate(conn)?;
-    let request = match &session.auth_req_id {
-        None => None,
-        Some(id) => tx
-            .query_row(
-                "SELECT status, expires_at, closed_reason FROM action_requests
-                 WHERE auth_req_id = ?1",
-                [id],
-                |row| {
-                    Ok((
-                        row.get::<_, Status>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                    ))
-                },
-            )
-            .optional()?,
-    };
-    let until_the_wait_ends = || {
-        if now < session.wait_until.unwrap_or(now) {
-            Outcome::Waiting
-        } else {
-            Outcome::Expired
-        }
-    };
-    let outcome = match (request, &session.auth_req_id) {
-        (None, _) => until_the_wait_ends(),
-        // A newer sign-in (or CIBA request) of the relying party to the same person replaced
-        // this one. Ending the page at once would tell a registered number from an unknown
-        // one, whose page waits (decision 0021): anyone could start two sign-ins with the same
-        // number and see whether the first one ends.
-        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("superseded") => {
-            until_the_wait_ends()
-        }
-        (Some((Status::Pending, expires_at, _)), _) if now < expires_at => Outcome::Waiting,
-        (Some((Status::Pending, ..)), _) => Outcome::Expired,
-        (Some((Status::Declined, ..)), _) => Outcome::Declined,
-        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("blocked") => {
-            Outcome::Blocked
-        }
-        (Some((Status::Denied, ..)), _) => Outcome::Expired,
-        (Some((Status::Approved, ..)), Some(_)) if !issue_code => Outcome::ApprovedInApp,
-        (Some((Status::Approved, ..)), Some(auth_req_id)) => {
-            // The session ends with its one code. `session` was read before this transaction,
-            // so a concurrent request of the same browser may have ended it already: only the
-            // request that deletes the row issues a code.
-            let ended = tx.execute(
-                "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                [&session.id_hash],
-            )?;
-            if ended == 0 {
-                return Ok(Outcome::Expired);
-            }
-            let code = random::id()?;
-            // Codes and tokens no longer worth anything go as new ones come, besides the
-            // periodic housekeeping.
-            super::purge_expired(&tx, now)?;
-            tx.execute(
-                "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
-                     code_challenge, nonce, auth_req_id, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    digest(&code),
-                    session.client_id,
-                    session.redirect_uri,
-                    session.code_challenge,
-                    session.nonce,
-                    auth_req_id,
-                    now + AUTHORIZATION_CODE_TTL_SECS,
-                ],
-            )?;
-            Outcome::Approved(code)
-        }
-        (Some((Status::Approved, ..)), None) => Outcome::Expired,
-    };
-    tx.commit()?;
-    Ok(outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cookie_is_secure_except_on_plain_loopback() {
-        assert!(session_cookie("https://sleutel.example", "x").contains("; Secure"));
-        assert!(!session_cookie("http://127.0.0.1:8080", "x").contains("Secure"));
-        assert!(session_cookie("http://127.0.0.1:8080", "x").contains("HttpOnly; SameSite=Lax"));
-    }
-
-    #[test]
-    fn the_cookie_over_https_is_host_prefixed_for_the_whole_host() {
-        let cookie = session_cookie("https://sleutel.example", "x");
-
-        assert!(cookie.starts_with("__Host-sleutel_sign_in=x;"), "{cookie}");
-        assert!(cookie.contains("; Path=/;"), "{cookie}");
-        assert!(!cookie.contains("Domain"), "{cookie}");
-    }
-
-    #[test]
-    fn a_planted_cookie_without_the_prefix_is_no_session_over_https() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("sleutel_sign_in=planted"),
-        );
-
-        assert_eq!(session_id(&headers, "https://sleutel.example"), None);
-        assert_eq!(
-            session_id(&headers, "http://127.0.0.1:8080").as_deref(),
-            Some("planted")
-        );
-    }
 }

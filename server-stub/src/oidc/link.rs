@@ -34,13 +34,14 @@ use sleutel_protocol::jose;
 use subtle::ConstantTimeEq;
 
 use super::authorize::{
-    self, Outcome, PATH_SIGN_IN_STATUS, SESSION_COLUMNS, Session, back_url, digest, error_page,
-    internal_page, see_other, session_ask, session_of, session_row,
+    self, PATH_SIGN_IN_STATUS, back_url, digest, error_page, internal_page, see_other, session_ask,
 };
 use super::backchannel::{create_login_in, request_id_of};
 use super::live;
 use super::no_store;
 use super::page::{self, Lang};
+use super::session::{SESSION_COLUMNS, Session, session_of, session_row};
+use super::wait::{self, Outcome};
 use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
 use crate::error::{Result, ServerError};
@@ -448,7 +449,7 @@ pub(super) async fn return_to_rp(
             let Some(session) = session else {
                 return Ok(None);
             };
-            let outcome = authorize::outcome(conn, &session, true)?;
+            let outcome = wait::outcome(conn, &session, true)?;
             if !matches!(outcome, Outcome::Waiting | Outcome::Approved(_)) {
                 // The answer is given: the return URL has done its one job.
                 conn.execute(

@@ -9,9 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::authorize::{self, Outcome, PATH_SIGN_IN_STATUS, session_of};
+use super::authorize::PATH_SIGN_IN_STATUS;
 use super::link::{BOUND_BY_APP, PATH_QR_IMAGE, step_of};
 use super::page::Lang;
+use super::session::session_of;
+use super::wait::{self, Outcome};
 use crate::clock;
 use crate::server::AppState;
 
@@ -99,7 +101,7 @@ pub(super) async fn status_json(State(state): State<AppState>, headers: HeaderMa
     };
     let in_app = session.bound_by.as_deref() == Some(BOUND_BY_APP);
     let outcome = match state
-        .db(move |_, conn| authorize::outcome(conn, &session, false))
+        .db(move |_, conn| wait::outcome(conn, &session, false))
         .await
     {
         Ok(outcome) => outcome,

@@ -37,7 +37,9 @@ mod code;
 mod link;
 mod live;
 mod page;
+mod session;
 mod token;
+mod wait;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -82,7 +84,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(oidc::PATH_TOKEN, post(token::token))
         .route(oidc::PATH_AUTHORIZE, get(authorize::authorize))
         .route(authorize::PATH_SIGN_IN_NUMBER, post(authorize::number))
-        .route(authorize::PATH_SIGN_IN_STATUS, get(authorize::status))
+        .route(authorize::PATH_SIGN_IN_STATUS, get(wait::status))
         .route(page::PATH_STYLESHEET, get(page::stylesheet))
         .route(link::PATH_QR_PAGE, get(link::qr_page))
         .route(live::PATH_SCRIPT, get(live::script))

@@ -1,7 +1,7 @@
 //! The sign-in pages of the authorization code flow: server-rendered HTML that needs no
 //! JavaScript and loads nothing from elsewhere, in Dutch, French and English from one table
 //! ([`Texts`]), with the headers that keep it from being framed, sniffed, cached or leaking its
-//! address ([`html`]).
+//! address ([`html()`]).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
