@@ -320,7 +320,7 @@ fn bind(
         .as_deref()
         .ok_or(ServerError::SignInLinkExpired)?;
     // The MAC first: until it verifies, the link tells nothing about the session.
-    match link {
+    let too_old = match link {
         SignInLink::Qr {
             id,
             step,
@@ -333,9 +333,7 @@ fn bind(
                     "the link was not made by this server's sign-in page".into(),
                 ));
             }
-            if *step <= current - QR_STEPS_ACCEPTED {
-                return Err(ServerError::SignInLinkExpired);
-            }
+            *step <= current - QR_STEPS_ACCEPTED
         }
         SignInLink::App { id, mac: given } => {
             let expected = mac(secret, &format!("{APP_MAC_LABEL}|{id}"))?;
@@ -344,10 +342,16 @@ fn bind(
                     "the link was not made by this server's sign-in page".into(),
                 ));
             }
+            false
         }
-    }
+    };
+    // A bound session says so whatever the link's age: a second scan learns that the sign-in
+    // is taken, not merely that its code is old.
     if session.binding_code.is_some() || session.bound_by.is_some() {
         return Err(ServerError::SignInLinkUsed);
+    }
+    if too_old {
+        return Err(ServerError::SignInLinkExpired);
     }
     let blocked: bool = tx.query_row(
         "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",

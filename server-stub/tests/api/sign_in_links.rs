@@ -217,6 +217,20 @@ async fn a_qr_link_used_twice_is_refused_the_second_time() {
 }
 
 #[tokio::test]
+async fn an_old_qr_link_of_a_bound_session_is_refused_as_used_not_expired() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000743").await;
+    let mut browser = Browser::new(&server);
+    sign_in_page(&mut browser, &[]).await;
+    let _: SignInLinkOpened = ok(open(&e, &qr_link(&server, &browser, 0)).await).await;
+
+    let (status, error) = err(open(&e, &qr_link(&server, &browser, 3)).await).await;
+
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error.error, codes::SIGN_IN_LINK_USED);
+}
+
+#[tokio::test]
 async fn another_link_of_a_bound_session_is_refused_as_used() {
     let server = server().await;
     let first = enroll(&server, "+32470000705").await;
