@@ -113,12 +113,23 @@ pub(crate) async fn derive_pin_key_off_thread(
     code: Zeroizing<String>,
     salt: Zeroizing<Vec<u8>>,
 ) -> Result<SigningKey, CoreError> {
+    #[cfg(any(test, feature = "testing"))]
+    if let Some(key) = crate::testing::remembered_pin_key(&code, &salt) {
+        return Ok(key);
+    }
     if tokio::runtime::Handle::try_current().is_err() {
         return derive_pin_key(&code, &salt);
     }
-    tokio::task::spawn_blocking(move || derive_pin_key(&code, &salt))
+    #[cfg(any(test, feature = "testing"))]
+    let (kept_code, kept_salt) = (code.clone(), salt.clone());
+    let derived = tokio::task::spawn_blocking(move || derive_pin_key(&code, &salt))
         .await
-        .map_err(|e| CoreError::storage(format!("key derivation task: {e}")))?
+        .map_err(|e| CoreError::storage(format!("key derivation task: {e}")))?;
+    #[cfg(any(test, feature = "testing"))]
+    if let Ok(key) = &derived {
+        crate::testing::remember_pin_key(&kept_code, &kept_salt, key);
+    }
+    derived
 }
 
 /// Rejection sampling: the first 32-byte chunk that is a nonzero scalar below the group order.
