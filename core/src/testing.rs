@@ -317,3 +317,12 @@ pub(crate) fn remember_pin_key(code: &str, salt: &[u8], key: &p256::ecdsa::Signi
         lock(&PIN_KEYS).push((salt.to_vec(), code.to_owned(), key.clone()));
     }
 }
+
+/// The core's PIN key derivation (Argon2id with the code's parameters, then HKDF to a P-256
+/// key) of `code` with a 16-byte `salt`, for benchmarks: the public half of the key it gives.
+pub fn derive_pin_key(
+    code: &str,
+    salt: &[u8],
+) -> Result<p256::ecdsa::VerifyingKey, crate::CoreError> {
+    crate::pin::derive_pin_key(code, salt).map(|key| *key.verifying_key())
+}
