@@ -157,6 +157,26 @@ mod tests {
     }
 
     #[test]
+    fn a_load_generator_reuses_the_key_the_core_derived_for_a_code_and_salt() {
+        // Another salt than the other tests', so that they derive as before.
+        let salt = [42u8; SALT_LEN];
+        crate::testing::reuse_pin_keys();
+        let derived = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(derive_pin_key_off_thread(
+                Zeroizing::new("13579".to_owned()),
+                Zeroizing::new(salt.to_vec()),
+            ))
+            .unwrap();
+
+        let reused = crate::testing::remembered_pin_key("13579", &salt).unwrap();
+
+        assert_eq!(reused.to_bytes(), derived.to_bytes());
+        assert!(crate::testing::remembered_pin_key("24680", &salt).is_none());
+    }
+
+    #[test]
     fn another_salt_or_code_gives_another_key() {
         let base = derive_pin_key("13579", &SALT).unwrap();
         let mut other_salt = SALT;
