@@ -3,11 +3,11 @@
 #
 #   android/build-core.sh                   # both parts below
 #   android/build-core.sh native            # libsleutel_ffi.so for arm64-v8a, armeabi-v7a and
-#                                           # x86_64 (release, cargo-ndk) into src/main/jniLibs/
+#                                           # x86_64 (mobile profile, cargo-ndk) into src/main/jniLibs/
 #   android/build-core.sh bindings [DIR]    # the Kotlin bindings into DIR (default
 #                                           # build/generated/source/uniffi/kotlin); no NDK needed
 #
-# The bindings are generated from the library's uniffi metadata, which the release profile
+# The bindings are generated from the library's uniffi metadata, which the mobile profile
 # strips (`strip = true`): they come from an unstripped debug build for this machine instead.
 # The metadata does not depend on the target, so they match the Android libraries exactly.
 # scripts/test-android generates the bindings of its tests with `bindings` too.
@@ -55,7 +55,7 @@ build_native() {
   # such libraries; NDK r28 and later do it by default, older ones need the flag.
   RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384" \
     cargo ndk "${abi_args[@]}" --platform "$MIN_SDK" -o "$ANDROID_DIR/src/main/jniLibs" \
-    build --release --locked -p sleutel-ffi --manifest-path "$ROOT/Cargo.toml"
+    build --profile mobile --locked -p sleutel-ffi --manifest-path "$ROOT/Cargo.toml"
 }
 
 build_bindings() {

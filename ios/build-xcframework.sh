@@ -9,8 +9,8 @@
 #
 #   ios/build-xcframework.sh
 #
-# The libraries are release builds (the workspace's release profile: LTO, size-optimised). The
-# Swift API is generated from an unstripped debug build for the Mac itself, because the release
+# The libraries are built with the workspace's mobile profile (LTO, size-optimised, stripped). The
+# Swift API is generated from an unstripped debug build for the Mac itself, because the mobile
 # profile strips the metadata uniffi-bindgen reads; the API, and the checksums the generated code
 # checks at start-up, are the same in both. Generated the way scripts/test-bindings does it:
 # one file per crate, renamed, and one module map over both headers.
@@ -83,20 +83,20 @@ done
   echo "}"
 } >"$STAGE/headers/SleutelCoreFFI/module.modulemap"
 
-step "libsleutel_ffi.a: release builds for $DEVICE_TARGET and ${SIMULATOR_TARGETS[*]}"
+step "libsleutel_ffi.a: mobile-profile builds for $DEVICE_TARGET and ${SIMULATOR_TARGETS[*]}"
 for target in "$DEVICE_TARGET" "${SIMULATOR_TARGETS[@]}"; do
-  cargo build --locked --release -p sleutel-ffi --target "$target"
+  cargo build --locked --profile mobile -p sleutel-ffi --target "$target"
 done
 mkdir -p "$STAGE/simulator"
 lipo -create \
-  "$TARGET/${SIMULATOR_TARGETS[0]}/release/libsleutel_ffi.a" \
-  "$TARGET/${SIMULATOR_TARGETS[1]}/release/libsleutel_ffi.a" \
+  "$TARGET/${SIMULATOR_TARGETS[0]}/mobile/libsleutel_ffi.a" \
+  "$TARGET/${SIMULATOR_TARGETS[1]}/mobile/libsleutel_ffi.a" \
   -output "$STAGE/simulator/libsleutel_ffi.a"
 
 step "SleutelCoreFFI.xcframework"
 rm -rf "$XCFRAMEWORK"
 xcodebuild -create-xcframework \
-  -library "$TARGET/$DEVICE_TARGET/release/libsleutel_ffi.a" -headers "$STAGE/headers" \
+  -library "$TARGET/$DEVICE_TARGET/mobile/libsleutel_ffi.a" -headers "$STAGE/headers" \
   -library "$STAGE/simulator/libsleutel_ffi.a" -headers "$STAGE/headers" \
   -output "$XCFRAMEWORK"
 echo "built $XCFRAMEWORK and $GENERATED"

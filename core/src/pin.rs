@@ -113,12 +113,23 @@ pub(crate) async fn derive_pin_key_off_thread(
     code: Zeroizing<String>,
     salt: Zeroizing<Vec<u8>>,
 ) -> Result<SigningKey, CoreError> {
+    #[cfg(any(test, feature = "testing"))]
+    if let Some(key) = crate::testing::remembered_pin_key(&code, &salt) {
+        return Ok(key);
+    }
     if tokio::runtime::Handle::try_current().is_err() {
         return derive_pin_key(&code, &salt);
     }
-    tokio::task::spawn_blocking(move || derive_pin_key(&code, &salt))
+    #[cfg(any(test, feature = "testing"))]
+    let (kept_code, kept_salt) = (code.clone(), salt.clone());
+    let derived = tokio::task::spawn_blocking(move || derive_pin_key(&code, &salt))
         .await
-        .map_err(|e| CoreError::storage(format!("key derivation task: {e}")))?
+        .map_err(|e| CoreError::storage(format!("key derivation task: {e}")))?;
+    #[cfg(any(test, feature = "testing"))]
+    if let Ok(key) = &derived {
+        crate::testing::remember_pin_key(&kept_code, &kept_salt, key);
+    }
+    derived
 }
 
 /// Rejection sampling: the first 32-byte chunk that is a nonzero scalar below the group order.
@@ -143,6 +154,26 @@ mod tests {
         let a = derive_pin_key("13579", &SALT).unwrap();
         let b = derive_pin_key("13579", &SALT).unwrap();
         assert_eq!(a.to_bytes(), b.to_bytes());
+    }
+
+    #[test]
+    fn a_load_generator_reuses_the_key_the_core_derived_for_a_code_and_salt() {
+        // Another salt than the other tests', so that they derive as before.
+        let salt = [42u8; SALT_LEN];
+        crate::testing::reuse_pin_keys();
+        let derived = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(derive_pin_key_off_thread(
+                Zeroizing::new("13579".to_owned()),
+                Zeroizing::new(salt.to_vec()),
+            ))
+            .unwrap();
+
+        let reused = crate::testing::remembered_pin_key("13579", &salt).unwrap();
+
+        assert_eq!(reused.to_bytes(), derived.to_bytes());
+        assert!(crate::testing::remembered_pin_key("24680", &salt).is_none());
     }
 
     #[test]

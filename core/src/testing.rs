@@ -284,3 +284,45 @@ impl Es256Signer for KeySigner<'_> {
         })
     }
 }
+
+/// Whether [`reuse_pin_keys`] was called in this process.
+static REUSE_PIN_KEYS: AtomicBool = AtomicBool::new(false);
+
+/// The PIN keys derived since [`reuse_pin_keys`], by salt and code.
+static PIN_KEYS: Mutex<Vec<(Vec<u8>, String, p256::ecdsa::SigningKey)>> = Mutex::new(Vec::new());
+
+/// For a load generator only: from now on, this process derives the PIN key of each code and
+/// salt once, through the core's own derivation (Argon2id, 19 MiB), and reuses it for every
+/// later approval with that code. A load generator with hundreds of simulated phones would
+/// otherwise spend its CPU on Argon2id and measure itself instead of the server. Tests never
+/// call it: each of their approvals pays for the derivation as a phone does.
+pub fn reuse_pin_keys() {
+    REUSE_PIN_KEYS.store(true, Ordering::SeqCst);
+}
+
+/// The PIN key derived earlier for `code` and `salt`, when [`reuse_pin_keys`] was called.
+pub(crate) fn remembered_pin_key(code: &str, salt: &[u8]) -> Option<p256::ecdsa::SigningKey> {
+    if !REUSE_PIN_KEYS.load(Ordering::SeqCst) {
+        return None;
+    }
+    lock(&PIN_KEYS)
+        .iter()
+        .find(|(s, c, _)| s == salt && c == code)
+        .map(|(_, _, key)| key.clone())
+}
+
+/// Keeps a derived PIN key for [`remembered_pin_key`], when [`reuse_pin_keys`] was called.
+pub(crate) fn remember_pin_key(code: &str, salt: &[u8], key: &p256::ecdsa::SigningKey) {
+    if REUSE_PIN_KEYS.load(Ordering::SeqCst) {
+        lock(&PIN_KEYS).push((salt.to_vec(), code.to_owned(), key.clone()));
+    }
+}
+
+/// The core's PIN key derivation (Argon2id with the code's parameters, then HKDF to a P-256
+/// key) of `code` with a 16-byte `salt`, for benchmarks: the public half of the key it gives.
+pub fn derive_pin_key(
+    code: &str,
+    salt: &[u8],
+) -> Result<p256::ecdsa::VerifyingKey, crate::CoreError> {
+    crate::pin::derive_pin_key(code, salt).map(|key| *key.verifying_key())
+}

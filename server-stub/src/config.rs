@@ -783,8 +783,12 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
 }
 
 /// The policy values: lifetimes, attempt limits, age, devices, open requests, where to listen.
-/// [`Policy::default`] gives the production values; tests shorten lifetimes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`Policy::default`] gives the production values; tests shorten lifetimes. An operator (or a
+/// load test, which must raise the per-client call rates) sets values in a JSON file
+/// ([`Policy::from_json`], the server's `--policy-file`): the fields it names, the defaults for
+/// the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// How long an enrollment may take from start to completion (seconds).
     pub enrollment_ttl_secs: i64,
@@ -943,6 +947,17 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy of a JSON object naming some of the fields by name (`{"max_backchannel_per_client_per_minute": 1000000}`),
+    /// the defaults for the others, checked by [`Policy::validate`]. A field name that is not
+    /// a policy value is refused rather than ignored: a misspelt limit would silently stay at
+    /// its default.
+    pub fn from_json(json: &str) -> Result<Self, StartError> {
+        let policy: Policy = serde_json::from_str(json)
+            .map_err(|e| StartError::Config(format!("policy file: {e}")))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
     /// Refuses values that would make the server misbehave (zero limits, lifetimes the protocol
     /// does not allow).
     pub fn validate(&self) -> Result<(), StartError> {
@@ -1053,6 +1068,33 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_file_sets_the_values_it_names_and_keeps_the_defaults() {
+        let policy =
+            Policy::from_json(r#"{"max_backchannel_per_client_per_minute": 1000000}"#).unwrap();
+        assert_eq!(policy.max_backchannel_per_client_per_minute, 1_000_000);
+        assert_eq!(
+            Policy {
+                max_backchannel_per_client_per_minute: Policy::default()
+                    .max_backchannel_per_client_per_minute,
+                ..policy
+            },
+            Policy::default()
+        );
+    }
+
+    #[test]
+    fn a_policy_file_with_a_misspelt_value_is_refused() {
+        let refused = Policy::from_json(r#"{"max_backchannel_per_minute": 1000000}"#);
+        assert!(matches!(refused, Err(StartError::Config(_))), "{refused:?}");
+    }
+
+    #[test]
+    fn a_policy_file_with_a_value_the_server_refuses_is_refused() {
+        let refused = Policy::from_json(r#"{"request_ttl_secs": 0}"#);
+        assert!(matches!(refused, Err(StartError::Config(_))), "{refused:?}");
+    }
 
     #[test]
     fn parses_id_secret_and_a_name_with_colons() {

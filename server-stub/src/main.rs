@@ -44,6 +44,10 @@ struct Args {
     /// notification endpoint, redirect URIs. May be combined with --rp.
     #[arg(long, value_name = "FILE")]
     rp_file: Option<PathBuf>,
+    /// A JSON file of policy values (see below): the values it names replace the defaults, as
+    /// a load test raises the per-client call rates.
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
     /// Push to Android phones through FCM with this service account's JSON key file. Without
     /// it, pushes to FCM tokens go to the simulator's outbox.
     #[arg(long, value_name = "FILE")]
@@ -122,6 +126,11 @@ Relying-party registrations (--rp-file):
   secret; the default is \"client_secret_basic\".
   --rp ID:SECRET:NAME registers a poll-mode relying party allowed the name.
 
+Policy (--policy-file):
+  {\"max_backchannel_per_client_per_minute\": 1000000, \"max_enrollment_starts_per_source_per_minute\": 100000}
+  Any field of the server's Policy by name (lifetimes in seconds, limits as counts); the others
+  keep their defaults. An unknown name, or a value the server refuses, keeps it from starting.
+
 Push:
   Phones register a push token (FCM or APNs). A token of a platform whose service is configured
   (--fcm-service-account, --apns-key) is pushed through it; every other push goes to the
@@ -163,14 +172,30 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let policy = match &args.policy_file {
+        None => Ok(Policy::default()),
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|json| {
+                Policy::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))
+            }),
+    };
+    let policy = match policy {
+        Ok(policy) => policy,
+        Err(e) => {
+            eprintln!("sleutel-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = ServerConfig {
         listen: args.listen,
         db_path: args.db,
         public_url: args.public_url,
         relying_parties,
         policy: Policy {
-            allow_remote_listen: args.allow_remote,
-            ..Policy::default()
+            // The flag can only widen what the file says, never narrow it.
+            allow_remote_listen: args.allow_remote || policy.allow_remote_listen,
+            ..policy
         },
         push,
         app_links: AppLinksConfig {

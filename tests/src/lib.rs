@@ -1,6 +1,7 @@
 //! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
 //!
-//! QA teams use it through the `sleutel-harness` binary (`demo`, `web-demo`, `phone`, `rp login`); the
+//! QA teams use it through the `sleutel-harness` binary (`demo`, `web-demo`, `phone`, `rp login`,
+//! `load`); the
 //! end-to-end tests (`tests/tests/e2e/`) and the server's integration tests
 //! (`server-stub/tests/api/`) use the same pieces as a library, their one test kit:
 //!
@@ -13,6 +14,8 @@
 //! - [`rp`]: a relying party logging people in with OpenID Connect CIBA.
 //! - [`ping`]: a relying party's notification endpoint, for CIBA ping mode.
 //! - [`demo`]: the whole story, printed step by step.
+//! - [`load`]: the load benchmark (`load`): enrolled citizens logging in against a server in
+//!   another process, with the server's CPU per login and the latency of every step.
 //! - [`web_demo`]: the login in a browser (`web-demo`): the server, the demo relying-party site
 //!   [`demo_site`] on the authorization code flow, and an [`answering_phone`] with a control API.
 //!
@@ -24,6 +27,7 @@ pub mod answering_phone;
 pub mod demo;
 pub mod demo_site;
 mod error;
+pub mod load;
 pub mod phone;
 pub mod ping;
 pub mod rp;

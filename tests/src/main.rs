@@ -125,11 +125,60 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// The load benchmark: enrolls --phones citizens once (kept in --state), then drives full
+    /// CIBA logins for --duration seconds against a server in another process, closed-loop
+    /// (--concurrency) or open-loop (--rate); prints logins/s, the server's CPU per login and
+    /// per enrollment, the latency of every step and the errors by kind.
+    Load(Box<LoadArgs>),
     /// A relying party.
     Rp {
         #[command(subcommand)]
         command: Box<RpCommand>,
     },
+}
+
+/// The options of `load`.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The server's URL (a server already running; see --spawn-server).
+    #[arg(
+        long,
+        required_unless_present = "spawn_server",
+        conflicts_with = "spawn_server"
+    )]
+    server: Option<String>,
+    /// The server's process id, to read its CPU time and memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The server's database file, to measure its growth.
+    #[arg(long)]
+    server_db: Option<PathBuf>,
+    /// Start this server binary on loopback with a database in a temporary directory and the
+    /// raised limits of a load test (its --policy-file), and stop it at the end.
+    #[arg(long, value_name = "PATH")]
+    spawn_server: Option<PathBuf>,
+    /// Where the phones keep their state, so that a second run against the same server finds
+    /// them enrolled (default: a temporary directory).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Citizens to enroll and log in.
+    #[arg(long, default_value_t = 200)]
+    phones: usize,
+    /// Logins in flight (closed loop).
+    #[arg(long, default_value_t = 32, conflicts_with = "rate")]
+    concurrency: usize,
+    /// Logins started per second, whatever the answers take (open loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds of logins.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Enrollments at a time.
+    #[arg(long, default_value_t = 8)]
+    enroll_concurrency: usize,
+    /// Write the figures to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -342,6 +391,7 @@ async fn main() -> ExitCode {
             };
             run_phone(&server, &state, &phone, options).await
         }
+        Command::Load(args) => run_load(*args).await,
         Command::Rp { command } => match *command {
             RpCommand::Login {
                 server,
@@ -609,5 +659,121 @@ async fn rp_login(
         serde_json::to_string_pretty(&claims)
             .map_err(|e| HarnessError::Verification(e.to_string()))?
     );
+    Ok(())
+}
+
+/// A server binary started by `load --spawn-server`, stopped when dropped.
+struct SpawnedServer {
+    child: std::process::Child,
+    url: String,
+    db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SpawnedServer {
+    /// Starts `binary` on a free loopback port with its database in a temporary directory and
+    /// the load policy, and waits for its "listening on" line.
+    fn start(binary: &std::path::Path) -> Result<Self, HarnessError> {
+        use std::io::BufRead;
+        let failed = |e: std::io::Error| HarnessError::Server(format!("{}: {e}", binary.display()));
+        let dir = tempfile::tempdir().map_err(failed)?;
+        let db = dir.path().join("sleutel-server.db");
+        let policy = dir.path().join("load-policy.json");
+        std::fs::write(&policy, sleutel_harness::load::LOAD_POLICY_JSON).map_err(failed)?;
+        let mut child = std::process::Command::new(binary)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--db")
+            .arg(&db)
+            .arg("--policy-file")
+            .arg(&policy)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(failed)?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map_err(failed)?;
+        }
+        let Some(url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HarnessError::Server(format!(
+                "{} did not say where it listens",
+                binary.display()
+            )));
+        };
+        Ok(Self {
+            child,
+            url,
+            db,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn run_load(args: LoadArgs) -> Result<(), HarnessError> {
+    use sleutel_harness::load::{self, LoadOptions, Mode};
+    let spawned = args
+        .spawn_server
+        .as_deref()
+        .map(SpawnedServer::start)
+        .transpose()?;
+    let (server, server_pid, server_db) = match &spawned {
+        Some(s) => (s.url.clone(), Some(s.child.id()), Some(s.db.clone())),
+        None => (
+            args.server.clone().unwrap_or_default(),
+            args.server_pid,
+            args.server_db.clone(),
+        ),
+    };
+    // Phones enrolled at a spawned server are of no use after it stops: they get a temporary
+    // directory unless one was asked for.
+    let temp_state = match &args.state {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| HarnessError::State(e.to_string()))?),
+    };
+    let state_dir = match (&args.state, &temp_state) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(temp)) => temp.path().to_owned(),
+        (None, None) => return Err(HarnessError::Usage("no state directory".into())),
+    };
+    let mode = match args.rate {
+        Some(rate) if rate > 0.0 => Mode::Open { rate },
+        Some(_) => return Err(HarnessError::Usage("--rate must be positive".into())),
+        None => Mode::Closed {
+            concurrency: args.concurrency,
+        },
+    };
+    let options = LoadOptions {
+        server,
+        server_pid,
+        server_db,
+        state_dir,
+        phones: args.phones,
+        enroll_concurrency: args.enroll_concurrency,
+        mode,
+        duration: Duration::from_secs(args.duration),
+    };
+    let report = load::run(&options).await?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        let json =
+            serde_json::to_vec_pretty(&report).map_err(|e| HarnessError::State(e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| HarnessError::State(format!("{}: {e}", path.display())))?;
+    }
+    if report.logins == 0 {
+        return Err(HarnessError::Missing("a completed login".into()));
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `sleutel-server` binary: one "listening on" line on stdout, a clean stop on SIGTERM,
 //! loopback only unless `--allow-remote`, relying-party secrets from the environment, keys
-//! (`private_key_jwt`) from the registration file.
+//! (`private_key_jwt`) from the registration file, policy values from the policy file.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -265,4 +265,42 @@ async fn the_help_explains_private_key_jwt_registrations() {
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("private_key_jwt"), "{help}");
     assert!(help.contains("\"jwks\""), "{help}");
+}
+
+#[tokio::test]
+async fn the_binary_takes_its_policy_values_from_a_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"max_backchannel_per_client_per_minute": 1}"#).unwrap();
+    let mut child = server_command(&dir)
+        .args(["--listen", "127.0.0.1:0", "--rp", "shop:s3cret:Webwinkel"])
+        .arg("--policy-file")
+        .arg(&policy)
+        .spawn()
+        .unwrap();
+    let url = announced_url(&mut child);
+
+    let first = bc_authorize_as(&url, "shop", "s3cret").await;
+    let second = bc_authorize_as(&url, "shop", "s3cret").await;
+
+    // The default allows 60 a minute; the file's one leaves no room for the second.
+    assert_eq!(first.1, codes::UNKNOWN_USER_ID);
+    assert_eq!(second.1, codes::SLOW_DOWN);
+    stop(child);
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_policy_file_naming_no_policy_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"max_backchannel_per_minute": 1000}"#).unwrap();
+    let mut command = server_command(&dir);
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--policy-file")
+        .arg(&policy);
+
+    let said = refusal(command);
+
+    assert!(said.contains("max_backchannel_per_minute"), "{said}");
 }
