@@ -1,7 +1,8 @@
 //! What every HTML page of the workspace needs (the server's sign-in pages and simulator pages,
 //! the harness's demo site): escaping text, the security headers, and reading a cookie.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 /// Escapes `text` for HTML content and double-quoted or single-quoted attribute values: the five
 /// characters that can end a text or an attribute, or start markup.
@@ -38,6 +39,38 @@ pub fn security_headers(headers: &mut HeaderMap, csp: &'static str) {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// An HTML answer with [`security_headers`] under `csp`, and a cookie to set if any.
+pub fn page(
+    status: StatusCode,
+    body: String,
+    csp: &'static str,
+    cookie: Option<String>,
+) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    security_headers(headers, csp);
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A file compiled into the binary (a stylesheet, a script), with its type and no sniffing.
+pub fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// The value of the cookie `name` in a request's `Cookie` headers, if it is there and not empty.

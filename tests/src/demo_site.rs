@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -405,21 +405,7 @@ fn document(lang: Lang, title: &str, body: &str) -> String {
 
 /// An HTML answer with the site's security headers, and a cookie to set if any.
 fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    security_headers(headers);
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-fn security_headers(headers: &mut HeaderMap) {
-    html::security_headers(headers, CONTENT_SECURITY_POLICY);
+    html::page(status, body, CONTENT_SECURITY_POLICY, cookie)
 }
 
 /// A `303 See Other` to `location`, with the security headers and a cookie to set if any.
@@ -708,15 +694,5 @@ async fn logout(
 
 /// `GET /style.css`.
 async fn stylesheet() -> Response {
-    let mut response = STYLESHEET.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    html::static_file(STYLESHEET, "text/css; charset=utf-8")
 }

@@ -14,8 +14,8 @@ use super::link::{BOUND_BY_APP, PATH_QR_IMAGE, step_of};
 use super::page::Lang;
 use super::session::session_of;
 use super::wait::{self, Outcome};
-use crate::clock;
 use crate::server::AppState;
+use crate::{clock, html};
 
 /// Path of the script.
 pub(super) const PATH_SCRIPT: &str = "/oidc/sign-in/live.js";
@@ -37,17 +37,7 @@ pub(super) const LIVE_REGION: &str = "<p id=\"live\" role=\"status\" aria-live=\
 
 /// `GET /oidc/sign-in/live.js`.
 pub(super) async fn script() -> Response {
-    let mut response = SCRIPT.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    html::static_file(SCRIPT, "text/javascript; charset=utf-8")
 }
 
 /// What the script reads.

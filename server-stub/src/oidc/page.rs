@@ -3,8 +3,8 @@
 //! ([`Texts`]), with the headers that keep it from being framed, sniffed, cached or leaking its
 //! address ([`html()`]).
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 
 use crate::html::{self, escape};
 
@@ -312,17 +312,7 @@ pub(super) fn message(lang: Lang, title: &str, text: &str, back: Option<&str>) -
 
 /// An HTML answer with the sign-in pages' security headers, and a cookie to set if any.
 pub(super) fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    security_headers(headers);
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert(header::SET_COOKIE, cookie);
-    }
-    response
+    html::page(status, body, CONTENT_SECURITY_POLICY, cookie)
 }
 
 /// The headers every sign-in answer carries, redirects included.
@@ -332,21 +322,13 @@ pub(super) fn security_headers(headers: &mut HeaderMap) {
 
 /// `GET /oidc/sign-in/style.css`.
 pub(super) async fn stylesheet() -> Response {
-    let mut response = STYLESHEET.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    html::static_file(STYLESHEET, "text/css; charset=utf-8")
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
