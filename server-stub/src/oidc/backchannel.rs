@@ -386,7 +386,7 @@ fn build_request(
         .validate(now)
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let payload = serde_json::to_vec(&request).map_err(|e| ServerError::Internal(e.to_string()))?;
-    let jws = app.keys.sign(ACTION_TYP, &payload);
+    let jws = app.keys.sign(ACTION_TYP, &payload)?;
     Ok(NewRequest {
         request,
         jws,

@@ -302,7 +302,7 @@ pub(super) fn id_token(
         access_token,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TOKEN_TTL_SECS,
-        id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload),
+        id_token: app.keys.sign(oidc::ID_TOKEN_TYP, &payload)?,
     })
 }
 
