@@ -731,7 +731,11 @@ mod tests {
                     "case {n} of round {i}"
                 );
             }
-            assert!(ecdsa_verifies(key, &message, &Signature::from_slice(&good).unwrap()));
+            assert!(ecdsa_verifies(
+                key,
+                &message,
+                &Signature::from_slice(&good).unwrap()
+            ));
 
             let held = RingSigningKey::from_p256(&signer).unwrap();
             let signature = held.sign_es256(&message).unwrap();

@@ -9,6 +9,7 @@ use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::limits::PROOF_REMEMBER_SECS;
 
 use crate::clock;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::RawBody;
 use crate::server::AppState;
@@ -151,7 +152,7 @@ pub(crate) fn record_proof(conn: &Connection, jkt: &str, jti: &str, now: i64) ->
 
 /// Deletes proof ids past the window in which their proofs could be accepted.
 pub(crate) fn purge_proofs(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?)
+    Ok(conn.execute_cached("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?)
 }
 
 /// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device
@@ -166,7 +167,7 @@ pub(crate) struct Device {
 /// `device_revoked` if a newer activation replaced it.
 pub(crate) fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             "SELECT account_id, revoked_at FROM devices WHERE jkt = ?1",
             [jkt],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),

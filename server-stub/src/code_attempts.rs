@@ -19,6 +19,7 @@ use p256::ecdsa::VerifyingKey;
 use rusqlite::{Connection, Transaction, params};
 use sleutel_protocol::jose::Jwk;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::events;
 use crate::rate::{self, Bucket, Limit};
@@ -110,7 +111,7 @@ impl CodeState {
             .saturating_sub(account_failures.max(device_failures));
         let attempts_left = consecutive_left.min(rate::room(&tx, month, month_limit, now)?);
         if attempts_left == 0 {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE accounts SET pin_failures = ?2, blocked_at = COALESCE(blocked_at, ?3),
                      updated_at = ?3
                  WHERE id = ?1",
@@ -129,7 +130,7 @@ impl CodeState {
             tracing::info!("an account was blocked after too many wrong codes");
             return Err(ServerError::AccountBlocked);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
             params![self.account_id, account_failures, now],
         )?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Result, ServerError, StartError};
@@ -143,7 +143,43 @@ pub(crate) fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
+/// Statements kept prepared per connection: more than the server's distinct statement texts
+/// (about 150), so a statement is parsed once per connection and never again.
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+/// `execute` and `query_row` through the connection's statement cache. Parsing and planning a
+/// statement costs more than running most of ours, and every statement here is one of a fixed
+/// set of texts (values are always bound, never formatted in), so each is parsed once per
+/// connection.
+pub(crate) trait CachedStatements {
+    /// [`Connection::execute`] with a cached statement.
+    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// [`Connection::query_row`] with a cached statement.
+    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedStatements for Connection {
+    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
@@ -178,7 +214,7 @@ fn check_is_ours(conn: &Connection) -> Result<(), StartError> {
         return Ok(());
     }
     let objects: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+        conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
     if app_id == 0 && objects == 0 {
         return Ok(());
     }
@@ -312,7 +348,7 @@ mod tests {
             .to_latest(&mut conn)
             .unwrap();
         let insert = |conn: &Connection, id: &str, code: &[u8], link: Option<&[u8]>| {
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO identity_codes (id, kind, code_hash, email, given_name, family_name,
                      birthdate, national_register_number, issuer, evidence_type,
                      evidence_reference, created_at, expires_at)
@@ -321,7 +357,7 @@ mod tests {
                 rusqlite::params![id, code],
             )?;
             if let Some(link) = link {
-                conn.execute(
+                conn.execute_cached(
                     "UPDATE identity_codes SET link_hash = ?2 WHERE id = ?1",
                     rusqlite::params![id, link],
                 )?;
@@ -334,7 +370,7 @@ mod tests {
         let db = Db::open(&path).unwrap();
 
         db.with_conn(|conn| {
-            let link: Option<Vec<u8>> = conn.query_row(
+            let link: Option<Vec<u8>> = conn.query_row_cached(
                 "SELECT link_hash FROM identity_codes WHERE id = 'old'",
                 [],
                 |row| row.get(0),

@@ -16,6 +16,7 @@ use sleutel_protocol::jose::{self, Jwk};
 
 use crate::auth::{self, PhoneCall};
 use crate::code_attempts::CodeState;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract;
 use crate::server::{App, AppState};
@@ -101,7 +102,7 @@ fn apply_pin_change(
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
         .map_err(|e| ServerError::Internal(e.to_string()))?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
         params![call.jkt, stored],
     )?;
@@ -147,7 +148,7 @@ async fn enable_biometric(
             }
             let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE devices SET biometric_jwk = ?2 WHERE jkt = ?1",
                 params![call.jkt, stored],
             )?;
@@ -177,7 +178,7 @@ async fn disable_biometric(
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE devices SET biometric_jwk = NULL WHERE jkt = ?1 AND biometric_jwk IS NOT NULL",
                 [&call.jkt],
             )?;
@@ -226,7 +227,7 @@ async fn deactivate(State(state): State<AppState>, call: PhoneCall) -> Result<Js
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE devices SET revoked_at = ?2, revoked_reason = 'deactivated',
                      biometric_jwk = NULL
                  WHERE jkt = ?1",

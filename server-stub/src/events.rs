@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, params};
 
+use crate::db::CachedStatements;
 use crate::error::Result;
 
 /// A phone was activated for a new account.
@@ -43,7 +44,7 @@ pub(crate) fn record(
     detail: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
         params![account_id, event, detail, now],
     )?;

@@ -19,6 +19,7 @@ use sleutel_protocol::jose::{self, Header, Jwk, Jwks, RingSigningKey};
 use zeroize::Zeroizing;
 
 use crate::clock;
+use crate::db::CachedStatements;
 use crate::db::{self, Db};
 use crate::error::{Result, ServerError, StartError};
 
@@ -46,12 +47,11 @@ impl NamedKey {
     fn new(signing: &SigningKey) -> Result<Self, StartError> {
         let verifying = *signing.verifying_key();
         let kid = Jwk::from_verifying_key(&verifying).thumbprint();
-        let signer = RingSigningKey::from_p256(signing).map_err(|e| {
-            StartError::DatabaseUnusable {
+        let signer =
+            RingSigningKey::from_p256(signing).map_err(|e| StartError::DatabaseUnusable {
                 path: String::new(),
                 detail: format!("a stored signing key cannot be used: {e}"),
-            }
-        })?;
+            })?;
         Ok(Self {
             verifying,
             signer,
@@ -103,7 +103,10 @@ impl Keys {
         let server = NamedKey::new(&signing_key(&tx, SERVER_KEY)?)?;
         let mut banks = HashMap::new();
         for bank in Bank::ALL {
-            banks.insert(bank, NamedKey::new(&signing_key(&tx, &bank_key_name(bank))?)?);
+            banks.insert(
+                bank,
+                NamedKey::new(&signing_key(&tx, &bank_key_name(bank))?)?,
+            );
         }
         let pairwise_secret = secret(&tx, PAIRWISE_SECRET)?;
         let sms_secret = secret(&tx, SMS_SECRET)?;
@@ -219,7 +222,7 @@ fn hmac_with(key: &[u8]) -> Result<Hmac<Sha256>> {
 
 fn stored(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(conn
-        .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
+        .query_row_cached("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
             row.get::<_, Vec<u8>>(0)
         })
         .optional()?
@@ -227,7 +230,7 @@ fn stored(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
 }
 
 fn store(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
         params![name, value, clock::now()],
     )?;

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use rusqlite::{Connection, params};
 
+use crate::db::CachedStatements;
 use crate::error::Result;
 
 /// What is counted, and for whom. Each names one bucket of `rate_events`.
@@ -201,7 +202,7 @@ pub(crate) fn take(
 
 /// Deletes events that no window counts any more; returns how many.
 pub(crate) fn purge(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM rate_events WHERE expires_at <= ?1", [now])?)
+    Ok(conn.execute_cached("DELETE FROM rate_events WHERE expires_at <= ?1", [now])?)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use sleutel_protocol::response::{Decision, DeclineReason, DeviceSignedResponse, 
 
 use crate::auth::{self, PhoneCall};
 use crate::code_attempts::CodeState;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
@@ -107,7 +108,7 @@ struct StoredRequest {
 /// that it exists for someone else).
 fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<StoredRequest> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             "SELECT jws, claims, uv, expires_at, status, optional_claims, match_number,
                     client_id
              FROM action_requests
@@ -265,7 +266,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                 DeclineReason::NotMe => "not_me",
                 DeclineReason::Cancelled => "cancelled",
             });
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE action_requests SET status = 'declined', answered_at = ?2,
                      decline_reason = ?3, response_jws = ?4, response_device_jwk = ?5
                  WHERE id = ?1",
@@ -334,7 +335,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         // The evidence is the approval as sent: its device signature verified
                         // and its payload names the number picked; its code signature was not
                         // checked, so that a wrong pick costs no attempt.
-                        tx.execute(
+                        tx.execute_cached(
                             "UPDATE action_requests SET status = 'declined', answered_at = ?2,
                                  decline_reason = 'wrong_number', response_jws = ?3,
                                  response_device_jwk = ?4
@@ -382,7 +383,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             };
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
                      method = ?4, consented_claims = ?3, response_jws = ?5,
                      response_device_jwk = ?6, response_uv_jwk = ?7,
@@ -418,7 +419,7 @@ pub(crate) fn purge_old_requests(
     retention_secs: i64,
 ) -> Result<usize> {
     // The expression is the one of the index action_requests_settled (schema v8).
-    let deleted = conn.execute(
+    let deleted = conn.execute_cached(
         "DELETE FROM action_requests WHERE coalesce(answered_at, expires_at) <= ?1",
         [now.saturating_sub(retention_secs)],
     )?;
@@ -461,7 +462,7 @@ fn suspicious(
     }
     tracing::info!(event, "a suspicious answer was recorded");
     if event == events::NOT_ME_REPORTED && app.policy.block_on_not_me {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
              WHERE id = ?1",
             params![account_id, now],
@@ -505,7 +506,7 @@ pub(crate) fn close_open_requests(
         let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
-    tx.execute(
+    tx.execute_cached(
         "UPDATE action_requests SET status = 'denied', answered_at = ?2,
              closed_reason = 'blocked'
          WHERE account_id = ?1 AND status = 'pending'",
@@ -550,7 +551,7 @@ mod tests {
                      'bank:kbc', 'bank_debit_card', '1234', 0, 0);",
             )?;
             for (id, expires_at, answered_at) in requests {
-                conn.execute(
+                conn.execute_cached(
                     "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws,
                          scope, claims, uv, created_at, expires_at, status, answered_at,
                          response_jws)

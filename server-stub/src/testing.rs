@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::Jwk;
 
+use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::requests::Status;
 use crate::server::RunningServer;
@@ -126,7 +127,7 @@ fn evidence(conn: &Connection, lookup: RequestLookup<'_>) -> Result<Option<Reque
         RequestLookup::RequestHash(value) => ("request_hash", value),
     };
     let found = conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
                         answered_at, jws, response_jws, response_device_jwk, response_uv_jwk

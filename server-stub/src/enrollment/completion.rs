@@ -11,6 +11,7 @@ use sleutel_protocol::limits::COMPLETION_REPEAT_SECS;
 
 use crate::auth::PhoneCall;
 use crate::code_attempts::CodeState;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
@@ -47,7 +48,7 @@ pub(super) async fn complete(
                 let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
                 // A completion late in the enrollment's lifetime still leaves the phone time to
                 // ask again for a lost answer.
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE enrollments SET step = 'done', account_id = ?2,
                          expires_at = max(expires_at, ?3)
                      WHERE id = ?1",
@@ -93,7 +94,7 @@ fn repeated_completion(
         return Err(already());
     };
     let device_account: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT account_id FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
             [&enrollment.device_jkt],
             |row| row.get(0),
@@ -190,7 +191,7 @@ fn register(
     };
     let (device_jwk, pin_jwk) = (stored(&keys.device)?, stored(&keys.pin)?);
     let existing: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT id FROM accounts WHERE national_register_number = ?1",
             [&identity.national_register_number],
             |row| row.get(0),
@@ -199,14 +200,14 @@ fn register(
     let source = source_to_column(enrollment.source);
     let account_id = match existing {
         Some(id) => {
-            let was_blocked: bool = tx.query_row(
+            let was_blocked: bool = tx.query_row_cached(
                 "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
                 [&id],
                 |row| row.get(0),
             )?;
             // A new activation proves the identity again: fresh names and evidence, and the
             // failure count and block lifted (the unblock flow).
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
                      identity_source = ?9, identity_issuer = ?5, evidence_type = ?6,
                      evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
@@ -233,7 +234,7 @@ fn register(
         }
         None => {
             let id = random::id()?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO accounts (id, national_register_number, given_name, family_name,
                      birthdate, identity_source, identity_issuer, evidence_type,
                      evidence_reference, pin_failures, blocked_at, created_at, updated_at)
@@ -265,7 +266,7 @@ fn register(
     // key replacement): it is re-registered, with the new code's PIN key. A biometric key
     // registered under the old code is dropped: the person enables biometrics again after
     // proving who they are.
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
              revoked_at, key_in_hardware)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)
@@ -288,7 +289,7 @@ fn register(
     // the phone's files holding it, stops working now, whatever max_devices would keep. (The
     // identity step checked that the device is this account's.)
     if let Some(replaced) = &enrollment.replaces_jkt {
-        let revoked = tx.execute(
+        let revoked = tx.execute_cached(
             "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
              WHERE jkt = ?1 AND account_id = ?2 AND revoked_at IS NULL",
             params![replaced, account_id, now],
@@ -305,7 +306,7 @@ fn register(
     }
     // Keep this device and the newest (max_devices - 1) others; revoke the rest.
     let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
-    let revoked = tx.execute(
+    let revoked = tx.execute_cached(
         "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
          WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
            AND jkt NOT IN (SELECT jkt FROM devices
@@ -322,7 +323,7 @@ fn register(
             now,
         )?;
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,
              verified_at = excluded.verified_at",

@@ -14,6 +14,7 @@ use sleutel_protocol::jose::{self, UnverifiedJws};
 use subtle::ConstantTimeEq;
 
 use crate::auth::PhoneCall;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
@@ -81,7 +82,7 @@ fn accept_identity(
     // An unblock from the same phone reuses its device key. That key may only prove its own
     // account's identity again, never move to another person's account.
     let owner: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT a.national_register_number FROM devices d JOIN accounts a ON a.id = d.account_id
              WHERE d.jkt = ?1 AND d.revoked_at IS NULL",
             [&enrollment.device_jkt],
@@ -98,7 +99,7 @@ fn accept_identity(
     // is still theirs: revoking it again changes nothing.)
     if let Some(replaced) = &enrollment.replaces_jkt {
         let owner: Option<String> = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT a.national_register_number FROM devices d
                  JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
                 [replaced],
@@ -111,7 +112,7 @@ fn accept_identity(
             ));
         }
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
              national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
              evidence_reference = ?8, step = 'sms'
@@ -197,7 +198,7 @@ pub(super) async fn submit_code(
             };
             match found {
                 Ok((code_id, proven)) => {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
                         params![code_id, now],
                     )?;
@@ -225,7 +226,7 @@ fn find_eid_code(
     max_failures: u32,
 ) -> Result<(String, ProvenIdentity)> {
     let row = tx
-        .query_row(
+        .query_row_cached(
             "SELECT id, phone_number, expires_at, used_at IS NOT NULL, failures,
                     given_name, family_name, birthdate, national_register_number, issuer,
                     evidence_type, evidence_reference
@@ -314,7 +315,7 @@ pub(crate) fn check_counter_activation(
         ));
     }
     let row = tx
-        .query_row(
+        .query_row_cached(
             "SELECT id, code_hash, expires_at, used_at IS NOT NULL, failures,
                     given_name, family_name, birthdate, national_register_number, issuer,
                     evidence_type, evidence_reference
@@ -347,7 +348,7 @@ pub(crate) fn check_counter_activation(
     }
     let given = app.keys.identity_code_hash("counter", code)?;
     if !bool::from(given.ct_eq(&code_hash)) {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE identity_codes SET failures = failures + 1 WHERE id = ?1",
             [&code_id],
         )?;
@@ -371,7 +372,7 @@ fn wrong_code(
 ) -> Result<SmsSent> {
     let max = app.policy.identity_code_max_failures;
     if enrollment.source == IdentitySource::Eid {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE identity_codes SET failures = failures + 1
              WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL AND expires_at > ?2",
             params![enrollment.phone_number, now],
@@ -379,14 +380,14 @@ fn wrong_code(
     }
     let failures = enrollment.code_failures.saturating_add(1);
     if failures >= max {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE enrollments SET code_failures = ?2, step = 'failed' WHERE id = ?1",
             params![enrollment.id, failures],
         )?;
         tx.commit()?;
         return Err(ServerError::TooManyAttempts);
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE enrollments SET code_failures = ?2 WHERE id = ?1",
         params![enrollment.id, failures],
     )?;

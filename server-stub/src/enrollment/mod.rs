@@ -25,6 +25,7 @@ use sleutel_protocol::api;
 use sleutel_protocol::identity::IdentitySource;
 use subtle::ConstantTimeEq;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::server::AppState;
 
@@ -176,7 +177,7 @@ fn open_enrollment(
     now: i64,
 ) -> Result<Enrollment> {
     let enrollment = conn
-        .query_row(
+        .query_row_cached(
             "SELECT id, nonce, device_jkt, phone_number, step, expires_at,
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
@@ -287,7 +288,7 @@ pub(crate) const ENROLLMENT_RETENTION_SECS: i64 = 3600;
 /// Deletes enrollments past their lifetime and [`ENROLLMENT_RETENTION_SECS`], done ones too:
 /// a completion is answered again only within the lifetime. Returns how many.
 pub(crate) fn purge_expired(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "DELETE FROM enrollments WHERE expires_at < ?1",
         [now - ENROLLMENT_RETENTION_SECS],
     )?)

@@ -9,6 +9,7 @@ use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use subtle::ConstantTimeEq;
 
 use crate::auth::PhoneCall;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::rate::{self, Bucket, Limit};
@@ -42,7 +43,7 @@ pub(super) fn send_sms_code(
     let code = zeroize::Zeroizing::new(random::digits(SMS_CODE_LENGTH)?);
     let hash = app.keys.sms_code_hash(&enrollment.id, &code)?;
     let expires_at = now + app.policy.sms_code_ttl_secs;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE enrollments SET sms_code_hash = ?2, sms_expires_at = ?3, sms_sent_at = ?4,
              sms_sends = ?5
          WHERE id = ?1",
@@ -161,7 +162,7 @@ pub(super) async fn verify_sms(
                 }
                 let failures = enrollment.sms_failures + 1;
                 if failures >= app.policy.sms_max_attempts {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE enrollments SET sms_failures = ?2, step = 'failed',
                              sms_code_hash = NULL
                          WHERE id = ?1",
@@ -170,7 +171,7 @@ pub(super) async fn verify_sms(
                     tx.commit()?;
                     return Err(ServerError::TooManyAttempts);
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE enrollments SET sms_failures = ?2 WHERE id = ?1",
                     params![enrollment.id, failures],
                 )?;
@@ -179,7 +180,7 @@ pub(super) async fn verify_sms(
                     attempts_left: app.policy.sms_max_attempts - failures,
                 });
             }
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE enrollments SET step = 'keys', sms_code_hash = NULL WHERE id = ?1",
                 [&enrollment.id],
             )?;

@@ -11,6 +11,7 @@ use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::phone;
 
 use crate::auth::{self, VerifiedProof};
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self};
 use crate::rate::{self, Bucket, Limit};
@@ -96,7 +97,7 @@ pub(super) async fn start(
             let id = random::id()?;
             let nonce = random::id()?;
             let expires_at = now + app.policy.enrollment_ttl_secs;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO enrollments
                      (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at,
                       replaces_jkt)

@@ -33,6 +33,7 @@ use super::link;
 use super::page::{self, Lang};
 use super::session::{SESSION_TTL_SECS, Session, session_cookie, session_of};
 use crate::config::RelyingPartyConfig;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::html::escape;
@@ -346,7 +347,7 @@ pub(super) async fn authorize(
                 return Ok(None);
             }
             super::purge_expired(&tx, now)?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
                      nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
                      created_at, expires_at, link_id, link_secret)
@@ -570,7 +571,7 @@ fn start(
     // (a double click), only the one that binds the session starts a request. Otherwise each
     // would start one, the last superseding the others, while the session kept the code of
     // the first: the phone and the wait page would show different codes.
-    let claimed = conn.execute(
+    let claimed = conn.execute_cached(
         "UPDATE browser_sessions SET binding_code = ?2, wait_until = ?3, bound_by = ?4
          WHERE id_hash = ?1 AND bound_by IS NULL",
         params![
@@ -594,7 +595,7 @@ fn start(
         }
         Err(e) => return Err(e),
     };
-    conn.execute(
+    conn.execute_cached(
         "UPDATE browser_sessions SET auth_req_id = ?2 WHERE id_hash = ?1",
         params![session.id_hash, auth_req_id],
     )?;

@@ -25,6 +25,7 @@ use super::clients::authenticate_client;
 use super::no_store;
 use super::token::TOKEN_PICKUP_GRACE_SECS;
 use crate::config::RelyingPartyConfig;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::push::Delivery;
@@ -127,7 +128,7 @@ fn throttled(
     account_id: &str,
     now: i64,
 ) -> Result<bool> {
-    let last_report: Option<i64> = tx.query_row(
+    let last_report: Option<i64> = tx.query_row_cached(
         "SELECT max(at) FROM account_events WHERE account_id = ?1 AND event IN (?2, ?3)",
         params![account_id, events::SUSPICIOUS[0], events::SUSPICIOUS[1]],
         |row| row.get(0),
@@ -136,7 +137,7 @@ fn throttled(
     else {
         return Ok(false);
     };
-    let last_request: Option<i64> = tx.query_row(
+    let last_request: Option<i64> = tx.query_row_cached(
         "SELECT max(created_at) FROM action_requests WHERE account_id = ?1 AND created_at >= ?2",
         params![account_id, report],
         |row| row.get(0),
@@ -200,7 +201,7 @@ pub(super) fn create_login_in(
 /// The request id (the one the phone fetches) of the request the relying party knows as
 /// `auth_req_id`.
 pub(super) fn request_id_of(tx: &DbTransaction<'_>, auth_req_id: &str) -> Result<String> {
-    Ok(tx.query_row(
+    Ok(tx.query_row_cached(
         "SELECT id FROM action_requests WHERE auth_req_id = ?1",
         [auth_req_id],
         |row| row.get(0),
@@ -212,7 +213,7 @@ pub(super) fn request_id_of(tx: &DbTransaction<'_>, auth_req_id: &str) -> Result
 /// since the person cannot confirm anything until they activate again.
 fn active_account(tx: &DbTransaction<'_>, phone_number: &str) -> Result<String> {
     let account = tx
-        .query_row(
+        .query_row_cached(
             "SELECT a.id, a.blocked_at IS NOT NULL,
                     (SELECT count(*) FROM devices d
                      WHERE d.account_id = a.id AND d.revoked_at IS NULL)
@@ -259,7 +260,7 @@ fn check_limits(
     // alone would let one relying party push the person without end ("MFA fatigue"). Requests
     // of this relying party to this person that the person did not answer (open or
     // superseded) within one request lifetime are bounded like open requests are.
-    let unanswered: i64 = tx.query_row(
+    let unanswered: i64 = tx.query_row_cached(
         "SELECT count(*) FROM action_requests
          WHERE account_id = ?1 AND client_id = ?2 AND created_at > ?3
            AND (status = 'pending' OR closed_reason = 'superseded')",
@@ -300,7 +301,7 @@ fn supersede(
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
-    tx.execute(
+    tx.execute_cached(
         "UPDATE action_requests SET status = 'denied', answered_at = ?3,
              closed_reason = 'superseded'
          WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending'",
@@ -317,7 +318,7 @@ fn check_open_requests(
     account_id: &str,
     now: i64,
 ) -> Result<()> {
-    let open: i64 = tx.query_row(
+    let open: i64 = tx.query_row_cached(
         "SELECT count(*) FROM action_requests
          WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
         params![account_id, now],
@@ -414,7 +415,7 @@ fn store_and_push(
         Ok(serde_json::Value::String(name)) => name,
         _ => return Err(ServerError::Internal("request kind without a name".into())),
     };
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
              uv, created_at, expires_at, status, kind, optional_claims, match_number,
              request_hash)

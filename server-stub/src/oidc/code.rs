@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::digest;
 use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims, load_grant};
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::requests::Status;
 use crate::server::{App, AppState};
@@ -66,7 +67,7 @@ pub(super) fn exchange_code(
     let tx = db::immediate(conn)?;
     let code_hash = digest(code);
     let stored = tx
-        .query_row(
+        .query_row_cached(
             "SELECT client_id, redirect_uri, code_challenge, nonce, auth_req_id, expires_at,
                     used_at, access_token_hash
              FROM authorization_codes WHERE code_hash = ?1",
@@ -91,7 +92,7 @@ pub(super) fn exchange_code(
     };
     if stored.used_at.is_some() {
         if let Some(token_hash) = &stored.access_token_hash {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE access_tokens SET revoked_at = ?2
                  WHERE token_hash = ?1 AND revoked_at IS NULL",
                 params![token_hash, now],
@@ -132,7 +133,7 @@ pub(super) fn exchange_code(
         }),
     )?;
     let token_hash = digest(&token.access_token);
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO access_tokens (token_hash, client_id, auth_req_id, expires_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -142,12 +143,12 @@ pub(super) fn exchange_code(
             now + ACCESS_TOKEN_TTL_SECS
         ],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE authorization_codes SET used_at = ?2, access_token_hash = ?3
          WHERE code_hash = ?1",
         params![code_hash, now, token_hash],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
         params![stored.auth_req_id, now],
     )?;
@@ -208,7 +209,7 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let found: Option<(String, String)> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT client_id, auth_req_id FROM access_tokens
                      WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
                     params![digest(&token), now],

@@ -44,6 +44,7 @@ use super::session::{SESSION_COLUMNS, Session, session_of, session_row};
 use super::wait::{self, Outcome};
 use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, Params};
 use crate::html::escape;
@@ -304,7 +305,7 @@ fn bind(
     let tx = db::immediate(conn)?;
     let device = auth::active_device(&tx, jkt)?;
     let session = tx
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {SESSION_COLUMNS} FROM browser_sessions
                  WHERE link_id = ?1 AND expires_at > ?2"
@@ -353,7 +354,7 @@ fn bind(
     if too_old {
         return Err(ServerError::SignInLinkExpired);
     }
-    let blocked: bool = tx.query_row(
+    let blocked: bool = tx.query_row_cached(
         "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
         [&device.account_id],
         |row| row.get(0),
@@ -389,7 +390,7 @@ fn bind(
         SignInLink::Qr { .. } => (BOUND_BY_QR, None),
         SignInLink::App { .. } => (BOUND_BY_APP, Some(random::id()?)),
     };
-    tx.execute(
+    tx.execute_cached(
         "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
              bound_by = ?5, return_token_hash = ?6
          WHERE id_hash = ?1",
@@ -441,7 +442,7 @@ pub(super) async fn return_to_rp(
         .db(move |_, conn| {
             let now = clock::now();
             let session = conn
-                .query_row(
+                .query_row_cached(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM browser_sessions
                          WHERE return_token_hash = ?1 AND expires_at > ?2"
@@ -456,7 +457,7 @@ pub(super) async fn return_to_rp(
             let outcome = wait::outcome(conn, &session, true)?;
             if !matches!(outcome, Outcome::Waiting | Outcome::Approved(_)) {
                 // The answer is given: the return URL has done its one job.
-                conn.execute(
+                conn.execute_cached(
                     "DELETE FROM browser_sessions WHERE id_hash = ?1",
                     [&session.id_hash],
                 )?;
@@ -565,7 +566,7 @@ pub(crate) fn qr_link_of_session(
 ) -> Result<Option<String>> {
     let now = clock::now();
     let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT link_id, link_secret FROM browser_sessions
              WHERE id_hash = ?1 AND expires_at > ?2",
             params![digest(session_id), now],

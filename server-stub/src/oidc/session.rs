@@ -11,6 +11,7 @@ use super::authorize::{digest, error_page, internal_page};
 use super::page::Lang;
 use crate::clock;
 use crate::config::is_loopback;
+use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::html;
 use crate::server::AppState;
@@ -100,7 +101,7 @@ pub(super) fn load_session(
     now: i64,
 ) -> Result<Option<Session>> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {SESSION_COLUMNS} FROM browser_sessions
                  WHERE id_hash = ?1 AND expires_at > ?2"

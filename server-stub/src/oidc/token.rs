@@ -19,6 +19,7 @@ use sleutel_protocol::{claims, identity};
 
 use super::clients::authenticate_client;
 use super::no_store;
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody, is_valid_id};
 use crate::requests::Status;
@@ -138,7 +139,7 @@ fn exchange(
             if now >= grant.expires_at {
                 return Err(ServerError::ExpiredToken);
             }
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE action_requests SET last_poll_at = ?2 WHERE auth_req_id = ?1",
                 params![auth_req_id, now],
             )?;
@@ -174,7 +175,7 @@ fn exchange(
                 return Err(ServerError::ExpiredToken);
             }
             let token = id_token(app, client_id, &grant, now, None)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
                 params![auth_req_id, now],
             )?;
@@ -190,7 +191,7 @@ pub(super) fn load_grant(
     auth_req_id: &str,
 ) -> Result<Option<Grant>> {
     Ok(tx
-        .query_row(
+        .query_row_cached(
             "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
                     r.token_issued_at, r.auth_time, r.consented_claims,
                     a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,

@@ -16,6 +16,7 @@ use super::link;
 use super::live;
 use super::page::{self, Lang};
 use super::session::{Session, session_of};
+use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::html::escape;
 use crate::requests::Status;
@@ -154,7 +155,7 @@ pub(super) fn outcome(
     let request = match &session.auth_req_id {
         None => None,
         Some(id) => tx
-            .query_row(
+            .query_row_cached(
                 "SELECT status, expires_at, closed_reason FROM action_requests
                  WHERE auth_req_id = ?1",
                 [id],
@@ -196,7 +197,7 @@ pub(super) fn outcome(
             // The session ends with its one code. `session` was read before this transaction,
             // so a concurrent request of the same browser may have ended it already: only the
             // request that deletes the row issues a code.
-            let ended = tx.execute(
+            let ended = tx.execute_cached(
                 "DELETE FROM browser_sessions WHERE id_hash = ?1",
                 [&session.id_hash],
             )?;
@@ -207,7 +208,7 @@ pub(super) fn outcome(
             // Codes and tokens no longer worth anything go as new ones come, besides the
             // periodic housekeeping.
             super::purge_expired(&tx, now)?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
                      code_challenge, nonce, auth_req_id, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

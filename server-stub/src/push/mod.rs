@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::clock;
 use crate::config::PushConfig;
+use crate::db::CachedStatements;
 use crate::error::{Result, StartError};
 use crate::push_tokens::{self, PushTarget};
 
@@ -186,7 +187,7 @@ impl Pusher {
             }
         }
         if outbox || deliveries.is_empty() {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO push_outbox (account_id, request_id, created_at) VALUES (?1, ?2, ?3)",
                 params![message.account_id, message.request_id, clock::now()],
             )?;

@@ -17,6 +17,7 @@ use sleutel_protocol::identity::{
 };
 use subtle::ConstantTimeEq;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, PathId, RawBody};
 use crate::html::escape;
@@ -166,7 +167,7 @@ pub(crate) fn check_debit_card(
     now: i64,
 ) -> Result<String> {
     let card = tx
-        .query_row(
+        .query_row_cached(
             "SELECT citizen_id, bank, kind, pin_salt, pin_hash, pin_failures,
                     blocked_at IS NOT NULL
              FROM cards WHERE number = ?1",
@@ -199,13 +200,13 @@ pub(crate) fn check_debit_card(
         let failures = card.pin_failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
         let blocked_at = (failures >= max).then_some(now);
-        tx.execute(
+        tx.execute_cached(
             "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
             params![card_number, failures, blocked_at],
         )?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE cards SET pin_failures = 0 WHERE number = ?1",
         [card_number],
     )?;
@@ -226,7 +227,7 @@ pub(crate) fn mint_identity_token(
     exp: i64,
 ) -> Result<String> {
     let citizen = conn
-        .query_row(
+        .query_row_cached(
             "SELECT c.given_name, c.family_name, c.birthdate, c.national_register_number,
                     (SELECT number FROM cards WHERE citizen_id = c.id AND kind = 'debit')
              FROM citizens c WHERE c.id = ?1",

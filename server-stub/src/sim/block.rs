@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, IdentitySource};
 
+use crate::db::CachedStatements;
 use crate::enrollment::{CounterCheck, check_counter_activation};
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
@@ -36,7 +37,7 @@ pub(crate) async fn block_my_key(
                 Err(e) => return keep_counts(tx, e),
             };
             let account: Option<String> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT id FROM accounts WHERE national_register_number = ?1",
                     [&nrn],
                     |row| row.get(0),
@@ -47,7 +48,7 @@ pub(crate) async fn block_my_key(
                     "this person has no digital key".into(),
                 ));
             };
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
                  WHERE id = ?1",
                 params![account_id, now],
@@ -122,7 +123,7 @@ fn proven_identity(
             // Both factors, as for an activation: a wrong code counts on the link's code.
             return match check_counter_activation(app, tx, &token, &code, now)? {
                 CounterCheck::Proven { code_id, identity } => {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
                         params![code_id, now],
                     )?;

@@ -12,6 +12,7 @@ use sleutel_protocol::display;
 use sleutel_protocol::identity::{self, Bank, Date};
 use sleutel_protocol::limits::MAX_NAME_CHARS;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::AppState;
@@ -234,7 +235,7 @@ fn made_up_citizen(
 }
 
 fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO citizens (id, given_name, family_name, birthdate, national_register_number,
              bank, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -250,7 +251,7 @@ fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
     )?;
     for card in [&citizen.debit_card, &citizen.credit_card] {
         let salt = random::bytes::<PIN_SALT_BYTES>()?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO cards (number, citizen_id, bank, kind, pin_salt, pin_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -264,7 +265,7 @@ fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
         )?;
     }
     let salt = random::bytes::<PIN_SALT_BYTES>()?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO eid_cards (serial, citizen_id, valid_until, pin_salt, pin_hash)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -293,7 +294,7 @@ pub(crate) fn citizen_identity(
     citizen_id: &str,
 ) -> Result<CitizenIdentity> {
     use rusqlite::OptionalExtension;
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT given_name, family_name, birthdate, national_register_number
          FROM citizens WHERE id = ?1",
         [citizen_id],

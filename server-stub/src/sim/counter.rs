@@ -13,6 +13,7 @@ use sleutel_protocol::api::sim::{ActivationCodeIssued, CounterActivation};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, ACTIVATION_TOKEN_BYTES};
 use sleutel_protocol::jose;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::AppState;
@@ -58,7 +59,7 @@ pub(crate) async fn activation(
             let now = clock::now();
             let tx = db::immediate(conn)?;
             let citizen_id: String = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT id FROM citizens WHERE national_register_number = ?1",
                     [&nrn],
                     |row| row.get(0),
@@ -72,7 +73,7 @@ pub(crate) async fn activation(
             let random = zeroize::Zeroizing::new(crate::random::bytes::<ACTIVATION_TOKEN_BYTES>()?);
             let token = zeroize::Zeroizing::new(jose::b64(random.as_slice()));
             let expires_at = now + app.policy.activation_code_ttl_secs;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO identity_codes (id, kind, code_hash, link_hash, phone_number, email,
                      given_name, family_name, birthdate, national_register_number, issuer,
                      evidence_type, evidence_reference, created_at, expires_at)

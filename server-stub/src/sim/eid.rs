@@ -16,6 +16,7 @@ use sleutel_protocol::identity::{self, Date, IDENTIFICATION_CODE_LENGTH};
 use sleutel_protocol::phone;
 use subtle::ConstantTimeEq;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId, RawBody};
 use crate::server::{App, AppState};
@@ -58,12 +59,12 @@ pub(crate) async fn identification(
             let code = identity_code(IDENTIFICATION_CODE_LENGTH)?;
             let expires_at = now + app.policy.identification_code_ttl_secs;
             // One live code per number: a new one replaces the earlier.
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE identity_codes SET used_at = ?2
                  WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL",
                 params![phone_number, now],
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
                      family_name, birthdate, national_register_number, issuer, evidence_type,
                      evidence_reference, created_at, expires_at)
@@ -105,7 +106,7 @@ pub(crate) fn check_eid_card(
     now: i64,
 ) -> Result<String> {
     let card = tx
-        .query_row(
+        .query_row_cached(
             "SELECT citizen_id, valid_until, pin_salt, pin_hash, pin_failures,
                     blocked_at IS NOT NULL, revoked_at IS NOT NULL
              FROM eid_cards WHERE serial = ?1",
@@ -140,13 +141,13 @@ pub(crate) fn check_eid_card(
     if !bool::from(card_pin_hash(&salt, pin)?.ct_eq(&stored)) {
         let failures = failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE eid_cards SET pin_failures = ?2, blocked_at = ?3 WHERE serial = ?1",
             params![serial, failures, (failures >= max).then_some(now)],
         )?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE eid_cards SET pin_failures = 0 WHERE serial = ?1",
         [serial],
     )?;
@@ -166,7 +167,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<Revoked>> {
     state
         .db(move |_, conn| {
-            let changed = conn.execute(
+            let changed = conn.execute_cached(
                 "UPDATE eid_cards SET revoked_at = COALESCE(revoked_at, ?2) WHERE serial = ?1",
                 params![serial, clock::now()],
             )?;

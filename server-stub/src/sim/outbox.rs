@@ -11,6 +11,7 @@ use sleutel_protocol::api::sim::{
 };
 use sleutel_protocol::phone;
 
+use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::Params;
 use crate::server::AppState;
@@ -26,9 +27,9 @@ pub(crate) const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
 /// Deletes outbox messages older than [`OUTBOX_RETENTION_SECS`]; returns how many.
 pub(crate) fn purge(conn: &rusqlite::Connection, now: i64) -> Result<usize> {
     let before = now - OUTBOX_RETENTION_SECS;
-    let mut deleted = conn.execute("DELETE FROM sms_outbox WHERE sent_at < ?1", [before])?;
-    deleted += conn.execute("DELETE FROM email_outbox WHERE sent_at < ?1", [before])?;
-    deleted += conn.execute("DELETE FROM push_outbox WHERE created_at < ?1", [before])?;
+    let mut deleted = conn.execute_cached("DELETE FROM sms_outbox WHERE sent_at < ?1", [before])?;
+    deleted += conn.execute_cached("DELETE FROM email_outbox WHERE sent_at < ?1", [before])?;
+    deleted += conn.execute_cached("DELETE FROM push_outbox WHERE created_at < ?1", [before])?;
     Ok(deleted)
 }
 
@@ -67,7 +68,7 @@ pub(crate) fn send_email(
     text: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO email_outbox (email, subject, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
         params![email, subject, text, now],
     )?;
