@@ -1,12 +1,17 @@
 //! The SQLite database: opening (with a clear error for a corrupt or foreign file), the versioned
-//! schema, and a small pool of connections so requests are served concurrently.
+//! schema, and the one connection every request uses in turn.
 //!
-//! Every connection waits up to [`BUSY_TIMEOUT`] for a lock; read-modify-write work runs in a
-//! `BEGIN IMMEDIATE` transaction ([`immediate`]) so two requests never act on the same stale read.
-//! Database work runs on tokio's blocking threads, never on the async workers.
+//! One connection, not a pool: SQLite lets one writer in at a time, and nearly every request
+//! here writes, so several connections only queued on the file lock, slept in SQLite's busy
+//! handler, and threw away each other's page caches with every commit. Requests now queue on a
+//! mutex instead, and the connection keeps its statements prepared and its pages cached. The
+//! connection still waits up to [`BUSY_TIMEOUT`] for another process's lock (a backup tool);
+//! read-modify-write work runs in a `BEGIN IMMEDIATE` transaction ([`immediate`]) so that a
+//! decision is never taken on a read another writer changed. Database work runs on tokio's
+//! blocking threads, never on the async workers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
@@ -18,9 +23,9 @@ use crate::error::{Result, ServerError, StartError};
 /// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Idle connections kept for reuse. More concurrent requests open extra connections, which are
-/// closed when they are returned to a full pool.
-pub(crate) const MAX_IDLE_CONNECTIONS: usize = 8;
+/// Pages the connection keeps in memory (`PRAGMA cache_size`, in KiB when negative): enough
+/// for the whole working set of a busy server, so a transaction reads its pages from memory.
+pub(crate) const PAGE_CACHE_KIB: i64 = 64 * 1024;
 
 /// `PRAGMA application_id` of a Sleutel server database ("SLSV"): tells our file from another
 /// program's SQLite file.
@@ -45,11 +50,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v15.sql")),
 ];
 
-/// The database: its path and a pool of open connections.
+/// The database: its path and its connection (`None` once closed).
 #[derive(Debug)]
 pub(crate) struct Db {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    conn: Mutex<Option<Connection>>,
 }
 
 impl Db {
@@ -89,34 +94,28 @@ impl Db {
             .map_err(|e| unusable(describe_migration_error(&e)))?;
         Ok(Self {
             path: path.to_owned(),
-            idle: Mutex::new(vec![conn]),
+            conn: Mutex::new(Some(conn)),
         })
     }
 
-    /// Runs `f` with a connection from the pool (blocking: call from a blocking thread).
+    /// Runs `f` with the connection, waiting for the request before it (blocking: call from a
+    /// blocking thread). After [`Db::close`], `f` gets a new connection of its own.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = match self.lock_idle().pop() {
-            Some(conn) => conn,
-            None => self.connect()?,
+        let mut guard = self.lock();
+        let Some(conn) = guard.as_mut() else {
+            drop(guard);
+            let mut conn = self.connect()?;
+            return f(&mut conn);
         };
-        let result = f(&mut conn);
-        // A connection left inside a transaction (only after a fault) is not reused.
-        if conn.is_autocommit() {
-            let mut idle = self.lock_idle();
-            if idle.len() < MAX_IDLE_CONNECTIONS {
-                idle.push(conn);
-            }
-        }
-        result
+        f(conn)
     }
 
-    /// Closes every idle connection; the last close checkpoints the WAL into the main file.
+    /// Closes the connection; the close checkpoints the WAL into the main file.
     pub(crate) fn close(&self) {
-        let connections = std::mem::take(&mut *self.lock_idle());
-        for conn in connections {
-            if let Err((_, e)) = conn.close() {
-                tracing::warn!(error = %e, "closing a database connection failed");
-            }
+        if let Some(conn) = self.lock().take()
+            && let Err((_, e)) = conn.close()
+        {
+            tracing::warn!(error = %e, "closing the database connection failed");
         }
     }
 
@@ -129,11 +128,22 @@ impl Db {
         Ok(conn)
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        // A panic while holding the lock cannot leave the list inconsistent (push/pop only).
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The connection, out of a transaction. A request that panicked poisons the mutex; its
+    /// transaction was rolled back as the panic unwound (a dropped `Transaction` rolls back),
+    /// and one left open all the same is rolled back here, so the next request starts clean.
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| {
+            self.conn.clear_poison();
+            poisoned.into_inner()
+        });
+        if let Some(conn) = guard.as_ref()
+            && !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, "rolling back a transaction left open failed; reconnecting");
+            *guard = self.connect().ok();
+        }
+        guard
     }
 }
 
@@ -181,6 +191,7 @@ impl CachedStatements for Connection {
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
