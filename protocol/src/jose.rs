@@ -456,7 +456,8 @@ impl UnverifiedJws {
         Ok(self.payload)
     }
 
-    /// The payload without verification: only for choosing a key, never for a decision.
+    /// The payload without verification: only for choosing a key, or for reading back a JWS
+    /// this party signed and stored itself; never for a decision on what another party sent.
     pub fn unverified_payload(&self) -> &[u8] {
         &self.payload
     }

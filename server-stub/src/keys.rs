@@ -130,12 +130,6 @@ impl Keys {
         &self.jwks
     }
 
-    /// The server's public signing key, to check a JWS the server signed and stored (an action
-    /// request read back to describe it in an ID token).
-    pub(crate) fn server_verifying_key(&self) -> &VerifyingKey {
-        self.server.verifying()
-    }
-
     /// Signs `payload` as a compact JWS of type `typ` with the server key.
     pub(crate) fn sign(&self, typ: &str, payload: &[u8]) -> Result<String> {
         self.server.sign(typ, payload)

@@ -160,7 +160,7 @@ async fn list(State(state): State<AppState>, call: PhoneCall) -> Result<Json<Pen
     let requests = state
         .db(move |app, conn| {
             let device = auth::active_device(conn, &call.jkt)?;
-            let mut statement = conn.prepare(
+            let mut statement = conn.prepare_cached(
                 "SELECT jws FROM action_requests
                  WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2
                  ORDER BY created_at, rowid
@@ -452,7 +452,7 @@ fn suspicious(
     events::record(tx, account_id, event, &detail, now)?;
     let numbers: Vec<String> = {
         let mut statement =
-            tx.prepare("SELECT phone_number FROM phone_numbers WHERE account_id = ?1")?;
+            tx.prepare_cached("SELECT phone_number FROM phone_numbers WHERE account_id = ?1")?;
         let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
@@ -500,7 +500,7 @@ pub(crate) fn close_open_requests(
     now: i64,
 ) -> Result<Vec<String>> {
     let ids: Vec<String> = {
-        let mut statement = tx.prepare(
+        let mut statement = tx.prepare_cached(
             "SELECT id FROM action_requests WHERE account_id = ?1 AND status = 'pending'",
         )?;
         let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;

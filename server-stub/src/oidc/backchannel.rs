@@ -292,7 +292,7 @@ fn supersede(
     now: i64,
 ) -> Result<Vec<String>> {
     let superseded: Vec<String> = {
-        let mut statement = tx.prepare(
+        let mut statement = tx.prepare_cached(
             "SELECT id FROM action_requests
              WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending' AND expires_at > ?3",
         )?;

@@ -41,7 +41,7 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare(
+            let mut statement = conn.prepare_cached(
                 "SELECT phone_number, text, sent_at FROM
                      (SELECT seq, phone_number, text, sent_at FROM sms_outbox
                       WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2)
@@ -82,7 +82,7 @@ pub(crate) async fn email(State(state): State<AppState>, uri: Uri) -> Result<Jso
     let address = crate::sim::check_email(params.required("email")?)?;
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare(
+            let mut statement = conn.prepare_cached(
                 "SELECT email, subject, text, sent_at FROM
                      (SELECT seq, email, subject, text, sent_at FROM email_outbox
                       WHERE email = ?1 ORDER BY seq DESC LIMIT ?2)
@@ -115,7 +115,7 @@ pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json
     };
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare(
+            let mut statement = conn.prepare_cached(
                 "SELECT seq, account_id, request_id FROM push_outbox
                  WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
