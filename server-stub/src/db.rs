@@ -48,6 +48,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/v13.sql")),
     M::up(include_str!("schema/v14.sql")),
     M::up(include_str!("schema/v15.sql")),
+    M::up(include_str!("schema/v16.sql")),
 ];
 
 /// The database: its path and its connection (`None` once closed).
@@ -348,6 +349,44 @@ mod tests {
             })
             .unwrap();
         assert!(!account_columns.iter().any(|c| c == "pin_jwk"));
+    }
+
+    #[test]
+    fn version_16_keeps_every_rate_event_as_a_count_per_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v15.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..15])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rate_events (bucket, at, expires_at) VALUES
+                 ('b', 100, 160), ('b', 100, 160), ('b', 100, 3700), ('b', 101, 161),
+                 ('c', 100, 160);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let db = Db::open(&path).unwrap();
+
+        let rows: Vec<(String, i64, i64, i64)> = db
+            .with_conn(|conn| {
+                let mut statement = conn.prepare(
+                    "SELECT bucket, at, count, expires_at FROM rate_counts ORDER BY bucket, at",
+                )?;
+                let rows = statement
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("b".to_owned(), 100, 3, 3700),
+                ("b".to_owned(), 101, 1, 161),
+                ("c".to_owned(), 100, 1, 160),
+            ]
+        );
     }
 
     #[test]

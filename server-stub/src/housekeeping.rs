@@ -23,8 +23,8 @@ pub(crate) const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) struct Purged {
     /// Proof ids past their replay window.
     pub proofs: usize,
-    /// Rate-limit events no window counts any more.
-    pub rate_events: usize,
+    /// Rate-limit counts (a bucket's events in one second) no window reads any more.
+    pub rate_counts: usize,
     /// Enrollments past their lifetime and retention.
     pub enrollments: usize,
     /// Requests, with the phone's signed answers, past `request_retention_secs`.
@@ -41,7 +41,7 @@ pub(crate) fn purge(conn: &mut Connection, policy: &Policy, now: i64) -> Result<
     let tx = db::immediate(conn)?;
     let purged = Purged {
         proofs: auth::purge_proofs(&tx, now)?,
-        rate_events: rate::purge(&tx, now)?,
+        rate_counts: rate::purge(&tx, now)?,
         enrollments: enrollment::purge_expired(&tx, now)?,
         requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
         outbox_messages: sim::outbox::purge(&tx, now)?,
@@ -128,7 +128,7 @@ mod tests {
             purged,
             Purged {
                 proofs: 1,
-                rate_events: 1,
+                rate_counts: 1,
                 enrollments: 1,
                 requests: 0,
                 outbox_messages: 0,

@@ -2,7 +2,10 @@
 //! happened in the last window. Enrollment starts (per device key, per source address, overall),
 //! SMS codes sent per phone number, wrong SMS codes (per person and number, per number), wrong
 //! codes per device over a month, failed client authentications (per source address, per client
-//! id) and backchannel calls per relying party are all counted here, in `rate_events`.
+//! id) and backchannel calls per relying party are all counted here, in `rate_counts`: one row
+//! per bucket and second, with the number of events in that second (events are stamped in whole
+//! seconds, so nothing is lost), so a window's count reads at most one row per second of it
+//! however busy the bucket (schema v16).
 //!
 //! A source address is counted as the network a single host can freely use: an IPv4 address
 //! whole, an IPv6 address by its /64 prefix (a host picks any address in its /64).
@@ -17,7 +20,7 @@ use rusqlite::{Connection, params};
 use crate::db::CachedStatements;
 use crate::error::Result;
 
-/// What is counted, and for whom. Each names one bucket of `rate_events`.
+/// What is counted, and for whom. Each names one bucket of `rate_counts`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Bucket<'a> {
     /// Enrollments started with one device key.
@@ -48,7 +51,7 @@ pub(crate) enum Bucket<'a> {
 }
 
 impl Bucket<'_> {
-    /// The bucket's name in `rate_events`: a kind prefix that no key can contain a copy of.
+    /// The bucket's name in `rate_counts`: a kind prefix that no key can contain a copy of.
     fn name(self) -> String {
         match self {
             Bucket::EnrollmentStartsByKey(jkt) => format!("enroll-start/key/{jkt}"),
@@ -149,7 +152,9 @@ fn window(
     now: i64,
 ) -> Result<(u32, Option<i64>)> {
     let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT count(*), min(at) FROM rate_events WHERE bucket = ?1 AND at > ?2")?
+        .prepare_cached(
+            "SELECT coalesce(sum(count), 0), min(at) FROM rate_counts WHERE bucket = ?1 AND at > ?2",
+        )?
         .query_row(params![bucket.name(), now - limit.window_secs], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
@@ -181,8 +186,14 @@ pub(crate) fn check(
 
 /// Counts one event in `bucket`, kept as long as `limit`'s window needs it.
 pub(crate) fn record(conn: &Connection, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<()> {
-    conn.prepare_cached("INSERT INTO rate_events (bucket, at, expires_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![bucket.name(), now, now + limit.window_secs])?;
+    // A bucket is always counted under the same limit, but should two limits ever share one,
+    // the row is kept for the longer window.
+    conn.prepare_cached(
+        "INSERT INTO rate_counts (bucket, at, count, expires_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (bucket, at) DO UPDATE
+         SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)",
+    )?
+    .execute(params![bucket.name(), now, now + limit.window_secs])?;
     Ok(())
 }
 
@@ -200,9 +211,10 @@ pub(crate) fn take(
     Ok(fits)
 }
 
-/// Deletes events that no window counts any more; returns how many.
+/// Deletes the counts that no window reads any more; returns how many rows (seconds of a
+/// bucket) went.
 pub(crate) fn purge(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute_cached("DELETE FROM rate_events WHERE expires_at <= ?1", [now])?)
+    Ok(conn.execute_cached("DELETE FROM rate_counts WHERE expires_at <= ?1", [now])?)
 }
 
 #[cfg(test)]
@@ -244,6 +256,26 @@ mod tests {
         assert_ne!(name("2001:db8:1:2::1"), name("2001:db8:1:3::1"));
         assert_eq!(name("::ffff:192.0.2.7"), name("192.0.2.7"));
         assert_ne!(name("192.0.2.7"), name("192.0.2.8"));
+    }
+
+    #[test]
+    fn events_in_one_second_each_count() {
+        let (_dir, db) = db();
+        let limit = Limit::per_minute(3);
+        let bucket = Bucket::BackchannelCalls("rp");
+        db.with_conn(|conn| {
+            for _ in 0..3 {
+                assert_eq!(take(conn, bucket, limit, 1000)?, Ok(()));
+            }
+            assert_eq!(
+                take(conn, bucket, limit, 1000)?,
+                Err(Exceeded { retry_after: 60 })
+            );
+            assert_eq!(room(conn, bucket, limit, 1059)?, 0);
+            assert_eq!(room(conn, bucket, limit, 1060)?, 3);
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]
