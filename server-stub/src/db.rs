@@ -7,8 +7,8 @@
 //! mutex instead, and the connection keeps its statements prepared and its pages cached. The
 //! connection still waits up to [`BUSY_TIMEOUT`] for another process's lock (a backup tool);
 //! read-modify-write work runs in a `BEGIN IMMEDIATE` transaction ([`immediate`]) so that a
-//! decision is never taken on a read another writer changed. Database work runs on tokio's
-//! blocking threads, never on the async workers.
+//! decision is never taken on a read another writer changed. A request's database work runs on
+//! the async worker serving it, the housekeeping purge on a blocking thread (decision 0027).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -297,6 +297,35 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(Db::open(&path).is_ok());
+    }
+
+    #[test]
+    fn a_transaction_left_open_is_rolled_back_before_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let insert = "INSERT INTO secrets (name, value, created_at) VALUES ('left', x'00', 0)";
+        db.with_conn(|conn| Ok(conn.execute_batch(&format!("BEGIN IMMEDIATE; {insert};"))?))
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.with_conn(|conn| -> Result<()> {
+                conn.execute_batch(&format!("BEGIN IMMEDIATE; {insert};"))?;
+                panic!("a request fails half-way");
+            })
+        }));
+        assert!(panicked.is_err());
+
+        let (open, kept): (bool, i64) = db
+            .with_conn(|conn| {
+                let kept = conn.query_row_cached(
+                    "SELECT count(*) FROM secrets WHERE name = 'left'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                Ok((!conn.is_autocommit(), kept))
+            })
+            .unwrap();
+        assert!(!open);
+        assert_eq!(kept, 0);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(crate) fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             match state
-                .db(|app, conn| purge(conn, &app.policy, clock::now()))
+                .db_blocking(|app, conn| purge(conn, &app.policy, clock::now()))
                 .await
             {
                 Ok(purged) => tracing::debug!(?purged, "housekeeping purge"),

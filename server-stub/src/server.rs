@@ -56,9 +56,22 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Runs database work on a blocking thread with a pooled connection, so the async workers
-    /// keep serving other requests meanwhile.
+    /// Runs a request's database work with the connection, on the async worker that serves the
+    /// request (decision 0027). The work is short (statements prepared, pages cached, one
+    /// connection taken in turn and never held across an await), and handing it to a blocking
+    /// thread and back cost more CPU than the work itself: 2.10 ms per login against 1.78 ms.
+    /// Long work (the housekeeping purge) goes through [`AppState::db_blocking`].
     pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.db.with_conn(|conn| f(&self.0, conn))
+    }
+
+    /// Runs database work on a blocking thread, so that work of unbounded length (a purge of
+    /// everything that expired) never holds an async worker.
+    pub(crate) async fn db_blocking<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
