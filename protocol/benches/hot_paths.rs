@@ -1,7 +1,9 @@
 //! The server's and the phone's signature work per login, one benchmark each: the device proof
 //! the server checks on every phone call, the action request it signs, the phone's response
 //! (signed by the phone, verified by the server) and the ID token it signs. Run with
-//! `cargo bench -p sleutel-protocol`; `cargo test` does not run them.
+//! `cargo bench -p sleutel-protocol --features ring` for the server as it is built (it verifies
+//! and signs through ring), and without the feature for RustCrypto's p256, which the phone's
+//! library uses; each benchmark's name says which. `cargo test` does not run them.
 
 use criterion::Criterion;
 use p256::ecdsa::SigningKey;
@@ -61,8 +63,28 @@ fn signed_response(device: &SigningKey, pin: &SigningKey) -> GeneralJws {
     jws
 }
 
+/// The library that checks the ECDSA equation, and the server signs with.
+const BACKEND: &str = if cfg!(feature = "ring") {
+    "ring"
+} else {
+    "p256"
+};
+
+/// The server's signing key as the server holds it: through ring with the feature.
+#[cfg(feature = "ring")]
+fn server_signer(key: &SigningKey) -> jose::RingSigningKey {
+    jose::RingSigningKey::from_p256(key).expect("ring takes a valid P-256 key")
+}
+
+/// The server's signing key as the server holds it: p256's without the feature.
+#[cfg(not(feature = "ring"))]
+fn server_signer(key: &SigningKey) -> SigningKey {
+    key.clone()
+}
+
 fn benchmarks(c: &mut Criterion) {
-    let (device, pin, server) = (key(1), key(2), key(3));
+    let (device, pin) = (key(1), key(2));
+    let server = server_signer(&key(3));
     let jwk = Jwk::from_verifying_key(device.verifying_key());
     let body = br#"{"a":"response body"}"#;
     let path = "/v1/requests/r-4f1c2a9e7b3d4c5e8f9a0b1c2d3e4f5a/response";
@@ -70,18 +92,20 @@ fn benchmarks(c: &mut Criterion) {
     let Ok(proof) = dpop::make_proof(&device, &jwk, "POST", &url, body, "jti-1", NOW);
     assert!(dpop::verify_proof(&proof, "POST", path, body, NOW).is_ok());
 
-    c.bench_function("server: device proof check (DPoP)", |b| {
-        b.iter(|| dpop::verify_proof(black_box(&proof), "POST", path, body, NOW))
-    });
+    c.bench_function(
+        &format!("server: device proof check (DPoP, {BACKEND})"),
+        |b| b.iter(|| dpop::verify_proof(black_box(&proof), "POST", path, body, NOW)),
+    );
     let request = action_request_payload();
     let request_header = Header::es256(ACTION_TYP).with_kid("server-1");
-    c.bench_function("server: action request signing", |b| {
-        b.iter(|| jose::sign_compact(&request_header, black_box(&request), &server))
-    });
+    c.bench_function(
+        &format!("server: action request signing ({BACKEND})"),
+        |b| b.iter(|| jose::sign_compact(&request_header, black_box(&request), &server)),
+    );
     let jws = signed_response(&device, &pin);
     let (device_key, pin_key) = (*device.verifying_key(), *pin.verifying_key());
     c.bench_function(
-        "server: response verification (device and PIN signatures)",
+        &format!("server: response verification (device and PIN signatures, {BACKEND})"),
         |b| {
             b.iter(|| {
                 let verified = DeviceSignedResponse::verify(black_box(jws.clone()), &device_key)
@@ -92,10 +116,10 @@ fn benchmarks(c: &mut Criterion) {
     );
     let claims = id_token_payload();
     let id_header = Header::es256("JWT").with_kid("server-1");
-    c.bench_function("server: ID token signing", |b| {
+    c.bench_function(&format!("server: ID token signing ({BACKEND})"), |b| {
         b.iter(|| jose::sign_compact(&id_header, black_box(&claims), &server))
     });
-    c.bench_function("phone: response signing (device and PIN keys)", |b| {
+    c.bench_function("phone: response signing (device and PIN keys, p256)", |b| {
         b.iter(|| signed_response(black_box(&device), &pin))
     });
 }
