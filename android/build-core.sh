@@ -53,7 +53,13 @@ build_native() {
   for abi in "${ABIS[@]}"; do abi_args+=(-t "$abi"); done
   # 16 KB-aligned segments: Android 15 devices may use 16 KB pages, and Google Play requires
   # such libraries; NDK r28 and later do it by default, older ones need the flag.
-  RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384" \
+  # The C code (SQLite, ring's C) without unwind tables (scripts/mobile-flags.sh: why), for the
+  # cross-compiled targets only (TARGET_CFLAGS), as scripts/mobile-size measures it on x86_64.
+  # The NDK's clang already packs relative relocations (RELR) for MIN_SDK 28 and later.
+  # shellcheck source=scripts/mobile-flags.sh
+  . "$ROOT/scripts/mobile-flags.sh"
+  TARGET_CFLAGS="${TARGET_CFLAGS:-} $MOBILE_CFLAGS" \
+    RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384" \
     cargo ndk "${abi_args[@]}" --platform "$MIN_SDK" -o "$ANDROID_DIR/src/main/jniLibs" \
     build --profile mobile --locked -p sleutel-ffi --manifest-path "$ROOT/Cargo.toml"
 }

@@ -14,7 +14,6 @@ use sleutel_protocol::api::{
 };
 use sleutel_protocol::jose::{self, GeneralJws};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
-use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::account::{AccountEventKind, AccountStatus};

@@ -10,7 +10,6 @@ use sleutel_protocol::display::clean_display_text;
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::jose::Jwk;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
-use tracing::warn;
 
 use crate::error::CoreError;
 use crate::keystore::{Keystore, KeystoreSigner};

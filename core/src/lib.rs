@@ -13,6 +13,50 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+// The core's diagnostics: `tracing` events with the `logs` feature (on by default, so the
+// harness's virtual phones and the tests log), nothing at all without it. The phones' library
+// (sleutel-ffi) turns the feature off: no subscriber can be installed through the bindings, so
+// on a phone every event would go nowhere, yet each call site costs code (the library's size
+// budget, docs/performance.md). Without the feature the arguments are still type-checked and
+// count as used, and no code is emitted for them. Defined before the modules so that all of them
+// see the macros.
+#[cfg(feature = "logs")]
+macro_rules! debug {
+    ($($arg:tt)+) => { ::tracing::debug!($($arg)+) };
+}
+#[cfg(feature = "logs")]
+macro_rules! warn {
+    ($($arg:tt)+) => { ::tracing::warn!($($arg)+) };
+}
+#[cfg(not(feature = "logs"))]
+macro_rules! debug {
+    ($field:ident = $(%)? $value:expr, $($rest:tt)+) => {{
+        if false {
+            let _ = &$value;
+        }
+        debug!($($rest)+)
+    }};
+    ($($message:tt)+) => {
+        if false {
+            let _ = ::std::format_args!($($message)+);
+        }
+    };
+}
+#[cfg(not(feature = "logs"))]
+macro_rules! warn {
+    ($field:ident = $(%)? $value:expr, $($rest:tt)+) => {{
+        if false {
+            let _ = &$value;
+        }
+        warn!($($rest)+)
+    }};
+    ($($message:tt)+) => {
+        if false {
+            let _ = ::std::format_args!($($message)+);
+        }
+    };
+}
+
 mod account;
 mod actions;
 mod authenticator;

@@ -11,7 +11,6 @@ use sleutel_protocol::api::{
     self, ChangePin, DeviceUpdated, PushPlatform, RegisterBiometricKey, RegisterPushToken,
 };
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
-use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::account::{AccountEventKind, AccountStatus};
@@ -313,7 +312,7 @@ pub(crate) async fn register_push_token(
         Some(body),
     )
     .await?;
-    debug!(platform = platform.as_str(), "push token registered");
+    debug!("push token registered ({})", platform.as_str());
     Ok(())
 }
 

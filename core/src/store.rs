@@ -588,8 +588,8 @@ fn forget_old_pages(conn: &Connection) {
     });
     match checkpoint {
         Ok(0) => {}
-        Ok(_) => tracing::debug!("the log checkpoint was held up by a reader"),
-        Err(e) => tracing::warn!("the log checkpoint failed: {e}"),
+        Ok(_) => debug!("the log checkpoint was held up by a reader"),
+        Err(e) => warn!("the log checkpoint failed: {e}"),
     }
 }
 

@@ -29,7 +29,6 @@ use sleutel_protocol::limits::{
     CLOCK_SKEW_SECS, COMPLETION_REPEAT_SECS, MAX_ID_CHARS, MAX_NAME_CHARS, SMS_CODE_LENGTH,
 };
 use sleutel_protocol::phone::normalize_belgian_mobile;
-use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::account::{Account, AccountEventKind, AccountStatus};
