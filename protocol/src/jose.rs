@@ -225,6 +225,9 @@ fn ecdsa_verifies(key: &VerifyingKey, message: &[u8], signature: &Signature) -> 
 /// A P-256 signing key held by `ring` (the `ring` feature), for a signer that signs often: the
 /// server signs every action request and ID token, and `ring` signs in about a tenth of
 /// `p256`'s time. Its signatures are normalised to low S like every signer's here.
+///
+/// `ring` does not wipe its copy of the private scalar when the key is dropped, as `p256`'s
+/// `SigningKey` does: hold one for the life of the process (the server's keys), not per use.
 #[cfg(feature = "ring")]
 pub struct RingSigningKey {
     pair: ring::signature::EcdsaKeyPair,
@@ -745,6 +748,34 @@ mod tests {
             assert!(key.verify(&message, &parsed).is_ok());
             assert_eq!(verify_es256(key, &message, &signature, "m"), Ok(()));
         }
+    }
+
+    /// Signatures that are no ECDSA signature at all are refused before either library sees
+    /// them: r or s zero, equal to the group order n, or above it. (This test runs with and
+    /// without the `ring` feature: `cargo test -p sleutel-protocol` builds the crate without it.)
+    #[test]
+    fn out_of_range_signatures_are_refused_by_either_library() {
+        let k = key();
+        let good = k.sign_es256(b"message").unwrap();
+        let n: [u8; 32] = [
+            0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2,
+            0xFC, 0x63, 0x25, 0x51,
+        ];
+        let (r, s) = good.split_at(32);
+        let values: [&[u8]; 3] = [&[0u8; 32], &n, &[0xFF; 32]];
+        for bad in values {
+            for signature in [[bad, s].concat(), [r, bad].concat()] {
+                assert_eq!(
+                    verify_es256(k.verifying_key(), b"message", &signature, "m"),
+                    Err(ProtocolError::BadSignature("m"))
+                );
+            }
+        }
+        assert_eq!(
+            verify_es256(k.verifying_key(), b"message", &good, "m"),
+            Ok(())
+        );
     }
 
     #[test]

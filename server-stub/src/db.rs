@@ -8,10 +8,11 @@
 //! connection still waits up to [`BUSY_TIMEOUT`] for another process's lock (a backup tool);
 //! read-modify-write work runs in a `BEGIN IMMEDIATE` transaction ([`immediate`]) so that a
 //! decision is never taken on a read another writer changed. A request's database work runs on
-//! the async worker serving it, the housekeeping purge on a blocking thread (decision 0027).
+//! the async worker serving it when the connection is free, and waits for it on a blocking
+//! thread when it is not, so no async worker ever waits for the connection (decision 0027).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
@@ -99,16 +100,24 @@ impl Db {
         })
     }
 
-    /// Runs `f` with the connection, waiting for the request before it (blocking: call from a
-    /// blocking thread). After [`Db::close`], `f` gets a new connection of its own.
+    /// Runs `f` with the connection, waiting for the work before it (blocking: call from a
+    /// blocking thread, or see [`Db::try_hold`]). After [`Db::close`], `f` gets a new
+    /// connection of its own.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.lock();
-        let Some(conn) = guard.as_mut() else {
-            drop(guard);
-            let mut conn = self.connect()?;
-            return f(&mut conn);
-        };
-        f(conn)
+        Held {
+            guard: self.lock(),
+            db: self,
+        }
+        .run(f)
+    }
+
+    /// The connection if nobody holds it now, without waiting; `None` otherwise, for the
+    /// caller to wait with [`Db::with_conn`] on a thread where waiting blocks nothing else.
+    pub(crate) fn try_hold(&self) -> Option<Held<'_>> {
+        Some(Held {
+            guard: self.try_lock()?,
+            db: self,
+        })
     }
 
     /// Closes the connection; the close checkpoints the WAL into the main file.
@@ -133,18 +142,57 @@ impl Db {
     /// transaction was rolled back as the panic unwound (a dropped `Transaction` rolls back),
     /// and one left open all the same is rolled back here, so the next request starts clean.
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| {
+        let guard = self.conn.lock().unwrap_or_else(|poisoned| {
             self.conn.clear_poison();
             poisoned.into_inner()
         });
+        self.clean(guard)
+    }
+
+    /// [`Db::lock`] if the connection is free now; `None` if someone holds it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
+        let guard = match self.conn.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => {
+                self.conn.clear_poison();
+                poisoned.into_inner()
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.clean(guard))
+    }
+
+    /// Rolls back a transaction left open; if that fails, the connection is replaced (or, if
+    /// no new one opens, dropped: each call then opens its own until the file is usable again).
+    fn clean<'a>(
+        &self,
+        mut guard: MutexGuard<'a, Option<Connection>>,
+    ) -> MutexGuard<'a, Option<Connection>> {
         if let Some(conn) = guard.as_ref()
             && !conn.is_autocommit()
             && let Err(e) = conn.execute_batch("ROLLBACK")
         {
-            tracing::warn!(error = %e, "rolling back a transaction left open failed; reconnecting");
+            tracing::error!(error = %e, "rolling back a transaction left open failed; reconnecting");
             *guard = self.connect().ok();
         }
         guard
+    }
+}
+
+/// The connection, held: nobody else uses it until this is dropped.
+pub(crate) struct Held<'a> {
+    guard: MutexGuard<'a, Option<Connection>>,
+    db: &'a Db,
+}
+
+impl Held<'_> {
+    /// Runs `f` with the connection (a new one of its own after [`Db::close`]).
+    pub(crate) fn run<T>(mut self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let Some(conn) = self.guard.as_mut() else {
+            drop(self.guard);
+            return f(&mut self.db.connect()?);
+        };
+        f(conn)
     }
 }
 

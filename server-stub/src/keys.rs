@@ -94,7 +94,7 @@ impl Keys {
     /// Loads every key and secret from `db`, generating the missing ones (first start) in one
     /// transaction. A stored key or secret that is not one makes the database unusable.
     pub(crate) fn load_or_create(db: &Db) -> Result<Self, StartError> {
-        // A fault of the pool is the server's; what the keys find wrong is the file's.
+        // A fault of the connection is the server's; what the keys find wrong is the file's.
         db.with_conn(|conn| Ok(Self::load_or_create_in(conn)))?
     }
 

@@ -32,6 +32,15 @@ impl RunningServer {
             .with_conn(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
     }
 
+    /// Holds the database connection for `duration` (blocking the calling thread), as a long
+    /// purge or another process's lock would.
+    pub fn hold_database(&self, duration: std::time::Duration) -> Result<()> {
+        self.state.db.with_conn(|_| {
+            std::thread::sleep(duration);
+            Ok(())
+        })
+    }
+
     /// Pushes dropped since start because the push queue was full (or its worker gone).
     pub fn dropped_pushes(&self) -> u64 {
         self.state.push.dropped()

@@ -256,9 +256,11 @@ pub(super) struct Grant {
 }
 
 /// The action request of a grant, read back from the JWS the server signed, stored, and the
-/// phone answered. Its signature is not checked again: the row and the server's signing key
-/// are in the same database file, so whoever could change the one could sign with the other,
-/// and a check would cost a signature verification per token to protect nothing.
+/// phone answered. Its signature is not checked again: here the server's signing key is in the
+/// same database file as the row, so whoever could change the one could sign with the other;
+/// and with the key in an HSM, whoever can write the database can already mark any request of
+/// any account approved, which the signature of the request would not stop. A check would cost
+/// a signature verification per token and protect nothing.
 fn signed_request(jws: &str) -> Result<ActionRequest> {
     let unreadable =
         |e: sleutel_protocol::ProtocolError| ServerError::Internal(format!("stored request: {e}"));

@@ -1,6 +1,7 @@
 //! Concurrent requests: served in parallel, and counted without lost updates.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
@@ -62,4 +63,42 @@ async fn concurrent_wrong_codes_are_each_counted_once() {
             (codes::WRONG_PIN.to_string(), Some(2)),
         ]
     );
+}
+
+/// While something holds the database for long (a purge, another process's lock), only
+/// database work waits: the requests that need it wait off the async workers, so a route
+/// without the database still answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_database_job_leaves_the_other_routes_answering() {
+    let server = Arc::new(server().await);
+    let holder = {
+        let server = server.clone();
+        std::thread::spawn(move || server.running().hold_database(Duration::from_secs(3)))
+    };
+    // The waits block this thread, not the runtime's workers or its timer: a stalled runtime
+    // must not be able to stall the clock of the test that looks for the stall.
+    std::thread::sleep(Duration::from_millis(200));
+    // As many database requests as the runtime has workers, all waiting for the connection.
+    let mut waiting = JoinSet::new();
+    for _ in 0..4 {
+        let server = server.clone();
+        waiting.spawn(async move { server.rp().start_login("+32470000399").await.is_ok() });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let asked = Instant::now();
+    let keys = reqwest::get(format!("{}/oidc/jwks", server.url()))
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+
+    assert!(keys.status().is_success());
+    assert!(took < Duration::from_secs(1), "the key set took {took:?}");
+    holder.join().unwrap().unwrap();
+    let mut answered = 0;
+    while let Some(done) = waiting.join_next().await {
+        done.unwrap();
+        answered += 1;
+    }
+    assert_eq!(answered, 4);
 }
