@@ -12,8 +12,10 @@
 //! thread when it is not, so no async worker ever waits for the connection (decision 0027).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
+use std::time::Instant;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -23,6 +25,12 @@ use crate::error::{Result, ServerError, StartError};
 /// How long a connection waits for another writer before giving up. Transactions here are
 /// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for the connection on its async worker before it waits on a
+/// blocking thread instead: about what another request's work holds it for. Waiting a little
+/// (yielding the core meanwhile) costs less than the hand-off to a blocking thread, which
+/// every request paid when several were in flight.
+pub(crate) const SHORT_WAIT: Duration = Duration::from_micros(200);
 
 /// Pages the connection keeps in memory (`PRAGMA cache_size`, in KiB when negative): enough
 /// for the whole working set of a busy server, so a transaction reads its pages from memory.
@@ -57,6 +65,8 @@ const MIGRATIONS: &[M<'static>] = &[
 pub(crate) struct Db {
     path: PathBuf,
     conn: Mutex<Option<Connection>>,
+    /// How many long jobs ([`Db::with_conn_long`]) wait for or hold the connection.
+    long_work: AtomicUsize,
 }
 
 impl Db {
@@ -97,6 +107,7 @@ impl Db {
         Ok(Self {
             path: path.to_owned(),
             conn: Mutex::new(Some(conn)),
+            long_work: AtomicUsize::new(0),
         })
     }
 
@@ -111,13 +122,33 @@ impl Db {
         .run(f)
     }
 
-    /// The connection if nobody holds it now, without waiting; `None` otherwise, for the
-    /// caller to wait with [`Db::with_conn`] on a thread where waiting blocks nothing else.
+    /// [`Db::with_conn`] for work that may hold the connection long (a purge of everything
+    /// that expired): while it waits for or holds the connection, [`Db::try_hold`] gives up at
+    /// once instead of waiting for it.
+    pub(crate) fn with_conn_long<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        self.long_work.fetch_add(1, Ordering::SeqCst);
+        let result = self.with_conn(f);
+        self.long_work.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// The connection if it is free now or within [`SHORT_WAIT`] (the length of a request's
+    /// work), without blocking; `None` if it stays taken, or is held by long work, for the caller
+    /// to wait with [`Db::with_conn`] on a thread where waiting blocks nothing else.
     pub(crate) fn try_hold(&self) -> Option<Held<'_>> {
-        Some(Held {
-            guard: self.try_lock()?,
-            db: self,
-        })
+        let started = Instant::now();
+        loop {
+            if let Some(guard) = self.try_lock() {
+                return Some(Held { guard, db: self });
+            }
+            if self.long_work.load(Ordering::SeqCst) > 0 || started.elapsed() > SHORT_WAIT {
+                return None;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Closes the connection; the close checkpoints the WAL into the main file.

@@ -59,12 +59,12 @@ impl Deref for AppState {
 
 impl AppState {
     /// Runs a request's database work with the connection (decision 0027). When the connection
-    /// is free, the work runs at once on the async worker that serves the request: it is short
-    /// (statements prepared, pages cached, never held across an `.await`), and handing it to a
-    /// blocking thread and back cost more CPU than the work itself (2.10 ms of server CPU per
-    /// login against 1.78 ms). When someone holds the connection, the work waits for it on a
-    /// blocking thread, so that no async worker ever waits: a long purge, or another process
-    /// holding the file's lock, delays the database work and nothing else.
+    /// is free, or freed within [`crate::db::SHORT_WAIT`], the work runs on the async worker that serves
+    /// the request: it is short (statements prepared, pages cached, never held across an
+    /// `.await`), and handing it to a blocking thread and back cost more CPU than the work
+    /// itself (2.10 ms of server CPU per login against 1.78 ms). When the connection stays
+    /// taken, or long work holds it, the request waits for it on a blocking thread, so that no
+    /// async worker waits for long: a long purge delays the database work and nothing else.
     pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
@@ -73,21 +73,35 @@ impl AppState {
         if let Some(held) = self.0.db.try_hold() {
             return held.run(|conn| f(&self.0, conn));
         }
-        self.db_blocking(f).await
+        self.on_blocking_thread(f, false).await
     }
 
-    /// Runs database work on a blocking thread, waiting there for the connection: for work of
-    /// unbounded length (a purge of everything that expired), and for requests that find the
-    /// connection taken.
+    /// Runs long database work (a purge of everything that expired) on a blocking thread,
+    /// marked as long so that requests do not wait for it on their async workers.
     pub(crate) async fn db_blocking<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.on_blocking_thread(f, true).await
+    }
+
+    async fn on_blocking_thread<T, F>(&self, f: F, long: bool) -> Result<T>
+    where
+        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || state.0.db.with_conn(|conn| f(&state.0, conn)))
-            .await
-            .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let work = |conn: &mut Connection| f(&state.0, conn);
+            if long {
+                state.0.db.with_conn_long(work)
+            } else {
+                state.0.db.with_conn(work)
+            }
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))?
     }
 }
 

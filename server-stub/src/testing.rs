@@ -35,7 +35,7 @@ impl RunningServer {
     /// Holds the database connection for `duration` (blocking the calling thread), as a long
     /// purge or another process's lock would.
     pub fn hold_database(&self, duration: std::time::Duration) -> Result<()> {
-        self.state.db.with_conn(|_| {
+        self.state.db.with_conn_long(|_| {
             std::thread::sleep(duration);
             Ok(())
         })
