@@ -13,9 +13,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use std::time::Instant;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -25,12 +24,6 @@ use crate::error::{Result, ServerError, StartError};
 /// How long a connection waits for another writer before giving up. Transactions here are
 /// short (milliseconds); seconds of waiting means overload, and an error is the right answer.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a request waits for the connection on its async worker before it waits on a
-/// blocking thread instead: about what another request's work holds it for. Waiting a little
-/// (yielding the core meanwhile) costs less than the hand-off to a blocking thread, which
-/// every request paid when several were in flight.
-pub(crate) const SHORT_WAIT: Duration = Duration::from_micros(200);
 
 /// Pages the connection keeps in memory (`PRAGMA cache_size`, in KiB when negative): enough
 /// for the whole working set of a busy server, so a transaction reads its pages from memory.
@@ -112,7 +105,7 @@ impl Db {
     }
 
     /// Runs `f` with the connection, waiting for the work before it (blocking: call from a
-    /// blocking thread, or see [`Db::try_hold`]). After [`Db::close`], `f` gets a new
+    /// blocking thread, or see [`Db::hold_unless_long`]). After [`Db::close`], `f` gets a new
     /// connection of its own.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         Held {
@@ -123,8 +116,8 @@ impl Db {
     }
 
     /// [`Db::with_conn`] for work that may hold the connection long (a purge of everything
-    /// that expired): while it waits for or holds the connection, [`Db::try_hold`] gives up at
-    /// once instead of waiting for it.
+    /// that expired): while it waits for or holds the connection, [`Db::hold_unless_long`]
+    /// gives up at once instead of waiting for it.
     pub(crate) fn with_conn_long<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T>,
@@ -135,20 +128,17 @@ impl Db {
         result
     }
 
-    /// The connection if it is free now or within [`SHORT_WAIT`] (the length of a request's
-    /// work), without blocking; `None` if it stays taken, or is held by long work, for the caller
-    /// to wait with [`Db::with_conn`] on a thread where waiting blocks nothing else.
-    pub(crate) fn try_hold(&self) -> Option<Held<'_>> {
-        let started = Instant::now();
-        loop {
-            if let Some(guard) = self.try_lock() {
-                return Some(Held { guard, db: self });
-            }
-            if self.long_work.load(Ordering::SeqCst) > 0 || started.elapsed() > SHORT_WAIT {
-                return None;
-            }
-            std::thread::yield_now();
+    /// The connection, waiting for the short work before it; `None` at once while long work
+    /// ([`Db::with_conn_long`]) waits for or holds it, for the caller to wait with
+    /// [`Db::with_conn`] on a thread where waiting blocks nothing else.
+    pub(crate) fn hold_unless_long(&self) -> Option<Held<'_>> {
+        if self.long_work.load(Ordering::SeqCst) > 0 {
+            return None;
         }
+        Some(Held {
+            guard: self.lock(),
+            db: self,
+        })
     }
 
     /// Closes the connection; the close checkpoints the WAL into the main file.
@@ -178,19 +168,6 @@ impl Db {
             poisoned.into_inner()
         });
         self.clean(guard)
-    }
-
-    /// [`Db::lock`] if the connection is free now; `None` if someone holds it.
-    fn try_lock(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
-        let guard = match self.conn.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => {
-                self.conn.clear_poison();
-                poisoned.into_inner()
-            }
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        Some(self.clean(guard))
     }
 
     /// Rolls back a transaction left open; if that fails, the connection is replaced (or, if
