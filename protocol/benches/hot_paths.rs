@@ -1,9 +1,10 @@
 //! The server's and the phone's signature work per login, one benchmark each: the device proof
 //! the server checks on every phone call, the action request it signs, the phone's response
 //! (signed by the phone, verified by the server) and the ID token it signs. Run with
-//! `cargo bench -p sleutel-protocol --features ring` for the server as it is built (it verifies
-//! and signs through ring), and without the feature for RustCrypto's p256, which the phone's
-//! library uses; each benchmark's name says which. `cargo test` does not run them.
+//! `cargo bench -p sleutel-protocol --features ring --bench hot_paths` for the server and the
+//! phone's core as they are built (they verify through ring, and the server signs through it),
+//! and without the feature for RustCrypto's p256; each benchmark's name says which. The phone
+//! signs with p256 (or its platform keystore) either way. `cargo test` does not run them.
 
 use criterion::Criterion;
 use p256::ecdsa::SigningKey;
