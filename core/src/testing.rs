@@ -294,8 +294,9 @@ static PIN_KEYS: Mutex<Vec<(Vec<u8>, String, p256::ecdsa::SigningKey)>> = Mutex:
 /// For a load generator only: from now on, this process derives the PIN key of each code and
 /// salt once, through the core's own derivation (Argon2id, 19 MiB), and reuses it for every
 /// later approval with that code. A load generator with hundreds of simulated phones would
-/// otherwise spend its CPU on Argon2id and measure itself instead of the server. Tests never
-/// call it: each of their approvals pays for the derivation as a phone does.
+/// otherwise spend its CPU on Argon2id and measure itself instead of the server. Only the core's
+/// own test of this switch calls it (with a salt no other test uses); every other test's
+/// approval pays for the derivation as a phone does.
 pub fn reuse_pin_keys() {
     REUSE_PIN_KEYS.store(true, Ordering::SeqCst);
 }

@@ -122,10 +122,17 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T>,
     ) -> Result<T> {
+        /// Counts the long work for as long as it lives, a panic in `f` included: a count
+        /// left behind would send every later request to a blocking thread.
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.long_work.fetch_add(1, Ordering::SeqCst);
-        let result = self.with_conn(f);
-        self.long_work.fetch_sub(1, Ordering::SeqCst);
-        result
+        let _counted = Counted(&self.long_work);
+        self.with_conn(f)
     }
 
     /// The connection, waiting for the short work before it; `None` at once while long work
@@ -382,6 +389,18 @@ mod tests {
             .unwrap();
         assert!(!open);
         assert_eq!(kept, 0);
+    }
+
+    #[test]
+    fn long_work_that_panics_leaves_requests_on_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.with_conn_long(|_| -> Result<()> { panic!("a purge fails half-way") })
+        }));
+        assert!(panicked.is_err());
+
+        assert!(db.hold_unless_long().is_some());
     }
 
     #[test]

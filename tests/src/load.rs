@@ -224,6 +224,15 @@ pub fn process_rss_kib(pid: &str) -> Option<u64> {
 }
 
 /// The size of a SQLite database with its write-ahead log, in bytes.
+/// CPU milliseconds per completed item between two readings; `None` without both readings or
+/// without an item.
+fn cpu_per(before: Option<f64>, after: Option<f64>, items: u64) -> Option<f64> {
+    match (before, after) {
+        (Some(before), Some(after)) if items > 0 => Some((after - before) / items as f64),
+        _ => None,
+    }
+}
+
 fn db_size(db: &Path) -> i64 {
     let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
     let mut wal = db.as_os_str().to_owned();
@@ -355,14 +364,10 @@ async fn open_phones(options: &LoadOptions) -> Result<(Vec<Arc<LoadPhone>>, Enro
     let failed: u64 = lock(&errors).errors.values().sum();
     let enrolled = to_enroll.len().saturating_sub(failed as usize);
     let cpu_after = server_pid.as_deref().and_then(process_cpu_ms);
-    let per_enrollment = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if enrolled > 0 => Some((after - before) / enrolled as f64),
-        _ => None,
-    };
     let report = EnrollmentReport {
         enrolled,
         seconds: started.elapsed().as_secs_f64(),
-        server_cpu_ms_per_enrollment: per_enrollment,
+        server_cpu_ms_per_enrollment: cpu_per(cpu_before, cpu_after, enrolled as u64),
         errors: lock(&errors).errors.clone(),
     };
     Ok((phones, report))
@@ -510,10 +515,6 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport> {
 
     let record = std::mem::take(&mut *lock(&shared.record));
     let logins = record.logins;
-    let per_login = |before: Option<f64>, after: Option<f64>| match (before, after) {
-        (Some(before), Some(after)) if logins > 0 => Some((after - before) / logins as f64),
-        _ => None,
-    };
     let (mode, concurrency, target_rate) = match options.mode {
         Mode::Closed { concurrency } => ("closed", Some(concurrency), None),
         Mode::Open { rate } => ("open", None, Some(rate)),
@@ -527,8 +528,8 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport> {
         seconds,
         logins,
         logins_per_sec: logins as f64 / seconds,
-        server_cpu_ms_per_login: per_login(cpu_before, cpu_after),
-        generator_cpu_ms_per_login: per_login(own_before, own_after),
+        server_cpu_ms_per_login: cpu_per(cpu_before, cpu_after, logins),
+        generator_cpu_ms_per_login: cpu_per(own_before, own_after, logins),
         server: ServerFigures {
             cpu_ms: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
             rss_kib: server_pid.as_deref().and_then(process_rss_kib),
