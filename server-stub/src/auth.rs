@@ -1,15 +1,15 @@
 //! Authentication of phone calls: the DPoP-style proof on every `/v1/` request, the replay cache
 //! of proof ids, and finding the registered device behind a proof key.
 
+use crate::params;
+use crate::store::{OptionalRow, Sql};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use p256::ecdsa::VerifyingKey;
-use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::limits::PROOF_REMEMBER_SECS;
 
 use crate::clock;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::RawBody;
 use crate::server::AppState;
@@ -127,23 +127,22 @@ impl FromRequest<AppState> for PhoneCall {
 /// but the enrollment start looks its device or enrollment up by the key and refuses, and a
 /// replay is refused the same way. Remembering those proofs would only let anyone with a fresh
 /// key fill the table.
-fn is_known_key(conn: &Connection, jkt: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM devices WHERE jkt = ?1)
+fn is_known_key(conn: &impl Sql, jkt: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM devices WHERE jkt = ?1)
                  OR EXISTS (SELECT 1 FROM enrollments WHERE device_jkt = ?1)",
-        )?
-        .query_row([jkt], |row| row.get(0))?)
+        params![jkt],
+        |row| row.get(0),
+    )?)
 }
 
 /// Remembers a proof id for as long as the proof could be accepted, refusing one already seen
 /// for the same key. Expired ids are purged by the housekeeping task.
-pub(crate) fn record_proof(conn: &Connection, jkt: &str, jti: &str, now: i64) -> Result<()> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![jkt, jti, now + PROOF_REMEMBER_SECS])?;
+pub(crate) fn record_proof(conn: &impl Sql, jkt: &str, jti: &str, now: i64) -> Result<()> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
+        params![jkt, jti, now + PROOF_REMEMBER_SECS],
+    )?;
     if inserted == 0 {
         return Err(ServerError::ProofReplayed);
     }
@@ -151,8 +150,8 @@ pub(crate) fn record_proof(conn: &Connection, jkt: &str, jti: &str, now: i64) ->
 }
 
 /// Deletes proof ids past the window in which their proofs could be accepted.
-pub(crate) fn purge_proofs(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute_cached("DELETE FROM proof_jtis WHERE expires_at < ?1", [now])?)
+pub(crate) fn purge_proofs(conn: &impl Sql, now: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", params![now])?)
 }
 
 /// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device
@@ -165,12 +164,12 @@ pub(crate) struct Device {
 
 /// The active device whose key signed the proof: `unknown_device` if there is none,
 /// `device_revoked` if a newer activation replaced it.
-pub(crate) fn active_device(conn: &Connection, jkt: &str) -> Result<Device> {
+pub(crate) fn active_device(conn: &impl Sql, jkt: &str) -> Result<Device> {
     let row = conn
-        .query_row_cached(
+        .query_row(
             "SELECT account_id, revoked_at FROM devices WHERE jkt = ?1",
-            [jkt],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),
+            params![jkt],
+            |row| Ok((row.get::<String>(0)?, row.get::<Option<i64>>(1)?)),
         )
         .optional()?;
     let Some((account_id, revoked_at)) = row else {

@@ -15,11 +15,11 @@
 //! biometric approval clears nothing, since it proves presence, not the code. Every wrong code is
 //! recorded in the account's history.
 
+use crate::params;
+use crate::store::{Sql, Tx};
 use p256::ecdsa::VerifyingKey;
-use rusqlite::{Connection, Transaction, params};
 use sleutel_protocol::jose::Jwk;
 
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::events;
 use crate::rate::{self, Bucket, Limit};
@@ -44,20 +44,19 @@ pub(crate) struct CodeState {
 
 impl CodeState {
     /// Loads the standing of device `jkt` (which must exist).
-    pub(crate) fn load(conn: &Connection, jkt: &str) -> Result<Self> {
+    pub(crate) fn load(conn: &impl Sql, jkt: &str) -> Result<Self> {
         let (account_id, pin_jwk, account_failures, device_failures, blocked): (
             String,
             Option<String>,
             u32,
             u32,
             bool,
-        ) = conn
-            .prepare_cached(
-                "SELECT d.account_id, d.pin_jwk, a.pin_failures, d.pin_failures,
+        ) = conn.query_row(
+            "SELECT d.account_id, d.pin_jwk, a.pin_failures, d.pin_failures,
                         a.blocked_at IS NOT NULL
                  FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
-            )?
-            .query_row([jkt], |row| {
+            params![jkt],
+            |row| {
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
@@ -65,7 +64,8 @@ impl CodeState {
                     row.get(3)?,
                     row.get(4)?,
                 ))
-            })?;
+            },
+        )?;
         let pin_jwk =
             pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
         let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
@@ -90,11 +90,13 @@ impl CodeState {
     /// Counts a wrong code on the account and the device, commits, and answers `wrong_pin`
     /// with the attempts left, or, at the limit of either count, blocks the account, closes its
     /// open requests (pinging their relying parties) and answers `account_blocked`.
-    pub(crate) fn wrong_code<T>(self, app: &App, tx: Transaction<'_>, now: i64) -> Result<T> {
+    pub(crate) fn wrong_code<T>(self, app: &App, tx: Tx<'_>, now: i64) -> Result<T> {
         let account_failures = self.account_failures.saturating_add(1);
         let device_failures = self.device_failures.saturating_add(1);
-        tx.prepare_cached("UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1")?
-            .execute(params![self.jkt, device_failures])?;
+        tx.execute(
+            "UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1",
+            params![self.jkt, device_failures],
+        )?;
         let month = Bucket::WrongCodesByDevice(&self.jkt);
         let month_limit = Limit::per_month(app.policy.max_wrong_codes_per_device_per_month);
         rate::record(&tx, month, month_limit, now)?;
@@ -111,7 +113,7 @@ impl CodeState {
             .saturating_sub(account_failures.max(device_failures));
         let attempts_left = consecutive_left.min(rate::room(&tx, month, month_limit, now)?);
         if attempts_left == 0 {
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE accounts SET pin_failures = ?2, blocked_at = COALESCE(blocked_at, ?3),
                      updated_at = ?3
                  WHERE id = ?1",
@@ -130,7 +132,7 @@ impl CodeState {
             tracing::info!("an account was blocked after too many wrong codes");
             return Err(ServerError::AccountBlocked);
         }
-        tx.execute_cached(
+        tx.execute(
             "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
             params![self.account_id, account_failures, now],
         )?;
@@ -139,17 +141,21 @@ impl CodeState {
     }
 
     /// The right code: clears the account's count and this device's.
-    pub(crate) fn right_code(&self, tx: &Transaction<'_>, now: i64) -> Result<()> {
+    pub(crate) fn right_code(&self, tx: &Tx<'_>, now: i64) -> Result<()> {
         clear(tx, &self.account_id, &self.jkt, now)
     }
 }
 
 /// Clears the wrong-code counts of `account_id` and of its device `jkt`: after the right code,
 /// or when a new activation proved the person's identity again.
-pub(crate) fn clear(tx: &Transaction<'_>, account_id: &str, jkt: &str, now: i64) -> Result<()> {
-    tx.prepare_cached("UPDATE devices SET pin_failures = 0 WHERE jkt = ?1")?
-        .execute([jkt])?;
-    tx.prepare_cached("UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1")?
-        .execute(params![account_id, now])?;
+pub(crate) fn clear(tx: &Tx<'_>, account_id: &str, jkt: &str, now: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE devices SET pin_failures = 0 WHERE jkt = ?1",
+        params![jkt],
+    )?;
+    tx.execute(
+        "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
+        params![account_id, now],
+    )?;
     Ok(())
 }

@@ -39,12 +39,16 @@ pub const DEFAULT_REQUEST_RETENTION_SECS: i64 = 5 * 366 * 24 * 3600;
 pub const MIN_REQUEST_RETENTION_SECS: i64 = 24 * 3600;
 
 /// Everything [`crate::start`] needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Address to bind; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// The SQLite database file (created with mode 0600 when missing).
+    /// The SQLite database file (created with mode 0600 when missing); not used when
+    /// [`ServerConfig::database_url`] is set.
     pub db_path: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host:port/db`) to use instead of the SQLite
+    /// file: several instances may serve from one.
+    pub database_url: Option<String>,
     /// The base URL phones and relying parties use, which is also the issuer. Defaults to
     /// `http://<bound address>`.
     pub public_url: Option<String>,
@@ -57,6 +61,32 @@ pub struct ServerConfig {
     /// The apps that may open the sign-in links (`/app/sign-in`) as universal links / app
     /// links; without them the two `/.well-known/` files answer 404.
     pub app_links: AppLinksConfig,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    /// Everything but the database URL, which may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("db_path", &self.db_path)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
+            .field("relying_parties", &self.relying_parties)
+            .field("policy", &self.policy)
+            .field("push", &self.push)
+            .field("app_links", &self.app_links)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// The database this configuration names: PostgreSQL when a URL is set, else the file.
+    pub fn database(&self) -> crate::store::Database {
+        match &self.database_url {
+            Some(url) => crate::store::Database::Postgres(url.clone()),
+            None => crate::store::Database::Sqlite(self.db_path.clone()),
+        }
+    }
 }
 
 /// The apps whose universal links (iOS) and app links (Android) are the server's sign-in links,

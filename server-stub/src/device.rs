@@ -3,11 +3,12 @@
 //! change and the biometric key are also authorised by the current PIN key, so a stolen unlocked
 //! phone without the code can change neither.
 
+use crate::params;
+use crate::store::{Conn, Sql};
 use axum::extract::State;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use p256::ecdsa::VerifyingKey;
-use rusqlite::{Connection, params};
 use sleutel_protocol::ProtocolError;
 use sleutel_protocol::api::{
     self, ChangePin, DeviceUpdated, RegisterBiometricKey, RegisterPushToken,
@@ -16,11 +17,10 @@ use sleutel_protocol::jose::{self, Jwk};
 
 use crate::auth::{self, PhoneCall};
 use crate::code_attempts::CodeState;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract;
 use crate::server::{App, AppState};
-use crate::{clock, db, events, push_tokens};
+use crate::{clock, events, push_tokens};
 
 /// The phone API routes of the device itself.
 pub(crate) fn routes() -> Router<AppState> {
@@ -42,7 +42,7 @@ fn updated(status: &str) -> Json<DeviceUpdated> {
 
 /// The calling device's standing for code checks, refused when the device is not active or the
 /// account is blocked.
-fn active_code_state(conn: &Connection, jkt: &str) -> Result<CodeState> {
+fn active_code_state(conn: &impl Sql, jkt: &str) -> Result<CodeState> {
     auth::active_device(conn, jkt)?;
     let code = CodeState::load(conn, jkt)?;
     if code.blocked {
@@ -71,12 +71,12 @@ async fn change_pin(State(state): State<AppState>, call: PhoneCall) -> Result<Js
 
 fn apply_pin_change(
     app: &App,
-    conn: &mut Connection,
+    conn: &mut Conn<'_>,
     call: &PhoneCall,
     body: &ChangePin,
 ) -> Result<()> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let code = active_code_state(&tx, &call.jkt)?;
     let new_key = key_of(&body.new_pin_key, "new_pin_key")?;
     let new_jkt = body.new_pin_key.thumbprint();
@@ -102,7 +102,7 @@ fn apply_pin_change(
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
         .map_err(|e| ServerError::Internal(e.to_string()))?;
-    tx.execute_cached(
+    tx.execute(
         "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
         params![call.jkt, stored],
     )?;
@@ -128,7 +128,7 @@ async fn enable_biometric(
     state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let code = active_code_state(&tx, &call.jkt)?;
             let bio_key = key_of(&body.biometric_key, "biometric_key")?;
             let bio_jkt = body.biometric_key.thumbprint();
@@ -148,7 +148,7 @@ async fn enable_biometric(
             }
             let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE devices SET biometric_jwk = ?2 WHERE jkt = ?1",
                 params![call.jkt, stored],
             )?;
@@ -176,11 +176,11 @@ async fn disable_biometric(
     state
         .db(move |_, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            let changed = tx.execute_cached(
+            let changed = tx.execute(
                 "UPDATE devices SET biometric_jwk = NULL WHERE jkt = ?1 AND biometric_jwk IS NOT NULL",
-                [&call.jkt],
+                params![&call.jkt],
             )?;
             if changed > 0 {
                 events::record(&tx, &device.account_id, events::BIOMETRIC_DISABLED, "biometrics disabled on a phone", now)?;
@@ -208,7 +208,7 @@ async fn register_push_token(
     })?;
     state
         .db(move |_, conn| {
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             active_code_state(&tx, &call.jkt)?;
             push_tokens::register(&tx, &call.jkt, platform, &token, clock::now())?;
             tx.commit()?;
@@ -225,9 +225,9 @@ async fn deactivate(State(state): State<AppState>, call: PhoneCall) -> Result<Js
     state
         .db(move |_, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE devices SET revoked_at = ?2, revoked_reason = 'deactivated',
                      biometric_jwk = NULL
                  WHERE jkt = ?1",

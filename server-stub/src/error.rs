@@ -53,7 +53,19 @@ pub enum StartError {
 
 impl From<rusqlite::Error> for StartError {
     fn from(e: rusqlite::Error) -> Self {
+        Self::Fault(ServerError::Database(e.into()))
+    }
+}
+
+impl From<crate::store::DbError> for StartError {
+    fn from(e: crate::store::DbError) -> Self {
         Self::Fault(ServerError::Database(e))
+    }
+}
+
+impl From<rusqlite::Error> for ServerError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.into())
     }
 }
 
@@ -63,7 +75,11 @@ pub enum ServerError {
     // --- Server faults (500) -----------------------------------------------------------------
     /// A database operation failed.
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] crate::store::DbError),
+    /// The database kept refusing the work for conflicts with concurrent work on the same
+    /// data (several instances on one PostgreSQL database); nothing was changed.
+    #[error("busy with conflicting work; try again")]
+    Busy,
     /// Something else inside the server failed (randomness, a worker thread).
     #[error("internal error: {0}")]
     Internal(String),
@@ -292,6 +308,7 @@ impl ServerError {
         use ServerError::*;
         match self {
             Database(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Busy => StatusCode::SERVICE_UNAVAILABLE,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound(_) | UnknownEnrollment | UnknownRequest => StatusCode::NOT_FOUND,
             HttpMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -343,6 +360,7 @@ impl ServerError {
         use ServerError::*;
         match self {
             Database(_) | Internal(_) => codes::INTERNAL_ERROR,
+            Busy => codes::TEMPORARILY_UNAVAILABLE,
             InvalidRequest(_) | HttpMethodNotAllowed => codes::INVALID_REQUEST,
             BodyTooLarge => codes::BODY_TOO_LARGE,
             NotFound(_) => codes::NOT_FOUND,
@@ -399,7 +417,7 @@ impl ServerError {
 
     /// The JSON body for this error.
     pub fn to_api_error(&self) -> ApiError {
-        let internal = self.status().is_server_error();
+        let internal = self.status() == StatusCode::INTERNAL_SERVER_ERROR;
         ApiError {
             error: self.code().to_owned(),
             // Internal details (SQL, paths) stay in the log, not in the answer.
@@ -424,6 +442,7 @@ impl ServerError {
                 | Self::RateLimited { retry_after, .. }
                 | Self::BackchannelRateLimited { retry_after }
                 | Self::ClientAuthRateLimited { retry_after } => Some(*retry_after),
+                Self::Busy => Some(1),
                 _ => None,
             },
         }

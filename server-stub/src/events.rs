@@ -1,8 +1,8 @@
 //! The account history on the server: one row per event in an account's life, never a secret.
 
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::store::Sql;
 
-use crate::db::CachedStatements;
 use crate::error::Result;
 
 /// A phone was activated for a new account.
@@ -38,13 +38,13 @@ pub(crate) const SUSPICIOUS: [&str; 2] = [NOT_ME_REPORTED, WRONG_NUMBER];
 
 /// Records `event` for `account_id`, inside the caller's transaction.
 pub(crate) fn record(
-    conn: &Connection,
+    conn: &impl Sql,
     account_id: &str,
     event: &str,
     detail: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute_cached(
+    conn.execute(
         "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
         params![account_id, event, detail, now],
     )?;

@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::Conn;
 
 use crate::config::Policy;
 use crate::error::Result;
 use crate::server::AppState;
-use crate::{auth, clock, db, enrollment, oidc, rate, requests, sim};
+use crate::{auth, clock, enrollment, oidc, rate, requests, sim};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
@@ -37,8 +37,8 @@ pub(crate) struct Purged {
 }
 
 /// Purges once, in one transaction.
-pub(crate) fn purge(conn: &mut Connection, policy: &Policy, now: i64) -> Result<Purged> {
-    let tx = db::immediate(conn)?;
+pub(crate) fn purge(conn: &mut Conn<'_>, policy: &Policy, now: i64) -> Result<Purged> {
+    let tx = conn.immediate()?;
     let purged = Purged {
         proofs: auth::purge_proofs(&tx, now)?,
         rate_counts: rate::purge(&tx, now)?,
@@ -74,18 +74,19 @@ pub(crate) fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
+    use crate::params;
 
     use super::*;
     use crate::rate::{Bucket, Limit};
+    use crate::store::Sql;
 
     #[test]
     fn the_purge_deletes_only_what_no_longer_counts() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        let db = crate::store::Store::open_sqlite(&dir.path().join("s.db")).unwrap();
         let now = 1_000_000;
         let purged = db
-            .with_conn(|conn| {
+            .run(|conn| {
                 for (id, expires_at) in [
                     ("long-gone", now - enrollment::ENROLLMENT_RETENTION_SECS - 1),
                     ("recently-expired", now - 10),
@@ -136,10 +137,12 @@ mod tests {
             }
         );
         let left: Vec<String> = db
-            .with_conn(|conn| {
-                let mut statement = conn.prepare("SELECT id FROM enrollments ORDER BY id")?;
-                let rows = statement.query_map([], |row| row.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .run(|conn| {
+                Ok(
+                    conn.query_map("SELECT id FROM enrollments ORDER BY id", params![], |row| {
+                        row.get(0)
+                    })?,
+                )
             })
             .unwrap();
         assert_eq!(left, ["alive", "recently-expired"]);
@@ -148,10 +151,10 @@ mod tests {
     #[test]
     fn the_purge_deletes_the_ids_of_expired_client_assertions_only() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        let db = crate::store::Store::open_sqlite(&dir.path().join("s.db")).unwrap();
         let now = 1_000_000;
         let left: Vec<String> = db
-            .with_conn(|conn| {
+            .run(|conn| {
                 for (jti_hash, expires_at) in [("expired", now - 1), ("alive", now + 60)] {
                     conn.execute(
                         "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at)
@@ -160,9 +163,11 @@ mod tests {
                     )?;
                 }
                 purge(conn, &Policy::default(), now)?;
-                let mut statement = conn.prepare("SELECT jti_hash FROM client_assertion_jtis")?;
-                let rows = statement.query_map([], |row| row.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                Ok(conn.query_map(
+                    "SELECT jti_hash FROM client_assertion_jtis",
+                    params![],
+                    |row| row.get(0),
+                )?)
             })
             .unwrap();
 

@@ -9,19 +9,19 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql};
 use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::Sha256;
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::{self, Header, Jwk, Jwks, RingSigningKey};
 use zeroize::Zeroizing;
 
 use crate::clock;
-use crate::db::CachedStatements;
-use crate::db::{self, Db};
 use crate::error::{Result, ServerError, StartError};
+use crate::store::Store;
 
 /// Length of the HMAC secrets, in bytes (the SHA-256 block-size-independent minimum is 32).
 const SECRET_BYTES: usize = 32;
@@ -93,13 +93,18 @@ impl fmt::Debug for Keys {
 impl Keys {
     /// Loads every key and secret from `db`, generating the missing ones (first start) in one
     /// transaction. A stored key or secret that is not one makes the database unusable.
-    pub(crate) fn load_or_create(db: &Db) -> Result<Self, StartError> {
-        // A fault of the connection is the server's; what the keys find wrong is the file's.
-        db.with_conn(|conn| Ok(Self::load_or_create_in(conn)))?
+    pub(crate) fn load_or_create(store: &Store) -> Result<Self, StartError> {
+        // A fault of the connection is the server's (and a conflict with another instance
+        // creating the keys at the same moment runs this again); what the keys find wrong is
+        // the database's.
+        store.run(|conn| match Self::load_or_create_in(conn) {
+            Err(StartError::Fault(e)) => Err(e),
+            other => Ok(other),
+        })?
     }
 
-    fn load_or_create_in(conn: &mut Connection) -> Result<Self, StartError> {
-        let tx = db::immediate(conn)?;
+    fn load_or_create_in(conn: &mut Conn<'_>) -> Result<Self, StartError> {
+        let tx = conn.immediate()?;
         let server = NamedKey::new(&signing_key(&tx, SERVER_KEY)?)?;
         let mut banks = HashMap::new();
         for bank in Bank::ALL {
@@ -214,27 +219,29 @@ fn hmac_with(key: &[u8]) -> Result<Hmac<Sha256>> {
         .map_err(|_| ServerError::Internal("HMAC key of invalid length".into()))
 }
 
-fn stored(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+fn stored(conn: &impl Sql, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(conn
-        .query_row_cached("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
-            row.get::<_, Vec<u8>>(0)
-        })
+        .query_row(
+            "SELECT value FROM secrets WHERE name = ?1",
+            params![name],
+            |row| row.get::<Vec<u8>>(0),
+        )
         .optional()?
         .map(Zeroizing::new))
 }
 
-fn store(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
-    conn.execute_cached(
+fn store(conn: &impl Sql, name: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
         "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
         params![name, value, clock::now()],
     )?;
     Ok(())
 }
 
-fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey, StartError> {
+fn signing_key(conn: &impl Sql, name: &str) -> Result<SigningKey, StartError> {
     if let Some(bytes) = stored(conn, name)? {
         return SigningKey::from_slice(&bytes).map_err(|_| StartError::DatabaseUnusable {
-            path: conn.path().unwrap_or_default().to_owned(),
+            path: "the server database".into(),
             detail: format!("stored key {name} is not a P-256 private key"),
         });
     }
@@ -245,11 +252,11 @@ fn signing_key(conn: &Connection, name: &str) -> Result<SigningKey, StartError> 
     Ok(key)
 }
 
-fn secret(conn: &Connection, name: &str) -> Result<Zeroizing<Vec<u8>>, StartError> {
+fn secret(conn: &impl Sql, name: &str) -> Result<Zeroizing<Vec<u8>>, StartError> {
     if let Some(bytes) = stored(conn, name)? {
         if bytes.len() != SECRET_BYTES {
             return Err(StartError::DatabaseUnusable {
-                path: conn.path().unwrap_or_default().to_owned(),
+                path: "the server database".into(),
                 detail: format!("stored secret {name} has the wrong length"),
             });
         }
@@ -265,7 +272,7 @@ mod tests {
     use super::*;
 
     fn keys_in(path: &std::path::Path) -> Keys {
-        let db = crate::db::Db::open(path).unwrap();
+        let db = crate::store::Store::open_sqlite(path).unwrap();
         let keys = Keys::load_or_create(&db).unwrap();
         db.close();
         keys

@@ -14,7 +14,6 @@
 mod auth;
 mod code_attempts;
 pub mod config;
-mod db;
 mod device;
 mod enrollment;
 mod error;
@@ -33,6 +32,7 @@ mod requests;
 mod server;
 mod sim;
 mod sms;
+mod store;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -46,5 +46,6 @@ pub use config::{
 pub use error::{ServerError, StartError};
 pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;
+pub use store::Database;
 #[cfg(feature = "testing")]
-pub use testing::{RequestEvidence, RequestLookup};
+pub use testing::{RequestEvidence, RequestLookup, SqlValue};

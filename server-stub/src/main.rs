@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use sleutel_server::config::{DEFAULT_DB_PATH, DEFAULT_LISTEN};
 use sleutel_server::{
-    ApnsConfig, ApnsEnvironment, AppLinksConfig, FcmConfig, Policy, PushConfig, RelyingPartyConfig,
-    ServerConfig, StartError,
+    ApnsConfig, ApnsEnvironment, AppLinksConfig, Database, FcmConfig, Policy, PushConfig,
+    RelyingPartyConfig, ServerConfig, StartError,
 };
 
 /// Sleutel reference server: enrollment, action requests, OpenID Connect CIBA and simulators.
@@ -27,9 +27,11 @@ struct Args {
     /// reaches the server can read SMS codes and mint identities through the simulators.
     #[arg(long)]
     allow_remote: bool,
-    /// SQLite database file (created with mode 0600 if missing).
-    #[arg(long, default_value = DEFAULT_DB_PATH)]
-    db: PathBuf,
+    /// Where the server keeps its state: a SQLite file (created with mode 0600 if missing), or
+    /// a PostgreSQL database as `postgres://user@host:port/dbname`, which several server
+    /// instances may share.
+    #[arg(long, alias = "db", value_name = "PATH|URL", default_value = DEFAULT_DB_PATH)]
+    database: String,
     /// Public base URL, if phones and relying parties reach the server under another address.
     #[arg(long)]
     public_url: Option<String>,
@@ -187,9 +189,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let database = Database::parse(&args.database);
     let config = ServerConfig {
         listen: args.listen,
-        db_path: args.db,
+        db_path: match &database {
+            Database::Sqlite(path) => path.clone(),
+            Database::Postgres(_) => PathBuf::from(DEFAULT_DB_PATH),
+        },
+        database_url: match database {
+            Database::Postgres(url) => Some(url),
+            Database::Sqlite(_) => None,
+        },
         public_url: args.public_url,
         relying_parties,
         policy: Policy {

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::store::Sql;
 use sleutel_protocol::api::PushPlatform;
 
 use crate::error::{Result, ServerError};
@@ -39,50 +40,51 @@ impl fmt::Debug for PushTarget {
 /// same install's other accounts, and a stranger who registers someone's token must not take
 /// that person's pushes away.
 pub(crate) fn register(
-    conn: &Connection,
+    conn: &impl Sql,
     device_jkt: &str,
     platform: PushPlatform,
     token: &str,
     now: i64,
 ) -> Result<()> {
-    conn.prepare_cached(
+    conn.execute(
         "DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2 AND device_jkt != ?3
              AND device_jkt IN (SELECT jkt FROM devices WHERE account_id =
                  (SELECT account_id FROM devices WHERE jkt = ?3))",
-    )?
-    .execute(params![platform.as_str(), token, device_jkt])?;
-    conn.prepare_cached(
+        params![platform.as_str(), token, device_jkt],
+    )?;
+    conn.execute(
         "INSERT INTO push_tokens (device_jkt, platform, token, updated_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (device_jkt) DO UPDATE SET platform = excluded.platform,
              token = excluded.token, updated_at = excluded.updated_at",
-    )?
-    .execute(params![device_jkt, platform.as_str(), token, now])?;
+        params![device_jkt, platform.as_str(), token, now],
+    )?;
     Ok(())
 }
 
 /// One entry per active device of `account_id`, oldest first: where it receives pushes, or
 /// `None` for a device that registered no token.
 pub(crate) fn targets_of_account(
-    conn: &Connection,
+    conn: &impl Sql,
     account_id: &str,
 ) -> Result<Vec<Option<PushTarget>>> {
-    let mut statement = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT d.jkt, t.platform, t.token FROM devices d
          LEFT JOIN push_tokens t ON t.device_jkt = d.jkt
          WHERE d.account_id = ?1 AND d.revoked_at IS NULL
          ORDER BY d.enrolled_at, d.rowid",
+        params![account_id],
+        |row| {
+            Ok((
+                row.get::<String>(0)?,
+                row.get::<Option<String>>(1)?,
+                row.get::<Option<String>>(2)?,
+            ))
+        },
     )?;
-    let rows = statement.query_map([account_id], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, Option<String>>(1)?,
-            row.get::<_, Option<String>>(2)?,
-        ))
-    })?;
     let mut targets = Vec::new();
     for row in rows {
-        let target = match row? {
+        let target = match row {
             (device_jkt, Some(platform), Some(token)) => Some(PushTarget {
                 device_jkt,
                 platform: PushPlatform::from_name(&platform).ok_or_else(|| {
@@ -100,9 +102,10 @@ pub(crate) fn targets_of_account(
 /// Forgets the token of `target`, on every device that holds it, after its service said it no
 /// longer reaches the app: the install is gone for all its accounts. A token a device registered
 /// since (the app got a new one) stays. Returns whether one was dropped.
-pub(crate) fn forget_unreachable(conn: &Connection, target: &PushTarget) -> Result<bool> {
-    let deleted = conn
-        .prepare_cached("DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2")?
-        .execute(params![target.platform.as_str(), target.token])?;
+pub(crate) fn forget_unreachable(conn: &impl Sql, target: &PushTarget) -> Result<bool> {
+    let deleted = conn.execute(
+        "DELETE FROM push_tokens WHERE platform = ?1 AND token = ?2",
+        params![target.platform.as_str(), target.token],
+    )?;
     Ok(deleted > 0)
 }

@@ -15,9 +15,9 @@
 
 use std::net::IpAddr;
 
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::store::Sql;
 
-use crate::db::CachedStatements;
 use crate::error::Result;
 
 /// What is counted, and for whom. Each names one bucket of `rate_counts`.
@@ -146,30 +146,28 @@ pub(crate) struct Exceeded {
 
 /// The events in `bucket` within `limit`'s window, and the time of the oldest.
 fn window(
-    conn: &Connection,
+    conn: &impl Sql,
     bucket: Bucket<'_>,
     limit: Limit,
     now: i64,
 ) -> Result<(u32, Option<i64>)> {
-    let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(count), 0), min(at) FROM rate_counts WHERE bucket = ?1 AND at > ?2",
-        )?
-        .query_row(params![bucket.name(), now - limit.window_secs], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
+    let (count, oldest): (i64, Option<i64>) = conn.query_row(
+        "SELECT coalesce(sum(count), 0), min(at) FROM rate_counts WHERE bucket = ?1 AND at > ?2",
+        params![bucket.name(), now - limit.window_secs],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
 }
 
 /// How many more events fit in `bucket` under `limit` now.
-pub(crate) fn room(conn: &Connection, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<u32> {
+pub(crate) fn room(conn: &impl Sql, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<u32> {
     let (count, _) = window(conn, bucket, limit, now)?;
     Ok(limit.max.saturating_sub(count))
 }
 
 /// Whether one more event fits in `bucket` under `limit`, without counting it.
 pub(crate) fn check(
-    conn: &Connection,
+    conn: &impl Sql,
     bucket: Bucket<'_>,
     limit: Limit,
     now: i64,
@@ -185,21 +183,21 @@ pub(crate) fn check(
 }
 
 /// Counts one event in `bucket`, kept as long as `limit`'s window needs it.
-pub(crate) fn record(conn: &Connection, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<()> {
+pub(crate) fn record(conn: &impl Sql, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<()> {
     // A bucket is always counted under the same limit, but should two limits ever share one,
     // the row is kept for the longer window.
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO rate_counts (bucket, at, count, expires_at) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT (bucket, at) DO UPDATE
          SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)",
-    )?
-    .execute(params![bucket.name(), now, now + limit.window_secs])?;
+        params![bucket.name(), now, now + limit.window_secs],
+    )?;
     Ok(())
 }
 
 /// Counts one event in `bucket` if it fits under `limit`; otherwise counts nothing.
 pub(crate) fn take(
-    conn: &Connection,
+    conn: &impl Sql,
     bucket: Bucket<'_>,
     limit: Limit,
     now: i64,
@@ -213,17 +211,20 @@ pub(crate) fn take(
 
 /// Deletes the counts that no window reads any more; returns how many rows (seconds of a
 /// bucket) went.
-pub(crate) fn purge(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute_cached("DELETE FROM rate_counts WHERE expires_at <= ?1", [now])?)
+pub(crate) fn purge(conn: &impl Sql, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM rate_counts WHERE expires_at <= ?1",
+        params![now],
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, crate::db::Db) {
+    fn db() -> (tempfile::TempDir, crate::store::Store) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        let db = crate::store::Store::open_sqlite(&dir.path().join("s.db")).unwrap();
         (dir, db)
     }
 
@@ -232,7 +233,7 @@ mod tests {
         let (_dir, db) = db();
         let limit = Limit::per_minute(2);
         let bucket = Bucket::SmsSentToNumber("+32470000001");
-        db.with_conn(|conn| {
+        db.run(|conn| {
             assert_eq!(take(conn, bucket, limit, 1000)?, Ok(()));
             assert_eq!(take(conn, bucket, limit, 1010)?, Ok(()));
             assert_eq!(
@@ -263,7 +264,7 @@ mod tests {
         let (_dir, db) = db();
         let limit = Limit::per_minute(3);
         let bucket = Bucket::BackchannelCalls("rp");
-        db.with_conn(|conn| {
+        db.run(|conn| {
             for _ in 0..3 {
                 assert_eq!(take(conn, bucket, limit, 1000)?, Ok(()));
             }
@@ -283,7 +284,7 @@ mod tests {
         let (_dir, db) = db();
         let limit = Limit::per_month(2);
         let bucket = Bucket::WrongCodesByDevice("jkt");
-        db.with_conn(|conn| {
+        db.run(|conn| {
             assert_eq!(room(conn, bucket, limit, 0)?, 2);
             record(conn, bucket, limit, 0)?;
             record(conn, bucket, limit, 1)?;
@@ -300,7 +301,7 @@ mod tests {
         let (_dir, db) = db();
         let limit = Limit::per_minute(1);
         let bucket = Bucket::EnrollmentStarts;
-        db.with_conn(|conn| {
+        db.run(|conn| {
             take(conn, bucket, limit, 0)?.unwrap();
             for at in 1..30 {
                 assert!(take(conn, bucket, limit, at)?.is_err());
@@ -314,7 +315,7 @@ mod tests {
     #[test]
     fn the_purge_keeps_only_events_some_window_still_counts() {
         let (_dir, db) = db();
-        db.with_conn(|conn| {
+        db.run(|conn| {
             record(conn, Bucket::EnrollmentStarts, Limit::per_minute(9), 0)?;
             record(
                 conn,

@@ -5,11 +5,12 @@
 //! a block, the closing of the account's open requests, and the request's new state commit
 //! together or not at all.
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql, Tx};
+use crate::store::{DbError, FromValue, ValueRef};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::action::UserVerification;
 use sleutel_protocol::api::{self, PendingRequests, RequestEnvelope, ResponseAccepted};
 use sleutel_protocol::jose::{GeneralJws, Jwk};
@@ -17,11 +18,10 @@ use sleutel_protocol::response::{Decision, DeclineReason, DeviceSignedResponse, 
 
 use crate::auth::{self, PhoneCall};
 use crate::code_attempts::CodeState;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
-use crate::{clock, db, events};
+use crate::{clock, events};
 
 /// The phone API routes of action requests.
 pub(crate) fn routes() -> Router<AppState> {
@@ -63,13 +63,13 @@ impl Status {
     }
 }
 
-impl FromSql for Status {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
+impl FromValue for Status {
+    fn from_value(value: ValueRef<'_>) -> Result<Self, DbError> {
+        let text = String::from_value(value)?;
         Status::ALL
             .into_iter()
             .find(|status| status.as_str() == text)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown request status {text:?}").into()))
+            .ok_or_else(|| DbError::Value(format!("unknown request status {text:?}")))
     }
 }
 
@@ -106,9 +106,9 @@ struct StoredRequest {
 
 /// The request `id` if it belongs to `account_id`; otherwise `unknown_request` (never a hint
 /// that it exists for someone else).
-fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<StoredRequest> {
+fn account_request(conn: &impl Sql, id: &str, account_id: &str) -> Result<StoredRequest> {
     let row = conn
-        .query_row_cached(
+        .query_row(
             "SELECT jws, claims, uv, expires_at, status, optional_claims, match_number,
                     client_id
              FROM action_requests
@@ -117,16 +117,16 @@ fn account_request(conn: &Connection, id: &str, account_id: &str) -> Result<Stor
             |row| {
                 Ok((
                     (
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, Status>(4)?,
+                        row.get::<String>(0)?,
+                        row.get::<String>(1)?,
+                        row.get::<String>(2)?,
+                        row.get::<i64>(3)?,
+                        row.get::<Status>(4)?,
                     ),
                     (
-                        row.get::<_, String>(5)?,
-                        row.get::<_, Option<u8>>(6)?,
-                        row.get::<_, String>(7)?,
+                        row.get::<String>(5)?,
+                        row.get::<Option<u8>>(6)?,
+                        row.get::<String>(7)?,
                     ),
                 ))
             },
@@ -160,18 +160,15 @@ async fn list(State(state): State<AppState>, call: PhoneCall) -> Result<Json<Pen
     let requests = state
         .db(move |app, conn| {
             let device = auth::active_device(conn, &call.jkt)?;
-            let mut statement = conn.prepare_cached(
+            let limit = i64::from(app.policy.max_pending_per_account);
+            Ok(conn.query_map(
                 "SELECT jws FROM action_requests
                  WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2
                  ORDER BY created_at, rowid
                  LIMIT ?3",
-            )?;
-            let limit = i64::from(app.policy.max_pending_per_account);
-            let rows = statement
-                .query_map(params![device.account_id, clock::now(), limit], |row| {
-                    row.get::<_, String>(0)
-                })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                params![device.account_id, clock::now(), limit],
+                |row| row.get::<String>(0),
+            )?)
         })
         .await?;
     Ok(Json(PendingRequests { requests }))
@@ -223,9 +220,9 @@ async fn respond(
 
 /// Checks and records an answer in one transaction. A wrong code is recorded (and may block
 /// the account) even though the call fails, so the transaction commits before that error.
-fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Result<Status> {
+fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<Status> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let device = auth::active_device(&tx, &call.jkt)?;
     let jws: GeneralJws = extract::json(&call.body)?;
     // Kept as the evidence of the answer exactly as received: the bytes the signatures were
@@ -239,9 +236,11 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
     // The PIN key is the answering device's own (each phone has its own code); the failure
     // counts are the account's and the device's (code_attempts).
     let code = CodeState::load(&tx, &call.jkt)?;
-    let biometric_jwk: Option<String> = tx
-        .prepare_cached("SELECT biometric_jwk FROM devices WHERE jkt = ?1")?
-        .query_row([&call.jkt], |row| row.get(0))?;
+    let biometric_jwk: Option<String> = tx.query_row(
+        "SELECT biometric_jwk FROM devices WHERE jkt = ?1",
+        params![&call.jkt],
+        |row| row.get(0),
+    )?;
     // Checked before "already answered": the requests of a blocked account were closed, and the
     // person must learn that the account is blocked, even when trying the right code.
     if code.blocked {
@@ -266,7 +265,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                 DeclineReason::NotMe => "not_me",
                 DeclineReason::Cancelled => "cancelled",
             });
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE action_requests SET status = 'declined', answered_at = ?2,
                      decline_reason = ?3, response_jws = ?4, response_device_jwk = ?5
                  WHERE id = ?1",
@@ -335,7 +334,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
                         // The evidence is the approval as sent: its device signature verified
                         // and its payload names the number picked; its code signature was not
                         // checked, so that a wrong pick costs no attempt.
-                        tx.execute_cached(
+                        tx.execute(
                             "UPDATE action_requests SET status = 'declined', answered_at = ?2,
                                  decline_reason = 'wrong_number', response_jws = ?3,
                                  response_device_jwk = ?4
@@ -383,7 +382,7 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
             };
             let consented = serde_json::to_string(&response.claims)
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
                      method = ?4, consented_claims = ?3, response_jws = ?5,
                      response_device_jwk = ?6, response_uv_jwk = ?7,
@@ -413,15 +412,11 @@ fn answer(app: &App, conn: &mut Connection, id: &str, call: &PhoneCall) -> Resul
 /// periodic housekeeping task calls it with the policy's `request_retention_secs`.
 /// `Policy::validate` keeps the retention above every window that reads past requests (token
 /// pickup, the throttle after a suspicious answer), so the purge never changes a decision.
-pub(crate) fn purge_old_requests(
-    conn: &Connection,
-    now: i64,
-    retention_secs: i64,
-) -> Result<usize> {
+pub(crate) fn purge_old_requests(conn: &impl Sql, now: i64, retention_secs: i64) -> Result<usize> {
     // The expression is the one of the index action_requests_settled (schema v8).
-    let deleted = conn.execute_cached(
+    let deleted = conn.execute(
         "DELETE FROM action_requests WHERE coalesce(answered_at, expires_at) <= ?1",
-        [now.saturating_sub(retention_secs)],
+        params![now.saturating_sub(retention_secs)],
     )?;
     if deleted > 0 {
         tracing::info!(deleted, "requests past their retention were deleted");
@@ -435,7 +430,7 @@ pub(crate) fn purge_old_requests(
 /// throttled by `bc-authorize`, which reads the event.
 fn suspicious(
     app: &App,
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     account_id: &str,
     client_id: &str,
     event: &str,
@@ -451,10 +446,11 @@ fn suspicious(
     };
     events::record(tx, account_id, event, &detail, now)?;
     let numbers: Vec<String> = {
-        let mut statement =
-            tx.prepare_cached("SELECT phone_number FROM phone_numbers WHERE account_id = ?1")?;
-        let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+        tx.query_map(
+            "SELECT phone_number FROM phone_numbers WHERE account_id = ?1",
+            params![account_id],
+            |row| row.get::<String>(0),
+        )?
     };
     let text = suspicious_alert_text(&rp_name);
     for number in &numbers {
@@ -462,7 +458,7 @@ fn suspicious(
     }
     tracing::info!(event, "a suspicious answer was recorded");
     if event == events::NOT_ME_REPORTED && app.policy.block_on_not_me {
-        tx.execute_cached(
+        tx.execute(
             "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
              WHERE id = ?1",
             params![account_id, now],
@@ -494,19 +490,15 @@ pub(crate) fn suspicious_alert_text(rp_name: &str) -> String {
 
 /// Closes the account's open requests as denied (its key is blocked) and returns their ids, for
 /// the pings.
-pub(crate) fn close_open_requests(
-    tx: &rusqlite::Transaction<'_>,
-    account_id: &str,
-    now: i64,
-) -> Result<Vec<String>> {
+pub(crate) fn close_open_requests(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<Vec<String>> {
     let ids: Vec<String> = {
-        let mut statement = tx.prepare_cached(
+        tx.query_map(
             "SELECT id FROM action_requests WHERE account_id = ?1 AND status = 'pending'",
-        )?;
-        let rows = statement.query_map([account_id], |row| row.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+            params![account_id],
+            |row| row.get::<String>(0),
+        )?
     };
-    tx.execute_cached(
+    tx.execute(
         "UPDATE action_requests SET status = 'denied', answered_at = ?2,
              closed_reason = 'blocked'
          WHERE account_id = ?1 AND status = 'pending'",
@@ -534,24 +526,28 @@ fn stored_key(jwk: &str, what: &str) -> Result<p256::ecdsa::VerifyingKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Sql;
 
     const NOW: i64 = 1_800_000_000;
     const RETENTION: i64 = crate::config::DEFAULT_REQUEST_RETENTION_SECS;
 
     /// A real database file with one account and the requests `(id, expires_at, answered_at)`.
-    fn database_with(requests: &[(&str, i64, Option<i64>)]) -> (tempfile::TempDir, crate::db::Db) {
+    fn database_with(
+        requests: &[(&str, i64, Option<i64>)],
+    ) -> (tempfile::TempDir, crate::store::Store) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
-        db.with_conn(|conn| {
-            conn.execute_batch(
+        let db = crate::store::Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+        db.run(|conn| {
+            conn.execute(
                 "INSERT INTO accounts (id, national_register_number, given_name, family_name,
                      birthdate, identity_source, identity_issuer, evidence_type,
                      evidence_reference, created_at, updated_at)
                  VALUES ('acct', '85073003328', 'An', 'Peeters', '1985-07-30', 'bank',
-                     'bank:kbc', 'bank_debit_card', '1234', 0, 0);",
+                     'bank:kbc', 'bank_debit_card', '1234', 0, 0)",
+                params![],
             )?;
             for (id, expires_at, answered_at) in requests {
-                conn.execute_cached(
+                conn.execute(
                     "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws,
                          scope, claims, uv, created_at, expires_at, status, answered_at,
                          response_jws)
@@ -576,11 +572,13 @@ mod tests {
         (dir, db)
     }
 
-    fn remaining(db: &crate::db::Db) -> Vec<String> {
-        db.with_conn(|conn| {
-            let mut statement = conn.prepare("SELECT id FROM action_requests ORDER BY id")?;
-            let rows = statement.query_map([], |row| row.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    fn remaining(db: &crate::store::Store) -> Vec<String> {
+        db.run(|conn| {
+            Ok(conn.query_map(
+                "SELECT id FROM action_requests ORDER BY id",
+                params![],
+                |row| row.get(0),
+            )?)
         })
         .unwrap()
     }
@@ -599,7 +597,7 @@ mod tests {
         ]);
 
         let deleted = db
-            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .run(|conn| purge_old_requests(conn, NOW, RETENTION))
             .unwrap();
 
         assert_eq!(deleted, 3);
@@ -622,7 +620,7 @@ mod tests {
         let (_dir, db) = database_with(&[("answered-late", cutoff - 1, Some(cutoff + 1))]);
 
         let deleted = db
-            .with_conn(|conn| purge_old_requests(conn, NOW, RETENTION))
+            .run(|conn| purge_old_requests(conn, NOW, RETENTION))
             .unwrap();
 
         assert_eq!(deleted, 0);

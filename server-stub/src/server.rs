@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::store::Conn;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::response::IntoResponse;
-use rusqlite::Connection;
 use sleutel_protocol::limits::MAX_BODY_BYTES;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,18 +16,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{ClientAuthentication, Policy, RelyingPartyConfig, ServerConfig};
-use crate::db::Db;
 use crate::error::{Result, ServerError, StartError};
 use crate::keys::Keys;
 use crate::oidc::Clients;
 use crate::push::{Pusher, Services};
 use crate::sms::{OutboxSms, SmsSender};
+use crate::store::Store;
 use crate::{device, enrollment, oidc, requests, sim};
 
 /// Everything a request handler can reach.
 pub(crate) struct App {
-    /// The database pool.
-    pub db: Db,
+    /// The database.
+    pub store: Store,
     /// Keys and secrets.
     pub keys: Keys,
     /// The base URL, which is also the issuer (no trailing slash).
@@ -44,6 +44,9 @@ pub(crate) struct App {
     pub notifier: crate::notify::Notifier,
     /// The apps that open the sign-in links.
     pub app_links: crate::config::AppLinksConfig,
+    /// Set when the server is shutting down: readiness answers 503 so that a load balancer
+    /// sends new requests to other instances while the ones in flight finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// The handlers' state: a cheap handle to [`App`].
@@ -67,11 +70,12 @@ impl AppState {
     /// the database work and nothing else.
     pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        F: Fn(&App, &mut Conn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(held) = self.0.db.hold_unless_long() {
-            return held.run(|conn| f(&self.0, conn));
+        let app = &self.0;
+        if let Ok(done) = app.store.run_inline(|conn| f(app, conn)) {
+            return done;
         }
         self.on_blocking_thread(f, false).await
     }
@@ -80,7 +84,7 @@ impl AppState {
     /// marked as long so that requests do not wait for it on their async workers.
     pub(crate) async fn db_blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        F: Fn(&App, &mut Conn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         self.on_blocking_thread(f, true).await
@@ -88,16 +92,17 @@ impl AppState {
 
     async fn on_blocking_thread<T, F>(&self, f: F, long: bool) -> Result<T>
     where
-        F: FnOnce(&App, &mut Connection) -> Result<T> + Send + 'static,
+        F: Fn(&App, &mut Conn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
-            let work = |conn: &mut Connection| f(&state.0, conn);
+            let app = &state.0;
+            let work = |conn: &mut Conn<'_>| f(app, conn);
             if long {
-                state.0.db.with_conn_long(work)
+                app.store.run_long(work)
             } else {
-                state.0.db.with_conn(work)
+                app.store.run(work)
             }
         })
         .await
@@ -140,18 +145,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     // used stops the start with its name.
     let (push, push_queue) = Pusher::new(Services::load(&config.push)?);
 
-    let db_path = config.db_path.clone();
+    let database = config.database();
     let policy = config.policy.clone();
-    let (db, keys) = tokio::task::spawn_blocking(move || -> Result<(Db, Keys), StartError> {
-        let db = Db::open(&db_path)?;
-        let keys = Keys::load_or_create(&db)?;
-        // Whatever expired while the server was down goes before it serves; the housekeeping
-        // task repeats this every minute.
-        db.with_conn(|conn| crate::housekeeping::purge(conn, &policy, crate::clock::now()))?;
-        Ok((db, keys))
-    })
-    .await
-    .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))??;
+    let runtime = tokio::runtime::Handle::current();
+    let (store, keys) =
+        tokio::task::spawn_blocking(move || -> Result<(Store, Keys), StartError> {
+            let store = Store::open(&database, &runtime)?;
+            let keys = Keys::load_or_create(&store)?;
+            // Whatever expired while the server was down goes before it serves; the housekeeping
+            // task repeats this every minute.
+            store.run(|conn| crate::housekeeping::purge(conn, &policy, crate::clock::now()))?;
+            Ok((store, keys))
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("database worker failed: {e}")))??;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -169,7 +176,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     };
 
     let state = AppState(Arc::new(App {
-        db,
+        store,
         keys,
         url,
         policy: config.policy.clone(),
@@ -178,6 +185,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         push,
         notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
         app_links: config.app_links.clone(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     }));
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -219,6 +227,9 @@ impl RunningServer {
 
     /// Stops accepting connections, lets requests in flight finish, and closes the database.
     pub async fn shutdown(mut self) {
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.housekeeping.abort();
         // Pushes still queued or retrying are given up: the phones find their requests by
         // polling.
@@ -231,7 +242,7 @@ impl RunningServer {
         {
             tracing::error!(error = %e, "server task failed");
         }
-        self.state.db.close();
+        self.state.store.close();
         tracing::info!(url = %self.state.url, "sleutel server stopped");
     }
 }
@@ -303,6 +314,8 @@ fn router(state: AppState) -> Router {
             sleutel_protocol::api::PATH_SERVER_KEYS,
             axum::routing::get(oidc::jwks),
         )
+        .route(PATH_HEALTH, axum::routing::get(health))
+        .route(PATH_READY, axum::routing::get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -330,6 +343,42 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 /// message is not shown (it could quote a value); the panic hook has logged it.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     ServerError::Internal("the request failed inside the server".into()).into_response()
+}
+
+/// Liveness: the process serves HTTP. Asks nothing of the database, so that a database outage
+/// does not make an orchestrator restart every instance.
+pub(crate) const PATH_HEALTH: &str = "/healthz";
+
+/// Readiness: this instance should get requests (its database answers, it is not shutting
+/// down).
+pub(crate) const PATH_READY: &str = "/readyz";
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "alive" }))
+}
+
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
+    match state.db(|_, conn| crate::store::ping(conn)).await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "database unavailable" })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn not_found(uri: Uri) -> ServerError {

@@ -3,7 +3,8 @@
 //! gateway would be another implementation, chosen where `server::start` builds the state; it
 //! is not pluggable from outside.
 
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::store::{Sql, Tx};
 
 use crate::clock;
 use crate::error::Result;
@@ -12,7 +13,7 @@ use crate::error::Result;
 pub(crate) trait SmsSender: Send + Sync + 'static {
     /// Sends `text` to `phone_number` (E.164). `db` is the connection of the transaction that
     /// decided to send, so an outbox write commits or rolls back with it.
-    fn send(&self, db: &Connection, phone_number: &str, text: &str) -> Result<()>;
+    fn send(&self, db: &Tx<'_>, phone_number: &str, text: &str) -> Result<()>;
 }
 
 /// The default sender: the simulator's SMS outbox.
@@ -20,7 +21,7 @@ pub(crate) trait SmsSender: Send + Sync + 'static {
 pub(crate) struct OutboxSms;
 
 impl SmsSender for OutboxSms {
-    fn send(&self, db: &Connection, phone_number: &str, text: &str) -> Result<()> {
+    fn send(&self, db: &Tx<'_>, phone_number: &str, text: &str) -> Result<()> {
         db.execute(
             "INSERT INTO sms_outbox (phone_number, text, sent_at) VALUES (?1, ?2, ?3)",
             params![phone_number, text, clock::now()],

@@ -4,11 +4,11 @@
 //! the count of dropped pushes.
 //! A deployed server is built without it, so none of this is part of its API.
 
-use rusqlite::{Connection, OptionalExtension};
+use crate::params;
+use crate::store::{DbError, OptionalRow, Sql};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::Jwk;
 
-use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::requests::Status;
 use crate::server::RunningServer;
@@ -18,8 +18,8 @@ impl RunningServer {
     /// The history of `account_id` as `(event, detail, at)`, oldest first.
     pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
         self.state
-            .db
-            .with_conn(|conn| account_events(conn, account_id))
+            .store
+            .run(|conn| account_events(conn, account_id))
     }
 
     /// The QR link that the sign-in session whose cookie value is `session_id` shows
@@ -28,16 +28,41 @@ impl RunningServer {
     pub fn sign_in_qr_link(&self, session_id: &str, steps_back: i64) -> Result<Option<String>> {
         let url = self.url();
         self.state
-            .db
-            .with_conn(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
+            .store
+            .run(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
     }
 
     /// Holds the database connection for `duration` (blocking the calling thread), as a long
-    /// purge or another process's lock would.
+    /// purge or another process's lock would (SQLite only: PostgreSQL has no one connection).
     pub fn hold_database(&self, duration: std::time::Duration) -> Result<()> {
-        self.state.db.with_conn_long(|_| {
-            std::thread::sleep(duration);
-            Ok(())
+        self.state.store.run_long(|conn| match conn {
+            crate::store::Conn::Sqlite(_) => {
+                std::thread::sleep(duration);
+                Ok(())
+            }
+            crate::store::Conn::Postgres(_) => Err(crate::error::ServerError::Internal(
+                "only the SQLite store has one connection to hold".into(),
+            )),
+        })
+    }
+
+    /// Whether the server stores in PostgreSQL (else in its SQLite file).
+    pub fn uses_postgres(&self) -> bool {
+        self.state.store.sqlite().is_none()
+    }
+
+    /// Runs `sql` (portable: `?N` parameters) against the server's database, whichever it is,
+    /// and returns every row's columns as text (`None` for NULL; integers in decimal, bytes in
+    /// hex). For tests that look at or set up what no route shows.
+    pub fn sql(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<Option<String>>>> {
+        self.state.store.run(|conn| {
+            let bound: Vec<&dyn crate::store::Param> = params
+                .iter()
+                .map(|p| p as &dyn crate::store::Param)
+                .collect();
+            Ok(conn.query_map(sql, &bound, |row| {
+                (0..row.len()).map(|index| row.shown(index)).collect()
+            })?)
         })
     }
 
@@ -49,7 +74,7 @@ impl RunningServer {
     /// The evidence the server keeps of one request (the signed action request and the phone's
     /// signed answer), found by `lookup`; `None` once purged or for an unknown id.
     pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-        self.state.db.with_conn(|conn| evidence(conn, lookup))
+        self.state.store.run(|conn| evidence(conn, lookup))
     }
 
     /// An identity token signed by `bank`'s trusted key for an existing simulated citizen, with
@@ -64,7 +89,7 @@ impl RunningServer {
         exp: i64,
     ) -> Result<String> {
         let app = &self.state;
-        app.db.with_conn(|conn| {
+        app.store.run(|conn| {
             sim::bank::mint_identity_token(
                 app,
                 conn,
@@ -128,31 +153,52 @@ pub struct RequestEvidence {
     pub user_verification_key: Option<Jwk>,
 }
 
+/// A parameter of [`RunningServer::sql`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// NULL.
+    Null,
+    /// An integer.
+    Integer(i64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+impl crate::store::Param for SqlValue {
+    fn value(&self) -> crate::store::ValueRef<'_> {
+        use crate::store::ValueRef;
+        match self {
+            Self::Null => ValueRef::Null,
+            Self::Integer(i) => ValueRef::Integer(*i),
+            Self::Text(t) => ValueRef::Text(t),
+            Self::Bytes(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
 /// The evidence of the request `lookup` names, if the server still has it.
-fn evidence(conn: &Connection, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
+fn evidence(conn: &impl Sql, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
     let (column, value) = match lookup {
         RequestLookup::AuthReqId(value) => ("auth_req_id", value),
         RequestLookup::RequestId(value) => ("id", value),
         RequestLookup::RequestHash(value) => ("request_hash", value),
     };
     let found = conn
-        .query_row_cached(
+        .query_row(
             &format!(
                 "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
                         answered_at, jws, response_jws, response_device_jwk, response_uv_jwk
                  FROM action_requests WHERE {column} = ?1"
             ),
-            [value],
+            params![value],
             |row| {
-                let key = |index: usize| -> rusqlite::Result<Option<Jwk>> {
-                    row.get::<_, Option<String>>(index)?
+                let key = |index: usize| -> Result<Option<Jwk>, DbError> {
+                    row.get::<Option<String>>(index)?
                         .map(|jwk| {
                             serde_json::from_str(&jwk).map_err(|e| {
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    index,
-                                    rusqlite::types::Type::Text,
-                                    Box::new(e),
-                                )
+                                DbError::Value(format!("column {index} holds no JWK: {e}"))
                             })
                         })
                         .transpose()
@@ -163,7 +209,7 @@ fn evidence(conn: &Connection, lookup: RequestLookup<'_>) -> Result<Option<Reque
                     auth_req_id: row.get(1)?,
                     client_id: row.get(2)?,
                     account_id: row.get(3)?,
-                    status: row.get::<_, Status>(4)?.as_str().to_owned(),
+                    status: row.get::<Status>(4)?.as_str().to_owned(),
                     decline_reason: row.get(5)?,
                     created_at: row.get(6)?,
                     answered_at: row.get(7)?,
@@ -180,12 +226,10 @@ fn evidence(conn: &Connection, lookup: RequestLookup<'_>) -> Result<Option<Reque
 }
 
 /// The events of `account_id`, oldest first, as `(event, detail, at)`.
-fn account_events(conn: &Connection, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-    let mut statement = conn.prepare(
+fn account_events(conn: &impl Sql, account_id: &str) -> Result<Vec<(String, String, i64)>> {
+    Ok(conn.query_map(
         "SELECT event, detail, at FROM account_events WHERE account_id = ?1 ORDER BY seq",
-    )?;
-    let rows = statement.query_map([account_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        params![account_id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?)
 }

@@ -18,10 +18,17 @@ use crate::{HarnessError, Result, http_client};
 /// request holds it for milliseconds, so this only matters on a loaded machine.
 const DB_BUSY_WAIT: Duration = Duration::from_secs(5);
 
+/// The environment variable that makes every in-process server store in PostgreSQL: the URL
+/// of a cluster where the tests may create databases (`scripts/with-postgres` sets it). Each
+/// server then gets a fresh database of its own, so tests stay independent.
+pub const POSTGRES_ENV: &str = "SLEUTEL_TEST_POSTGRES";
+
 /// A running in-process server and the directory that holds its database.
 pub struct InProcessServer {
     server: RunningServer,
     dir: tempfile::TempDir,
+    /// The PostgreSQL database of this server, when the tests run on PostgreSQL.
+    database_url: Option<String>,
     relying_parties: Vec<RelyingPartyConfig>,
     policy: Policy,
     push: PushConfig,
@@ -93,10 +100,24 @@ impl InProcessServer {
         port: Option<u16>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| HarnessError::Server(e.to_string()))?;
-        let server = launch(&dir, &relying_parties, &policy, &push, &app_links, port).await?;
+        let database_url = match std::env::var(POSTGRES_ENV) {
+            Ok(cluster) if !cluster.is_empty() => Some(fresh_postgres_database(&cluster).await?),
+            _ => None,
+        };
+        let server = launch(
+            &dir,
+            database_url.as_deref(),
+            &relying_parties,
+            &policy,
+            &push,
+            &app_links,
+            port,
+        )
+        .await?;
         Ok(Self {
             server,
             dir,
+            database_url,
             relying_parties,
             policy,
             push,
@@ -184,6 +205,7 @@ impl InProcessServer {
         self.server.shutdown().await;
         let server = launch(
             &self.dir,
+            self.database_url.as_deref(),
             &self.relying_parties,
             &policy,
             &self.push,
@@ -213,6 +235,7 @@ fn db_path(dir: &tempfile::TempDir) -> PathBuf {
 /// free one if `None`).
 async fn launch(
     dir: &tempfile::TempDir,
+    database_url: Option<&str>,
     relying_parties: &[RelyingPartyConfig],
     policy: &Policy,
     push: &PushConfig,
@@ -222,6 +245,7 @@ async fn launch(
     let config = ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
         db_path: db_path(dir),
+        database_url: database_url.map(str::to_owned),
         public_url: None,
         relying_parties: relying_parties.to_vec(),
         policy: policy.clone(),
@@ -231,4 +255,30 @@ async fn launch(
     sleutel_server::start(config)
         .await
         .map_err(|e| HarnessError::Server(e.to_string()))
+}
+
+/// Creates an empty database in the PostgreSQL cluster at `cluster` (a URL whose role may
+/// create databases) and returns the URL of the new database.
+pub async fn fresh_postgres_database(cluster: &str) -> Result<String> {
+    let fail = |e: &dyn std::fmt::Display| HarnessError::Server(format!("PostgreSQL: {e}"));
+    let mut name = String::from("sleutel_test_");
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| fail(&e))?;
+    for byte in random {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    let (client, connection) = tokio_postgres::connect(cluster, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| fail(&e))?;
+    let driver = tokio::spawn(connection);
+    // The name is ours (hex digits), never input: it goes into the statement text.
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|e| fail(&e))?;
+    drop(client);
+    let _ = driver.await;
+    let mut url = url::Url::parse(cluster).map_err(|e| fail(&e))?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
 }

@@ -104,6 +104,9 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// A server fault; nothing was changed.
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// The server is busy with conflicting work on the same data; try again after
+    /// `retry_after` seconds. Nothing was changed.
+    pub const TEMPORARILY_UNAVAILABLE: &str = "temporarily_unavailable";
 
     // OAuth 2.0 (RFC 6749 §5.2) and CIBA (§13, §11) error codes of the OIDC endpoints.
 

@@ -1,21 +1,21 @@
 //! The completion: checking the device and PIN keys, registering them and creating or renewing
 //! the person's account in one transaction, and answering a repeat after a lost answer.
 
+use crate::params;
+use crate::store::{OptionalRow, Sql, Tx};
 use axum::Json;
 use axum::extract::State;
 use p256::ecdsa::VerifyingKey;
-use rusqlite::{OptionalExtension, Transaction, params};
 use sleutel_protocol::api::{self, CompleteEnrollment, EnrollmentCompleted};
 use sleutel_protocol::jose::{self, Jwk};
 use sleutel_protocol::limits::COMPLETION_REPEAT_SECS;
 
 use crate::auth::PhoneCall;
 use crate::code_attempts::CodeState;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
-use crate::{clock, db, events, random};
+use crate::{clock, events, random};
 
 use super::{Enrollment, ProvenIdentity, Step, open_enrollment, source_to_column};
 
@@ -38,7 +38,7 @@ pub(super) async fn complete(
     let completed = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Keys, Step::Done], now)?;
             let keys = check_keys(&body, &enrollment)?;
             let identity = enrollment.identity()?.clone();
@@ -48,7 +48,7 @@ pub(super) async fn complete(
                 let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
                 // A completion late in the enrollment's lifetime still leaves the phone time to
                 // ask again for a lost answer.
-                tx.execute_cached(
+                tx.execute(
                     "UPDATE enrollments SET step = 'done', account_id = ?2,
                          expires_at = max(expires_at, ?3)
                      WHERE id = ?1",
@@ -80,7 +80,7 @@ pub(super) async fn complete(
 /// and clears the counts.
 fn repeated_completion(
     app: &App,
-    tx: Transaction<'_>,
+    tx: Tx<'_>,
     enrollment: &Enrollment,
     body: &CompleteEnrollment,
     now: i64,
@@ -94,9 +94,9 @@ fn repeated_completion(
         return Err(already());
     };
     let device_account: Option<String> = tx
-        .query_row_cached(
+        .query_row(
             "SELECT account_id FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
-            [&enrollment.device_jkt],
+            params![&enrollment.device_jkt],
             |row| row.get(0),
         )
         .optional()?;
@@ -178,7 +178,7 @@ fn check_keys(body: &CompleteEnrollment, enrollment: &Enrollment) -> Result<Chec
 /// count stays the account's, so the person has the same few tries whichever phone guesses.
 fn register(
     app: &App,
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     enrollment: &Enrollment,
     identity: &ProvenIdentity,
     keys: &CheckedKeys,
@@ -191,23 +191,23 @@ fn register(
     };
     let (device_jwk, pin_jwk) = (stored(&keys.device)?, stored(&keys.pin)?);
     let existing: Option<String> = tx
-        .query_row_cached(
+        .query_row(
             "SELECT id FROM accounts WHERE national_register_number = ?1",
-            [&identity.national_register_number],
+            params![&identity.national_register_number],
             |row| row.get(0),
         )
         .optional()?;
     let source = source_to_column(enrollment.source);
     let account_id = match existing {
         Some(id) => {
-            let was_blocked: bool = tx.query_row_cached(
+            let was_blocked: bool = tx.query_row(
                 "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-                [&id],
+                params![&id],
                 |row| row.get(0),
             )?;
             // A new activation proves the identity again: fresh names and evidence, and the
             // failure count and block lifted (the unblock flow).
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
                      identity_source = ?9, identity_issuer = ?5, evidence_type = ?6,
                      evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
@@ -234,7 +234,7 @@ fn register(
         }
         None => {
             let id = random::id()?;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO accounts (id, national_register_number, given_name, family_name,
                      birthdate, identity_source, identity_issuer, evidence_type,
                      evidence_reference, pin_failures, blocked_at, created_at, updated_at)
@@ -266,7 +266,7 @@ fn register(
     // key replacement): it is re-registered, with the new code's PIN key. A biometric key
     // registered under the old code is dropped: the person enables biometrics again after
     // proving who they are.
-    tx.execute_cached(
+    tx.execute(
         "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
              revoked_at, key_in_hardware)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)
@@ -289,7 +289,7 @@ fn register(
     // the phone's files holding it, stops working now, whatever max_devices would keep. (The
     // identity step checked that the device is this account's.)
     if let Some(replaced) = &enrollment.replaces_jkt {
-        let revoked = tx.execute_cached(
+        let revoked = tx.execute(
             "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
              WHERE jkt = ?1 AND account_id = ?2 AND revoked_at IS NULL",
             params![replaced, account_id, now],
@@ -306,7 +306,7 @@ fn register(
     }
     // Keep this device and the newest (max_devices - 1) others; revoke the rest.
     let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
-    let revoked = tx.execute_cached(
+    let revoked = tx.execute(
         "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
          WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
            AND jkt NOT IN (SELECT jkt FROM devices
@@ -323,7 +323,7 @@ fn register(
             now,
         )?;
     }
-    tx.execute_cached(
+    tx.execute(
         "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,
              verified_at = excluded.verified_at",

@@ -2,9 +2,10 @@
 //! through one `accept_identity` (age, the device key's own account, the identity stored, the SMS
 //! code sent), with wrong codes counted on the enrollment and on the code.
 
+use crate::params;
+use crate::store::{DbError, OptionalRow, Row, Sql, Tx};
 use axum::Json;
 use axum::extract::State;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sleutel_protocol::api::{SmsSent, SubmitIdentity, SubmitIdentityCode};
 use sleutel_protocol::identity::{
     self, ACTIVATION_CODE_LENGTH, Bank, IDENTIFICATION_CODE_LENGTH, IDENTITY_TYP, IdentityClaims,
@@ -14,11 +15,10 @@ use sleutel_protocol::jose::{self, UnverifiedJws};
 use subtle::ConstantTimeEq;
 
 use crate::auth::PhoneCall;
-use crate::db::CachedStatements;
+use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
-use crate::{clock, db};
 
 use super::sms_code::send_sms_code;
 use super::{Enrollment, ProvenIdentity, Step, open_enrollment};
@@ -33,7 +33,7 @@ pub(super) async fn submit_identity(
     let sent = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
             if enrollment.source != IdentitySource::Bank {
                 return Err(ServerError::WrongStep(
@@ -64,7 +64,7 @@ pub(super) async fn submit_identity(
 /// and the SMS code sent. Nothing is written when it is refused.
 fn accept_identity(
     app: &App,
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     enrollment: &Enrollment,
     proven: &ProvenIdentity,
     now: i64,
@@ -82,10 +82,10 @@ fn accept_identity(
     // An unblock from the same phone reuses its device key. That key may only prove its own
     // account's identity again, never move to another person's account.
     let owner: Option<String> = tx
-        .query_row_cached(
+        .query_row(
             "SELECT a.national_register_number FROM devices d JOIN accounts a ON a.id = d.account_id
              WHERE d.jkt = ?1 AND d.revoked_at IS NULL",
-            [&enrollment.device_jkt],
+            params![&enrollment.device_jkt],
             |row| row.get(0),
         )
         .optional()?;
@@ -99,10 +99,10 @@ fn accept_identity(
     // is still theirs: revoking it again changes nothing.)
     if let Some(replaced) = &enrollment.replaces_jkt {
         let owner: Option<String> = tx
-            .query_row_cached(
+            .query_row(
                 "SELECT a.national_register_number FROM devices d
                  JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
-                [replaced],
+                params![replaced],
                 |row| row.get(0),
             )
             .optional()?;
@@ -112,7 +112,7 @@ fn accept_identity(
             ));
         }
     }
-    tx.execute_cached(
+    tx.execute(
         "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
              national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
              evidence_reference = ?8, step = 'sms'
@@ -152,7 +152,7 @@ pub(super) async fn submit_code(
     let sent = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Identity], now)?;
             let length = match (enrollment.source, &token) {
                 (IdentitySource::Eid, None) => IDENTIFICATION_CODE_LENGTH,
@@ -198,7 +198,7 @@ pub(super) async fn submit_code(
             };
             match found {
                 Ok((code_id, proven)) => {
-                    tx.execute_cached(
+                    tx.execute(
                         "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
                         params![code_id, now],
                     )?;
@@ -219,14 +219,14 @@ pub(super) async fn submit_code(
 /// The live eID identification code with `hash` for `enrollment`, and the identity it proves. A
 /// code of another phone number, or none at all, is `WrongIdentityCode`.
 fn find_eid_code(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     hash: &[u8],
     enrollment: &Enrollment,
     now: i64,
     max_failures: u32,
 ) -> Result<(String, ProvenIdentity)> {
     let row = tx
-        .query_row_cached(
+        .query_row(
             "SELECT id, phone_number, expires_at, used_at IS NOT NULL, failures,
                     given_name, family_name, birthdate, national_register_number, issuer,
                     evidence_type, evidence_reference
@@ -234,11 +234,11 @@ fn find_eid_code(
             params![hash],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, bool>(3)?,
-                    row.get::<_, u32>(4)?,
+                    row.get::<String>(0)?,
+                    row.get::<Option<String>>(1)?,
+                    row.get::<i64>(2)?,
+                    row.get::<bool>(3)?,
+                    row.get::<u32>(4)?,
                     proven_identity_at(row, 5)?,
                 ))
             },
@@ -265,7 +265,7 @@ fn find_eid_code(
 
 /// The identity columns of an `identity_codes` row, from column `first` on (given name, family
 /// name, birth date, national register number, issuer, evidence type and reference).
-fn proven_identity_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ProvenIdentity> {
+fn proven_identity_at(row: &Row<'_>, first: usize) -> Result<ProvenIdentity, DbError> {
     Ok(ProvenIdentity {
         given_name: row.get(first)?,
         family_name: row.get(first + 1)?,
@@ -304,7 +304,7 @@ pub(crate) enum CounterCheck {
 /// `invalid_request` and counts nothing.
 pub(crate) fn check_counter_activation(
     app: &App,
-    tx: &Connection,
+    tx: &impl Sql,
     token: &str,
     code: &str,
     now: i64,
@@ -315,19 +315,19 @@ pub(crate) fn check_counter_activation(
         ));
     }
     let row = tx
-        .query_row_cached(
+        .query_row(
             "SELECT id, code_hash, expires_at, used_at IS NOT NULL, failures,
                     given_name, family_name, birthdate, national_register_number, issuer,
                     evidence_type, evidence_reference
              FROM identity_codes WHERE kind = 'counter' AND link_hash = ?1",
-            [app.keys.activation_link_hash(token)?],
+            params![app.keys.activation_link_hash(token)?],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Vec<u8>>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, bool>(3)?,
-                    row.get::<_, u32>(4)?,
+                    row.get::<String>(0)?,
+                    row.get::<Vec<u8>>(1)?,
+                    row.get::<i64>(2)?,
+                    row.get::<bool>(3)?,
+                    row.get::<u32>(4)?,
                     proven_identity_at(row, 5)?,
                 ))
             },
@@ -348,9 +348,9 @@ pub(crate) fn check_counter_activation(
     }
     let given = app.keys.identity_code_hash("counter", code)?;
     if !bool::from(given.ct_eq(&code_hash)) {
-        tx.execute_cached(
+        tx.execute(
             "UPDATE identity_codes SET failures = failures + 1 WHERE id = ?1",
-            [&code_id],
+            params![&code_id],
         )?;
         return Ok(CounterCheck::WrongCode {
             attempts_left: max.saturating_sub(failures.saturating_add(1)),
@@ -365,14 +365,14 @@ pub(crate) fn check_counter_activation(
 /// The attempts left reported are the fewer of the enrollment's and the code's.
 fn wrong_code(
     app: &App,
-    tx: Transaction<'_>,
+    tx: Tx<'_>,
     enrollment: &Enrollment,
     now: i64,
     code_left: Option<u32>,
 ) -> Result<SmsSent> {
     let max = app.policy.identity_code_max_failures;
     if enrollment.source == IdentitySource::Eid {
-        tx.execute_cached(
+        tx.execute(
             "UPDATE identity_codes SET failures = failures + 1
              WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL AND expires_at > ?2",
             params![enrollment.phone_number, now],
@@ -380,14 +380,14 @@ fn wrong_code(
     }
     let failures = enrollment.code_failures.saturating_add(1);
     if failures >= max {
-        tx.execute_cached(
+        tx.execute(
             "UPDATE enrollments SET code_failures = ?2, step = 'failed' WHERE id = ?1",
             params![enrollment.id, failures],
         )?;
         tx.commit()?;
         return Err(ServerError::TooManyAttempts);
     }
-    tx.execute_cached(
+    tx.execute(
         "UPDATE enrollments SET code_failures = ?2 WHERE id = ?1",
         params![enrollment.id, failures],
     )?;

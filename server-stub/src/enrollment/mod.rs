@@ -17,16 +17,16 @@
 //! (operators recycle numbers, and the SMS proved current possession); the earlier account keeps
 //! its device but relying parties no longer reach it through that number.
 
+use crate::store::{DbError, FromValue, ValueRef};
+use crate::store::{OptionalRow, Sql};
 use axum::Router;
 use axum::routing::post;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::{Connection, OptionalExtension};
 use sleutel_protocol::api;
 use sleutel_protocol::identity::IdentitySource;
 use subtle::ConstantTimeEq;
 
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
+use crate::params;
 use crate::server::AppState;
 
 mod completion;
@@ -93,13 +93,13 @@ impl Step {
     }
 }
 
-impl FromSql for Step {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
+impl FromValue for Step {
+    fn from_value(value: ValueRef<'_>) -> Result<Self, DbError> {
+        let text = String::from_value(value)?;
         Step::ALL
             .into_iter()
             .find(|step| step.as_str() == text)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown enrollment step {text:?}").into()))
+            .ok_or_else(|| DbError::Value(format!("unknown enrollment step {text:?}")))
     }
 }
 
@@ -170,30 +170,30 @@ impl Enrollment {
 /// completion compares a PIN key, and after the lifetime nothing is compared any more. Past it, a
 /// `done` enrollment is `wrong_step`, whatever the call.
 fn open_enrollment(
-    conn: &Connection,
+    conn: &impl Sql,
     id: &str,
     jkt: &str,
     accepted: &[Step],
     now: i64,
 ) -> Result<Enrollment> {
     let enrollment = conn
-        .query_row_cached(
+        .query_row(
             "SELECT id, nonce, device_jkt, phone_number, step, expires_at,
                     given_name, family_name, birthdate, national_register_number,
                     identity_issuer, evidence_type, evidence_reference,
                     sms_code_hash, sms_expires_at, sms_sent_at, sms_sends, sms_failures,
                     bank, account_id, source, code_failures, replaces_jkt
              FROM enrollments WHERE id = ?1",
-            [id],
+            params![id],
             |row| {
                 let identity = match (
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, Option<String>>(8)?,
-                    row.get::<_, Option<String>>(9)?,
-                    row.get::<_, Option<String>>(10)?,
-                    row.get::<_, Option<String>>(11)?,
-                    row.get::<_, Option<String>>(12)?,
+                    row.get::<Option<String>>(6)?,
+                    row.get::<Option<String>>(7)?,
+                    row.get::<Option<String>>(8)?,
+                    row.get::<Option<String>>(9)?,
+                    row.get::<Option<String>>(10)?,
+                    row.get::<Option<String>>(11)?,
+                    row.get::<Option<String>>(12)?,
                 ) {
                     (Some(g), Some(f), Some(b), Some(n), Some(i), Some(t), Some(r)) => {
                         Some(ProvenIdentity {
@@ -263,7 +263,7 @@ pub(crate) fn source_to_column(source: IdentitySource) -> &'static str {
     }
 }
 
-fn source_from_column(name: String) -> rusqlite::Result<IdentitySource> {
+fn source_from_column(name: String) -> Result<IdentitySource, DbError> {
     [
         IdentitySource::Bank,
         IdentitySource::Eid,
@@ -271,13 +271,7 @@ fn source_from_column(name: String) -> rusqlite::Result<IdentitySource> {
     ]
     .into_iter()
     .find(|source| source_to_column(*source) == name)
-    .ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            20,
-            rusqlite::types::Type::Text,
-            format!("unknown identity source {name:?}").into(),
-        )
-    })
+    .ok_or_else(|| DbError::Value(format!("unknown identity source {name:?}")))
 }
 
 /// How long an enrollment row is kept after it expired before the housekeeping purge deletes
@@ -287,9 +281,9 @@ pub(crate) const ENROLLMENT_RETENTION_SECS: i64 = 3600;
 
 /// Deletes enrollments past their lifetime and [`ENROLLMENT_RETENTION_SECS`], done ones too:
 /// a completion is answered again only within the lifetime. Returns how many.
-pub(crate) fn purge_expired(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute_cached(
+pub(crate) fn purge_expired(conn: &impl Sql, now: i64) -> Result<usize> {
+    Ok(conn.execute(
         "DELETE FROM enrollments WHERE expires_at < ?1",
-        [now - ENROLLMENT_RETENTION_SECS],
+        params![now - ENROLLMENT_RETENTION_SECS],
     )?)
 }

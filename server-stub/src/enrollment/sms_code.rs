@@ -1,20 +1,20 @@
 //! The SMS step: sending the control code (and resending it, throttled), and checking it, with
 //! wrong codes counted on the enrollment and per day on the phone number.
 
+use crate::params;
+use crate::store::{Sql, Tx};
 use axum::Json;
 use axum::extract::State;
-use rusqlite::{Transaction, params};
 use sleutel_protocol::api::{SmsSent, SmsVerified, VerifySms};
 use sleutel_protocol::limits::SMS_CODE_LENGTH;
 use subtle::ConstantTimeEq;
 
 use crate::auth::PhoneCall;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
-use crate::{clock, db, random, sms};
+use crate::{clock, random, sms};
 
 use super::{Enrollment, Step, open_enrollment};
 
@@ -27,7 +27,7 @@ use super::{Enrollment, Step, open_enrollment};
 /// used up (an identity code stays unused, the enrollment stays at its step).
 pub(super) fn send_sms_code(
     app: &App,
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     enrollment: &Enrollment,
     now: i64,
     sends: u32,
@@ -43,7 +43,7 @@ pub(super) fn send_sms_code(
     let code = zeroize::Zeroizing::new(random::digits(SMS_CODE_LENGTH)?);
     let hash = app.keys.sms_code_hash(&enrollment.id, &code)?;
     let expires_at = now + app.policy.sms_code_ttl_secs;
-    tx.execute_cached(
+    tx.execute(
         "UPDATE enrollments SET sms_code_hash = ?2, sms_expires_at = ?3, sms_sent_at = ?4,
              sms_sends = ?5
          WHERE id = ?1",
@@ -68,7 +68,7 @@ pub(super) async fn resend_sms(
     let sent = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Sms], now)?;
             let next_allowed =
                 enrollment.sms_sent_at.unwrap_or(now) + app.policy.sms_resend_after_secs;
@@ -114,7 +114,7 @@ pub(super) async fn verify_sms(
     let verified = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let enrollment = open_enrollment(&tx, &id, &call.jkt, &[Step::Sms, Step::Keys], now)?;
             if enrollment.step == Step::Keys {
                 // Already verified: the phone lost the answer and asks again. The code was
@@ -162,7 +162,7 @@ pub(super) async fn verify_sms(
                 }
                 let failures = enrollment.sms_failures + 1;
                 if failures >= app.policy.sms_max_attempts {
-                    tx.execute_cached(
+                    tx.execute(
                         "UPDATE enrollments SET sms_failures = ?2, step = 'failed',
                              sms_code_hash = NULL
                          WHERE id = ?1",
@@ -171,7 +171,7 @@ pub(super) async fn verify_sms(
                     tx.commit()?;
                     return Err(ServerError::TooManyAttempts);
                 }
-                tx.execute_cached(
+                tx.execute(
                     "UPDATE enrollments SET sms_failures = ?2 WHERE id = ?1",
                     params![enrollment.id, failures],
                 )?;
@@ -180,9 +180,9 @@ pub(super) async fn verify_sms(
                     attempts_left: app.policy.sms_max_attempts - failures,
                 });
             }
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE enrollments SET step = 'keys', sms_code_hash = NULL WHERE id = ?1",
-                [&enrollment.id],
+                params![&enrollment.id],
             )?;
             tx.commit()?;
             Ok(SmsVerified {

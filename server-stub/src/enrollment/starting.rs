@@ -3,20 +3,20 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::params;
+use crate::store::{Sql, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use rusqlite::{Transaction, params};
 use sleutel_protocol::api::{self, EnrollmentStarted, StartEnrollment};
 use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::phone;
 
 use crate::auth::{self, VerifiedProof};
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self};
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
-use crate::{clock, db, random};
+use crate::{clock, random};
 
 use super::source_to_column;
 
@@ -26,7 +26,7 @@ use super::source_to_column;
 /// No count is kept per phone number here: a bare start sends nothing to the number, and such a
 /// count would let a stranger who knows the number hold up its activation. The number is
 /// counted where an SMS goes out (`send_sms_code`), after an identity was proven.
-fn count_start(app: &App, tx: &Transaction<'_>, jkt: &str, source: IpAddr, now: i64) -> Result<()> {
+fn count_start(app: &App, tx: &Tx<'_>, jkt: &str, source: IpAddr, now: i64) -> Result<()> {
     let policy = &app.policy;
     let limits = [
         (
@@ -91,13 +91,13 @@ pub(super) async fn start(
     let started = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             count_start(app, &tx, &proof.jkt, peer.ip(), now)?;
             auth::record_proof(&tx, &proof.jkt, &proof.jti, now)?;
             let id = random::id()?;
             let nonce = random::id()?;
             let expires_at = now + app.policy.enrollment_ttl_secs;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO enrollments
                      (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at,
                       replaces_jkt)

@@ -18,10 +18,10 @@
 
 use std::net::SocketAddr;
 
+use crate::params;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ActionKind, UserVerification};
 use sleutel_protocol::{jose, phone};
@@ -33,13 +33,13 @@ use super::link;
 use super::page::{self, Lang};
 use super::session::{SESSION_TTL_SECS, Session, session_cookie, session_of};
 use crate::config::RelyingPartyConfig;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
-use crate::{clock, db, random};
+use crate::store::{Conn, Sql};
+use crate::{clock, random};
 
 /// Path of the sign-in form's target (POST).
 pub(super) const PATH_SIGN_IN_NUMBER: &str = "/oidc/sign-in/number";
@@ -341,13 +341,13 @@ pub(super) async fn authorize(
         .db(move |_, conn| {
             let now = clock::now();
             let csrf = random::id()?;
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let limit = Limit::per_minute(MAX_SIGN_IN_SESSIONS_PER_SOURCE_PER_MINUTE);
             if rate::take(&tx, Bucket::SignInSessionsBySource(source), limit, now)?.is_err() {
                 return Ok(None);
             }
             super::purge_expired(&tx, now)?;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
                      nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
                      created_at, expires_at, link_id, link_secret)
@@ -538,7 +538,7 @@ pub(super) async fn number(
 /// request as a backchannel authentication request of the relying party.
 fn start(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     client: &RelyingPartyConfig,
     session: &Session,
     typed: &str,
@@ -546,7 +546,7 @@ fn start(
 ) -> Result<(Started, Vec<String>, Vec<crate::push::Delivery>)> {
     let now = clock::now();
     {
-        let tx = db::immediate(conn)?;
+        let tx = conn.immediate()?;
         let limit = Limit::per_minute(MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE);
         let taken = rate::take(&tx, Bucket::SignInFormsBySource(source), limit, now)?;
         tx.commit()?;
@@ -571,7 +571,7 @@ fn start(
     // (a double click), only the one that binds the session starts a request. Otherwise each
     // would start one, the last superseding the others, while the session kept the code of
     // the first: the phone and the wait page would show different codes.
-    let claimed = conn.execute_cached(
+    let claimed = conn.execute(
         "UPDATE browser_sessions SET binding_code = ?2, wait_until = ?3, bound_by = ?4
          WHERE id_hash = ?1 AND bound_by IS NULL",
         params![
@@ -586,7 +586,7 @@ fn start(
     }
     // From here a fault leaves a session bound to no request: its wait page expires, as for an
     // unknown number, and the person starts again from the relying party.
-    let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, ask) {
+    let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, &ask) {
         Ok((started, superseded, pushes)) => (Some(started.auth_req_id), superseded, pushes),
         // No usable key behind this number (none, blocked, or throttled after a "not me"):
         // the page waits and expires just as for a person who does not answer.
@@ -595,7 +595,7 @@ fn start(
         }
         Err(e) => return Err(e),
     };
-    conn.execute_cached(
+    conn.execute(
         "UPDATE browser_sessions SET auth_req_id = ?2 WHERE id_hash = ?1",
         params![session.id_hash, auth_req_id],
     )?;

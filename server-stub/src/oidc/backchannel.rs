@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use rusqlite::{OptionalExtension, Transaction as DbTransaction, params};
 use sleutel_protocol::action::{
     self, ACTION_TYP, ActionKind, ActionRequest, RelyingParty, Transaction,
 };
@@ -25,14 +26,13 @@ use super::clients::authenticate_client;
 use super::no_store;
 use super::token::TOKEN_PICKUP_GRACE_SECS;
 use crate::config::RelyingPartyConfig;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::push::Delivery;
 use crate::rate::{self, Bucket, Limit};
 use crate::requests::uv_to_column;
 use crate::server::{App, AppState};
-use crate::{clock, db, events, random};
+use crate::{clock, events, random};
 
 /// `POST /oidc/bc-authorize`: starts a request on the phone of the person `login_hint` names.
 pub(super) async fn bc_authorize(
@@ -49,7 +49,7 @@ pub(super) async fn bc_authorize(
         .await?;
     let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
     let (started, superseded, pushes) = state
-        .db(move |app, conn| create_login(app, conn, &client, ask))
+        .db(move |app, conn| create_login(app, conn, &client, &ask))
         .await?;
     state.notifier.notify(&superseded);
     // The request is committed: only now may a push make a phone look for it.
@@ -61,11 +61,11 @@ pub(super) async fn bc_authorize(
 /// rate. Counting refused calls too bounds how fast phone numbers can be probed.
 pub(super) fn count_backchannel_call(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     client_id: &str,
 ) -> Result<()> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let limit = Limit::per_minute(app.policy.max_backchannel_per_client_per_minute);
     let taken = rate::take(&tx, Bucket::BackchannelCalls(client_id), limit, now)?;
     tx.commit()?;
@@ -122,13 +122,8 @@ fn number_options() -> Result<(u8, Vec<u8>)> {
 
 /// Whether the account is throttled after a suspicious event: at most one new request per
 /// `suspicious_throttle_secs` during `suspicious_window_secs` after the last report.
-fn throttled(
-    app: &App,
-    tx: &rusqlite::Transaction<'_>,
-    account_id: &str,
-    now: i64,
-) -> Result<bool> {
-    let last_report: Option<i64> = tx.query_row_cached(
+fn throttled(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<bool> {
+    let last_report: Option<i64> = tx.query_row(
         "SELECT max(at) FROM account_events WHERE account_id = ?1 AND event IN (?2, ?3)",
         params![account_id, events::SUSPICIOUS[0], events::SUSPICIOUS[1]],
         |row| row.get(0),
@@ -137,7 +132,7 @@ fn throttled(
     else {
         return Ok(false);
     };
-    let last_request: Option<i64> = tx.query_row_cached(
+    let last_request: Option<i64> = tx.query_row(
         "SELECT max(created_at) FROM action_requests WHERE account_id = ?1 AND created_at >= ?2",
         params![account_id, report],
         |row| row.get(0),
@@ -152,11 +147,11 @@ fn throttled(
 /// checked against what the new request joins.
 pub(super) fn create_login(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     client: &RelyingPartyConfig,
-    ask: LoginAsk,
+    ask: &LoginAsk,
 ) -> Result<Created> {
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let account_id = active_account(&tx, &ask.phone_number)?;
     let created = create_login_in(app, &tx, client, ask, account_id)?;
     tx.commit()?;
@@ -171,21 +166,21 @@ pub(super) type Created = (BackchannelAuthResponse, Vec<String>, Vec<Delivery>);
 /// it found the account. A sign-in link binds its browser session in the same transaction.
 pub(super) fn create_login_in(
     app: &App,
-    tx: &DbTransaction<'_>,
+    tx: &Tx<'_>,
     client: &RelyingPartyConfig,
-    ask: LoginAsk,
+    ask: &LoginAsk,
     account_id: String,
 ) -> Result<Created> {
     let now = clock::now();
     check_limits(app, tx, &account_id, client, now)?;
     let superseded = supersede(tx, &account_id, client, now)?;
     check_open_requests(app, tx, &account_id, now)?;
-    let new = build_request(app, client, &ask, account_id, now)?;
+    let new = build_request(app, client, ask, account_id, now)?;
     let pushes = store_and_push(app, tx, client, &ask.scope, &new, now)?;
     // The ping is registered before the commit makes the request visible to the phone: a phone
     // that answers at once must find it. If the commit fails, the entry is never notified and
     // is dropped at its expiry.
-    register_ping(app, client, ask.notification_token, &new);
+    register_ping(app, client, ask.notification_token.clone(), &new);
     Ok((
         BackchannelAuthResponse {
             auth_req_id: new.auth_req_id,
@@ -200,10 +195,10 @@ pub(super) fn create_login_in(
 
 /// The request id (the one the phone fetches) of the request the relying party knows as
 /// `auth_req_id`.
-pub(super) fn request_id_of(tx: &DbTransaction<'_>, auth_req_id: &str) -> Result<String> {
-    Ok(tx.query_row_cached(
+pub(super) fn request_id_of(tx: &Tx<'_>, auth_req_id: &str) -> Result<String> {
+    Ok(tx.query_row(
         "SELECT id FROM action_requests WHERE auth_req_id = ?1",
-        [auth_req_id],
+        params![auth_req_id],
         |row| row.get(0),
     )?)
 }
@@ -211,20 +206,20 @@ pub(super) fn request_id_of(tx: &DbTransaction<'_>, auth_req_id: &str) -> Result
 /// The account whose phone number the relying party named, if it has an active device and is
 /// not blocked: nobody there is `unknown_user_id`; a blocked account is `access_denied` at once,
 /// since the person cannot confirm anything until they activate again.
-fn active_account(tx: &DbTransaction<'_>, phone_number: &str) -> Result<String> {
+fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> {
     let account = tx
-        .query_row_cached(
+        .query_row(
             "SELECT a.id, a.blocked_at IS NOT NULL,
                     (SELECT count(*) FROM devices d
                      WHERE d.account_id = a.id AND d.revoked_at IS NULL)
              FROM phone_numbers p JOIN accounts a ON a.id = p.account_id
              WHERE p.phone_number = ?1",
-            [phone_number],
+            params![phone_number],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, bool>(1)?,
-                    row.get::<_, i64>(2)?,
+                    row.get::<String>(0)?,
+                    row.get::<bool>(1)?,
+                    row.get::<i64>(2)?,
                 ))
             },
         )
@@ -244,7 +239,7 @@ fn active_account(tx: &DbTransaction<'_>, phone_number: &str) -> Result<String> 
 /// relying party already has as many unanswered requests to them as open requests may be.
 fn check_limits(
     app: &App,
-    tx: &DbTransaction<'_>,
+    tx: &Tx<'_>,
     account_id: &str,
     client: &RelyingPartyConfig,
     now: i64,
@@ -260,7 +255,7 @@ fn check_limits(
     // alone would let one relying party push the person without end ("MFA fatigue"). Requests
     // of this relying party to this person that the person did not answer (open or
     // superseded) within one request lifetime are bounded like open requests are.
-    let unanswered: i64 = tx.query_row_cached(
+    let unanswered: i64 = tx.query_row(
         "SELECT count(*) FROM action_requests
          WHERE account_id = ?1 AND client_id = ?2 AND created_at > ?3
            AND (status = 'pending' OR closed_reason = 'superseded')",
@@ -286,22 +281,20 @@ fn check_limits(
 /// relying party, the latest (a relying party retrying after a lost answer must not fill the
 /// list).
 fn supersede(
-    tx: &DbTransaction<'_>,
+    tx: &Tx<'_>,
     account_id: &str,
     client: &RelyingPartyConfig,
     now: i64,
 ) -> Result<Vec<String>> {
     let superseded: Vec<String> = {
-        let mut statement = tx.prepare_cached(
+        tx.query_map(
             "SELECT id FROM action_requests
              WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending' AND expires_at > ?3",
-        )?;
-        let rows = statement.query_map(params![account_id, client.client_id, now], |row| {
-            row.get::<_, String>(0)
-        })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+            params![account_id, client.client_id, now],
+            |row| row.get::<String>(0),
+        )?
     };
-    tx.execute_cached(
+    tx.execute(
         "UPDATE action_requests SET status = 'denied', answered_at = ?3,
              closed_reason = 'superseded'
          WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending'",
@@ -312,13 +305,8 @@ fn supersede(
 
 /// Refuses a new request when the person has as many open requests as the policy allows, all
 /// relying parties together.
-fn check_open_requests(
-    app: &App,
-    tx: &DbTransaction<'_>,
-    account_id: &str,
-    now: i64,
-) -> Result<()> {
-    let open: i64 = tx.query_row_cached(
+fn check_open_requests(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<()> {
+    let open: i64 = tx.query_row(
         "SELECT count(*) FROM action_requests
          WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
         params![account_id, now],
@@ -401,7 +389,7 @@ fn build_request(
 /// the transaction has committed.
 fn store_and_push(
     app: &App,
-    tx: &DbTransaction<'_>,
+    tx: &Tx<'_>,
     client: &RelyingPartyConfig,
     scope: &str,
     new: &NewRequest,
@@ -415,7 +403,7 @@ fn store_and_push(
         Ok(serde_json::Value::String(name)) => name,
         _ => return Err(ServerError::Internal("request kind without a name".into())),
     };
-    tx.execute_cached(
+    tx.execute(
         "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
              uv, created_at, expires_at, status, kind, optional_claims, match_number,
              request_hash)

@@ -13,11 +13,11 @@
 
 use std::net::IpAddr;
 
+use crate::params;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::VerifyingKey;
-use rusqlite::params;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sleutel_protocol::api::oidc::{self, CLIENT_ASSERTION_TYPE_JWT_BEARER};
@@ -28,12 +28,13 @@ use sleutel_protocol::limits::{
 };
 use subtle::ConstantTimeEq;
 
+use crate::clock;
 use crate::config::{ClientAuthentication, RelyingPartyConfig};
 use crate::error::{Result, ServerError, StartError};
 use crate::extract::Params;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::AppState;
-use crate::{clock, db};
+use crate::store::{Sql, Tx};
 
 /// The form parameter that carries a client assertion (RFC 7521 §4.2).
 const PARAM_CLIENT_ASSERTION: &str = "client_assertion";
@@ -344,20 +345,14 @@ impl Clients {
 /// kept is a replay (RFC 7523 §3), refused. The insert decides, under the table's primary key,
 /// so that of two concurrent uses exactly one passes; a row kept past its assertion's life is
 /// taken over, since its assertion is refused by its expiry anyway.
-fn record_assertion_use(
-    tx: &rusqlite::Transaction<'_>,
-    client_id: &str,
-    used: &AssertionUse,
-    now: i64,
-) -> Result<()> {
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at)
+fn record_assertion_use(tx: &Tx<'_>, client_id: &str, used: &AssertionUse, now: i64) -> Result<()> {
+    let inserted = tx.execute(
+        "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at)
              VALUES (?1, ?2, ?3)
              ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at
              WHERE client_assertion_jtis.expires_at < ?4",
-        )?
-        .execute(params![client_id, used.jti_hash, used.keep_until, now])?;
+        params![client_id, used.jti_hash, used.keep_until, now],
+    )?;
     if inserted == 0 {
         return Err(refused("the jti of client_assertion was used already"));
     }
@@ -365,10 +360,11 @@ fn record_assertion_use(
 }
 
 /// Deletes the kept `jti` of client assertions that have expired; returns how many went.
-pub(super) fn purge_expired_assertions(conn: &rusqlite::Connection, now: i64) -> Result<usize> {
-    Ok(conn
-        .prepare_cached("DELETE FROM client_assertion_jtis WHERE expires_at < ?1")?
-        .execute([now])?)
+pub(super) fn purge_expired_assertions(conn: &impl Sql, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM client_assertion_jtis WHERE expires_at < ?1",
+        params![now],
+    )?)
 }
 
 /// The client id of a request as it claims it, before any check: the Basic user, the
@@ -446,11 +442,22 @@ pub(super) async fn authenticate_client(
         .clients
         .authenticate(headers, params, &audiences, clock::now())
         .map(|a| (a.config.clone(), a.assertion));
+    // The database work may run more than once (a conflict between instances), so it sees the
+    // outcome of the credentials by reference and hands a refusal back for the caller to return.
+    let (accepted, refusal) = match authenticated {
+        Ok(pair) => (Some(pair), None),
+        Err(refusal) if is_refusal(&refusal) => (None, Some(refusal)),
+        Err(fault) => return Err(fault),
+    };
+    let refusal_text = refusal
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let claimed = claimed_client_id(headers, params).filter(|id| state.clients.name(id).is_some());
-    state
+    let decided = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let policy = &app.policy;
             let by_source = Bucket::ClientAuthFailuresBySource(source);
             let source_limit =
@@ -460,19 +467,23 @@ pub(super) async fn authenticate_client(
                     retry_after: exceeded.retry_after,
                 });
             }
-            let outcome = match authenticated {
-                Ok((config, Some(used))) => {
-                    record_assertion_use(&tx, &config.client_id, &used, now).map(|()| config)
-                }
-                Ok((config, None)) => Ok(config),
-                Err(refusal) => Err(refusal),
-            };
+            // `Err(None)`: the credentials' refusal, held by the caller.
+            let outcome: std::result::Result<RelyingPartyConfig, Option<ServerError>> =
+                match &accepted {
+                    Some((config, Some(used))) => {
+                        record_assertion_use(&tx, &config.client_id, used, now)
+                            .map(|()| config.clone())
+                            .map_err(Some)
+                    }
+                    Some((config, None)) => Ok(config.clone()),
+                    None => Err(None),
+                };
             match outcome {
                 Ok(config) => {
                     tx.commit()?;
-                    Ok(config)
+                    Ok(Ok(config))
                 }
-                Err(refusal) if is_refusal(&refusal) => {
+                Err(refusal) if refusal.as_ref().is_none_or(is_refusal) => {
                     rate::record(&tx, by_source, source_limit, now)?;
                     if let Some(id) = &claimed {
                         let by_client = Bucket::ClientAuthFailuresByClient(id);
@@ -488,13 +499,25 @@ pub(super) async fn authenticate_client(
                         }
                     }
                     tx.commit()?;
-                    tracing::info!(%source, reason = %refusal, "a client authentication failed");
-                    Err(refusal)
+                    let reason = refusal
+                        .as_ref()
+                        .map_or_else(|| refusal_text.clone(), ToString::to_string);
+                    tracing::info!(%source, %reason, "a client authentication failed");
+                    Ok(Err(refusal))
                 }
-                Err(fault) => Err(fault),
+                Err(Some(fault)) => Err(fault),
+                Err(None) => Err(ServerError::Internal("a refusal without a reason".into())),
             }
         })
-        .await
+        .await?;
+    match decided {
+        Ok(config) => Ok(config),
+        Err(Some(refusal)) => Err(refusal),
+        Err(None) => {
+            Err(refusal
+                .unwrap_or_else(|| ServerError::Internal("a refusal without a reason".into())))
+        }
+    }
 }
 
 #[cfg(test)]

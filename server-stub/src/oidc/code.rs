@@ -7,11 +7,12 @@
 //! access token it issued is revoked (RFC 6749 §4.1.2): a replay means the code leaked, and
 //! whoever holds the first token may be the thief.
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sleutel_protocol::api::oidc::TokenResponse;
 use sleutel_protocol::jose;
@@ -19,11 +20,10 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::digest;
 use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims, load_grant};
-use crate::db::CachedStatements;
+use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::requests::Status;
 use crate::server::{App, AppState};
-use crate::{clock, db};
 
 /// Shortest PKCE code verifier (RFC 7636 §4.1): 32 random bytes in base64url.
 pub(super) const MIN_CODE_VERIFIER_CHARS: usize = 43;
@@ -57,21 +57,21 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 /// Exchanges the authorization code `code` of `client_id` for the ID token and an access token.
 pub(super) fn exchange_code(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     client_id: &str,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<TokenResponse> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let code_hash = digest(code);
     let stored = tx
-        .query_row_cached(
+        .query_row(
             "SELECT client_id, redirect_uri, code_challenge, nonce, auth_req_id, expires_at,
                     used_at, access_token_hash
              FROM authorization_codes WHERE code_hash = ?1",
-            [&code_hash],
+            params![&code_hash],
             |row| {
                 Ok(StoredCode {
                     client_id: row.get(0)?,
@@ -92,7 +92,7 @@ pub(super) fn exchange_code(
     };
     if stored.used_at.is_some() {
         if let Some(token_hash) = &stored.access_token_hash {
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE access_tokens SET revoked_at = ?2
                  WHERE token_hash = ?1 AND revoked_at IS NULL",
                 params![token_hash, now],
@@ -133,7 +133,7 @@ pub(super) fn exchange_code(
         }),
     )?;
     let token_hash = digest(&token.access_token);
-    tx.execute_cached(
+    tx.execute(
         "INSERT INTO access_tokens (token_hash, client_id, auth_req_id, expires_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -143,12 +143,12 @@ pub(super) fn exchange_code(
             now + ACCESS_TOKEN_TTL_SECS
         ],
     )?;
-    tx.execute_cached(
+    tx.execute(
         "UPDATE authorization_codes SET used_at = ?2, access_token_hash = ?3
          WHERE code_hash = ?1",
         params![code_hash, now, token_hash],
     )?;
-    tx.execute_cached(
+    tx.execute(
         "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
         params![stored.auth_req_id, now],
     )?;
@@ -207,9 +207,9 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
     let claims = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let found: Option<(String, String)> = tx
-                .query_row_cached(
+                .query_row(
                     "SELECT client_id, auth_req_id FROM access_tokens
                      WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
                     params![digest(&token), now],

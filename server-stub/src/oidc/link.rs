@@ -18,6 +18,8 @@
 //!   sent to someone else cannot log the sender's browser in.
 //! - A `GET` of a link (a browser without the app, a link preview) never binds anything.
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -25,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use qrcode::QrCode;
 use qrcode::render::svg;
-use rusqlite::{OptionalExtension, params};
 use sha2::Sha256;
 use sleutel_protocol::api::sign_in::{
     LINK_MAC_BYTES, OpenSignInLink, PATH_APP_SIGN_IN, SignInLink, SignInLinkOpened,
@@ -44,13 +45,12 @@ use super::session::{SESSION_COLUMNS, Session, session_of, session_row};
 use super::wait::{self, Outcome};
 use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, Params};
 use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
-use crate::{clock, db, random};
+use crate::{clock, random};
 
 /// Path of the QR page, which shows the rotating code and reloads itself every step.
 pub(super) const PATH_QR_PAGE: &str = "/oidc/sign-in/qr";
@@ -297,15 +297,15 @@ pub(super) async fn open_link(State(state): State<AppState>, call: PhoneCall) ->
 /// session's login, all in one transaction.
 fn bind(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     jkt: &str,
     link: &SignInLink,
 ) -> Result<(SignInLinkOpened, Vec<String>, Vec<crate::push::Delivery>)> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let device = auth::active_device(&tx, jkt)?;
     let session = tx
-        .query_row_cached(
+        .query_row(
             &format!(
                 "SELECT {SESSION_COLUMNS} FROM browser_sessions
                  WHERE link_id = ?1 AND expires_at > ?2"
@@ -354,9 +354,9 @@ fn bind(
     if too_old {
         return Err(ServerError::SignInLinkExpired);
     }
-    let blocked: bool = tx.query_row_cached(
+    let blocked: bool = tx.query_row(
         "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-        [&device.account_id],
+        params![&device.account_id],
         |row| row.get(0),
     )?;
     if blocked {
@@ -384,13 +384,14 @@ fn bind(
         app.policy.request_ttl_secs,
     )?;
     let ttl = ask.ttl_secs;
-    let (started, superseded, pushes) = create_login_in(app, &tx, &client, ask, device.account_id)?;
+    let (started, superseded, pushes) =
+        create_login_in(app, &tx, &client, &ask, device.account_id)?;
     let request_id = request_id_of(&tx, &started.auth_req_id)?;
     let (bound_by, return_token) = match link {
         SignInLink::Qr { .. } => (BOUND_BY_QR, None),
         SignInLink::App { .. } => (BOUND_BY_APP, Some(random::id()?)),
     };
-    tx.execute_cached(
+    tx.execute(
         "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
              bound_by = ?5, return_token_hash = ?6
          WHERE id_hash = ?1",
@@ -442,7 +443,7 @@ pub(super) async fn return_to_rp(
         .db(move |_, conn| {
             let now = clock::now();
             let session = conn
-                .query_row_cached(
+                .query_row(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM browser_sessions
                          WHERE return_token_hash = ?1 AND expires_at > ?2"
@@ -457,9 +458,9 @@ pub(super) async fn return_to_rp(
             let outcome = wait::outcome(conn, &session, true)?;
             if !matches!(outcome, Outcome::Waiting | Outcome::Approved(_)) {
                 // The answer is given: the return URL has done its one job.
-                conn.execute_cached(
+                conn.execute(
                     "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                    [&session.id_hash],
+                    params![&session.id_hash],
                 )?;
             }
             Ok(Some((session, outcome)))
@@ -559,14 +560,14 @@ fn json_file(body: serde_json::Value) -> Response {
 /// before the current one. For tests, which cannot read the QR image.
 #[cfg(feature = "testing")]
 pub(crate) fn qr_link_of_session(
-    conn: &rusqlite::Connection,
+    conn: &impl Sql,
     app_url: &str,
     session_id: &str,
     steps_back: i64,
 ) -> Result<Option<String>> {
     let now = clock::now();
     let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row_cached(
+        .query_row(
             "SELECT link_id, link_secret FROM browser_sessions
              WHERE id_hash = ?1 AND expires_at > ?2",
             params![digest(session_id), now],

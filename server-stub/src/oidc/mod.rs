@@ -52,7 +52,9 @@ use sleutel_protocol::jose::{self, Jwks};
 use sleutel_protocol::{approval, claims};
 
 use crate::config::DeliveryMode;
+use crate::params;
 use crate::server::AppState;
+use crate::store::Sql;
 
 pub(crate) use clients::Clients;
 
@@ -61,16 +63,19 @@ pub(crate) use clients::Clients;
 /// access token's), and the kept `jti` of expired client assertions; returns how many rows
 /// went. Called by the housekeeping purge, and whenever
 /// a session or a code is made.
-pub(crate) fn purge_expired(conn: &rusqlite::Connection, now: i64) -> crate::error::Result<usize> {
-    let sessions = conn
-        .prepare_cached("DELETE FROM browser_sessions WHERE expires_at <= ?1")?
-        .execute([now])?;
-    let codes = conn
-        .prepare_cached("DELETE FROM authorization_codes WHERE expires_at <= ?1")?
-        .execute([now - token::ACCESS_TOKEN_TTL_SECS])?;
-    let tokens = conn
-        .prepare_cached("DELETE FROM access_tokens WHERE expires_at <= ?1")?
-        .execute([now])?;
+pub(crate) fn purge_expired(conn: &impl Sql, now: i64) -> crate::error::Result<usize> {
+    let sessions = conn.execute(
+        "DELETE FROM browser_sessions WHERE expires_at <= ?1",
+        params![now],
+    )?;
+    let codes = conn.execute(
+        "DELETE FROM authorization_codes WHERE expires_at <= ?1",
+        params![now - token::ACCESS_TOKEN_TTL_SECS],
+    )?;
+    let tokens = conn.execute(
+        "DELETE FROM access_tokens WHERE expires_at <= ?1",
+        params![now],
+    )?;
     let assertions = clients::purge_expired_assertions(conn, now)?;
     Ok(sessions + codes + tokens + assertions)
 }

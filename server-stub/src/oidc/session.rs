@@ -2,16 +2,16 @@
 //! `Secure` off the loopback test bench), and the row the database keeps under the id's
 //! SHA-256, as the sign-in pages read it.
 
+use crate::params;
+use crate::store::{DbError, OptionalRow, Row, Sql};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
-use rusqlite::{OptionalExtension, params};
 
 use super::authorize::{digest, error_page, internal_page};
 use super::page::Lang;
 use crate::clock;
 use crate::config::is_loopback;
-use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::html;
 use crate::server::AppState;
@@ -95,13 +95,9 @@ pub(super) const SESSION_COLUMNS: &str = "id_hash, client_id, redirect_uri, scop
     auth_req_id, wait_until, link_id, link_secret, bound_by";
 
 /// The live session whose id the browser's cookie holds.
-pub(super) fn load_session(
-    conn: &rusqlite::Connection,
-    session_id: &str,
-    now: i64,
-) -> Result<Option<Session>> {
+pub(super) fn load_session(conn: &impl Sql, session_id: &str, now: i64) -> Result<Option<Session>> {
     Ok(conn
-        .query_row_cached(
+        .query_row(
             &format!(
                 "SELECT {SESSION_COLUMNS} FROM browser_sessions
                  WHERE id_hash = ?1 AND expires_at > ?2"
@@ -113,7 +109,7 @@ pub(super) fn load_session(
 }
 
 /// A session from a row of [`SESSION_COLUMNS`].
-pub(super) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+pub(super) fn session_row(row: &Row<'_>) -> Result<Session, DbError> {
     Ok(Session {
         id_hash: row.get(0)?,
         client_id: row.get(1)?,

@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sleutel_protocol::action::{ACTION_TYP, ActionRequest};
 use sleutel_protocol::api::oidc::{self, IdTokenClaims, TokenResponse};
@@ -19,12 +20,11 @@ use sleutel_protocol::{claims, identity};
 
 use super::clients::authenticate_client;
 use super::no_store;
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody, is_valid_id};
 use crate::requests::Status;
 use crate::server::{App, AppState};
-use crate::{clock, db, random};
+use crate::{clock, random};
 
 /// Authentication methods of an approval with the code (RFC 8176): proof of a software key,
 /// PIN, and together multi-factor.
@@ -118,12 +118,12 @@ pub(super) async fn token(
 /// not at all).
 fn exchange(
     app: &App,
-    conn: &mut rusqlite::Connection,
+    conn: &mut Conn<'_>,
     client_id: &str,
     auth_req_id: &str,
 ) -> Result<TokenResponse> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let row = load_grant(&tx, auth_req_id)?;
     // Another client's auth_req_id is as unknown as a made-up one.
     let Some(grant) = row.filter(|g| g.client_id == client_id) else {
@@ -139,7 +139,7 @@ fn exchange(
             if now >= grant.expires_at {
                 return Err(ServerError::ExpiredToken);
             }
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE action_requests SET last_poll_at = ?2 WHERE auth_req_id = ?1",
                 params![auth_req_id, now],
             )?;
@@ -175,7 +175,7 @@ fn exchange(
                 return Err(ServerError::ExpiredToken);
             }
             let token = id_token(app, client_id, &grant, now, None)?;
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
                 params![auth_req_id, now],
             )?;
@@ -186,12 +186,9 @@ fn exchange(
 }
 
 /// The grant `auth_req_id`, if there is one.
-pub(super) fn load_grant(
-    tx: &rusqlite::Transaction<'_>,
-    auth_req_id: &str,
-) -> Result<Option<Grant>> {
+pub(super) fn load_grant(tx: &Tx<'_>, auth_req_id: &str) -> Result<Option<Grant>> {
     Ok(tx
-        .query_row_cached(
+        .query_row(
             "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
                     r.token_issued_at, r.auth_time, r.consented_claims,
                     a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
@@ -201,7 +198,7 @@ pub(super) fn load_grant(
                     r.jws, r.device_key_in_hardware
              FROM action_requests r JOIN accounts a ON a.id = r.account_id
              WHERE r.auth_req_id = ?1",
-            [auth_req_id],
+            params![auth_req_id],
             |row| {
                 Ok(Grant {
                     client_id: row.get(0)?,
@@ -221,7 +218,7 @@ pub(super) fn load_grant(
                     national_register_number: row.get(14)?,
                     phone_number: row.get(15)?,
                     request_jws: row.get(16)?,
-                    device_key_in_hardware: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
+                    device_key_in_hardware: row.get::<Option<bool>>(17)?.unwrap_or(false),
                 })
             },
         )

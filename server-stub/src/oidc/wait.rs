@@ -3,10 +3,11 @@
 //! not; [`outcome`] is where a session's login stands, for the page, the live status and the
 //! app-to-app return URL alike.
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rusqlite::{OptionalExtension, params};
 
 use super::authorize::{
     AUTHORIZATION_CODE_TTL_SECS, PATH_SIGN_IN_STATUS, WAIT_PAGE_REFRESH_SECS, back_url, digest,
@@ -16,12 +17,11 @@ use super::link;
 use super::live;
 use super::page::{self, Lang};
 use super::session::{Session, session_of};
-use crate::db::CachedStatements;
 use crate::error::Result;
 use crate::html::escape;
 use crate::requests::Status;
 use crate::server::AppState;
-use crate::{clock, db, random};
+use crate::{clock, random};
 
 /// Where a session's login stands.
 pub(super) enum Outcome {
@@ -145,25 +145,21 @@ pub(super) async fn status(State(state): State<AppState>, headers: HeaderMap) ->
 /// Reads where the session's login stands and, once approved, issues the code and ends the
 /// session (a code is issued once) when `issue_code`; otherwise an approval is
 /// [`Outcome::ApprovedInApp`] and nothing changes.
-pub(super) fn outcome(
-    conn: &mut rusqlite::Connection,
-    session: &Session,
-    issue_code: bool,
-) -> Result<Outcome> {
+pub(super) fn outcome(conn: &mut Conn<'_>, session: &Session, issue_code: bool) -> Result<Outcome> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let request = match &session.auth_req_id {
         None => None,
         Some(id) => tx
-            .query_row_cached(
+            .query_row(
                 "SELECT status, expires_at, closed_reason FROM action_requests
                  WHERE auth_req_id = ?1",
-                [id],
+                params![id],
                 |row| {
                     Ok((
-                        row.get::<_, Status>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, Option<String>>(2)?,
+                        row.get::<Status>(0)?,
+                        row.get::<i64>(1)?,
+                        row.get::<Option<String>>(2)?,
                     ))
                 },
             )
@@ -197,9 +193,9 @@ pub(super) fn outcome(
             // The session ends with its one code. `session` was read before this transaction,
             // so a concurrent request of the same browser may have ended it already: only the
             // request that deletes the row issues a code.
-            let ended = tx.execute_cached(
+            let ended = tx.execute(
                 "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                [&session.id_hash],
+                params![&session.id_hash],
             )?;
             if ended == 0 {
                 return Ok(Outcome::Expired);
@@ -208,7 +204,7 @@ pub(super) fn outcome(
             // Codes and tokens no longer worth anything go as new ones come, besides the
             // periodic housekeeping.
             super::purge_expired(&tx, now)?;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
                      code_challenge, nonce, auth_req_id, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -19,13 +19,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::store::Sql;
 use sleutel_protocol::api::{PushMessage, PushPlatform};
 use tokio::sync::mpsc;
 
 use crate::clock;
 use crate::config::PushConfig;
-use crate::db::CachedStatements;
 use crate::error::{Result, StartError};
 use crate::push_tokens::{self, PushTarget};
 
@@ -168,7 +168,7 @@ impl Pusher {
     /// committed.
     pub(crate) fn plan(
         &self,
-        tx: &Connection,
+        tx: &impl Sql,
         message: &PushMessage,
         expires_at: i64,
     ) -> Result<Vec<Delivery>> {
@@ -187,7 +187,7 @@ impl Pusher {
             }
         }
         if outbox || deliveries.is_empty() {
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO push_outbox (account_id, request_id, created_at) VALUES (?1, ?2, ?3)",
                 params![message.account_id, message.request_id, clock::now()],
             )?;
@@ -233,28 +233,25 @@ impl Pusher {
 /// deactivated or replaced (a stolen phone's install must not be woken for the account), the
 /// account blocked, or the token moved to another device or replaced. The schema's triggers
 /// drop the token in each of those cases but the answer, so the token's row says the rest.
-pub(crate) fn still_due(conn: &Connection, delivery: &Delivery, now: i64) -> Result<bool> {
+pub(crate) fn still_due(conn: &impl Sql, delivery: &Delivery, now: i64) -> Result<bool> {
     let target = &delivery.target;
-    let due = conn
-        .prepare_cached(
-            "SELECT EXISTS (
+    let due = conn.query_row(
+        "SELECT EXISTS (
                  SELECT 1 FROM action_requests r
                  JOIN devices d ON d.account_id = r.account_id
                  JOIN push_tokens t ON t.device_jkt = d.jkt
                  WHERE r.id = ?1 AND r.status = 'pending' AND r.expires_at > ?5
                      AND d.jkt = ?2 AND d.revoked_at IS NULL
                      AND t.platform = ?3 AND t.token = ?4)",
-        )?
-        .query_row(
-            params![
-                delivery.message.request_id,
-                target.device_jkt,
-                target.platform.as_str(),
-                target.token,
-                now
-            ],
-            |row| row.get(0),
-        )?;
+        params![
+            delivery.message.request_id,
+            target.device_jkt,
+            target.platform.as_str(),
+            target.token,
+            now
+        ],
+        |row| row.get(0),
+    )?;
     Ok(due)
 }
 

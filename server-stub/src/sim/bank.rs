@@ -6,24 +6,24 @@
 //! check the enrollment: it signs the enrollment id and nonce it was handed, and the server
 //! checks them when the phone submits the token.
 
+use crate::params;
+use crate::store::{Conn, OptionalRow, Sql};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::api;
 use sleutel_protocol::identity::{
     Bank, Evidence, IDENTITY_AUDIENCE, IDENTITY_TYP, IdentityClaims, IdentitySource,
 };
 use subtle::ConstantTimeEq;
 
-use crate::db::CachedStatements;
+use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{Params, PathId, RawBody};
 use crate::html::escape;
 use crate::server::{App, AppState};
 use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash};
-use crate::{clock, db};
 
 /// Lifetime of the identity tokens the banks hand out: long enough to return to the app and
 /// submit, short enough to be useless later (within the protocol's maximum).
@@ -129,12 +129,12 @@ struct StoredCard {
 /// token. Returns the enrollment id and the token.
 fn check_card_and_sign(
     app: &App,
-    conn: &mut Connection,
+    conn: &mut Conn<'_>,
     bank: Bank,
     form: &api::sim::BankAuthorize,
 ) -> Result<(String, String)> {
     let now = clock::now();
-    let tx = db::immediate(conn)?;
+    let tx = conn.immediate()?;
     let citizen_id =
         match check_debit_card(app, &tx, Some(bank), &form.card_number, &form.card_pin, now) {
             Ok(citizen_id) => citizen_id,
@@ -160,18 +160,18 @@ fn check_card_and_sign(
 /// ([`crate::sim::keep_counts`]).
 pub(crate) fn check_debit_card(
     app: &App,
-    tx: &Connection,
+    tx: &impl Sql,
     bank: Option<Bank>,
     card_number: &str,
     card_pin: &str,
     now: i64,
 ) -> Result<String> {
     let card = tx
-        .query_row_cached(
+        .query_row(
             "SELECT citizen_id, bank, kind, pin_salt, pin_hash, pin_failures,
                     blocked_at IS NOT NULL
              FROM cards WHERE number = ?1",
-            [card_number],
+            params![card_number],
             |row| {
                 Ok(StoredCard {
                     citizen_id: row.get(0)?,
@@ -200,15 +200,15 @@ pub(crate) fn check_debit_card(
         let failures = card.pin_failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
         let blocked_at = (failures >= max).then_some(now);
-        tx.execute_cached(
+        tx.execute(
             "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
             params![card_number, failures, blocked_at],
         )?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute_cached(
+    tx.execute(
         "UPDATE cards SET pin_failures = 0 WHERE number = ?1",
-        [card_number],
+        params![card_number],
     )?;
     Ok(card.citizen_id)
 }
@@ -218,7 +218,7 @@ pub(crate) fn check_debit_card(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mint_identity_token(
     app: &App,
-    conn: &Connection,
+    conn: &impl Sql,
     bank: Bank,
     citizen_id: &str,
     enrollment_id: &str,
@@ -227,18 +227,18 @@ pub(crate) fn mint_identity_token(
     exp: i64,
 ) -> Result<String> {
     let citizen = conn
-        .query_row_cached(
+        .query_row(
             "SELECT c.given_name, c.family_name, c.birthdate, c.national_register_number,
                     (SELECT number FROM cards WHERE citizen_id = c.id AND kind = 'debit')
              FROM citizens c WHERE c.id = ?1",
-            [citizen_id],
+            params![citizen_id],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?,
+                    row.get::<String>(0)?,
+                    row.get::<String>(1)?,
+                    row.get::<String>(2)?,
+                    row.get::<String>(3)?,
+                    row.get::<Option<String>>(4)?,
                 ))
             },
         )

@@ -4,20 +4,20 @@
 //! no phone can approve anything, and relying parties are refused. Activating a phone again (any
 //! source) lifts it.
 
+use crate::params;
+use crate::store::{OptionalRow, Sql};
 use axum::Json;
 use axum::extract::State;
-use rusqlite::{Connection, OptionalExtension, params};
 use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, IdentitySource};
 
-use crate::db::CachedStatements;
 use crate::enrollment::{CounterCheck, check_counter_activation};
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::{App, AppState};
 use crate::sim::citizens::citizen_identity;
 use crate::sim::{bank, eid, keep_counts};
-use crate::{clock, db, events};
+use crate::{clock, events};
 
 /// `POST /sim/block-my-key`.
 pub(crate) async fn block_my_key(
@@ -31,15 +31,15 @@ pub(crate) async fn block_my_key(
     state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let nrn = match proven_identity(app, &tx, source, &form, now) {
                 Ok(nrn) => nrn,
                 Err(e) => return keep_counts(tx, e),
             };
             let account: Option<String> = tx
-                .query_row_cached(
+                .query_row(
                     "SELECT id FROM accounts WHERE national_register_number = ?1",
-                    [&nrn],
+                    params![&nrn],
                     |row| row.get(0),
                 )
                 .optional()?;
@@ -48,7 +48,7 @@ pub(crate) async fn block_my_key(
                     "this person has no digital key".into(),
                 ));
             };
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
                  WHERE id = ?1",
                 params![account_id, now],
@@ -86,7 +86,7 @@ fn source_name(source: IdentitySource) -> &'static str {
 /// The national register number the form proves, through the source it names.
 fn proven_identity(
     app: &App,
-    tx: &Connection,
+    tx: &impl Sql,
     source: IdentitySource,
     form: &BlockMyKey,
     now: i64,
@@ -123,7 +123,7 @@ fn proven_identity(
             // Both factors, as for an activation: a wrong code counts on the link's code.
             return match check_counter_activation(app, tx, &token, &code, now)? {
                 CounterCheck::Proven { code_id, identity } => {
-                    tx.execute_cached(
+                    tx.execute(
                         "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
                         params![code_id, now],
                     )?;

@@ -2,21 +2,21 @@
 //! number, and two cards at one bank (a debit card that can prove an identity, and a credit card
 //! that cannot), and an eID card; each card has a random 4-digit PIN stored only as a salted hash.
 
+use crate::params;
+use crate::store::{Sql, Tx};
 use axum::Json;
 use axum::extract::State;
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{ErrorCode, Transaction, params};
 use sha2::Sha256;
 use sleutel_protocol::api::sim::{Card, Citizen, EidCard, NewCitizen};
 use sleutel_protocol::display;
 use sleutel_protocol::identity::{self, Bank, Date};
 use sleutel_protocol::limits::MAX_NAME_CHARS;
 
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::AppState;
-use crate::{clock, db, random};
+use crate::{clock, random};
 
 /// Digits of a card PIN.
 pub(crate) const CARD_PIN_DIGITS: usize = 4;
@@ -116,7 +116,7 @@ pub(crate) async fn create(
     let citizen = state
         .db(move |_, conn| {
             for _ in 0..MAX_INSERT_TRIES {
-                let tx = db::immediate(conn)?;
+                let tx = conn.immediate()?;
                 let citizen = made_up_citizen(&given_name, &family_name, birth, bank, valid_until)?;
                 match insert(&tx, &citizen) {
                     Ok(()) => {
@@ -124,8 +124,7 @@ pub(crate) async fn create(
                         return Ok(citizen);
                     }
                     // A colliding number: roll back and draw again.
-                    Err(ServerError::Database(e))
-                        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {}
+                    Err(ServerError::Database(e)) if e.is_unique_violation() => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -234,8 +233,8 @@ fn made_up_citizen(
     })
 }
 
-fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
-    tx.execute_cached(
+fn insert(tx: &Tx<'_>, citizen: &Citizen) -> Result<()> {
+    tx.execute(
         "INSERT INTO citizens (id, given_name, family_name, birthdate, national_register_number,
              bank, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -251,7 +250,7 @@ fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
     )?;
     for card in [&citizen.debit_card, &citizen.credit_card] {
         let salt = random::bytes::<PIN_SALT_BYTES>()?;
-        tx.execute_cached(
+        tx.execute(
             "INSERT INTO cards (number, citizen_id, bank, kind, pin_salt, pin_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -265,7 +264,7 @@ fn insert(tx: &Transaction<'_>, citizen: &Citizen) -> Result<()> {
         )?;
     }
     let salt = random::bytes::<PIN_SALT_BYTES>()?;
-    tx.execute_cached(
+    tx.execute(
         "INSERT INTO eid_cards (serial, citizen_id, valid_until, pin_salt, pin_hash)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -289,15 +288,12 @@ pub(crate) struct CitizenIdentity {
 }
 
 /// The identity of the citizen `citizen_id`.
-pub(crate) fn citizen_identity(
-    conn: &rusqlite::Connection,
-    citizen_id: &str,
-) -> Result<CitizenIdentity> {
-    use rusqlite::OptionalExtension;
-    conn.query_row_cached(
+pub(crate) fn citizen_identity(conn: &impl Sql, citizen_id: &str) -> Result<CitizenIdentity> {
+    use crate::store::OptionalRow;
+    conn.query_row(
         "SELECT given_name, family_name, birthdate, national_register_number
          FROM citizens WHERE id = ?1",
-        [citizen_id],
+        params![citizen_id],
         |row| {
             Ok(CitizenIdentity {
                 given_name: row.get(0)?,

@@ -5,22 +5,22 @@
 //! and link are valid together for `activation_code_ttl_secs` (14 days), work once, and are
 //! stored only as keyed hashes.
 
+use crate::params;
+use crate::store::{OptionalRow, Sql};
 use axum::Json;
 use axum::extract::State;
-use rusqlite::{OptionalExtension, params};
 use sleutel_protocol::api;
 use sleutel_protocol::api::sim::{ActivationCodeIssued, CounterActivation};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, ACTIVATION_TOKEN_BYTES};
 use sleutel_protocol::jose;
 
-use crate::db::CachedStatements;
+use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, RawBody};
 use crate::server::AppState;
 use crate::sim::citizens::citizen_identity;
 use crate::sim::outbox::send_email;
 use crate::sim::{check_email, identity_code};
-use crate::{clock, db};
 
 /// Issuer recorded for identities checked at the counter.
 pub(crate) const COUNTER_ISSUER: &str = "counter";
@@ -57,11 +57,11 @@ pub(crate) async fn activation(
     let issued = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let citizen_id: String = tx
-                .query_row_cached(
+                .query_row(
                     "SELECT id FROM citizens WHERE national_register_number = ?1",
-                    [&nrn],
+                    params![&nrn],
                     |row| row.get(0),
                 )
                 .optional()?
@@ -73,7 +73,7 @@ pub(crate) async fn activation(
             let random = zeroize::Zeroizing::new(crate::random::bytes::<ACTIVATION_TOKEN_BYTES>()?);
             let token = zeroize::Zeroizing::new(jose::b64(random.as_slice()));
             let expires_at = now + app.policy.activation_code_ttl_secs;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO identity_codes (id, kind, code_hash, link_hash, phone_number, email,
                      given_name, family_name, birthdate, national_register_number, issuer,
                      evidence_type, evidence_reference, created_at, expires_at)

@@ -7,22 +7,22 @@
 //! without look-alike characters, and stops working after `identity_code_max_failures` wrong
 //! tries. Only its keyed hash is stored. A new code for the same number replaces the earlier one.
 
+use crate::params;
+use crate::store::{OptionalRow, Sql};
 use axum::Json;
 use axum::extract::State;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sleutel_protocol::api::sim::{EidIdentification, IdentificationCodeIssued};
 use sleutel_protocol::identity::{self, Date, IDENTIFICATION_CODE_LENGTH};
 use sleutel_protocol::phone;
 use subtle::ConstantTimeEq;
 
-use crate::db::CachedStatements;
+use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId, RawBody};
 use crate::server::{App, AppState};
 use crate::sim::citizens::{CARD_PIN_DIGITS, card_pin_hash, citizen_identity};
 use crate::sim::{check_email, identity_code, keep_counts};
-use crate::{clock, db};
 
 /// Issuer recorded for identities the eID website proved.
 pub(crate) const EID_ISSUER: &str = "eid:website";
@@ -50,7 +50,7 @@ pub(crate) async fn identification(
     let issued = state
         .db(move |app, conn| {
             let now = clock::now();
-            let tx = db::immediate(conn)?;
+            let tx = conn.immediate()?;
             let citizen_id = match check_eid_card(app, &tx, &serial, &pin, now) {
                 Ok(id) => id,
                 Err(e) => return keep_counts(tx, e),
@@ -59,12 +59,12 @@ pub(crate) async fn identification(
             let code = identity_code(IDENTIFICATION_CODE_LENGTH)?;
             let expires_at = now + app.policy.identification_code_ttl_secs;
             // One live code per number: a new one replaces the earlier.
-            tx.execute_cached(
+            tx.execute(
                 "UPDATE identity_codes SET used_at = ?2
                  WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL",
                 params![phone_number, now],
             )?;
-            tx.execute_cached(
+            tx.execute(
                 "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
                      family_name, birthdate, national_register_number, issuer, evidence_type,
                      evidence_reference, created_at, expires_at)
@@ -100,26 +100,26 @@ pub(crate) async fn identification(
 /// policy's limit (the caller commits `tx` after that error: [`keep_counts`]).
 pub(crate) fn check_eid_card(
     app: &App,
-    tx: &Connection,
+    tx: &impl Sql,
     serial: &str,
     pin: &str,
     now: i64,
 ) -> Result<String> {
     let card = tx
-        .query_row_cached(
+        .query_row(
             "SELECT citizen_id, valid_until, pin_salt, pin_hash, pin_failures,
                     blocked_at IS NOT NULL, revoked_at IS NOT NULL
              FROM eid_cards WHERE serial = ?1",
-            [serial],
+            params![serial],
             |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Vec<u8>>(2)?,
-                    row.get::<_, Vec<u8>>(3)?,
-                    row.get::<_, u32>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, bool>(6)?,
+                    row.get::<String>(0)?,
+                    row.get::<String>(1)?,
+                    row.get::<Vec<u8>>(2)?,
+                    row.get::<Vec<u8>>(3)?,
+                    row.get::<u32>(4)?,
+                    row.get::<bool>(5)?,
+                    row.get::<bool>(6)?,
                 ))
             },
         )
@@ -141,15 +141,15 @@ pub(crate) fn check_eid_card(
     if !bool::from(card_pin_hash(&salt, pin)?.ct_eq(&stored)) {
         let failures = failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
-        tx.execute_cached(
+        tx.execute(
             "UPDATE eid_cards SET pin_failures = ?2, blocked_at = ?3 WHERE serial = ?1",
             params![serial, failures, (failures >= max).then_some(now)],
         )?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute_cached(
+    tx.execute(
         "UPDATE eid_cards SET pin_failures = 0 WHERE serial = ?1",
-        [serial],
+        params![serial],
     )?;
     Ok(citizen_id)
 }
@@ -167,7 +167,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<Revoked>> {
     state
         .db(move |_, conn| {
-            let changed = conn.execute_cached(
+            let changed = conn.execute(
                 "UPDATE eid_cards SET revoked_at = COALESCE(revoked_at, ?2) WHERE serial = ?1",
                 params![serial, clock::now()],
             )?;

@@ -6,11 +6,11 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use rusqlite::Transaction;
 use sleutel_protocol::api;
 
 use crate::error::{Result, ServerError};
 use crate::server::AppState;
+use crate::store::Tx;
 
 pub(crate) mod bank;
 pub(crate) mod block;
@@ -42,7 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// Ends `tx` after a refusal. A refusal that counted something (a wrong card PIN, a wrong code,
 /// a card or code blocked by that count) keeps the count, so the limit holds across calls;
 /// any other refusal rolls everything back.
-pub(crate) fn keep_counts<T>(tx: Transaction<'_>, e: ServerError) -> Result<T> {
+pub(crate) fn keep_counts<T>(tx: Tx<'_>, e: ServerError) -> Result<T> {
     if matches!(
         e,
         ServerError::WrongCardPin { .. }

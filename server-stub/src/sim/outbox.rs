@@ -1,20 +1,20 @@
 //! What the server "sent": the SMS outbox (per phone number), the e-mail outbox (per address)
 //! and the push outbox (per account), read by the harness in place of a real inbox.
 
+use crate::params;
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use rusqlite::params;
 use sleutel_protocol::api::PushMessage;
 use sleutel_protocol::api::sim::{
     EmailMessage, EmailOutbox, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox,
 };
 use sleutel_protocol::phone;
 
-use crate::db::CachedStatements;
 use crate::error::{Result, ServerError};
 use crate::extract::Params;
 use crate::server::AppState;
+use crate::store::Sql;
 
 /// Messages returned per outbox read at most; a reader pages on with `after`.
 pub(crate) const MAX_OUTBOX_MESSAGES: i64 = 100;
@@ -25,11 +25,17 @@ pub(crate) const MAX_OUTBOX_MESSAGES: i64 = 100;
 pub(crate) const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
 
 /// Deletes outbox messages older than [`OUTBOX_RETENTION_SECS`]; returns how many.
-pub(crate) fn purge(conn: &rusqlite::Connection, now: i64) -> Result<usize> {
+pub(crate) fn purge(conn: &impl Sql, now: i64) -> Result<usize> {
     let before = now - OUTBOX_RETENTION_SECS;
-    let mut deleted = conn.execute_cached("DELETE FROM sms_outbox WHERE sent_at < ?1", [before])?;
-    deleted += conn.execute_cached("DELETE FROM email_outbox WHERE sent_at < ?1", [before])?;
-    deleted += conn.execute_cached("DELETE FROM push_outbox WHERE created_at < ?1", [before])?;
+    let mut deleted = conn.execute("DELETE FROM sms_outbox WHERE sent_at < ?1", params![before])?;
+    deleted += conn.execute(
+        "DELETE FROM email_outbox WHERE sent_at < ?1",
+        params![before],
+    )?;
+    deleted += conn.execute(
+        "DELETE FROM push_outbox WHERE created_at < ?1",
+        params![before],
+    )?;
     Ok(deleted)
 }
 
@@ -41,20 +47,20 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare_cached(
+            Ok(conn.query_map(
                 "SELECT phone_number, text, sent_at FROM
                      (SELECT seq, phone_number, text, sent_at FROM sms_outbox
                       WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2)
                  ORDER BY seq",
-            )?;
-            let rows = statement.query_map(params![number, MAX_OUTBOX_MESSAGES], |row| {
-                Ok(SmsMessage {
-                    phone_number: row.get(0)?,
-                    text: row.get(1)?,
-                    sent_at: row.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                params![number, MAX_OUTBOX_MESSAGES],
+                |row| {
+                    Ok(SmsMessage {
+                        phone_number: row.get(0)?,
+                        text: row.get(1)?,
+                        sent_at: row.get(2)?,
+                    })
+                },
+            )?)
         })
         .await?;
     Ok(Json(SmsOutbox { messages }))
@@ -62,13 +68,13 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
 
 /// Puts an e-mail in the outbox (the simulator's mail server).
 pub(crate) fn send_email(
-    conn: &rusqlite::Connection,
+    conn: &impl Sql,
     email: &str,
     subject: &str,
     text: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute_cached(
+    conn.execute(
         "INSERT INTO email_outbox (email, subject, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
         params![email, subject, text, now],
     )?;
@@ -82,21 +88,21 @@ pub(crate) async fn email(State(state): State<AppState>, uri: Uri) -> Result<Jso
     let address = crate::sim::check_email(params.required("email")?)?;
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare_cached(
+            Ok(conn.query_map(
                 "SELECT email, subject, text, sent_at FROM
                      (SELECT seq, email, subject, text, sent_at FROM email_outbox
                       WHERE email = ?1 ORDER BY seq DESC LIMIT ?2)
                  ORDER BY seq",
-            )?;
-            let rows = statement.query_map(params![address, MAX_OUTBOX_MESSAGES], |row| {
-                Ok(EmailMessage {
-                    email: row.get(0)?,
-                    subject: row.get(1)?,
-                    text: row.get(2)?,
-                    sent_at: row.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                params![address, MAX_OUTBOX_MESSAGES],
+                |row| {
+                    Ok(EmailMessage {
+                        email: row.get(0)?,
+                        subject: row.get(1)?,
+                        text: row.get(2)?,
+                        sent_at: row.get(3)?,
+                    })
+                },
+            )?)
         })
         .await?;
     Ok(Json(EmailOutbox { messages }))
@@ -115,12 +121,11 @@ pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json
     };
     let messages = state
         .db(move |_, conn| {
-            let mut statement = conn.prepare_cached(
+            Ok(conn.query_map(
                 "SELECT seq, account_id, request_id FROM push_outbox
                  WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows =
-                statement.query_map(params![account_id, after, MAX_OUTBOX_MESSAGES], |row| {
+                params![account_id, after, MAX_OUTBOX_MESSAGES],
+                |row| {
                     Ok(PushOutboxEntry {
                         seq: row.get(0)?,
                         message: PushMessage {
@@ -128,8 +133,8 @@ pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json
                             request_id: row.get(2)?,
                         },
                     })
-                })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                },
+            )?)
         })
         .await?;
     Ok(Json(PushOutbox { messages }))

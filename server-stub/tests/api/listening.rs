@@ -11,6 +11,7 @@ fn config(dir: &tempfile::TempDir, listen: SocketAddr, policy: Policy) -> Server
     ServerConfig {
         listen,
         db_path: dir.path().join("server.db"),
+        database_url: None,
         public_url: None,
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy,

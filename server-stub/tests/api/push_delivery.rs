@@ -900,6 +900,7 @@ async fn start_error(push: PushConfig) -> StartError {
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         db_path: dir.path().join("server.db"),
+        database_url: None,
         public_url: None,
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy: Policy::default(),

@@ -1,5 +1,5 @@
-//! The SQLite database: opening (with a clear error for a corrupt or foreign file), the versioned
-//! schema, and the one connection every request uses in turn.
+//! The SQLite store: opening (with a clear error for a corrupt or foreign file), the versioned
+//! schema, the one connection every request uses in turn, and running statements on it.
 //!
 //! One connection, not a pool: SQLite lets one writer in at a time, and nearly every request
 //! here writes, so several connections only queued on the file lock, slept in SQLite's busy
@@ -16,9 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, Transaction, TransactionBehavior};
+use rusqlite::types::ValueRef as SqliteValue;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
+use super::DbError;
+use super::value::{Params, Row, RowInner, ValueRef};
 use crate::error::{Result, ServerError, StartError};
 
 /// How long a connection waits for another writer before giving up. Transactions here are
@@ -35,34 +38,34 @@ pub(crate) const APPLICATION_ID: i32 = 0x534C_5356;
 
 /// The schema, one entry per version. Never edit a released entry: add a new one.
 const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("schema/v1.sql")),
-    M::up(include_str!("schema/v2.sql")),
-    M::up(include_str!("schema/v3.sql")),
-    M::up(include_str!("schema/v4.sql")),
-    M::up(include_str!("schema/v5.sql")),
-    M::up(include_str!("schema/v6.sql")),
-    M::up(include_str!("schema/v7.sql")),
-    M::up(include_str!("schema/v8.sql")),
-    M::up(include_str!("schema/v9.sql")),
-    M::up(include_str!("schema/v10.sql")),
-    M::up(include_str!("schema/v11.sql")),
-    M::up(include_str!("schema/v12.sql")),
-    M::up(include_str!("schema/v13.sql")),
-    M::up(include_str!("schema/v14.sql")),
-    M::up(include_str!("schema/v15.sql")),
-    M::up(include_str!("schema/v16.sql")),
+    M::up(include_str!("schema/sqlite/v1.sql")),
+    M::up(include_str!("schema/sqlite/v2.sql")),
+    M::up(include_str!("schema/sqlite/v3.sql")),
+    M::up(include_str!("schema/sqlite/v4.sql")),
+    M::up(include_str!("schema/sqlite/v5.sql")),
+    M::up(include_str!("schema/sqlite/v6.sql")),
+    M::up(include_str!("schema/sqlite/v7.sql")),
+    M::up(include_str!("schema/sqlite/v8.sql")),
+    M::up(include_str!("schema/sqlite/v9.sql")),
+    M::up(include_str!("schema/sqlite/v10.sql")),
+    M::up(include_str!("schema/sqlite/v11.sql")),
+    M::up(include_str!("schema/sqlite/v12.sql")),
+    M::up(include_str!("schema/sqlite/v13.sql")),
+    M::up(include_str!("schema/sqlite/v14.sql")),
+    M::up(include_str!("schema/sqlite/v15.sql")),
+    M::up(include_str!("schema/sqlite/v16.sql")),
 ];
 
 /// The database: its path and its connection (`None` once closed).
 #[derive(Debug)]
-pub(crate) struct Db {
+pub(crate) struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Option<Connection>>,
-    /// How many long jobs ([`Db::with_conn_long`]) wait for or hold the connection.
+    /// How many long jobs ([`SqliteStore::with_conn_long`]) wait for or hold the connection.
     long_work: AtomicUsize,
 }
 
-impl Db {
+impl SqliteStore {
     /// Opens (or creates, with mode 0600) the database at `path`, checks that it is ours and
     /// intact, and migrates it to the latest schema.
     pub(crate) fn open(path: &Path) -> Result<Self, StartError> {
@@ -78,11 +81,15 @@ impl Db {
         .map_err(|e| unusable(format!("cannot open: {e}")))?;
         configure(&conn).map_err(|e| unusable(describe_open_error(&e)))?;
         check_is_ours(&conn).map_err(|e| match e {
-            StartError::Fault(ServerError::Database(e)) => unusable(describe_open_error(&e)),
+            StartError::Fault(ServerError::Database(DbError::Sqlite(e))) => {
+                unusable(describe_open_error(&e))
+            }
             other => other,
         })?;
         check_integrity(&conn).map_err(|e| match e {
-            StartError::Fault(ServerError::Database(e)) => unusable(describe_open_error(&e)),
+            StartError::Fault(ServerError::Database(DbError::Sqlite(e))) => {
+                unusable(describe_open_error(&e))
+            }
             other => other,
         })?;
         // WAL lets readers proceed while one writer commits; it is a property of the file.
@@ -105,7 +112,7 @@ impl Db {
     }
 
     /// Runs `f` with the connection, waiting for the work before it (blocking: call from a
-    /// blocking thread, or see [`Db::hold_unless_long`]). After [`Db::close`], `f` gets a new
+    /// blocking thread, or see [`SqliteStore::hold_unless_long`]). After [`SqliteStore::close`], `f` gets a new
     /// connection of its own.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         Held {
@@ -115,8 +122,8 @@ impl Db {
         .run(f)
     }
 
-    /// [`Db::with_conn`] for work that may hold the connection long (a purge of everything
-    /// that expired): while it waits for or holds the connection, [`Db::hold_unless_long`]
+    /// [`SqliteStore::with_conn`] for work that may hold the connection long (a purge of everything
+    /// that expired): while it waits for or holds the connection, [`SqliteStore::hold_unless_long`]
     /// gives up at once instead of waiting for it.
     pub(crate) fn with_conn_long<T>(
         &self,
@@ -136,8 +143,8 @@ impl Db {
     }
 
     /// The connection, waiting for the short work before it; `None` at once while long work
-    /// ([`Db::with_conn_long`]) waits for or holds it, for the caller to wait with
-    /// [`Db::with_conn`] on a thread where waiting blocks nothing else.
+    /// ([`SqliteStore::with_conn_long`]) waits for or holds it, for the caller to wait with
+    /// [`SqliteStore::with_conn`] on a thread where waiting blocks nothing else.
     pub(crate) fn hold_unless_long(&self) -> Option<Held<'_>> {
         if self.long_work.load(Ordering::SeqCst) > 0 {
             return None;
@@ -197,11 +204,11 @@ impl Db {
 /// The connection, held: nobody else uses it until this is dropped.
 pub(crate) struct Held<'a> {
     guard: MutexGuard<'a, Option<Connection>>,
-    db: &'a Db,
+    db: &'a SqliteStore,
 }
 
 impl Held<'_> {
-    /// Runs `f` with the connection (a new one of its own after [`Db::close`]).
+    /// Runs `f` with the connection (a new one of its own after [`SqliteStore::close`]).
     pub(crate) fn run<T>(mut self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let Some(conn) = self.guard.as_mut() else {
             drop(self.guard);
@@ -211,44 +218,79 @@ impl Held<'_> {
     }
 }
 
-/// Starts a `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so the reads that
-/// decide a write cannot go stale before the write.
-pub(crate) fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-}
-
 /// Statements kept prepared per connection: more than the server's distinct statement texts
 /// (about 150), so a statement is parsed once per connection and never again.
 pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 256;
 
-/// `execute` and `query_row` through the connection's statement cache. Parsing and planning a
-/// statement costs more than running most of ours, and every statement here is one of a fixed
-/// set of texts (values are always bound, never formatted in), so each is parsed once per
-/// connection.
-pub(crate) trait CachedStatements {
-    /// [`Connection::execute`] with a cached statement.
-    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    /// [`Connection::query_row`] with a cached statement.
-    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T>;
+// Every statement goes through the connection's statement cache: parsing and planning a
+// statement costs more than running most of ours, and every statement here is one of a fixed
+// set of texts (values are always bound, never formatted in), so each is parsed once per
+// connection.
+
+/// Runs a statement; the rows it changed.
+pub(super) fn execute(conn: &Connection, sql: &str, params: &Params<'_>) -> Result<usize, DbError> {
+    Ok(conn.prepare_cached(sql)?.execute(bind(params))?)
 }
 
-impl CachedStatements for Connection {
-    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
+/// The first row of a query, converted by `f`.
+pub(super) fn query_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &Params<'_>,
+    f: impl FnOnce(&Row<'_>) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(bind(params))?;
+    match rows.next()? {
+        Some(row) => f(&Row(RowInner::Sqlite(row))),
+        None => Err(DbError::NoRow),
     }
+}
 
-    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(params, f)
+/// Every row of a query, converted by `f`.
+pub(super) fn query_map<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &Params<'_>,
+    mut f: impl FnMut(&Row<'_>) -> Result<T, DbError>,
+) -> Result<Vec<T>, DbError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(bind(params))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(&Row(RowInner::Sqlite(row)))?);
+    }
+    Ok(out)
+}
+
+fn bind<'a>(params: &'a Params<'a>) -> impl rusqlite::Params + 'a {
+    rusqlite::params_from_iter(params.iter().map(|p| Bound(p.value())))
+}
+
+/// A parameter as SQLite binds it.
+struct Bound<'a>(ValueRef<'a>);
+
+impl rusqlite::ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self.0 {
+            ValueRef::Null => SqliteValue::Null,
+            ValueRef::Integer(i) => SqliteValue::Integer(i),
+            ValueRef::Real(r) => SqliteValue::Real(r),
+            ValueRef::Text(t) => SqliteValue::Text(t.as_bytes()),
+            ValueRef::Blob(b) => SqliteValue::Blob(b),
+        }))
+    }
+}
+
+/// A column's value as the rest of the store reads it. SQLite text is UTF-8 here (the server
+/// writes nothing else); a column that is not is read as bytes and refused by text readers.
+pub(super) fn value_ref(value: SqliteValue<'_>) -> ValueRef<'_> {
+    match value {
+        SqliteValue::Null => ValueRef::Null,
+        SqliteValue::Integer(i) => ValueRef::Integer(i),
+        SqliteValue::Real(r) => ValueRef::Real(r),
+        SqliteValue::Text(t) => std::str::from_utf8(t).map_or(ValueRef::Blob(t), ValueRef::Text),
+        SqliteValue::Blob(b) => ValueRef::Blob(b),
     }
 }
 
@@ -289,7 +331,7 @@ fn check_is_ours(conn: &Connection) -> Result<(), StartError> {
         return Ok(());
     }
     let objects: i64 =
-        conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
     if app_id == 0 && objects == 0 {
         return Ok(());
     }
@@ -352,20 +394,20 @@ mod tests {
     fn a_new_file_is_created_private_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        Db::open(&path).unwrap().close();
+        SqliteStore::open(&path).unwrap().close();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(Db::open(&path).is_ok());
+        assert!(SqliteStore::open(&path).is_ok());
     }
 
     #[test]
     fn a_transaction_left_open_is_rolled_back_before_the_next_request() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let db = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let insert = "INSERT INTO secrets (name, value, created_at) VALUES ('left', x'00', 0)";
         db.with_conn(|conn| Ok(conn.execute_batch(&format!("BEGIN IMMEDIATE; {insert};"))?))
             .unwrap();
@@ -379,7 +421,7 @@ mod tests {
 
         let (open, kept): (bool, i64) = db
             .with_conn(|conn| {
-                let kept = conn.query_row_cached(
+                let kept = conn.query_row(
                     "SELECT count(*) FROM secrets WHERE name = 'left'",
                     [],
                     |row| row.get(0),
@@ -394,7 +436,7 @@ mod tests {
     #[test]
     fn long_work_that_panics_leaves_requests_on_the_connection() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let db = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             db.with_conn_long(|_| -> Result<()> { panic!("a purge fails half-way") })
         }));
@@ -406,7 +448,7 @@ mod tests {
     #[test]
     fn the_schema_marks_the_file_as_ours() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let db = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let app_id: i32 = db
             .with_conn(|conn| Ok(conn.pragma_query_value(None, "application_id", |r| r.get(0))?))
             .unwrap();
@@ -434,7 +476,7 @@ mod tests {
         .unwrap();
         drop(conn);
 
-        let db = Db::open(&path).unwrap();
+        let db = SqliteStore::open(&path).unwrap();
 
         let keys: Vec<Option<String>> = db
             .with_conn(|conn| {
@@ -471,7 +513,7 @@ mod tests {
         .unwrap();
         drop(conn);
 
-        let db = Db::open(&path).unwrap();
+        let db = SqliteStore::open(&path).unwrap();
 
         let rows: Vec<(String, i64, i64, i64)> = db
             .with_conn(|conn| {
@@ -502,7 +544,7 @@ mod tests {
             .to_latest(&mut conn)
             .unwrap();
         let insert = |conn: &Connection, id: &str, code: &[u8], link: Option<&[u8]>| {
-            conn.execute_cached(
+            conn.execute(
                 "INSERT INTO identity_codes (id, kind, code_hash, email, given_name, family_name,
                      birthdate, national_register_number, issuer, evidence_type,
                      evidence_reference, created_at, expires_at)
@@ -511,7 +553,7 @@ mod tests {
                 rusqlite::params![id, code],
             )?;
             if let Some(link) = link {
-                conn.execute_cached(
+                conn.execute(
                     "UPDATE identity_codes SET link_hash = ?2 WHERE id = ?1",
                     rusqlite::params![id, link],
                 )?;
@@ -521,10 +563,10 @@ mod tests {
         insert(&conn, "old", b"c0", None).unwrap();
         drop(conn);
 
-        let db = Db::open(&path).unwrap();
+        let db = SqliteStore::open(&path).unwrap();
 
         db.with_conn(|conn| {
-            let link: Option<Vec<u8>> = conn.query_row_cached(
+            let link: Option<Vec<u8>> = conn.query_row(
                 "SELECT link_hash FROM identity_codes WHERE id = 'old'",
                 [],
                 |row| row.get(0),
@@ -542,7 +584,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
-        let err = Db::open(&garbage).unwrap_err();
+        let err = SqliteStore::open(&garbage).unwrap_err();
         assert!(matches!(err, StartError::DatabaseUnusable { .. }), "{err}");
         assert!(err.to_string().contains("not a SQLite database"), "{err}");
 
@@ -551,7 +593,7 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE photos (id INTEGER);")
             .unwrap();
-        let err = Db::open(&foreign).unwrap_err();
+        let err = SqliteStore::open(&foreign).unwrap_err();
         assert!(err.to_string().contains("another program"), "{err}");
     }
 }
