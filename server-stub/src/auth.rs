@@ -140,7 +140,8 @@ fn is_known_key(conn: &impl Sql, jkt: &str) -> Result<bool> {
 /// for the same key. Expired ids are purged by the housekeeping task.
 pub(crate) fn record_proof(conn: &impl Sql, jkt: &str, jti: &str, now: i64) -> Result<()> {
     let inserted = conn.execute(
-        "INSERT OR IGNORE INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
         params![jkt, jti, now + PROOF_REMEMBER_SECS],
     )?;
     if inserted == 0 {

@@ -152,7 +152,8 @@ fn window(
     now: i64,
 ) -> Result<(u32, Option<i64>)> {
     let (count, oldest): (i64, Option<i64>) = conn.query_row(
-        "SELECT coalesce(sum(count), 0), min(at) FROM rate_counts WHERE bucket = ?1 AND at > ?2",
+        "SELECT CAST(coalesce(sum(count), 0) AS BIGINT), min(at) FROM rate_counts
+         WHERE bucket = ?1 AND at > ?2",
         params![bucket.name(), now - limit.window_secs],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
@@ -189,7 +190,9 @@ pub(crate) fn record(conn: &impl Sql, bucket: Bucket<'_>, limit: Limit, now: i64
     conn.execute(
         "INSERT INTO rate_counts (bucket, at, count, expires_at) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT (bucket, at) DO UPDATE
-         SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)",
+         SET count = rate_counts.count + 1,
+             expires_at = CASE WHEN rate_counts.expires_at > excluded.expires_at
+                               THEN rate_counts.expires_at ELSE excluded.expires_at END",
         params![bucket.name(), now, now + limit.window_secs],
     )?;
     Ok(())

@@ -242,6 +242,13 @@ async fn launch(
     app_links: &AppLinksConfig,
     port: Option<u16>,
 ) -> Result<RunningServer> {
+    // `RUST_LOG=...` shows the server's log in a test's output (the first server installs it).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let config = ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
         db_path: db_path(dir),

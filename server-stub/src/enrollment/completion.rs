@@ -50,7 +50,7 @@ pub(super) async fn complete(
                 // ask again for a lost answer.
                 tx.execute(
                     "UPDATE enrollments SET step = 'done', account_id = ?2,
-                         expires_at = max(expires_at, ?3)
+                         expires_at = CASE WHEN expires_at > ?3 THEN expires_at ELSE ?3 END
                      WHERE id = ?1",
                     params![enrollment.id, account_id, now + COMPLETION_REPEAT_SECS],
                 )?;

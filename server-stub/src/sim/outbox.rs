@@ -50,7 +50,7 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
             Ok(conn.query_map(
                 "SELECT phone_number, text, sent_at FROM
                      (SELECT seq, phone_number, text, sent_at FROM sms_outbox
-                      WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2)
+                      WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2) AS latest
                  ORDER BY seq",
                 params![number, MAX_OUTBOX_MESSAGES],
                 |row| {
@@ -91,7 +91,7 @@ pub(crate) async fn email(State(state): State<AppState>, uri: Uri) -> Result<Jso
             Ok(conn.query_map(
                 "SELECT email, subject, text, sent_at FROM
                      (SELECT seq, email, subject, text, sent_at FROM email_outbox
-                      WHERE email = ?1 ORDER BY seq DESC LIMIT ?2)
+                      WHERE email = ?1 ORDER BY seq DESC LIMIT ?2) AS latest
                  ORDER BY seq",
                 params![address, MAX_OUTBOX_MESSAGES],
                 |row| {

@@ -34,7 +34,7 @@ pub enum DbError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL refused or failed, or the connection to it broke.
-    #[error("{0}")]
+    #[error("{}", postgres::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No connection could be had from the pool in time.
     #[error("no database connection: {0}")]

@@ -493,6 +493,18 @@ pub(super) fn column<T>(
     f(value.unwrap_or(ValueRef::Null))
 }
 
+/// What went wrong, with PostgreSQL's own message and SQLSTATE (the driver's `Display` says
+/// only "db error"). Messages name tables, columns and constraints, never bound values.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("PostgreSQL {}: {}", db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// Whether PostgreSQL refused the work for a conflict with concurrent work.
 pub(super) fn is_conflict(e: &tokio_postgres::Error) -> bool {
     matches!(
