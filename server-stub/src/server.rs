@@ -147,10 +147,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let database = config.database();
     let policy = config.policy.clone();
-    let runtime = tokio::runtime::Handle::current();
     let (store, keys) =
         tokio::task::spawn_blocking(move || -> Result<(Store, Keys), StartError> {
-            let store = Store::open(&database, &runtime)?;
+            let store = Store::open(&database)?;
             let keys = Keys::load_or_create(&store)?;
             // Whatever expired while the server was down goes before it serves; the housekeeping
             // task repeats this every minute.

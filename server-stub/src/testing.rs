@@ -5,21 +5,32 @@
 //! A deployed server is built without it, so none of this is part of its API.
 
 use crate::params;
-use crate::store::{DbError, OptionalRow, Sql};
+use crate::store::{Conn, DbError, OptionalRow, Sql};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::Jwk;
 
-use crate::error::Result;
+use crate::error::{Result, ServerError};
 use crate::requests::Status;
 use crate::server::RunningServer;
 use crate::sim;
 
 impl RunningServer {
+    /// Runs `work` with the server's database on a thread of its own: a test calls these hooks
+    /// from its async runtime, which may be the one serving the server (and its connections),
+    /// and must not block it.
+    fn work<T: Send>(&self, work: impl Fn(&mut Conn<'_>) -> Result<T> + Sync) -> Result<T> {
+        let store = &self.state.store;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| store.run(&work))
+                .join()
+                .unwrap_or_else(|_| Err(ServerError::Internal("a test hook panicked".into())))
+        })
+    }
+
     /// The history of `account_id` as `(event, detail, at)`, oldest first.
     pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-        self.state
-            .store
-            .run(|conn| account_events(conn, account_id))
+        self.work(|conn| account_events(conn, account_id))
     }
 
     /// The QR link that the sign-in session whose cookie value is `session_id` shows
@@ -27,23 +38,14 @@ impl RunningServer {
     /// live session. Tests cannot read the QR image; this is the link it encodes.
     pub fn sign_in_qr_link(&self, session_id: &str, steps_back: i64) -> Result<Option<String>> {
         let url = self.url();
-        self.state
-            .store
-            .run(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
+        self.work(|conn| crate::oidc::qr_link_of_session(conn, &url, session_id, steps_back))
     }
 
-    /// Holds the database connection for `duration` (blocking the calling thread), as a long
-    /// purge or another process's lock would (SQLite only: PostgreSQL has no one connection).
+    /// Holds the database for `duration` (blocking the calling thread), as a long purge or
+    /// another process's lock would: SQLite's one connection, or every connection of the
+    /// PostgreSQL pool.
     pub fn hold_database(&self, duration: std::time::Duration) -> Result<()> {
-        self.state.store.run_long(|conn| match conn {
-            crate::store::Conn::Sqlite(_) => {
-                std::thread::sleep(duration);
-                Ok(())
-            }
-            crate::store::Conn::Postgres(_) => Err(crate::error::ServerError::Internal(
-                "only the SQLite store has one connection to hold".into(),
-            )),
-        })
+        self.state.store.hold(duration)
     }
 
     /// Whether the server stores in PostgreSQL (else in its SQLite file).
@@ -55,7 +57,7 @@ impl RunningServer {
     /// and returns every row's columns as text (`None` for NULL; integers in decimal, bytes in
     /// hex). For tests that look at or set up what no route shows.
     pub fn sql(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<Option<String>>>> {
-        self.state.store.run(|conn| {
+        self.work(|conn| {
             let bound: Vec<&dyn crate::store::Param> = params
                 .iter()
                 .map(|p| p as &dyn crate::store::Param)
@@ -63,6 +65,19 @@ impl RunningServer {
             Ok(conn.query_map(sql, &bound, |row| {
                 (0..row.len()).map(|index| row.shown(index)).collect()
             })?)
+        })
+    }
+
+    /// Runs the statement `sql` (portable: `?N` parameters) against the server's database and
+    /// returns the number of rows it changed. For tests that set up what no route can (a time
+    /// moved into the past).
+    pub fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize> {
+        self.work(|conn| {
+            let bound: Vec<&dyn crate::store::Param> = params
+                .iter()
+                .map(|p| p as &dyn crate::store::Param)
+                .collect();
+            Ok(conn.execute(sql, &bound)?)
         })
     }
 
@@ -74,7 +89,7 @@ impl RunningServer {
     /// The evidence the server keeps of one request (the signed action request and the phone's
     /// signed answer), found by `lookup`; `None` once purged or for an unknown id.
     pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-        self.state.store.run(|conn| evidence(conn, lookup))
+        self.work(|conn| evidence(conn, lookup))
     }
 
     /// An identity token signed by `bank`'s trusted key for an existing simulated citizen, with
@@ -89,7 +104,7 @@ impl RunningServer {
         exp: i64,
     ) -> Result<String> {
         let app = &self.state;
-        app.store.run(|conn| {
+        self.work(|conn| {
             sim::bank::mint_identity_token(
                 app,
                 conn,
@@ -164,6 +179,30 @@ pub enum SqlValue {
     Text(String),
     /// Bytes.
     Bytes(Vec<u8>),
+}
+
+impl From<&str> for SqlValue {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+
+impl From<&String> for SqlValue {
+    fn from(value: &String) -> Self {
+        Self::Text(value.clone())
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<i64> for SqlValue {
+    fn from(value: i64) -> Self {
+        Self::Integer(value)
+    }
 }
 
 impl crate::store::Param for SqlValue {

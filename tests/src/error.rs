@@ -54,12 +54,6 @@ impl HarnessError {
     }
 }
 
-impl From<rusqlite::Error> for HarnessError {
-    fn from(e: rusqlite::Error) -> Self {
-        HarnessError::Database(e.to_string())
-    }
-}
-
 impl From<reqwest::Error> for HarnessError {
     fn from(e: reqwest::Error) -> Self {
         HarnessError::Http(e.to_string())

@@ -4,19 +4,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use sleutel_server::{
-    AppLinksConfig, Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig,
+    AppLinksConfig, Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig, SqlValue,
 };
 
 use crate::rp::{ClientKey, RelyingParty};
 use crate::sim::SimClient;
 use crate::{HarnessError, Result, http_client};
-
-/// How long a test's connection to the database waits for the running server's write lock: a
-/// request holds it for milliseconds, so this only matters on a loaded machine.
-const DB_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// The environment variable that makes every in-process server store in PostgreSQL: the URL
 /// of a cluster where the tests may create databases (`scripts/with-postgres` sets it). Each
@@ -131,23 +126,50 @@ impl InProcessServer {
         db_path(&self.dir)
     }
 
-    /// A connection to the server's database, for what no HTTP call shows (rows left behind) or
-    /// can do (moving a stored time into the past).
-    pub fn db(&self) -> Result<rusqlite::Connection> {
-        let conn = rusqlite::Connection::open(self.db_path())?;
-        conn.busy_timeout(DB_BUSY_WAIT)?;
-        Ok(conn)
+    /// Runs the statement `sql` (portable SQL, `?N` parameters) against the server's
+    /// database, SQLite or PostgreSQL, and returns the rows it changed.
+    pub fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize> {
+        self.server
+            .sql_execute(sql, params)
+            .map_err(|e| HarnessError::Server(e.to_string()))
+    }
+
+    /// The rows of the query `sql` against the server's database, every column as text
+    /// (`None` for NULL; integers in decimal, bytes in hex).
+    pub fn sql_rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<Option<String>>>> {
+        self.server
+            .sql(sql, params)
+            .map_err(|e| HarnessError::Server(e.to_string()))
+    }
+
+    /// The first column of the first row of the query `sql`, parsed: `None` when there is
+    /// no row or the value is NULL.
+    pub fn sql_value<T: std::str::FromStr>(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<T>> {
+        let rows = self.sql_rows(sql, params)?;
+        match rows
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next())
+            .flatten()
+        {
+            None => Ok(None),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| HarnessError::Server(format!("unexpected value {text:?}"))),
+        }
     }
 
     /// The number of rows of `table`. The name goes into the SQL text, so it must come from the
     /// test itself, never from input.
     pub fn rows(&self, table: &str) -> Result<i64> {
-        let count = self
-            .db()?
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })?;
-        Ok(count)
+        Ok(self
+            .sql_value(&format!("SELECT count(*) FROM {table}"), &[])?
+            .unwrap_or(0))
     }
 
     /// The server's base URL.

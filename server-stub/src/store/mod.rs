@@ -23,9 +23,10 @@ pub(crate) use value::{FromValue, Param, Params, Row, ValueRef};
 use crate::error::{Result, StartError};
 
 /// How often a unit of work runs when PostgreSQL refuses it for a conflict with a concurrent
-/// one (a serialization failure or a deadlock): conflicts here are between a handful of
-/// requests on one account, so a few tries settle them; past that the request fails as busy.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
+/// one (a serialization failure or a deadlock). Conflicts are between requests on one account
+/// or one rate-limit count; with pauses growing to 64 ms, eight tries settle a burst of dozens
+/// of such requests; past that the request fails as busy.
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 /// A failure of the database or of a value read from it.
 #[derive(Debug, thiserror::Error)]
@@ -264,17 +265,12 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    /// Opens (creating, checking and migrating as needed) the store. PostgreSQL is reached
-    /// through `runtime`, which then runs its connections.
-    pub(crate) fn open(
-        database: &Database,
-        runtime: &tokio::runtime::Handle,
-    ) -> Result<Self, StartError> {
+    /// Opens (creating, checking and migrating as needed) the store. Blocking: call from a
+    /// thread that is not driving async tasks.
+    pub(crate) fn open(database: &Database) -> Result<Self, StartError> {
         match database {
             Database::Sqlite(path) => Ok(Self::Sqlite(sqlite::SqliteStore::open(path)?)),
-            Database::Postgres(url) => Ok(Self::Postgres(Arc::new(postgres::PgStore::open(
-                url, runtime,
-            )?))),
+            Database::Postgres(url) => Ok(Self::Postgres(Arc::new(postgres::PgStore::open(url)?))),
         }
     }
 
@@ -323,6 +319,19 @@ impl Store {
         match self {
             Self::Sqlite(store) => store.close(),
             Self::Postgres(store) => store.close(),
+        }
+    }
+
+    /// Holds the database for `duration` (blocking the calling thread): SQLite's one connection
+    /// as long work, or every connection of PostgreSQL's pool. For tests of what still answers.
+    #[cfg(feature = "testing")]
+    pub(crate) fn hold(&self, duration: std::time::Duration) -> Result<()> {
+        match self {
+            Self::Sqlite(store) => store.with_conn_long(|_| {
+                std::thread::sleep(duration);
+                Ok(())
+            }),
+            Self::Postgres(store) => store.hold_all(duration),
         }
     }
 

@@ -41,10 +41,25 @@ const MIGRATIONS: &[(i64, &str)] = &[(16, include_str!("schema/postgres/v16.sql"
 /// The key of the advisory lock that lets one instance at a time migrate the schema.
 const MIGRATION_LOCK: i64 = 0x534C_5356;
 
+/// Threads of the runtime that serves the pool's connections (their sockets, not the work).
+const DRIVER_THREADS: usize = 2;
+
 /// The pool, and the runtime that serves its connections.
 pub(crate) struct PgStore {
     pool: Pool,
     runtime: Handle,
+    /// The pool's own runtime: the connections are driven there, whatever runtime (or none)
+    /// the caller runs on, so a caller that blocks never stalls a connection it waits for.
+    driver: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which an async context may not do.
+        if let Some(driver) = self.driver.take() {
+            driver.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -56,8 +71,8 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connects to `url`, checks the database is ours (or empty) and migrates it. Blocking:
-    /// call from a blocking thread.
-    pub(crate) fn open(url: &str, runtime: &Handle) -> Result<Self, StartError> {
+    /// call from a thread that is not driving async tasks.
+    pub(crate) fn open(url: &str) -> Result<Self, StartError> {
         let unusable = |detail: String| StartError::DatabaseUnusable {
             path: redact(url),
             detail,
@@ -95,9 +110,16 @@ impl PgStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| unusable(format!("cannot set up the pool: {e}")))?;
+        let driver = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(DRIVER_THREADS)
+            .thread_name("sleutel-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| unusable(format!("cannot start the driver's threads: {e}")))?;
         let store = Self {
             pool,
-            runtime: runtime.clone(),
+            runtime: driver.handle().clone(),
+            driver: Some(driver),
         };
         let mut client = store
             .runtime
@@ -129,13 +151,13 @@ impl PgStore {
                 Err(ServerError::Database(e))
                     if e.is_conflict() && conn.commits.get() == 0 && attempt < MAX_ATTEMPTS =>
                 {
+                    // A random pause that grows with each try, so that the sides of a conflict
+                    // do not meet again at once.
+                    let ceiling = 1000u32 << attempt.min(6);
                     attempt += 1;
-                    // A short, random pause, so that the two sides of a conflict do not meet
-                    // again at once.
-                    std::thread::sleep(Duration::from_micros(
-                        500 * u64::from(attempt)
-                            + u64::from(crate::random::below(1000).unwrap_or(0)),
-                    ));
+                    std::thread::sleep(Duration::from_micros(u64::from(
+                        crate::random::below(ceiling).unwrap_or(ceiling / 2),
+                    )));
                 }
                 Err(ServerError::Database(e)) if e.is_conflict() => {
                     return Err(ServerError::Busy);
@@ -143,6 +165,22 @@ impl PgStore {
                 other => return other,
             }
         }
+    }
+
+    /// Holds every connection of the pool for `duration` (blocking the calling thread), as a
+    /// burst of long work would: the tests' stand-in for SQLite's held connection.
+    #[cfg(feature = "testing")]
+    pub(crate) fn hold_all(&self, duration: Duration) -> Result<()> {
+        let mut held = Vec::new();
+        for _ in 0..POOL_SIZE {
+            held.push(
+                self.runtime
+                    .block_on(self.pool.get())
+                    .map_err(|e| ServerError::Database(DbError::Pool(e.to_string())))?,
+            );
+        }
+        std::thread::sleep(duration);
+        Ok(())
     }
 
     /// Closes the pool: idle connections close, connections in use close when given back.

@@ -559,9 +559,7 @@ async fn an_expired_code_is_refused() {
     let code = approved_code(&mut browser, &e).await;
     // Sixty seconds are too long to wait in a test: the code's expiry is moved to the past.
     server
-        .db()
-        .unwrap()
-        .execute("UPDATE authorization_codes SET expires_at = 0", [])
+        .sql_execute("UPDATE authorization_codes SET expires_at = 0", &[])
         .unwrap();
 
     let (status, error) = err(demo_exchange(&server, &code).await).await;

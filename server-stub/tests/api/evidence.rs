@@ -423,14 +423,13 @@ async fn the_right_code_after_a_wrong_one_keeps_only_the_right_answer() {
 /// Moves every time of the request `auth_req_id` `secs` into the past, as if that long had
 /// passed since it was made and answered.
 fn age(server: &InProcessServer, auth_req_id: &str, secs: i64) {
-    let conn = server.db().unwrap();
-    let changed = conn
-        .execute(
+    let changed = server
+        .sql_execute(
             "UPDATE action_requests SET created_at = created_at - ?2,
                  expires_at = expires_at - ?2, answered_at = answered_at - ?2,
                  auth_time = auth_time - ?2
              WHERE auth_req_id = ?1",
-            rusqlite::params![auth_req_id, secs],
+            &[auth_req_id.into(), secs.into()],
         )
         .unwrap();
     assert_eq!(changed, 1);

@@ -53,11 +53,9 @@ async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
 /// Moves the expiry of `e`'s enrollment into the past, as if the phone came back late.
 fn expire_enrollment(server: &InProcessServer, e: &Enrolled) {
     server
-        .db()
-        .unwrap()
-        .execute(
+        .sql_execute(
             "UPDATE enrollments SET expires_at = expires_at - 100000 WHERE id = ?1",
-            [&e.started.enrollment_id],
+            &[(&e.started.enrollment_id).into()],
         )
         .unwrap();
 }
@@ -333,11 +331,9 @@ async fn a_completion_late_in_the_lifetime_can_still_be_repeated_for_minutes() {
     let at = at_keys(&server, "+32470000912").await;
     // The person chooses the code in the enrollment's last seconds.
     server
-        .db()
-        .unwrap()
-        .execute(
+        .sql_execute(
             "UPDATE enrollments SET expires_at = ?2 WHERE id = ?1",
-            rusqlite::params![at.started.enrollment_id, now() + 2],
+            &[(&at.started.enrollment_id).into(), (now() + 2).into()],
         )
         .unwrap();
     let pin = SigningKey::generate();

@@ -32,13 +32,11 @@ async fn try_start(phone: &Phone, number: &str) -> Result<(), (StatusCode, api::
 
 fn proofs_of(server: &InProcessServer, phone: &Phone) -> i64 {
     server
-        .db()
-        .unwrap()
-        .query_row(
+        .sql_value(
             "SELECT count(*) FROM proof_jtis WHERE jkt = ?1",
-            [phone.jwk.thumbprint()],
-            |row| row.get(0),
+            &[phone.jwk.thumbprint().into()],
         )
+        .unwrap()
         .unwrap()
 }
 

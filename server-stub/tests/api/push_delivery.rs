@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
@@ -338,14 +337,10 @@ async fn phone_with_token(
 /// The token stored for `e`'s device, if any.
 fn stored_token(server: &InProcessServer, e: &Enrolled) -> Option<String> {
     server
-        .db()
-        .unwrap()
-        .query_row(
+        .sql_value(
             "SELECT token FROM push_tokens WHERE device_jkt = ?1",
-            [e.phone.jwk.thumbprint()],
-            |row| row.get(0),
+            &[e.phone.jwk.thumbprint().into()],
         )
-        .optional()
         .unwrap()
 }
 

@@ -5,7 +5,6 @@
 //! and calls without a device's proof are refused.
 
 use reqwest::{Method, StatusCode};
-use rusqlite::OptionalExtension;
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::api::{self, DeviceUpdated, PushPlatform, codes};
@@ -25,16 +24,15 @@ const APNS_TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5
 
 /// The push token stored for the device of `phone`: its platform and token.
 fn token_of(server: &InProcessServer, phone: &Phone) -> Option<(String, String)> {
-    server
-        .db()
-        .unwrap()
-        .query_row(
+    let rows = server
+        .sql_rows(
             "SELECT platform, token FROM push_tokens WHERE device_jkt = ?1",
-            [phone.jwk.thumbprint()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            &[phone.jwk.thumbprint().into()],
         )
-        .optional()
-        .unwrap()
+        .unwrap();
+    rows.into_iter()
+        .next()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
 }
 
 fn fcm(token: &str) -> Option<(String, String)> {

@@ -327,9 +327,7 @@ async fn a_link_of_an_expired_session_is_refused_as_expired() {
     let e = enroll(&server, "+32470000710").await;
     let (_, link) = app_link_of_new_session(&server).await;
     server
-        .db()
-        .unwrap()
-        .execute("UPDATE browser_sessions SET expires_at = 0", [])
+        .sql_execute("UPDATE browser_sessions SET expires_at = 0", &[])
         .unwrap();
 
     let (status, error) = err(open(&e, &link).await).await;
@@ -357,11 +355,9 @@ async fn a_blocked_account_cannot_bind_a_sign_in() {
     let e = enroll(&server, "+32470000712").await;
     let (_, link) = app_link_of_new_session(&server).await;
     server
-        .db()
-        .unwrap()
-        .execute(
+        .sql_execute(
             "UPDATE accounts SET blocked_at = 1 WHERE id = ?1",
-            [&e.completed.account_id],
+            &[(&e.completed.account_id).into()],
         )
         .unwrap();
 

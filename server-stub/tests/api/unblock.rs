@@ -203,13 +203,11 @@ async fn with_two_phones_an_unblock_revokes_only_the_device_it_replaces() {
     .await;
     assert_eq!(accepted.status, "approved");
     let revoked: i64 = server
-        .db()
-        .unwrap()
-        .query_row(
+        .sql_value(
             "SELECT count(*) FROM devices WHERE account_id = ?1 AND revoked_at IS NOT NULL",
-            [&this.completed.account_id],
-            |row| row.get(0),
+            &[(&this.completed.account_id).into()],
         )
+        .unwrap()
         .unwrap();
     assert_eq!(revoked, 1);
 }
@@ -314,13 +312,11 @@ async fn an_unblock_naming_a_device_of_another_persons_account_is_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error.error, codes::IDENTITY_REFUSED);
     let step: String = server
-        .db()
-        .unwrap()
-        .query_row(
+        .sql_value(
             "SELECT step FROM enrollments WHERE id = ?1",
-            [&started.enrollment_id],
-            |row| row.get(0),
+            &[(&started.enrollment_id).into()],
         )
+        .unwrap()
         .unwrap();
     assert_eq!(step, "identity");
     assert!(

@@ -988,18 +988,16 @@ fn server_push_tokens(
     server: &sleutel_harness::server::InProcessServer,
     account_id: &str,
 ) -> Vec<(String, String)> {
-    let db = server.db().unwrap();
-    let mut statement = db
-        .prepare(
+    server
+        .sql_rows(
             "SELECT t.platform, t.token FROM push_tokens t
              JOIN devices d ON d.jkt = t.device_jkt WHERE d.account_id = ?1",
+            &[account_id.into()],
         )
-        .unwrap();
-    statement
-        .query_map([account_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .into_iter()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
+        .collect()
 }
 
 #[tokio::test]

@@ -217,9 +217,7 @@ async fn a_blocked_account_opens_no_sign_in() {
     let mut e = enrolled(&server.url(), "+32470000807").await;
     let (_, app_link) = browser_sign_in(&server).await;
     server
-        .db()
-        .unwrap()
-        .execute("UPDATE accounts SET blocked_at = 1", [])
+        .sql_execute("UPDATE accounts SET blocked_at = 1", &[])
         .unwrap();
 
     let refused = e.phone.open_sign_in_link(&app_link).await;
