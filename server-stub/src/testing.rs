@@ -50,7 +50,7 @@ impl RunningServer {
 
     /// Whether the server stores in PostgreSQL (else in its SQLite file).
     pub fn uses_postgres(&self) -> bool {
-        self.state.store.sqlite().is_none()
+        self.state.store.is_postgres()
     }
 
     /// Runs `sql` (portable: `?N` parameters) against the server's database, whichever it is,

@@ -335,11 +335,9 @@ impl Store {
         }
     }
 
-    /// The SQLite store, for what only it has (the tests' hold of the connection).
-    pub(crate) fn sqlite(&self) -> Option<&sqlite::SqliteStore> {
-        match self {
-            Self::Sqlite(store) => Some(store),
-            Self::Postgres(_) => None,
-        }
+    /// Whether this is the PostgreSQL store.
+    #[cfg(feature = "testing")]
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 }
