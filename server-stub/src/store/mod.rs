@@ -12,7 +12,14 @@
 //! exactly the outcomes one SQLite connection would give, and the loser of a conflict is run
 //! again from the start ([`MAX_ATTEMPTS`]).
 
+pub(crate) mod accounts;
+pub(crate) mod enrollments;
+pub(crate) mod identity_codes;
+pub(crate) mod outboxes;
 mod postgres;
+pub(crate) mod relying_parties;
+pub(crate) mod requests;
+pub(crate) mod secrets;
 mod sqlite;
 mod value;
 

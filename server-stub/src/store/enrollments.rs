@@ -1,0 +1,2 @@
+//! Enrollments: one row per activation in progress, its step, the proven identity, the SMS
+//! code and its counts.

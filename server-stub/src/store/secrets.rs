@@ -1,0 +1,1 @@
+//! The server's keys and secrets as stored (generated once).
