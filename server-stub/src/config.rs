@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// A PostgreSQL database (`postgres://user@host:port/db`) to use instead of the SQLite
     /// file: several instances may serve from one.
     pub database_url: Option<String>,
+    /// The file holding the key (64 hex digits) that seals the relying parties' notification
+    /// tokens in the database. Instances sharing a database need the same one; one SQLite
+    /// server may go without (a key is drawn at each start).
+    pub notification_key_file: Option<PathBuf>,
     /// The base URL phones and relying parties use, which is also the issuer. Defaults to
     /// `http://<bound address>`.
     pub public_url: Option<String>,
@@ -70,6 +74,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("listen", &self.listen)
             .field("db_path", &self.db_path)
             .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("notification_key_file", &self.notification_key_file)
             .field("public_url", &self.public_url)
             .field("relying_parties", &self.relying_parties)
             .field("policy", &self.policy)

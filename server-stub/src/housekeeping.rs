@@ -34,6 +34,8 @@ pub(crate) struct Purged {
     /// Sign-in sessions, authorization codes, access tokens and client assertion ids past their
     /// life.
     pub sign_ins: usize,
+    /// Pings whose request can no longer have an outcome.
+    pub pings: usize,
 }
 
 /// Purges once, in one transaction.
@@ -46,6 +48,7 @@ pub(crate) fn purge(conn: &mut Conn<'_>, policy: &Policy, now: i64) -> Result<Pu
         requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
         outbox_messages: sim::outbox::purge(&tx, now)?,
         sign_ins: oidc::purge_expired(&tx, now)?,
+        pings: crate::store::pings::purge_expired(&tx, now)?,
     };
     tx.commit()?;
     Ok(purged)
@@ -134,6 +137,7 @@ mod tests {
                 requests: 0,
                 outbox_messages: 0,
                 sign_ins: 1,
+                pings: 0,
             }
         );
         let left: Vec<String> = db

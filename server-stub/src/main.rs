@@ -32,6 +32,11 @@ struct Args {
     /// instances may share.
     #[arg(long, alias = "db", value_name = "PATH|URL", default_value = DEFAULT_DB_PATH)]
     database: String,
+    /// File with the key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals the
+    /// relying parties' ping tokens in the database. Required with PostgreSQL: instances that
+    /// share a database need the same key.
+    #[arg(long, value_name = "PATH")]
+    notification_key_file: Option<PathBuf>,
     /// Public base URL, if phones and relying parties reach the server under another address.
     #[arg(long)]
     public_url: Option<String>,
@@ -200,6 +205,7 @@ async fn main() -> ExitCode {
             Database::Postgres(url) => Some(url),
             Database::Sqlite(_) => None,
         },
+        notification_key_file: args.notification_key_file,
         public_url: args.public_url,
         relying_parties,
         policy: Policy {

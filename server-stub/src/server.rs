@@ -174,6 +174,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         None => format!("http://{local_addr}"),
     };
 
+    let notifier = crate::notify::Notifier::new(
+        tokio::runtime::Handle::current(),
+        store.clone(),
+        config.notification_key_file.as_deref(),
+    )?;
     let state = AppState(Arc::new(App {
         store,
         keys,
@@ -182,7 +187,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         clients,
         sms: Box::new(OutboxSms),
         push,
-        notifier: crate::notify::Notifier::new(tokio::runtime::Handle::current()),
+        notifier,
         app_links: config.app_links.clone(),
         draining: std::sync::atomic::AtomicBool::new(false),
     }));

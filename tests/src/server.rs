@@ -275,6 +275,11 @@ async fn launch(
         listen: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
         db_path: db_path(dir),
         database_url: database_url.map(str::to_owned),
+        // The pings of a PostgreSQL server are sealed under a key of the configuration.
+        notification_key_file: match database_url {
+            Some(_) => Some(notification_key_file(dir)?),
+            None => None,
+        },
         public_url: None,
         relying_parties: relying_parties.to_vec(),
         policy: policy.clone(),
@@ -284,6 +289,18 @@ async fn launch(
     sleutel_server::start(config)
         .await
         .map_err(|e| HarnessError::Server(e.to_string()))
+}
+
+/// The notification key file of a server whose data lives in `dir`, made on first use.
+fn notification_key_file(dir: &tempfile::TempDir) -> Result<PathBuf> {
+    let path = dir.path().join("notification.key");
+    if !path.exists() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| HarnessError::Server(e.to_string()))?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&path, hex).map_err(|e| HarnessError::Server(e.to_string()))?;
+    }
+    Ok(path)
 }
 
 /// Creates an empty database in the PostgreSQL cluster at `cluster` (a URL whose role may

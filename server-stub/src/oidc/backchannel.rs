@@ -19,7 +19,6 @@ use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 use sleutel_protocol::display;
 use sleutel_protocol::jose;
 use sleutel_protocol::limits::MAX_ACTION_TEXT_CHARS;
-use zeroize::Zeroizing;
 
 use super::ask::{LoginAsk, read_ask};
 use super::clients::authenticate_client;
@@ -180,7 +179,13 @@ pub(super) fn create_login_in(
     // The ping is registered before the commit makes the request visible to the phone: a phone
     // that answers at once must find it. If the commit fails, the entry is never notified and
     // is dropped at its expiry.
-    register_ping(app, client, ask.notification_token.clone(), &new);
+    register_ping(
+        app,
+        tx,
+        client,
+        ask.notification_token.as_ref().map(|t| t.as_str()),
+        &new,
+    )?;
     Ok((
         BackchannelAuthResponse {
             auth_req_id: new.auth_req_id,
@@ -440,17 +445,20 @@ fn store_and_push(
 /// picked up.
 fn register_ping(
     app: &App,
+    tx: &Tx<'_>,
     client: &RelyingPartyConfig,
-    notification_token: Option<Zeroizing<String>>,
+    notification_token: Option<&str>,
     new: &NewRequest,
-) {
+) -> Result<()> {
     if let (Some(token), Some(endpoint)) = (notification_token, &client.notification_endpoint) {
         app.notifier.register(
+            tx,
             &new.request.jti,
             &new.auth_req_id,
             endpoint,
             token,
             new.request.exp + TOKEN_PICKUP_GRACE_SECS,
-        );
+        )?;
     }
+    Ok(())
 }

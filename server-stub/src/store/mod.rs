@@ -16,6 +16,7 @@ pub(crate) mod accounts;
 pub(crate) mod enrollments;
 pub(crate) mod identity_codes;
 pub(crate) mod outboxes;
+pub(crate) mod pings;
 mod postgres;
 pub(crate) mod relying_parties;
 pub(crate) mod requests;
@@ -262,11 +263,11 @@ impl Database {
     }
 }
 
-/// The open store.
-#[derive(Debug)]
+/// The open store: a cheap handle, shared by the server's parts.
+#[derive(Debug, Clone)]
 pub(crate) enum Store {
     /// Embedded SQLite.
-    Sqlite(sqlite::SqliteStore),
+    Sqlite(Arc<sqlite::SqliteStore>),
     /// PostgreSQL, shared with other instances.
     Postgres(Arc<postgres::PgStore>),
 }
@@ -276,7 +277,7 @@ impl Store {
     /// thread that is not driving async tasks.
     pub(crate) fn open(database: &Database) -> Result<Self, StartError> {
         match database {
-            Database::Sqlite(path) => Ok(Self::Sqlite(sqlite::SqliteStore::open(path)?)),
+            Database::Sqlite(path) => Ok(Self::Sqlite(Arc::new(sqlite::SqliteStore::open(path)?))),
             Database::Postgres(url) => Ok(Self::Postgres(Arc::new(postgres::PgStore::open(url)?))),
         }
     }
@@ -284,7 +285,7 @@ impl Store {
     /// Opens a SQLite store at `path` (the unit tests' store).
     #[cfg(test)]
     pub(crate) fn open_sqlite(path: &std::path::Path) -> Result<Self, StartError> {
-        Ok(Self::Sqlite(sqlite::SqliteStore::open(path)?))
+        Ok(Self::Sqlite(Arc::new(sqlite::SqliteStore::open(path)?)))
     }
 
     /// Runs `work` with a connection (blocking: call it from a blocking thread, or see
@@ -319,6 +320,11 @@ impl Store {
             },
             Self::Postgres(_) => Err(work),
         }
+    }
+
+    /// Whether other server instances may share this store (PostgreSQL).
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 
     /// Closes the store: SQLite checkpoints its log into the file; PostgreSQL's pool closes.

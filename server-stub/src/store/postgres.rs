@@ -36,7 +36,10 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, one entry per version; PostgreSQL's history starts at version 16 (the SQLite
 /// schema's version at the time). Never edit a released entry: add a new one, beside SQLite's.
-const MIGRATIONS: &[(i64, &str)] = &[(16, include_str!("schema/postgres/v16.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (16, include_str!("schema/postgres/v16.sql")),
+    (17, include_str!("schema/postgres/v17.sql")),
+];
 
 /// The key of the advisory lock that lets one instance at a time migrate the schema.
 const MIGRATION_LOCK: i64 = 0x534C_5356;

@@ -12,6 +12,7 @@ fn config(dir: &tempfile::TempDir, listen: SocketAddr, policy: Policy) -> Server
         listen,
         db_path: dir.path().join("server.db"),
         database_url: None,
+        notification_key_file: None,
         public_url: None,
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy,

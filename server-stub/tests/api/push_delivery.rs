@@ -896,6 +896,7 @@ async fn start_error(push: PushConfig) -> StartError {
         listen: "127.0.0.1:0".parse().unwrap(),
         db_path: dir.path().join("server.db"),
         database_url: None,
+        notification_key_file: None,
         public_url: None,
         relying_parties: vec![RelyingPartyConfig::demo()],
         policy: Policy::default(),
