@@ -49,10 +49,23 @@ pub fn install_crypto_provider() {
 /// A plain HTTP client for the simulators and relying parties (no redirects followed: the bank
 /// answers with a redirect to the app's deep link, which only the phone can open).
 pub fn http_client() -> Result<reqwest::Client> {
+    client_builder()
+        .build()
+        .map_err(|e| HarnessError::Http(e.to_string()))
+}
+
+/// [`http_client`], with the host name `host` resolved to `addr`: one instance of several
+/// behind one public name, as a load balancer would pick it.
+pub fn http_client_to(host: &str, addr: std::net::SocketAddr) -> Result<reqwest::Client> {
+    client_builder()
+        .resolve(host, addr)
+        .build()
+        .map_err(|e| HarnessError::Http(e.to_string()))
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| HarnessError::Http(e.to_string()))
 }

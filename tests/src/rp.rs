@@ -319,12 +319,7 @@ impl RelyingParty {
 
     /// The relying party `client_id` with `secret`, at the server `base`, over `http` (a client
     /// the caller already built).
-    pub(crate) fn with_client(
-        http: reqwest::Client,
-        base: &str,
-        client_id: &str,
-        secret: &str,
-    ) -> Self {
+    pub fn with_client(http: reqwest::Client, base: &str, client_id: &str, secret: &str) -> Self {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

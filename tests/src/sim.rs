@@ -58,7 +58,7 @@ impl SimClient {
     }
 
     /// A client for the server at `base` over `http` (a client the caller already built).
-    pub(crate) fn with_client(http: reqwest::Client, base: &str) -> Self {
+    pub fn with_client(http: reqwest::Client, base: &str) -> Self {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sleutel_harness::rp::RelyingParty;
 use sleutel_harness::server::InProcessServer;
+use sleutel_harness::sim::SimClient;
 use sleutel_harness::sim::query_param;
 use sleutel_protocol::action::{self, ActionRequest};
 use sleutel_protocol::api::oidc::{BackchannelAuthResponse, TokenResponse};
@@ -129,12 +130,29 @@ pub struct Phone {
 
 impl Phone {
     pub fn new(base: &str) -> Self {
+        Self::with_http(base, sleutel_harness::http_client().unwrap())
+    }
+
+    /// A new phone that reaches `base` through `http` (a client that resolves the server's
+    /// public name to one instance).
+    pub fn with_http(base: &str, http: reqwest::Client) -> Self {
         let device = SigningKey::generate();
         Self {
             base: base.to_owned(),
-            http: sleutel_harness::http_client().unwrap(),
+            http,
             jwk: Jwk::from_verifying_key(device.verifying_key()),
             device,
+        }
+    }
+
+    /// This phone (the same device key), reaching the server through `http` instead: the same
+    /// phone behind a load balancer that sent it to another instance.
+    pub fn via(&self, http: reqwest::Client) -> Self {
+        Self {
+            base: self.base.clone(),
+            http,
+            device: self.device.clone(),
+            jwk: self.jwk.clone(),
         }
     }
 
@@ -287,8 +305,36 @@ pub fn token_in(deep_link: &str) -> String {
     query_param(&url, "identity_token").unwrap()
 }
 
+/// What the enrollment helpers need of a server: its public URL and an HTTP client that reaches
+/// it (an in-process server, or one instance of several behind one public name).
+pub trait Serves {
+    fn url(&self) -> String;
+    fn http(&self) -> reqwest::Client;
+    fn sim(&self) -> SimClient {
+        SimClient::with_client(self.http(), &self.url())
+    }
+}
+
+impl<T: Serves> Serves for std::sync::Arc<T> {
+    fn url(&self) -> String {
+        (**self).url()
+    }
+    fn http(&self) -> reqwest::Client {
+        (**self).http()
+    }
+}
+
+impl Serves for InProcessServer {
+    fn url(&self) -> String {
+        InProcessServer::url(self)
+    }
+    fn http(&self) -> reqwest::Client {
+        InProcessServer::http(self).clone()
+    }
+}
+
 /// A new citizen with a debit and a credit card at KBC.
-pub async fn citizen(server: &InProcessServer) -> Citizen {
+pub async fn citizen(server: &impl Serves) -> Citizen {
     server
         .sim()
         .create_citizen(&NewCitizen::default())
@@ -303,7 +349,7 @@ pub struct AtSms {
     pub citizen: Citizen,
 }
 
-pub async fn enroll_to_sms(server: &InProcessServer, number: &str) -> AtSms {
+pub async fn enroll_to_sms(server: &impl Serves, number: &str) -> AtSms {
     let citizen = citizen(server).await;
     enroll_to_sms_as(server, number, citizen).await
 }
@@ -311,7 +357,7 @@ pub async fn enroll_to_sms(server: &InProcessServer, number: &str) -> AtSms {
 /// `phone` starts an activation for `number` and `citizen` walks through the bank with the
 /// debit card. Returns the started enrollment and the bank's identity token, not yet submitted.
 pub async fn identity_token(
-    server: &InProcessServer,
+    server: &impl Serves,
     phone: &Phone,
     number: &str,
     citizen: &Citizen,
@@ -330,8 +376,8 @@ pub async fn identity_token(
 }
 
 /// A new phone of `citizen` that went as far as the SMS step.
-pub async fn enroll_to_sms_as(server: &InProcessServer, number: &str, citizen: Citizen) -> AtSms {
-    let phone = Phone::new(&server.url());
+pub async fn enroll_to_sms_as(server: &impl Serves, number: &str, citizen: Citizen) -> AtSms {
+    let phone = Phone::with_http(&server.url(), server.http());
     let (started, token) = identity_token(server, &phone, number, &citizen).await;
     let response = phone.submit_identity(&started.enrollment_id, &token).await;
     let _: api::SmsSent = ok(response).await;
@@ -353,13 +399,13 @@ pub struct Enrolled {
     pub completed: EnrollmentCompleted,
 }
 
-pub async fn enroll(server: &InProcessServer, number: &str) -> Enrolled {
+pub async fn enroll(server: &impl Serves, number: &str) -> Enrolled {
     let at = enroll_to_sms(server, number).await;
     finish_enrollment(server, number, at).await
 }
 
 /// A phone whose keystore says its device key is in secure hardware.
-pub async fn enroll_with_hardware_key(server: &InProcessServer, number: &str) -> Enrolled {
+pub async fn enroll_with_hardware_key(server: &impl Serves, number: &str) -> Enrolled {
     let at = at_keys(server, number).await;
     let pin = SigningKey::generate();
     let body = CompleteEnrollment {
@@ -378,25 +424,25 @@ pub async fn enroll_with_hardware_key(server: &InProcessServer, number: &str) ->
 }
 
 /// Another phone activated for the same person (the same bank card).
-pub async fn enroll_again(server: &InProcessServer, number: &str, citizen: &Citizen) -> Enrolled {
+pub async fn enroll_again(server: &impl Serves, number: &str, citizen: &Citizen) -> Enrolled {
     let at = enroll_to_sms_as(server, number, citizen.clone()).await;
     finish_enrollment(server, number, at).await
 }
 
 /// A phone that verified its SMS code and is ready to register its keys.
-pub async fn at_keys(server: &InProcessServer, number: &str) -> AtSms {
+pub async fn at_keys(server: &impl Serves, number: &str) -> AtSms {
     let at = enroll_to_sms(server, number).await;
     sms_verified(server, number, at).await
 }
 
 /// `at` after it verified the newest code sent to `number`.
-async fn sms_verified(server: &InProcessServer, number: &str, at: AtSms) -> AtSms {
+async fn sms_verified(server: &impl Serves, number: &str, at: AtSms) -> AtSms {
     let code = server.sim().last_sms_code(number).await.unwrap();
     let _: api::SmsVerified = ok(at.phone.verify_sms(&at.started.enrollment_id, &code).await).await;
     at
 }
 
-async fn finish_enrollment(server: &InProcessServer, number: &str, at: AtSms) -> Enrolled {
+async fn finish_enrollment(server: &impl Serves, number: &str, at: AtSms) -> Enrolled {
     let at = sms_verified(server, number, at).await;
     let pin = SigningKey::generate();
     let completed: EnrollmentCompleted = ok(at.phone.complete(&at.started, &pin).await).await;
