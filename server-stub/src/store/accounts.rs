@@ -6,7 +6,9 @@
 use std::fmt;
 
 use sleutel_protocol::api::PushPlatform;
+use sleutel_protocol::identity::IdentitySource;
 
+use super::enrollments::{ProvenIdentity, source_name};
 use super::{DbError, OptionalRow, Sql, Tx};
 use crate::params;
 
@@ -67,6 +69,125 @@ pub(crate) fn find_device(conn: &impl Sql, jkt: &str) -> Result<Option<DeviceSta
         },
     )
     .optional()
+}
+
+/// The account of the active (not revoked) device `jkt`, if there is one.
+pub(crate) fn account_of_active_device(
+    conn: &impl Sql,
+    jkt: &str,
+) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT account_id FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
+        params![jkt],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// The national register number of the person whose account has the active device `jkt`, if
+/// there is one.
+pub(crate) fn person_of_active_device(
+    conn: &impl Sql,
+    jkt: &str,
+) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT a.national_register_number FROM devices d JOIN accounts a ON a.id = d.account_id
+         WHERE d.jkt = ?1 AND d.revoked_at IS NULL",
+        params![jkt],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// The national register number of the person whose account has (or had) the device `jkt`,
+/// active or revoked, if it was ever registered.
+pub(crate) fn person_of_device(conn: &impl Sql, jkt: &str) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT a.national_register_number FROM devices d
+         JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
+        params![jkt],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// A device being registered by a completion.
+pub(crate) struct NewDevice<'a> {
+    /// Its key's thumbprint.
+    pub jkt: &'a str,
+    /// The account it joins.
+    pub account_id: &'a str,
+    /// Its public key, as a JWK (JSON).
+    pub jwk: &'a str,
+    /// Its PIN public key, as a JWK (JSON).
+    pub pin_jwk: &'a str,
+    /// The phone number verified for it.
+    pub phone_number: &'a str,
+    /// When it was registered.
+    pub enrolled_at: i64,
+    /// The phone's statement that the key is in secure hardware.
+    pub key_in_hardware: bool,
+}
+
+/// Registers a device, or registers again a device key that comes back: its account, keys and
+/// number are the new ones, it is active again, and its biometric key and wrong-code count are
+/// dropped.
+pub(crate) fn register_device(tx: &Tx<'_>, device: &NewDevice<'_>) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
+             revoked_at, key_in_hardware)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)
+         ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
+             pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
+             enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_reason = NULL,
+             biometric_jwk = NULL, pin_failures = 0,
+             key_in_hardware = excluded.key_in_hardware",
+        params![
+            device.jkt,
+            device.account_id,
+            device.jwk,
+            device.pin_jwk,
+            device.phone_number,
+            device.enrolled_at,
+            device.key_in_hardware
+        ],
+    )?;
+    Ok(())
+}
+
+/// Revokes the device `jkt` as replaced, if it is an active device of `account_id`. Returns
+/// whether it was.
+pub(crate) fn revoke_replaced_device(
+    tx: &Tx<'_>,
+    jkt: &str,
+    account_id: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let revoked = tx.execute(
+        "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
+         WHERE jkt = ?1 AND account_id = ?2 AND revoked_at IS NULL",
+        params![jkt, account_id, now],
+    )?;
+    Ok(revoked > 0)
+}
+
+/// Revokes as replaced the active devices of `account_id` other than `kept_jkt`, except the
+/// `keep_others` most recently enrolled of them. Returns how many were revoked.
+pub(crate) fn revoke_all_but_newest(
+    tx: &Tx<'_>,
+    account_id: &str,
+    kept_jkt: &str,
+    keep_others: u32,
+    now: i64,
+) -> Result<usize, DbError> {
+    tx.execute(
+        "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
+         WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
+           AND jkt NOT IN (SELECT jkt FROM devices
+                           WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
+                           ORDER BY enrolled_at DESC, rowid DESC LIMIT ?4)",
+        params![account_id, kept_jkt, now, keep_others],
+    )
 }
 
 /// Revokes the device `jkt` at its user's request, dropping its biometric key.
@@ -200,6 +321,101 @@ pub(crate) fn clear_wrong_codes(
     tx.execute(
         "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
         params![account_id, now],
+    )?;
+    Ok(())
+}
+
+/// The account of the person with national register number `nrn`, if there is one.
+pub(crate) fn account_of_person(conn: &impl Sql, nrn: &str) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT id FROM accounts WHERE national_register_number = ?1",
+        params![nrn],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Whether account `id` is blocked; [`DbError::NoRow`] when there is no such account.
+pub(crate) fn is_blocked(conn: &impl Sql, id: &str) -> Result<bool, DbError> {
+    conn.query_row(
+        "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
+        params![id],
+        |row| row.get(0),
+    )
+}
+
+/// Creates account `id` for `identity`, proven through `source`, not blocked.
+pub(crate) fn create_account(
+    tx: &Tx<'_>,
+    id: &str,
+    identity: &ProvenIdentity,
+    source: IdentitySource,
+    now: i64,
+) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO accounts (id, national_register_number, given_name, family_name,
+             birthdate, identity_source, identity_issuer, evidence_type,
+             evidence_reference, pin_failures, blocked_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
+        params![
+            id,
+            identity.national_register_number,
+            identity.given_name,
+            identity.family_name,
+            identity.birthdate,
+            identity.issuer,
+            identity.evidence_type,
+            identity.evidence_reference,
+            now,
+            source_name(source)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Renews account `id` with `identity`, proven again through `source`: fresh names and
+/// evidence, its wrong-code count cleared and its block lifted.
+pub(crate) fn renew_account(
+    tx: &Tx<'_>,
+    id: &str,
+    identity: &ProvenIdentity,
+    source: IdentitySource,
+    now: i64,
+) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
+             identity_source = ?9, identity_issuer = ?5, evidence_type = ?6,
+             evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
+             updated_at = ?8
+         WHERE id = ?1",
+        params![
+            id,
+            identity.given_name,
+            identity.family_name,
+            identity.birthdate,
+            identity.issuer,
+            identity.evidence_type,
+            identity.evidence_reference,
+            now,
+            source_name(source)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Makes `phone_number` reach account `account_id`, verified at `now`, taking it from any
+/// account it reached before.
+pub(crate) fn point_phone_number(
+    tx: &Tx<'_>,
+    phone_number: &str,
+    account_id: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,
+             verified_at = excluded.verified_at",
+        params![phone_number, account_id, now],
     )?;
     Ok(())
 }
