@@ -1,8 +1,7 @@
 //! Authentication of phone calls: the DPoP-style proof on every `/v1/` request, the replay cache
 //! of proof ids, and finding the registered device behind a proof key.
 
-use crate::params;
-use crate::store::{OptionalRow, Sql};
+use crate::store::{Sql, accounts};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use p256::ecdsa::VerifyingKey;
@@ -128,23 +127,13 @@ impl FromRequest<AppState> for PhoneCall {
 /// replay is refused the same way. Remembering those proofs would only let anyone with a fresh
 /// key fill the table.
 fn is_known_key(conn: &impl Sql, jkt: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM devices WHERE jkt = ?1)
-                 OR EXISTS (SELECT 1 FROM enrollments WHERE device_jkt = ?1)",
-        params![jkt],
-        |row| row.get(0),
-    )?)
+    Ok(accounts::is_known_key(conn, jkt)?)
 }
 
 /// Remembers a proof id for as long as the proof could be accepted, refusing one already seen
 /// for the same key. Expired ids are purged by the housekeeping task.
 pub(crate) fn record_proof(conn: &impl Sql, jkt: &str, jti: &str, now: i64) -> Result<()> {
-    let inserted = conn.execute(
-        "INSERT INTO proof_jtis (jkt, jti, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
-        params![jkt, jti, now + PROOF_REMEMBER_SECS],
-    )?;
-    if inserted == 0 {
+    if !accounts::remember_proof(conn, jkt, jti, now + PROOF_REMEMBER_SECS)? {
         return Err(ServerError::ProofReplayed);
     }
     Ok(())
@@ -152,7 +141,7 @@ pub(crate) fn record_proof(conn: &impl Sql, jkt: &str, jti: &str, now: i64) -> R
 
 /// Deletes proof ids past the window in which their proofs could be accepted.
 pub(crate) fn purge_proofs(conn: &impl Sql, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM proof_jtis WHERE expires_at < ?1", params![now])?)
+    Ok(accounts::forget_expired_proofs(conn, now)?)
 }
 
 /// A registered, not revoked device. Its key is the proof's ([`PhoneCall::key`]): the device
@@ -166,20 +155,15 @@ pub(crate) struct Device {
 /// The active device whose key signed the proof: `unknown_device` if there is none,
 /// `device_revoked` if a newer activation replaced it.
 pub(crate) fn active_device(conn: &impl Sql, jkt: &str) -> Result<Device> {
-    let row = conn
-        .query_row(
-            "SELECT account_id, revoked_at FROM devices WHERE jkt = ?1",
-            params![jkt],
-            |row| Ok((row.get::<String>(0)?, row.get::<Option<i64>>(1)?)),
-        )
-        .optional()?;
-    let Some((account_id, revoked_at)) = row else {
+    let Some(device) = accounts::find_device(conn, jkt)? else {
         return Err(ServerError::UnknownDevice);
     };
-    if revoked_at.is_some() {
+    if device.revoked_at.is_some() {
         return Err(ServerError::DeviceRevoked);
     }
-    Ok(Device { account_id })
+    Ok(Device {
+        account_id: device.account_id,
+    })
 }
 
 #[cfg(test)]

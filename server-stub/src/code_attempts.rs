@@ -15,8 +15,7 @@
 //! biometric approval clears nothing, since it proves presence, not the code. Every wrong code is
 //! recorded in the account's history.
 
-use crate::params;
-use crate::store::{Sql, Tx};
+use crate::store::{Sql, Tx, accounts};
 use p256::ecdsa::VerifyingKey;
 use sleutel_protocol::jose::Jwk;
 
@@ -45,27 +44,13 @@ pub(crate) struct CodeState {
 impl CodeState {
     /// Loads the standing of device `jkt` (which must exist).
     pub(crate) fn load(conn: &impl Sql, jkt: &str) -> Result<Self> {
-        let (account_id, pin_jwk, account_failures, device_failures, blocked): (
-            String,
-            Option<String>,
-            u32,
-            u32,
-            bool,
-        ) = conn.query_row(
-            "SELECT d.account_id, d.pin_jwk, a.pin_failures, d.pin_failures,
-                        a.blocked_at IS NOT NULL
-                 FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
-            params![jkt],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            },
-        )?;
+        let accounts::CodeStanding {
+            account_id,
+            pin_jwk,
+            account_failures,
+            device_failures,
+            blocked,
+        } = accounts::code_standing(conn, jkt)?;
         let pin_jwk =
             pin_jwk.ok_or_else(|| ServerError::Internal("device without a PIN key".into()))?;
         let pin_jwk: Jwk = serde_json::from_str(&pin_jwk)
@@ -93,10 +78,7 @@ impl CodeState {
     pub(crate) fn wrong_code<T>(self, app: &App, tx: Tx<'_>, now: i64) -> Result<T> {
         let account_failures = self.account_failures.saturating_add(1);
         let device_failures = self.device_failures.saturating_add(1);
-        tx.execute(
-            "UPDATE devices SET pin_failures = ?2 WHERE jkt = ?1",
-            params![self.jkt, device_failures],
-        )?;
+        accounts::set_device_wrong_codes(&tx, &self.jkt, device_failures)?;
         let month = Bucket::WrongCodesByDevice(&self.jkt);
         let month_limit = Limit::per_month(app.policy.max_wrong_codes_per_device_per_month);
         rate::record(&tx, month, month_limit, now)?;
@@ -113,12 +95,7 @@ impl CodeState {
             .saturating_sub(account_failures.max(device_failures));
         let attempts_left = consecutive_left.min(rate::room(&tx, month, month_limit, now)?);
         if attempts_left == 0 {
-            tx.execute(
-                "UPDATE accounts SET pin_failures = ?2, blocked_at = COALESCE(blocked_at, ?3),
-                     updated_at = ?3
-                 WHERE id = ?1",
-                params![self.account_id, account_failures, now],
-            )?;
+            accounts::block_after_wrong_codes(&tx, &self.account_id, account_failures, now)?;
             let closed = close_open_requests(&tx, &self.account_id, now)?;
             events::record(
                 &tx,
@@ -132,10 +109,7 @@ impl CodeState {
             tracing::info!("an account was blocked after too many wrong codes");
             return Err(ServerError::AccountBlocked);
         }
-        tx.execute(
-            "UPDATE accounts SET pin_failures = ?2, updated_at = ?3 WHERE id = ?1",
-            params![self.account_id, account_failures, now],
-        )?;
+        accounts::set_account_wrong_codes(&tx, &self.account_id, account_failures, now)?;
         tx.commit()?;
         Err(ServerError::WrongPin { attempts_left })
     }
@@ -149,13 +123,5 @@ impl CodeState {
 /// Clears the wrong-code counts of `account_id` and of its device `jkt`: after the right code,
 /// or when a new activation proved the person's identity again.
 pub(crate) fn clear(tx: &Tx<'_>, account_id: &str, jkt: &str, now: i64) -> Result<()> {
-    tx.execute(
-        "UPDATE devices SET pin_failures = 0 WHERE jkt = ?1",
-        params![jkt],
-    )?;
-    tx.execute(
-        "UPDATE accounts SET pin_failures = 0, updated_at = ?2 WHERE id = ?1",
-        params![account_id, now],
-    )?;
-    Ok(())
+    Ok(accounts::clear_wrong_codes(tx, account_id, jkt, now)?)
 }

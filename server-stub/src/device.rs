@@ -3,8 +3,7 @@
 //! change and the biometric key are also authorised by the current PIN key, so a stolen unlocked
 //! phone without the code can change neither.
 
-use crate::params;
-use crate::store::{Conn, Sql};
+use crate::store::{Conn, Sql, accounts};
 use axum::extract::State;
 use axum::routing::{post, put};
 use axum::{Json, Router};
@@ -102,10 +101,7 @@ fn apply_pin_change(
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
         .map_err(|e| ServerError::Internal(e.to_string()))?;
-    tx.execute(
-        "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
-        params![call.jkt, stored],
-    )?;
+    accounts::set_pin_key(&tx, &call.jkt, &stored)?;
     code.right_code(&tx, now)?;
     events::record(
         &tx,
@@ -148,10 +144,7 @@ async fn enable_biometric(
             }
             let stored = serde_json::to_string(&Jwk::from_verifying_key(&bio_key))
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute(
-                "UPDATE devices SET biometric_jwk = ?2 WHERE jkt = ?1",
-                params![call.jkt, stored],
-            )?;
+            accounts::set_biometric_key(&tx, &call.jkt, &stored)?;
             code.right_code(&tx, now)?;
             events::record(
                 &tx,
@@ -178,12 +171,14 @@ async fn disable_biometric(
             let now = clock::now();
             let tx = conn.immediate()?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            let changed = tx.execute(
-                "UPDATE devices SET biometric_jwk = NULL WHERE jkt = ?1 AND biometric_jwk IS NOT NULL",
-                params![&call.jkt],
-            )?;
-            if changed > 0 {
-                events::record(&tx, &device.account_id, events::BIOMETRIC_DISABLED, "biometrics disabled on a phone", now)?;
+            if accounts::forget_biometric_key(&tx, &call.jkt)? {
+                events::record(
+                    &tx,
+                    &device.account_id,
+                    events::BIOMETRIC_DISABLED,
+                    "biometrics disabled on a phone",
+                    now,
+                )?;
             }
             tx.commit()?;
             Ok(())
@@ -227,12 +222,7 @@ async fn deactivate(State(state): State<AppState>, call: PhoneCall) -> Result<Js
             let now = clock::now();
             let tx = conn.immediate()?;
             let device = auth::active_device(&tx, &call.jkt)?;
-            tx.execute(
-                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'deactivated',
-                     biometric_jwk = NULL
-                 WHERE jkt = ?1",
-                params![call.jkt, now],
-            )?;
+            accounts::deactivate_device(&tx, &call.jkt, now)?;
             events::record(
                 &tx,
                 &device.account_id,

@@ -1,7 +1,6 @@
 //! The account history on the server: one row per event in an account's life, never a secret.
 
-use crate::params;
-use crate::store::Sql;
+use crate::store::{Sql, accounts};
 
 use crate::error::Result;
 
@@ -44,9 +43,7 @@ pub(crate) fn record(
     detail: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
-        params![account_id, event, detail, now],
-    )?;
-    Ok(())
+    Ok(accounts::record_event(
+        conn, account_id, event, detail, now,
+    )?)
 }

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql};
+use crate::store::{Conn, Sql, secrets};
 use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
@@ -219,27 +218,8 @@ fn hmac_with(key: &[u8]) -> Result<Hmac<Sha256>> {
         .map_err(|_| ServerError::Internal("HMAC key of invalid length".into()))
 }
 
-fn stored(conn: &impl Sql, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM secrets WHERE name = ?1",
-            params![name],
-            |row| row.get::<Vec<u8>>(0),
-        )
-        .optional()?
-        .map(Zeroizing::new))
-}
-
-fn store(conn: &impl Sql, name: &str, value: &[u8]) -> Result<()> {
-    conn.execute(
-        "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
-        params![name, value, clock::now()],
-    )?;
-    Ok(())
-}
-
 fn signing_key(conn: &impl Sql, name: &str) -> Result<SigningKey, StartError> {
-    if let Some(bytes) = stored(conn, name)? {
+    if let Some(bytes) = secrets::load(conn, name)? {
         return SigningKey::from_slice(&bytes).map_err(|_| StartError::DatabaseUnusable {
             path: "the server database".into(),
             detail: format!("stored key {name} is not a P-256 private key"),
@@ -248,12 +228,12 @@ fn signing_key(conn: &impl Sql, name: &str) -> Result<SigningKey, StartError> {
     let key = SigningKey::try_generate()
         .map_err(|e| ServerError::Internal(format!("OS random generator failed: {e}")))?;
     let bytes = Zeroizing::new(key.to_bytes().to_vec());
-    store(conn, name, &bytes)?;
+    secrets::insert(conn, name, &bytes, clock::now())?;
     Ok(key)
 }
 
 fn secret(conn: &impl Sql, name: &str) -> Result<Zeroizing<Vec<u8>>, StartError> {
-    if let Some(bytes) = stored(conn, name)? {
+    if let Some(bytes) = secrets::load(conn, name)? {
         if bytes.len() != SECRET_BYTES {
             return Err(StartError::DatabaseUnusable {
                 path: "the server database".into(),
@@ -263,7 +243,7 @@ fn secret(conn: &impl Sql, name: &str) -> Result<Zeroizing<Vec<u8>>, StartError>
         return Ok(bytes);
     }
     let bytes = Zeroizing::new(crate::random::bytes::<SECRET_BYTES>()?.to_vec());
-    store(conn, name, &bytes)?;
+    secrets::insert(conn, name, &bytes, clock::now())?;
     Ok(bytes)
 }
 

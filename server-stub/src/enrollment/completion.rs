@@ -1,8 +1,8 @@
 //! The completion: checking the device and PIN keys, registering them and creating or renewing
 //! the person's account in one transaction, and answering a repeat after a lost answer.
 
-use crate::params;
-use crate::store::{OptionalRow, Sql, Tx};
+use crate::store::accounts::{self, NewDevice};
+use crate::store::{Tx, enrollments};
 use axum::Json;
 use axum::extract::State;
 use p256::ecdsa::VerifyingKey;
@@ -17,7 +17,7 @@ use crate::extract::{self, PathId};
 use crate::server::{App, AppState};
 use crate::{clock, events, random};
 
-use super::{Enrollment, ProvenIdentity, Step, open_enrollment, source_to_column};
+use super::{Enrollment, ProvenIdentity, Step, open_enrollment};
 
 /// `POST /v1/enrollments/{id}/complete`: registers the device and PIN keys and creates (or
 /// renews) the person's account, all in one transaction.
@@ -48,12 +48,14 @@ pub(super) async fn complete(
                 let account_id = register(app, &tx, &enrollment, &identity, &keys, now)?;
                 // A completion late in the enrollment's lifetime still leaves the phone time to
                 // ask again for a lost answer.
-                tx.execute(
-                    "UPDATE enrollments SET step = 'done', account_id = ?2,
-                         expires_at = CASE WHEN expires_at > ?3 THEN expires_at ELSE ?3 END
-                     WHERE id = ?1",
-                    params![enrollment.id, account_id, now + COMPLETION_REPEAT_SECS],
-                )?;
+                let repeat_until = now + COMPLETION_REPEAT_SECS;
+                if !enrollments::complete(&tx, &enrollment.id, &account_id, repeat_until)? {
+                    // Unreachable within this transaction, which found the enrollment at step
+                    // keys; the write checks it again so that an enrollment completes once.
+                    return Err(ServerError::WrongStep(
+                        "the enrollment is past step keys".into(),
+                    ));
+                }
                 tx.commit()?;
                 account_id
             };
@@ -93,13 +95,7 @@ fn repeated_completion(
     let Some(account_id) = &enrollment.account_id else {
         return Err(already());
     };
-    let device_account: Option<String> = tx
-        .query_row(
-            "SELECT account_id FROM devices WHERE jkt = ?1 AND revoked_at IS NULL",
-            params![&enrollment.device_jkt],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let device_account = accounts::account_of_active_device(&tx, &enrollment.device_jkt)?;
     if device_account.as_ref() != Some(account_id) {
         return Err(already());
     }
@@ -190,41 +186,14 @@ fn register(
             .map_err(|e| ServerError::Internal(e.to_string()))
     };
     let (device_jwk, pin_jwk) = (stored(&keys.device)?, stored(&keys.pin)?);
-    let existing: Option<String> = tx
-        .query_row(
-            "SELECT id FROM accounts WHERE national_register_number = ?1",
-            params![&identity.national_register_number],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let source = source_to_column(enrollment.source);
+    let existing = accounts::account_of_person(tx, &identity.national_register_number)?;
+    let source = enrollments::source_name(enrollment.source);
     let account_id = match existing {
         Some(id) => {
-            let was_blocked: bool = tx.query_row(
-                "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-                params![&id],
-                |row| row.get(0),
-            )?;
+            let was_blocked = accounts::is_blocked(tx, &id)?;
             // A new activation proves the identity again: fresh names and evidence, and the
             // failure count and block lifted (the unblock flow).
-            tx.execute(
-                "UPDATE accounts SET given_name = ?2, family_name = ?3, birthdate = ?4,
-                     identity_source = ?9, identity_issuer = ?5, evidence_type = ?6,
-                     evidence_reference = ?7, pin_failures = 0, blocked_at = NULL,
-                     updated_at = ?8
-                 WHERE id = ?1",
-                params![
-                    id,
-                    identity.given_name,
-                    identity.family_name,
-                    identity.birthdate,
-                    identity.issuer,
-                    identity.evidence_type,
-                    identity.evidence_reference,
-                    now,
-                    source
-                ],
-            )?;
+            accounts::renew_account(tx, &id, identity, enrollment.source, now)?;
             let detail = evidence_detail(source, identity);
             if was_blocked {
                 events::record(tx, &id, events::UNBLOCKED, &detail, now)?;
@@ -234,24 +203,7 @@ fn register(
         }
         None => {
             let id = random::id()?;
-            tx.execute(
-                "INSERT INTO accounts (id, national_register_number, given_name, family_name,
-                     birthdate, identity_source, identity_issuer, evidence_type,
-                     evidence_reference, pin_failures, blocked_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
-                params![
-                    id,
-                    identity.national_register_number,
-                    identity.given_name,
-                    identity.family_name,
-                    identity.birthdate,
-                    identity.issuer,
-                    identity.evidence_type,
-                    identity.evidence_reference,
-                    now,
-                    source
-                ],
-            )?;
+            accounts::create_account(tx, &id, identity, enrollment.source, now)?;
             events::record(
                 tx,
                 &id,
@@ -266,54 +218,36 @@ fn register(
     // key replacement): it is re-registered, with the new code's PIN key. A biometric key
     // registered under the old code is dropped: the person enables biometrics again after
     // proving who they are.
-    tx.execute(
-        "INSERT INTO devices (jkt, account_id, jwk, pin_jwk, phone_number, enrolled_at,
-             revoked_at, key_in_hardware)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)
-         ON CONFLICT (jkt) DO UPDATE SET account_id = excluded.account_id, jwk = excluded.jwk,
-             pin_jwk = excluded.pin_jwk, phone_number = excluded.phone_number,
-             enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_reason = NULL,
-             biometric_jwk = NULL, pin_failures = 0,
-             key_in_hardware = excluded.key_in_hardware",
-        params![
-            enrollment.device_jkt,
-            account_id,
-            device_jwk,
-            pin_jwk,
-            enrollment.phone_number,
-            now,
-            keys.device_in_hardware
-        ],
+    accounts::register_device(
+        tx,
+        &NewDevice {
+            jkt: &enrollment.device_jkt,
+            account_id: &account_id,
+            jwk: &device_jwk,
+            pin_jwk: &pin_jwk,
+            phone_number: &enrollment.phone_number,
+            enrolled_at: now,
+            key_in_hardware: keys.device_in_hardware,
+        },
     )?;
     // An unblock from the same phone replaces the device key it had: that key, and any copy of
     // the phone's files holding it, stops working now, whatever max_devices would keep. (The
     // identity step checked that the device is this account's.)
-    if let Some(replaced) = &enrollment.replaces_jkt {
-        let revoked = tx.execute(
-            "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
-             WHERE jkt = ?1 AND account_id = ?2 AND revoked_at IS NULL",
-            params![replaced, account_id, now],
+    if let Some(replaced) = &enrollment.replaces_jkt
+        && accounts::revoke_replaced_device(tx, replaced, &account_id, now)?
+    {
+        events::record(
+            tx,
+            &account_id,
+            events::DEVICE_REVOKED,
+            "the phone's earlier device key was replaced by an unblock from that phone",
+            now,
         )?;
-        if revoked > 0 {
-            events::record(
-                tx,
-                &account_id,
-                events::DEVICE_REVOKED,
-                "the phone's earlier device key was replaced by an unblock from that phone",
-                now,
-            )?;
-        }
     }
     // Keep this device and the newest (max_devices - 1) others; revoke the rest.
-    let keep_others = i64::from(app.policy.max_devices.saturating_sub(1));
-    let revoked = tx.execute(
-        "UPDATE devices SET revoked_at = ?3, revoked_reason = 'replaced'
-         WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
-           AND jkt NOT IN (SELECT jkt FROM devices
-                           WHERE account_id = ?1 AND revoked_at IS NULL AND jkt != ?2
-                           ORDER BY enrolled_at DESC, rowid DESC LIMIT ?4)",
-        params![account_id, enrollment.device_jkt, now, keep_others],
-    )?;
+    let keep_others = app.policy.max_devices.saturating_sub(1);
+    let revoked =
+        accounts::revoke_all_but_newest(tx, &account_id, &enrollment.device_jkt, keep_others, now)?;
     for _ in 0..revoked {
         events::record(
             tx,
@@ -323,11 +257,6 @@ fn register(
             now,
         )?;
     }
-    tx.execute(
-        "INSERT INTO phone_numbers (phone_number, account_id, verified_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (phone_number) DO UPDATE SET account_id = excluded.account_id,
-             verified_at = excluded.verified_at",
-        params![enrollment.phone_number, account_id, now],
-    )?;
+    accounts::point_phone_number(tx, &enrollment.phone_number, &account_id, now)?;
     Ok(account_id)
 }

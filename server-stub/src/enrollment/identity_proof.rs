@@ -2,8 +2,7 @@
 //! through one `accept_identity` (age, the device key's own account, the identity stored, the SMS
 //! code sent), with wrong codes counted on the enrollment and on the code.
 
-use crate::params;
-use crate::store::{DbError, OptionalRow, Row, Sql, Tx};
+use crate::store::{Sql, Tx, accounts, enrollments, identity_codes};
 use axum::Json;
 use axum::extract::State;
 use sleutel_protocol::api::{SmsSent, SubmitIdentity, SubmitIdentityCode};
@@ -81,14 +80,7 @@ fn accept_identity(
     }
     // An unblock from the same phone reuses its device key. That key may only prove its own
     // account's identity again, never move to another person's account.
-    let owner: Option<String> = tx
-        .query_row(
-            "SELECT a.national_register_number FROM devices d JOIN accounts a ON a.id = d.account_id
-             WHERE d.jkt = ?1 AND d.revoked_at IS NULL",
-            params![&enrollment.device_jkt],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let owner = accounts::person_of_active_device(tx, &enrollment.device_jkt)?;
     if owner.is_some_and(|nrn| nrn != proven.national_register_number) {
         return Err(ServerError::IdentityRefused(
             "this phone's key belongs to another person's digital key".into(),
@@ -98,36 +90,20 @@ fn accept_identity(
     // it belongs to may do that, whoever holds its key. (One of their phones already revoked
     // is still theirs: revoking it again changes nothing.)
     if let Some(replaced) = &enrollment.replaces_jkt {
-        let owner: Option<String> = tx
-            .query_row(
-                "SELECT a.national_register_number FROM devices d
-                 JOIN accounts a ON a.id = d.account_id WHERE d.jkt = ?1",
-                params![replaced],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let owner = accounts::person_of_device(tx, replaced)?;
         if owner.as_deref() != Some(proven.national_register_number.as_str()) {
             return Err(ServerError::IdentityRefused(
                 "the device this activation replaces is not one of this person's phones".into(),
             ));
         }
     }
-    tx.execute(
-        "UPDATE enrollments SET given_name = ?2, family_name = ?3, birthdate = ?4,
-             national_register_number = ?5, identity_issuer = ?6, evidence_type = ?7,
-             evidence_reference = ?8, step = 'sms'
-         WHERE id = ?1",
-        params![
-            enrollment.id,
-            proven.given_name,
-            proven.family_name,
-            proven.birthdate,
-            proven.national_register_number,
-            proven.issuer,
-            proven.evidence_type,
-            proven.evidence_reference,
-        ],
-    )?;
+    if !enrollments::store_identity(tx, &enrollment.id, proven)? {
+        // Unreachable within this transaction, which found the enrollment at step identity;
+        // the write checks it again so that one enrollment admits one identity, whatever runs.
+        return Err(ServerError::WrongStep(
+            "the enrollment is past step identity".into(),
+        ));
+    }
     send_sms_code(app, tx, enrollment, now, 1)
 }
 
@@ -198,10 +174,11 @@ pub(super) async fn submit_code(
             };
             match found {
                 Ok((code_id, proven)) => {
-                    tx.execute(
-                        "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
-                        params![code_id, now],
-                    )?;
+                    if !identity_codes::use_up(&tx, &code_id, now)? {
+                        // Unreachable within this transaction, which found the code unused;
+                        // the write checks it again so that a code proves one identity.
+                        return Err(ServerError::IdentityCodeUsed);
+                    }
                     let sent = accept_identity(app, &tx, &enrollment, &proven, now)?;
                     tx.commit()?;
                     Ok(sent)
@@ -225,56 +202,26 @@ fn find_eid_code(
     now: i64,
     max_failures: u32,
 ) -> Result<(String, ProvenIdentity)> {
-    let row = tx
-        .query_row(
-            "SELECT id, phone_number, expires_at, used_at IS NOT NULL, failures,
-                    given_name, family_name, birthdate, national_register_number, issuer,
-                    evidence_type, evidence_reference
-             FROM identity_codes WHERE kind = 'eid' AND code_hash = ?1",
-            params![hash],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<Option<String>>(1)?,
-                    row.get::<i64>(2)?,
-                    row.get::<bool>(3)?,
-                    row.get::<u32>(4)?,
-                    proven_identity_at(row, 5)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((code_id, phone_number, expires_at, used, failures, proven)) = row else {
+    let Some(found) = identity_codes::find_eid_code(tx, hash)? else {
         return Err(ServerError::WrongIdentityCode { attempts_left: 0 });
     };
     // Bound to the number it was issued for: on another number it proves nothing.
-    if phone_number.is_some_and(|number| number != enrollment.phone_number) {
+    if found
+        .phone_number
+        .is_some_and(|number| number != enrollment.phone_number)
+    {
         return Err(ServerError::WrongIdentityCode { attempts_left: 0 });
     }
-    if failures >= max_failures {
+    if found.failures >= max_failures {
         return Err(ServerError::IdentityCodeBlocked);
     }
-    if used {
+    if found.used {
         return Err(ServerError::IdentityCodeUsed);
     }
-    if now >= expires_at {
+    if now >= found.expires_at {
         return Err(ServerError::IdentityCodeExpired);
     }
-    Ok((code_id, proven))
-}
-
-/// The identity columns of an `identity_codes` row, from column `first` on (given name, family
-/// name, birth date, national register number, issuer, evidence type and reference).
-fn proven_identity_at(row: &Row<'_>, first: usize) -> Result<ProvenIdentity, DbError> {
-    Ok(ProvenIdentity {
-        given_name: row.get(first)?,
-        family_name: row.get(first + 1)?,
-        birthdate: row.get(first + 2)?,
-        national_register_number: row.get(first + 3)?,
-        issuer: row.get(first + 4)?,
-        evidence_type: row.get(first + 5)?,
-        evidence_reference: row.get(first + 6)?,
-    })
+    Ok((found.id, found.identity))
 }
 
 /// What a counter activation (the e-mail's link token and the code typed) proves.
@@ -314,49 +261,31 @@ pub(crate) fn check_counter_activation(
             "activation_token is not an activation link's token".into(),
         ));
     }
-    let row = tx
-        .query_row(
-            "SELECT id, code_hash, expires_at, used_at IS NOT NULL, failures,
-                    given_name, family_name, birthdate, national_register_number, issuer,
-                    evidence_type, evidence_reference
-             FROM identity_codes WHERE kind = 'counter' AND link_hash = ?1",
-            params![app.keys.activation_link_hash(token)?],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<Vec<u8>>(1)?,
-                    row.get::<i64>(2)?,
-                    row.get::<bool>(3)?,
-                    row.get::<u32>(4)?,
-                    proven_identity_at(row, 5)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((code_id, code_hash, expires_at, used, failures, identity)) = row else {
+    let link_hash = app.keys.activation_link_hash(token)?;
+    let Some(found) = identity_codes::find_counter_code_by_link(tx, &link_hash)? else {
         return Ok(CounterCheck::UnknownLink);
     };
     let max = app.policy.identity_code_max_failures;
-    if failures >= max {
+    if found.failures >= max {
         return Err(ServerError::IdentityCodeBlocked);
     }
-    if used {
+    if found.used {
         return Err(ServerError::IdentityCodeUsed);
     }
-    if now >= expires_at {
+    if now >= found.expires_at {
         return Err(ServerError::IdentityCodeExpired);
     }
     let given = app.keys.identity_code_hash("counter", code)?;
-    if !bool::from(given.ct_eq(&code_hash)) {
-        tx.execute(
-            "UPDATE identity_codes SET failures = failures + 1 WHERE id = ?1",
-            params![&code_id],
-        )?;
+    if !bool::from(given.ct_eq(&found.code_hash)) {
+        identity_codes::count_wrong_code(tx, &found.id)?;
         return Ok(CounterCheck::WrongCode {
-            attempts_left: max.saturating_sub(failures.saturating_add(1)),
+            attempts_left: max.saturating_sub(found.failures.saturating_add(1)),
         });
     }
-    Ok(CounterCheck::Proven { code_id, identity })
+    Ok(CounterCheck::Proven {
+        code_id: found.id,
+        identity: found.identity,
+    })
 }
 
 /// Counts a wrong code on the enrollment and, for the eID, on the code live for its phone number
@@ -372,25 +301,15 @@ fn wrong_code(
 ) -> Result<SmsSent> {
     let max = app.policy.identity_code_max_failures;
     if enrollment.source == IdentitySource::Eid {
-        tx.execute(
-            "UPDATE identity_codes SET failures = failures + 1
-             WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL AND expires_at > ?2",
-            params![enrollment.phone_number, now],
-        )?;
+        identity_codes::count_wrong_code_for_number(&tx, &enrollment.phone_number, now)?;
     }
     let failures = enrollment.code_failures.saturating_add(1);
     if failures >= max {
-        tx.execute(
-            "UPDATE enrollments SET code_failures = ?2, step = 'failed' WHERE id = ?1",
-            params![enrollment.id, failures],
-        )?;
+        enrollments::fail_on_codes(&tx, &enrollment.id, failures)?;
         tx.commit()?;
         return Err(ServerError::TooManyAttempts);
     }
-    tx.execute(
-        "UPDATE enrollments SET code_failures = ?2 WHERE id = ?1",
-        params![enrollment.id, failures],
-    )?;
+    enrollments::set_code_failures(&tx, &enrollment.id, failures)?;
     tx.commit()?;
     let enrollment_left = max - failures;
     Err(ServerError::WrongIdentityCode {

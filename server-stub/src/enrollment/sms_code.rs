@@ -1,8 +1,8 @@
 //! The SMS step: sending the control code (and resending it, throttled), and checking it, with
 //! wrong codes counted on the enrollment and per day on the phone number.
 
-use crate::params;
-use crate::store::{Sql, Tx};
+use crate::store::Tx;
+use crate::store::enrollments::{self, SentSmsCode};
 use axum::Json;
 use axum::extract::State;
 use sleutel_protocol::api::{SmsSent, SmsVerified, VerifySms};
@@ -43,11 +43,15 @@ pub(super) fn send_sms_code(
     let code = zeroize::Zeroizing::new(random::digits(SMS_CODE_LENGTH)?);
     let hash = app.keys.sms_code_hash(&enrollment.id, &code)?;
     let expires_at = now + app.policy.sms_code_ttl_secs;
-    tx.execute(
-        "UPDATE enrollments SET sms_code_hash = ?2, sms_expires_at = ?3, sms_sent_at = ?4,
-             sms_sends = ?5
-         WHERE id = ?1",
-        params![enrollment.id, hash, expires_at, now, sends],
+    enrollments::set_sms_code(
+        tx,
+        &enrollment.id,
+        &SentSmsCode {
+            hash: &hash,
+            expires_at,
+            sent_at: now,
+            sends,
+        },
     )?;
     let text = zeroize::Zeroizing::new(sms::control_code_text(&code));
     app.sms.send(tx, &enrollment.phone_number, &text)?;
@@ -162,28 +166,23 @@ pub(super) async fn verify_sms(
                 }
                 let failures = enrollment.sms_failures + 1;
                 if failures >= app.policy.sms_max_attempts {
-                    tx.execute(
-                        "UPDATE enrollments SET sms_failures = ?2, step = 'failed',
-                             sms_code_hash = NULL
-                         WHERE id = ?1",
-                        params![enrollment.id, failures],
-                    )?;
+                    enrollments::fail_on_sms(&tx, &enrollment.id, failures)?;
                     tx.commit()?;
                     return Err(ServerError::TooManyAttempts);
                 }
-                tx.execute(
-                    "UPDATE enrollments SET sms_failures = ?2 WHERE id = ?1",
-                    params![enrollment.id, failures],
-                )?;
+                enrollments::set_sms_failures(&tx, &enrollment.id, failures)?;
                 tx.commit()?;
                 return Err(ServerError::WrongSmsCode {
                     attempts_left: app.policy.sms_max_attempts - failures,
                 });
             }
-            tx.execute(
-                "UPDATE enrollments SET step = 'keys', sms_code_hash = NULL WHERE id = ?1",
-                params![&enrollment.id],
-            )?;
+            if !enrollments::sms_verified(&tx, &enrollment.id)? {
+                // Unreachable within this transaction, which found the enrollment at step sms;
+                // the write checks it again so that a code is used once.
+                return Err(ServerError::WrongStep(
+                    "the enrollment is past step sms".into(),
+                ));
+            }
             tx.commit()?;
             Ok(SmsVerified {
                 display_name: enrollment.identity()?.display_name(),

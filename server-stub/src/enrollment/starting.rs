@@ -3,12 +3,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::params;
-use crate::store::{Sql, Tx};
+use crate::store::Tx;
+use crate::store::enrollments::{self, NewEnrollment};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use sleutel_protocol::api::{self, EnrollmentStarted, StartEnrollment};
-use sleutel_protocol::identity::{Bank, IdentitySource};
+use sleutel_protocol::identity::IdentitySource;
 use sleutel_protocol::phone;
 
 use crate::auth::{self, VerifiedProof};
@@ -17,8 +17,6 @@ use crate::extract::{self};
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 use crate::{clock, random};
-
-use super::source_to_column;
 
 /// Refuses a start beyond the policy's rates (per device key, per source address, overall) and
 /// otherwise counts it in each. Nothing is counted for a refused start.
@@ -97,22 +95,19 @@ pub(super) async fn start(
             let id = random::id()?;
             let nonce = random::id()?;
             let expires_at = now + app.policy.enrollment_ttl_secs;
-            tx.execute(
-                "INSERT INTO enrollments
-                     (id, nonce, device_jkt, phone_number, source, bank, step, created_at, expires_at,
-                      replaces_jkt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'identity', ?7, ?8, ?9)",
-                params![
-                    id,
-                    nonce,
-                    proof.jkt,
-                    phone_number,
-                    source_to_column(source),
-                    bank.map(Bank::id),
-                    now,
+            enrollments::create(
+                &tx,
+                &NewEnrollment {
+                    id: &id,
+                    nonce: &nonce,
+                    device_jkt: &proof.jkt,
+                    phone_number: &phone_number,
+                    source,
+                    bank,
+                    created_at: now,
                     expires_at,
-                    replaces_jkt
-                ],
+                    replaces_jkt: replaces_jkt.as_deref(),
+                },
             )?;
             tx.commit()?;
             let handoff_url = bank.map(|bank| {
