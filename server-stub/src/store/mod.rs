@@ -17,6 +17,7 @@ pub(crate) mod enrollments;
 pub(crate) mod identity_codes;
 pub(crate) mod outboxes;
 mod postgres;
+pub(crate) mod rate_counts;
 pub(crate) mod relying_parties;
 pub(crate) mod requests;
 pub(crate) mod secrets;
