@@ -19,11 +19,12 @@ use sleutel_protocol::jose;
 use subtle::ConstantTimeEq;
 
 use super::authorize::digest;
-use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims, load_grant};
+use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims};
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::requests::Status;
 use crate::server::{App, AppState};
+use crate::store::requests::grant as load_grant;
 
 /// Shortest PKCE code verifier (RFC 7636 §4.1): 32 random bytes in base64url.
 pub(super) const MIN_CODE_VERIFIER_CHARS: usize = 43;
