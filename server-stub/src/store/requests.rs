@@ -620,6 +620,37 @@ pub(crate) fn mark_token_issued(tx: &Tx<'_>, auth_req_id: &str, now: i64) -> Res
     Ok(changed > 0)
 }
 
+/// Where the request behind a sign-in stands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignInRequest {
+    /// Its state.
+    pub(crate) status: Status,
+    /// When it expires (Unix seconds).
+    pub(crate) expires_at: i64,
+    /// Why the server closed it, if it did.
+    pub(crate) closed_reason: Option<ClosedReason>,
+}
+
+/// Where the request the relying party knows as `auth_req_id` stands, if it exists.
+pub(crate) fn sign_in_request(
+    conn: &impl Sql,
+    auth_req_id: &str,
+) -> Result<Option<SignInRequest>, DbError> {
+    conn.query_row(
+        "SELECT status, expires_at, closed_reason FROM action_requests
+         WHERE auth_req_id = ?1",
+        params![auth_req_id],
+        |row| {
+            Ok(SignInRequest {
+                status: row.get(0)?,
+                expires_at: row.get(1)?,
+                closed_reason: row.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
 // --- Accounts, as requests read and block them -----------------------------------------------
 //
 // These read and write the accounts aggregate (accounts, devices, phone numbers, history) for
@@ -659,6 +690,15 @@ pub(crate) fn block_account(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<(
         params![account_id, now],
     )?;
     Ok(())
+}
+
+/// Whether `account_id` is blocked; [`DbError::NoRow`] for no such account.
+pub(crate) fn is_account_blocked(conn: &impl Sql, account_id: &str) -> Result<bool, DbError> {
+    conn.query_row(
+        "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
+        params![account_id],
+        |row| row.get(0),
+    )
 }
 
 /// The account a relying party reaches through a phone number.
