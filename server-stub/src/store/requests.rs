@@ -701,6 +701,16 @@ pub(crate) fn is_account_blocked(conn: &impl Sql, account_id: &str) -> Result<bo
     )
 }
 
+/// The account of the person with national register number `nrn`, if they have one.
+pub(crate) fn account_of_person(conn: &impl Sql, nrn: &str) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT id FROM accounts WHERE national_register_number = ?1",
+        params![nrn],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
 /// The account a relying party reaches through a phone number.
 #[derive(Debug, Clone)]
 pub(crate) struct LoginAccount {
