@@ -15,8 +15,7 @@
 
 use std::net::IpAddr;
 
-use crate::params;
-use crate::store::Sql;
+use crate::store::{Sql, rate_counts};
 
 use crate::error::Result;
 
@@ -151,13 +150,11 @@ fn window(
     limit: Limit,
     now: i64,
 ) -> Result<(u32, Option<i64>)> {
-    let (count, oldest): (i64, Option<i64>) = conn.query_row(
-        "SELECT CAST(coalesce(sum(count), 0) AS BIGINT), min(at) FROM rate_counts
-         WHERE bucket = ?1 AND at > ?2",
-        params![bucket.name(), now - limit.window_secs],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
+    let window = rate_counts::events_after(conn, &bucket.name(), now - limit.window_secs)?;
+    Ok((
+        u32::try_from(window.count).unwrap_or(u32::MAX),
+        window.oldest,
+    ))
 }
 
 /// How many more events fit in `bucket` under `limit` now.
@@ -185,17 +182,12 @@ pub(crate) fn check(
 
 /// Counts one event in `bucket`, kept as long as `limit`'s window needs it.
 pub(crate) fn record(conn: &impl Sql, bucket: Bucket<'_>, limit: Limit, now: i64) -> Result<()> {
-    // A bucket is always counted under the same limit, but should two limits ever share one,
-    // the row is kept for the longer window.
-    conn.execute(
-        "INSERT INTO rate_counts (bucket, at, count, expires_at) VALUES (?1, ?2, 1, ?3)
-         ON CONFLICT (bucket, at) DO UPDATE
-         SET count = rate_counts.count + 1,
-             expires_at = CASE WHEN rate_counts.expires_at > excluded.expires_at
-                               THEN rate_counts.expires_at ELSE excluded.expires_at END",
-        params![bucket.name(), now, now + limit.window_secs],
-    )?;
-    Ok(())
+    Ok(rate_counts::count_event(
+        conn,
+        &bucket.name(),
+        now,
+        now + limit.window_secs,
+    )?)
 }
 
 /// Counts one event in `bucket` if it fits under `limit`; otherwise counts nothing.
@@ -215,10 +207,7 @@ pub(crate) fn take(
 /// Deletes the counts that no window reads any more; returns how many rows (seconds of a
 /// bucket) went.
 pub(crate) fn purge(conn: &impl Sql, now: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "DELETE FROM rate_counts WHERE expires_at <= ?1",
-        params![now],
-    )?)
+    Ok(rate_counts::purge(conn, now)?)
 }
 
 #[cfg(test)]

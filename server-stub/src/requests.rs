@@ -5,9 +5,8 @@
 //! a block, the closing of the account's open requests, and the request's new state commit
 //! together or not at all.
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql, Tx};
-use crate::store::{DbError, FromValue, ValueRef};
+use crate::store::requests::{self as stored, AnswerEvidence, Approval};
+use crate::store::{Conn, Sql, Tx};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,126 +30,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(&api::path_request_response("{id}"), post(respond))
 }
 
-/// The state of an action request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    /// Waiting for the person.
-    Pending,
-    /// Approved with the code.
-    Approved,
-    /// Declined by the person.
-    Declined,
-    /// Closed by the server (the account was blocked).
-    Denied,
-}
-
-impl Status {
-    const ALL: [Status; 4] = [
-        Status::Pending,
-        Status::Approved,
-        Status::Declined,
-        Status::Denied,
-    ];
-
-    /// The name stored in the `status` column and answered to the phone.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Approved => "approved",
-            Status::Declined => "declined",
-            Status::Denied => "denied",
-        }
-    }
-}
-
-impl FromValue for Status {
-    fn from_value(value: ValueRef<'_>) -> Result<Self, DbError> {
-        let text = String::from_value(value)?;
-        Status::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| DbError::Value(format!("unknown request status {text:?}")))
-    }
-}
-
-/// The stored form of a user-verification requirement: its protocol name (`pin`,
-/// `pin_or_biometric`).
-pub(crate) fn uv_to_column(uv: UserVerification) -> Result<String> {
-    match serde_json::to_value(uv) {
-        Ok(serde_json::Value::String(name)) => Ok(name),
-        _ => Err(ServerError::Internal(
-            "user verification without a name".into(),
-        )),
-    }
-}
-
-fn uv_from_column(name: String) -> Result<UserVerification> {
-    serde_json::from_value(serde_json::Value::String(name))
-        .map_err(|e| ServerError::Internal(format!("stored user verification unreadable: {e}")))
-}
-
-/// An action request row, as the phone side needs it.
-#[derive(Debug)]
-struct StoredRequest {
-    jws: String,
-    /// Required claims.
-    claims: Vec<String>,
-    optional_claims: Vec<String>,
-    uv: UserVerification,
-    expires_at: i64,
-    status: Status,
-    /// Under number matching, the number the relying party shows.
-    match_number: Option<u8>,
-    client_id: String,
-}
+pub(crate) use crate::store::requests::Status;
 
 /// The request `id` if it belongs to `account_id`; otherwise `unknown_request` (never a hint
 /// that it exists for someone else).
-fn account_request(conn: &impl Sql, id: &str, account_id: &str) -> Result<StoredRequest> {
-    let row = conn
-        .query_row(
-            "SELECT jws, claims, uv, expires_at, status, optional_claims, match_number,
-                    client_id
-             FROM action_requests
-             WHERE id = ?1 AND account_id = ?2",
-            params![id, account_id],
-            |row| {
-                Ok((
-                    (
-                        row.get::<String>(0)?,
-                        row.get::<String>(1)?,
-                        row.get::<String>(2)?,
-                        row.get::<i64>(3)?,
-                        row.get::<Status>(4)?,
-                    ),
-                    (
-                        row.get::<String>(5)?,
-                        row.get::<Option<u8>>(6)?,
-                        row.get::<String>(7)?,
-                    ),
-                ))
-            },
-        )
-        .optional()?;
-    let Some(((jws, claims, uv, expires_at, status), (optional_claims, match_number, client_id))) =
-        row
-    else {
-        return Err(ServerError::UnknownRequest);
-    };
-    let read_claims = |json: &str| -> Result<Vec<String>> {
-        serde_json::from_str(json)
-            .map_err(|e| ServerError::Internal(format!("stored claims unreadable: {e}")))
-    };
-    Ok(StoredRequest {
-        jws,
-        claims: read_claims(&claims)?,
-        optional_claims: read_claims(&optional_claims)?,
-        uv: uv_from_column(uv)?,
-        expires_at,
-        status,
-        match_number,
-        client_id,
-    })
+fn account_request(conn: &impl Sql, id: &str, account_id: &str) -> Result<stored::AccountRequest> {
+    stored::find_for_account(conn, id, account_id)?.ok_or(ServerError::UnknownRequest)
 }
 
 /// `GET /v1/requests`: the device's account's pending, unexpired requests, oldest first, at
@@ -160,14 +45,11 @@ async fn list(State(state): State<AppState>, call: PhoneCall) -> Result<Json<Pen
     let requests = state
         .db(move |app, conn| {
             let device = auth::active_device(conn, &call.jkt)?;
-            let limit = i64::from(app.policy.max_pending_per_account);
-            Ok(conn.query_map(
-                "SELECT jws FROM action_requests
-                 WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2
-                 ORDER BY created_at, rowid
-                 LIMIT ?3",
-                params![device.account_id, clock::now(), limit],
-                |row| row.get::<String>(0),
+            Ok(stored::pending_of_account(
+                conn,
+                &device.account_id,
+                clock::now(),
+                app.policy.max_pending_per_account,
             )?)
         })
         .await?;
@@ -236,11 +118,7 @@ fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<
     // The PIN key is the answering device's own (each phone has its own code); the failure
     // counts are the account's and the device's (code_attempts).
     let code = CodeState::load(&tx, &call.jkt)?;
-    let biometric_jwk: Option<String> = tx.query_row(
-        "SELECT biometric_jwk FROM devices WHERE jkt = ?1",
-        params![&call.jkt],
-        |row| row.get(0),
-    )?;
+    let biometric_jwk = stored::biometric_key_of_device(&tx, &call.jkt)?;
     // Checked before "already answered": the requests of a blocked account were closed, and the
     // person must learn that the account is blocked, even when trying the right code.
     if code.blocked {
@@ -258,19 +136,20 @@ fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<
     response
         .validate(id, &request.jws, now)
         .map_err(|e| ServerError::InvalidResponse(e.to_string()))?;
+    let evidence = AnswerEvidence {
+        response_jws: received,
+        device_jwk: &device_jwk,
+    };
 
     match response.decision {
         Decision::Decline => {
             let reason = response.reason.map(|reason| match reason {
-                DeclineReason::NotMe => "not_me",
-                DeclineReason::Cancelled => "cancelled",
+                DeclineReason::NotMe => stored::DeclineReason::NotMe,
+                DeclineReason::Cancelled => stored::DeclineReason::Cancelled,
             });
-            tx.execute(
-                "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                     decline_reason = ?3, response_jws = ?4, response_device_jwk = ?5
-                 WHERE id = ?1",
-                params![id, now, reason, received, device_jwk],
-            )?;
+            if !stored::record_decline(&tx, id, reason, evidence, now)? {
+                return Err(ServerError::RequestAlreadyAnswered);
+            }
             let mut closed = Vec::new();
             if response.reason == Some(DeclineReason::NotMe) {
                 closed = suspicious(
@@ -334,13 +213,9 @@ fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<
                         // The evidence is the approval as sent: its device signature verified
                         // and its payload names the number picked; its code signature was not
                         // checked, so that a wrong pick costs no attempt.
-                        tx.execute(
-                            "UPDATE action_requests SET status = 'declined', answered_at = ?2,
-                                 decline_reason = 'wrong_number', response_jws = ?3,
-                                 response_device_jwk = ?4
-                             WHERE id = ?1",
-                            params![id, now, received, device_jwk],
-                        )?;
+                        if !stored::record_wrong_number(&tx, id, evidence, now)? {
+                            return Err(ServerError::RequestAlreadyAnswered);
+                        }
                         let closed = suspicious(
                             app,
                             &tx,
@@ -380,26 +255,16 @@ fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<
                 serde_json::to_string(&code.pin_jwk)
                     .map_err(|e| ServerError::Internal(e.to_string()))?
             };
-            let consented = serde_json::to_string(&response.claims)
-                .map_err(|e| ServerError::Internal(e.to_string()))?;
-            tx.execute(
-                "UPDATE action_requests SET status = 'approved', answered_at = ?2, auth_time = ?2,
-                     method = ?4, consented_claims = ?3, response_jws = ?5,
-                     response_device_jwk = ?6, response_uv_jwk = ?7,
-                     device_key_in_hardware =
-                         (SELECT key_in_hardware FROM devices WHERE jkt = ?8)
-                 WHERE id = ?1",
-                params![
-                    id,
-                    now,
-                    consented,
-                    method_to_column(method),
-                    received,
-                    device_jwk,
-                    uv_jwk,
-                    call.jkt
-                ],
-            )?;
+            let approval = Approval {
+                method,
+                consented_claims: &response.claims,
+                evidence,
+                uv_jwk: &uv_jwk,
+                device_jkt: &call.jkt,
+            };
+            if !stored::record_approval(&tx, id, &approval, now)? {
+                return Err(ServerError::RequestAlreadyAnswered);
+            }
             tx.commit()?;
             Ok(Status::Approved)
         }
@@ -413,11 +278,7 @@ fn answer(app: &App, conn: &mut Conn<'_>, id: &str, call: &PhoneCall) -> Result<
 /// `Policy::validate` keeps the retention above every window that reads past requests (token
 /// pickup, the throttle after a suspicious answer), so the purge never changes a decision.
 pub(crate) fn purge_old_requests(conn: &impl Sql, now: i64, retention_secs: i64) -> Result<usize> {
-    // The expression is the one of the index action_requests_settled (schema v8).
-    let deleted = conn.execute(
-        "DELETE FROM action_requests WHERE coalesce(answered_at, expires_at) <= ?1",
-        params![now.saturating_sub(retention_secs)],
-    )?;
+    let deleted = stored::purge_settled_before(conn, now.saturating_sub(retention_secs))?;
     if deleted > 0 {
         tracing::info!(deleted, "requests past their retention were deleted");
     }
@@ -445,24 +306,14 @@ fn suspicious(
         _ => format!("a request of {rp_name} was reported as not the person's"),
     };
     events::record(tx, account_id, event, &detail, now)?;
-    let numbers: Vec<String> = {
-        tx.query_map(
-            "SELECT phone_number FROM phone_numbers WHERE account_id = ?1",
-            params![account_id],
-            |row| row.get::<String>(0),
-        )?
-    };
+    let numbers = stored::phone_numbers_of_account(tx, account_id)?;
     let text = suspicious_alert_text(&rp_name);
     for number in &numbers {
         app.sms.send(tx, number, &text)?;
     }
     tracing::info!(event, "a suspicious answer was recorded");
     if event == events::NOT_ME_REPORTED && app.policy.block_on_not_me {
-        tx.execute(
-            "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
-             WHERE id = ?1",
-            params![account_id, now],
-        )?;
+        stored::block_account(tx, account_id, now)?;
         let closed = close_open_requests(tx, account_id, now)?;
         events::record(
             tx,
@@ -491,28 +342,7 @@ pub(crate) fn suspicious_alert_text(rp_name: &str) -> String {
 /// Closes the account's open requests as denied (its key is blocked) and returns their ids, for
 /// the pings.
 pub(crate) fn close_open_requests(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<Vec<String>> {
-    let ids: Vec<String> = {
-        tx.query_map(
-            "SELECT id FROM action_requests WHERE account_id = ?1 AND status = 'pending'",
-            params![account_id],
-            |row| row.get::<String>(0),
-        )?
-    };
-    tx.execute(
-        "UPDATE action_requests SET status = 'denied', answered_at = ?2,
-             closed_reason = 'blocked'
-         WHERE account_id = ?1 AND status = 'pending'",
-        params![account_id, now],
-    )?;
-    Ok(ids)
-}
-
-/// The stored name of an approval's method (`pin`, `biometric`).
-pub(crate) fn method_to_column(method: UvMethod) -> &'static str {
-    match method {
-        UvMethod::Pin => "pin",
-        UvMethod::Biometric => "biometric",
-    }
+    Ok(stored::close_pending_of_account(tx, account_id, now)?)
 }
 
 /// A public key stored as a JWK.
@@ -526,7 +356,7 @@ fn stored_key(jwk: &str, what: &str) -> Result<p256::ecdsa::VerifyingKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Sql;
+    use crate::params;
 
     const NOW: i64 = 1_800_000_000;
     const RETENTION: i64 = crate::config::DEFAULT_REQUEST_RETENTION_SECS;
@@ -625,17 +455,5 @@ mod tests {
 
         assert_eq!(deleted, 0);
         assert_eq!(remaining(&db), vec!["answered-late"]);
-    }
-
-    #[test]
-    fn stored_user_verification_names_stay_the_protocol_names() {
-        for (uv, name) in [
-            (UserVerification::Pin, "pin"),
-            (UserVerification::PinOrBiometric, "pin_or_biometric"),
-        ] {
-            assert_eq!(uv_to_column(uv).unwrap(), name);
-            assert_eq!(uv_from_column(name.to_owned()).unwrap(), uv);
-        }
-        assert!(uv_from_column("face".to_owned()).is_err());
     }
 }

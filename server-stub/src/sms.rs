@@ -3,8 +3,7 @@
 //! gateway would be another implementation, chosen where `server::start` builds the state; it
 //! is not pluggable from outside.
 
-use crate::params;
-use crate::store::{Sql, Tx};
+use crate::store::{Tx, outboxes};
 
 use crate::clock;
 use crate::error::Result;
@@ -22,11 +21,7 @@ pub(crate) struct OutboxSms;
 
 impl SmsSender for OutboxSms {
     fn send(&self, db: &Tx<'_>, phone_number: &str, text: &str) -> Result<()> {
-        db.execute(
-            "INSERT INTO sms_outbox (phone_number, text, sent_at) VALUES (?1, ?2, ?3)",
-            params![phone_number, text, clock::now()],
-        )?;
-        Ok(())
+        Ok(outboxes::queue_sms(db, phone_number, text, clock::now())?)
     }
 }
 

@@ -4,13 +4,11 @@
 //! the count of dropped pushes.
 //! A deployed server is built without it, so none of this is part of its API.
 
-use crate::params;
-use crate::store::{Conn, DbError, OptionalRow, Sql};
+use crate::store::{Conn, Sql, requests};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::Jwk;
 
 use crate::error::{Result, ServerError};
-use crate::requests::Status;
 use crate::server::RunningServer;
 use crate::sim;
 
@@ -30,7 +28,12 @@ impl RunningServer {
 
     /// The history of `account_id` as `(event, detail, at)`, oldest first.
     pub fn account_events(&self, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-        self.work(|conn| account_events(conn, account_id))
+        self.work(|conn| {
+            Ok(requests::history_of_account(conn, account_id)?
+                .into_iter()
+                .map(|e| (e.event, e.detail, e.at))
+                .collect())
+        })
     }
 
     /// The QR link that the sign-in session whose cookie value is `session_id` shows
@@ -89,7 +92,7 @@ impl RunningServer {
     /// The evidence the server keeps of one request (the signed action request and the phone's
     /// signed answer), found by `lookup`; `None` once purged or for an unknown id.
     pub fn request_evidence(&self, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-        self.work(|conn| evidence(conn, lookup))
+        self.work(|conn| Ok(requests::evidence(conn, lookup)?))
     }
 
     /// An identity token signed by `bank`'s trusted key for an existing simulated citizen, with
@@ -215,60 +218,4 @@ impl crate::store::Param for SqlValue {
             Self::Bytes(b) => ValueRef::Blob(b),
         }
     }
-}
-
-/// The evidence of the request `lookup` names, if the server still has it.
-fn evidence(conn: &impl Sql, lookup: RequestLookup<'_>) -> Result<Option<RequestEvidence>> {
-    let (column, value) = match lookup {
-        RequestLookup::AuthReqId(value) => ("auth_req_id", value),
-        RequestLookup::RequestId(value) => ("id", value),
-        RequestLookup::RequestHash(value) => ("request_hash", value),
-    };
-    let found = conn
-        .query_row(
-            &format!(
-                "SELECT id, auth_req_id, client_id, account_id, status, decline_reason, created_at,
-                        answered_at, jws, response_jws, response_device_jwk, response_uv_jwk
-                 FROM action_requests WHERE {column} = ?1"
-            ),
-            params![value],
-            |row| {
-                let key = |index: usize| -> Result<Option<Jwk>, DbError> {
-                    row.get::<Option<String>>(index)?
-                        .map(|jwk| {
-                            serde_json::from_str(&jwk).map_err(|e| {
-                                DbError::Value(format!("column {index} holds no JWK: {e}"))
-                            })
-                        })
-                        .transpose()
-                };
-                let request_jws: String = row.get(8)?;
-                Ok(RequestEvidence {
-                    request_id: row.get(0)?,
-                    auth_req_id: row.get(1)?,
-                    client_id: row.get(2)?,
-                    account_id: row.get(3)?,
-                    status: row.get::<Status>(4)?.as_str().to_owned(),
-                    decline_reason: row.get(5)?,
-                    created_at: row.get(6)?,
-                    answered_at: row.get(7)?,
-                    request_hash: sleutel_protocol::jose::sha256_b64(&request_jws),
-                    request_jws,
-                    response_jws: row.get(9)?,
-                    device_key: key(10)?,
-                    user_verification_key: key(11)?,
-                })
-            },
-        )
-        .optional()?;
-    Ok(found)
-}
-
-/// The events of `account_id`, oldest first, as `(event, detail, at)`.
-fn account_events(conn: &impl Sql, account_id: &str) -> Result<Vec<(String, String, i64)>> {
-    Ok(conn.query_map(
-        "SELECT event, detail, at FROM account_events WHERE account_id = ?1 ORDER BY seq",
-        params![account_id],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?)
 }

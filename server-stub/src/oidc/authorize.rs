@@ -18,7 +18,6 @@
 
 use std::net::SocketAddr;
 
-use crate::params;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +37,8 @@ use crate::extract::{Params, RawBody};
 use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
-use crate::store::{Conn, Sql};
+use crate::store::Conn;
+use crate::store::relying_parties::{self, NewSession};
 use crate::{clock, random};
 
 /// Path of the sign-in form's target (POST).
@@ -347,29 +347,26 @@ pub(super) async fn authorize(
                 return Ok(None);
             }
             super::purge_expired(&tx, now)?;
-            tx.execute(
-                "INSERT INTO browser_sessions (id_hash, client_id, redirect_uri, scope, state,
-                     nonce, code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token,
-                     created_at, expires_at, link_id, link_secret)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
-                    session_hash,
-                    client_id,
-                    redirect_uri,
-                    asked.scope,
-                    request_state,
-                    asked.nonce,
-                    asked.code_challenge,
-                    asked.login_hint,
-                    asked.acr_values,
-                    asked.claims,
-                    asked.ui_locale.map(Lang::tag),
-                    csrf,
-                    now,
-                    now + SESSION_TTL_SECS,
-                    link_id,
-                    link_secret,
-                ],
+            relying_parties::open_session(
+                &tx,
+                &NewSession {
+                    id_hash: &session_hash,
+                    client_id: &client_id,
+                    redirect_uri: &redirect_uri,
+                    scope: &asked.scope,
+                    state: request_state.as_deref(),
+                    nonce: asked.nonce.as_deref(),
+                    code_challenge: &asked.code_challenge,
+                    login_hint: asked.login_hint.as_deref(),
+                    acr_values: asked.acr_values.as_deref(),
+                    claims: asked.claims.as_deref(),
+                    ui_locale: asked.ui_locale.map(Lang::tag),
+                    csrf_token: &csrf,
+                    created_at: now,
+                    expires_at: now + SESSION_TTL_SECS,
+                    link_id: &link_id,
+                    link_secret: &link_secret,
+                },
             )?;
             tx.commit()?;
             Ok(Some(csrf))
@@ -571,17 +568,14 @@ fn start(
     // (a double click), only the one that binds the session starts a request. Otherwise each
     // would start one, the last superseding the others, while the session kept the code of
     // the first: the phone and the wait page would show different codes.
-    let claimed = conn.execute(
-        "UPDATE browser_sessions SET binding_code = ?2, wait_until = ?3, bound_by = ?4
-         WHERE id_hash = ?1 AND bound_by IS NULL",
-        params![
-            session.id_hash,
-            binding_code,
-            now + ttl,
-            link::BOUND_BY_NUMBER
-        ],
+    let claimed = relying_parties::bind_session_by_number(
+        conn,
+        &session.id_hash,
+        &binding_code,
+        now + ttl,
+        link::BOUND_BY_NUMBER,
     )?;
-    if claimed == 0 {
+    if !claimed {
         return Ok((Started::Waiting, Vec::new(), Vec::new()));
     }
     // From here a fault leaves a session bound to no request: its wait page expires, as for an
@@ -595,10 +589,7 @@ fn start(
         }
         Err(e) => return Err(e),
     };
-    conn.execute(
-        "UPDATE browser_sessions SET auth_req_id = ?2 WHERE id_hash = ?1",
-        params![session.id_hash, auth_req_id],
-    )?;
+    relying_parties::set_session_request(conn, &session.id_hash, auth_req_id.as_deref())?;
     Ok((Started::Waiting, superseded, pushes))
 }
 

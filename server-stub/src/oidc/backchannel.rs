@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql, Tx};
+use crate::store::requests::{self, NewRequest as StoredRequest};
+use crate::store::{Conn, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -17,7 +17,6 @@ use sleutel_protocol::action::{
 use sleutel_protocol::api::PushMessage;
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 use sleutel_protocol::display;
-use sleutel_protocol::jose;
 use sleutel_protocol::limits::MAX_ACTION_TEXT_CHARS;
 
 use super::ask::{LoginAsk, read_ask};
@@ -29,7 +28,6 @@ use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::push::Delivery;
 use crate::rate::{self, Bucket, Limit};
-use crate::requests::uv_to_column;
 use crate::server::{App, AppState};
 use crate::{clock, events, random};
 
@@ -122,20 +120,12 @@ fn number_options() -> Result<(u8, Vec<u8>)> {
 /// Whether the account is throttled after a suspicious event: at most one new request per
 /// `suspicious_throttle_secs` during `suspicious_window_secs` after the last report.
 fn throttled(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<bool> {
-    let last_report: Option<i64> = tx.query_row(
-        "SELECT max(at) FROM account_events WHERE account_id = ?1 AND event IN (?2, ?3)",
-        params![account_id, events::SUSPICIOUS[0], events::SUSPICIOUS[1]],
-        |row| row.get(0),
-    )?;
+    let last_report = requests::latest_event_at(tx, account_id, events::SUSPICIOUS)?;
     let Some(report) = last_report.filter(|at| *at > now - app.policy.suspicious_window_secs)
     else {
         return Ok(false);
     };
-    let last_request: Option<i64> = tx.query_row(
-        "SELECT max(created_at) FROM action_requests WHERE account_id = ?1 AND created_at >= ?2",
-        params![account_id, report],
-        |row| row.get(0),
-    )?;
+    let last_request = requests::latest_created_since(tx, account_id, report)?;
     let since = last_request.unwrap_or(report).max(report);
     Ok(now < since + app.policy.suspicious_throttle_secs)
 }
@@ -201,42 +191,22 @@ pub(super) fn create_login_in(
 /// The request id (the one the phone fetches) of the request the relying party knows as
 /// `auth_req_id`.
 pub(super) fn request_id_of(tx: &Tx<'_>, auth_req_id: &str) -> Result<String> {
-    Ok(tx.query_row(
-        "SELECT id FROM action_requests WHERE auth_req_id = ?1",
-        params![auth_req_id],
-        |row| row.get(0),
-    )?)
+    Ok(requests::id_of_auth_req(tx, auth_req_id)?)
 }
 
 /// The account whose phone number the relying party named, if it has an active device and is
 /// not blocked: nobody there is `unknown_user_id`; a blocked account is `access_denied` at once,
 /// since the person cannot confirm anything until they activate again.
 fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> {
-    let account = tx
-        .query_row(
-            "SELECT a.id, a.blocked_at IS NOT NULL,
-                    (SELECT count(*) FROM devices d
-                     WHERE d.account_id = a.id AND d.revoked_at IS NULL)
-             FROM phone_numbers p JOIN accounts a ON a.id = p.account_id
-             WHERE p.phone_number = ?1",
-            params![phone_number],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<bool>(1)?,
-                    row.get::<i64>(2)?,
-                ))
-            },
-        )
-        .optional()?;
-    match account {
-        None | Some((_, _, 0)) => Err(ServerError::UnknownUserId(
+    let account = requests::account_of_phone_number(tx, phone_number)?;
+    match account.filter(|account| account.active_devices > 0) {
+        None => Err(ServerError::UnknownUserId(
             "no active digital key for this phone number".into(),
         )),
-        Some((_, true, _)) => Err(ServerError::BackchannelDenied(
+        Some(account) if account.blocked => Err(ServerError::BackchannelDenied(
             "the person's digital key is blocked until they activate it again".into(),
         )),
-        Some((id, false, _)) => Ok(id),
+        Some(account) => Ok(account.id),
     }
 }
 
@@ -260,16 +230,11 @@ fn check_limits(
     // alone would let one relying party push the person without end ("MFA fatigue"). Requests
     // of this relying party to this person that the person did not answer (open or
     // superseded) within one request lifetime are bounded like open requests are.
-    let unanswered: i64 = tx.query_row(
-        "SELECT count(*) FROM action_requests
-         WHERE account_id = ?1 AND client_id = ?2 AND created_at > ?3
-           AND (status = 'pending' OR closed_reason = 'superseded')",
-        params![
-            account_id,
-            client.client_id,
-            now - app.policy.request_ttl_secs
-        ],
-        |row| row.get(0),
+    let unanswered = requests::count_unanswered_of_client(
+        tx,
+        account_id,
+        &client.client_id,
+        now - app.policy.request_ttl_secs,
     )?;
     if unanswered >= i64::from(app.policy.max_pending_per_account) {
         return Err(ServerError::BackchannelDenied(
@@ -291,32 +256,18 @@ fn supersede(
     client: &RelyingPartyConfig,
     now: i64,
 ) -> Result<Vec<String>> {
-    let superseded: Vec<String> = {
-        tx.query_map(
-            "SELECT id FROM action_requests
-             WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending' AND expires_at > ?3",
-            params![account_id, client.client_id, now],
-            |row| row.get::<String>(0),
-        )?
-    };
-    tx.execute(
-        "UPDATE action_requests SET status = 'denied', answered_at = ?3,
-             closed_reason = 'superseded'
-         WHERE account_id = ?1 AND client_id = ?2 AND status = 'pending'",
-        params![account_id, client.client_id, now],
-    )?;
-    Ok(superseded)
+    Ok(requests::supersede_pending_of_client(
+        tx,
+        account_id,
+        &client.client_id,
+        now,
+    )?)
 }
 
 /// Refuses a new request when the person has as many open requests as the policy allows, all
 /// relying parties together.
 fn check_open_requests(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<()> {
-    let open: i64 = tx.query_row(
-        "SELECT count(*) FROM action_requests
-         WHERE account_id = ?1 AND status = 'pending' AND expires_at > ?2",
-        params![account_id, now],
-        |row| row.get(0),
-    )?;
+    let open = requests::count_open_of_account(tx, account_id, now)?;
     if open >= i64::from(app.policy.max_pending_per_account) {
         return Err(ServerError::BackchannelDenied(
             "too many open requests for this user; try again when the person has answered".into(),
@@ -401,34 +352,23 @@ fn store_and_push(
     now: i64,
 ) -> Result<Vec<Delivery>> {
     let request = &new.request;
-    let to_json = |v: &Vec<String>| {
-        serde_json::to_string(v).map_err(|e| ServerError::Internal(e.to_string()))
-    };
-    let kind_name = match serde_json::to_value(request.kind) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => return Err(ServerError::Internal("request kind without a name".into())),
-    };
-    tx.execute(
-        "INSERT INTO action_requests (id, auth_req_id, client_id, account_id, jws, scope, claims,
-             uv, created_at, expires_at, status, kind, optional_claims, match_number,
-             request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14)",
-        params![
-            request.jti,
-            new.auth_req_id,
-            client.client_id,
-            request.aud,
-            new.jws,
+    requests::insert(
+        tx,
+        &StoredRequest {
+            id: &request.jti,
+            auth_req_id: &new.auth_req_id,
+            client_id: &client.client_id,
+            account_id: &request.aud,
+            jws: &new.jws,
             scope,
-            to_json(&request.claims)?,
-            uv_to_column(request.uv)?,
-            now,
-            request.exp,
-            kind_name,
-            to_json(&request.optional_claims)?,
-            new.match_number,
-            jose::sha256_b64(&new.jws),
-        ],
+            claims: &request.claims,
+            optional_claims: &request.optional_claims,
+            uv: request.uv,
+            kind: request.kind,
+            match_number: new.match_number,
+            created_at: now,
+            expires_at: request.exp,
+        },
     )?;
     app.push.plan(
         tx,

@@ -13,7 +13,6 @@
 
 use std::net::IpAddr;
 
-use crate::params;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -34,7 +33,7 @@ use crate::error::{Result, ServerError, StartError};
 use crate::extract::Params;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::AppState;
-use crate::store::{Sql, Tx};
+use crate::store::{Tx, relying_parties};
 
 /// The form parameter that carries a client assertion (RFC 7521 §4.2).
 const PARAM_CLIENT_ASSERTION: &str = "client_assertion";
@@ -346,25 +345,10 @@ impl Clients {
 /// so that of two concurrent uses exactly one passes; a row kept past its assertion's life is
 /// taken over, since its assertion is refused by its expiry anyway.
 fn record_assertion_use(tx: &Tx<'_>, client_id: &str, used: &AssertionUse, now: i64) -> Result<()> {
-    let inserted = tx.execute(
-        "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at)
-             VALUES (?1, ?2, ?3)
-             ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at
-             WHERE client_assertion_jtis.expires_at < ?4",
-        params![client_id, used.jti_hash, used.keep_until, now],
-    )?;
-    if inserted == 0 {
+    if !relying_parties::record_assertion_id(tx, client_id, &used.jti_hash, used.keep_until, now)? {
         return Err(refused("the jti of client_assertion was used already"));
     }
     Ok(())
-}
-
-/// Deletes the kept `jti` of client assertions that have expired; returns how many went.
-pub(super) fn purge_expired_assertions(conn: &impl Sql, now: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "DELETE FROM client_assertion_jtis WHERE expires_at < ?1",
-        params![now],
-    )?)
 }
 
 /// The client id of a request as it claims it, before any check: the Basic user, the

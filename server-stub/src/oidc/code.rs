@@ -7,8 +7,8 @@
 //! access token it issued is revoked (RFC 6749 §4.1.2): a replay means the code leaked, and
 //! whoever holds the first token may be the thief.
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql};
+use crate::store::Conn;
+use crate::store::{relying_parties, requests};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +19,7 @@ use sleutel_protocol::jose;
 use subtle::ConstantTimeEq;
 
 use super::authorize::digest;
-use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims, load_grant};
+use super::token::{ACCESS_TOKEN_TTL_SECS, CodeFlow, id_token, identity_claims};
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::requests::Status;
@@ -30,18 +30,6 @@ pub(super) const MIN_CODE_VERIFIER_CHARS: usize = 43;
 
 /// Longest PKCE code verifier (RFC 7636 §4.1).
 pub(super) const MAX_CODE_VERIFIER_CHARS: usize = 128;
-
-/// An authorization code as stored.
-struct StoredCode {
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    nonce: Option<String>,
-    auth_req_id: String,
-    expires_at: i64,
-    used_at: Option<i64>,
-    access_token_hash: Option<String>,
-}
 
 /// Whether `verifier` is a well-formed PKCE verifier whose S256 is `challenge`, compared in
 /// constant time.
@@ -66,37 +54,14 @@ pub(super) fn exchange_code(
     let now = clock::now();
     let tx = conn.immediate()?;
     let code_hash = digest(code);
-    let stored = tx
-        .query_row(
-            "SELECT client_id, redirect_uri, code_challenge, nonce, auth_req_id, expires_at,
-                    used_at, access_token_hash
-             FROM authorization_codes WHERE code_hash = ?1",
-            params![&code_hash],
-            |row| {
-                Ok(StoredCode {
-                    client_id: row.get(0)?,
-                    redirect_uri: row.get(1)?,
-                    code_challenge: row.get(2)?,
-                    nonce: row.get(3)?,
-                    auth_req_id: row.get(4)?,
-                    expires_at: row.get(5)?,
-                    used_at: row.get(6)?,
-                    access_token_hash: row.get(7)?,
-                })
-            },
-        )
-        .optional()?;
+    let stored = relying_parties::code(&tx, &code_hash)?;
     // Another client's code is as unknown as a made-up one.
     let Some(stored) = stored.filter(|c| c.client_id == client_id) else {
         return Err(ServerError::InvalidGrant("unknown code".into()));
     };
     if stored.used_at.is_some() {
         if let Some(token_hash) = &stored.access_token_hash {
-            tx.execute(
-                "UPDATE access_tokens SET revoked_at = ?2
-                 WHERE token_hash = ?1 AND revoked_at IS NULL",
-                params![token_hash, now],
-            )?;
+            relying_parties::revoke_access_token(&tx, token_hash, now)?;
         }
         tx.commit()?;
         tracing::warn!(
@@ -120,7 +85,7 @@ pub(super) fn exchange_code(
             "code_verifier does not match the code_challenge".into(),
         ));
     }
-    let grant = load_grant(&tx, &stored.auth_req_id)?
+    let grant = requests::grant(&tx, &stored.auth_req_id)?
         .filter(|g| g.client_id == client_id && g.status == Status::Approved)
         .ok_or_else(|| ServerError::InvalidGrant("unknown code".into()))?;
     let token = id_token(
@@ -133,25 +98,22 @@ pub(super) fn exchange_code(
         }),
     )?;
     let token_hash = digest(&token.access_token);
-    tx.execute(
-        "INSERT INTO access_tokens (token_hash, client_id, auth_req_id, expires_at)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![
-            token_hash,
-            client_id,
-            stored.auth_req_id,
-            now + ACCESS_TOKEN_TTL_SECS
-        ],
+    // The statement itself uses the code once, not only the read above.
+    if !relying_parties::use_code(&tx, &code_hash, &token_hash, now)? {
+        return Err(ServerError::InvalidGrant(
+            "the code was already used".into(),
+        ));
+    }
+    relying_parties::insert_access_token(
+        &tx,
+        &token_hash,
+        client_id,
+        &stored.auth_req_id,
+        now + ACCESS_TOKEN_TTL_SECS,
     )?;
-    tx.execute(
-        "UPDATE authorization_codes SET used_at = ?2, access_token_hash = ?3
-         WHERE code_hash = ?1",
-        params![code_hash, now, token_hash],
-    )?;
-    tx.execute(
-        "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
-        params![stored.auth_req_id, now],
-    )?;
+    // The code's single use guards this flow; the stamp keeps the CIBA token endpoint from
+    // issuing for the same request (it stays as it was if that endpoint issued first).
+    requests::mark_token_issued(&tx, &stored.auth_req_id, now)?;
     tx.commit()?;
     Ok(token)
 }
@@ -208,21 +170,13 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
         .db(move |app, conn| {
             let now = clock::now();
             let tx = conn.immediate()?;
-            let found: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT client_id, auth_req_id FROM access_tokens
-                     WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-                    params![digest(&token), now],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
-            let Some((client_id, auth_req_id)) = found else {
+            let Some(found) = relying_parties::live_access_token(&tx, &digest(&token), now)? else {
                 return Ok(None);
             };
-            let Some(grant) = load_grant(&tx, &auth_req_id)? else {
+            let Some(grant) = requests::grant(&tx, &found.auth_req_id)? else {
                 return Ok(None);
             };
-            let claims = identity_claims(app, &client_id, &grant, now)?;
+            let claims = identity_claims(app, &found.client_id, &grant, now)?;
             let mut value =
                 serde_json::to_value(claims).map_err(|e| ServerError::Internal(e.to_string()))?;
             if let Some(object) = value.as_object_mut() {

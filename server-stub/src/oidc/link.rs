@@ -18,8 +18,8 @@
 //!   sent to someone else cannot log the sender's browser in.
 //! - A `GET` of a link (a browser without the app, a link preview) never binds anything.
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql};
+use crate::store::relying_parties::{self, LinkBinding};
+use crate::store::{Conn, requests};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -41,7 +41,7 @@ use super::backchannel::{create_login_in, request_id_of};
 use super::live;
 use super::no_store;
 use super::page::{self, Lang};
-use super::session::{SESSION_COLUMNS, Session, session_of, session_row};
+use super::session::{Session, session_of};
 use super::wait::{self, Outcome};
 use crate::auth::{self, PhoneCall};
 use crate::config::AppLinksConfig;
@@ -304,16 +304,7 @@ fn bind(
     let now = clock::now();
     let tx = conn.immediate()?;
     let device = auth::active_device(&tx, jkt)?;
-    let session = tx
-        .query_row(
-            &format!(
-                "SELECT {SESSION_COLUMNS} FROM browser_sessions
-                 WHERE link_id = ?1 AND expires_at > ?2"
-            ),
-            params![link.id(), now],
-            session_row,
-        )
-        .optional()?
+    let session = relying_parties::session_by_link_id(&tx, link.id(), now)?
         // A session that ended is gone from the table: its links are expired, not unknown.
         .ok_or(ServerError::SignInLinkExpired)?;
     let secret = session
@@ -354,12 +345,7 @@ fn bind(
     if too_old {
         return Err(ServerError::SignInLinkExpired);
     }
-    let blocked: bool = tx.query_row(
-        "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-        params![&device.account_id],
-        |row| row.get(0),
-    )?;
-    if blocked {
+    if requests::is_account_blocked(&tx, &device.account_id)? {
         return Err(ServerError::AccountBlocked);
     }
     let client = app
@@ -391,19 +377,21 @@ fn bind(
         SignInLink::Qr { .. } => (BOUND_BY_QR, None),
         SignInLink::App { .. } => (BOUND_BY_APP, Some(random::id()?)),
     };
-    tx.execute(
-        "UPDATE browser_sessions SET binding_code = ?2, auth_req_id = ?3, wait_until = ?4,
-             bound_by = ?5, return_token_hash = ?6
-         WHERE id_hash = ?1",
-        params![
-            session.id_hash,
-            binding_code,
-            started.auth_req_id,
-            now + ttl,
+    let return_token_hash = return_token.as_deref().map(digest);
+    let bound = relying_parties::bind_session_by_link(
+        &tx,
+        &LinkBinding {
+            id_hash: &session.id_hash,
+            binding_code: &binding_code,
+            auth_req_id: &started.auth_req_id,
+            wait_until: now + ttl,
             bound_by,
-            return_token.as_deref().map(digest),
-        ],
+            return_token_hash: return_token_hash.as_deref(),
+        },
     )?;
+    if !bound {
+        return Err(ServerError::SignInLinkUsed);
+    }
     tx.commit()?;
     let return_url = return_token.map(|token| {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -442,26 +430,14 @@ pub(super) async fn return_to_rp(
     let found = state
         .db(move |_, conn| {
             let now = clock::now();
-            let session = conn
-                .query_row(
-                    &format!(
-                        "SELECT {SESSION_COLUMNS} FROM browser_sessions
-                         WHERE return_token_hash = ?1 AND expires_at > ?2"
-                    ),
-                    params![digest(&token), now],
-                    session_row,
-                )
-                .optional()?;
+            let session = relying_parties::session_by_return_token(conn, &digest(&token), now)?;
             let Some(session) = session else {
                 return Ok(None);
             };
             let outcome = wait::outcome(conn, &session, true)?;
             if !matches!(outcome, Outcome::Waiting | Outcome::Approved(_)) {
                 // The answer is given: the return URL has done its one job.
-                conn.execute(
-                    "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                    params![&session.id_hash],
-                )?;
+                relying_parties::end_session(conn, &session.id_hash)?;
             }
             Ok(Some((session, outcome)))
         })
@@ -560,24 +536,17 @@ fn json_file(body: serde_json::Value) -> Response {
 /// before the current one. For tests, which cannot read the QR image.
 #[cfg(feature = "testing")]
 pub(crate) fn qr_link_of_session(
-    conn: &impl Sql,
+    conn: &impl crate::store::Sql,
     app_url: &str,
     session_id: &str,
     steps_back: i64,
 ) -> Result<Option<String>> {
     let now = clock::now();
-    let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row(
-            "SELECT link_id, link_secret FROM browser_sessions
-             WHERE id_hash = ?1 AND expires_at > ?2",
-            params![digest(session_id), now],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    match row {
-        Some((Some(id), Some(secret))) => {
-            qr_link(app_url, &id, &secret, step_of(now) - steps_back).map(Some)
-        }
+    match relying_parties::session_link(conn, &digest(session_id), now)? {
+        Some(relying_parties::SessionLink {
+            link_id: Some(id),
+            link_secret: Some(secret),
+        }) => qr_link(app_url, &id, &secret, step_of(now) - steps_back).map(Some),
         _ => Ok(None),
     }
 }

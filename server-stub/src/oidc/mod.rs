@@ -52,9 +52,8 @@ use sleutel_protocol::jose::{self, Jwks};
 use sleutel_protocol::{approval, claims};
 
 use crate::config::DeliveryMode;
-use crate::params;
 use crate::server::AppState;
-use crate::store::Sql;
+use crate::store::{Sql, relying_parties};
 
 pub(crate) use clients::Clients;
 
@@ -64,20 +63,13 @@ pub(crate) use clients::Clients;
 /// went. Called by the housekeeping purge, and whenever
 /// a session or a code is made.
 pub(crate) fn purge_expired(conn: &impl Sql, now: i64) -> crate::error::Result<usize> {
-    let sessions = conn.execute(
-        "DELETE FROM browser_sessions WHERE expires_at <= ?1",
-        params![now],
-    )?;
-    let codes = conn.execute(
-        "DELETE FROM authorization_codes WHERE expires_at <= ?1",
-        params![now - token::ACCESS_TOKEN_TTL_SECS],
-    )?;
-    let tokens = conn.execute(
-        "DELETE FROM access_tokens WHERE expires_at <= ?1",
-        params![now],
-    )?;
-    let assertions = clients::purge_expired_assertions(conn, now)?;
-    Ok(sessions + codes + tokens + assertions)
+    // A code past its life still revokes its access token when replayed, until that token
+    // has expired too.
+    Ok(relying_parties::purge_expired(
+        conn,
+        now,
+        now - token::ACCESS_TOKEN_TTL_SECS,
+    )?)
 }
 
 /// The OIDC routes.

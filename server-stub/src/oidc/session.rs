@@ -2,8 +2,7 @@
 //! `Secure` off the loopback test bench), and the row the database keeps under the id's
 //! SHA-256, as the sign-in pages read it.
 
-use crate::params;
-use crate::store::{DbError, OptionalRow, Row, Sql};
+use crate::store::{Sql, relying_parties};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -65,71 +64,15 @@ pub(super) fn session_id(headers: &HeaderMap, server_url: &str) -> Option<String
 }
 
 /// A browser session as the sign-in pages read it.
-pub(super) struct Session {
-    pub(super) id_hash: String,
-    pub(super) client_id: String,
-    pub(super) redirect_uri: String,
-    pub(super) scope: String,
-    pub(super) state: Option<String>,
-    pub(super) nonce: Option<String>,
-    pub(super) code_challenge: String,
-    pub(super) login_hint: Option<String>,
-    pub(super) acr_values: Option<String>,
-    pub(super) claims: Option<String>,
-    pub(super) lang: Option<String>,
-    pub(super) csrf_token: String,
-    pub(super) binding_code: Option<String>,
-    pub(super) auth_req_id: Option<String>,
-    pub(super) wait_until: Option<i64>,
-    /// The public id of the session's sign-in links (none for a session older than the links).
-    pub(super) link_id: Option<String>,
-    /// The secret of the links' MACs, base64url.
-    pub(super) link_secret: Option<String>,
-    /// How the session was bound to an account: `number`, `qr` or `app`; none until it is.
-    pub(super) bound_by: Option<String>,
-}
-
-/// The columns [`session_row`] reads, in its order.
-pub(super) const SESSION_COLUMNS: &str = "id_hash, client_id, redirect_uri, scope, state, nonce,
-    code_challenge, login_hint, acr_values, claims, ui_locale, csrf_token, binding_code,
-    auth_req_id, wait_until, link_id, link_secret, bound_by";
+pub(super) use crate::store::relying_parties::BrowserSession as Session;
 
 /// The live session whose id the browser's cookie holds.
 pub(super) fn load_session(conn: &impl Sql, session_id: &str, now: i64) -> Result<Option<Session>> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {SESSION_COLUMNS} FROM browser_sessions
-                 WHERE id_hash = ?1 AND expires_at > ?2"
-            ),
-            params![digest(session_id), now],
-            session_row,
-        )
-        .optional()?)
-}
-
-/// A session from a row of [`SESSION_COLUMNS`].
-pub(super) fn session_row(row: &Row<'_>) -> Result<Session, DbError> {
-    Ok(Session {
-        id_hash: row.get(0)?,
-        client_id: row.get(1)?,
-        redirect_uri: row.get(2)?,
-        scope: row.get(3)?,
-        state: row.get(4)?,
-        nonce: row.get(5)?,
-        code_challenge: row.get(6)?,
-        login_hint: row.get(7)?,
-        acr_values: row.get(8)?,
-        claims: row.get(9)?,
-        lang: row.get(10)?,
-        csrf_token: row.get(11)?,
-        binding_code: row.get(12)?,
-        auth_req_id: row.get(13)?,
-        wait_until: row.get(14)?,
-        link_id: row.get(15)?,
-        link_secret: row.get(16)?,
-        bound_by: row.get(17)?,
-    })
+    Ok(relying_parties::session_by_id_hash(
+        conn,
+        &digest(session_id),
+        now,
+    )?)
 }
 
 /// The session of a request, or the page that says there is none.

@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql, Tx};
+use crate::store::Conn;
+use crate::store::requests::{self, ClosedReason, DeclineReason, Grant};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -16,6 +16,7 @@ use sleutel_protocol::action::{ACTION_TYP, ActionRequest};
 use sleutel_protocol::api::oidc::{self, IdTokenClaims, TokenResponse};
 use sleutel_protocol::approval::ApprovedAction;
 use sleutel_protocol::jose::{self, UnverifiedJws};
+use sleutel_protocol::response::UvMethod;
 use sleutel_protocol::{claims, identity};
 
 use super::clients::authenticate_client;
@@ -124,7 +125,7 @@ fn exchange(
 ) -> Result<TokenResponse> {
     let now = clock::now();
     let tx = conn.immediate()?;
-    let row = load_grant(&tx, auth_req_id)?;
+    let row = requests::grant(&tx, auth_req_id)?;
     // Another client's auth_req_id is as unknown as a made-up one.
     let Some(grant) = row.filter(|g| g.client_id == client_id) else {
         return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
@@ -139,10 +140,7 @@ fn exchange(
             if now >= grant.expires_at {
                 return Err(ServerError::ExpiredToken);
             }
-            tx.execute(
-                "UPDATE action_requests SET last_poll_at = ?2 WHERE auth_req_id = ?1",
-                params![auth_req_id, now],
-            )?;
+            requests::record_poll(&tx, auth_req_id, now)?;
             tx.commit()?;
             let too_soon = grant
                 .last_poll_at
@@ -154,9 +152,11 @@ fn exchange(
             })
         }
         Status::Declined => Err(ServerError::AccessDenied(
-            match grant.decline_reason.as_deref() {
-                Some("not_me") => "the person declined: they did not start this request",
-                Some("wrong_number") => {
+            match grant.decline_reason {
+                Some(DeclineReason::NotMe) => {
+                    "the person declined: they did not start this request"
+                }
+                Some(DeclineReason::WrongNumber) => {
                     "the person picked another number than the one shown; the request is declined"
                 }
                 _ => "the person declined",
@@ -164,8 +164,8 @@ fn exchange(
             .into(),
         )),
         Status::Denied => Err(ServerError::AccessDenied(
-            match grant.closed_reason.as_deref() {
-                Some("superseded") => "superseded by a newer request of this client",
+            match grant.closed_reason {
+                Some(ClosedReason::Superseded) => "superseded by a newer request of this client",
                 _ => "the request was closed: the person's digital key is blocked",
             }
             .into(),
@@ -175,81 +175,16 @@ fn exchange(
                 return Err(ServerError::ExpiredToken);
             }
             let token = id_token(app, client_id, &grant, now, None)?;
-            tx.execute(
-                "UPDATE action_requests SET token_issued_at = ?2 WHERE auth_req_id = ?1",
-                params![auth_req_id, now],
-            )?;
+            // The statement itself issues once, not only the read above.
+            if !requests::mark_token_issued(&tx, auth_req_id, now)? {
+                return Err(ServerError::InvalidGrant(
+                    "the token for this auth_req_id was already issued".into(),
+                ));
+            }
             tx.commit()?;
             Ok(token)
         }
     }
-}
-
-/// The grant `auth_req_id`, if there is one.
-pub(super) fn load_grant(tx: &Tx<'_>, auth_req_id: &str) -> Result<Option<Grant>> {
-    Ok(tx
-        .query_row(
-            "SELECT r.client_id, r.account_id, r.status, r.expires_at, r.last_poll_at,
-                    r.token_issued_at, r.auth_time, r.consented_claims,
-                    a.given_name, a.family_name, r.method, r.closed_reason, r.decline_reason,
-                    a.birthdate, a.national_register_number,
-                    (SELECT p.phone_number FROM phone_numbers p WHERE p.account_id = a.id
-                     ORDER BY p.verified_at DESC LIMIT 1),
-                    r.jws, r.device_key_in_hardware
-             FROM action_requests r JOIN accounts a ON a.id = r.account_id
-             WHERE r.auth_req_id = ?1",
-            params![auth_req_id],
-            |row| {
-                Ok(Grant {
-                    client_id: row.get(0)?,
-                    account_id: row.get(1)?,
-                    status: row.get(2)?,
-                    expires_at: row.get(3)?,
-                    last_poll_at: row.get(4)?,
-                    token_issued_at: row.get(5)?,
-                    auth_time: row.get(6)?,
-                    consented_claims: row.get(7)?,
-                    given_name: row.get(8)?,
-                    family_name: row.get(9)?,
-                    method: row.get(10)?,
-                    closed_reason: row.get(11)?,
-                    decline_reason: row.get(12)?,
-                    birthdate: row.get(13)?,
-                    national_register_number: row.get(14)?,
-                    phone_number: row.get(15)?,
-                    request_jws: row.get(16)?,
-                    device_key_in_hardware: row.get::<Option<bool>>(17)?.unwrap_or(false),
-                })
-            },
-        )
-        .optional()?)
-}
-
-/// A CIBA grant as the token endpoint reads it.
-pub(super) struct Grant {
-    pub(super) client_id: String,
-    account_id: String,
-    pub(super) status: Status,
-    expires_at: i64,
-    last_poll_at: Option<i64>,
-    token_issued_at: Option<i64>,
-    auth_time: Option<i64>,
-    consented_claims: Option<String>,
-    given_name: String,
-    family_name: String,
-    /// How the approval was verified (`pin`, `biometric`).
-    method: Option<String>,
-    /// Why the server closed the request (`blocked`, `superseded`).
-    closed_reason: Option<String>,
-    /// Why the person declined (`cancelled`, `not_me`, `wrong_number`).
-    decline_reason: Option<String>,
-    birthdate: String,
-    national_register_number: String,
-    phone_number: Option<String>,
-    /// The action request as signed and stored: what the phone showed and signed the hash of.
-    request_jws: String,
-    /// Whether the approving phone said its device key is in secure hardware.
-    device_key_in_hardware: bool,
 }
 
 /// The action request of a grant, read back from the JWS the server signed, stored, and the
@@ -331,7 +266,7 @@ pub(super) fn identity_claims(
     } else {
         None
     };
-    let biometric = grant.method.as_deref() == Some("biometric");
+    let biometric = grant.method == Some(UvMethod::Biometric);
     // What was approved comes from the signed request itself, the one whose hash the phone's
     // signatures cover, not from anything the relying party sent or could change later.
     let request = signed_request(&grant.request_jws)?;

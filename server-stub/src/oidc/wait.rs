@@ -3,8 +3,9 @@
 //! not; [`outcome`] is where a session's login stands, for the page, the live status and the
 //! app-to-app return URL alike.
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql};
+use crate::store::Conn;
+use crate::store::relying_parties::{self, NewCode};
+use crate::store::requests::{self, ClosedReason, SignInRequest};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -150,20 +151,7 @@ pub(super) fn outcome(conn: &mut Conn<'_>, session: &Session, issue_code: bool) 
     let tx = conn.immediate()?;
     let request = match &session.auth_req_id {
         None => None,
-        Some(id) => tx
-            .query_row(
-                "SELECT status, expires_at, closed_reason FROM action_requests
-                 WHERE auth_req_id = ?1",
-                params![id],
-                |row| {
-                    Ok((
-                        row.get::<Status>(0)?,
-                        row.get::<i64>(1)?,
-                        row.get::<Option<String>>(2)?,
-                    ))
-                },
-            )
-            .optional()?,
+        Some(id) => requests::sign_in_request(&tx, id)?,
     };
     let until_the_wait_ends = || {
         if now < session.wait_until.unwrap_or(now) {
@@ -172,51 +160,41 @@ pub(super) fn outcome(conn: &mut Conn<'_>, session: &Session, issue_code: bool) 
             Outcome::Expired
         }
     };
-    let outcome = match (request, &session.auth_req_id) {
+    let outcome = match (request.map(triple), &session.auth_req_id) {
         (None, _) => until_the_wait_ends(),
         // A newer sign-in (or CIBA request) of the relying party to the same person replaced
         // this one. Ending the page at once would tell a registered number from an unknown
         // one, whose page waits (decision 0021): anyone could start two sign-ins with the same
         // number and see whether the first one ends.
-        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("superseded") => {
-            until_the_wait_ends()
-        }
+        (Some((Status::Denied, _, Some(ClosedReason::Superseded))), _) => until_the_wait_ends(),
         (Some((Status::Pending, expires_at, _)), _) if now < expires_at => Outcome::Waiting,
         (Some((Status::Pending, ..)), _) => Outcome::Expired,
         (Some((Status::Declined, ..)), _) => Outcome::Declined,
-        (Some((Status::Denied, _, reason)), _) if reason.as_deref() == Some("blocked") => {
-            Outcome::Blocked
-        }
+        (Some((Status::Denied, _, Some(ClosedReason::Blocked))), _) => Outcome::Blocked,
         (Some((Status::Denied, ..)), _) => Outcome::Expired,
         (Some((Status::Approved, ..)), Some(_)) if !issue_code => Outcome::ApprovedInApp,
         (Some((Status::Approved, ..)), Some(auth_req_id)) => {
             // The session ends with its one code. `session` was read before this transaction,
             // so a concurrent request of the same browser may have ended it already: only the
             // request that deletes the row issues a code.
-            let ended = tx.execute(
-                "DELETE FROM browser_sessions WHERE id_hash = ?1",
-                params![&session.id_hash],
-            )?;
-            if ended == 0 {
+            if !relying_parties::end_session(&tx, &session.id_hash)? {
                 return Ok(Outcome::Expired);
             }
             let code = random::id()?;
             // Codes and tokens no longer worth anything go as new ones come, besides the
             // periodic housekeeping.
             super::purge_expired(&tx, now)?;
-            tx.execute(
-                "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,
-                     code_challenge, nonce, auth_req_id, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    digest(&code),
-                    session.client_id,
-                    session.redirect_uri,
-                    session.code_challenge,
-                    session.nonce,
+            relying_parties::insert_code(
+                &tx,
+                &NewCode {
+                    code_hash: &digest(&code),
+                    client_id: &session.client_id,
+                    redirect_uri: &session.redirect_uri,
+                    code_challenge: &session.code_challenge,
+                    nonce: session.nonce.as_deref(),
                     auth_req_id,
-                    now + AUTHORIZATION_CODE_TTL_SECS,
-                ],
+                    expires_at: now + AUTHORIZATION_CODE_TTL_SECS,
+                },
             )?;
             Outcome::Approved(code)
         }
@@ -224,4 +202,9 @@ pub(super) fn outcome(conn: &mut Conn<'_>, session: &Session, issue_code: bool) 
     };
     tx.commit()?;
     Ok(outcome)
+}
+
+/// The parts of a sign-in's request that decide its outcome, as one tuple to match on.
+fn triple(request: SignInRequest) -> (Status, i64, Option<ClosedReason>) {
+    (request.status, request.expires_at, request.closed_reason)
 }

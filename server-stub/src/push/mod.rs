@@ -19,8 +19,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::params;
-use crate::store::Sql;
+use crate::store::{Sql, outboxes};
 use sleutel_protocol::api::{PushMessage, PushPlatform};
 use tokio::sync::mpsc;
 
@@ -187,10 +186,7 @@ impl Pusher {
             }
         }
         if outbox || deliveries.is_empty() {
-            tx.execute(
-                "INSERT INTO push_outbox (account_id, request_id, created_at) VALUES (?1, ?2, ?3)",
-                params![message.account_id, message.request_id, clock::now()],
-            )?;
+            outboxes::queue_push(tx, message, clock::now())?;
         }
         Ok(deliveries)
     }
@@ -234,25 +230,12 @@ impl Pusher {
 /// account blocked, or the token moved to another device or replaced. The schema's triggers
 /// drop the token in each of those cases but the answer, so the token's row says the rest.
 pub(crate) fn still_due(conn: &impl Sql, delivery: &Delivery, now: i64) -> Result<bool> {
-    let target = &delivery.target;
-    let due = conn.query_row(
-        "SELECT EXISTS (
-                 SELECT 1 FROM action_requests r
-                 JOIN devices d ON d.account_id = r.account_id
-                 JOIN push_tokens t ON t.device_jkt = d.jkt
-                 WHERE r.id = ?1 AND r.status = 'pending' AND r.expires_at > ?5
-                     AND d.jkt = ?2 AND d.revoked_at IS NULL
-                     AND t.platform = ?3 AND t.token = ?4)",
-        params![
-            delivery.message.request_id,
-            target.device_jkt,
-            target.platform.as_str(),
-            target.token,
-            now
-        ],
-        |row| row.get(0),
-    )?;
-    Ok(due)
+    Ok(outboxes::push_still_due(
+        conn,
+        &delivery.message.request_id,
+        &delivery.target,
+        now,
+    )?)
 }
 
 /// The value of a `Retry-After` header in its delay-seconds form. The HTTP-date form is not

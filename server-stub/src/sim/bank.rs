@@ -6,8 +6,8 @@
 //! check the enrollment: it signs the enrollment id and nonce it was handed, and the server
 //! checks them when the phone submits the token.
 
-use crate::params;
-use crate::store::{Conn, OptionalRow, Sql};
+use crate::store::outboxes::{self, CardKind};
+use crate::store::{Conn, Sql};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
@@ -114,17 +114,6 @@ fn read_form(body: &Bytes) -> Result<api::sim::BankAuthorize> {
     Ok(form)
 }
 
-/// A card as the bank checks it.
-struct StoredCard {
-    citizen_id: String,
-    bank: String,
-    kind: String,
-    pin_salt: Vec<u8>,
-    pin_hash: Vec<u8>,
-    pin_failures: u32,
-    blocked: bool,
-}
-
 /// Checks card and PIN (counting wrong PINs, blocking at the limit) and signs the identity
 /// token. Returns the enrollment id and the token.
 fn check_card_and_sign(
@@ -166,30 +155,12 @@ pub(crate) fn check_debit_card(
     card_pin: &str,
     now: i64,
 ) -> Result<String> {
-    let card = tx
-        .query_row(
-            "SELECT citizen_id, bank, kind, pin_salt, pin_hash, pin_failures,
-                    blocked_at IS NOT NULL
-             FROM cards WHERE number = ?1",
-            params![card_number],
-            |row| {
-                Ok(StoredCard {
-                    citizen_id: row.get(0)?,
-                    bank: row.get(1)?,
-                    kind: row.get(2)?,
-                    pin_salt: row.get(3)?,
-                    pin_hash: row.get(4)?,
-                    pin_failures: row.get(5)?,
-                    blocked: row.get(6)?,
-                })
-            },
-        )
-        .optional()?;
+    let card = outboxes::card(tx, card_number)?;
     // A card of another bank is unknown here, as it would be at a real bank.
-    let Some(card) = card.filter(|c| bank.is_none_or(|b| c.bank == b.id())) else {
+    let Some(card) = card.filter(|c| bank.is_none_or(|b| c.bank == b)) else {
         return Err(ServerError::UnknownCard);
     };
-    if card.kind != "debit" {
+    if card.kind != CardKind::Debit {
         return Err(ServerError::CreditCardRefused);
     }
     if card.blocked {
@@ -200,16 +171,10 @@ pub(crate) fn check_debit_card(
         let failures = card.pin_failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
         let blocked_at = (failures >= max).then_some(now);
-        tx.execute(
-            "UPDATE cards SET pin_failures = ?2, blocked_at = ?3 WHERE number = ?1",
-            params![card_number, failures, blocked_at],
-        )?;
+        outboxes::record_card_pin_failure(tx, card_number, failures, blocked_at)?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute(
-        "UPDATE cards SET pin_failures = 0 WHERE number = ?1",
-        params![card_number],
-    )?;
+    outboxes::clear_card_pin_failures(tx, card_number)?;
     Ok(card.citizen_id)
 }
 
@@ -226,27 +191,12 @@ pub(crate) fn mint_identity_token(
     iat: i64,
     exp: i64,
 ) -> Result<String> {
-    let citizen = conn
-        .query_row(
-            "SELECT c.given_name, c.family_name, c.birthdate, c.national_register_number,
-                    (SELECT number FROM cards WHERE citizen_id = c.id AND kind = 'debit')
-             FROM citizens c WHERE c.id = ?1",
-            params![citizen_id],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<String>(1)?,
-                    row.get::<String>(2)?,
-                    row.get::<String>(3)?,
-                    row.get::<Option<String>>(4)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((given_name, family_name, birthdate, national_register_number, card)) = citizen else {
+    let Some(customer) = outboxes::bank_customer(conn, citizen_id)? else {
         return Err(ServerError::NotFound(format!("no citizen {citizen_id:?}")));
     };
-    let last_four: String = card
+    let person = customer.identity;
+    let last_four: String = customer
+        .debit_card_number
         .map(|n| {
             n.chars()
                 .skip(n.chars().count().saturating_sub(4))
@@ -265,10 +215,10 @@ pub(crate) fn mint_identity_token(
             kind: EVIDENCE_DEBIT_CARD.into(),
             reference: format!("•••• {last_four}"),
         },
-        given_name,
-        family_name,
-        birthdate,
-        national_register_number,
+        given_name: person.given_name,
+        family_name: person.family_name,
+        birthdate: person.birthdate,
+        national_register_number: person.national_register_number,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| ServerError::Internal(e.to_string()))?;
     app.keys.sign_as_bank(bank, IDENTITY_TYP, &payload)

@@ -4,8 +4,7 @@
 //! no phone can approve anything, and relying parties are refused. Activating a phone again (any
 //! source) lifts it.
 
-use crate::params;
-use crate::store::{OptionalRow, Sql};
+use crate::store::{Sql, identity_codes, requests};
 use axum::Json;
 use axum::extract::State;
 use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
@@ -36,23 +35,12 @@ pub(crate) async fn block_my_key(
                 Ok(nrn) => nrn,
                 Err(e) => return keep_counts(tx, e),
             };
-            let account: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM accounts WHERE national_register_number = ?1",
-                    params![&nrn],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(account_id) = account else {
+            let Some(account_id) = requests::account_of_person(&tx, &nrn)? else {
                 return Err(ServerError::NotFound(
                     "this person has no digital key".into(),
                 ));
             };
-            tx.execute(
-                "UPDATE accounts SET blocked_at = COALESCE(blocked_at, ?2), updated_at = ?2
-                 WHERE id = ?1",
-                params![account_id, now],
-            )?;
+            requests::block_account(&tx, &account_id, now)?;
             let closed = crate::requests::close_open_requests(&tx, &account_id, now)?;
             events::record(
                 &tx,
@@ -123,10 +111,10 @@ fn proven_identity(
             // Both factors, as for an activation: a wrong code counts on the link's code.
             return match check_counter_activation(app, tx, &token, &code, now)? {
                 CounterCheck::Proven { code_id, identity } => {
-                    tx.execute(
-                        "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1",
-                        params![code_id, now],
-                    )?;
+                    // The statement itself uses the code once, not only the check above.
+                    if !identity_codes::use_counter_code_on_block_page(tx, &code_id, now)? {
+                        return Err(ServerError::IdentityCodeUsed);
+                    }
                     Ok(identity.national_register_number().to_owned())
                 }
                 CounterCheck::UnknownLink => {

@@ -2,7 +2,7 @@
 //! number, and two cards at one bank (a debit card that can prove an identity, and a credit card
 //! that cannot), and an eID card; each card has a random 4-digit PIN stored only as a salted hash.
 
-use crate::params;
+use crate::store::outboxes::{self, CardKind, NewCard, NewEidCard};
 use crate::store::{Sql, Tx};
 use axum::Json;
 use axum::extract::State;
@@ -209,11 +209,11 @@ fn made_up_citizen(
     bank: Bank,
     eid_valid_until: Date,
 ) -> Result<Citizen> {
-    let card = |prefix: &str, kind: &str| -> Result<Card> {
+    let card = |prefix: &str, kind: CardKind| -> Result<Card> {
         Ok(Card {
             number: card_number(prefix)?,
             pin: random::digits(CARD_PIN_DIGITS)?,
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
         })
     };
     Ok(Citizen {
@@ -223,8 +223,8 @@ fn made_up_citizen(
         birthdate: birth.to_iso(),
         national_register_number: national_register_number(birth)?,
         bank,
-        debit_card: card(DEBIT_CARD_PREFIX, "debit")?,
-        credit_card: card(CREDIT_CARD_PREFIX, "credit")?,
+        debit_card: card(DEBIT_CARD_PREFIX, CardKind::Debit)?,
+        credit_card: card(CREDIT_CARD_PREFIX, CardKind::Credit)?,
         eid_card: EidCard {
             serial: random::digits(EID_SERIAL_DIGITS)?,
             pin: random::digits(CARD_PIN_DIGITS)?,
@@ -234,77 +234,44 @@ fn made_up_citizen(
 }
 
 fn insert(tx: &Tx<'_>, citizen: &Citizen) -> Result<()> {
-    tx.execute(
-        "INSERT INTO citizens (id, given_name, family_name, birthdate, national_register_number,
-             bank, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            citizen.citizen_id,
-            citizen.given_name,
-            citizen.family_name,
-            citizen.birthdate,
-            citizen.national_register_number,
-            citizen.bank.id(),
-            clock::now()
-        ],
-    )?;
-    for card in [&citizen.debit_card, &citizen.credit_card] {
+    outboxes::add_citizen(tx, citizen, clock::now())?;
+    for (card, kind) in [
+        (&citizen.debit_card, CardKind::Debit),
+        (&citizen.credit_card, CardKind::Credit),
+    ] {
         let salt = random::bytes::<PIN_SALT_BYTES>()?;
-        tx.execute(
-            "INSERT INTO cards (number, citizen_id, bank, kind, pin_salt, pin_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                card.number,
-                citizen.citizen_id,
-                citizen.bank.id(),
-                card.kind,
-                salt.as_slice(),
-                card_pin_hash(&salt, &card.pin)?
-            ],
+        outboxes::add_card(
+            tx,
+            &NewCard {
+                number: &card.number,
+                citizen_id: &citizen.citizen_id,
+                bank: citizen.bank,
+                kind,
+                pin_salt: &salt,
+                pin_hash: &card_pin_hash(&salt, &card.pin)?,
+            },
         )?;
     }
     let salt = random::bytes::<PIN_SALT_BYTES>()?;
-    tx.execute(
-        "INSERT INTO eid_cards (serial, citizen_id, valid_until, pin_salt, pin_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            citizen.eid_card.serial,
-            citizen.citizen_id,
-            citizen.eid_card.valid_until,
-            salt.as_slice(),
-            card_pin_hash(&salt, &citizen.eid_card.pin)?
-        ],
+    outboxes::add_eid_card(
+        tx,
+        &NewEidCard {
+            serial: &citizen.eid_card.serial,
+            citizen_id: &citizen.citizen_id,
+            valid_until: &citizen.eid_card.valid_until,
+            pin_salt: &salt,
+            pin_hash: &card_pin_hash(&salt, &citizen.eid_card.pin)?,
+        },
     )?;
     Ok(())
 }
 
-/// A simulated citizen's identity, as a source vouches for it. No `Debug`: personal data stays
-/// out of logs.
-pub(crate) struct CitizenIdentity {
-    pub(crate) given_name: String,
-    pub(crate) family_name: String,
-    pub(crate) birthdate: String,
-    pub(crate) national_register_number: String,
-}
+pub(crate) use crate::store::outboxes::CitizenIdentity;
 
 /// The identity of the citizen `citizen_id`.
 pub(crate) fn citizen_identity(conn: &impl Sql, citizen_id: &str) -> Result<CitizenIdentity> {
-    use crate::store::OptionalRow;
-    conn.query_row(
-        "SELECT given_name, family_name, birthdate, national_register_number
-         FROM citizens WHERE id = ?1",
-        params![citizen_id],
-        |row| {
-            Ok(CitizenIdentity {
-                given_name: row.get(0)?,
-                family_name: row.get(1)?,
-                birthdate: row.get(2)?,
-                national_register_number: row.get(3)?,
-            })
-        },
-    )
-    .optional()?
-    .ok_or_else(|| ServerError::NotFound(format!("no citizen {citizen_id:?}")))
+    outboxes::citizen_identity(conn, citizen_id)?
+        .ok_or_else(|| ServerError::NotFound(format!("no citizen {citizen_id:?}")))
 }
 
 /// The stored form of a card PIN: HMAC-SHA256 keyed with the card's random salt.

@@ -5,8 +5,8 @@
 //! and link are valid together for `activation_code_ttl_secs` (14 days), work once, and are
 //! stored only as keyed hashes.
 
-use crate::params;
-use crate::store::{OptionalRow, Sql};
+use crate::store::identity_codes::{self, IssuedBySimulator};
+use crate::store::outboxes;
 use axum::Json;
 use axum::extract::State;
 use sleutel_protocol::api;
@@ -58,42 +58,28 @@ pub(crate) async fn activation(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = conn.immediate()?;
-            let citizen_id: String = tx
-                .query_row(
-                    "SELECT id FROM citizens WHERE national_register_number = ?1",
-                    params![&nrn],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .ok_or_else(|| {
-                    ServerError::NotFound("no citizen with this national register number".into())
-                })?;
+            let citizen_id = outboxes::citizen_of_person(&tx, &nrn)?.ok_or_else(|| {
+                ServerError::NotFound("no citizen with this national register number".into())
+            })?;
             let person = citizen_identity(&tx, &citizen_id)?;
             let code = identity_code(ACTIVATION_CODE_LENGTH)?;
             let random = zeroize::Zeroizing::new(crate::random::bytes::<ACTIVATION_TOKEN_BYTES>()?);
             let token = zeroize::Zeroizing::new(jose::b64(random.as_slice()));
             let expires_at = now + app.policy.activation_code_ttl_secs;
-            tx.execute(
-                "INSERT INTO identity_codes (id, kind, code_hash, link_hash, phone_number, email,
-                     given_name, family_name, birthdate, national_register_number, issuer,
-                     evidence_type, evidence_reference, created_at, expires_at)
-                 VALUES (?1, 'counter', ?2, ?13, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                     ?12)",
-                params![
-                    crate::random::id()?,
-                    app.keys.identity_code_hash("counter", &code)?,
-                    email,
-                    person.given_name,
-                    person.family_name,
-                    person.birthdate,
-                    person.national_register_number,
-                    COUNTER_ISSUER,
-                    EVIDENCE_COUNTER_CHECK,
-                    format!("document {document}"),
-                    now,
+            identity_codes::issue_counter_code(
+                &tx,
+                &IssuedBySimulator {
+                    id: &crate::random::id()?,
+                    code_hash: &app.keys.identity_code_hash("counter", &code)?,
+                    email: &email,
+                    person: &person,
+                    issuer: COUNTER_ISSUER,
+                    evidence_type: EVIDENCE_COUNTER_CHECK,
+                    evidence_reference: &format!("document {document}"),
+                    created_at: now,
                     expires_at,
-                    app.keys.activation_link_hash(&token)?
-                ],
+                },
+                &app.keys.activation_link_hash(&token)?,
             )?;
             let days = app.policy.activation_code_ttl_secs / 86_400;
             let text = zeroize::Zeroizing::new(format!(

@@ -7,8 +7,8 @@
 //! without look-alike characters, and stops working after `identity_code_max_failures` wrong
 //! tries. Only its keyed hash is stored. A new code for the same number replaces the earlier one.
 
-use crate::params;
-use crate::store::{OptionalRow, Sql};
+use crate::store::identity_codes::{self, IssuedBySimulator};
+use crate::store::{Sql, outboxes};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -59,31 +59,21 @@ pub(crate) async fn identification(
             let code = identity_code(IDENTIFICATION_CODE_LENGTH)?;
             let expires_at = now + app.policy.identification_code_ttl_secs;
             // One live code per number: a new one replaces the earlier.
-            tx.execute(
-                "UPDATE identity_codes SET used_at = ?2
-                 WHERE kind = 'eid' AND phone_number = ?1 AND used_at IS NULL",
-                params![phone_number, now],
-            )?;
-            tx.execute(
-                "INSERT INTO identity_codes (id, kind, code_hash, phone_number, email, given_name,
-                     family_name, birthdate, national_register_number, issuer, evidence_type,
-                     evidence_reference, created_at, expires_at)
-                 VALUES (?1, 'eid', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    crate::random::id()?,
-                    app.keys.identity_code_hash("eid", &code)?,
-                    phone_number,
-                    email,
-                    person.given_name,
-                    person.family_name,
-                    person.birthdate,
-                    person.national_register_number,
-                    EID_ISSUER,
-                    EVIDENCE_EID_CARD,
-                    format!("eID {serial}"),
-                    now,
-                    expires_at
-                ],
+            identity_codes::retire_eid_codes_of_number(&tx, &phone_number, now)?;
+            identity_codes::issue_eid_code(
+                &tx,
+                &IssuedBySimulator {
+                    id: &crate::random::id()?,
+                    code_hash: &app.keys.identity_code_hash("eid", &code)?,
+                    email: &email,
+                    person: &person,
+                    issuer: EID_ISSUER,
+                    evidence_type: EVIDENCE_EID_CARD,
+                    evidence_reference: &format!("eID {serial}"),
+                    created_at: now,
+                    expires_at,
+                },
+                &phone_number,
             )?;
             tx.commit()?;
             Ok(IdentificationCodeIssued {
@@ -105,53 +95,28 @@ pub(crate) fn check_eid_card(
     pin: &str,
     now: i64,
 ) -> Result<String> {
-    let card = tx
-        .query_row(
-            "SELECT citizen_id, valid_until, pin_salt, pin_hash, pin_failures,
-                    blocked_at IS NOT NULL, revoked_at IS NOT NULL
-             FROM eid_cards WHERE serial = ?1",
-            params![serial],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<String>(1)?,
-                    row.get::<Vec<u8>>(2)?,
-                    row.get::<Vec<u8>>(3)?,
-                    row.get::<u32>(4)?,
-                    row.get::<bool>(5)?,
-                    row.get::<bool>(6)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((citizen_id, valid_until, salt, stored, failures, blocked, revoked)) = card else {
+    let Some(card) = outboxes::eid_card(tx, serial)? else {
         return Err(ServerError::UnknownCard);
     };
-    if revoked {
+    if card.revoked {
         return Err(ServerError::EidCardRevoked);
     }
-    let valid_until = Date::parse(&valid_until)
+    let valid_until = Date::parse(&card.valid_until)
         .map_err(|e| ServerError::Internal(format!("stored card validity unreadable: {e}")))?;
     if valid_until < Date::from_unix(now) {
         return Err(ServerError::EidCardExpired);
     }
-    if blocked {
+    if card.blocked {
         return Err(ServerError::CardBlocked);
     }
-    if !bool::from(card_pin_hash(&salt, pin)?.ct_eq(&stored)) {
-        let failures = failures.saturating_add(1);
+    if !bool::from(card_pin_hash(&card.pin_salt, pin)?.ct_eq(&card.pin_hash)) {
+        let failures = card.pin_failures.saturating_add(1);
         let max = app.policy.card_pin_max_failures;
-        tx.execute(
-            "UPDATE eid_cards SET pin_failures = ?2, blocked_at = ?3 WHERE serial = ?1",
-            params![serial, failures, (failures >= max).then_some(now)],
-        )?;
+        outboxes::record_eid_pin_failure(tx, serial, failures, (failures >= max).then_some(now))?;
         return Err(super::wrong_card_pin(failures, max));
     }
-    tx.execute(
-        "UPDATE eid_cards SET pin_failures = 0 WHERE serial = ?1",
-        params![serial],
-    )?;
-    Ok(citizen_id)
+    outboxes::clear_eid_pin_failures(tx, serial)?;
+    Ok(card.citizen_id)
 }
 
 /// The answer of the card revocation.
@@ -167,11 +132,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<Revoked>> {
     state
         .db(move |_, conn| {
-            let changed = conn.execute(
-                "UPDATE eid_cards SET revoked_at = COALESCE(revoked_at, ?2) WHERE serial = ?1",
-                params![serial, clock::now()],
-            )?;
-            if changed == 0 {
+            if !outboxes::revoke_eid_card(conn, &serial, clock::now())? {
                 return Err(ServerError::NotFound("no such eID card".into()));
             }
             Ok(())

@@ -1,20 +1,16 @@
 //! What the server "sent": the SMS outbox (per phone number), the e-mail outbox (per address)
 //! and the push outbox (per account), read by the harness in place of a real inbox.
 
-use crate::params;
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use sleutel_protocol::api::PushMessage;
-use sleutel_protocol::api::sim::{
-    EmailMessage, EmailOutbox, PushOutbox, PushOutboxEntry, SmsMessage, SmsOutbox,
-};
+use sleutel_protocol::api::sim::{EmailOutbox, PushOutbox, SmsOutbox};
 use sleutel_protocol::phone;
 
 use crate::error::{Result, ServerError};
 use crate::extract::Params;
 use crate::server::AppState;
-use crate::store::Sql;
+use crate::store::{Sql, outboxes};
 
 /// Messages returned per outbox read at most; a reader pages on with `after`.
 pub(crate) const MAX_OUTBOX_MESSAGES: i64 = 100;
@@ -26,17 +22,10 @@ pub(crate) const OUTBOX_RETENTION_SECS: i64 = 15 * 86_400;
 
 /// Deletes outbox messages older than [`OUTBOX_RETENTION_SECS`]; returns how many.
 pub(crate) fn purge(conn: &impl Sql, now: i64) -> Result<usize> {
-    let before = now - OUTBOX_RETENTION_SECS;
-    let mut deleted = conn.execute("DELETE FROM sms_outbox WHERE sent_at < ?1", params![before])?;
-    deleted += conn.execute(
-        "DELETE FROM email_outbox WHERE sent_at < ?1",
-        params![before],
-    )?;
-    deleted += conn.execute(
-        "DELETE FROM push_outbox WHERE created_at < ?1",
-        params![before],
-    )?;
-    Ok(deleted)
+    Ok(outboxes::purge_sent_before(
+        conn,
+        now - OUTBOX_RETENTION_SECS,
+    )?)
 }
 
 /// `GET /sim/outbox/sms?phone_number=+32...`: every SMS to that number, oldest first (the
@@ -46,22 +35,7 @@ pub(crate) async fn sms(State(state): State<AppState>, uri: Uri) -> Result<Json<
     let number = phone::normalize_belgian_mobile(params.required("phone_number")?)
         .map_err(|e| ServerError::InvalidRequest(e.to_string()))?;
     let messages = state
-        .db(move |_, conn| {
-            Ok(conn.query_map(
-                "SELECT phone_number, text, sent_at FROM
-                     (SELECT seq, phone_number, text, sent_at FROM sms_outbox
-                      WHERE phone_number = ?1 ORDER BY seq DESC LIMIT ?2) AS latest
-                 ORDER BY seq",
-                params![number, MAX_OUTBOX_MESSAGES],
-                |row| {
-                    Ok(SmsMessage {
-                        phone_number: row.get(0)?,
-                        text: row.get(1)?,
-                        sent_at: row.get(2)?,
-                    })
-                },
-            )?)
-        })
+        .db(move |_, conn| Ok(outboxes::sms_to(conn, &number, MAX_OUTBOX_MESSAGES)?))
         .await?;
     Ok(Json(SmsOutbox { messages }))
 }
@@ -74,11 +48,7 @@ pub(crate) fn send_email(
     text: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO email_outbox (email, subject, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
-        params![email, subject, text, now],
-    )?;
-    Ok(())
+    Ok(outboxes::queue_email(conn, email, subject, text, now)?)
 }
 
 /// `GET /sim/outbox/email?email=...`: every e-mail to that address, oldest first (the newest
@@ -87,23 +57,7 @@ pub(crate) async fn email(State(state): State<AppState>, uri: Uri) -> Result<Jso
     let params = Params::query(&uri)?;
     let address = crate::sim::check_email(params.required("email")?)?;
     let messages = state
-        .db(move |_, conn| {
-            Ok(conn.query_map(
-                "SELECT email, subject, text, sent_at FROM
-                     (SELECT seq, email, subject, text, sent_at FROM email_outbox
-                      WHERE email = ?1 ORDER BY seq DESC LIMIT ?2) AS latest
-                 ORDER BY seq",
-                params![address, MAX_OUTBOX_MESSAGES],
-                |row| {
-                    Ok(EmailMessage {
-                        email: row.get(0)?,
-                        subject: row.get(1)?,
-                        text: row.get(2)?,
-                        sent_at: row.get(3)?,
-                    })
-                },
-            )?)
-        })
+        .db(move |_, conn| Ok(outboxes::emails_to(conn, &address, MAX_OUTBOX_MESSAGES)?))
         .await?;
     Ok(Json(EmailOutbox { messages }))
 }
@@ -121,19 +75,11 @@ pub(crate) async fn push(State(state): State<AppState>, uri: Uri) -> Result<Json
     };
     let messages = state
         .db(move |_, conn| {
-            Ok(conn.query_map(
-                "SELECT seq, account_id, request_id FROM push_outbox
-                 WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                params![account_id, after, MAX_OUTBOX_MESSAGES],
-                |row| {
-                    Ok(PushOutboxEntry {
-                        seq: row.get(0)?,
-                        message: PushMessage {
-                            account_id: row.get(1)?,
-                            request_id: row.get(2)?,
-                        },
-                    })
-                },
+            Ok(outboxes::pushes_for(
+                conn,
+                &account_id,
+                after,
+                MAX_OUTBOX_MESSAGES,
             )?)
         })
         .await?;

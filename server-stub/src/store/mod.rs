@@ -18,6 +18,7 @@ pub(crate) mod identity_codes;
 pub(crate) mod outboxes;
 pub(crate) mod pings;
 mod postgres;
+pub(crate) mod rate_counts;
 pub(crate) mod relying_parties;
 pub(crate) mod requests;
 pub(crate) mod secrets;
