@@ -24,6 +24,7 @@
 //! check a refusal's status, headers and body.
 
 pub mod answering_phone;
+pub mod balancer;
 pub mod demo;
 pub mod demo_site;
 mod error;

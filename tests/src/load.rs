@@ -67,8 +67,11 @@ pub enum Mode {
 pub struct LoadOptions {
     /// The server's base URL.
     pub server: String,
-    /// The server's process id, to read its CPU time and memory.
-    pub server_pid: Option<u32>,
+    /// The server's process ids (one per instance), to read their CPU time and memory.
+    pub server_pids: Vec<u32>,
+    /// The PostgreSQL server's process id (its postmaster), to read the CPU time of it and its
+    /// backends; `None` for SQLite (inside the server) or a database measured elsewhere.
+    pub database_pid: Option<u32>,
     /// The server's database file, to measure its growth.
     pub server_db: Option<PathBuf>,
     /// Where the phones keep their state; a second run finds them enrolled.
@@ -140,8 +143,10 @@ pub struct LoadReport {
     pub logins: u64,
     /// Logins completed per second.
     pub logins_per_sec: f64,
-    /// Server CPU per completed login, in milliseconds.
+    /// Server CPU per completed login (all instances together), in milliseconds.
     pub server_cpu_ms_per_login: Option<f64>,
+    /// PostgreSQL's CPU per completed login (postmaster and backends), in milliseconds.
+    pub database_cpu_ms_per_login: Option<f64>,
     /// This generator's own CPU per completed login, in milliseconds (it shares the machine).
     pub generator_cpu_ms_per_login: Option<f64>,
     /// The server's process figures over the login phase.
@@ -177,8 +182,10 @@ impl LoadReport {
             self.logins, self.seconds, self.phones, self.logins_per_sec
         ));
         out.push_str(&format!(
-            "server CPU per login: {} ms; generator CPU per login: {} ms\n",
+            "server CPU per login: {} ms; database (PostgreSQL) CPU per login: {} ms; \
+             generator CPU per login: {} ms\n",
             opt(self.server_cpu_ms_per_login),
+            opt(self.database_cpu_ms_per_login),
             opt(self.generator_cpu_ms_per_login)
         ));
         out.push_str(&format!(
@@ -214,6 +221,46 @@ pub fn process_cpu_ms(pid: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) * 1000.0 / CLOCK_TICKS_PER_SEC)
+}
+
+/// The CPU time of every process in `pids` together, in milliseconds; `None` without pids or
+/// when one cannot be read.
+pub fn processes_cpu_ms(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|pid| process_cpu_ms(&pid.to_string()))
+        .sum()
+}
+
+/// The CPU time of PostgreSQL: its postmaster `pid` and every process it started (the
+/// backends serving the connections, the background workers), in milliseconds. A backend that
+/// ended during the run takes its time with it; the pools' connections live throughout.
+pub fn postgres_cpu_ms(pid: u32) -> Option<f64> {
+    let mut total = process_cpu_ms(&pid.to_string())?;
+    let parent = pid.to_string();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(child) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // After the last ')': state, then the parent's pid.
+        let ppid = stat
+            .rfind(')')
+            .and_then(|end| stat.get(end + 2..))
+            .and_then(|rest| rest.split(' ').nth(1));
+        if ppid == Some(parent.as_str()) {
+            total += process_cpu_ms(child).unwrap_or(0.0);
+        }
+    }
+    Some(total)
 }
 
 /// The resident memory of process `pid`, in KiB.
@@ -316,8 +363,7 @@ struct Shared {
 
 /// Opens the phones in `options.state_dir`, enrolling those without an account.
 async fn open_phones(options: &LoadOptions) -> Result<(Vec<Arc<LoadPhone>>, EnrollmentReport)> {
-    let server_pid = options.server_pid.map(|p| p.to_string());
-    let cpu_before = server_pid.as_deref().and_then(process_cpu_ms);
+    let cpu_before = processes_cpu_ms(&options.server_pids);
     let started = Instant::now();
     let mut phones = Vec::with_capacity(options.phones);
     let mut to_enroll = Vec::new();
@@ -363,7 +409,7 @@ async fn open_phones(options: &LoadOptions) -> Result<(Vec<Arc<LoadPhone>>, Enro
     }
     let failed: u64 = lock(&errors).errors.values().sum();
     let enrolled = to_enroll.len().saturating_sub(failed as usize);
-    let cpu_after = server_pid.as_deref().and_then(process_cpu_ms);
+    let cpu_after = processes_cpu_ms(&options.server_pids);
     let report = EnrollmentReport {
         enrolled,
         seconds: started.elapsed().as_secs_f64(),
@@ -466,9 +512,9 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport> {
         record: Mutex::new(Record::default()),
     });
 
-    let server_pid = options.server_pid.map(|p| p.to_string());
     let own_pid = std::process::id().to_string();
-    let cpu_before = server_pid.as_deref().and_then(process_cpu_ms);
+    let cpu_before = processes_cpu_ms(&options.server_pids);
+    let database_before = options.database_pid.and_then(postgres_cpu_ms);
     let own_before = process_cpu_ms(&own_pid);
     let db_before = options.server_db.as_deref().map(db_size);
     let started = Instant::now();
@@ -510,7 +556,8 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport> {
     }
     while tasks.join_next().await.is_some() {}
     let seconds = started.elapsed().as_secs_f64();
-    let cpu_after = server_pid.as_deref().and_then(process_cpu_ms);
+    let cpu_after = processes_cpu_ms(&options.server_pids);
+    let database_after = options.database_pid.and_then(postgres_cpu_ms);
     let own_after = process_cpu_ms(&own_pid);
 
     let record = std::mem::take(&mut *lock(&shared.record));
@@ -529,10 +576,15 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport> {
         logins,
         logins_per_sec: logins as f64 / seconds,
         server_cpu_ms_per_login: cpu_per(cpu_before, cpu_after, logins),
+        database_cpu_ms_per_login: cpu_per(database_before, database_after, logins),
         generator_cpu_ms_per_login: cpu_per(own_before, own_after, logins),
         server: ServerFigures {
             cpu_ms: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
-            rss_kib: server_pid.as_deref().and_then(process_rss_kib),
+            rss_kib: options
+                .server_pids
+                .iter()
+                .map(|pid| process_rss_kib(&pid.to_string()))
+                .sum(),
         },
         db_growth_bytes: options
             .server_db

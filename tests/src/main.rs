@@ -147,9 +147,14 @@ struct LoadArgs {
         conflicts_with = "spawn_server"
     )]
     server: Option<String>,
-    /// The server's process id, to read its CPU time and memory from /proc.
+    /// The server's process id, to read its CPU time and memory from /proc (once per instance
+    /// when several serve behind one address).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// The PostgreSQL server's process id (the postmaster), to read the CPU time of it and its
+    /// backends.
+    #[arg(long)]
+    database_pid: Option<u32>,
     /// The server's database file, to measure its growth.
     #[arg(long)]
     server_db: Option<PathBuf>,
@@ -157,6 +162,14 @@ struct LoadArgs {
     /// raised limits of a load test (its --policy-file), and stop it at the end.
     #[arg(long, value_name = "PATH")]
     spawn_server: Option<PathBuf>,
+    /// With --spawn-server: how many instances to start, behind a round-robin balancer on one
+    /// address (more than one needs --database with a PostgreSQL URL).
+    #[arg(long, default_value_t = 1, requires = "spawn_server")]
+    instances: usize,
+    /// With --spawn-server: the database of the spawned instances (a `postgres://` URL; by
+    /// default each SQLite server has a file in a temporary directory).
+    #[arg(long, value_name = "URL", requires = "spawn_server")]
+    database: Option<String>,
     /// Where the phones keep their state, so that a second run against the same server finds
     /// them enrolled (default: a temporary directory).
     #[arg(long)]
@@ -662,77 +675,137 @@ async fn rp_login(
     Ok(())
 }
 
-/// A server binary started by `load --spawn-server`, stopped when dropped.
-struct SpawnedServer {
-    child: std::process::Child,
+/// The server instances started by `load --spawn-server`, stopped when dropped.
+struct SpawnedServers {
+    children: Vec<std::process::Child>,
     url: String,
-    db: PathBuf,
+    /// The SQLite file of a single instance.
+    db: Option<PathBuf>,
+    _balancer: Option<sleutel_harness::balancer::Balancer>,
     _dir: tempfile::TempDir,
 }
 
-impl SpawnedServer {
-    /// Starts `binary` on a free loopback port with its database in a temporary directory and
-    /// the load policy, and waits for its "listening on" line.
-    fn start(binary: &std::path::Path) -> Result<Self, HarnessError> {
+impl SpawnedServers {
+    /// Starts `instances` of `binary` on free loopback ports with the load policy, on
+    /// `database` (PostgreSQL) or on a SQLite file in a temporary directory, and waits for each
+    /// one's "listening on" line. Several instances share one public URL, a round-robin
+    /// balancer's, and one notification key.
+    async fn start(
+        binary: &std::path::Path,
+        instances: usize,
+        database: Option<&str>,
+    ) -> Result<Self, HarnessError> {
         use std::io::BufRead;
         let failed = |e: std::io::Error| HarnessError::Server(format!("{}: {e}", binary.display()));
+        if instances == 0 || (instances > 1 && database.is_none()) {
+            return Err(HarnessError::Usage(
+                "--instances above 1 needs --database postgres://... (SQLite is one server's)"
+                    .into(),
+            ));
+        }
         let dir = tempfile::tempdir().map_err(failed)?;
         let db = dir.path().join("sleutel-server.db");
         let policy = dir.path().join("load-policy.json");
         std::fs::write(&policy, sleutel_harness::load::LOAD_POLICY_JSON).map_err(failed)?;
-        let mut child = std::process::Command::new(binary)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--db")
-            .arg(&db)
-            .arg("--policy-file")
-            .arg(&policy)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(failed)?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .map_err(failed)?;
-        }
-        let Some(url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(HarnessError::Server(format!(
-                "{} did not say where it listens",
-                binary.display()
-            )));
+        let key = dir.path().join("notification.key");
+        let mut key_bytes = [0u8; 32];
+        getrandom::fill(&mut key_bytes).map_err(|e| HarnessError::Server(e.to_string()))?;
+        let hex: String = key_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&key, hex).map_err(failed)?;
+        let listener = if instances > 1 {
+            Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(failed)?,
+            )
+        } else {
+            None
         };
-        Ok(Self {
-            child,
-            url,
-            db,
+        let public_url = match &listener {
+            Some(l) => Some(format!("http://{}", l.local_addr().map_err(failed)?)),
+            None => None,
+        };
+        let mut spawned = Self {
+            children: Vec::new(),
+            url: String::new(),
+            db: database.is_none().then(|| db.clone()),
+            _balancer: None,
             _dir: dir,
-        })
+        };
+        let mut backends = Vec::new();
+        for _ in 0..instances {
+            let mut command = std::process::Command::new(binary);
+            command
+                .arg("--listen")
+                .arg("127.0.0.1:0")
+                .arg("--database")
+                .arg(database.map_or_else(|| db.display().to_string(), str::to_owned))
+                .arg("--notification-key-file")
+                .arg(&key)
+                .arg("--policy-file")
+                .arg(&policy)
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped());
+            if let Some(url) = &public_url {
+                command.arg("--public-url").arg(url);
+            }
+            let mut child = command.spawn().map_err(failed)?;
+            let mut line = String::new();
+            if let Some(stdout) = child.stdout.take() {
+                std::io::BufReader::new(stdout)
+                    .read_line(&mut line)
+                    .map_err(failed)?;
+            }
+            spawned.children.push(child);
+            let Some(url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+                return Err(HarnessError::Server(format!(
+                    "{} did not say where it listens",
+                    binary.display()
+                )));
+            };
+            let addr = url
+                .strip_prefix("http://")
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                .ok_or_else(|| HarnessError::Server(format!("unexpected address {url}")))?;
+            backends.push(addr);
+            spawned.url = url;
+        }
+        if let (Some(listener), Some(url)) = (listener, public_url) {
+            spawned._balancer = Some(sleutel_harness::balancer::Balancer::start(
+                listener, backends,
+            )?);
+            spawned.url = url;
+        }
+        Ok(spawned)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(std::process::Child::id).collect()
     }
 }
 
-impl Drop for SpawnedServer {
+impl Drop for SpawnedServers {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 async fn run_load(args: LoadArgs) -> Result<(), HarnessError> {
     use sleutel_harness::load::{self, LoadOptions, Mode};
-    let spawned = args
-        .spawn_server
-        .as_deref()
-        .map(SpawnedServer::start)
-        .transpose()?;
-    let (server, server_pid, server_db) = match &spawned {
-        Some(s) => (s.url.clone(), Some(s.child.id()), Some(s.db.clone())),
+    let spawned = match args.spawn_server.as_deref() {
+        Some(binary) => {
+            Some(SpawnedServers::start(binary, args.instances, args.database.as_deref()).await?)
+        }
+        None => None,
+    };
+    let (server, server_pids, server_db) = match &spawned {
+        Some(s) => (s.url.clone(), s.pids(), s.db.clone()),
         None => (
             args.server.clone().unwrap_or_default(),
-            args.server_pid,
+            args.server_pid.clone(),
             args.server_db.clone(),
         ),
     };
@@ -756,7 +829,8 @@ async fn run_load(args: LoadArgs) -> Result<(), HarnessError> {
     };
     let options = LoadOptions {
         server,
-        server_pid,
+        server_pids,
+        database_pid: args.database_pid,
         server_db,
         state_dir,
         phones: args.phones,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use sleutel_server::{
-    AppLinksConfig, Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig, SqlValue,
+    AppLinksConfig, Policy, PushConfig, RelyingPartyConfig, RunningServer, ServerConfig,
 };
 
 use crate::rp::{ClientKey, RelyingParty};
@@ -124,52 +124,6 @@ impl InProcessServer {
     /// The server's database file.
     pub fn db_path(&self) -> PathBuf {
         db_path(&self.dir)
-    }
-
-    /// Runs the statement `sql` (portable SQL, `?N` parameters) against the server's
-    /// database, SQLite or PostgreSQL, and returns the rows it changed.
-    pub fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize> {
-        self.server
-            .sql_execute(sql, params)
-            .map_err(|e| HarnessError::Server(e.to_string()))
-    }
-
-    /// The rows of the query `sql` against the server's database, every column as text
-    /// (`None` for NULL; integers in decimal, bytes in hex).
-    pub fn sql_rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<Option<String>>>> {
-        self.server
-            .sql(sql, params)
-            .map_err(|e| HarnessError::Server(e.to_string()))
-    }
-
-    /// The first column of the first row of the query `sql`, parsed: `None` when there is
-    /// no row or the value is NULL.
-    pub fn sql_value<T: std::str::FromStr>(
-        &self,
-        sql: &str,
-        params: &[SqlValue],
-    ) -> Result<Option<T>> {
-        let rows = self.sql_rows(sql, params)?;
-        match rows
-            .into_iter()
-            .next()
-            .and_then(|row| row.into_iter().next())
-            .flatten()
-        {
-            None => Ok(None),
-            Some(text) => text
-                .parse()
-                .map(Some)
-                .map_err(|_| HarnessError::Server(format!("unexpected value {text:?}"))),
-        }
-    }
-
-    /// The number of rows of `table`. The name goes into the SQL text, so it must come from the
-    /// test itself, never from input.
-    pub fn rows(&self, table: &str) -> Result<i64> {
-        Ok(self
-            .sql_value(&format!("SELECT count(*) FROM {table}"), &[])?
-            .unwrap_or(0))
     }
 
     /// The server's base URL.

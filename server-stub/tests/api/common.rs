@@ -26,6 +26,7 @@ use sleutel_protocol::identity::{Bank, IdentitySource};
 use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Jwk};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
 use sleutel_server::{Policy, RelyingPartyConfig};
+pub use sleutel_server::{ServerError, SqlValue};
 
 /// A fresh random id for proofs.
 pub fn jti() -> String {
@@ -572,4 +573,55 @@ pub async fn approved_login(
     assert_eq!(accepted.status, "approved");
     let token: TokenResponse = ok(rp.token_raw(&started.auth_req_id).await).await;
     (started, token)
+}
+
+/// The server's database, whichever store it is (SQLite or PostgreSQL), for tests that set up
+/// or look at what no route shows. Runs through the server's `testing` hooks.
+pub trait DatabaseAccess {
+    /// Runs the statement `sql` (portable SQL, `?N` parameters); the rows it changed.
+    fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize, ServerError>;
+    /// The rows of the query `sql`, every column as text (`None` for NULL).
+    fn sql_rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<Option<String>>>, ServerError>;
+    /// The first column of the first row of `sql`, parsed; `None` without a row or for NULL.
+    fn sql_value<T: std::str::FromStr>(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<T>, ServerError> {
+        let first = self
+            .sql_rows(sql, params)?
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next())
+            .flatten();
+        first
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| ServerError::Internal(format!("unexpected value {text:?}")))
+            })
+            .transpose()
+    }
+    /// The number of rows of `table` (a name from the test itself, never from input).
+    fn rows(&self, table: &str) -> Result<i64, ServerError> {
+        Ok(self
+            .sql_value(&format!("SELECT count(*) FROM {table}"), &[])?
+            .unwrap_or(0))
+    }
+}
+
+impl DatabaseAccess for InProcessServer {
+    fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize, ServerError> {
+        self.running().sql_execute(sql, params)
+    }
+    fn sql_rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<Option<String>>>, ServerError> {
+        self.running().sql(sql, params)
+    }
 }

@@ -11,6 +11,7 @@ use sleutel_harness::sim::{SimClient, query_param};
 use sleutel_protocol::api::oidc::BackchannelAuthResponse;
 use sleutel_protocol::api::sim::Citizen;
 use sleutel_server::{Policy, RelyingPartyConfig};
+pub use sleutel_server::{ServerError, SqlValue};
 
 pub const CODE: &str = "13579";
 pub const WRONG_CODE: &str = "24680";
@@ -161,4 +162,30 @@ impl Activation {
 /// The app's deep link back from the bank for `enrollment_id` carrying `identity_token`.
 pub fn deep_link(enrollment_id: &str, identity_token: &str) -> String {
     sleutel_protocol::api::bank_return_link(enrollment_id, identity_token)
+}
+
+/// The server's database, whichever store it is (SQLite or PostgreSQL), for tests that set up
+/// or look at what no route shows. Runs through the server's `testing` hooks.
+pub trait DatabaseAccess {
+    /// Runs the statement `sql` (portable SQL, `?N` parameters); the rows it changed.
+    fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize, ServerError>;
+    /// The rows of the query `sql`, every column as text (`None` for NULL).
+    fn sql_rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<Option<String>>>, ServerError>;
+}
+
+impl DatabaseAccess for InProcessServer {
+    fn sql_execute(&self, sql: &str, params: &[SqlValue]) -> Result<usize, ServerError> {
+        self.running().sql_execute(sql, params)
+    }
+    fn sql_rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<Option<String>>>, ServerError> {
+        self.running().sql(sql, params)
+    }
 }
