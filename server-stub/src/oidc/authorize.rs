@@ -27,7 +27,7 @@ use sleutel_protocol::{jose, phone};
 use subtle::ConstantTimeEq;
 
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
-use super::backchannel::{count_backchannel_call, create_login};
+use super::backchannel::{active_account, count_backchannel_call, create_login_in};
 use super::link;
 use super::page::{self, Lang};
 use super::session::{SESSION_TTL_SECS, Session, session_cookie, session_of};
@@ -36,8 +36,7 @@ use crate::error::{Result, ServerError};
 use crate::extract::{Params, RawBody};
 use crate::html::escape;
 use crate::rate::{self, Bucket, Limit};
-use crate::server::{App, AppState};
-use crate::store::Conn;
+use crate::server::AppState;
 use crate::store::relying_parties::{self, NewSession};
 use crate::{clock, random};
 
@@ -501,9 +500,7 @@ pub(super) async fn number(
     let client_name = client.name.clone();
     let csrf = session.csrf_token.clone();
     let app_link = link::app_link_of(&state.url, &session);
-    let started = state
-        .db(move |app, conn| start(app, conn, &client, &session, &typed, source))
-        .await;
+    let started = start(&state, client, session, typed, source).await;
     match started {
         Ok((Started::Waiting, superseded, pushes)) => {
             state.notifier.notify(&superseded);
@@ -532,65 +529,102 @@ pub(super) async fn number(
 }
 
 /// Starts the login of the number `typed` for `session`: the same limits and the same action
-/// request as a backchannel authentication request of the relying party.
-fn start(
-    app: &App,
-    conn: &mut Conn<'_>,
-    client: &RelyingPartyConfig,
-    session: &Session,
-    typed: &str,
+/// request as a backchannel authentication request of the relying party. Each step that
+/// commits is its own unit of database work, so that a unit that loses a conflict between
+/// instances runs again whole, never after something it committed.
+async fn start(
+    state: &AppState,
+    client: RelyingPartyConfig,
+    session: Session,
+    typed: String,
     source: std::net::IpAddr,
 ) -> Result<(Started, Vec<String>, Vec<crate::push::Delivery>)> {
-    let now = clock::now();
-    {
-        let tx = conn.immediate()?;
-        let limit = Limit::per_minute(MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE);
-        let taken = rate::take(&tx, Bucket::SignInFormsBySource(source), limit, now)?;
-        tx.commit()?;
-        if taken.is_err() {
-            return Ok((Started::TooMany, Vec::new(), Vec::new()));
-        }
+    let taken = state
+        .db(move |_, conn| {
+            let tx = conn.immediate()?;
+            let limit = Limit::per_minute(MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE);
+            let taken = rate::take(
+                &tx,
+                Bucket::SignInFormsBySource(source),
+                limit,
+                clock::now(),
+            )?;
+            tx.commit()?;
+            Ok(taken.is_ok())
+        })
+        .await?;
+    if !taken {
+        return Ok((Started::TooMany, Vec::new(), Vec::new()));
     }
-    let Ok(phone_number) = phone::normalize_belgian_mobile(typed) else {
+    let Ok(phone_number) = phone::normalize_belgian_mobile(&typed) else {
         return Ok((Started::NotANumber, Vec::new(), Vec::new()));
     };
-    count_backchannel_call(app, conn, &client.client_id)?;
+    let client_id = client.client_id.clone();
+    state
+        .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
+        .await?;
     let binding_code = random::digits(BINDING_CODE_DIGITS)?;
     let ask = session_ask(
-        session,
-        client,
+        &session,
+        &client,
         phone_number,
         &binding_code,
-        app.policy.request_ttl_secs,
+        state.policy.request_ttl_secs,
     )?;
     let ttl = ask.ttl_secs;
     // The session is claimed before any request exists: of several posts of the form at once
     // (a double click), only the one that binds the session starts a request. Otherwise each
     // would start one, the last superseding the others, while the session kept the code of
     // the first: the phone and the wait page would show different codes.
-    let claimed = relying_parties::bind_session_by_number(
-        conn,
-        &session.id_hash,
-        &binding_code,
-        now + ttl,
-        link::BOUND_BY_NUMBER,
-    )?;
+    let id_hash = session.id_hash.clone();
+    let claimed = state
+        .db(move |_, conn| {
+            Ok(relying_parties::bind_session_by_number(
+                conn,
+                &id_hash,
+                &binding_code,
+                clock::now() + ttl,
+                link::BOUND_BY_NUMBER,
+            )?)
+        })
+        .await?;
     if !claimed {
         return Ok((Started::Waiting, Vec::new(), Vec::new()));
     }
     // From here a fault leaves a session bound to no request: its wait page expires, as for an
     // unknown number, and the person starts again from the relying party.
-    let (auth_req_id, superseded, pushes) = match create_login(app, conn, client, &ask) {
-        Ok((started, superseded, pushes)) => (Some(started.auth_req_id), superseded, pushes),
-        // No usable key behind this number (none, blocked, or throttled after a "not me"):
-        // the page waits and expires just as for a person who does not answer.
-        Err(ServerError::UnknownUserId(_) | ServerError::BackchannelDenied(_)) => {
-            (None, Vec::new(), Vec::new())
-        }
-        Err(e) => return Err(e),
-    };
-    relying_parties::set_session_request(conn, &session.id_hash, auth_req_id.as_deref())?;
-    Ok((Started::Waiting, superseded, pushes))
+    state
+        .db(move |app, conn| {
+            let created = {
+                let tx = conn.immediate()?;
+                let created = active_account(&tx, &ask.phone_number)
+                    .and_then(|account| create_login_in(app, &tx, &client, &ask, account));
+                match created {
+                    Ok((started, superseded, pushes)) => {
+                        relying_parties::set_session_request(
+                            &tx,
+                            &session.id_hash,
+                            Some(&started.auth_req_id),
+                        )?;
+                        tx.commit()?;
+                        Some((superseded, pushes))
+                    }
+                    // No usable key behind this number (none, blocked, or throttled after a
+                    // "not me"): nothing is kept, and the page waits and expires just as for a
+                    // person who does not answer.
+                    Err(ServerError::UnknownUserId(_) | ServerError::BackchannelDenied(_)) => None,
+                    Err(e) => return Err(e),
+                }
+            };
+            match created {
+                Some((superseded, pushes)) => Ok((Started::Waiting, superseded, pushes)),
+                None => {
+                    relying_parties::set_session_request(conn, &session.id_hash, None)?;
+                    Ok((Started::Waiting, Vec::new(), Vec::new()))
+                }
+            }
+        })
+        .await
 }
 
 /// The ask of a session, as a backchannel authentication request would make it: a login with

@@ -197,7 +197,7 @@ pub(super) fn request_id_of(tx: &Tx<'_>, auth_req_id: &str) -> Result<String> {
 /// The account whose phone number the relying party named, if it has an active device and is
 /// not blocked: nobody there is `unknown_user_id`; a blocked account is `access_denied` at once,
 /// since the person cannot confirm anything until they activate again.
-fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> {
+pub(super) fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> {
     let account = requests::account_of_phone_number(tx, phone_number)?;
     match account.filter(|account| account.active_devices > 0) {
         None => Err(ServerError::UnknownUserId(
