@@ -25,9 +25,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The database file cannot be used: not a database, another program's database, corrupt,
-    /// written by a newer server, or holding a key that is no key. Point the server at another
-    /// file, or repair or restore this one.
+    /// The database cannot be used: not a database, another program's database, corrupt,
+    /// written by a newer server, unreachable, or holding a key that is no key. Point the server
+    /// at another file or database, or repair or restore this one.
     #[error("database {path}: {detail}")]
     DatabaseUnusable {
         /// The file.

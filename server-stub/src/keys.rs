@@ -4,7 +4,8 @@
 //!
 //! They are generated once and kept in the database, so a restart keeps every key and phones'
 //! pinned server keys stay valid. A production server keeps the signing key in an HSM and only
-//! asks it for signatures; this reference server keeps it in its 0600 database file.
+//! asks it for signatures; this reference server keeps it in its database (a 0600 SQLite file,
+//! or PostgreSQL).
 
 use std::collections::HashMap;
 use std::fmt;

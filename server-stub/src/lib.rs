@@ -5,8 +5,9 @@
 //! (poll and ping modes) for relying parties, and simulators of the banks, the eID website, the
 //! counter, the block page, SMS, e-mail and push.
 //!
-//! Everything lives in one SQLite file, including the server's signing key, so a restart keeps
-//! accounts and keys. [`start`] binds, migrates and serves in the background, or says why it
+//! Everything lives in one database, including the server's signing key, so a restart keeps
+//! accounts and keys: a SQLite file by default, or a PostgreSQL database that several instances
+//! share (`store`). [`start`] binds, migrates and serves in the background, or says why it
 //! cannot ([`StartError`]); tests drive the returned [`RunningServer`] over real HTTP, and with
 //! the `testing` feature also read what no route serves (a request's evidence, an account's
 //! history). Wire types and rules come from `sleutel-protocol`.

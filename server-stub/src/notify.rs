@@ -128,9 +128,16 @@ impl Notifier {
         let ids = request_ids.to_vec();
         let key = self.key.clone();
         self.runtime.spawn(async move {
-            let taken =
-                tokio::task::spawn_blocking(move || store.run(|conn| pings::take(conn, &ids)))
-                    .await;
+            let taken = tokio::task::spawn_blocking(move || {
+                store.run(|conn| {
+                    // All or none: a conflict runs the whole take again.
+                    let tx = conn.immediate()?;
+                    let taken = pings::take(&tx, &ids)?;
+                    tx.commit()?;
+                    Ok(taken)
+                })
+            })
+            .await;
             let taken = match taken {
                 Ok(Ok(taken)) => taken,
                 Ok(Err(e)) => {

@@ -141,7 +141,11 @@ impl PgStore {
         let client = self
             .runtime
             .block_on(self.pool.get())
-            .map_err(|e| ServerError::Database(DbError::Pool(e.to_string())))?;
+            .map_err(|e| match e {
+                // Every connection stayed busy for POOL_WAIT: overload, answered as busy.
+                deadpool_postgres::PoolError::Timeout(_) => ServerError::Busy,
+                other => ServerError::Database(DbError::Pool(other.to_string())),
+            })?;
         let mut conn = PgConn {
             client,
             runtime: self.runtime.clone(),

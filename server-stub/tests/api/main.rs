@@ -16,6 +16,7 @@ mod devices;
 mod enrollment;
 mod evidence;
 mod guessing;
+mod health;
 mod instances;
 mod limits;
 mod listening;

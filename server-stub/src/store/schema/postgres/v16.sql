@@ -1,6 +1,6 @@
 -- Sleutel server schema for PostgreSQL (15 and later), version 16.
 --
--- The whole schema as the SQLite migrations v1 to v16 (server-stub/src/schema/) leave it, in one
+-- The whole schema as the SQLite migrations v1 to v16 (server-stub/src/store/schema/sqlite/) leave it, in one
 -- file: the PostgreSQL store starts at version 16, and every later version is added to both
 -- databases side by side. scripts/compare-schemas checks that both have the same tables, columns,
 -- keys and indexes. The comments of the SQLite migrations tell why each column was added.
