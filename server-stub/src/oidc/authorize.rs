@@ -541,7 +541,7 @@ async fn start(
 ) -> Result<(Started, Vec<String>, Vec<crate::push::Delivery>)> {
     let taken = state
         .db(move |_, conn| {
-            let tx = conn.counting()?;
+            let tx = conn.immediate()?;
             let limit = Limit::per_minute(MAX_SIGN_IN_FORMS_PER_SOURCE_PER_MINUTE);
             let taken = rate::take(
                 &tx,

@@ -62,7 +62,7 @@ pub(super) fn count_backchannel_call(
     client_id: &str,
 ) -> Result<()> {
     let now = clock::now();
-    let tx = conn.counting()?;
+    let tx = conn.immediate()?;
     let limit = Limit::per_minute(app.policy.max_backchannel_per_client_per_minute);
     let taken = rate::take(&tx, Bucket::BackchannelCalls(client_id), limit, now)?;
     tx.commit()?;

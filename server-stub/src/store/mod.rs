@@ -152,25 +152,6 @@ impl Conn<'_> {
     }
 }
 
-impl Conn<'_> {
-    /// Starts a transaction that only counts a throughput limit's event (calls per relying
-    /// party, sign-in forms per address): with SQLite `BEGIN IMMEDIATE`, as any; with
-    /// PostgreSQL READ COMMITTED, where concurrent increments of one count wait for each other
-    /// instead of failing as a conflict. Every login of a busy relying party counts into the
-    /// same row, which under SERIALIZABLE failed and ran again until it gave up. The price:
-    /// requests counted at the same moment on several instances may each see the count before
-    /// the others' increments, so such a limit can be passed by the requests in flight at once.
-    /// Never for a limit that stands against guessing.
-    pub(crate) fn counting(&mut self) -> Result<Tx<'_>, DbError> {
-        match self {
-            Self::Sqlite(conn) => Ok(Tx::Sqlite(
-                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
-            )),
-            Self::Postgres(conn) => Ok(Tx::Postgres(conn.begin_read_committed()?)),
-        }
-    }
-}
-
 impl Sql for Conn<'_> {
     fn execute(&self, sql: &str, params: &Params<'_>) -> Result<usize, DbError> {
         match self {

@@ -299,21 +299,6 @@ impl PgConn {
         })
     }
 
-    /// Starts a READ COMMITTED transaction (see [`super::Conn::counting`]).
-    pub(super) fn begin_read_committed(&mut self) -> Result<PgTx<'_>, DbError> {
-        let tx = self.runtime.block_on(
-            self.client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-                .start(),
-        )?;
-        Ok(PgTx {
-            tx,
-            runtime: &self.runtime,
-            commits: &self.commits,
-        })
-    }
-
     pub(super) fn execute(&self, sql: &str, params: &Params<'_>) -> Result<usize, DbError> {
         self.commits.set(self.commits.get() + 1);
         self.runtime.block_on(execute(&self.client, sql, params))
