@@ -194,7 +194,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let database = Database::parse(&args.database);
+    let database = match Database::parse(&args.database) {
+        Ok(database) => database,
+        Err(e) => {
+            eprintln!("sleutel-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = ServerConfig {
         listen: args.listen,
         db_path: match &database {

@@ -243,8 +243,8 @@ pub(crate) fn ping(conn: &mut Conn<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Where the server keeps its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the server keeps its state. `Debug` never shows a URL (it may carry a password).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// An embedded SQLite file (created if missing).
     Sqlite(std::path::PathBuf),
@@ -253,14 +253,35 @@ pub enum Database {
     Postgres(String),
 }
 
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(_) => f.write_str("Postgres(<url>)"),
+        }
+    }
+}
+
 impl Database {
     /// Reads `--database`: a `postgres://` or `postgresql://` URL, or a path to a SQLite file.
-    pub fn parse(value: &str) -> Self {
+    /// Anything that looks like a database address but is not one of those (another scheme, a
+    /// misspelt one, a `host=... password=...` connection string) is refused, without echoing
+    /// it: taken as a file name it would quietly start a server on a SQLite file of its own.
+    pub fn parse(value: &str) -> Result<Self, String> {
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            Self::Postgres(value.to_owned())
-        } else {
-            Self::Sqlite(value.into())
+            return Ok(Self::Postgres(value.to_owned()));
         }
+        let lower = value.to_ascii_lowercase();
+        let looks_like_an_address = value.contains("://")
+            || lower.starts_with("postgres")
+            || value.contains('@')
+            || value.split_whitespace().any(|word| word.contains('='));
+        if looks_like_an_address {
+            return Err("--database: not a SQLite file path, and not a postgres:// or \
+                        postgresql:// URL (libpq key=value strings are not read)"
+                .into());
+        }
+        Ok(Self::Sqlite(value.into()))
     }
 }
 
@@ -353,5 +374,37 @@ impl Store {
     #[cfg(feature = "testing")]
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_address_that_is_not_a_postgres_url_is_refused_and_not_echoed() {
+        for value in [
+            "postgres:/u:s3cret@db/x",
+            "host=db user=u password=s3cret",
+            "mysql://u:s3cret@db/x",
+            "u:s3cret@db",
+        ] {
+            let refused = Database::parse(value).unwrap_err();
+            assert!(!refused.contains("s3cret"), "{refused}");
+        }
+        assert!(matches!(
+            Database::parse("postgresql://u@127.0.0.1/db"),
+            Ok(Database::Postgres(_))
+        ));
+        assert!(matches!(
+            Database::parse("/var/lib/sleutel/server.db"),
+            Ok(Database::Sqlite(_))
+        ));
+    }
+
+    #[test]
+    fn a_postgres_database_does_not_debug_print_its_url() {
+        let shown = format!("{:?}", Database::Postgres("postgres://u:s3cret@db/x".into()));
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 }

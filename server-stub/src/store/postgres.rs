@@ -34,6 +34,18 @@ pub(crate) const POOL_WAIT: Duration = Duration::from_secs(5);
 /// How long opening a new connection may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a connection stays silent before TCP asks whether the other side is still there:
+/// a lost machine's transactions would otherwise hold their locks for the OS's two hours.
+pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// The server's session settings: every transaction SERIALIZABLE (also asked for explicitly at
+/// each `BEGIN`), and bounds on waiting, so that a lost instance's locks or a stuck statement
+/// cannot hold the others' requests: a lock waited for 2 s is given up (and the unit of work
+/// runs again, as for a conflict), a statement runs at most 10 s, and a transaction left idle
+/// 15 s (its instance gone quiet) is ended by PostgreSQL, its locks released.
+const SESSION_OPTIONS: &str = "-c default_transaction_isolation=serializable \
+     -c lock_timeout=2s -c statement_timeout=10s -c idle_in_transaction_session_timeout=15s";
+
 /// The schema, one entry per version; PostgreSQL's history starts at version 16 (the SQLite
 /// schema's version at the time). Never edit a released entry: add a new one, beside SQLite's.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -83,22 +95,27 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| unusable(format!("not a PostgreSQL URL: {e}")))?;
-        if !matches!(
-            config.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Disable
-        ) && !config.get_hosts().iter().all(is_local)
-        {
-            return Err(unusable(
-                "TLS to PostgreSQL is not built into this server: connect over a unix socket \
-                 or loopback (sslmode=disable), or through a local TLS proxy"
-                    .into(),
-            ));
+        let no_tls = "TLS to PostgreSQL is not built into this server: connect over a unix \
+                      socket or loopback, state sslmode=disable for a network you trust, or go \
+                      through a local TLS proxy";
+        match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => {}
+            tokio_postgres::config::SslMode::Prefer
+                if is_local_only(config.get_hosts(), config.get_hostaddrs()) => {}
+            _ => return Err(unusable(no_tls.into())),
         }
+        // The operator's own options (a search_path) are kept; ours follow.
+        let options = match config.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} {SESSION_OPTIONS}"),
+            _ => SESSION_OPTIONS.to_owned(),
+        };
         config
             .ssl_mode(tokio_postgres::config::SslMode::Disable)
             .application_name("sleutel-server")
             .connect_timeout(CONNECT_TIMEOUT)
-            .options("-c default_transaction_isolation=serializable");
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .options(&options);
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -291,7 +308,14 @@ pub(crate) struct PgConn {
 impl PgConn {
     /// Starts a transaction (SERIALIZABLE, the session's default).
     pub(super) fn begin(&mut self) -> Result<PgTx<'_>, DbError> {
-        let tx = self.runtime.block_on(self.client.transaction())?;
+        // SERIALIZABLE asked for here too, not only as the session's default: a connection
+        // pooler that drops startup options must not quietly give READ COMMITTED.
+        let tx = self.runtime.block_on(
+            self.client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+                .start(),
+        )?;
         Ok(PgTx {
             tx,
             runtime: &self.runtime,
@@ -300,8 +324,15 @@ impl PgConn {
     }
 
     pub(super) fn execute(&self, sql: &str, params: &Params<'_>) -> Result<usize, DbError> {
+        let changed = self.runtime.block_on(execute(&self.client, sql, params))?;
+        self.committed();
+        Ok(changed)
+    }
+
+    /// Notes that a statement outside a transaction succeeded, so committed: a statement that
+    /// failed committed nothing, and the unit of work may still run again.
+    fn committed(&self) {
         self.commits.set(self.commits.get() + 1);
-        self.runtime.block_on(execute(&self.client, sql, params))
     }
 
     pub(super) fn query_row<T>(
@@ -310,8 +341,8 @@ impl PgConn {
         params: &Params<'_>,
         f: impl FnOnce(&Row<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.commits.set(self.commits.get() + 1);
         let rows = self.runtime.block_on(query(&self.client, sql, params))?;
+        self.committed();
         first(&rows, f)
     }
 
@@ -321,8 +352,8 @@ impl PgConn {
         params: &Params<'_>,
         f: impl FnMut(&Row<'_>) -> Result<T, DbError>,
     ) -> Result<Vec<T>, DbError> {
-        self.commits.set(self.commits.get() + 1);
         let rows = self.runtime.block_on(query(&self.client, sql, params))?;
+        self.committed();
         all(&rows, f)
     }
 }
@@ -550,11 +581,16 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Whether PostgreSQL refused the work for a conflict with concurrent work.
+/// Whether PostgreSQL refused the work for a conflict with concurrent work: a serialization
+/// failure, a deadlock, or a lock not had within `lock_timeout`.
 pub(super) fn is_conflict(e: &tokio_postgres::Error) -> bool {
     matches!(
         e.code(),
-        Some(&SqlState::T_R_SERIALIZATION_FAILURE | &SqlState::T_R_DEADLOCK_DETECTED)
+        Some(
+            &SqlState::T_R_SERIALIZATION_FAILURE
+                | &SqlState::T_R_DEADLOCK_DETECTED
+                | &SqlState::LOCK_NOT_AVAILABLE
+        )
     )
 }
 
@@ -563,16 +599,31 @@ pub(super) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
-/// The URL without its password, for error messages.
+/// The URL as far as an error message may show it: scheme, user, host, port and database; never
+/// a password, in the user part or among the parameters.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
+        Ok(parsed) => format!(
+            "{}://{}{}{}{}",
+            parsed.scheme(),
+            match parsed.username() {
+                "" => String::new(),
+                user => format!("{user}@"),
+            },
+            parsed.host_str().unwrap_or(""),
+            parsed.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            parsed.path()
+        ),
         Err(_) => "the PostgreSQL URL".into(),
     }
+}
+
+/// Whether every address the connection may use is this machine: the hosts are unix sockets
+/// or loopback names and addresses, and any `hostaddr` (which overrides the host) is loopback.
+fn is_local_only(hosts: &[tokio_postgres::config::Host], addrs: &[std::net::IpAddr]) -> bool {
+    (!hosts.is_empty() || !addrs.is_empty())
+        && hosts.iter().all(is_local)
+        && addrs.iter().all(std::net::IpAddr::is_loopback)
 }
 
 /// Whether a host is this machine (a unix socket or loopback), where no TLS is needed.
@@ -610,7 +661,35 @@ mod tests {
 
     #[test]
     fn a_password_never_reaches_an_error_message() {
-        let shown = redact("postgres://sleutel:s3cret@db.example:5432/sleutel");
-        assert!(!shown.contains("s3cret"), "{shown}");
+        for url in [
+            "postgres://sleutel:s3cret@db.example:5432/sleutel",
+            "postgres://sleutel@db.example/sleutel?password=s3cret",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("db.example"), "{shown}");
+        }
+    }
+
+    fn opens_without_tls(url: &str) -> bool {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => true,
+            tokio_postgres::config::SslMode::Prefer => {
+                is_local_only(config.get_hosts(), config.get_hostaddrs())
+            }
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn plaintext_goes_only_to_this_machine_unless_stated() {
+        assert!(opens_without_tls("postgres://u@127.0.0.1:5432/db"));
+        assert!(opens_without_tls("postgres://u@localhost/db"));
+        assert!(opens_without_tls("postgres://u@db.example/db?sslmode=disable"));
+        assert!(!opens_without_tls("postgres://u@db.example/db"));
+        assert!(!opens_without_tls("postgres://u@localhost/db?hostaddr=203.0.113.9"));
+        assert!(!opens_without_tls("postgres://u@/db?hostaddr=203.0.113.9"));
+        assert!(!opens_without_tls("postgres://u@localhost/db?sslmode=require"));
     }
 }
