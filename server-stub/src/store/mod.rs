@@ -277,9 +277,11 @@ impl Database {
             || value.contains('@')
             || value.split_whitespace().any(|word| word.contains('='));
         if looks_like_an_address {
-            return Err("--database: not a SQLite file path, and not a postgres:// or \
+            return Err(
+                "--database: not a SQLite file path, and not a postgres:// or \
                         postgresql:// URL (libpq key=value strings are not read)"
-                .into());
+                    .into(),
+            );
         }
         Ok(Self::Sqlite(value.into()))
     }
@@ -404,7 +406,10 @@ mod tests {
 
     #[test]
     fn a_postgres_database_does_not_debug_print_its_url() {
-        let shown = format!("{:?}", Database::Postgres("postgres://u:s3cret@db/x".into()));
+        let shown = format!(
+            "{:?}",
+            Database::Postgres("postgres://u:s3cret@db/x".into())
+        );
         assert!(!shown.contains("s3cret"), "{shown}");
     }
 }

@@ -686,10 +686,16 @@ mod tests {
     fn plaintext_goes_only_to_this_machine_unless_stated() {
         assert!(opens_without_tls("postgres://u@127.0.0.1:5432/db"));
         assert!(opens_without_tls("postgres://u@localhost/db"));
-        assert!(opens_without_tls("postgres://u@db.example/db?sslmode=disable"));
+        assert!(opens_without_tls(
+            "postgres://u@db.example/db?sslmode=disable"
+        ));
         assert!(!opens_without_tls("postgres://u@db.example/db"));
-        assert!(!opens_without_tls("postgres://u@localhost/db?hostaddr=203.0.113.9"));
+        assert!(!opens_without_tls(
+            "postgres://u@localhost/db?hostaddr=203.0.113.9"
+        ));
         assert!(!opens_without_tls("postgres://u@/db?hostaddr=203.0.113.9"));
-        assert!(!opens_without_tls("postgres://u@localhost/db?sslmode=require"));
+        assert!(!opens_without_tls(
+            "postgres://u@localhost/db?sslmode=require"
+        ));
     }
 }
