@@ -374,6 +374,12 @@ async fn ready(
     }
     match state.db(|_, conn| crate::store::ping(conn)).await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        // Every pooled connection busy for the pool's wait: the database answers, this instance
+        // is loaded. Saying "not ready" would send its load to the others, which share the
+        // database, and pull them out in turn.
+        Err(ServerError::Busy) => {
+            axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
             (
