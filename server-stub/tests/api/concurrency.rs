@@ -102,3 +102,59 @@ async fn a_long_database_job_leaves_the_other_routes_answering() {
     }
     assert_eq!(answered, 4);
 }
+
+#[tokio::test]
+async fn an_approval_and_a_decline_of_one_request_at_once_give_it_one_answer() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000320").await;
+    let started = server.rp().start_login(&e.number).await.unwrap();
+    let (request, jws) = e.the_request().await;
+    let (approval, decline) = (
+        e.approval(&request, &jws, &e.pin),
+        e.decline(&request, &jws),
+    );
+
+    let (approved, declined) =
+        tokio::join!(e.answer(&request, &approval), e.answer(&request, &decline));
+
+    let approval_won = approved.status().is_success();
+    assert_ne!(approval_won, declined.status().is_success());
+    let loser = if approval_won { declined } else { approved };
+    let (status, error) = err(loser).await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT);
+    assert_eq!(error.error, codes::REQUEST_ALREADY_ANSWERED);
+    let token = server.rp().token_raw(&started.auth_req_id).await.unwrap();
+    assert_eq!(token.status().is_success(), approval_won);
+}
+
+#[tokio::test]
+async fn two_completions_of_one_enrollment_at_once_make_one_account_and_one_device() {
+    let server = server().await;
+    let at = at_keys(&server, "+32470000321").await;
+    let pin = SigningKey::generate();
+
+    let (first, second) = tokio::join!(
+        at.phone.complete(&at.started, &pin),
+        at.phone.complete(&at.started, &pin)
+    );
+
+    let first: sleutel_protocol::api::EnrollmentCompleted = ok(first).await;
+    let second: sleutel_protocol::api::EnrollmentCompleted = ok(second).await;
+    assert_eq!(first.account_id, second.account_id);
+    let accounts: i64 = server
+        .sql_value(
+            "SELECT count(*) FROM accounts WHERE national_register_number = ?1",
+            &[(&at.citizen.national_register_number).into()],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(accounts, 1);
+    let devices: i64 = server
+        .sql_value(
+            "SELECT count(*) FROM devices WHERE account_id = ?1",
+            &[(&first.account_id).into()],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(devices, 1);
+}
