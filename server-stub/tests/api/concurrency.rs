@@ -158,3 +158,42 @@ async fn two_completions_of_one_enrollment_at_once_make_one_account_and_one_devi
         .unwrap();
     assert_eq!(devices, 1);
 }
+
+#[tokio::test]
+async fn concurrent_sms_resends_send_one_code_and_refuse_the_rest_as_too_soon() {
+    let server = server_with(sleutel_server::Policy {
+        sms_resend_after_secs: 1,
+        ..sleutel_server::Policy::default()
+    })
+    .await;
+    let at = Arc::new(enroll_to_sms(&server, "+32470000322").await);
+    // Past the wait after the first code: the next resend is allowed, once.
+    std::thread::sleep(Duration::from_millis(1100));
+    let path = sleutel_protocol::api::path_enrollment_sms_resend(&at.started.enrollment_id);
+    let mut tasks = JoinSet::new();
+    for _ in 0..6 {
+        let (at, path) = (at.clone(), path.clone());
+        tasks.spawn(async move {
+            at.phone
+                .send(reqwest::Method::POST, &path, Vec::new())
+                .await
+        });
+    }
+
+    let mut sent = 0;
+    let mut too_soon = 0;
+    while let Some(done) = tasks.join_next().await {
+        let answer = done.unwrap();
+        if answer.status().is_success() {
+            sent += 1;
+        } else {
+            let (_, error) = err(answer).await;
+            assert_eq!(error.error, codes::RESEND_TOO_SOON);
+            too_soon += 1;
+        }
+    }
+
+    assert_eq!((sent, too_soon), (1, 5));
+    let messages = server.sim().sms_messages("+32470000322").await.unwrap();
+    assert_eq!(messages.messages.len(), 2, "the first code and one resent");
+}
