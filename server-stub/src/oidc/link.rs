@@ -19,7 +19,7 @@
 //! - A `GET` of a link (a browser without the app, a link preview) never binds anything.
 
 use crate::store::relying_parties::{self, LinkBinding};
-use crate::store::{Conn, requests};
+use crate::store::{Conn, accounts};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -345,7 +345,7 @@ fn bind(
     if too_old {
         return Err(ServerError::SignInLinkExpired);
     }
-    if requests::is_account_blocked(&tx, &device.account_id)? {
+    if accounts::is_blocked(&tx, &device.account_id)? {
         return Err(ServerError::AccountBlocked);
     }
     let client = app

@@ -35,7 +35,7 @@ pub(crate) async fn block_my_key(
                 Ok(nrn) => nrn,
                 Err(e) => return keep_counts(tx, e),
             };
-            let Some(account_id) = requests::account_of_person(&tx, &nrn)? else {
+            let Some(account_id) = crate::store::accounts::account_of_person(&tx, &nrn)? else {
                 return Err(ServerError::NotFound(
                     "this person has no digital key".into(),
                 ));
@@ -112,7 +112,7 @@ fn proven_identity(
             return match check_counter_activation(app, tx, &token, &code, now)? {
                 CounterCheck::Proven { code_id, identity } => {
                     // The statement itself uses the code once, not only the check above.
-                    if !identity_codes::use_counter_code_on_block_page(tx, &code_id, now)? {
+                    if !identity_codes::use_up(tx, &code_id, now)? {
                         return Err(ServerError::IdentityCodeUsed);
                     }
                     Ok(identity.national_register_number().to_owned())

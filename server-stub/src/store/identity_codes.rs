@@ -307,20 +307,6 @@ pub(crate) fn issue_eid_code(
     Ok(())
 }
 
-/// Marks the counter code `code_id` used by the block page, if it was not used yet; `false`
-/// (nothing written) when it was.
-pub(crate) fn use_counter_code_on_block_page(
-    tx: &impl crate::store::Sql,
-    code_id: &str,
-    now: i64,
-) -> Result<bool, crate::store::DbError> {
-    let used = tx.execute(
-        "UPDATE identity_codes SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
-        crate::params![code_id, now],
-    )?;
-    Ok(used > 0)
-}
-
 #[cfg(test)]
 mod simulator_tests {
     use super::*;
@@ -355,8 +341,8 @@ mod simulator_tests {
                     },
                     b"link-hash",
                 )?;
-                let first = use_counter_code_on_block_page(&tx, "code", 10)?;
-                let second = use_counter_code_on_block_page(&tx, "code", 20)?;
+                let first = use_up(&tx, "code", 10)?;
+                let second = use_up(&tx, "code", 20)?;
                 tx.commit()?;
                 Ok([first, second])
             })

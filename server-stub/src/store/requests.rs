@@ -692,25 +692,6 @@ pub(crate) fn block_account(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<(
     Ok(())
 }
 
-/// Whether `account_id` is blocked; [`DbError::NoRow`] for no such account.
-pub(crate) fn is_account_blocked(conn: &impl Sql, account_id: &str) -> Result<bool, DbError> {
-    conn.query_row(
-        "SELECT blocked_at IS NOT NULL FROM accounts WHERE id = ?1",
-        params![account_id],
-        |row| row.get(0),
-    )
-}
-
-/// The account of the person with national register number `nrn`, if they have one.
-pub(crate) fn account_of_person(conn: &impl Sql, nrn: &str) -> Result<Option<String>, DbError> {
-    conn.query_row(
-        "SELECT id FROM accounts WHERE national_register_number = ?1",
-        params![nrn],
-        |row| row.get(0),
-    )
-    .optional()
-}
-
 /// The account a relying party reaches through a phone number.
 #[derive(Debug, Clone)]
 pub(crate) struct LoginAccount {
