@@ -422,17 +422,20 @@ pub(crate) fn point_phone_number(
 
 // --- History -------------------------------------------------------------------------------------
 
-/// Adds `event` with `detail` at `now` to the history of account `account_id`.
+/// Adds `event` with `detail` at `now` to the history of account `account_id`; `client_id`
+/// names the relying party the event concerns, if any (a "this was not me" report).
 pub(crate) fn record_event(
     conn: &impl Sql,
     account_id: &str,
     event: &str,
     detail: &str,
+    client_id: Option<&str>,
     now: i64,
 ) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
-        params![account_id, event, detail, now],
+        "INSERT INTO account_events (account_id, event, detail, client_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![account_id, event, detail, client_id, now],
     )?;
     Ok(())
 }

@@ -24,6 +24,7 @@ mod login;
 mod pending;
 mod push_delivery;
 mod push_tokens;
+mod reports;
 mod shown_text;
 mod sign_in_links;
 mod sources;
