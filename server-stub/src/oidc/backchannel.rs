@@ -140,8 +140,7 @@ fn throttled(
         return Ok(true);
     }
     let last_report = requests::latest_event_at(tx, account_id, events::SUSPICIOUS)?;
-    let Some(report) = last_report.filter(|at| *at > window_start)
-    else {
+    let Some(report) = last_report.filter(|at| *at > window_start) else {
         return Ok(false);
     };
     let last_request = requests::latest_created_since(tx, account_id, report)?;

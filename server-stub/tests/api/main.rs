@@ -17,6 +17,7 @@ mod enrollment;
 mod evidence;
 mod guessing;
 mod health;
+mod identity_guesses;
 mod instances;
 mod limits;
 mod listening;

@@ -61,7 +61,10 @@ async fn refused(answer: reqwest::Response) -> (StatusCode, ApiError) {
 fn default_policy() -> Policy {
     let policy = Policy::default();
     assert_eq!(
-        (policy.suspicious_throttle_secs, policy.suspicious_window_secs),
+        (
+            policy.suspicious_throttle_secs,
+            policy.suspicious_window_secs
+        ),
         (THROTTLE, WINDOW)
     );
     policy
@@ -183,7 +186,10 @@ async fn the_sign_in_page_of_the_reported_relying_party_starts_no_request() {
     send_number_for(
         &mut other,
         &e.number,
-        &[("client_id", Some("rp-1")), ("redirect_uri", Some(&redirect))],
+        &[
+            ("client_id", Some("rp-1")),
+            ("redirect_uri", Some(&redirect)),
+        ],
     )
     .await;
     let pending = e.pending().await;
