@@ -57,12 +57,15 @@ async fn assert_rate_limited(answer: reqwest::Response) {
 /// The wrong tries counted on every identity code, and on every enrollment.
 fn tries_counted(server: &InProcessServer) -> (i64, i64) {
     let codes: i64 = server
-        .sql_value("SELECT coalesce(sum(failures), 0) FROM identity_codes", &[])
+        .sql_value(
+            "SELECT CAST(coalesce(sum(failures), 0) AS BIGINT) FROM identity_codes",
+            &[],
+        )
         .unwrap()
         .unwrap();
     let enrollments: i64 = server
         .sql_value(
-            "SELECT coalesce(sum(code_failures), 0) FROM enrollments",
+            "SELECT CAST(coalesce(sum(code_failures), 0) AS BIGINT) FROM enrollments",
             &[],
         )
         .unwrap()
