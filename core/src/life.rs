@@ -157,8 +157,14 @@ fn adopt_new_salt(
 ) -> Result<(), CoreError> {
     ctx.keystore
         .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
-    ctx.store
-        .finish_code_change(&account.account_id, change_id, true)?;
+    // Only the change that was pending owns the pending name: one settled meanwhile by another
+    // call may have left it to a newer change.
+    if !ctx
+        .store
+        .finish_code_change(&account.account_id, change_id, true)?
+    {
+        return Ok(());
+    }
     if let Err(e) = ctx
         .keystore
         .delete_secret(next_salt_name(&account.device_alias))
@@ -171,8 +177,12 @@ fn adopt_new_salt(
 /// Forgets code change `change_id`, which did not take effect: recorded first, then its salt
 /// deleted, so that a kill in between leaves only an unused secret.
 fn drop_new_salt(ctx: &Context, account: &AccountRow, change_id: &str) -> Result<(), CoreError> {
-    ctx.store
-        .finish_code_change(&account.account_id, change_id, false)?;
+    if !ctx
+        .store
+        .finish_code_change(&account.account_id, change_id, false)?
+    {
+        return Ok(());
+    }
     if let Err(e) = ctx
         .keystore
         .delete_secret(next_salt_name(&account.device_alias))

@@ -303,12 +303,13 @@ impl Store {
     /// Records the outcome of code change `change_id`: it is no longer pending and, when
     /// `applied`, the account's history says the code changed, both or neither. A change that
     /// is no longer the pending one changes nothing (an outcome recorded twice is recorded once).
+    /// Returns whether it was the pending change.
     pub(crate) fn finish_code_change(
         &self,
         account_id: &str,
         change_id: &str,
         applied: bool,
-    ) -> Result<(), CoreError> {
+    ) -> Result<bool, CoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let finished = tx.execute(
@@ -320,7 +321,7 @@ impl Store {
             insert_event(&tx, account_id, AccountEventKind::CodeChanged, crate::now())?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(finished > 0)
     }
 
     /// Removes an account and its pending requests, and records `event` (its history stays),
