@@ -583,6 +583,11 @@ pub(crate) async fn approve(
         }
         Confirmation::Code(_) => None,
     };
+    // A code change whose answer was lost decides which salt the code goes with: the server is
+    // asked first, so that the person is never charged a wrong code for it.
+    if matches!(verification, Confirmation::Code(_)) {
+        crate::life::settle_code_change(ctx, &a.account).await?;
+    }
     let response = ActionResponse {
         request_id: a.row.request_id.clone(),
         request_hash: jose::sha256_b64(&a.row.jws),
@@ -747,6 +752,7 @@ mod tests {
             status: AccountStatus::Active,
             created_at: 0,
             biometric_alias: None,
+            pending_code_change: None,
         }
     }
 

@@ -370,6 +370,14 @@ impl Authenticator {
     /// request that has expired ([`CoreError::RequestExpired`]), was answered elsewhere
     /// ([`CoreError::RequestAlreadyAnswered`]) or is unknown ([`CoreError::UnknownRequest`]) is
     /// gone from the pending list, as after a wrong number.
+    ///
+    /// After a [`Authenticator::change_code`] whose answer was lost, an approval with the code
+    /// first asks the server what became of that change, without the code:
+    /// [`CoreError::EarlierCodeChangeRegistered`] when it took effect (nothing was sent with the
+    /// code typed and the request stays pending: ask for the code chosen in that change), and
+    /// otherwise the approval goes on with the code as it was. While the server cannot be asked,
+    /// the approval fails with [`CoreError::Network`] or [`CoreError::ServerUnavailable`] and no
+    /// code leaves the phone.
     pub async fn approve(&self, request_id: String, approval: Approval) -> Result<(), CoreError> {
         actions::approve(&self.ctx, request_id, approval).await
     }
@@ -388,7 +396,15 @@ impl Authenticator {
     /// as `new_code` and `confirmation`) becomes the code. The server replaces the PIN key; the
     /// old code no longer works. A wrong current code counts like a wrong code on an approval
     /// ([`CoreError::WrongCode`], then [`CoreError::AccountBlocked`]); a trivial new code is
-    /// [`CoreError::WeakCode`]. After a [`CoreError::Network`] call again with the same codes.
+    /// [`CoreError::WeakCode`].
+    ///
+    /// After a [`CoreError::Network`] or [`CoreError::ServerUnavailable`] the change may or may
+    /// not have reached the server; the phone remembers it, across restarts. The next call that
+    /// uses a code (this one again, [`Authenticator::approve`] with the code,
+    /// [`Authenticator::enable_biometrics`]) first asks the server, with the device key alone:
+    /// if the change took effect it ends with [`CoreError::EarlierCodeChangeRegistered`], the
+    /// code typed unused and no wrong code counted, and the new code chosen then is the code;
+    /// if not, the change is void for good and the call goes on with the old code.
     pub async fn change_code(
         &self,
         account_id: String,
@@ -402,6 +418,9 @@ impl Authenticator {
     /// Enables biometrics for the account: creates a biometric-gated key in the keystore
     /// ([`crate::KeyProtection::Biometric`]; the platform prompts once) and registers it with the
     /// server, authorised by the code. Enabling again replaces the key (after an invalidation).
+    /// A code change whose answer was lost is settled first, as for
+    /// [`Authenticator::change_code`]: [`CoreError::EarlierCodeChangeRegistered`] means the
+    /// code chosen then is now the code, and no key was created.
     pub async fn enable_biometrics(
         &self,
         account_id: String,

@@ -128,6 +128,22 @@ impl Client {
         body: Option<Vec<u8>>,
         device: &DeviceKey<'_>,
     ) -> Result<T, CoreError> {
+        self.call_with_proof_id(base_url, method, path, body, device, &crate::random_id()?)
+            .await
+    }
+
+    /// As [`Client::call`], with the proof id `jti` chosen by the caller: a call the phone must
+    /// be able to ask about later (a code change) is known to the server by it. `jti` must be
+    /// fresh and random, as every proof id.
+    pub(crate) async fn call_with_proof_id<T: DeserializeOwned>(
+        &self,
+        base_url: &str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        device: &DeviceKey<'_>,
+        jti: &str,
+    ) -> Result<T, CoreError> {
         let url = format!("{}{path}", base_url.trim_end_matches('/'));
         let body = body.unwrap_or_default();
         let proof = dpop::make_proof(
@@ -136,7 +152,7 @@ impl Client {
             method.as_str(),
             &url,
             &body,
-            &crate::random_id()?,
+            jti,
             crate::now(),
         )?;
         let mut request = self

@@ -129,6 +129,17 @@ pub enum CoreError {
     /// again.
     #[error("the account is blocked")]
     AccountBlocked,
+    /// An earlier `change_code` of this account lost its answer (a dropped connection, a
+    /// server failure, the app killed), and the phone has now learnt from the server that the
+    /// change took effect: the new code chosen then is the account's code from now on. Nothing
+    /// was done with the code typed in this call: it was neither used nor sent, and no wrong
+    /// code was counted. Tell the person that the code chosen in the interrupted change is now
+    /// their code, and ask for it again (for an approval: the request is still pending).
+    ///
+    /// Had the change not taken effect, the call would have gone on with the old code as if
+    /// nothing had happened.
+    #[error("the code chosen in an interrupted code change is now the code; enter that code")]
+    EarlierCodeChangeRegistered,
     /// The request must be confirmed with the 5-digit code: the relying party does not accept a
     /// biometric (or the server knows no biometric key of this phone).
     #[error("this request must be confirmed with the code")]

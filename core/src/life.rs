@@ -5,10 +5,17 @@
 //! Every change goes to the server first, signed by the device key; a code change and the
 //! biometric key are also authorised by the current PIN key, derived from the code the person
 //! types. The phone's keystore and store change only once the server has accepted.
+//!
+//! A code change whose answer was lost stays pending on the phone, known by its request's
+//! proof id; before a code is used again ([`settle_code_change`]: approvals with the code,
+//! enabling biometrics, the next code change) the phone asks the server what became of it, so
+//! that no code is ever checked against the wrong PIN key.
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use sleutel_protocol::api::{
-    self, ChangePin, DeviceUpdated, PushPlatform, RegisterBiometricKey, RegisterPushToken,
+    self, ChangePin, CodeChangeOutcome, CodeChangeResolved, DeviceUpdated, PushPlatform,
+    RegisterBiometricKey, RegisterPushToken, ResolveCodeChange,
 };
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use zeroize::Zeroizing;
@@ -58,19 +65,142 @@ async fn device_call(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<DeviceUpdated, CoreError> {
+    device_call_as(ctx, account, method, path, body, None).await
+}
+
+/// As [`device_call`], with any answer type and, when given, the proof id `jti`.
+async fn device_call_as<T: DeserializeOwned>(
+    ctx: &Context,
+    account: &AccountRow,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    jti: Option<&str>,
+) -> Result<T, CoreError> {
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
-    ctx.client
-        .call(&account.server_url, method, path, body, &device)
-        .await
-        .map_err(|e| note_account_error(ctx, account, e))
+    let answer = match jti {
+        Some(jti) => {
+            ctx.client
+                .call_with_proof_id(&account.server_url, method, path, body, &device, jti)
+                .await
+        }
+        None => {
+            ctx.client
+                .call(&account.server_url, method, path, body, &device)
+                .await
+        }
+    };
+    answer.map_err(|e| note_account_error(ctx, account, e))
+}
+
+/// Settles a code change of `account` whose answer was lost, before a code is used: asks the
+/// server, with the device key alone, what became of it. No code is checked by the question.
+///
+/// - Applied: the new salt becomes the account's, and the caller gets
+///   [`CoreError::EarlierCodeChangeRegistered`] without having used the code typed: signed
+///   with the old salt, it would count as a wrong code.
+/// - Void: the server has recorded that the change never takes effect (a late arrival of its
+///   request is refused), so the new salt is dropped and the caller goes on with the old code.
+///
+/// Without a pending change this does nothing. When the question gets no answer, the error is
+/// returned and nothing changes: no code leaves the phone until the phone knows which is right.
+pub(crate) async fn settle_code_change(
+    ctx: &Context,
+    account: &AccountRow,
+) -> Result<(), CoreError> {
+    let Some(change_id) = &account.pending_code_change else {
+        return Ok(());
+    };
+    let body = to_json(&ResolveCodeChange {
+        change_id: change_id.clone(),
+    })?;
+    let resolved: CodeChangeResolved = device_call_as(
+        ctx,
+        account,
+        Method::POST,
+        api::PATH_DEVICE_PIN_RESOLVE,
+        Some(body),
+        None,
+    )
+    .await?;
+    match resolved.outcome {
+        CodeChangeOutcome::Applied => {
+            let next_salt = ctx
+                .keystore
+                .get_secret(next_salt_name(&account.device_alias))?
+                .map(Zeroizing::new)
+                .ok_or(CoreError::Keystore {
+                    error: KeystoreError::KeyNotFound,
+                })?;
+            adopt_new_salt(ctx, account, change_id, &next_salt)?;
+            debug!("an interrupted code change took effect");
+            Err(CoreError::EarlierCodeChangeRegistered)
+        }
+        CodeChangeOutcome::Void => {
+            drop_new_salt(ctx, account, change_id)?;
+            debug!("an interrupted code change did not take effect");
+            Ok(())
+        }
+    }
+}
+
+/// Makes `next_salt`, the salt of code change `change_id` that the server applied, the
+/// account's. The writes are ordered so that a phone killed between any two finds a state it
+/// settles: the salt first (the change still pending: asked about again, it is adopted again),
+/// then the change recorded done with its history event, then the copy under the pending name
+/// deleted (left over, it is only an unused secret that the next change overwrites).
+fn adopt_new_salt(
+    ctx: &Context,
+    account: &AccountRow,
+    change_id: &str,
+    next_salt: &[u8],
+) -> Result<(), CoreError> {
+    ctx.keystore
+        .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
+    // Only the change that was pending owns the pending name: one settled meanwhile by another
+    // call may have left it to a newer change.
+    if !ctx
+        .store
+        .finish_code_change(&account.account_id, change_id, true)?
+    {
+        return Ok(());
+    }
+    if let Err(e) = ctx
+        .keystore
+        .delete_secret(next_salt_name(&account.device_alias))
+    {
+        warn!("could not delete the salt of a finished code change: {e}");
+    }
+    Ok(())
+}
+
+/// Forgets code change `change_id`, which did not take effect: recorded first, then its salt
+/// deleted, so that a kill in between leaves only an unused secret.
+fn drop_new_salt(ctx: &Context, account: &AccountRow, change_id: &str) -> Result<(), CoreError> {
+    if !ctx
+        .store
+        .finish_code_change(&account.account_id, change_id, false)?
+    {
+        return Ok(());
+    }
+    if let Err(e) = ctx
+        .keystore
+        .delete_secret(next_salt_name(&account.device_alias))
+    {
+        warn!("could not delete the salt of a code change that did not take effect: {e}");
+    }
+    Ok(())
 }
 
 /// Changes the code: `current` authorises, `new` (typed twice) replaces it.
 ///
-/// The new code's salt is kept under its own name until the server has accepted the new PIN
-/// key, then it becomes the account's. After a [`CoreError::Network`] or
-/// [`CoreError::ServerUnavailable`] the same call can be made again: the stored new salt is
-/// reused, and the server answers a change it already applied.
+/// The new code's salt is kept under its own name, and the change is recorded as pending with
+/// its request's proof id, until the server has answered; then the salt becomes the account's.
+/// After a [`CoreError::Network`] or [`CoreError::ServerUnavailable`] the change stays pending,
+/// and the next use of a code asks the server what became of it ([`settle_code_change`]): a
+/// change that took effect makes this call, or the next approval or biometric registration,
+/// end with [`CoreError::EarlierCodeChangeRegistered`]; one that did not is forgotten and the
+/// call goes on.
 pub(crate) async fn change_code(
     ctx: &Context,
     account_id: String,
@@ -90,17 +220,10 @@ pub(crate) async fn change_code(
         ));
     }
     let account = changeable_account(ctx, &account_id)?;
+    settle_code_change(ctx, &account).await?;
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
     let current_key = pin::derive_pin_key_off_thread(current, current_salt(ctx, &account)?).await?;
-    let next_name = next_salt_name(&account.device_alias);
-    let (next_salt, earlier_attempt) = match ctx.keystore.get_secret(next_name.clone())? {
-        Some(salt) => (Zeroizing::new(salt), true),
-        None => {
-            let salt = pin::new_salt()?;
-            ctx.keystore.put_secret(next_name.clone(), salt.to_vec())?;
-            (salt, false)
-        }
-    };
+    let next_salt = pin::new_salt()?;
     let new_key = pin::derive_pin_key_off_thread(new, next_salt.clone()).await?;
     let new_jwk = Jwk::from_verifying_key(new_key.verifying_key());
     let message = api::pin_change_message(&device.jwk().thumbprint(), &new_jwk.thumbprint());
@@ -112,40 +235,43 @@ pub(crate) async fn change_code(
         current_pin_signature: jose::b64(current_signature),
         new_pin_pop: jose::b64(new_pop),
     })?;
-    match device_call(
+    // The salt is stored before the change is recorded pending, and both before the request
+    // leaves: a phone killed in between has at worst an unused salt, never a change the server
+    // may have applied without the salt to derive its key.
+    let change_id = crate::random_id()?;
+    ctx.keystore
+        .put_secret(next_salt_name(&account.device_alias), next_salt.to_vec())?;
+    ctx.store
+        .start_code_change(&account.account_id, &change_id)?;
+    let answer: Result<DeviceUpdated, CoreError> = device_call_as(
         ctx,
         &account,
         Method::POST,
         api::PATH_DEVICE_PIN,
         Some(body),
+        Some(&change_id),
     )
-    .await
-    {
+    .await;
+    match answer {
         Ok(_) => {
-            ctx.keystore
-                .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
-            if let Err(e) = ctx.keystore.delete_secret(next_name) {
-                warn!("could not delete the salt of a finished code change: {e}");
-            }
-            ctx.store
-                .record_event(&account.account_id, AccountEventKind::CodeChanged)?;
+            adopt_new_salt(ctx, &account, &change_id, &next_salt)?;
             debug!("code changed");
             Ok(())
         }
+        // The server may have applied it: it stays pending, to be asked about.
         Err(e) if outcome_unknown(&e) => Err(e),
         Err(e) => {
-            // Refused: the server kept the current code. A salt an earlier attempt may have
-            // registered a key with is kept all the same.
-            if !earlier_attempt && let Err(e) = ctx.keystore.delete_secret(next_name) {
-                warn!("could not delete the salt of a refused code change: {e}");
-            }
+            // Refused: the server kept the current code, and this request cannot be replayed
+            // (its proof id was seen).
+            drop_new_salt(ctx, &account, &change_id)?;
             Err(e)
         }
     }
 }
 
 /// Enables biometrics for the account: a new biometric-gated key in the keystore, registered
-/// with the server under the authority of the code.
+/// with the server under the authority of the code. A code change whose answer was lost is
+/// settled first ([`settle_code_change`]).
 ///
 /// After a [`CoreError::Network`] or [`CoreError::ServerUnavailable`] biometrics are off on this
 /// phone and the phone asks the server (best effort) to forget its biometric key; the person
@@ -158,6 +284,7 @@ pub(crate) async fn enable_biometrics(
     let code = Zeroizing::new(code);
     pin::check_format(&code)?;
     let account = changeable_account(ctx, &account_id)?;
+    settle_code_change(ctx, &account).await?;
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
     let salt = current_salt(ctx, &account)?;
     let alias = format!("sleutel-biometric-{}", crate::random_id()?);

@@ -115,6 +115,9 @@ const MIGRATIONS: &[M<'static>] = &[
         at         INTEGER NOT NULL
     ) STRICT;",
     ),
+    // Version 3: the code change whose answer the phone has not had yet, known by the proof id
+    // of its request, so that the phone can ask the server what became of it.
+    M::up("ALTER TABLE accounts ADD COLUMN pending_code_change TEXT;"),
 ];
 
 /// An enrolled account as stored.
@@ -132,6 +135,9 @@ pub(crate) struct AccountRow {
     pub(crate) created_at: i64,
     /// The keystore alias of the biometric key, when biometrics are enabled.
     pub(crate) biometric_alias: Option<String>,
+    /// The proof id of a code change sent without an answer yet: until the server says what
+    /// became of it, no code is used for this account.
+    pub(crate) pending_code_change: Option<String>,
 }
 
 /// The one enrollment in progress, kept so the app can be killed during the bank handoff.
@@ -277,15 +283,45 @@ impl Store {
         Ok(())
     }
 
-    /// Records `event` in the account's history.
-    pub(crate) fn record_event(
+    /// Records that code change `change_id` is on its way to the server. Written before the
+    /// request is sent, and after the new salt is in the keystore: a phone killed at any point
+    /// finds either no change (and an unused salt, which the next change replaces) or this one,
+    /// which it asks the server about.
+    pub(crate) fn start_code_change(
         &self,
         account_id: &str,
-        event: AccountEventKind,
+        change_id: &str,
     ) -> Result<(), CoreError> {
         let conn = self.lock()?;
-        insert_event(&conn, account_id, event, crate::now())?;
+        conn.execute(
+            "UPDATE accounts SET pending_code_change = ?2 WHERE account_id = ?1",
+            params![account_id, change_id],
+        )?;
         Ok(())
+    }
+
+    /// Records the outcome of code change `change_id`: it is no longer pending and, when
+    /// `applied`, the account's history says the code changed, both or neither. A change that
+    /// is no longer the pending one changes nothing (an outcome recorded twice is recorded once).
+    /// Returns whether it was the pending change.
+    pub(crate) fn finish_code_change(
+        &self,
+        account_id: &str,
+        change_id: &str,
+        applied: bool,
+    ) -> Result<bool, CoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let finished = tx.execute(
+            "UPDATE accounts SET pending_code_change = NULL
+             WHERE account_id = ?1 AND pending_code_change = ?2",
+            params![account_id, change_id],
+        )?;
+        if finished > 0 && applied {
+            insert_event(&tx, account_id, AccountEventKind::CodeChanged, crate::now())?;
+        }
+        tx.commit()?;
+        Ok(finished > 0)
     }
 
     /// Removes an account and its pending requests, and records `event` (its history stays),
@@ -617,7 +653,8 @@ fn check_application_id(conn: &Connection) -> Result<(), CoreError> {
 }
 
 const ACCOUNT_COLUMNS: &str = "account_id, server_url, issuer, display_name, phone_number, \
-                               device_alias, server_keys, status, created_at, biometric_alias";
+                               device_alias, server_keys, status, created_at, biometric_alias, \
+                               pending_code_change";
 
 fn insert_event(
     conn: &Connection,
@@ -644,6 +681,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         status: from_text(r, 7)?,
         created_at: r.get(8)?,
         biometric_alias: r.get(9)?,
+        pending_code_change: r.get(10)?,
     })
 }
 
@@ -751,6 +789,7 @@ mod tests {
             status: AccountStatus::Active,
             created_at: 1,
             biometric_alias: None,
+            pending_code_change: None,
         }
     }
 

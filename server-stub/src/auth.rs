@@ -84,6 +84,8 @@ pub(crate) struct PhoneCall {
     pub jkt: String,
     /// That key: a registered device's key, when [`active_device`] finds one for `jkt`.
     pub key: VerifyingKey,
+    /// The proof's id, unique per key: a code change is known by it.
+    pub jti: String,
     /// The raw request body.
     pub body: Bytes,
 }
@@ -115,6 +117,7 @@ impl FromRequest<AppState> for PhoneCall {
         Ok(PhoneCall {
             jkt: proof.jkt,
             key: proof.key,
+            jti: proof.jti,
             body: proof.body,
         })
     }
@@ -177,6 +180,7 @@ mod tests {
             key: *p256::ecdsa::SigningKey::from_slice(&[7; 32])
                 .unwrap()
                 .verifying_key(),
+            jti: "proof-1".into(),
             body: Bytes::from_static(br#"{"code":"123456"}"#),
         };
         let shown = format!("{call:?}");

@@ -900,6 +900,17 @@ pub struct Policy {
     /// copy of a phone, which shares its device key, would get fresh guesses each time the
     /// person uses the phone; this count blocks the account at its limit all the same.
     pub max_wrong_codes_per_device_per_month: u32,
+    /// Wrong identity codes (eID identification codes, counter activation codes with their
+    /// link) from one source address (an IPv4 address, an IPv6 /64) per hour, on the phone API
+    /// and the block page together. Each code has its own try limit
+    /// (`identity_code_max_failures`); this bounds one client guessing across many codes or
+    /// links. Beyond it a guess is refused (`rate_limited`, 429) before it is compared, so it
+    /// costs no code a try.
+    pub max_wrong_identity_codes_per_source_per_hour: u32,
+    /// Wrong identity codes per minute on the whole server, from any address: the bound on a
+    /// guessing campaign spread over many addresses. Beyond it every guess is refused
+    /// (`rate_limited`, 429) before it is compared, until the minute has passed.
+    pub max_wrong_identity_codes_per_minute: u32,
     /// Failed client authentications from one source address (an IPv4 address, an IPv6 /64)
     /// per minute; beyond it that address gets `slow_down` (429) for every client id until the
     /// window has passed.
@@ -968,6 +979,8 @@ impl Default for Policy {
             max_sms_failures_per_person_and_number_per_day: 10,
             max_sms_failures_per_number_per_day: 30,
             max_wrong_codes_per_device_per_month: 10,
+            max_wrong_identity_codes_per_source_per_hour: 30,
+            max_wrong_identity_codes_per_minute: 300,
             max_client_auth_failures_per_source_per_minute: 10,
             alert_client_auth_failures_per_client_per_minute: 30,
             suspicious_throttle_secs: 300,
@@ -1052,6 +1065,14 @@ impl Policy {
             (
                 "max_wrong_codes_per_device_per_month",
                 self.max_wrong_codes_per_device_per_month,
+            ),
+            (
+                "max_wrong_identity_codes_per_source_per_hour",
+                self.max_wrong_identity_codes_per_source_per_hour,
+            ),
+            (
+                "max_wrong_identity_codes_per_minute",
+                self.max_wrong_identity_codes_per_minute,
             ),
             (
                 "max_enrollment_starts_per_minute",

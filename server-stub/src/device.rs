@@ -10,9 +10,11 @@ use axum::{Json, Router};
 use p256::ecdsa::VerifyingKey;
 use sleutel_protocol::ProtocolError;
 use sleutel_protocol::api::{
-    self, ChangePin, DeviceUpdated, RegisterBiometricKey, RegisterPushToken,
+    self, ChangePin, CodeChangeOutcome, CodeChangeResolved, DeviceUpdated, RegisterBiometricKey,
+    RegisterPushToken, ResolveCodeChange,
 };
 use sleutel_protocol::jose::{self, Jwk};
+use sleutel_protocol::limits::{MAX_ID_CHARS, PROOF_REMEMBER_SECS};
 
 use crate::auth::{self, PhoneCall};
 use crate::code_attempts::CodeState;
@@ -25,6 +27,7 @@ use crate::{clock, events, push_tokens};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(api::PATH_DEVICE_PIN, post(change_pin))
+        .route(api::PATH_DEVICE_PIN_RESOLVE, post(resolve_pin_change))
         .route(
             api::PATH_DEVICE_BIOMETRIC,
             post(enable_biometric).delete(disable_biometric),
@@ -59,7 +62,10 @@ fn key_of(jwk: &Jwk, what: &str) -> Result<VerifyingKey> {
 /// `POST /v1/device/pin`: replaces the device's PIN key. The current PIN key's signature is a
 /// code attempt like an approval: a wrong one counts towards the block. Repeating a change that
 /// was applied (the phone lost the answer) is answered again: the new key, proven by its own
-/// signature, is already the device's.
+/// signature, is already the device's. The change is known by its proof id: the device row
+/// keeps the id of the change applied last, which `POST /v1/device/pin/resolve` answers from,
+/// and a change declared void there is refused (`code_change_void`) before anything is
+/// checked.
 async fn change_pin(State(state): State<AppState>, call: PhoneCall) -> Result<Json<DeviceUpdated>> {
     let body: ChangePin = extract::json(&call.body)?;
     state
@@ -77,6 +83,12 @@ fn apply_pin_change(
     let now = clock::now();
     let tx = conn.immediate()?;
     let code = active_code_state(&tx, &call.jkt)?;
+    // Checked in the transaction that would apply the change, so that a resolve and the late
+    // request itself cannot both win: either the change is applied and the resolve answers
+    // `applied`, or it is void and stays so. Nothing is compared, so nothing is counted.
+    if accounts::is_void_code_change(&tx, &call.jkt, &call.jti)? {
+        return Err(ServerError::CodeChangeVoid);
+    }
     let new_key = key_of(&body.new_pin_key, "new_pin_key")?;
     let new_jkt = body.new_pin_key.thumbprint();
     let message = api::pin_change_message(&call.jkt, &new_jkt);
@@ -101,7 +113,7 @@ fn apply_pin_change(
     }
     let stored = serde_json::to_string(&Jwk::from_verifying_key(&new_key))
         .map_err(|e| ServerError::Internal(e.to_string()))?;
-    accounts::set_pin_key(&tx, &call.jkt, &stored)?;
+    accounts::set_pin_key(&tx, &call.jkt, &stored, &call.jti)?;
     code.right_code(&tx, now)?;
     events::record(
         &tx,
@@ -112,6 +124,54 @@ fn apply_pin_change(
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// `POST /v1/device/pin/resolve`: what became of the code change whose proof id the phone names,
+/// for a phone that lost the answer. `applied` when it is the change the device's PIN key came
+/// from last; otherwise `void`, and it is recorded as such for as long as its proof could still
+/// be accepted, so that the request, should it arrive late, is refused: the device never ends
+/// with a PIN key whose salt the phone dropped. No code is checked and nothing is counted; any
+/// active device may ask, a blocked one too.
+async fn resolve_pin_change(
+    State(state): State<AppState>,
+    call: PhoneCall,
+) -> Result<Json<CodeChangeResolved>> {
+    let body: ResolveCodeChange = extract::json(&call.body)?;
+    if body.change_id.is_empty() || body.change_id.len() > MAX_ID_CHARS {
+        return Err(ServerError::InvalidRequest(format!(
+            "change_id must have 1 to {MAX_ID_CHARS} characters"
+        )));
+    }
+    let outcome = state
+        .db(move |_, conn| {
+            let now = clock::now();
+            let tx = conn.immediate()?;
+            auth::active_device(&tx, &call.jkt)?;
+            let outcome = if accounts::last_pin_change(&tx, &call.jkt)?.as_deref()
+                == Some(body.change_id.as_str())
+            {
+                CodeChangeOutcome::Applied
+            } else {
+                // A request signed before now is accepted until PROOF_REMEMBER_SECS after its
+                // signing at the latest, so the mark outlives every proof it could meet.
+                accounts::void_code_change(
+                    &tx,
+                    &call.jkt,
+                    &body.change_id,
+                    now + PROOF_REMEMBER_SECS,
+                )?;
+                CodeChangeOutcome::Void
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await?;
+    Ok(Json(CodeChangeResolved { outcome }))
+}
+
+/// Forgets the void code changes no request could carry any more: their proofs have expired.
+pub(crate) fn purge_void_code_changes(conn: &impl Sql, now: i64) -> Result<usize> {
+    Ok(accounts::forget_void_code_changes(conn, now)?)
 }
 
 /// `POST /v1/device/biometric`: registers (or replaces) the device's biometric key, authorised

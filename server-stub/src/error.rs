@@ -188,6 +188,10 @@ pub enum ServerError {
     /// The account is blocked after too many wrong codes.
     #[error("account blocked")]
     AccountBlocked,
+    /// A code change that arrived after the phone was told it did not take effect: refused
+    /// without checking anything, so the device keeps its PIN key.
+    #[error("this code change was declared void; the code is unchanged")]
+    CodeChangeVoid,
     /// The number picked is not the one the relying party shows: the request was declined and
     /// recorded as suspicious.
     #[error("wrong number: the request is declined")]
@@ -320,7 +324,9 @@ impl ServerError {
             | InvalidClientAuthentication(_) => StatusCode::UNAUTHORIZED,
             EnrollmentExpired | RequestExpired | IdentityCodeExpired | IdentityCodeUsed
             | SignInLinkExpired => StatusCode::GONE,
-            WrongStep(_) | RequestAlreadyAnswered | SignInLinkUsed => StatusCode::CONFLICT,
+            WrongStep(_) | RequestAlreadyAnswered | SignInLinkUsed | CodeChangeVoid => {
+                StatusCode::CONFLICT
+            }
             IdentityRefused(_) | AccountBlocked | CardBlocked | BackchannelDenied(_)
             | EidCardExpired | EidCardRevoked | IdentityCodeBlocked => StatusCode::FORBIDDEN,
             ResendTooSoon { .. }
@@ -389,6 +395,7 @@ impl ServerError {
             UvMethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
             WrongPin { .. } => codes::WRONG_PIN,
             AccountBlocked => codes::ACCOUNT_BLOCKED,
+            CodeChangeVoid => codes::CODE_CHANGE_VOID,
             WrongNumber => codes::WRONG_NUMBER,
             ClaimNotAllowed(_) => codes::INVALID_SCOPE,
             BackchannelRateLimited { .. } | ClientAuthRateLimited { .. } => codes::SLOW_DOWN,

@@ -44,6 +44,26 @@ pub(crate) fn record(
     now: i64,
 ) -> Result<()> {
     Ok(accounts::record_event(
-        conn, account_id, event, detail, now,
+        conn, account_id, event, detail, None, now,
+    )?)
+}
+
+/// Records `event` for `account_id` as concerning relying party `client_id`, inside the
+/// caller's transaction: a suspicious answer to one of its requests.
+pub(crate) fn record_of_client(
+    conn: &impl Sql,
+    account_id: &str,
+    event: &str,
+    detail: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<()> {
+    Ok(accounts::record_event(
+        conn,
+        account_id,
+        event,
+        detail,
+        Some(client_id),
+        now,
     )?)
 }

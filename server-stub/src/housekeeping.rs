@@ -2,7 +2,8 @@
 //! past their replay window, rate-limit events past their window, enrollments a while after they
 //! expired, requests with their evidence past the policy's retention, sign-in sessions,
 //! authorization codes, access tokens and the kept ids of client assertions past their life,
-//! and the simulators' outbox messages past theirs. Without it each of
+//! the code changes declared void once no proof could carry them any more, and the simulators'
+//! outbox messages past theirs. Without it each of
 //! these tables would grow with every request, refused ones included.
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use crate::store::Conn;
 use crate::config::Policy;
 use crate::error::Result;
 use crate::server::AppState;
-use crate::{auth, clock, enrollment, oidc, rate, requests, sim};
+use crate::{auth, clock, device, enrollment, oidc, rate, requests, sim};
 
 /// How often the purge runs. Every table it purges is bounded by a rate limit times a window
 /// of minutes, so a minute's backlog is small.
@@ -36,6 +37,8 @@ pub(crate) struct Purged {
     pub sign_ins: usize,
     /// Pings whose request can no longer have an outcome.
     pub pings: usize,
+    /// Void code changes whose request could no longer be accepted anyway.
+    pub void_code_changes: usize,
 }
 
 /// Purges once, in one transaction.
@@ -49,6 +52,7 @@ pub(crate) fn purge(conn: &mut Conn<'_>, policy: &Policy, now: i64) -> Result<Pu
         outbox_messages: sim::outbox::purge(&tx, now)?,
         sign_ins: oidc::purge_expired(&tx, now)?,
         pings: crate::store::pings::purge_expired(&tx, now)?,
+        void_code_changes: device::purge_void_code_changes(&tx, now)?,
     };
     tx.commit()?;
     Ok(purged)
@@ -124,6 +128,22 @@ mod tests {
                         params![code, expires_at],
                     )?;
                 }
+                conn.execute(
+                    "INSERT INTO accounts (id, national_register_number, given_name,
+                         family_name, birthdate, identity_source, identity_issuer,
+                         evidence_type, evidence_reference, created_at, updated_at)
+                     VALUES ('a', '85073003328', 'Jan', 'Peeters', '1985-07-30', 'bank',
+                         'kbc', 'bank', 'r', 0, 0)",
+                    params![],
+                )?;
+                conn.execute(
+                    "INSERT INTO devices (jkt, account_id, jwk, phone_number, enrolled_at)
+                     VALUES ('jkt', 'a', '{}', '+32470000000', 0)",
+                    params![],
+                )?;
+                // A void code change is needed only while a proof could still carry it.
+                crate::store::accounts::void_code_change(conn, "jkt", "gone", now - 1)?;
+                crate::store::accounts::void_code_change(conn, "jkt", "kept", now)?;
                 purge(conn, &Policy::default(), now)
             })
             .unwrap();
@@ -138,6 +158,7 @@ mod tests {
                 outbox_messages: 0,
                 sign_ins: 1,
                 pings: 0,
+                void_code_changes: 1,
             }
         );
         let left: Vec<String> = db

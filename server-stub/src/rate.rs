@@ -1,7 +1,8 @@
 //! Sliding-window rate limits kept in the database: how many events of one kind, for one key,
 //! happened in the last window. Enrollment starts (per device key, per source address, overall),
 //! SMS codes sent per phone number, wrong SMS codes (per person and number, per number), wrong
-//! codes per device over a month, failed client authentications (per source address, per client
+//! codes per device over a month, wrong identity codes (per source address, overall), failed
+//! client authentications (per source address, per client
 //! id) and backchannel calls per relying party are all counted here, in `rate_counts`: one row
 //! per bucket and second, with the number of events in that second (events are stamped in whole
 //! seconds, so nothing is lost), so a window's count reads at most one row per second of it
@@ -37,6 +38,10 @@ pub(crate) enum Bucket<'a> {
     SmsFailuresByNumber(&'a str),
     /// Wrong codes (the person's 5-digit code) typed on one device.
     WrongCodesByDevice(&'a str),
+    /// Wrong identity codes (identification or activation codes) from one source address.
+    WrongIdentityCodesBySource(IpAddr),
+    /// Wrong identity codes, all together.
+    WrongIdentityCodes,
     /// Failed client authentications naming one client id.
     ClientAuthFailuresByClient(&'a str),
     /// Failed client authentications from one source address.
@@ -64,6 +69,10 @@ impl Bucket<'_> {
             }
             Bucket::SmsFailuresByNumber(number) => format!("sms-failure/number/{number}"),
             Bucket::WrongCodesByDevice(jkt) => format!("wrong-code/device/{jkt}"),
+            Bucket::WrongIdentityCodesBySource(ip) => {
+                format!("wrong-identity-code/source/{}", source_network(ip))
+            }
+            Bucket::WrongIdentityCodes => "wrong-identity-code/all".to_owned(),
             Bucket::ClientAuthFailuresByClient(id) => format!("client-auth-failure/client/{id}"),
             Bucket::ClientAuthFailuresBySource(ip) => {
                 format!("client-auth-failure/source/{}", source_network(ip))

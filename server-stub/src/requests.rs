@@ -288,7 +288,8 @@ pub(crate) fn purge_old_requests(conn: &impl Sql, now: i64, retention_secs: i64)
 /// Records a suspicious event (a "this was not me" report, a wrong number), alerts the account
 /// holder by SMS on the account's phone numbers, and, when the policy says so for a report,
 /// blocks the account. Returns the ids of the requests a block closed. Further requests are
-/// throttled by `bc-authorize`, which reads the event.
+/// throttled by `bc-authorize`, which reads the event, and after a "not me" refused for
+/// `client_id`.
 fn suspicious(
     app: &App,
     tx: &Tx<'_>,
@@ -305,7 +306,9 @@ fn suspicious(
         events::WRONG_NUMBER => format!("a wrong number was picked for a request of {rp_name}"),
         _ => format!("a request of {rp_name} was reported as not the person's"),
     };
-    events::record(tx, account_id, event, &detail, now)?;
+    // The relying party is kept with the event: after a "not me" it is refused new requests
+    // to the person for the whole suspicious window.
+    events::record_of_client(tx, account_id, event, &detail, client_id, now)?;
     let numbers = stored::phone_numbers_of_account(tx, account_id)?;
     let text = suspicious_alert_text(&rp_name);
     for number in &numbers {

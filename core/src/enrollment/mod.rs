@@ -730,6 +730,7 @@ fn store_account(
         status: AccountStatus::Active,
         created_at: crate::now(),
         biometric_alias: None,
+        pending_code_change: None,
     };
     let event = if row.unblock_account_id.is_some() {
         AccountEventKind::Unblocked

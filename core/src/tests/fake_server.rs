@@ -56,6 +56,8 @@ pub(crate) enum Call {
     Pin,
     /// `POST /v1/device/biometric`.
     Biometric,
+    /// `POST /v1/device/pin/resolve`.
+    Resolve,
 }
 
 /// What goes wrong with the next answer to a call.
@@ -67,6 +69,17 @@ pub(crate) enum Fault {
     BadGateway,
     /// The server fails (500) without changing anything.
     FailUnchanged,
+    /// The request never reaches the server in time: the phone sees the connection break, and
+    /// the server keeps the request as sent ([`Fake::held_pin_change`]) for a test to deliver
+    /// late.
+    HoldRequest,
+}
+
+/// A request as the phone sent it, held back to arrive later.
+#[derive(Clone)]
+pub(crate) struct HeldRequest {
+    pub(crate) proof: String,
+    pub(crate) body: Bytes,
 }
 
 /// The fake's state; tests read and change it between calls.
@@ -109,6 +122,14 @@ pub(crate) struct Fake {
     pub(crate) push_token_calls: u32,
     /// What the last completion said of the device key: in secure hardware or not.
     pub(crate) device_key_in_hardware: Option<bool>,
+    /// The proof id of the code change applied last.
+    pub(crate) pin_change_id: Option<String>,
+    /// The code changes declared void by a resolve.
+    pub(crate) void_changes: std::collections::HashSet<String>,
+    /// Calls to `POST /v1/device/pin/resolve`.
+    pub(crate) resolves: u32,
+    /// The code change a [`Fault::HoldRequest`] kept back.
+    pub(crate) held_pin_change: Option<HeldRequest>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Fake>>;
@@ -136,7 +157,7 @@ fn answer_with(fault: Option<Fault>, answer: Response) -> Response {
     match fault {
         None | Some(Fault::FailUnchanged) => answer,
         // The length promises more than is sent: the client sees the connection end early.
-        Some(Fault::DropAnswer) => Response::builder()
+        Some(Fault::DropAnswer | Fault::HoldRequest) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_LENGTH, "4096")
@@ -442,8 +463,17 @@ fn updated(status: &str) -> Response {
     })
 }
 
+/// The proof id of a request whose proof [`proof`] accepted.
+fn proof_id(headers: &HeaderMap, method: Method, uri: &Uri, body: &[u8]) -> String {
+    let token = headers.get(PROOF_HEADER).unwrap().to_str().unwrap();
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    dpop::verify_proof(token, method.as_str(), target, body, crate::now())
+        .unwrap()
+        .jti
+}
+
 /// `POST /v1/device/pin`, as the reference server: the current PIN key authorises, a wrong one
-/// counts, and a change already applied is answered again.
+/// counts, a change already applied is answered again, and one declared void is refused.
 async fn change_pin(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -457,6 +487,22 @@ async fn change_pin(
     let fault = fake.faults.remove(&Call::Pin);
     if fault == Some(Fault::FailUnchanged) {
         return failed_unchanged();
+    }
+    if fault == Some(Fault::HoldRequest) {
+        fake.held_pin_change = Some(HeldRequest {
+            proof: headers
+                .get(PROOF_HEADER)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned(),
+            body,
+        });
+        return answer_with(fault, updated("pin_changed"));
+    }
+    let change_id = proof_id(&headers, Method::POST, &uri, &body);
+    if fake.void_changes.contains(&change_id) {
+        return error(StatusCode::CONFLICT, codes::CODE_CHANGE_VOID, None);
     }
     if fake.attempts_left == 0 {
         return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
@@ -475,9 +521,56 @@ async fn change_pin(
             return wrong_code(&mut fake);
         }
         fake.pin_key = Some(new);
+        fake.pin_change_id = Some(change_id);
         fake.attempts_left = 3;
     }
     answer_with(fault, updated("pin_changed"))
+}
+
+/// `POST /v1/device/pin/resolve`, as the reference server: `applied` for the change applied
+/// last, otherwise `void`, recorded so that the change's late arrival is refused.
+async fn resolve_pin_change(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let mut fake = s.lock().unwrap();
+    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
+        return refusal;
+    }
+    fake.resolves += 1;
+    if fake.faults.remove(&Call::Resolve) == Some(Fault::FailUnchanged) {
+        return failed_unchanged();
+    }
+    let asked: api::ResolveCodeChange = serde_json::from_slice(&body).unwrap();
+    let outcome = if fake.pin_change_id.as_ref() == Some(&asked.change_id) {
+        api::CodeChangeOutcome::Applied
+    } else {
+        fake.void_changes.insert(asked.change_id);
+        api::CodeChangeOutcome::Void
+    };
+    ok(api::CodeChangeResolved { outcome })
+}
+
+/// Delivers the code change a [`Fault::HoldRequest`] kept back, as it was sent, to the fake at
+/// `url`; the answer's status and error code.
+pub(crate) async fn deliver_held_pin_change(url: &str, fake: &Shared) -> (StatusCode, String) {
+    let held = fake.lock().unwrap().held_pin_change.take().unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{url}{}", api::PATH_DEVICE_PIN))
+        .header(PROOF_HEADER, held.proof)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(held.body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let text = response.text().await.unwrap();
+    let code = serde_json::from_str::<ApiError>(&text)
+        .map(|e| e.error)
+        .unwrap_or_default();
+    (status, code)
 }
 
 /// `POST /v1/device/biometric`: the PIN key authorises the biometric key.
@@ -588,6 +681,7 @@ pub(crate) async fn serve_account(account_id: &str) -> (String, Shared) {
         .route("/v1/requests/{id}", get(one))
         .route("/v1/requests/{id}/response", post(answer))
         .route(api::PATH_DEVICE_PIN, post(change_pin))
+        .route(api::PATH_DEVICE_PIN_RESOLVE, post(resolve_pin_change))
         .route(
             api::PATH_DEVICE_BIOMETRIC,
             post(enable_biometric).delete(disable_biometric),

@@ -8,7 +8,8 @@ use sleutel_protocol::action::UserVerification;
 
 use crate::testing::TestKeystore;
 use crate::tests::fake_server::{
-    CODE, Call, Fault, OTHER_CODE, Shared, add_request, enroll, login_request, new_request, serve,
+    CODE, Call, Fault, OTHER_CODE, Shared, add_request, deliver_held_pin_change, enroll,
+    login_request, new_request, serve,
 };
 use crate::{
     AccountEventKind, AccountStatus, Approval, Authenticator, CoreError, SoftwareKeystore,
@@ -22,6 +23,8 @@ struct Phone {
     /// Plays the platform's biometric gate, which a new fingerprint invalidates.
     keystore: TestKeystore,
     fake: Shared,
+    /// The fake server's address.
+    url: String,
     account_id: String,
     _dir: tempfile::TempDir,
 }
@@ -41,9 +44,37 @@ impl Phone {
             auth,
             keystore,
             fake,
+            url,
             account_id,
             _dir: dir,
         }
+    }
+
+    /// The app is killed and started again: a new authenticator on the same store and keystore.
+    fn reopen(&mut self) {
+        let data_dir = self._dir.path().to_str().unwrap().to_owned();
+        self.auth = Authenticator::open(
+            data_dir,
+            self.url.clone(),
+            Arc::new(self.keystore.clone()),
+            None,
+        )
+        .unwrap();
+    }
+
+    /// The wrong codes the server has left before it blocks the account (3 after a right one).
+    fn attempts_left(&self) -> u32 {
+        self.fake.lock().unwrap().attempts_left
+    }
+
+    /// The account's row on the phone.
+    fn row(&self) -> crate::store::AccountRow {
+        self.auth
+            .ctx
+            .store
+            .account(&self.account_id)
+            .unwrap()
+            .unwrap()
     }
 
     fn plant(&self, call: Call, fault: Fault) {
@@ -185,15 +216,175 @@ async fn a_new_code_must_be_strong_confirmed_and_new() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_code_change_answer_is_retried_with_the_same_codes() {
+async fn after_a_lost_code_change_answer_the_next_approval_learns_the_new_code_uncharged() {
     let phone = Phone::enrolled().await;
     phone.plant(Call::Pin, Fault::DropAnswer);
+    let lost = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    assert!(matches!(lost, CoreError::Network { .. }), "{lost:?}");
 
-    let err = phone.change(CODE, OTHER_CODE).await.unwrap_err();
-    phone.change(CODE, OTHER_CODE).await.unwrap();
+    // The old code is not sent: the server holds the new key and would count it wrong.
+    let err = phone.approve_with(CODE).await.unwrap_err();
 
-    assert!(matches!(err, CoreError::Network { .. }), "{err:?}");
+    assert_eq!(err, CoreError::EarlierCodeChangeRegistered);
+    assert_eq!(phone.attempts_left(), 3);
+    assert!(phone.fake.lock().unwrap().answers.is_empty());
+    assert_eq!(phone.row().pending_code_change, None);
     phone.approve_with(OTHER_CODE).await.unwrap();
+    assert_eq!(phone.fake.lock().unwrap().resolves, 1);
+    let changes = phone
+        .events()
+        .into_iter()
+        .filter(|e| *e == AccountEventKind::CodeChanged)
+        .count();
+    assert_eq!(changes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_code_change_answer_a_change_to_another_code_is_not_charged() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    let err = phone.change(CODE, THIRD_CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::EarlierCodeChangeRegistered);
+    assert_eq!(phone.attempts_left(), 3);
+    phone.change(OTHER_CODE, THIRD_CODE).await.unwrap();
+    phone.approve_with(THIRD_CODE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_biometrics_after_a_lost_code_change_answer_uses_no_code_until_settled() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    let err = phone.enable_biometrics(CODE).await.unwrap_err();
+
+    assert_eq!(err, CoreError::EarlierCodeChangeRegistered);
+    assert_eq!(phone.attempts_left(), 3);
+    assert_eq!(phone.biometric_keys(), 0);
+    phone.enable_biometrics(OTHER_CODE).await.unwrap();
+    assert!(phone.biometrics_enabled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_change_that_never_arrived_is_void_and_its_late_arrival_is_refused() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::HoldRequest);
+    let lost = phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    assert!(matches!(lost, CoreError::Network { .. }), "{lost:?}");
+
+    phone.approve_with(CODE).await.unwrap();
+    let late = deliver_held_pin_change(&phone.url, &phone.fake).await;
+
+    assert_eq!(
+        late,
+        (
+            axum::http::StatusCode::CONFLICT,
+            sleutel_protocol::api::codes::CODE_CHANGE_VOID.to_owned()
+        )
+    );
+    assert_eq!(phone.row().pending_code_change, None);
+    phone.approve_with(CODE).await.unwrap();
+    assert!(matches!(
+        phone.approve_with(OTHER_CODE).await,
+        Err(CoreError::WrongCode { .. })
+    ));
+    assert!(!phone.events().contains(&AccountEventKind::CodeChanged));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_killed_after_sending_a_code_change_asks_about_it_when_started_again() {
+    let mut phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    phone.reopen();
+
+    assert_eq!(
+        phone.approve_with(CODE).await,
+        Err(CoreError::EarlierCodeChangeRegistered)
+    );
+    phone.approve_with(OTHER_CODE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_killed_while_adopting_the_new_salt_finishes_on_the_next_start() {
+    use crate::keystore::Keystore;
+    let mut phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    // Killed after the new salt was made the account's, before the change was recorded done.
+    let alias = phone.row().device_alias;
+    let salt_name = crate::enrollment::salt_secret_name(&alias);
+    let next = phone
+        .keystore
+        .get_secret(format!("{salt_name}/next"))
+        .unwrap()
+        .unwrap();
+    phone.keystore.put_secret(salt_name, next).unwrap();
+
+    phone.reopen();
+
+    assert_eq!(
+        phone.approve_with(OTHER_CODE).await,
+        Err(CoreError::EarlierCodeChangeRegistered)
+    );
+    assert_eq!(phone.attempts_left(), 3);
+    phone.approve_with(OTHER_CODE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salt_left_by_a_change_killed_before_it_was_sent_is_replaced_by_the_next_change() {
+    use crate::keystore::Keystore;
+    let mut phone = Phone::enrolled().await;
+    // Killed after the new salt was stored, before the change was recorded or sent.
+    let alias = phone.row().device_alias;
+    let next_name = format!("{}/next", crate::enrollment::salt_secret_name(&alias));
+    phone.keystore.put_secret(next_name, vec![7; 16]).unwrap();
+
+    phone.reopen();
+
+    phone.approve_with(CODE).await.unwrap();
+    assert_eq!(phone.fake.lock().unwrap().resolves, 0);
+    phone.change(CODE, OTHER_CODE).await.unwrap();
+    phone.approve_with(OTHER_CODE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_code_change_is_asked_about_once() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::HoldRequest);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+
+    phone.approve_with(CODE).await.unwrap();
+    phone.approve_with(CODE).await.unwrap();
+    phone.enable_biometrics(CODE).await.unwrap();
+
+    assert_eq!(phone.fake.lock().unwrap().resolves, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_answer_about_a_lost_code_change_no_code_is_sent() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    phone.plant(Call::Resolve, Fault::FailUnchanged);
+
+    let err = phone.approve_with(CODE).await.unwrap_err();
+
+    assert!(
+        matches!(err, CoreError::ServerUnavailable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(phone.attempts_left(), 3);
+    assert!(phone.fake.lock().unwrap().answers.is_empty());
+    assert!(phone.row().pending_code_change.is_some());
+    assert_eq!(
+        phone.approve_with(CODE).await,
+        Err(CoreError::EarlierCodeChangeRegistered)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

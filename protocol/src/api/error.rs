@@ -66,6 +66,9 @@ pub mod codes {
     pub const WRONG_PIN: &str = "wrong_pin";
     /// The account is blocked after too many wrong codes.
     pub const ACCOUNT_BLOCKED: &str = "account_blocked";
+    /// A code change the phone was told did not take effect arrived late: it is refused, and
+    /// the device keeps its PIN key.
+    pub const CODE_CHANGE_VOID: &str = "code_change_void";
     /// The request demands another verification method.
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// Bank simulator: credit cards cannot prove an identity.

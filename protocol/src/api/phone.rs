@@ -50,6 +50,9 @@ pub fn path_request_response(request_id: &str) -> String {
 
 /// Phone API: replace the calling device's PIN key (POST [`ChangePin`] -> [`DeviceUpdated`]).
 pub const PATH_DEVICE_PIN: &str = "/v1/device/pin";
+/// Phone API: ask whether a code change took effect (POST [`ResolveCodeChange`] ->
+/// [`CodeChangeResolved`]); no code is checked.
+pub const PATH_DEVICE_PIN_RESOLVE: &str = "/v1/device/pin/resolve";
 /// Phone API: register the calling device's biometric key (POST [`RegisterBiometricKey`]) or
 /// forget it (DELETE), -> [`DeviceUpdated`].
 pub const PATH_DEVICE_BIOMETRIC: &str = "/v1/device/biometric";
@@ -275,6 +278,34 @@ pub struct ChangePin {
     pub current_pin_signature: String,
     /// base64url signature by the new PIN key over [`pin_change_message`].
     pub new_pin_pop: String,
+}
+
+/// Body of `POST /v1/device/pin/resolve`: which code change the phone asks about. A phone that
+/// lost the answer to a code change asks before it uses a code again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveCodeChange {
+    /// The proof id (`jti`) of the `POST /v1/device/pin` request whose answer was lost.
+    pub change_id: String,
+}
+
+/// What became of a code change the phone asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeChangeOutcome {
+    /// The change took effect: the device's PIN key is the one it registered.
+    Applied,
+    /// The change did not take effect, and never will: should the request still arrive, it is
+    /// refused (`code_change_void`). The device keeps its PIN key.
+    Void,
+}
+
+/// Answer of `POST /v1/device/pin/resolve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeChangeResolved {
+    /// What became of the change.
+    pub outcome: CodeChangeOutcome,
 }
 
 /// Body of `POST /v1/device/biometric`: a biometric key, authorised by the PIN key.

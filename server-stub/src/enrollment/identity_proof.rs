@@ -2,9 +2,11 @@
 //! through one `accept_identity` (age, the device key's own account, the identity stored, the SMS
 //! code sent), with wrong codes counted on the enrollment and on the code.
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::store::{Sql, Tx, accounts, enrollments, identity_codes};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use sleutel_protocol::api::{SmsSent, SubmitIdentity, SubmitIdentityCode};
 use sleutel_protocol::identity::{
     self, ACTIVATION_CODE_LENGTH, Bank, IDENTIFICATION_CODE_LENGTH, IDENTITY_TYP, IdentityClaims,
@@ -17,6 +19,7 @@ use crate::auth::PhoneCall;
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
+use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 
 use super::sms_code::send_sms_code;
@@ -116,12 +119,16 @@ fn accept_identity(
 /// on the enrollment and on the code they were typed for (eID: the number's live code; counter:
 /// the link's code): at `identity_code_max_failures` the enrollment ends and the code stops
 /// working. A right code is used up in the same transaction that admits the identity, so a
-/// refusal (age) leaves it unused.
+/// refusal (age) leaves it unused. Before any code is compared, the wrong identity codes from
+/// the caller's address and on the whole server must be under the policy's limits
+/// ([`check_identity_guess`]).
 pub(super) async fn submit_code(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     PathId(id): PathId,
     call: PhoneCall,
 ) -> Result<Json<SmsSent>> {
+    let source = peer.ip();
     let body: SubmitIdentityCode = extract::json(&call.body)?;
     let typed = zeroize::Zeroizing::new(body.code);
     let token = body.activation_token.map(zeroize::Zeroizing::new);
@@ -155,7 +162,8 @@ pub(super) async fn submit_code(
                     .map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
             );
             let found = match &token {
-                Some(token) => match check_counter_activation(app, &tx, token, &code, now)? {
+                Some(token) => match check_counter_activation(app, &tx, source, token, &code, now)?
+                {
                     CounterCheck::Proven { code_id, identity } => Ok((code_id, identity)),
                     CounterCheck::UnknownLink => {
                         return wrong_code(app, tx, &enrollment, now, None);
@@ -164,13 +172,16 @@ pub(super) async fn submit_code(
                         return wrong_code(app, tx, &enrollment, now, Some(attempts_left));
                     }
                 },
-                None => find_eid_code(
-                    &tx,
-                    &app.keys.identity_code_hash("eid", &code)?,
-                    &enrollment,
-                    now,
-                    app.policy.identity_code_max_failures,
-                ),
+                None => {
+                    check_identity_guess(app, &tx, source, now)?;
+                    find_eid_code(
+                        &tx,
+                        &app.keys.identity_code_hash("eid", &code)?,
+                        &enrollment,
+                        now,
+                        app.policy.identity_code_max_failures,
+                    )
+                }
             };
             match found {
                 Ok((code_id, proven)) => {
@@ -184,6 +195,7 @@ pub(super) async fn submit_code(
                     Ok(sent)
                 }
                 Err(ServerError::WrongIdentityCode { .. }) => {
+                    count_identity_guess(app, &tx, source, now)?;
                     wrong_code(app, tx, &enrollment, now, None)
                 }
                 Err(e) => Err(e),
@@ -243,15 +255,70 @@ pub(crate) enum CounterCheck {
     },
 }
 
-/// Checks a counter activation: the row is found by the keyed hash of the link `token`, and the
-/// canonical `code` is compared with that row's code in constant time. A wrong code is counted
-/// on the row (written in `tx`; the caller commits it), so each code has its own try limit,
-/// `identity_code_max_failures`, after which even the right code is `identity_code_blocked`.
-/// A used or expired link is refused as such whatever the code. A token of the wrong shape is
-/// `invalid_request` and counts nothing.
+/// The limits on wrong identity codes a guess from `source` must be under.
+fn identity_guess_limits(app: &App, source: IpAddr) -> [(Bucket<'static>, Limit, &'static str); 2] {
+    let policy = &app.policy;
+    [
+        (
+            Bucket::WrongIdentityCodesBySource(source),
+            Limit::per_hour(policy.max_wrong_identity_codes_per_source_per_hour),
+            "too many wrong codes from this address; try again later",
+        ),
+        (
+            Bucket::WrongIdentityCodes,
+            Limit::per_minute(policy.max_wrong_identity_codes_per_minute),
+            "too many wrong codes on this server; try again later",
+        ),
+    ]
+}
+
+/// Refuses an identity code from `source` (`rate_limited`) while the wrong identity codes from
+/// that address in the last hour, or on the whole server in the last minute, are at the
+/// policy's limits. Called before the code is compared or even looked up: a refused guess
+/// learns nothing and costs the code it names no try, so that nobody can use up a stranger's
+/// code through the limit, and the limit cannot be guessed past.
+pub(crate) fn check_identity_guess(
+    app: &App,
+    tx: &impl Sql,
+    source: IpAddr,
+    now: i64,
+) -> Result<()> {
+    for (bucket, limit, detail) in identity_guess_limits(app, source) {
+        if let Err(exceeded) = rate::check(tx, bucket, limit, now)? {
+            return Err(ServerError::RateLimited {
+                retry_after: exceeded.retry_after,
+                detail: detail.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Counts a wrong identity code (or an unknown activation link) from `source`, in `tx`.
+pub(crate) fn count_identity_guess(
+    app: &App,
+    tx: &impl Sql,
+    source: IpAddr,
+    now: i64,
+) -> Result<()> {
+    for (bucket, limit, _) in identity_guess_limits(app, source) {
+        rate::record(tx, bucket, limit, now)?;
+    }
+    Ok(())
+}
+
+/// Checks a counter activation from `source`: the row is found by the keyed hash of the link
+/// `token`, and the canonical `code` is compared with that row's code in constant time. A wrong
+/// code is counted on the row (written in `tx`; the caller commits it), so each code has its
+/// own try limit, `identity_code_max_failures`, after which even the right code is
+/// `identity_code_blocked`. A used or expired link is refused as such whatever the code. A
+/// token of the wrong shape is `invalid_request` and counts nothing. Before the link is looked
+/// up, the wrong codes from `source` and overall must be under their limits
+/// ([`check_identity_guess`]); an unknown link and a wrong code count there as well.
 pub(crate) fn check_counter_activation(
     app: &App,
     tx: &impl Sql,
+    source: IpAddr,
     token: &str,
     code: &str,
     now: i64,
@@ -261,8 +328,10 @@ pub(crate) fn check_counter_activation(
             "activation_token is not an activation link's token".into(),
         ));
     }
+    check_identity_guess(app, tx, source, now)?;
     let link_hash = app.keys.activation_link_hash(token)?;
     let Some(found) = identity_codes::find_counter_code_by_link(tx, &link_hash)? else {
+        count_identity_guess(app, tx, source, now)?;
         return Ok(CounterCheck::UnknownLink);
     };
     let max = app.policy.identity_code_max_failures;
@@ -278,6 +347,7 @@ pub(crate) fn check_counter_activation(
     let given = app.keys.identity_code_hash("counter", code)?;
     if !bool::from(given.ct_eq(&found.code_hash)) {
         identity_codes::count_wrong_code(tx, &found.id)?;
+        count_identity_guess(app, tx, source, now)?;
         return Ok(CounterCheck::WrongCode {
             attempts_left: max.saturating_sub(found.failures.saturating_add(1)),
         });

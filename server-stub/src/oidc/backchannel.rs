@@ -117,12 +117,30 @@ fn number_options() -> Result<(u8, Vec<u8>)> {
     Ok((right, options))
 }
 
-/// Whether the account is throttled after a suspicious event: at most one new request per
-/// `suspicious_throttle_secs` during `suspicious_window_secs` after the last report.
-fn throttled(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<bool> {
+/// Whether the account is throttled for `client` after a suspicious event. A relying party the
+/// person reported as "not me" within `suspicious_window_secs` is refused every new request
+/// (it must not take the one place of the throttle, one push every few minutes for an hour);
+/// any other gets at most one new request per `suspicious_throttle_secs` during
+/// `suspicious_window_secs` after the last report.
+fn throttled(
+    app: &App,
+    tx: &Tx<'_>,
+    account_id: &str,
+    client: &RelyingPartyConfig,
+    now: i64,
+) -> Result<bool> {
+    let window_start = now - app.policy.suspicious_window_secs;
+    if requests::client_reported_since(
+        tx,
+        account_id,
+        events::NOT_ME_REPORTED,
+        &client.client_id,
+        window_start,
+    )? {
+        return Ok(true);
+    }
     let last_report = requests::latest_event_at(tx, account_id, events::SUSPICIOUS)?;
-    let Some(report) = last_report.filter(|at| *at > now - app.policy.suspicious_window_secs)
-    else {
+    let Some(report) = last_report.filter(|at| *at > window_start) else {
         return Ok(false);
     };
     let last_request = requests::latest_created_since(tx, account_id, report)?;
@@ -210,7 +228,8 @@ pub(super) fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> 
     }
 }
 
-/// Refuses a new request while the person is throttled after a suspicious event, or when this
+/// Refuses a new request while the person is throttled after a suspicious event (for the relying
+/// party they reported as "not me", for the whole window), or when this
 /// relying party already has as many unanswered requests to them as open requests may be.
 fn check_limits(
     app: &App,
@@ -219,7 +238,9 @@ fn check_limits(
     client: &RelyingPartyConfig,
     now: i64,
 ) -> Result<()> {
-    if throttled(app, tx, account_id, now)? {
+    // The reported relying party and the others get one answer, word for word: it says no
+    // more than the throttle did before about the person or their report.
+    if throttled(app, tx, account_id, client, now)? {
         return Err(ServerError::BackchannelDenied(
             "the person recently reported a request as not theirs; requests to them are \
              throttled, try again later"

@@ -4,9 +4,11 @@
 //! no phone can approve anything, and relying parties are refused. Activating a phone again (any
 //! source) lifts it.
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::store::{Sql, identity_codes, requests};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use sleutel_protocol::api::sim::{BlockMyKey, KeyBlocked};
 use sleutel_protocol::identity::{self, ACTIVATION_CODE_LENGTH, IdentitySource};
 
@@ -18,9 +20,12 @@ use crate::sim::citizens::citizen_identity;
 use crate::sim::{bank, eid, keep_counts};
 use crate::{clock, events};
 
-/// `POST /sim/block-my-key`.
+/// `POST /sim/block-my-key`. The page needs no key at all, so its activation codes are bounded
+/// like the phone's: the wrong ones from the caller's address and on the whole server count
+/// towards the same limits, checked before a code is compared.
 pub(crate) async fn block_my_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawBody(body): RawBody,
 ) -> Result<Json<KeyBlocked>> {
     let form: BlockMyKey = extract::json(&body)?;
@@ -31,9 +36,13 @@ pub(crate) async fn block_my_key(
         .db(move |app, conn| {
             let now = clock::now();
             let tx = conn.immediate()?;
-            let nrn = match proven_identity(app, &tx, source, &form, now) {
+            let nrn = match proven_identity(app, &tx, source, &form, peer.ip(), now) {
                 Ok(nrn) => nrn,
-                Err(e) => return keep_counts(tx, e),
+                Err(Refused::Counted(e)) => {
+                    tx.commit()?;
+                    return Err(e);
+                }
+                Err(Refused::Other(e)) => return keep_counts(tx, e),
             };
             let Some(account_id) = crate::store::accounts::account_of_person(&tx, &nrn)? else {
                 return Err(ServerError::NotFound(
@@ -71,14 +80,31 @@ fn source_name(source: IdentitySource) -> &'static str {
     }
 }
 
-/// The national register number the form proves, through the source it names.
+/// Why the form proves no identity.
+enum Refused {
+    /// A guess that was counted (an unknown activation link): the count is kept, the refusal
+    /// is not one that [`keep_counts`] keeps.
+    Counted(ServerError),
+    /// Any other refusal, ended by [`keep_counts`].
+    Other(ServerError),
+}
+
+impl From<ServerError> for Refused {
+    fn from(e: ServerError) -> Self {
+        Refused::Other(e)
+    }
+}
+
+/// The national register number the form proves, through the source it names; `peer` is the
+/// caller's address, which a guess of an activation code counts on.
 fn proven_identity(
     app: &App,
     tx: &impl Sql,
     source: IdentitySource,
     form: &BlockMyKey,
+    peer: IpAddr,
     now: i64,
-) -> Result<String> {
+) -> std::result::Result<String, Refused> {
     let field = |value: &Option<String>, name: &str| -> Result<String> {
         value
             .as_deref()
@@ -109,19 +135,19 @@ fn proven_identity(
                     .map_err(|e| ServerError::InvalidRequest(e.to_string()))?,
             );
             // Both factors, as for an activation: a wrong code counts on the link's code.
-            return match check_counter_activation(app, tx, &token, &code, now)? {
+            return match check_counter_activation(app, tx, peer, &token, &code, now)? {
                 CounterCheck::Proven { code_id, identity } => {
                     // The statement itself uses the code once, not only the check above.
-                    if !identity_codes::use_up(tx, &code_id, now)? {
-                        return Err(ServerError::IdentityCodeUsed);
+                    if !identity_codes::use_up(tx, &code_id, now).map_err(ServerError::from)? {
+                        return Err(ServerError::IdentityCodeUsed.into());
                     }
                     Ok(identity.national_register_number().to_owned())
                 }
-                CounterCheck::UnknownLink => {
-                    Err(ServerError::NotFound("no such activation link".into()))
-                }
+                CounterCheck::UnknownLink => Err(Refused::Counted(ServerError::NotFound(
+                    "no such activation link".into(),
+                ))),
                 CounterCheck::WrongCode { attempts_left } => {
-                    Err(ServerError::WrongIdentityCode { attempts_left })
+                    Err(ServerError::WrongIdentityCode { attempts_left }.into())
                 }
             };
         }

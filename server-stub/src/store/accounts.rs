@@ -201,13 +201,68 @@ pub(crate) fn deactivate_device(tx: &Tx<'_>, jkt: &str, now: i64) -> Result<(), 
     Ok(())
 }
 
-/// Sets the PIN public key (a JWK, JSON) of device `jkt`.
-pub(crate) fn set_pin_key(tx: &Tx<'_>, jkt: &str, pin_jwk: &str) -> Result<(), DbError> {
+/// Sets the PIN public key (a JWK, JSON) of device `jkt`, changed by the code change whose id
+/// is `change_id`.
+pub(crate) fn set_pin_key(
+    tx: &Tx<'_>,
+    jkt: &str,
+    pin_jwk: &str,
+    change_id: &str,
+) -> Result<(), DbError> {
     tx.execute(
-        "UPDATE devices SET pin_jwk = ?2 WHERE jkt = ?1",
-        params![jkt, pin_jwk],
+        "UPDATE devices SET pin_jwk = ?2, pin_change_id = ?3 WHERE jkt = ?1",
+        params![jkt, pin_jwk, change_id],
     )?;
     Ok(())
+}
+
+/// The id of the last code change applied to device `jkt`, if any.
+pub(crate) fn last_pin_change(conn: &impl Sql, jkt: &str) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT pin_change_id FROM devices WHERE jkt = ?1",
+            params![jkt],
+            |row| row.get::<Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Records that code change `change_id` of device `jkt` did not take effect, until
+/// `forget_at`. Idempotent: asking again about a void change changes nothing.
+pub(crate) fn void_code_change(
+    conn: &impl Sql,
+    jkt: &str,
+    change_id: &str,
+    forget_at: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO void_code_changes (device_jkt, change_id, forget_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+        params![jkt, change_id, forget_at],
+    )?;
+    Ok(())
+}
+
+/// Whether code change `change_id` of device `jkt` was declared void.
+pub(crate) fn is_void_code_change(
+    conn: &impl Sql,
+    jkt: &str,
+    change_id: &str,
+) -> Result<bool, DbError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM void_code_changes WHERE device_jkt = ?1 AND change_id = ?2)",
+        params![jkt, change_id],
+        |row| row.get(0),
+    )
+}
+
+/// Forgets the void code changes remembered until before `now`. Returns how many.
+pub(crate) fn forget_void_code_changes(conn: &impl Sql, now: i64) -> Result<usize, DbError> {
+    conn.execute(
+        "DELETE FROM void_code_changes WHERE forget_at < ?1",
+        params![now],
+    )
 }
 
 /// Sets the biometric public key (a JWK, JSON) of device `jkt`, replacing any earlier one.
@@ -422,17 +477,20 @@ pub(crate) fn point_phone_number(
 
 // --- History -------------------------------------------------------------------------------------
 
-/// Adds `event` with `detail` at `now` to the history of account `account_id`.
+/// Adds `event` with `detail` at `now` to the history of account `account_id`; `client_id`
+/// names the relying party the event concerns, if any (a "this was not me" report).
 pub(crate) fn record_event(
     conn: &impl Sql,
     account_id: &str,
     event: &str,
     detail: &str,
+    client_id: Option<&str>,
     now: i64,
 ) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO account_events (account_id, event, detail, at) VALUES (?1, ?2, ?3, ?4)",
-        params![account_id, event, detail, now],
+        "INSERT INTO account_events (account_id, event, detail, client_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![account_id, event, detail, client_id, now],
     )?;
     Ok(())
 }

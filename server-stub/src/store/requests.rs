@@ -739,6 +739,23 @@ pub(crate) fn latest_event_at(
     )
 }
 
+/// Whether relying party `client_id` is named by an event `kind` in the history of
+/// `account_id` after `since`.
+pub(crate) fn client_reported_since(
+    conn: &impl Sql,
+    account_id: &str,
+    kind: &str,
+    client_id: &str,
+    since: i64,
+) -> Result<bool, DbError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM account_events
+                        WHERE account_id = ?1 AND event = ?2 AND client_id = ?3 AND at > ?4)",
+        params![account_id, kind, client_id, since],
+        |row| row.get(0),
+    )
+}
+
 // --- For tests ----------------------------------------------------------------------------------
 
 /// The evidence of the request `lookup` names, if the server still has it.

@@ -158,13 +158,18 @@ impl Phone {
     }
 
     pub fn proof(&self, method: &str, path: &str, body: &[u8]) -> String {
+        self.proof_with_id(method, path, body, &jti())
+    }
+
+    /// A proof with the proof id `id` (a code change is known by it).
+    pub fn proof_with_id(&self, method: &str, path: &str, body: &[u8], id: &str) -> String {
         dpop::make_proof(
             &self.device,
             &self.jwk,
             method,
             &format!("{}{path}", self.base),
             body,
-            &jti(),
+            id,
             now(),
         )
         .unwrap()

@@ -9,7 +9,8 @@ use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::action::ActionRequest;
 use sleutel_protocol::api::oidc::IdTokenClaims;
 use sleutel_protocol::api::{
-    self, ChangePin, DeviceUpdated, RegisterBiometricKey, ResponseAccepted, codes,
+    self, ChangePin, CodeChangeOutcome, CodeChangeResolved, DeviceUpdated, RegisterBiometricKey,
+    ResolveCodeChange, ResponseAccepted, codes,
 };
 use sleutel_protocol::jose::{self, Es256Signer, Jwk};
 use sleutel_protocol::response::UvMethod;
@@ -244,6 +245,137 @@ async fn a_blocked_account_can_change_neither_code_nor_biometrics() {
     assert_eq!(pin.error, codes::ACCOUNT_BLOCKED);
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(bio.error, codes::ACCOUNT_BLOCKED);
+}
+
+// --- a code change whose answer was lost ---------------------------------------------------------
+
+/// `e` sends the code change `body` with the proof id `id`.
+async fn change_pin_as(e: &Enrolled, body: &ChangePin, id: &str) -> reqwest::Response {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let proof = e
+        .phone
+        .proof_with_id("POST", api::PATH_DEVICE_PIN, &bytes, id);
+    e.phone
+        .send_with_proof(Method::POST, api::PATH_DEVICE_PIN, bytes, proof)
+        .await
+}
+
+/// `e` asks what became of the code change with proof id `id`.
+async fn resolve(e: &Enrolled, id: &str) -> reqwest::Response {
+    e.phone
+        .post(
+            api::PATH_DEVICE_PIN_RESOLVE,
+            &ResolveCodeChange {
+                change_id: id.to_owned(),
+            },
+        )
+        .await
+}
+
+async fn outcome(e: &Enrolled, id: &str) -> CodeChangeOutcome {
+    let resolved: CodeChangeResolved = ok(resolve(e, id).await).await;
+    resolved.outcome
+}
+
+/// The events of `e`'s account history, by name.
+fn history(server: &InProcessServer, e: &Enrolled) -> Vec<String> {
+    crate::sources::events(server, &e.completed.account_id)
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_applied_code_change_is_resolved_as_applied_with_no_code_checked() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000641").await;
+    let new = SigningKey::generate();
+    let change_id = jti();
+    let _: DeviceUpdated =
+        ok(change_pin_as(&e, &pin_change(&e, &e.pin, &new), &change_id).await).await;
+
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Applied);
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Applied);
+    assert_eq!(history(&server, &e), ["activated", "code_changed"]);
+    approved_login(&server.rp(), &with_pin(e, new)).await;
+}
+
+#[tokio::test]
+async fn a_code_change_resolved_void_is_refused_when_it_arrives_late_and_counts_nothing() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000642").await;
+    let change_id = jti();
+    let body = pin_change(&e, &e.pin, &SigningKey::generate());
+
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Void);
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Void);
+    let (status, late) = refusal(change_pin_as(&e, &body, &change_id).await).await;
+
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(late.error, codes::CODE_CHANGE_VOID);
+    assert_eq!(history(&server, &e), ["activated"]);
+    approved_login(&server.rp(), &e).await;
+}
+
+#[tokio::test]
+async fn a_void_code_change_signed_with_a_wrong_code_is_refused_uncounted() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000643").await;
+    let change_id = jti();
+    let guess = pin_change(&e, &SigningKey::generate(), &SigningKey::generate());
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Void);
+
+    let (_, late) = refusal(change_pin_as(&e, &guess, &change_id).await).await;
+
+    assert_eq!(late.error, codes::CODE_CHANGE_VOID);
+    assert!(!history(&server, &e).contains(&"wrong_code".to_owned()));
+}
+
+#[tokio::test]
+async fn the_void_mark_lasts_as_long_as_a_proof_could_be_accepted() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000644").await;
+    let change_id = jti();
+    let before = sleutel_protocol::clock::now();
+    assert_eq!(outcome(&e, &change_id).await, CodeChangeOutcome::Void);
+
+    let forget_at: i64 = server
+        .sql_value(
+            "SELECT forget_at FROM void_code_changes WHERE change_id = ?1",
+            &[SqlValue::Text(change_id.clone())],
+        )
+        .unwrap()
+        .unwrap();
+    let remember = sleutel_protocol::limits::PROOF_REMEMBER_SECS;
+    assert!(forget_at >= before + remember && forget_at <= before + remember + 5);
+}
+
+#[tokio::test]
+async fn a_resolve_needs_a_well_formed_id_and_an_active_device_and_answers_a_blocked_one() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000645").await;
+    let (empty, _) = refusal(resolve(&e, "").await).await;
+    let (long, _) = refusal(resolve(&e, &"x".repeat(10_000)).await).await;
+    assert_eq!(
+        (empty, long),
+        (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST)
+    );
+
+    block_by_wrong_codes(&server, &e).await;
+    assert_eq!(outcome(&e, &jti()).await, CodeChangeOutcome::Void);
+
+    let stranger = Phone::new(&server.url());
+    let (status, error) = refusal(
+        stranger
+            .post(
+                api::PATH_DEVICE_PIN_RESOLVE,
+                &ResolveCodeChange { change_id: jti() },
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error.error, codes::UNKNOWN_DEVICE);
 }
 
 // --- biometrics ---------------------------------------------------------------------------------

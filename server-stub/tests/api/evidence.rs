@@ -89,7 +89,11 @@ fn evidence(server: &InProcessServer, auth_req_id: &str) -> RequestEvidence {
 
 /// A response of `e` to `request` with `payload`'s decision, signed by the device key and, when
 /// given, `uv`.
-fn signed(e: &Enrolled, payload: &ActionResponse, uv: Option<&SigningKey>) -> GeneralJws {
+pub(crate) fn signed(
+    e: &Enrolled,
+    payload: &ActionResponse,
+    uv: Option<&SigningKey>,
+) -> GeneralJws {
     let mut response = GeneralJws::new(&payload.to_payload());
     response
         .add_signature(&ActionResponse::device_header(), &e.phone.device)
@@ -102,7 +106,7 @@ fn signed(e: &Enrolled, payload: &ActionResponse, uv: Option<&SigningKey>) -> Ge
     response
 }
 
-fn payload(request: &ActionRequest, jws: &str, decision: Decision) -> ActionResponse {
+pub(crate) fn payload(request: &ActionRequest, jws: &str, decision: Decision) -> ActionResponse {
     ActionResponse {
         request_id: request.jti.clone(),
         request_hash: jose::sha256_b64(jws),

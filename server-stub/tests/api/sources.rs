@@ -660,7 +660,7 @@ async fn the_eid_website_refuses_malformed_forms() {
 const UNKNOWN_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 /// A well-formed activation code other than `code`.
-fn other_code(code: &str) -> &'static str {
+pub(crate) fn other_code(code: &str) -> &'static str {
     if code.starts_with('A') {
         "CCCC-CCCC-CCCC"
     } else {

@@ -143,14 +143,21 @@ async fn not_me_blocks_the_account_when_the_policy_says_so() {
 }
 
 #[tokio::test]
-async fn the_throttle_lets_one_request_through_per_interval() {
-    let server = server_with(Policy {
-        suspicious_throttle_secs: 1,
-        ..Policy::default()
-    })
-    .await;
+async fn the_throttle_lets_one_request_through_per_interval_but_none_of_the_reported_party() {
+    let server = InProcessServer::start_with(
+        Policy {
+            suspicious_throttle_secs: 1,
+            ..Policy::default()
+        },
+        vec![
+            RelyingPartyConfig::demo(),
+            RelyingPartyConfig::new("rp-1", "s-1", "Dienst 1"),
+        ],
+    )
+    .await
+    .unwrap();
     let mut e = enrolled(&server.url(), "+32470007005").await;
-    let (rp, _) = start_login(&server.url(), &e.phone_number).await;
+    let (reported, _) = start_login(&server.url(), &e.phone_number).await;
     let view = e.phone.next_request(WAIT).await.unwrap();
     e.phone
         .authenticator()
@@ -160,11 +167,19 @@ async fn the_throttle_lets_one_request_through_per_interval() {
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
+    let other = RelyingParty::new(&server.url(), "rp-1", "s-1").unwrap();
     assert!(
-        rp.backchannel_authorize(&LoginRequest::new(&e.phone_number))
+        other
+            .backchannel_authorize(&LoginRequest::new(&e.phone_number))
             .await
             .is_ok()
     );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refused = reported
+        .backchannel_authorize(&LoginRequest::new(&e.phone_number))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.api_code(), Some(codes::ACCESS_DENIED));
 }
 
 #[tokio::test]

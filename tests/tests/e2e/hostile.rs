@@ -1,6 +1,7 @@
 //! What an attacker on the network or a hostile client can try: tampered and misdirected action
 //! requests (through a proxy between phone and server), replayed responses, oversize and
-//! malformed bodies.
+//! malformed bodies; and what a bad network does to a code change: its answer lost, or the
+//! request itself held back and delivered late.
 
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,10 @@ enum Tamper {
     /// Let the server carry out calls to paths ending with this, then lose its answer (the
     /// connection broke on the way back), once.
     LoseAnswerTo(&'static str),
+    /// Keep the next call to a path ending with this from the server ([`Proxy::held`]) and
+    /// answer as a broken connection would, once: the request arrives only when the test
+    /// delivers it.
+    HoldCallTo(&'static str),
 }
 
 /// A phone's answer as it crossed the proxy: path, proof header, body.
@@ -47,6 +52,8 @@ struct Proxy {
     tamper: Arc<Mutex<Tamper>>,
     seen_requests: Arc<Mutex<Vec<String>>>,
     answers: Arc<Mutex<Vec<CapturedAnswer>>>,
+    /// The call a [`Tamper::HoldCallTo`] kept back.
+    held: Arc<Mutex<Option<CapturedAnswer>>>,
 }
 
 impl Proxy {
@@ -57,6 +64,7 @@ impl Proxy {
             tamper: Arc::new(Mutex::new(Tamper::Nothing)),
             seen_requests: Arc::default(),
             answers: Arc::default(),
+            held: Arc::default(),
         };
         let app = axum::Router::new()
             .fallback(forward)
@@ -74,7 +82,7 @@ impl Proxy {
     fn rewrite(&self, jws: &str) -> String {
         self.seen_requests.lock().unwrap().push(jws.to_owned());
         match &*self.tamper.lock().unwrap() {
-            Tamper::Nothing | Tamper::LoseAnswerTo(_) => jws.to_owned(),
+            Tamper::Nothing | Tamper::LoseAnswerTo(_) | Tamper::HoldCallTo(_) => jws.to_owned(),
             Tamper::Substitute(other) => other.clone(),
             Tamper::RewriteText => {
                 let parts: Vec<&str> = jws.split('.').collect();
@@ -123,6 +131,20 @@ async fn forward(
             proof: dpop,
             body: body.to_vec(),
         });
+    }
+    let hold = matches!(&*proxy.tamper.lock().unwrap(), Tamper::HoldCallTo(suffix) if target.ends_with(suffix));
+    if hold {
+        proxy.set(Tamper::Nothing);
+        *proxy.held.lock().unwrap() = Some(CapturedAnswer {
+            path: target,
+            proof: headers
+                .get("dpop")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            body: body.to_vec(),
+        });
+        return (StatusCode::BAD_GATEWAY, "upstream connection lost").into_response();
     }
     let upstream = request.body(body).send().await.unwrap();
     let lose = matches!(&*proxy.tamper.lock().unwrap(), Tamper::LoseAnswerTo(suffix) if target.ends_with(suffix));
@@ -424,4 +446,110 @@ async fn at_the_sms_step(
     let activation = begin_activation(&server.url(), &proxy_url, number).await;
     let sms = activation.to_the_sms_step().await;
     (server, proxy, activation, sms)
+}
+
+/// The code the person chooses in a change.
+const NEW_CODE: &str = "86420";
+
+/// `phone` changes its code from [`CODE`] to [`NEW_CODE`] and the answer does not come back.
+async fn change_code_without_answer(
+    phone: &sleutel_harness::phone::VirtualPhone,
+    account_id: &str,
+) {
+    let err = phone
+        .authenticator()
+        .change_code(
+            account_id.to_owned(),
+            CODE.into(),
+            NEW_CODE.into(),
+            NEW_CODE.into(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::ServerUnavailable { .. }),
+        "{err:?}"
+    );
+}
+
+/// The names of the events in the server's history of `account_id`.
+fn server_event_names(
+    server: &sleutel_harness::server::InProcessServer,
+    account_id: &str,
+) -> Vec<String> {
+    server
+        .running()
+        .account_events(account_id)
+        .unwrap()
+        .into_iter()
+        .map(|(event, _, _)| event)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lost_code_change_answer_costs_no_wrong_code_and_the_new_code_approves() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let Enrolled {
+        mut phone,
+        account,
+        dir: _dir,
+        ..
+    } = enrolled(&proxy_url, "+32472000021").await;
+    proxy.set(Tamper::LoseAnswerTo(api::PATH_DEVICE_PIN));
+    change_code_without_answer(&phone, &account.account_id).await;
+
+    let (rp, started) = start_login(&server.url(), "+32472000021").await;
+    let view = phone.next_request(WAIT).await.unwrap();
+    let err = phone
+        .authenticator()
+        .approve(view.request_id.clone(), Approval::code(CODE))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err, CoreError::EarlierCodeChangeRegistered);
+    assert!(!server_event_names(&server, &account.account_id).contains(&"wrong_code".into()));
+    phone
+        .authenticator()
+        .approve(view.request_id, Approval::code(NEW_CODE))
+        .await
+        .unwrap();
+    rp.wait_for_token(&started, WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_code_change_held_back_is_void_for_the_old_code_and_refused_when_it_arrives() {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let Enrolled {
+        mut phone,
+        account,
+        dir: _dir,
+        ..
+    } = enrolled(&proxy_url, "+32472000022").await;
+    proxy.set(Tamper::HoldCallTo(api::PATH_DEVICE_PIN));
+    change_code_without_answer(&phone, &account.account_id).await;
+
+    let (rp, started) = start_login(&server.url(), "+32472000022").await;
+    phone.approve_next(CODE, WAIT).await.unwrap();
+    rp.wait_for_token(&started, WAIT).await.unwrap();
+    let CapturedAnswer { path, proof, body } = proxy.held.lock().unwrap().take().unwrap();
+    let late = http_client()
+        .unwrap()
+        .post(format!("{}{path}", server.url()))
+        .header("DPoP", proof)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(late.status(), StatusCode::CONFLICT);
+    let refusal: ApiError = late.json().await.unwrap();
+    assert_eq!(refusal.error, api::codes::CODE_CHANGE_VOID);
+    let events = server_event_names(&server, &account.account_id);
+    assert!(!events.contains(&"code_changed".into()), "{events:?}");
+    let (rp, started) = start_login(&server.url(), "+32472000022").await;
+    phone.approve_next(CODE, WAIT).await.unwrap();
+    rp.wait_for_token(&started, WAIT).await.unwrap();
 }
