@@ -25,6 +25,7 @@
 
 pub mod answering_phone;
 pub mod balancer;
+pub mod crash;
 pub mod demo;
 pub mod demo_site;
 mod error;
