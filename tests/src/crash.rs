@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use sleutel_core::{Approval, Bank, CoreError, DeclineReason};
 use sleutel_protocol::api::sim::{Citizen, NewCitizen};
-use sleutel_server::{Database, OpenedDatabase};
+use sleutel_server::Database;
 use tokio::sync::RwLock;
 
 use crate::phone::VirtualPhone;
@@ -346,6 +346,54 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The server's database as a kill left it, read through the server's `testing` hooks
+/// (`sleutel_server::OpenedDatabase`): the tests implement it, since the harness library is
+/// also the `sleutel-harness` binary, which is built without those hooks.
+pub trait StoredState {
+    /// Accounts or enrollments a completion cut short would leave, one line each.
+    fn half_completed_enrollments(&self) -> Result<Vec<String>, String>;
+    /// The account of the person with `national_register_number`.
+    fn account(&self, national_register_number: &str) -> Result<Option<StoredAccount>, String>;
+    /// The action request the phone knows as `request_id`.
+    fn request(&self, request_id: &str) -> Result<Option<StoredRequest>, String>;
+    /// The enrollment `enrollment_id`.
+    fn enrollment(&self, enrollment_id: &str) -> Result<Option<StoredEnrollment>, String>;
+}
+
+/// Opens the database of a run as the next start would find it.
+pub type OpenStoredState = dyn Fn(&Database) -> Result<Box<dyn StoredState>, String> + Sync;
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    /// The account id.
+    pub account_id: String,
+    /// Devices not revoked.
+    pub active_devices: u32,
+    /// Consecutive wrong codes since the last right one.
+    pub wrong_codes: u32,
+    /// Whether it is blocked.
+    pub blocked: bool,
+}
+
+/// An action request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// `pending`, `approved`, `declined` or `denied`.
+    pub status: String,
+    /// Whether its token was issued.
+    pub token_issued: bool,
+}
+
+/// An enrollment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnrollment {
+    /// `identity`, `sms`, `keys`, `done` or `failed`.
+    pub step: String,
+    /// SMS codes sent for it.
+    pub sms_sends: u32,
+}
+
 /// What one enrollment's clients saw acknowledged.
 #[derive(Debug, Clone, Default)]
 struct EnrollmentSeen {
@@ -490,7 +538,10 @@ impl Shared {
 /// Runs the server binary on a database of its own and kills it `options.kills` times under
 /// the load of `options.citizens` citizens, checking after each kill and at the end that the
 /// database and the server keep everything the clients were told.
-pub async fn run_server_crashes(options: &CrashOptions) -> Result<CrashReport> {
+pub async fn run_server_crashes(
+    options: &CrashOptions,
+    open: &OpenStoredState,
+) -> Result<CrashReport> {
     let started = Instant::now();
     let dir = tempfile::tempdir().map_err(|e| HarnessError::State(e.to_string()))?;
     let database = CrashDatabase::for_run(dir.path()).await?;
@@ -530,7 +581,7 @@ pub async fn run_server_crashes(options: &CrashOptions) -> Result<CrashReport> {
             let gate = shared.gate.write().await;
             let quiet = Instant::now();
             report.waiting_for_calls += quiet - killed;
-            check_database(&shared, database.database(), &mut report).await?;
+            check_database(&shared, open, database.database(), &mut report).await?;
             tokio::task::block_in_place(|| server.restart())?;
             check_answers(&shared, &mut checked, &mut report).await?;
             drop(gate);
@@ -550,7 +601,7 @@ pub async fn run_server_crashes(options: &CrashOptions) -> Result<CrashReport> {
     let gate = shared.gate.write().await;
     tokio::task::block_in_place(|| server.kill())?;
     report.kills += 1;
-    check_database(&shared, database.database(), &mut report).await?;
+    check_database(&shared, open, database.database(), &mut report).await?;
     tokio::task::block_in_place(|| server.restart())?;
     // Every answer once more, the settled ones too: nothing single-use came back.
     check_answers(&shared, &mut Checked::default(), &mut report).await?;
@@ -577,12 +628,13 @@ pub async fn run_server_crashes(options: &CrashOptions) -> Result<CrashReport> {
 /// Reads the database as the crash left it and holds it to the ledger.
 async fn check_database(
     shared: &Shared,
+    open: &OpenStoredState,
     database: &Database,
     report: &mut CrashReport,
 ) -> Result<()> {
-    let opened = tokio::task::block_in_place(|| OpenedDatabase::open(database))
+    let opened = tokio::task::block_in_place(|| open(database))
         .map_err(|e| HarnessError::Database(format!("after a kill: {e}")))?;
-    let db = |e: sleutel_server::ServerError| HarnessError::Database(e.to_string());
+    let db = HarnessError::Database;
     let (enrollments, codes, answers) = {
         let ledger = shared.ledger();
         (
