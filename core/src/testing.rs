@@ -145,8 +145,8 @@ impl TestKeystore {
         let mut staging = path.as_os_str().to_owned();
         staging.push(".staging");
         let staging = std::path::PathBuf::from(staging);
-        let credentials =
-            keyring_core::sample::Store::load_credentials(&text(path)?).map_err(|e| unusable(&e))?;
+        let credentials = keyring_core::sample::Store::load_credentials(&text(path)?)
+            .map_err(|e| unusable(&e))?;
         let store = keyring_core::sample::Store::new_internal(credentials, Some(text(&staging)?));
         let credential_store: Arc<keyring_core::CredentialStore> = store.clone();
         let mut keystore = Self::new(SoftwareKeystore::new(credential_store, "sleutel-test"));

@@ -365,14 +365,20 @@ impl OpenedDatabase {
                 (SELECT 1 FROM enrollments e WHERE e.account_id = a.id AND e.step = 'done')",
             &[],
         )? {
-            found.push(format!("account {:?} without a done enrollment", row.first()));
+            found.push(format!(
+                "account {:?} without a done enrollment",
+                row.first()
+            ));
         }
         for row in self.rows(
             "SELECT e.id FROM enrollments e WHERE e.step = 'done' AND NOT EXISTS \
                 (SELECT 1 FROM accounts a WHERE a.id = e.account_id)",
             &[],
         )? {
-            found.push(format!("enrollment {:?} done without an account", row.first()));
+            found.push(format!(
+                "enrollment {:?} done without an account",
+                row.first()
+            ));
         }
         Ok(found)
     }

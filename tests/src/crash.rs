@@ -81,7 +81,11 @@ impl SeededRng {
 
     /// A number in `range` (empty ranges give their start).
     pub fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 { 0 } else { self.next_u64() % bound }
+        if bound == 0 {
+            0
+        } else {
+            self.next_u64() % bound
+        }
     }
 
     /// A duration between `low` and `high`.
@@ -469,7 +473,11 @@ pub struct CrashReport {
 impl CrashReport {
     /// One paragraph for a test's output.
     pub fn summary(&self) -> String {
-        let counts: Vec<String> = self.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         format!(
             "seed {}: {} kills in {:.1} s ({:.1} s waiting for the calls in flight after \
              the kills, {:.1} s checking and restarting); acknowledged: {}; tokens issued but lost with the \
@@ -590,10 +598,14 @@ pub async fn run_server_crashes(
         Ok(())
     }
     .await;
-    shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     while let Some(joined) = citizens.join_next().await {
         if let Err(e) = joined {
-            report.violations.push(format!("a citizen's task failed: {e}"));
+            report
+                .violations
+                .push(format!("a citizen's task failed: {e}"));
         }
     }
     result?;
@@ -841,12 +853,7 @@ fn is_lost(e: &CoreError) -> bool {
 
 /// One enrollment through the bank or the eID with SMS resends and wrong SMS codes; `None`
 /// when it did not complete (a kill, a refusal).
-async fn enroll(
-    shared: &Shared,
-    rng: &mut SeededRng,
-    dir: &Path,
-    eid: bool,
-) -> Option<Enrolled> {
+async fn enroll(shared: &Shared, rng: &mut SeededRng, dir: &Path, eid: bool) -> Option<Enrolled> {
     let sim = SimClient::new(&shared.url).ok()?;
     let number = shared.new_number();
     let phone = VirtualPhone::open(&shared.url, dir).ok()?;
@@ -963,9 +970,10 @@ async fn enroll(
             if let Some(seen) = ledger.enrollments.get_mut(&enrollment_id) {
                 seen.completed = true;
             }
-            ledger
-                .codes
-                .insert(citizen.national_register_number.clone(), CodesSeen::default());
+            ledger.codes.insert(
+                citizen.national_register_number.clone(),
+                CodesSeen::default(),
+            );
         }
         Err(e) if is_lost(&e) => return None,
         Err(_) => return None,
@@ -1101,4 +1109,191 @@ async fn login(shared: &Shared, rng: &mut SeededRng, mut account: Enrolled) -> O
         }
     }
     Some(account)
+}
+
+/// One step of the phone core that a test kills in the middle ([`phone_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhoneStep {
+    /// Enroll through the bank with [`CODE`], going on from wherever an earlier, killed run
+    /// of the step left the enrollment.
+    Enroll,
+    /// Approve with [`CODE`] every request pending for the phone's account.
+    Approve,
+    /// Enable biometrics for the phone's account with [`CODE`].
+    EnableBiometrics,
+}
+
+/// What [`phone_step`] needs besides the phone's directory.
+#[derive(Debug, Clone)]
+pub struct PhoneStepArgs {
+    /// The durable phone's directory ([`VirtualPhone::open_durable`]).
+    pub dir: PathBuf,
+    /// The server's base URL.
+    pub server: String,
+    /// The step.
+    pub step: PhoneStep,
+    /// The phone number to enroll.
+    pub phone_number: String,
+    /// The debit card number the person gives the bank.
+    pub card_number: String,
+    /// The card's PIN.
+    pub card_pin: String,
+}
+
+/// Rounds an enrollment may go through before the step gives up: each round is one call,
+/// and a round that finds the enrollment gone starts a new one.
+const ENROLL_ROUNDS: usize = 12;
+
+/// Performs one step of the phone core on the durable phone in `args.dir`, as the app would
+/// after being started again: whatever an earlier run of the step left (killed at any point),
+/// it goes on from there. `sleutel-harness phone-step` runs it in a process of its own, which
+/// the crash tests kill.
+pub async fn phone_step(args: &PhoneStepArgs) -> Result<()> {
+    let phone = VirtualPhone::open_durable(&args.server, &args.dir)?;
+    match args.step {
+        PhoneStep::Enroll => enroll_step(&phone, args).await,
+        PhoneStep::Approve => {
+            phone
+                .account()?
+                .ok_or_else(|| HarnessError::Missing("an account on this phone".into()))?;
+            for view in phone.authenticator().refresh_pending().await? {
+                phone
+                    .authenticator()
+                    .approve(view.request_id, Approval::code(CODE))
+                    .await?;
+            }
+            Ok(())
+        }
+        PhoneStep::EnableBiometrics => {
+            let account = phone
+                .account()?
+                .ok_or_else(|| HarnessError::Missing("an account on this phone".into()))?;
+            phone
+                .authenticator()
+                .enable_biometrics(account.account_id, CODE.into())
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn enroll_step(phone: &VirtualPhone, args: &PhoneStepArgs) -> Result<()> {
+    use sleutel_core::EnrollmentStep;
+    let auth = phone.authenticator();
+    let sim = phone.sim();
+    for _ in 0..ENROLL_ROUNDS {
+        if phone.account()?.is_some() {
+            return Ok(());
+        }
+        let Some(progress) = auth.enrollment_in_progress()? else {
+            auth.start_bank_enrollment(args.phone_number.clone(), Bank::Kbc)
+                .await?;
+            continue;
+        };
+        let done = match progress.step {
+            EnrollmentStep::BankHandoff => {
+                let handoff = progress
+                    .handoff_url
+                    .ok_or_else(|| HarnessError::Missing("the bank handoff URL".into()))?;
+                let link = sim
+                    .bank_authorize(&handoff, &args.card_number, &args.card_pin)
+                    .await?;
+                auth.complete_bank_handoff(link).await.map(|_| ())
+            }
+            EnrollmentStep::SmsCode => {
+                let messages = sim.sms_messages(&args.phone_number).await?.messages;
+                let code = messages
+                    .last()
+                    .and_then(|m| crate::sim::sms_code_in(&m.text))
+                    .ok_or_else(|| HarnessError::Missing("an SMS code".into()))?;
+                auth.verify_sms_code(code).await
+            }
+            EnrollmentStep::ChooseCode => {
+                auth.choose_code(CODE.into(), CODE.into()).await.map(|_| ())
+            }
+            EnrollmentStep::IdentityCode => {
+                return Err(HarnessError::State(
+                    "a bank enrollment waits for an identity code".into(),
+                ));
+            }
+        };
+        match done {
+            Ok(()) => {}
+            // The enrollment ended (the phone dropped it): the next round starts another.
+            Err(CoreError::EnrollmentExpired) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(HarnessError::State(format!(
+        "no account after {ENROLL_ROUNDS} rounds of the enrollment"
+    )))
+}
+
+/// How a run of [`run_phone_step`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    /// SIGKILL landed while the step ran.
+    Killed,
+    /// The step finished before the kill (or none was asked for), with this success.
+    Finished {
+        /// Whether it exited successfully.
+        success: bool,
+    },
+}
+
+/// Runs `sleutel-harness phone-step` (`harness` is the binary) with `args`, killing it with
+/// SIGKILL after `kill_after` if it still runs then; also returns how long it ran.
+pub async fn run_phone_step(
+    harness: &Path,
+    args: &PhoneStepArgs,
+    kill_after: Option<Duration>,
+) -> Result<(StepEnd, Duration)> {
+    let step = match args.step {
+        PhoneStep::Enroll => "enroll",
+        PhoneStep::Approve => "approve",
+        PhoneStep::EnableBiometrics => "enable-biometrics",
+    };
+    let started = Instant::now();
+    let failed = |e: std::io::Error| HarnessError::State(format!("phone-step: {e}"));
+    let mut child = Command::new(harness)
+        .arg("phone-step")
+        .arg("--dir")
+        .arg(&args.dir)
+        .args(["--server", &args.server, "--step", step])
+        .args(["--phone-number", &args.phone_number])
+        .args(["--card-number", &args.card_number])
+        .args(["--card-pin", &args.card_pin])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::State(format!("{}: {e}", harness.display())))?;
+    // Polled rather than waited on: the server under test may run on this runtime.
+    let deadline = kill_after.map(|delay| started + delay);
+    loop {
+        if let Some(status) = child.try_wait().map_err(failed)? {
+            if kill_after.is_none() && !status.success() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                return Err(HarnessError::State(format!(
+                    "phone-step {step} failed: {}",
+                    stderr.trim()
+                )));
+            }
+            let end = StepEnd::Finished {
+                success: status.success(),
+            };
+            return Ok((end, started.elapsed()));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // std's kill is SIGKILL on Unix.
+            child.kill().map_err(failed)?;
+            child.wait().map_err(failed)?;
+            return Ok((StepEnd::Killed, started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
