@@ -730,6 +730,7 @@ fn store_account(
         status: AccountStatus::Active,
         created_at: crate::now(),
         biometric_alias: None,
+        biometric_pending_alias: None,
     };
     let event = if row.unblock_account_id.is_some() {
         AccountEventKind::Unblocked
