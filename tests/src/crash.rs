@@ -134,8 +134,9 @@ fn build_dir() -> Result<PathBuf> {
 /// The server binary to run: [`SERVER_BIN_ENV`] as given, or `sleutel-server` beside the test
 /// binary. An integration test does not build another package's binaries, and a build started
 /// from inside a test would run with the test's environment and make cargo rebuild the
-/// dependencies whose build scripts read it; so a binary older than the server's sources is
-/// refused with the command that brings it up to date (`cargo test --workspace` builds it).
+/// dependencies whose build scripts read it; so a binary older than a source it was built from
+/// (cargo's dep-info file beside it) is refused with the command that brings it up to date
+/// (`cargo test --workspace` builds it).
 pub fn server_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(SERVER_BIN_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
@@ -145,35 +146,29 @@ pub fn server_binary() -> Result<PathBuf> {
     let built = std::fs::metadata(&binary)
         .and_then(|m| m.modified())
         .map_err(|e| HarnessError::Server(format!("{}: {e}; run `{build}`", binary.display())))?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or_else(|| HarnessError::State("no workspace directory".into()))?;
-    for sources in ["server-stub/src", "protocol/src"] {
-        if let Some(newer) = newer_than(&workspace.join(sources), built) {
-            return Err(HarnessError::Server(format!(
-                "{} is older than {}; run `{build}` (or set {SERVER_BIN_ENV})",
-                binary.display(),
-                newer.display()
-            )));
-        }
+    // Cargo lists the sources the binary was built from beside it; any changed since is news
+    // the binary does not have.
+    let mut dep_info = binary.as_os_str().to_owned();
+    dep_info.push(".d");
+    let sources = std::fs::read_to_string(&dep_info).unwrap_or_default();
+    let newer = sources
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .flat_map(|(_, files)| files.split_whitespace())
+        .map(Path::new)
+        .find(|file| {
+            std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > built)
+        });
+    if let Some(newer) = newer {
+        return Err(HarnessError::Server(format!(
+            "{} is older than {}; run `{build}` (or set {SERVER_BIN_ENV})",
+            binary.display(),
+            newer.display()
+        )));
     }
     Ok(binary)
-}
-
-/// A file under `dir` changed after `time`, if there is one.
-fn newer_than(dir: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() {
-            if let Some(found) = newer_than(&path, time) {
-                return Some(found);
-            }
-        } else if meta.modified().is_ok_and(|m| m > time) {
-            return Some(path);
-        }
-    }
-    None
 }
 
 /// Where a crash run's server keeps its state: a SQLite file in the run's directory, or a
