@@ -45,7 +45,10 @@ impl From<&AccountRow> for Account {
             server_url: row.server_url.clone(),
             phone_number: row.phone_number.clone(),
             status: row.status,
-            biometrics_enabled: row.biometric_alias.is_some(),
+            // A registration of unknown outcome leaves the phone unsure which key the server
+            // holds: off until it is settled (`life::settle_interrupted_enable`).
+            biometrics_enabled: row.biometric_alias.is_some()
+                && row.biometric_pending_alias.is_none(),
         }
     }
 }

@@ -574,6 +574,12 @@ pub(crate) async fn approve(
             if a.request.uv == UserVerification::Pin {
                 return Err(CoreError::CodeRequired);
             }
+            if a.account.biometric_pending_alias.is_some() {
+                // An earlier run of the app died registering a biometric key: the server may
+                // hold either key, so biometrics go off and the request waits for the code.
+                crate::life::settle_interrupted_enable(ctx, a.account.clone()).await?;
+                return Err(CoreError::BiometricsNotEnabled);
+            }
             Some(
                 a.account
                     .biometric_alias
@@ -753,6 +759,7 @@ mod tests {
             created_at: 0,
             biometric_alias: None,
             pending_code_change: None,
+            biometric_pending_alias: None,
         }
     }
 

@@ -285,12 +285,22 @@ pub(crate) async fn enable_biometrics(
     pin::check_format(&code)?;
     let account = changeable_account(ctx, &account_id)?;
     settle_code_change(ctx, &account).await?;
+    let account = settle_interrupted_enable(ctx, account).await?;
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
     let salt = current_salt(ctx, &account)?;
     let alias = format!("sleutel-biometric-{}", crate::random_id()?);
     let public = ctx
         .keystore
         .generate_key(alias.clone(), KeyProtection::Biometric)?;
+    // Marked before it is sent: an app killed before the outcome is recorded must not go on
+    // offering the earlier key, which the server may have dropped for this one.
+    if let Err(e) = ctx
+        .store
+        .set_biometric_pending(&account.account_id, Some(&alias))
+    {
+        delete_device_key(ctx, &alias);
+        return Err(e);
+    }
     let registered = async {
         let biometric_jwk = Jwk::from_sec1(&public).map_err(|_| {
             CoreError::from(KeystoreError::Unavailable {
@@ -339,6 +349,9 @@ pub(crate) async fn enable_biometrics(
         Err(e) => {
             // Whatever the server did, this key is not recorded here: a key the server may
             // have registered is useless without it, and enabling again replaces it there.
+            if let Err(e) = ctx.store.set_biometric_pending(&account.account_id, None) {
+                warn!("could not clear the mark of a biometric registration: {e}");
+            }
             delete_device_key(ctx, &alias);
             if outcome_unknown(&e) {
                 // The server may now hold the new key (and no longer the earlier one) or not;
@@ -364,9 +377,50 @@ pub(crate) async fn enable_biometrics(
     }
 }
 
+/// Settles a biometric registration that an earlier run of the app sent and did not live to
+/// record (the account's pending mark): the server may hold that key or the earlier one, and
+/// the phone cannot tell which, so biometrics go off on both sides, as after a lost answer in
+/// [`enable_biometrics`]. Returns the account as it then stands; an account without a mark is
+/// returned as it was.
+pub(crate) async fn settle_interrupted_enable(
+    ctx: &Context,
+    account: AccountRow,
+) -> Result<AccountRow, CoreError> {
+    let Some(pending) = account.biometric_pending_alias.clone() else {
+        return Ok(account);
+    };
+    warn!("a biometric registration was cut short; turning biometrics off");
+    delete_device_key(ctx, &pending);
+    match &account.biometric_alias {
+        // Clears the mark with the alias.
+        Some(old) => forget_biometric_key(ctx, &account, old, AccountEventKind::BiometricsDisabled),
+        None => ctx.store.set_biometric_pending(&account.account_id, None)?,
+    }
+    // Best effort: a key the server keeps that no phone holds can sign nothing.
+    if let Err(e) = device_call(
+        ctx,
+        &account,
+        Method::DELETE,
+        api::PATH_DEVICE_BIOMETRIC,
+        None,
+    )
+    .await
+    {
+        warn!("could not withdraw a biometric key of unknown fate: {e}");
+    }
+    ctx.store
+        .account(&account.account_id)?
+        .ok_or(CoreError::NoAccount)
+}
+
 /// Disables biometrics for the account: the server forgets the key, then the phone deletes it.
 pub(crate) async fn disable_biometrics(ctx: &Context, account_id: String) -> Result<(), CoreError> {
     let account = usable_account(ctx, &account_id)?;
+    if account.biometric_pending_alias.is_some() {
+        // Settling turns them off on both sides, which is what was asked.
+        settle_interrupted_enable(ctx, account).await?;
+        return Ok(());
+    }
     let Some(alias) = account.biometric_alias.clone() else {
         return Err(CoreError::BiometricsNotEnabled);
     };

@@ -118,6 +118,10 @@ const MIGRATIONS: &[M<'static>] = &[
     // Version 3: the code change whose answer the phone has not had yet, known by the proof id
     // of its request, so that the phone can ask the server what became of it.
     M::up("ALTER TABLE accounts ADD COLUMN pending_code_change TEXT;"),
+    // Version 4: the alias of a biometric key being registered: set before the registration is sent and
+    // cleared with its outcome, so an app killed in between finds it and knows the server may
+    // hold either key.
+    M::up("ALTER TABLE accounts ADD COLUMN biometric_pending_alias TEXT;"),
 ];
 
 /// An enrolled account as stored.
@@ -138,6 +142,9 @@ pub(crate) struct AccountRow {
     /// The proof id of a code change sent without an answer yet: until the server says what
     /// became of it, no code is used for this account.
     pub(crate) pending_code_change: Option<String>,
+    /// The alias of a biometric key whose registration was sent and whose outcome the phone
+    /// never learnt (the app died): the server may hold it or the earlier key.
+    pub(crate) biometric_pending_alias: Option<String>,
 }
 
 /// The one enrollment in progress, kept so the app can be killed during the bank handoff.
@@ -265,7 +272,22 @@ impl Store {
         Ok(())
     }
 
-    /// Sets (or clears) the account's biometric key alias and records `event`, both or neither.
+    /// Marks `alias` as the biometric key whose registration is about to be sent (or clears the
+    /// mark): an app killed before the outcome is recorded finds it on its next start.
+    pub(crate) fn set_biometric_pending(
+        &self,
+        account_id: &str,
+        alias: Option<&str>,
+    ) -> Result<(), CoreError> {
+        self.lock()?.execute(
+            "UPDATE accounts SET biometric_pending_alias = ?2 WHERE account_id = ?1",
+            params![account_id, alias],
+        )?;
+        Ok(())
+    }
+
+    /// Sets (or clears) the account's biometric key alias, clears a pending registration's mark
+    /// and records `event`, all or none.
     pub(crate) fn set_biometric_alias(
         &self,
         account_id: &str,
@@ -275,7 +297,8 @@ impl Store {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         tx.execute(
-            "UPDATE accounts SET biometric_alias = ?2 WHERE account_id = ?1",
+            "UPDATE accounts SET biometric_alias = ?2, biometric_pending_alias = NULL \
+             WHERE account_id = ?1",
             params![account_id, alias],
         )?;
         insert_event(&tx, account_id, event, crate::now())?;
@@ -654,7 +677,7 @@ fn check_application_id(conn: &Connection) -> Result<(), CoreError> {
 
 const ACCOUNT_COLUMNS: &str = "account_id, server_url, issuer, display_name, phone_number, \
                                device_alias, server_keys, status, created_at, biometric_alias, \
-                               pending_code_change";
+                               pending_code_change, biometric_pending_alias";
 
 fn insert_event(
     conn: &Connection,
@@ -682,6 +705,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         created_at: r.get(8)?,
         biometric_alias: r.get(9)?,
         pending_code_change: r.get(10)?,
+        biometric_pending_alias: r.get(11)?,
     })
 }
 
@@ -790,6 +814,7 @@ mod tests {
             created_at: 1,
             biometric_alias: None,
             pending_code_change: None,
+            biometric_pending_alias: None,
         }
     }
 

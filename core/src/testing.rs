@@ -61,6 +61,43 @@ pub struct TestKeystore {
     generated: Arc<Mutex<Vec<String>>>,
     /// Whether the keystore says its keys are in secure hardware.
     in_hardware: Arc<AtomicBool>,
+    /// Where a durable keystore writes its keys and secrets after each change; `None` for one
+    /// that keeps them in memory (or saves only when told).
+    durable: Option<Arc<DurableFile>>,
+}
+
+/// The file of a durable [`TestKeystore`]: the sample store's contents, replaced whole after
+/// every change by writing a temporary file, syncing it and renaming it over the old one, so a
+/// process killed at any instant leaves either the old contents or the new, never a torn file,
+/// as a platform keystore's operations are each all or nothing.
+struct DurableFile {
+    store: Arc<keyring_core::sample::Store>,
+    path: std::path::PathBuf,
+    /// The sample store saves itself to this file; it is then renamed over `path`.
+    staging: std::path::PathBuf,
+    /// One save at a time: two would race on the staging file.
+    saving: Mutex<()>,
+}
+
+impl DurableFile {
+    fn persist(&self) -> Result<(), KeystoreError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| KeystoreError::Unavailable {
+            detail: format!("durable test keystore: {what}: {e}"),
+        };
+        let _one = lock(&self.saving);
+        self.store.save().map_err(|e| failed("save", &e))?;
+        std::fs::File::open(&self.staging)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| failed("sync", &e))?;
+        std::fs::rename(&self.staging, &self.path).map_err(|e| failed("rename", &e))?;
+        // The rename itself is durable once the directory is synced.
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| failed("sync the directory", &e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Locks a record. A test that panicked while holding the lock left the record as it was, which
@@ -88,6 +125,45 @@ impl TestKeystore {
             key_aliases: Arc::default(),
             generated: Arc::default(),
             in_hardware: Arc::default(),
+            durable: None,
+        }
+    }
+
+    /// A test keystore whose keys and secrets live in the file `path` (created if missing) and
+    /// are written there before each call that changes them returns, as a platform keystore's
+    /// are: a process killed at any moment, then opened again on `path`, finds every key and
+    /// secret the core was told exists. For tests that kill the app's process.
+    pub fn open_durable(path: &std::path::Path) -> Result<Self, KeystoreError> {
+        let unusable = |e: &dyn std::fmt::Display| KeystoreError::Unavailable {
+            detail: format!("durable test keystore {}: {e}", path.display()),
+        };
+        let text = |p: &std::path::Path| {
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| unusable(&"not a UTF-8 path"))
+        };
+        let mut staging = path.as_os_str().to_owned();
+        staging.push(".staging");
+        let staging = std::path::PathBuf::from(staging);
+        let credentials = keyring_core::sample::Store::load_credentials(&text(path)?)
+            .map_err(|e| unusable(&e))?;
+        let store = keyring_core::sample::Store::new_internal(credentials, Some(text(&staging)?));
+        let credential_store: Arc<keyring_core::CredentialStore> = store.clone();
+        let mut keystore = Self::new(SoftwareKeystore::new(credential_store, "sleutel-test"));
+        keystore.durable = Some(Arc::new(DurableFile {
+            store,
+            path: path.to_owned(),
+            staging,
+            saving: Mutex::new(()),
+        }));
+        Ok(keystore)
+    }
+
+    /// Writes a durable keystore's file after a change; nothing for the others.
+    fn persist(&self) -> Result<(), KeystoreError> {
+        match &self.durable {
+            Some(file) => file.persist(),
+            None => Ok(()),
         }
     }
 
@@ -117,7 +193,7 @@ impl TestKeystore {
                     .put_secret(biometric_marker(&alias), INVALIDATED.to_vec())?;
             }
         }
-        Ok(())
+        self.persist()
     }
 
     /// Whether a secret the core put since this keystore was opened, and has not deleted,
@@ -205,6 +281,8 @@ impl Keystore for TestKeystore {
                 .put_secret(biometric_marker(&alias), VALID.to_vec())?;
             lock(&self.biometric_aliases).insert(alias);
         }
+        // The key and its biometric marker reach the file together.
+        self.persist()?;
         Ok(public)
     }
 
@@ -239,7 +317,7 @@ impl Keystore for TestKeystore {
         self.software.delete_key(alias.clone())?;
         lock(&self.key_aliases).remove(&alias);
         lock(&self.biometric_aliases).remove(&alias);
-        Ok(())
+        self.persist()
     }
 
     fn is_hardware_backed(&self, alias: String) -> Result<bool, KeystoreError> {
@@ -251,7 +329,7 @@ impl Keystore for TestKeystore {
     fn put_secret(&self, name: String, value: Vec<u8>) -> Result<(), KeystoreError> {
         self.software.put_secret(name.clone(), value)?;
         lock(&self.secret_names).insert(name);
-        Ok(())
+        self.persist()
     }
 
     fn get_secret(&self, name: String) -> Result<Option<Vec<u8>>, KeystoreError> {
@@ -261,7 +339,7 @@ impl Keystore for TestKeystore {
     fn delete_secret(&self, name: String) -> Result<(), KeystoreError> {
         self.software.delete_secret(name.clone())?;
         lock(&self.secret_names).remove(&name);
-        Ok(())
+        self.persist()
     }
 }
 
@@ -326,4 +404,36 @@ pub fn derive_pin_key(
     salt: &[u8],
 ) -> Result<p256::ecdsa::VerifyingKey, crate::CoreError> {
     crate::pin::derive_pin_key(code, salt).map(|key| *key.verifying_key())
+}
+
+#[cfg(test)]
+mod durable_tests {
+    use super::*;
+
+    #[test]
+    fn a_durable_keystore_opened_again_has_every_key_and_secret_it_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.ron");
+        let keystore = TestKeystore::open_durable(&path).unwrap();
+        let public = keystore
+            .generate_key("device".into(), KeyProtection::Device)
+            .unwrap();
+        keystore
+            .generate_key("finger".into(), KeyProtection::Biometric)
+            .unwrap();
+        keystore.put_secret("salt".into(), b"s1".to_vec()).unwrap();
+        keystore.put_secret("gone".into(), b"x".to_vec()).unwrap();
+        keystore.delete_secret("gone".into()).unwrap();
+        // No save, no drop: what a killed process leaves.
+        std::mem::forget(keystore);
+
+        let reopened = TestKeystore::open_durable(&path).unwrap();
+        assert_eq!(reopened.public_key("device".into()).unwrap(), public);
+        assert_eq!(reopened.is_biometric("finger").unwrap(), Some(true));
+        assert_eq!(
+            reopened.get_secret("salt".into()).unwrap().as_deref(),
+            Some(&b"s1"[..])
+        );
+        assert_eq!(reopened.get_secret("gone".into()).unwrap(), None);
+    }
 }

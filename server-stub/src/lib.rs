@@ -49,4 +49,7 @@ pub use server::{RunningServer, start};
 pub use sleutel_protocol::identity::Bank;
 pub use store::Database;
 #[cfg(feature = "testing")]
-pub use testing::{RequestEvidence, RequestLookup, SqlValue};
+pub use testing::{
+    AccountParts, EnrollmentState, OpenedDatabase, RequestEvidence, RequestLookup, RequestState,
+    SqlValue,
+};

@@ -4,7 +4,7 @@
 //! the count of dropped pushes.
 //! A deployed server is built without it, so none of this is part of its API.
 
-use crate::store::{Conn, Sql, requests};
+use crate::store::{Conn, Sql, Store, requests};
 use sleutel_protocol::identity::Bank;
 use sleutel_protocol::jose::Jwk;
 
@@ -217,5 +217,210 @@ impl crate::store::Param for SqlValue {
             Self::Text(t) => ValueRef::Text(t),
             Self::Bytes(b) => ValueRef::Blob(b),
         }
+    }
+}
+
+/// The server's database opened by a test while no server runs on it, as the next start would
+/// find it: the crash tests read it between killing a server and starting it again. Reads only;
+/// each answer comes from one query, on a thread of its own (the PostgreSQL store blocks on a
+/// runtime of its own, which an async test's thread must not do).
+pub struct OpenedDatabase {
+    store: Store,
+}
+
+impl std::fmt::Debug for OpenedDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedDatabase").finish_non_exhaustive()
+    }
+}
+
+/// What [`OpenedDatabase::account`] finds of an account: the parts an enrollment's completion
+/// writes together, and its wrong-code state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountParts {
+    /// The account id.
+    pub account_id: String,
+    /// Devices of the account not revoked, each with its PIN key.
+    pub active_devices: u32,
+    /// Phone numbers verified for the account.
+    pub phone_numbers: u32,
+    /// Enrollments marked done for the account.
+    pub done_enrollments: u32,
+    /// Consecutive wrong codes on the account since the last right one.
+    pub wrong_codes: u32,
+    /// Whether the account is blocked.
+    pub blocked: bool,
+}
+
+/// What [`OpenedDatabase::request`] finds of an action request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestState {
+    /// The relying party's `auth_req_id`.
+    pub auth_req_id: String,
+    /// `pending`, `approved`, `declined` or `denied`.
+    pub status: String,
+    /// Whether the relying party collected its token.
+    pub token_issued: bool,
+}
+
+/// What [`OpenedDatabase::enrollment`] finds of an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentState {
+    /// `identity`, `sms`, `keys`, `done` or `failed`.
+    pub step: String,
+    /// SMS codes sent for it.
+    pub sms_sends: u32,
+    /// The account it made or unblocked, once done.
+    pub account_id: Option<String>,
+}
+
+impl OpenedDatabase {
+    /// Opens `database` (checking and migrating it as a start would). Run it only while no
+    /// server uses a SQLite file.
+    pub fn open(database: &crate::Database) -> std::result::Result<Self, crate::StartError> {
+        let database = database.clone();
+        std::thread::spawn(move || Store::open(&database))
+            .join()
+            .unwrap_or_else(|_| {
+                Err(crate::StartError::DatabaseUnusable {
+                    path: "(the test's database)".into(),
+                    detail: "opening it panicked".into(),
+                })
+            })
+            .map(|store| Self { store })
+    }
+
+    fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<Option<String>>>> {
+        let store = &self.store;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    store.run(|conn| {
+                        let bound: Vec<&dyn crate::store::Param> = params
+                            .iter()
+                            .map(|p| p as &dyn crate::store::Param)
+                            .collect();
+                        Ok(conn.query_map(sql, &bound, |row| {
+                            (0..row.len()).map(|index| row.shown(index)).collect()
+                        })?)
+                    })
+                })
+                .join()
+                .unwrap_or_else(|_| Err(ServerError::Internal("a test hook panicked".into())))
+        })
+    }
+
+    /// The account of the person with `national_register_number`, with its parts; `None` if
+    /// there is none.
+    pub fn account(&self, national_register_number: &str) -> Result<Option<AccountParts>> {
+        let rows = self.rows(
+            "SELECT a.id, \
+                (SELECT count(*) FROM devices d WHERE d.account_id = a.id \
+                    AND d.revoked_at IS NULL AND d.pin_jwk IS NOT NULL), \
+                (SELECT count(*) FROM phone_numbers p WHERE p.account_id = a.id), \
+                (SELECT count(*) FROM enrollments e WHERE e.account_id = a.id \
+                    AND e.step = 'done'), \
+                a.pin_failures, a.blocked_at \
+             FROM accounts a WHERE a.national_register_number = ?1",
+            &[national_register_number.into()],
+        )?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
+        let count = |index: usize| text(index).parse::<u32>().unwrap_or(0);
+        Ok(Some(AccountParts {
+            account_id: text(0),
+            active_devices: count(1),
+            phone_numbers: count(2),
+            done_enrollments: count(3),
+            wrong_codes: count(4),
+            blocked: row.get(5).is_some_and(Option::is_some),
+        }))
+    }
+
+    /// Accounts that lack a part an enrollment's completion writes with them (a device with a
+    /// PIN key, a verified phone number, the enrollment marked done), and enrollments marked
+    /// done without their account: what a completion cut short would leave. Each as a line
+    /// that says what is missing. An account blocked or whose devices were all revoked since
+    /// keeps its enrollment and number, so only those two are asked of every account.
+    pub fn half_completed_enrollments(&self) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for row in self.rows(
+            "SELECT a.id FROM accounts a WHERE NOT EXISTS \
+                (SELECT 1 FROM devices d WHERE d.account_id = a.id AND d.pin_jwk IS NOT NULL)",
+            &[],
+        )? {
+            found.push(format!("account {:?} without a device", row.first()));
+        }
+        for row in self.rows(
+            "SELECT a.id FROM accounts a WHERE NOT EXISTS \
+                (SELECT 1 FROM phone_numbers p WHERE p.account_id = a.id)",
+            &[],
+        )? {
+            found.push(format!("account {:?} without a phone number", row.first()));
+        }
+        for row in self.rows(
+            "SELECT a.id FROM accounts a WHERE NOT EXISTS \
+                (SELECT 1 FROM enrollments e WHERE e.account_id = a.id AND e.step = 'done')",
+            &[],
+        )? {
+            found.push(format!(
+                "account {:?} without a done enrollment",
+                row.first()
+            ));
+        }
+        for row in self.rows(
+            "SELECT e.id FROM enrollments e WHERE e.step = 'done' AND NOT EXISTS \
+                (SELECT 1 FROM accounts a WHERE a.id = e.account_id)",
+            &[],
+        )? {
+            found.push(format!(
+                "enrollment {:?} done without an account",
+                row.first()
+            ));
+        }
+        Ok(found)
+    }
+
+    /// The action request the phone knows as `request_id`; `None` for an unknown one.
+    pub fn request(&self, request_id: &str) -> Result<Option<RequestState>> {
+        let rows = self.rows(
+            "SELECT auth_req_id, status, token_issued_at FROM action_requests WHERE id = ?1",
+            &[request_id.into()],
+        )?;
+        Ok(rows.into_iter().next().map(|row| RequestState {
+            auth_req_id: row.first().cloned().flatten().unwrap_or_default(),
+            status: row.get(1).cloned().flatten().unwrap_or_default(),
+            token_issued: row.get(2).is_some_and(Option::is_some),
+        }))
+    }
+
+    /// The enrollment `enrollment_id`; `None` for an unknown (or purged) one.
+    pub fn enrollment(&self, enrollment_id: &str) -> Result<Option<EnrollmentState>> {
+        let rows = self.rows(
+            "SELECT step, sms_sends, account_id FROM enrollments WHERE id = ?1",
+            &[enrollment_id.into()],
+        )?;
+        Ok(rows.into_iter().next().map(|row| EnrollmentState {
+            step: row.first().cloned().flatten().unwrap_or_default(),
+            sms_sends: row
+                .get(1)
+                .cloned()
+                .flatten()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            account_id: row.get(2).cloned().flatten(),
+        }))
+    }
+}
+
+impl Drop for OpenedDatabase {
+    fn drop(&mut self) {
+        // Off the caller's thread for the same reason as the queries.
+        let store = &self.store;
+        std::thread::scope(|scope| {
+            let _ = scope.spawn(|| store.close()).join();
+        });
     }
 }

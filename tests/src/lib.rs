@@ -16,6 +16,9 @@
 //! - [`demo`]: the whole story, printed step by step.
 //! - [`load`]: the load benchmark (`load`): enrolled citizens logging in against a server in
 //!   another process, with the server's CPU per login and the latency of every step.
+//! - [`crash`]: crash consistency: the server binary killed with SIGKILL under simulated
+//!   citizens and checked against what they were told, and one step of the phone core in a
+//!   process of its own (`phone-step`) for a test to kill.
 //! - [`web_demo`]: the login in a browser (`web-demo`): the server, the demo relying-party site
 //!   [`demo_site`] on the authorization code flow, and an [`answering_phone`] with a control API.
 //!
@@ -25,6 +28,7 @@
 
 pub mod answering_phone;
 pub mod balancer;
+pub mod crash;
 pub mod demo;
 pub mod demo_site;
 mod error;

@@ -35,6 +35,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// One step of the phone core on a durable phone (its keys written as they are made), for
+    /// the crash tests, which kill this process in the middle: enroll through the bank (going on
+    /// from wherever a killed earlier run left it), approve what is pending, or enable
+    /// biometrics, all with the code 13579.
+    PhoneStep {
+        /// The phone's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The server's base URL.
+        #[arg(long)]
+        server: String,
+        /// The step.
+        #[arg(long, value_enum)]
+        step: sleutel_harness::crash::PhoneStep,
+        /// The phone number to enroll.
+        #[arg(long, default_value = "")]
+        phone_number: String,
+        /// The debit card number the person gives the bank.
+        #[arg(long, default_value = "")]
+        card_number: String,
+        /// The card's PIN.
+        #[arg(long, default_value = "")]
+        card_pin: String,
+    },
     /// The whole story: bank enrollment, SMS code, 5-digit code, a confirmed login.
     Demo {
         /// Use this server instead of starting one in-process.
@@ -405,6 +429,24 @@ async fn main() -> ExitCode {
             run_phone(&server, &state, &phone, options).await
         }
         Command::Load(args) => run_load(*args).await,
+        Command::PhoneStep {
+            dir,
+            server,
+            step,
+            phone_number,
+            card_number,
+            card_pin,
+        } => {
+            sleutel_harness::crash::phone_step(&sleutel_harness::crash::PhoneStepArgs {
+                dir,
+                server,
+                step,
+                phone_number,
+                card_number,
+                card_pin,
+            })
+            .await
+        }
         Command::Rp { command } => match *command {
             RpCommand::Login {
                 server,

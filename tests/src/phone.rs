@@ -39,7 +39,9 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 pub struct VirtualPhone {
     auth: Authenticator,
     keystore: TestKeystore,
-    secrets: Arc<sample::Store>,
+    /// The test secrets saved on [`VirtualPhone::save`]; `None` for a durable phone, whose
+    /// keystore writes each change at once.
+    secrets: Option<Arc<sample::Store>>,
     state_dir: PathBuf,
     sim: SimClient,
     push_seq: i64,
@@ -65,6 +67,35 @@ impl VirtualPhone {
             .map_err(|e| HarnessError::State(format!("test keystore: {e}")))?;
         let store: Arc<keyring_core::CredentialStore> = secrets.clone();
         let keystore = TestKeystore::new(SoftwareKeystore::new(store, "sleutel-harness"));
+        Self::open_with(
+            server_url,
+            state_dir,
+            keystore,
+            Some(secrets),
+            server_key_thumbprint,
+        )
+    }
+
+    /// Where a durable phone keeps its test-only keys and secrets.
+    pub const DURABLE_SECRET_FILE: &str = "test-only-durable-keystore.ron";
+
+    /// Opens (or creates) a phone whose keystore writes every key and secret to `state_dir` the
+    /// moment the core makes it, as a phone's keystore does: its process may be killed at any
+    /// moment and the phone opened again from `state_dir`.
+    pub fn open_durable(server_url: &str, state_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(state_dir).map_err(|e| HarnessError::State(e.to_string()))?;
+        let keystore = TestKeystore::open_durable(&state_dir.join(Self::DURABLE_SECRET_FILE))
+            .map_err(|e| HarnessError::State(format!("test keystore: {e}")))?;
+        Self::open_with(server_url, state_dir, keystore, None, None)
+    }
+
+    fn open_with(
+        server_url: &str,
+        state_dir: &Path,
+        keystore: TestKeystore,
+        secrets: Option<Arc<sample::Store>>,
+        server_key_thumbprint: Option<String>,
+    ) -> Result<Self> {
         let data_dir = state_dir.to_str().ok_or_else(|| {
             HarnessError::State(format!("{} is not a UTF-8 path", state_dir.display()))
         })?;
@@ -119,9 +150,12 @@ impl VirtualPhone {
 
     /// Writes the test-only secrets to the state directory, so a later run finds the keys.
     pub fn save(&self) -> Result<()> {
-        self.secrets
-            .save()
-            .map_err(|e| HarnessError::State(format!("test keystore: {e}")))
+        match &self.secrets {
+            Some(secrets) => secrets
+                .save()
+                .map_err(|e| HarnessError::State(format!("test keystore: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Copies the phone's files (the app's store and the test keystore with its keys and salts)
@@ -465,6 +499,6 @@ impl VirtualPhone {
 
 impl Drop for VirtualPhone {
     fn drop(&mut self) {
-        let _ = self.secrets.save();
+        let _ = self.save();
     }
 }

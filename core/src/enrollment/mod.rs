@@ -731,6 +731,7 @@ fn store_account(
         created_at: crate::now(),
         biometric_alias: None,
         pending_code_change: None,
+        biometric_pending_alias: None,
     };
     let event = if row.unblock_account_id.is_some() {
         AccountEventKind::Unblocked

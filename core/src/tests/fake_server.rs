@@ -73,6 +73,9 @@ pub(crate) enum Fault {
     /// the server keeps the request as sent ([`Fake::held_pin_change`]) for a test to deliver
     /// late.
     HoldRequest,
+    /// The server acts on the call and never answers: the app dies waiting, as a test that
+    /// drops the call's future plays it.
+    ActThenHang,
 }
 
 /// A request as the phone sent it, held back to arrive later.
@@ -112,6 +115,8 @@ pub(crate) struct Fake {
     pub(crate) revoked: bool,
     /// The registered biometric key.
     pub(crate) biometric_key: Option<VerifyingKey>,
+    /// Biometric keys the server took.
+    pub(crate) biometric_registrations: u32,
     /// Calls to `DELETE /v1/device/biometric`.
     pub(crate) biometric_deletes: u32,
     /// The thumbprint of the device the last start named as replaced, its proof verified.
@@ -155,7 +160,7 @@ fn wrong_step() -> Response {
 /// The answer to a call the server has acted on, spoiled by the planted fault if any.
 fn answer_with(fault: Option<Fault>, answer: Response) -> Response {
     match fault {
-        None | Some(Fault::FailUnchanged) => answer,
+        None | Some(Fault::FailUnchanged) | Some(Fault::ActThenHang) => answer,
         // The length promises more than is sent: the client sees the connection end early.
         Some(Fault::DropAnswer | Fault::HoldRequest) => Response::builder()
             .status(StatusCode::OK)
@@ -580,18 +585,35 @@ async fn enable_biometric(
     uri: Uri,
     body: Bytes,
 ) -> Response {
+    let (answer, hang) = register_biometric(&s, &headers, &uri, &body);
+    if hang {
+        std::future::pending::<()>().await;
+    }
+    answer
+}
+
+/// What `enable_biometric` answers, and whether it then hangs instead of answering.
+fn register_biometric(
+    s: &Shared,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+) -> (Response, bool) {
     let mut fake = s.lock().unwrap();
-    if let Some(refusal) = proof(&fake, &headers, Method::POST, &uri, &body) {
-        return refusal;
+    if let Some(refusal) = proof(&fake, headers, Method::POST, uri, body) {
+        return (refusal, false);
     }
     let fault = fake.faults.remove(&Call::Biometric);
     if fault == Some(Fault::FailUnchanged) {
-        return failed_unchanged();
+        return (failed_unchanged(), false);
     }
     if fake.attempts_left == 0 {
-        return error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None);
+        return (
+            error(StatusCode::FORBIDDEN, codes::ACCOUNT_BLOCKED, None),
+            false,
+        );
     }
-    let register: api::RegisterBiometricKey = serde_json::from_slice(&body).unwrap();
+    let register: api::RegisterBiometricKey = serde_json::from_slice(body).unwrap();
     let key = register.biometric_key.to_verifying_key().unwrap();
     let device_jkt = fake.device_jkt.clone().unwrap();
     let message = api::biometric_enable_message(&device_jkt, &register.biometric_key.thumbprint());
@@ -601,11 +623,15 @@ async fn enable_biometric(
         &message,
         &register.pin_signature,
     ) {
-        return wrong_code(&mut fake);
+        return (wrong_code(&mut fake), false);
     }
     fake.biometric_key = Some(key);
     fake.attempts_left = 3;
-    answer_with(fault, updated("biometric_enabled"))
+    fake.biometric_registrations += 1;
+    (
+        answer_with(fault, updated("biometric_enabled")),
+        fault == Some(Fault::ActThenHang),
+    )
 }
 
 /// `DELETE /v1/device/biometric`.

@@ -424,6 +424,45 @@ async fn enabled_biometrics_approve_where_the_request_allows_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_killed_after_the_server_took_a_new_biometric_key_shows_biometrics_off() {
+    let phone = Phone::enrolled().await;
+    phone.enable_biometrics(CODE).await.unwrap();
+    // Enabling again: the server takes the new key, and the app dies before the answer (the
+    // call's future is dropped where it waits, so no more of it runs, as after a SIGKILL).
+    phone.plant(Call::Biometric, Fault::ActThenHang);
+    let taken = async {
+        while phone.fake.lock().unwrap().biometric_registrations < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        _ = phone.enable_biometrics(CODE) => panic!("the server never answers"),
+        () = taken => {}
+    }
+
+    // The phone cannot know which key the server holds: it shows biometrics off rather than
+    // offer a fingerprint the server may refuse, and turns them off at the server too.
+    assert!(!phone.biometrics_enabled());
+    phone.request("req-bio", true).await;
+    let err = phone
+        .auth
+        .approve("req-bio".into(), Approval::biometric())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CoreError::BiometricsNotEnabled);
+    assert!(phone.fake.lock().unwrap().biometric_key.is_none());
+    assert_eq!(phone.biometric_keys(), 0);
+
+    // The person goes on: enabling again works, and the fingerprint approves.
+    phone.enable_biometrics(CODE).await.unwrap();
+    phone
+        .auth
+        .approve("req-bio".into(), Approval::biometric())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_only_request_refuses_a_biometric_before_anything_is_sent() {
     let phone = Phone::enrolled().await;
     phone.enable_biometrics(CODE).await.unwrap();

@@ -10,6 +10,7 @@ mod account_life;
 mod cli;
 mod common;
 mod consent;
+mod crash;
 mod defences;
 mod enrollment;
 mod hostile;
