@@ -16,6 +16,9 @@
 //! - [`demo`]: the whole story, printed step by step.
 //! - [`load`]: the load benchmark (`load`): enrolled citizens logging in against a server in
 //!   another process, with the server's CPU per login and the latency of every step.
+//! - [`enumeration`]: whether a caller can tell a registered number from an unknown one by the
+//!   answers or their timing (`enumeration`).
+//! - [`flood`]: a legitimate login measured while strangers flood the server (`flood`).
 //! - [`web_demo`]: the login in a browser (`web-demo`): the server, the demo relying-party site
 //!   [`demo_site`] on the authorization code flow, and an [`answering_phone`] with a control API.
 //!
@@ -27,7 +30,9 @@ pub mod answering_phone;
 pub mod balancer;
 pub mod demo;
 pub mod demo_site;
+pub mod enumeration;
 mod error;
+pub mod flood;
 pub mod load;
 pub mod phone;
 pub mod ping;
