@@ -3,8 +3,8 @@
 //!
 //! `--connections` workers flood the server for `--duration` seconds with one kind of request,
 //! from `--sources` loopback addresses (`127.2.0.x`), while a legitimate relying party from
-//! 127.0.0.1 logs an enrolled citizen in again and again (a full CIBA login: request, the
-//! phone's fetch and approval, the token) and measures each login. The server's resident memory
+//! 127.0.0.1 logs an enrolled citizen in every 1.5 s (a full CIBA login: request, the phone's
+//! fetch and approval, the token) and measures each login. The server's resident memory
 //! is read from `/proc` every 100 ms. It prints the flood's answers by status, the legitimate
 //! logins' latency, and the memory at the start, at its peak and at the end.
 //!
@@ -50,6 +50,10 @@ const LEGIT_NUMBER: &str = "+32473900000";
 
 /// The first of the unknown numbers the `unknown-numbers` flood asks for.
 const FIRST_UNKNOWN: u64 = 32_474_000_000;
+
+/// How often the legitimate relying party starts a login: below the default backchannel
+/// limit of 60 calls a minute per relying party, so that its own limit never refuses it.
+const LEGIT_LOGIN_EVERY: Duration = Duration::from_millis(1500);
 
 /// How long a flood call may take before it counts as timed out.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,6 +229,7 @@ pub async fn run(options: &FloodOptions) -> Result<FloodReport> {
     let mut login_errors: BTreeMap<String, u64> = BTreeMap::new();
     while Instant::now() < deadline {
         let at = Instant::now();
+        let next = tokio::time::Instant::now() + LEGIT_LOGIN_EVERY;
         match legit_login(&legit, &phone).await {
             Ok(()) => times.push(at.elapsed()),
             Err(e) => {
@@ -233,10 +238,9 @@ pub async fn run(options: &FloodOptions) -> Result<FloodReport> {
                     other => format!("{other}"),
                 };
                 *login_errors.entry(kind).or_default() += 1;
-                // A refused login is tried again after a pause, not at full speed.
-                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+        tokio::time::sleep_until(next).await;
     }
     while flood.join_next().await.is_some() {}
     let seconds = started.elapsed().as_secs_f64();
