@@ -2,7 +2,7 @@
 //! happened in the last window. Enrollment starts (per device key, per source address, overall),
 //! SMS codes sent per phone number, wrong SMS codes (per person and number, per number), wrong
 //! codes per device over a month, failed client authentications (per source address, per client
-//! id) and backchannel calls per relying party are all counted here, in `rate_counts`: one row
+//! id), failed phone proofs per source address and backchannel calls per relying party are all counted here, in `rate_counts`: one row
 //! per bucket and second, with the number of events in that second (events are stamped in whole
 //! seconds, so nothing is lost), so a window's count reads at most one row per second of it
 //! however busy the bucket (schema v16).
@@ -47,6 +47,8 @@ pub(crate) enum Bucket<'a> {
     SignInFormsBySource(IpAddr),
     /// Browser sessions opened at the authorization endpoint from one source address.
     SignInSessionsBySource(IpAddr),
+    /// Phone calls from one source address whose proof failed.
+    ProofFailuresBySource(IpAddr),
 }
 
 impl Bucket<'_> {
@@ -74,6 +76,9 @@ impl Bucket<'_> {
             }
             Bucket::SignInSessionsBySource(ip) => {
                 format!("sign-in-session/source/{}", source_network(ip))
+            }
+            Bucket::ProofFailuresBySource(ip) => {
+                format!("proof-failure/source/{}", source_network(ip))
             }
         }
     }
