@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use sleutel_harness::server::InProcessServer;
+
 use crate::common::*;
 
 fn harness() -> Command {
