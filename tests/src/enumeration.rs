@@ -1,8 +1,8 @@
 //! The enumeration measurement (`sleutel-harness enumeration`): can a caller tell a registered
 //! phone number from an unknown one, by what the server answers or by how long it takes?
 //!
-//! Citizens are enrolled (some then blocked, some deactivated, so that their numbers have no
-//! usable key), and the same number of calls is sent for each kind of number, interleaved, to
+//! Citizens are enrolled (as many again then blocked, and as many deactivated, so that their
+//! numbers have no usable key), and the same number of calls is sent for each kind of number, interleaved, to
 //! the backchannel authentication endpoint (with one token poll after each request started) and
 //! to the sign-in page's number form. For each endpoint and kind it reports the answers by
 //! status and body shape (identifiers masked) and the latency distribution, and compares each
@@ -133,7 +133,11 @@ impl EnumerationReport {
                 if let (Some(d), Some(c)) = (figures.ks_d, figures.ks_critical) {
                     out.push_str(&format!(
                         ", KS D {d:.3} (critical {c:.3} at α=0.05: {})",
-                        if d > c { "DISTINGUISHABLE" } else { "not distinguished" }
+                        if d > c {
+                            "DISTINGUISHABLE"
+                        } else {
+                            "not distinguished"
+                        }
                     ));
                 }
                 out.push('\n');
@@ -142,7 +146,11 @@ impl EnumerationReport {
                     out.push_str(&format!(
                         "{:>10}  answers {} the registered numbers'\n",
                         "",
-                        if same { "are the same as" } else { "DIFFER from" }
+                        if same {
+                            "are the same as"
+                        } else {
+                            "DIFFER from"
+                        }
                     ));
                 }
                 for (shape, count) in &figures.shapes {
@@ -225,9 +233,10 @@ fn number(first: u64, index: usize) -> String {
 
 /// The numbers of each kind: enrolls the citizens, then blocks and deactivates some.
 async fn prepare(options: &EnumerationOptions) -> Result<Vec<(NumberKind, Vec<String>)>> {
-    // A tenth as many blocked and deviceless citizens (at least one, at most 20 of each):
-    // enough to see their answers, each enrollment costs seconds.
-    let extra = (options.registered / 10).clamp(1, 20);
+    // As many blocked and deviceless citizens as registered ones, and as many unknown numbers:
+    // the limits per person count per number, so each kind must spread its calls over as many
+    // numbers for its answers to be comparable.
+    let extra = options.registered;
     let mut kinds: Vec<(NumberKind, Vec<String>)> = Vec::new();
     let mut index = 0usize;
     for (kind, count) in [
@@ -449,7 +458,10 @@ async fn sign_in(server: &str, n: u32, phone_number: &str) -> Result<(String, Du
     let response = http
         .post(format!("{server}{PATH_NUMBER_FORM}"))
         .header(reqwest::header::COOKIE, cookie)
-        .form(&[("csrf_token", csrf.as_str()), ("phone_number", phone_number)])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("phone_number", phone_number),
+        ])
         .send()
         .await?;
     let took = at.elapsed();

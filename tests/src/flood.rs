@@ -108,6 +108,11 @@ pub struct FloodReport {
     pub login_errors: BTreeMap<String, u64>,
     /// The legitimate logins' latency.
     pub login_latency: Percentiles,
+    /// The server's CPU time (user and system) over the flood, in milliseconds.
+    pub server_cpu_ms: Option<f64>,
+    /// The server's CPU time per flood answer, in milliseconds (the legitimate logins' share
+    /// included, which is small beside the flood's).
+    pub server_cpu_ms_per_flood_answer: Option<f64>,
     /// The server's resident memory before the flood, in KiB.
     pub rss_start_kib: Option<u64>,
     /// Its peak during the flood.
@@ -119,12 +124,14 @@ pub struct FloodReport {
 impl FloodReport {
     /// The figures as text.
     pub fn summary(&self) -> String {
-        let kib = |v: Option<u64>| v.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        let kib =
+            |v: Option<u64>| v.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
         let l = &self.login_latency;
         format!(
             "flood {:?}, {} connections, {:.1} s\n\
              flood answers: {:?}\n\
              legitimate logins: {} ({:.1}/s), p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; errors {:?}\n\
+             server CPU: {} ms, {} ms per flood answer\n\
              server RSS: start {}, peak {}, end {}\n",
             self.kind,
             self.connections,
@@ -137,6 +144,10 @@ impl FloodReport {
             l.p99_ms,
             l.max_ms,
             self.login_errors,
+            self.server_cpu_ms
+                .map_or("?".into(), |ms| format!("{ms:.0}")),
+            self.server_cpu_ms_per_flood_answer
+                .map_or("?".into(), |ms| format!("{ms:.3}")),
             kib(self.rss_start_kib),
             kib(self.rss_peak_kib),
             kib(self.rss_end_kib),
@@ -196,6 +207,8 @@ pub async fn run(options: &FloodOptions) -> Result<FloodReport> {
     let pid = options.server_pid.map(|p| p.to_string());
     let rss = || pid.as_deref().and_then(process_rss_kib);
     let rss_start = rss();
+    let cpu = || pid.as_deref().and_then(crate::load::process_cpu_ms);
+    let cpu_start = cpu();
     let peak = Arc::new(AtomicU64::new(rss_start.unwrap_or(0)));
     let started = Instant::now();
     let deadline = started + options.duration;
@@ -244,15 +257,26 @@ pub async fn run(options: &FloodOptions) -> Result<FloodReport> {
     }
     while flood.join_next().await.is_some() {}
     let seconds = started.elapsed().as_secs_f64();
+    let server_cpu_ms = cpu_start.zip(cpu()).map(|(start, end)| end - start);
     sampler.abort();
     // Give the server a moment to drop the closed connections before the last reading.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_end = rss();
+    let flood_answers = answers.take();
+    let answered: u64 = flood_answers
+        .iter()
+        .filter(|(what, _)| what.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(_, count)| count)
+        .sum();
     Ok(FloodReport {
         kind: options.kind,
         connections: options.connections,
         seconds,
-        flood_answers: answers.take(),
+        server_cpu_ms,
+        server_cpu_ms_per_flood_answer: server_cpu_ms
+            .filter(|_| answered > 0)
+            .map(|ms| ms / answered as f64),
+        flood_answers,
         logins: times.len() as u64,
         login_errors,
         login_latency: percentiles(times),
@@ -386,7 +410,9 @@ async fn slow_headers(
     let addr: SocketAddr = server
         .strip_prefix("http://")
         .and_then(|a| a.parse().ok())
-        .ok_or_else(|| HarnessError::Usage(format!("slow-headers needs http://IP:PORT: {server}")))?;
+        .ok_or_else(|| {
+            HarnessError::Usage(format!("slow-headers needs http://IP:PORT: {server}"))
+        })?;
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Slow: {}",
         oidc::PATH_TOKEN,

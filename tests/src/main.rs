@@ -131,7 +131,7 @@ enum Command {
     /// per enrollment, the latency of every step and the errors by kind.
     Load(Box<LoadArgs>),
     /// Whether a registered phone number can be told from an unknown one: enrolls --registered
-    /// citizens (and a few blocked and deactivated ones), sends --calls backchannel requests and
+    /// citizens (and as many blocked and as many deactivated ones), sends --calls backchannel requests and
     /// sign-in forms for each kind of number, interleaved, and prints the answers by status and
     /// body shape and the latency of each kind, with the Kolmogorov-Smirnov statistic.
     Enumeration(Box<EnumerationArgs>),
@@ -213,7 +213,7 @@ struct EnumerationArgs {
     /// The server's URL (a server already running, its limits raised for the calls).
     #[arg(long, conflicts_with = "spawn_server")]
     server: Option<String>,
-    /// Citizens with an active key (a tenth as many are blocked and deactivated besides).
+    /// Citizens with an active key (as many again are blocked, and as many deactivated).
     #[arg(long, default_value_t = 20)]
     registered: usize,
     /// Calls per kind of number and endpoint.
