@@ -79,12 +79,16 @@ fn check_proof_failures(
     source: IpAddr,
 ) -> Result<()> {
     let limit = proof_failure_limit(app);
-    rate::check(conn, Bucket::ProofFailuresBySource(source), limit, clock::now())?.map_err(
-        |exceeded| ServerError::RateLimited {
-            retry_after: exceeded.retry_after,
-            detail: "too many failed proofs from this address".into(),
-        },
-    )
+    rate::check(
+        conn,
+        Bucket::ProofFailuresBySource(source),
+        limit,
+        clock::now(),
+    )?
+    .map_err(|exceeded| ServerError::RateLimited {
+        retry_after: exceeded.retry_after,
+        detail: "too many failed proofs from this address".into(),
+    })
 }
 
 /// Counts a failed proof from `source`, in the database like every limit, so that the
@@ -95,7 +99,12 @@ fn count_proof_failure(
     source: IpAddr,
 ) -> Result<()> {
     let limit = proof_failure_limit(app);
-    rate::record(conn, Bucket::ProofFailuresBySource(source), limit, clock::now())
+    rate::record(
+        conn,
+        Bucket::ProofFailuresBySource(source),
+        limit,
+        clock::now(),
+    )
 }
 
 impl VerifiedProof {

@@ -84,17 +84,16 @@ pub(crate) async fn serve(
         full.store(false, Ordering::Relaxed);
         // Small answers go out at once rather than waiting for more to send (Nagle).
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut request: axum::http::Request<Incoming>| {
-                // What `ConnectInfo<SocketAddr>` reads: limits are counted per source address.
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    // What `ConnectInfo<SocketAddr>` reads: limits are counted per source address.
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -204,9 +204,7 @@ fn exchange_unanswerable(
         return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
     };
     if grant.superseded {
-        return Err(ServerError::AccessDenied(
-            SUPERSEDED_DESCRIPTION.into(),
-        ));
+        return Err(ServerError::AccessDenied(SUPERSEDED_DESCRIPTION.into()));
     }
     if now >= grant.expires_at {
         return Err(ServerError::ExpiredToken);

@@ -43,7 +43,8 @@ async fn read_until_closed(stream: &mut TcpStream) -> Option<String> {
         }
     })
     .await;
-    read.ok().map(|()| String::from_utf8_lossy(&got).into_owned())
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
 }
 
 /// A client from another loopback address than the tests' default 127.0.0.1.
@@ -193,8 +194,7 @@ async fn an_oversize_body_is_refused_and_the_next_call_is_served() {
 }
 
 #[tokio::test]
-async fn failed_proofs_from_one_address_beyond_the_limit_are_refused_and_counted_in_the_database()
-{
+async fn failed_proofs_from_one_address_beyond_the_limit_are_refused_and_counted_in_the_database() {
     let server = server_with(Policy {
         max_proof_failures_per_source_per_minute: 3,
         ..Policy::default()

@@ -84,10 +84,7 @@ async fn every_valid_number_gets_the_same_answer_and_the_same_polls() {
 
     let (status, body, first, too_soon) = &seen[0];
     assert_eq!(*status, StatusCode::OK);
-    assert_eq!(
-        *body,
-        serde_json::json!({"expires_in": 300, "interval": 2})
-    );
+    assert_eq!(*body, serde_json::json!({"expires_in": 300, "interval": 2}));
     assert_eq!(first.1["error"], codes::AUTHORIZATION_PENDING);
     assert_eq!(too_soon.1["error"], codes::SLOW_DOWN);
     for (number, answers) in numbers.iter().zip(&seen).skip(1) {
@@ -154,7 +151,11 @@ async fn the_limits_per_person_refuse_every_number_alike() {
     let mut refusals = Vec::new();
     for number in &numbers {
         for _ in 0..max {
-            assert_eq!(ask(&server, number, &[]).await.0, StatusCode::OK, "{number}");
+            assert_eq!(
+                ask(&server, number, &[]).await.0,
+                StatusCode::OK,
+                "{number}"
+            );
         }
         refusals.push(ask(&server, number, &[]).await);
     }

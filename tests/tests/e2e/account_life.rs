@@ -555,7 +555,10 @@ async fn deactivating_removes_the_account_from_the_phone_and_the_server_stops_re
     assert!(e.phone.authenticator().accounts().unwrap().is_empty());
     // The relying party is answered as for any number; nothing reaches a phone.
     assert_eq!(
-        rp.poll_token(&login.auth_req_id).await.unwrap_err().api_code(),
+        rp.poll_token(&login.auth_req_id)
+            .await
+            .unwrap_err()
+            .api_code(),
         Some("authorization_pending")
     );
     assert!(pushes.messages.is_empty(), "{pushes:?}");

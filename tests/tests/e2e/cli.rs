@@ -129,8 +129,7 @@ async fn phone_and_rp_commands_log_a_citizen_in() {
     let server = server().await;
 
     let (rp_ok, rp_out, phone_ok, phone_out) =
-        login_while_the_phone_answers(&server, "+32473000001", &[], &["--message", "CLI-1"])
-            .await;
+        login_while_the_phone_answers(&server, "+32473000001", &[], &["--message", "CLI-1"]).await;
 
     assert!(rp_ok, "{rp_out}");
     assert!(phone_ok, "{phone_out}");
