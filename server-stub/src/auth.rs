@@ -43,13 +43,16 @@ impl std::fmt::Debug for VerifiedProof {
 impl FromRequest<AppState> for VerifiedProof {
     type Rejection = ServerError;
 
-    /// Refuses a call from an address past its failed proofs before looking at the proof, and
-    /// counts a proof that fails.
+    /// Refuses a call that carries a proof from an address past its failed proofs before
+    /// looking at the proof, and counts a proof that fails.
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        // A call without a proof header is refused before anything costly, so it is neither
+        // counted nor checked: counting would make the cheapest refusal cost a database write.
         let source = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
+            .map(|ConnectInfo(peer)| peer.ip())
+            .filter(|_| req.headers().contains_key(PROOF_HEADER));
         if let Some(source) = source {
             state
                 .db(move |app, conn| check_proof_failures(app, conn, source))

@@ -956,8 +956,9 @@ pub struct Policy {
     /// (milliseconds); beyond it the answer is 408 `request_timeout`. A body trickled in (64
     /// KiB at most) must not hold a connection and a handler for ever.
     pub request_timeout_millis: u64,
-    /// Failed proofs (a phone call whose DPoP-style proof is missing, malformed, for another
-    /// call, too old, or whose signature does not verify) from one source address per minute;
+    /// Failed proofs (a phone call whose DPoP-style proof is malformed, for another call, too
+    /// old, or whose signature does not verify; a call with no proof at all is refused at once
+    /// and not counted) from one source address per minute;
     /// beyond it every phone call from that address is `rate_limited` (429) before its proof is
     /// looked at, until the window has passed. A proof's signature check is the costliest thing
     /// an anonymous caller can make the server do; a phone whose clock is wrong fails every

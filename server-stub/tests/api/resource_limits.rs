@@ -255,3 +255,33 @@ async fn failed_proofs_from_one_address_beyond_the_limit_are_refused_and_counted
     );
     assert_eq!(counted, 3);
 }
+
+#[tokio::test]
+async fn calls_without_a_proof_are_refused_without_being_counted() {
+    let server = server_with(Policy {
+        max_proof_failures_per_source_per_minute: 1,
+        ..Policy::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, error) = err(client_from(1)
+            .get(format!("{}{}", server.url(), api::PATH_REQUESTS))
+            .send()
+            .await
+            .unwrap())
+        .await;
+        assert_eq!(
+            (status, error.error.as_str()),
+            (StatusCode::UNAUTHORIZED, codes::INVALID_PROOF)
+        );
+    }
+
+    let counted: i64 = server
+        .sql_value(
+            "SELECT count(*) FROM rate_counts WHERE bucket LIKE 'proof-failure/%'",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted, 0);
+}
