@@ -141,6 +141,7 @@ mod tests {
                 rate_counts: 1,
                 enrollments: 1,
                 requests: 0,
+                unanswerable_requests: 0,
                 outbox_messages: 0,
                 sign_ins: 1,
                 pings: 0,

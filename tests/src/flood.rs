@@ -330,7 +330,7 @@ async fn flood_worker(
     while Instant::now() < deadline {
         turn += 1;
         let sent = match kind {
-            FloodKind::Unauthenticated if turn % 2 == 0 => {
+            FloodKind::Unauthenticated if turn.is_multiple_of(2) => {
                 let form = LoginRequest::new(LEGIT_NUMBER).form();
                 wrong.backchannel_authorize_raw(&form).await.map_err(Some)
             }
