@@ -1,7 +1,7 @@
 //! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
 //!
 //! QA teams use it through the `sleutel-harness` binary (`demo`, `web-demo`, `phone`, `rp login`,
-//! `load`); the
+//! `load`, `enumeration`, `flood`); the
 //! end-to-end tests (`tests/tests/e2e/`) and the server's integration tests
 //! (`server-stub/tests/api/`) use the same pieces as a library, their one test kit:
 //!
