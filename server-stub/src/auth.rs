@@ -1,9 +1,12 @@
 //! Authentication of phone calls: the DPoP-style proof on every `/v1/` request, the replay cache
 //! of proof ids, and finding the registered device behind a proof key.
 
+use std::net::{IpAddr, SocketAddr};
+
+use crate::rate::{self, Bucket, Limit};
 use crate::store::{Sql, accounts};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use p256::ecdsa::VerifyingKey;
 use sleutel_protocol::dpop::{self, PROOF_HEADER};
 use sleutel_protocol::limits::PROOF_REMEMBER_SECS;
@@ -40,7 +43,76 @@ impl std::fmt::Debug for VerifiedProof {
 impl FromRequest<AppState> for VerifiedProof {
     type Rejection = ServerError;
 
+    /// Refuses a call that carries a proof from an address past its failed proofs before
+    /// looking at the proof, and counts a proof that fails.
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        // A call without a proof header is refused before anything costly, so it is neither
+        // counted nor checked: counting would make the cheapest refusal cost a database write.
+        let source = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip())
+            .filter(|_| req.headers().contains_key(PROOF_HEADER));
+        if let Some(source) = source {
+            state
+                .db(move |app, conn| check_proof_failures(app, conn, source))
+                .await?;
+        }
+        let verified = Self::verify(req, state).await;
+        if let (Err(ServerError::InvalidProof(_)), Some(source)) = (&verified, source) {
+            state
+                .db(move |app, conn| count_proof_failure(app, conn, source))
+                .await?;
+        }
+        verified
+    }
+}
+
+/// The policy's limit on failed proofs from one source address.
+fn proof_failure_limit(app: &crate::server::App) -> Limit {
+    Limit::per_minute(app.policy.max_proof_failures_per_source_per_minute)
+}
+
+/// Refuses a phone call from `source` while its failed proofs of the last minute are at the
+/// policy's limit, before its proof is verified: a flood of bad proofs then costs the server a
+/// read of one count each instead of a signature check.
+fn check_proof_failures(
+    app: &crate::server::App,
+    conn: &mut crate::store::Conn<'_>,
+    source: IpAddr,
+) -> Result<()> {
+    let limit = proof_failure_limit(app);
+    rate::check(
+        conn,
+        Bucket::ProofFailuresBySource(source),
+        limit,
+        clock::now(),
+    )?
+    .map_err(|exceeded| ServerError::RateLimited {
+        retry_after: exceeded.retry_after,
+        detail: "too many failed proofs from this address".into(),
+    })
+}
+
+/// Counts a failed proof from `source`, in the database like every limit, so that the
+/// instances sharing a database count together.
+fn count_proof_failure(
+    app: &crate::server::App,
+    conn: &mut crate::store::Conn<'_>,
+    source: IpAddr,
+) -> Result<()> {
+    let limit = proof_failure_limit(app);
+    rate::record(
+        conn,
+        Bucket::ProofFailuresBySource(source),
+        limit,
+        clock::now(),
+    )
+}
+
+impl VerifiedProof {
+    /// Reads the proof header and the body and verifies the proof.
+    async fn verify(req: Request, state: &AppState) -> Result<Self> {
         let method = req.method().as_str().to_owned();
         let target = req
             .uri()

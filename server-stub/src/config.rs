@@ -950,6 +950,38 @@ pub struct Policy {
     /// through is given up rather than retried for ever; no attempt is made after the request
     /// expires.
     pub push_max_attempts: u32,
+    /// Connections open at once. Beyond it a new connection is answered 503 at once and closed,
+    /// without reading it, so that a flood of connections costs the server a few bytes each
+    /// and cannot exhaust its file descriptors or memory: each connection holds at most a
+    /// request head's buffer ([`crate::serve::MAX_REQUEST_HEAD_BYTES`]), so the default bounds
+    /// the heads in memory at 128 MiB. A phone or a relying party needs one connection at a
+    /// time.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's head, from the connection's start or
+    /// the end of its previous answer (milliseconds). A connection that sends its head a byte
+    /// at a time (slowloris), or lies idle, is closed after it: otherwise a few hundred such
+    /// connections would hold every place under `max_connections`. A phone on a slow network
+    /// sends a head of a few hundred bytes in well under a second.
+    pub request_head_timeout_millis: u64,
+    /// How long a request may take from its head to its answer, the body's upload included
+    /// (milliseconds); beyond it the answer is 408 `request_timeout`. A body trickled in (64
+    /// KiB at most) must not hold a connection and a handler for ever.
+    pub request_timeout_millis: u64,
+    /// Failed proofs (a phone call whose DPoP-style proof is malformed, for another call, too
+    /// old, or whose signature does not verify; a call with no proof at all is refused at once
+    /// and not counted) from one source address per minute;
+    /// beyond it every phone call from that address is `rate_limited` (429) before its proof is
+    /// looked at, until the window has passed. A proof's signature check is the costliest thing
+    /// an anonymous caller can make the server do; a phone whose clock is wrong fails every
+    /// proof, so the limit is well above a phone's retries.
+    pub max_proof_failures_per_source_per_minute: u32,
+    /// The shortest time a backchannel authentication request or a sign-in form's number is
+    /// answered in (milliseconds), whatever the number: a registered person's request is
+    /// signed and stored with its push, a number without a usable key only recorded, and the
+    /// difference must not show in the answer's timing ([decision
+    /// 0030](../../docs/decisions/0030-every-valid-number-gets-a-request.md)). The answer waits
+    /// without holding a thread or the database. Set it above the slower path's usual time.
+    pub min_number_answer_millis: u64,
 }
 
 impl Default for Policy {
@@ -990,6 +1022,11 @@ impl Default for Policy {
             allow_remote_listen: false,
             push_retry_base_millis: 1000,
             push_max_attempts: 5,
+            max_connections: 2048,
+            request_head_timeout_millis: 10_000,
+            request_timeout_millis: 30_000,
+            max_proof_failures_per_source_per_minute: 60,
+            min_number_answer_millis: 50,
         }
     }
 }
@@ -1091,6 +1128,11 @@ impl Policy {
                 self.max_client_auth_failures_per_source_per_minute,
             ),
             ("push_max_attempts", self.push_max_attempts),
+            ("max_connections", self.max_connections),
+            (
+                "max_proof_failures_per_source_per_minute",
+                self.max_proof_failures_per_source_per_minute,
+            ),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -1099,9 +1141,25 @@ impl Policy {
                 )));
             }
         }
-        if self.push_retry_base_millis == 0 {
+        let millis = [
+            ("push_retry_base_millis", self.push_retry_base_millis),
+            (
+                "request_head_timeout_millis",
+                self.request_head_timeout_millis,
+            ),
+            ("request_timeout_millis", self.request_timeout_millis),
+        ];
+        for (name, value) in millis {
+            if value == 0 {
+                return Err(StartError::Config(format!(
+                    "policy {name} must be at least 1"
+                )));
+            }
+        }
+        // The floor must stay far below a request's own timeout, or every number would time out.
+        if self.min_number_answer_millis >= self.request_timeout_millis {
             return Err(StartError::Config(
-                "policy push_retry_base_millis must be at least 1".into(),
+                "policy min_number_answer_millis must be below request_timeout_millis".into(),
             ));
         }
         if self.request_ttl_secs > MAX_ACTION_LIFETIME_SECS {

@@ -80,6 +80,10 @@ pub enum ServerError {
     /// data (several instances on one PostgreSQL database); nothing was changed.
     #[error("busy with conflicting work; try again")]
     Busy,
+    /// The server has as many connections open as its policy allows; a new one is refused
+    /// before it is read.
+    #[error("too many connections; try again")]
+    TooManyConnections,
     /// Something else inside the server failed (randomness, a worker thread).
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,6 +95,9 @@ pub enum ServerError {
     /// The body is larger than the protocol allows.
     #[error("request body too large")]
     BodyTooLarge,
+    /// The request, its body's upload included, took longer than the policy allows.
+    #[error("request timeout: the request took too long to arrive or to answer")]
+    RequestTimeout,
     /// No such path (or no such simulated resource).
     #[error("not found: {0}")]
     NotFound(String),
@@ -260,9 +267,6 @@ pub enum ServerError {
     /// The scope is not acceptable.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
-    /// The login hint names nobody the server knows.
-    #[error("unknown user: {0}")]
-    UnknownUserId(String),
     /// The binding message cannot be shown.
     #[error("invalid binding message: {0}")]
     InvalidBindingMessage(String),
@@ -312,8 +316,9 @@ impl ServerError {
         use ServerError::*;
         match self {
             Database(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Busy | TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NotFound(_) | UnknownEnrollment | UnknownRequest => StatusCode::NOT_FOUND,
             HttpMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidProof(_)
@@ -350,7 +355,6 @@ impl ServerError {
             | UnknownCard
             | WrongIdentityCode { .. }
             | InvalidScope(_)
-            | UnknownUserId(_)
             | InvalidBindingMessage(_)
             | AccessDenied(_)
             | UnsupportedGrantType
@@ -366,7 +370,8 @@ impl ServerError {
         use ServerError::*;
         match self {
             Database(_) | Internal(_) => codes::INTERNAL_ERROR,
-            Busy => codes::TEMPORARILY_UNAVAILABLE,
+            Busy | TooManyConnections => codes::TEMPORARILY_UNAVAILABLE,
+            RequestTimeout => codes::REQUEST_TIMEOUT,
             InvalidRequest(_) | HttpMethodNotAllowed => codes::INVALID_REQUEST,
             BodyTooLarge => codes::BODY_TOO_LARGE,
             NotFound(_) => codes::NOT_FOUND,
@@ -411,7 +416,6 @@ impl ServerError {
             IdentityCodeBlocked => codes::IDENTITY_CODE_BLOCKED,
             InvalidClient | InvalidClientAuthentication(_) => codes::INVALID_CLIENT,
             InvalidScope(_) => codes::INVALID_SCOPE,
-            UnknownUserId(_) => codes::UNKNOWN_USER_ID,
             InvalidBindingMessage(_) => codes::INVALID_BINDING_MESSAGE,
             AccessDenied(_) | BackchannelDenied(_) => codes::ACCESS_DENIED,
             UnsupportedGrantType => codes::UNSUPPORTED_GRANT_TYPE,
@@ -449,7 +453,7 @@ impl ServerError {
                 | Self::RateLimited { retry_after, .. }
                 | Self::BackchannelRateLimited { retry_after }
                 | Self::ClientAuthRateLimited { retry_after } => Some(*retry_after),
-                Self::Busy => Some(1),
+                Self::Busy | Self::TooManyConnections => Some(1),
                 _ => None,
             },
         }

@@ -30,6 +30,8 @@ pub(crate) struct Purged {
     pub enrollments: usize,
     /// Requests, with the phone's signed answers, past `request_retention_secs`.
     pub requests: usize,
+    /// Requests nobody can answer (numbers without a usable key), kept as long as requests.
+    pub unanswerable_requests: usize,
     /// Simulated SMS, e-mail and push messages past their retention.
     pub outbox_messages: usize,
     /// Sign-in sessions, authorization codes, access tokens and client assertion ids past their
@@ -49,6 +51,10 @@ pub(crate) fn purge(conn: &mut Conn<'_>, policy: &Policy, now: i64) -> Result<Pu
         rate_counts: rate::purge(&tx, now)?,
         enrollments: enrollment::purge_expired(&tx, now)?,
         requests: requests::purge_old_requests(&tx, now, policy.request_retention_secs)?,
+        unanswerable_requests: crate::store::unanswerable::purge_expired_before(
+            &tx,
+            now.saturating_sub(policy.request_retention_secs),
+        )?,
         outbox_messages: sim::outbox::purge(&tx, now)?,
         sign_ins: oidc::purge_expired(&tx, now)?,
         pings: crate::store::pings::purge_expired(&tx, now)?,
@@ -155,6 +161,7 @@ mod tests {
                 rate_counts: 1,
                 enrollments: 1,
                 requests: 0,
+                unanswerable_requests: 0,
                 outbox_messages: 0,
                 sign_ins: 1,
                 pings: 0,

@@ -214,6 +214,24 @@ impl Keys {
 /// `counter`).
 const ACTIVATION_LINK_LABEL: &str = "counter-link";
 
+/// The label of the hashes of numbers without a usable key.
+const UNANSWERABLE_NUMBER_LABEL: &str = "unanswerable-number";
+
+impl Keys {
+    /// The stored form of a phone number asked for that has no usable key: HMAC under the
+    /// codes' secret, with a label of its own. Nothing but the limits per person needs the
+    /// number, and they compare hashes; a database copy does not list the numbers relying
+    /// parties asked about (Belgian mobile numbers are few enough to hash them all, so the key,
+    /// an HSM's in production, is what protects them).
+    pub(crate) fn unanswerable_number_hash(&self, phone_number: &str) -> Result<Vec<u8>> {
+        let mut mac = hmac_with(&self.identity_code_secret)?;
+        mac.update(UNANSWERABLE_NUMBER_LABEL.as_bytes());
+        mac.update(&[0]);
+        mac.update(phone_number.as_bytes());
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
 fn hmac_with(key: &[u8]) -> Result<Hmac<Sha256>> {
     <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .map_err(|_| ServerError::Internal("HMAC key of invalid length".into()))

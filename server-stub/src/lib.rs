@@ -30,6 +30,7 @@ mod push_tokens;
 mod random;
 mod rate;
 mod requests;
+mod serve;
 mod server;
 mod sim;
 mod sms;

@@ -2,8 +2,8 @@
 //! happened in the last window. Enrollment starts (per device key, per source address, overall),
 //! SMS codes sent per phone number, wrong SMS codes (per person and number, per number), wrong
 //! codes per device over a month, wrong identity codes (per source address, overall), failed
-//! client authentications (per source address, per client
-//! id) and backchannel calls per relying party are all counted here, in `rate_counts`: one row
+//! client authentications (per source address, per client id), failed phone proofs per source
+//! address and backchannel calls per relying party are all counted here, in `rate_counts`: one row
 //! per bucket and second, with the number of events in that second (events are stamped in whole
 //! seconds, so nothing is lost), so a window's count reads at most one row per second of it
 //! however busy the bucket (schema v16).
@@ -52,6 +52,8 @@ pub(crate) enum Bucket<'a> {
     SignInFormsBySource(IpAddr),
     /// Browser sessions opened at the authorization endpoint from one source address.
     SignInSessionsBySource(IpAddr),
+    /// Phone calls from one source address whose proof failed.
+    ProofFailuresBySource(IpAddr),
 }
 
 impl Bucket<'_> {
@@ -83,6 +85,9 @@ impl Bucket<'_> {
             }
             Bucket::SignInSessionsBySource(ip) => {
                 format!("sign-in-session/source/{}", source_network(ip))
+            }
+            Bucket::ProofFailuresBySource(ip) => {
+                format!("proof-failure/source/{}", source_network(ip))
             }
         }
     }

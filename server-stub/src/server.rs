@@ -192,18 +192,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         draining: std::sync::atomic::AtomicBool::new(false),
     }));
     let app = router(state.clone());
+    let limits = crate::serve::ConnectionLimits {
+        max_connections: usize::try_from(config.policy.max_connections).unwrap_or(usize::MAX),
+        head_timeout: std::time::Duration::from_millis(config.policy.request_head_timeout_millis),
+    };
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // Handlers see the peer's address (failed client authentications are counted per source).
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            // A dropped sender (the handle was dropped) also stops the server.
-            let _ = stopped.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+    let task = tokio::spawn(crate::serve::serve(listener, app, limits, async {
+        // A dropped sender (the handle was dropped) also stops the server.
+        let _ = stopped.await;
+    }));
     let housekeeping = crate::housekeeping::spawn(state.clone());
     let push_worker = crate::push::spawn(state.clone(), push_queue);
     tracing::info!(url = %state.url, "sleutel server started");
@@ -323,6 +320,10 @@ fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_millis(state.policy.request_timeout_millis),
+            time_limit,
+        ))
         // A handler that panics answers 500 like any internal error, instead of dropping the
         // connection: its database work ran on the worker (decision 0027), so no blocking
         // thread's join turns the panic into an error any more. The transaction it held rolled
@@ -341,6 +342,21 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
     )
+}
+
+/// Answers 408 `request_timeout` when a request, its body's upload included, takes longer
+/// than `limit`. The handler is dropped at its next wait: a database unit of work never spans
+/// one (decision 0027), so it has committed or rolled back whole; one that waits for the
+/// connection on a blocking thread still runs to its end there, unanswered.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ServerError::RequestTimeout.into_response(),
+    }
 }
 
 /// The answer to a request whose handler panicked: the API's internal error. The panic's

@@ -1,7 +1,7 @@
 //! Sleutel harness: simulated citizens, phones and relying parties, driving the real server.
 //!
 //! QA teams use it through the `sleutel-harness` binary (`demo`, `web-demo`, `phone`, `rp login`,
-//! `load`); the
+//! `load`, `enumeration`, `flood`); the
 //! end-to-end tests (`tests/tests/e2e/`) and the server's integration tests
 //! (`server-stub/tests/api/`) use the same pieces as a library, their one test kit:
 //!
@@ -19,6 +19,9 @@
 //! - [`crash`]: crash consistency: the server binary killed with SIGKILL under simulated
 //!   citizens and checked against what they were told, and one step of the phone core in a
 //!   process of its own (`phone-step`) for a test to kill.
+//! - [`enumeration`]: whether a caller can tell a registered number from an unknown one by the
+//!   answers or their timing (`enumeration`).
+//! - [`flood`]: a legitimate login measured while strangers flood the server (`flood`).
 //! - [`web_demo`]: the login in a browser (`web-demo`): the server, the demo relying-party site
 //!   [`demo_site`] on the authorization code flow, and an [`answering_phone`] with a control API.
 //!
@@ -31,7 +34,9 @@ pub mod balancer;
 pub mod crash;
 pub mod demo;
 pub mod demo_site;
+pub mod enumeration;
 mod error;
+pub mod flood;
 pub mod load;
 pub mod phone;
 pub mod ping;

@@ -93,6 +93,8 @@ pub struct Percentiles {
     pub count: usize,
     /// Median.
     pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
     /// 95th percentile.
     pub p95_ms: f64,
     /// 99th percentile.
@@ -329,7 +331,7 @@ fn lock(record: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     samples.sort();
     let at = |q: f64| {
         let index = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
@@ -340,6 +342,7 @@ fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     Percentiles {
         count: samples.len(),
         p50_ms: at(0.50),
+        p90_ms: at(0.90),
         p95_ms: at(0.95),
         p99_ms: at(0.99),
         max_ms: at(1.0),

@@ -154,6 +154,15 @@ enum Command {
     /// (--concurrency) or open-loop (--rate); prints logins/s, the server's CPU per login and
     /// per enrollment, the latency of every step and the errors by kind.
     Load(Box<LoadArgs>),
+    /// Whether a registered phone number can be told from an unknown one: enrolls --registered
+    /// citizens (and as many blocked and as many deactivated ones), sends --calls backchannel requests and
+    /// sign-in forms for each kind of number, interleaved, and prints the answers by status and
+    /// body shape and the latency of each kind, with the Kolmogorov-Smirnov statistic.
+    Enumeration(Box<EnumerationArgs>),
+    /// A legitimate login measured while --connections flood the server with one --kind of
+    /// request for --duration seconds; prints the flood's answers, the login latency and the
+    /// server's memory.
+    Flood(Box<FloodArgs>),
     /// A relying party.
     Rp {
         #[command(subcommand)]
@@ -213,6 +222,54 @@ struct LoadArgs {
     /// Enrollments at a time.
     #[arg(long, default_value_t = 8)]
     enroll_concurrency: usize,
+    /// Write the figures to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The options of `enumeration`.
+#[derive(clap::Args)]
+struct EnumerationArgs {
+    /// Start this server binary on loopback with a database in a temporary directory (the
+    /// load test's policy: the relying party's call rate raised), and stop it at the end.
+    #[arg(long, value_name = "PATH", required_unless_present = "server")]
+    spawn_server: Option<PathBuf>,
+    /// The server's URL (a server already running, its limits raised for the calls).
+    #[arg(long, conflicts_with = "spawn_server")]
+    server: Option<String>,
+    /// Citizens with an active key (as many again are blocked, and as many deactivated).
+    #[arg(long, default_value_t = 20)]
+    registered: usize,
+    /// Calls per kind of number and endpoint.
+    #[arg(long, default_value_t = 200)]
+    calls: usize,
+    /// Write the figures to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The options of `flood`.
+#[derive(clap::Args)]
+struct FloodArgs {
+    /// Start this server binary on loopback with a database in a temporary directory, its
+    /// default policy, and two relying parties (the legitimate one and the flooder).
+    #[arg(long, value_name = "PATH")]
+    spawn_server: PathBuf,
+    /// What the flood sends.
+    #[arg(long, value_enum)]
+    kind: sleutel_harness::flood::FloodKind,
+    /// Flooding connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Loopback addresses the flood comes from (127.2.0.1 and on).
+    #[arg(long, default_value_t = 16)]
+    sources: usize,
+    /// Seconds of flood.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// A policy file for the spawned server, instead of its defaults.
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
     /// Write the figures to this file as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -447,6 +504,8 @@ async fn main() -> ExitCode {
             })
             .await
         }
+        Command::Enumeration(args) => run_enumeration(*args).await,
+        Command::Flood(args) => run_flood(*args).await,
         Command::Rp { command } => match *command {
             RpCommand::Login {
                 server,
@@ -737,6 +796,24 @@ impl SpawnedServers {
         instances: usize,
         database: Option<&str>,
     ) -> Result<Self, HarnessError> {
+        Self::start_with(
+            binary,
+            instances,
+            database,
+            sleutel_harness::load::LOAD_POLICY_JSON,
+            &[],
+        )
+        .await
+    }
+
+    /// [`SpawnedServers::start`] with the policy `policy_json` and `extra` arguments.
+    async fn start_with(
+        binary: &std::path::Path,
+        instances: usize,
+        database: Option<&str>,
+        policy_json: &str,
+        extra: &[String],
+    ) -> Result<Self, HarnessError> {
         use std::io::BufRead;
         let failed = |e: std::io::Error| HarnessError::Server(format!("{}: {e}", binary.display()));
         if instances == 0 || (instances > 1 && database.is_none()) {
@@ -748,7 +825,7 @@ impl SpawnedServers {
         let dir = tempfile::tempdir().map_err(failed)?;
         let db = dir.path().join("sleutel-server.db");
         let policy = dir.path().join("load-policy.json");
-        std::fs::write(&policy, sleutel_harness::load::LOAD_POLICY_JSON).map_err(failed)?;
+        std::fs::write(&policy, policy_json).map_err(failed)?;
         let key = dir.path().join("notification.key");
         let mut key_bytes = [0u8; 32];
         getrandom::fill(&mut key_bytes).map_err(|e| HarnessError::Server(e.to_string()))?;
@@ -786,6 +863,7 @@ impl SpawnedServers {
                 .arg(&key)
                 .arg("--policy-file")
                 .arg(&policy)
+                .args(extra)
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::piped());
             if let Some(url) = &public_url {
@@ -892,4 +970,63 @@ async fn run_load(args: LoadArgs) -> Result<(), HarnessError> {
         return Err(HarnessError::Missing("a completed login".into()));
     }
     Ok(())
+}
+
+async fn run_enumeration(args: EnumerationArgs) -> Result<(), HarnessError> {
+    use sleutel_harness::enumeration::{self, EnumerationOptions};
+    let spawned = match args.spawn_server.as_deref() {
+        Some(binary) => Some(SpawnedServers::start(binary, 1, None).await?),
+        None => None,
+    };
+    let server = match (&spawned, &args.server) {
+        (Some(s), _) => s.url.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => return Err(HarnessError::Usage("--server or --spawn-server".into())),
+    };
+    let state = tempfile::tempdir().map_err(|e| HarnessError::State(e.to_string()))?;
+    let report = enumeration::run(&EnumerationOptions {
+        server,
+        state_dir: state.path().to_owned(),
+        registered: args.registered,
+        calls: args.calls,
+    })
+    .await?;
+    print!("{}", report.summary());
+    write_json(args.json.as_deref(), &report)
+}
+
+async fn run_flood(args: FloodArgs) -> Result<(), HarnessError> {
+    use sleutel_harness::flood::{self, FLOOD_CLIENT, FloodOptions, LEGIT_CLIENT};
+    let policy = match &args.policy_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| HarnessError::State(format!("{}: {e}", path.display())))?,
+        None => "{}".to_owned(),
+    };
+    let rps = [LEGIT_CLIENT, FLOOD_CLIENT]
+        .iter()
+        .flat_map(|(id, secret)| ["--rp".to_owned(), format!("{id}:{secret}:{id}")])
+        .collect::<Vec<_>>();
+    let spawned = SpawnedServers::start_with(&args.spawn_server, 1, None, &policy, &rps).await?;
+    let state = tempfile::tempdir().map_err(|e| HarnessError::State(e.to_string()))?;
+    let report = flood::run(&FloodOptions {
+        server: spawned.url.clone(),
+        server_pid: spawned.pids().first().copied(),
+        state_dir: state.path().to_owned(),
+        kind: args.kind,
+        connections: args.connections,
+        sources: args.sources,
+        duration: Duration::from_secs(args.duration),
+    })
+    .await?;
+    print!("{}", report.summary());
+    write_json(args.json.as_deref(), &report)
+}
+
+fn write_json<T: serde::Serialize>(
+    path: Option<&std::path::Path>,
+    report: &T,
+) -> Result<(), HarnessError> {
+    let Some(path) = path else { return Ok(()) };
+    let json = serde_json::to_vec_pretty(report).map_err(|e| HarnessError::State(e.to_string()))?;
+    std::fs::write(path, json).map_err(|e| HarnessError::State(format!("{}: {e}", path.display())))
 }

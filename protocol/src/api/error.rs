@@ -24,6 +24,8 @@ pub mod codes {
     pub const INVALID_REQUEST: &str = "invalid_request";
     /// The body is larger than allowed.
     pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// The request took longer than the server allows, its body's upload included (408).
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
     /// The DPoP-style proof is missing, invalid or stale.
     pub const INVALID_PROOF: &str = "invalid_proof";
     /// The proof was already used.
@@ -121,8 +123,6 @@ pub mod codes {
     pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
     /// The scope is missing `openid` or names an unsupported scope.
     pub const INVALID_SCOPE: &str = "invalid_scope";
-    /// CIBA: the `login_hint` names nobody the server knows.
-    pub const UNKNOWN_USER_ID: &str = "unknown_user_id";
     /// CIBA: the binding message is too long or has characters that cannot be shown.
     pub const INVALID_BINDING_MESSAGE: &str = "invalid_binding_message";
     /// The person declined, or the request was closed (account blocked).

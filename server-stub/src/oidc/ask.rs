@@ -223,8 +223,10 @@ pub(super) fn read_ask(
     }
     let scopes = read_scopes(params)?;
     let hint = params.required("login_hint")?;
+    // A malformed number says nothing about who is registered; every valid one gets a request
+    // (decision 0030).
     let phone_number = phone::normalize_belgian_mobile(hint).map_err(|_| {
-        ServerError::UnknownUserId("login_hint is not a Belgian mobile number".into())
+        ServerError::InvalidRequest("login_hint is not a Belgian mobile number".into())
     })?;
     let binding_message = read_binding_message(params)?;
     let ttl_secs = read_expiry(params, max_ttl)?;

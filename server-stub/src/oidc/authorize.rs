@@ -27,7 +27,9 @@ use sleutel_protocol::{jose, phone};
 use subtle::ConstantTimeEq;
 
 use super::ask::{LoginAsk, read_acr_values, read_asked_claims, read_scopes};
-use super::backchannel::{active_account, count_backchannel_call, create_login_in};
+use super::backchannel::{
+    answer_floor, count_backchannel_call, create_login_in, create_unanswerable_in, usable_account,
+};
 use super::link;
 use super::page::{self, Lang};
 use super::session::{SESSION_TTL_SECS, Session, session_cookie, session_of};
@@ -500,12 +502,15 @@ pub(super) async fn number(
     let client_name = client.name.clone();
     let csrf = session.csrf_token.clone();
     let app_link = link::app_link_of(&state.url, &session);
+    // Whatever the number, the wait page is not shown sooner than this (decision 0030).
+    let floor = answer_floor(&state);
     let started = start(&state, client, session, typed, source).await;
     match started {
         Ok((Started::Waiting, superseded, pushes)) => {
             state.notifier.notify(&superseded);
             // The request is committed: only now may a push make a phone look for it.
             state.push.dispatch(pushes);
+            tokio::time::sleep_until(floor).await;
             see_other(PATH_SIGN_IN_STATUS)
         }
         Ok((Started::NotANumber, ..)) => page::html(
@@ -597,10 +602,15 @@ async fn start(
         .db(move |app, conn| {
             let created = {
                 let tx = conn.immediate()?;
-                let created = active_account(&tx, &ask.phone_number)
-                    .and_then(|account| create_login_in(app, &tx, &client, &ask, account));
+                let created = match usable_account(&tx, &ask.phone_number)? {
+                    Some(account) => create_login_in(app, &tx, &client, &ask, account).map(Some),
+                    // A number without a usable key is recorded as a backchannel request
+                    // nobody can answer, so that it counts towards the same limits per person
+                    // as a registered number's sign-in (decision 0030).
+                    None => create_unanswerable_in(app, &tx, &client, &ask).map(|_| None),
+                };
                 match created {
-                    Ok((started, superseded, pushes)) => {
+                    Ok(Some((started, superseded, pushes))) => {
                         relying_parties::set_session_request(
                             &tx,
                             &session.id_hash,
@@ -609,10 +619,16 @@ async fn start(
                         tx.commit()?;
                         Some((superseded, pushes))
                     }
-                    // No usable key behind this number (none, blocked, or throttled after a
-                    // "not me"): nothing is kept, and the page waits and expires just as for a
-                    // person who does not answer.
-                    Err(ServerError::UnknownUserId(_) | ServerError::BackchannelDenied(_)) => None,
+                    // The session stays bound to no request: its page waits and expires just
+                    // as for a person who does not answer.
+                    Ok(None) => {
+                        relying_parties::set_session_request(&tx, &session.id_hash, None)?;
+                        tx.commit()?;
+                        Some((Vec::new(), Vec::new()))
+                    }
+                    // Throttled after a "not me", or a limit per person: nothing is kept, and
+                    // the page waits and expires all the same.
+                    Err(ServerError::BackchannelDenied(_)) => None,
                     Err(e) => return Err(e),
                 }
             };

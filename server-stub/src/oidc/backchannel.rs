@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use crate::store::requests::{self, NewRequest as StoredRequest};
+use crate::store::unanswerable::{self, NewUnanswerable};
 use crate::store::{Conn, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -38,6 +39,8 @@ pub(super) async fn bc_authorize(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
+    // Whatever the number, the answer leaves no sooner than this (decision 0030).
+    let floor = answer_floor(&state);
     let params = Params::parse(&body)?;
     let client = authenticate_client(&state, &headers, &params, peer.ip()).await?;
     let client_id = client.client_id.clone();
@@ -45,13 +48,26 @@ pub(super) async fn bc_authorize(
         .db(move |app, conn| count_backchannel_call(app, conn, &client_id))
         .await?;
     let ask = read_ask(&params, state.policy.request_ttl_secs, &client)?;
-    let (started, superseded, pushes) = state
+    let created = state
         .db(move |app, conn| create_login(app, conn, &client, &ask))
-        .await?;
-    state.notifier.notify(&superseded);
-    // The request is committed: only now may a push make a phone look for it.
-    state.push.dispatch(pushes);
-    Ok(no_store(Json(started)))
+        .await;
+    let answer = created.map(|(started, superseded, pushes)| {
+        state.notifier.notify(&superseded);
+        // The request is committed: only now may a push make a phone look for it.
+        state.push.dispatch(pushes);
+        started
+    });
+    tokio::time::sleep_until(floor).await;
+    Ok(no_store(Json(answer?)))
+}
+
+/// The earliest moment a number's answer may leave, from now: the policy's
+/// `min_number_answer_millis`. A registered person's request is signed and stored with its
+/// pushes, a number without a usable key only recorded; waiting for the same floor on both hides
+/// the difference as long as the slower path takes less (see docs/security.md).
+pub(super) fn answer_floor(state: &AppState) -> tokio::time::Instant {
+    tokio::time::Instant::now()
+        + std::time::Duration::from_millis(state.policy.min_number_answer_millis)
 }
 
 /// Counts a backchannel call of `client_id`, refused or not, and refuses it beyond the policy's
@@ -151,7 +167,9 @@ fn throttled(
 /// Creates the request and returns the answer for the relying party, the ids of the relying
 /// party's earlier requests to this person that the new one superseded, and the pushes to send
 /// once the request is committed. Every step runs in one transaction, so that the limits are
-/// checked against what the new request joins.
+/// checked against what the new request joins. A number without a usable key gets a request
+/// nobody can answer, under the same limits and with the same answer
+/// ([`create_unanswerable_in`]).
 pub(super) fn create_login(
     app: &App,
     conn: &mut Conn<'_>,
@@ -159,10 +177,71 @@ pub(super) fn create_login(
     ask: &LoginAsk,
 ) -> Result<Created> {
     let tx = conn.immediate()?;
-    let account_id = active_account(&tx, &ask.phone_number)?;
-    let created = create_login_in(app, &tx, client, ask, account_id)?;
+    let created = match usable_account(&tx, &ask.phone_number)? {
+        Some(account_id) => create_login_in(app, &tx, client, ask, account_id)?,
+        None => (
+            create_unanswerable_in(app, &tx, client, ask)?,
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
     tx.commit()?;
     Ok(created)
+}
+
+/// Records, inside `tx`, a request for a number without a usable key (nobody enrolled it, its
+/// key is blocked, or it has no active phone) and returns what a registered person's request
+/// would have returned. It is limited, superseded and later polled exactly as a request of a
+/// person who never answers, so that neither the answer nor what follows tells the numbers
+/// apart (decision 0030). Only the number's keyed hash is stored.
+pub(super) fn create_unanswerable_in(
+    app: &App,
+    tx: &Tx<'_>,
+    client: &RelyingPartyConfig,
+    ask: &LoginAsk,
+) -> Result<BackchannelAuthResponse> {
+    let now = clock::now();
+    let number_hash = app.keys.unanswerable_number_hash(&ask.phone_number)?;
+    // The same checks, in the same order, with the same refusals as a person's request.
+    let unanswered = unanswerable::count_unanswered_of_client(
+        tx,
+        &number_hash,
+        &client.client_id,
+        now - app.policy.request_ttl_secs,
+    )?;
+    if unanswered >= i64::from(app.policy.max_pending_per_account) {
+        return Err(too_many_unanswered());
+    }
+    unanswerable::supersede_open_of_client(tx, &number_hash, &client.client_id, now)?;
+    if unanswerable::count_open(tx, &number_hash, now)?
+        >= i64::from(app.policy.max_pending_per_account)
+    {
+        return Err(too_many_open());
+    }
+    let auth_req_id = random::id()?;
+    // Under number matching a person's request shows a number to the relying party: so does
+    // this one, drawn the same way.
+    let match_number = if ask.number_matching {
+        Some(number_options()?.0)
+    } else {
+        None
+    };
+    unanswerable::insert(
+        tx,
+        &NewUnanswerable {
+            auth_req_id: &auth_req_id,
+            client_id: &client.client_id,
+            number_hash: &number_hash,
+            created_at: now,
+            expires_at: now + ask.ttl_secs,
+        },
+    )?;
+    Ok(BackchannelAuthResponse {
+        auth_req_id,
+        expires_in: ask.ttl_secs,
+        interval: app.policy.ciba_poll_interval_secs,
+        match_number,
+    })
 }
 
 /// A login started for a known account, not yet committed: what [`create_login`] returns.
@@ -212,20 +291,31 @@ pub(super) fn request_id_of(tx: &Tx<'_>, auth_req_id: &str) -> Result<String> {
     Ok(requests::id_of_auth_req(tx, auth_req_id)?)
 }
 
-/// The account whose phone number the relying party named, if it has an active device and is
-/// not blocked: nobody there is `unknown_user_id`; a blocked account is `access_denied` at once,
-/// since the person cannot confirm anything until they activate again.
-pub(super) fn active_account(tx: &Tx<'_>, phone_number: &str) -> Result<String> {
+/// The account whose phone number the relying party named, if it can confirm a request: it
+/// exists, has an active phone and is not blocked. Any other number gets a request nobody can
+/// answer ([`create_unanswerable_in`]).
+pub(super) fn usable_account(tx: &Tx<'_>, phone_number: &str) -> Result<Option<String>> {
     let account = requests::account_of_phone_number(tx, phone_number)?;
-    match account.filter(|account| account.active_devices > 0) {
-        None => Err(ServerError::UnknownUserId(
-            "no active digital key for this phone number".into(),
-        )),
-        Some(account) if account.blocked => Err(ServerError::BackchannelDenied(
-            "the person's digital key is blocked until they activate it again".into(),
-        )),
-        Some(account) => Ok(account.id),
-    }
+    Ok(account
+        .filter(|account| account.active_devices > 0 && !account.blocked)
+        .map(|account| account.id))
+}
+
+/// The refusal of a request when the relying party has as many unanswered requests to the
+/// person as open requests may be.
+fn too_many_unanswered() -> ServerError {
+    ServerError::BackchannelDenied(
+        "too many unanswered requests of this client for this user; try again when the person \
+         has answered"
+            .into(),
+    )
+}
+
+/// The refusal of a request when the person has as many open requests as the policy allows.
+fn too_many_open() -> ServerError {
+    ServerError::BackchannelDenied(
+        "too many open requests for this user; try again when the person has answered".into(),
+    )
 }
 
 /// Refuses a new request while the person is throttled after a suspicious event (for the relying
@@ -258,11 +348,7 @@ fn check_limits(
         now - app.policy.request_ttl_secs,
     )?;
     if unanswered >= i64::from(app.policy.max_pending_per_account) {
-        return Err(ServerError::BackchannelDenied(
-            "too many unanswered requests of this client for this user; try again when the \
-             person has answered"
-                .into(),
-        ));
+        return Err(too_many_unanswered());
     }
     Ok(())
 }
@@ -290,9 +376,7 @@ fn supersede(
 fn check_open_requests(app: &App, tx: &Tx<'_>, account_id: &str, now: i64) -> Result<()> {
     let open = requests::count_open_of_account(tx, account_id, now)?;
     if open >= i64::from(app.policy.max_pending_per_account) {
-        return Err(ServerError::BackchannelDenied(
-            "too many open requests for this user; try again when the person has answered".into(),
-        ));
+        return Err(too_many_open());
     }
     Ok(())
 }

@@ -474,7 +474,10 @@ pub(super) async fn authenticate_client(
                         let alert = Limit::per_minute(
                             policy.alert_client_auth_failures_per_client_per_minute,
                         );
-                        if rate::take(&tx, by_client, alert, now)?.is_err() {
+                        // Alerted when this failure fills the window, not at every failure
+                        // beyond it: a flood of wrong secrets would otherwise flood the log.
+                        let counted = rate::take(&tx, by_client, alert, now)?.is_ok();
+                        if counted && rate::room(&tx, by_client, alert, now)? == 0 {
                             tracing::warn!(
                                 client_id = %id,
                                 "failed authentications of one client id beyond the alert \

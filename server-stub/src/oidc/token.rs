@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::store::Conn;
 use crate::store::requests::{self, ClosedReason, DeclineReason, Grant};
+use crate::store::unanswerable;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -128,7 +129,7 @@ fn exchange(
     let row = requests::grant(&tx, auth_req_id)?;
     // Another client's auth_req_id is as unknown as a made-up one.
     let Some(grant) = row.filter(|g| g.client_id == client_id) else {
-        return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
+        return exchange_unanswerable(app, tx, client_id, auth_req_id, now);
     };
     if grant.token_issued_at.is_some() {
         return Err(ServerError::InvalidGrant(
@@ -165,7 +166,7 @@ fn exchange(
         )),
         Status::Denied => Err(ServerError::AccessDenied(
             match grant.closed_reason {
-                Some(ClosedReason::Superseded) => "superseded by a newer request of this client",
+                Some(ClosedReason::Superseded) => SUPERSEDED_DESCRIPTION,
                 _ => "the request was closed: the person's digital key is blocked",
             }
             .into(),
@@ -186,6 +187,43 @@ fn exchange(
         }
     }
 }
+
+/// Answers a poll of a request nobody can answer (a number without a usable key) exactly as a
+/// poll of a person's request that is never answered: pending (or `slow_down`) until it
+/// expires, then `expired_token`; `access_denied` once a newer request superseded it (decision
+/// 0030). Anything else is an unknown `auth_req_id`.
+fn exchange_unanswerable(
+    app: &App,
+    tx: crate::store::Tx<'_>,
+    client_id: &str,
+    auth_req_id: &str,
+    now: i64,
+) -> Result<TokenResponse> {
+    let row = unanswerable::grant(&tx, auth_req_id)?;
+    let Some(grant) = row.filter(|g| g.client_id == client_id) else {
+        return Err(ServerError::InvalidGrant("unknown auth_req_id".into()));
+    };
+    if grant.superseded {
+        return Err(ServerError::AccessDenied(SUPERSEDED_DESCRIPTION.into()));
+    }
+    if now >= grant.expires_at {
+        return Err(ServerError::ExpiredToken);
+    }
+    unanswerable::record_poll(&tx, auth_req_id, now)?;
+    tx.commit()?;
+    let too_soon = grant
+        .last_poll_at
+        .is_some_and(|last| now < last + app.policy.ciba_poll_interval_secs);
+    Err(if too_soon {
+        ServerError::SlowDown
+    } else {
+        ServerError::AuthorizationPending
+    })
+}
+
+/// Why a superseded request is refused: the same words for a person's request and for one
+/// nobody can answer.
+const SUPERSEDED_DESCRIPTION: &str = "superseded by a newer request of this client";
 
 /// The action request of a grant, read back from the JWS the server signed, stored, and the
 /// phone answered. Its signature is not checked again: here the server's signing key is in the

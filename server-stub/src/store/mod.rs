@@ -23,6 +23,7 @@ pub(crate) mod relying_parties;
 pub(crate) mod requests;
 pub(crate) mod secrets;
 mod sqlite;
+pub(crate) mod unanswerable;
 mod value;
 
 use std::sync::Arc;

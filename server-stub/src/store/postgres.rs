@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("schema/postgres/v16.sql")),
     (17, include_str!("schema/postgres/v17.sql")),
     (18, include_str!("schema/postgres/v18.sql")),
+    (19, include_str!("schema/postgres/v19.sql")),
 ];
 
 /// The key of the advisory lock that lets one instance at a time migrate the schema.

@@ -630,3 +630,35 @@ impl DatabaseAccess for InProcessServer {
         self.running().sql(sql, params)
     }
 }
+
+/// Asserts that `e`'s account is blocked: the account says so, and a relying party's new
+/// request for the number reaches no phone. It is answered as for any number and recorded as a
+/// request nobody can answer (decision 0030).
+pub async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
+    let blocked: i64 = server
+        .sql_value(
+            "SELECT count(*) FROM accounts WHERE id = ?1 AND blocked_at IS NOT NULL",
+            &[e.completed.account_id.clone().into()],
+        )
+        .unwrap()
+        .unwrap();
+    let nobody_before: i64 = server
+        .sql_value("SELECT count(*) FROM unanswerable_requests", &[])
+        .unwrap()
+        .unwrap();
+    let started: sleutel_protocol::api::oidc::BackchannelAuthResponse = ok(server
+        .rp()
+        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
+        .await)
+    .await;
+    let nobody_after: i64 = server
+        .sql_value("SELECT count(*) FROM unanswerable_requests", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(blocked, 1);
+    assert_eq!(nobody_after, nobody_before + 1);
+    assert_eq!(
+        token_error(&server.rp(), &started.auth_req_id).await,
+        sleutel_protocol::api::codes::AUTHORIZATION_PENDING
+    );
+}

@@ -6,7 +6,6 @@
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
-use reqwest::StatusCode;
 use sleutel_harness::server::InProcessServer;
 use sleutel_protocol::api::sim::BlockMyKey;
 use sleutel_protocol::api::{self, ChangePin, RegisterBiometricKey, codes};
@@ -35,19 +34,6 @@ fn wrong_wrong_blocked() -> [(u16, String, Option<u32>); 3] {
         (400, codes::WRONG_PIN.to_owned(), Some(1)),
         (403, codes::ACCOUNT_BLOCKED.to_owned(), Some(0)),
     ]
-}
-
-/// Asserts that `e`'s account is blocked: relying parties are refused at once.
-async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
-    let (status, error) = err(server
-        .rp()
-        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
-        .await)
-    .await;
-    assert_eq!(
-        (status, error.error.as_str()),
-        (StatusCode::FORBIDDEN, codes::ACCESS_DENIED)
-    );
 }
 
 /// Moves the expiry of `e`'s enrollment into the past, as if the phone came back late.

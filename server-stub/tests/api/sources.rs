@@ -1097,17 +1097,6 @@ async fn block(server: &InProcessServer, form: &BlockMyKey) -> reqwest::Response
     sim_post(server, api::sim::PATH_BLOCK, form).await
 }
 
-/// Asserts that `e`'s account is blocked: the phone cannot approve and relying parties are refused.
-async fn assert_blocked(server: &InProcessServer, e: &Enrolled) {
-    let (status, error) = err(server
-        .rp()
-        .backchannel_authorize_raw(&[("scope", "openid"), ("login_hint", &e.number)])
-        .await)
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(error.error, codes::ACCESS_DENIED);
-}
-
 #[tokio::test]
 async fn the_block_page_blocks_with_an_eid_and_closes_open_requests() {
     let server = server().await;

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use sleutel_harness::server::InProcessServer;
+
 use crate::common::*;
 
 fn harness() -> Command {
@@ -47,14 +49,29 @@ async fn demo_command_runs_the_whole_story_and_exits_zero() {
 /// phone stdout)`.
 type LoginRun = (bool, String, bool, String);
 
+/// Whether `phone_number` has an account with an active phone on `server`.
+fn has_active_phone(server: &InProcessServer, phone_number: &str) -> bool {
+    let rows = server
+        .sql_rows(
+            "SELECT count(*) FROM phone_numbers p JOIN devices d ON d.account_id = p.account_id
+             WHERE p.phone_number = ?1 AND d.revoked_at IS NULL",
+            &[phone_number.to_owned().into()],
+        )
+        .unwrap();
+    rows.first()
+        .and_then(|row| row.first().cloned().flatten())
+        .is_some_and(|count| count != "0")
+}
+
 /// Runs `phone` (enrolling a new citizen on `phone_number`, then answering one request with
 /// `phone_args`) beside `rp login` with `rp_args`, started once the phone has enrolled.
 async fn login_while_the_phone_answers(
-    url: &str,
+    server: &InProcessServer,
     phone_number: &'static str,
     phone_args: &'static [&'static str],
     rp_args: &'static [&'static str],
 ) -> LoginRun {
+    let url = &server.url();
     let state = tempfile::tempdir().unwrap();
     let state_path = state.path().to_owned();
     let phone_url = url.to_owned();
@@ -76,23 +93,26 @@ async fn login_while_the_phone_answers(
             .arg(&state_path)
             .output()
     });
-    // The relying party starts once the phone has enrolled (its account exists on the server).
+    // The relying party starts once the phone has enrolled (its account has an active phone on
+    // the server): a request for the number before that would go to nobody, and be answered
+    // just like one to a person who never answers.
+    for _ in 0..150 {
+        if has_active_phone(server, phone_number) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        has_active_phone(server, phone_number),
+        "the phone never enrolled"
+    );
     let rp_url = url.to_owned();
     let rp = tokio::task::spawn_blocking(move || {
-        for _ in 0..100 {
-            let out = rp_login(&rp_url, phone_number)
-                .args(rp_args)
-                .env("SLEUTEL_RP_SECRET", "demo-secret")
-                .output()
-                .unwrap();
-            if out.status.success()
-                || !String::from_utf8_lossy(&out.stdout).contains("unknown_user_id")
-            {
-                return out;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        panic!("the phone never enrolled");
+        rp_login(&rp_url, phone_number)
+            .args(rp_args)
+            .env("SLEUTEL_RP_SECRET", "demo-secret")
+            .output()
+            .unwrap()
     });
     let rp = rp.await.unwrap();
     let phone = phone.await.unwrap().unwrap();
@@ -109,8 +129,7 @@ async fn phone_and_rp_commands_log_a_citizen_in() {
     let server = server().await;
 
     let (rp_ok, rp_out, phone_ok, phone_out) =
-        login_while_the_phone_answers(&server.url(), "+32473000001", &[], &["--message", "CLI-1"])
-            .await;
+        login_while_the_phone_answers(&server, "+32473000001", &[], &["--message", "CLI-1"]).await;
 
     assert!(rp_ok, "{rp_out}");
     assert!(phone_ok, "{phone_out}");
@@ -125,7 +144,7 @@ async fn rp_share_data_with_an_optional_claim_the_phone_leaves_out() {
     let server = server().await;
 
     let (rp_ok, rp_out, phone_ok, phone_out) = login_while_the_phone_answers(
-        &server.url(),
+        &server,
         "+32473000003",
         &["--share", ""],
         &[
@@ -154,7 +173,7 @@ async fn rp_payment_confirmation_is_shown_on_the_phone_and_approved() {
     let server = server().await;
 
     let (rp_ok, rp_out, phone_ok, phone_out) = login_while_the_phone_answers(
-        &server.url(),
+        &server,
         "+32473000004",
         &[],
         &[
@@ -178,11 +197,11 @@ async fn rp_payment_confirmation_is_shown_on_the_phone_and_approved() {
 }
 
 #[tokio::test]
-async fn rp_command_prints_the_oauth_error_and_fails_for_an_unknown_number() {
+async fn rp_command_prints_the_oauth_error_and_fails_for_a_number_that_is_no_mobile_number() {
     let server = server().await;
     let url = server.url();
     let out = tokio::task::spawn_blocking(move || {
-        rp_login(&url, "+32479999998")
+        rp_login(&url, "+3221234567")
             .args(["--secret", "demo-secret"])
             .output()
     })
@@ -190,7 +209,7 @@ async fn rp_command_prints_the_oauth_error_and_fails_for_an_unknown_number() {
     .unwrap()
     .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown_user_id"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("invalid_request"));
 }
 
 /// Runs `phone` on `state` with `args`, returning whether it succeeded and what it printed.

@@ -302,13 +302,27 @@ async fn a_phone_pinned_to_another_key_refuses_the_server_before_registering_any
     );
     assert!(phone.authenticator().accounts().unwrap().is_empty());
     let rp = sleutel_harness::rp::RelyingParty::demo(&server.url()).unwrap();
-    let refused = rp
+    let started = rp
         .backchannel_authorize(&sleutel_harness::rp::LoginRequest::new("+32471000012"))
         .await
-        .unwrap_err();
+        .unwrap();
+    // No device was registered: nothing reaches a phone, and the request stays pending.
     assert_eq!(
-        refused.api_code(),
-        Some("unknown_user_id"),
-        "no device was registered"
+        rp.poll_token(&started.auth_req_id)
+            .await
+            .unwrap_err()
+            .api_code(),
+        Some("authorization_pending"),
     );
+    let nobody: i64 = server
+        .sql_rows(
+            "SELECT count(*) FROM phone_numbers WHERE phone_number = '+32471000012'",
+            &[],
+        )
+        .unwrap()[0][0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(nobody, 0, "no device was registered");
 }

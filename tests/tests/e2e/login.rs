@@ -201,14 +201,18 @@ async fn expired_request_gives_expired_token_and_cannot_be_answered() {
 }
 
 #[tokio::test]
-async fn unknown_phone_number_gives_unknown_user_id() {
+async fn an_unknown_phone_number_gets_a_request_that_stays_pending() {
     let server = server().await;
     let rp = RelyingParty::demo(&server.url()).unwrap();
-    let err = rp
+
+    let started = rp
         .backchannel_authorize(&LoginRequest::new("+32479999999"))
         .await
-        .unwrap_err();
-    assert_eq!(err.api_code(), Some("unknown_user_id"));
+        .unwrap();
+    let polled = rp.poll_token(&started.auth_req_id).await.unwrap_err();
+
+    assert_eq!(started.expires_in, 300);
+    assert_eq!(polled.api_code(), Some("authorization_pending"));
 }
 
 #[tokio::test]

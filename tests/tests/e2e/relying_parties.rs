@@ -211,10 +211,10 @@ async fn backchannel_calls_beyond_the_per_minute_limit_get_slow_down() {
     // Refused calls count too: probing phone numbers is rate-limited as well.
     for _ in 0..2 {
         let err = rp
-            .backchannel_authorize(&LoginRequest::new("+32470005099"))
+            .backchannel_authorize(&LoginRequest::new("+3221234567"))
             .await
             .unwrap_err();
-        assert_eq!(err.api_code(), Some(codes::UNKNOWN_USER_ID));
+        assert_eq!(err.api_code(), Some(codes::INVALID_REQUEST));
     }
 
     let err = rp
