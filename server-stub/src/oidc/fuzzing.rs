@@ -1,0 +1,94 @@
+//! The OpenID Connect readers the fuzz targets reach through [`crate::fuzzing`]: they live
+//! here, inside `oidc`, because the functions they call are private to it.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use super::authorize::check_request;
+use super::ask::read_ask;
+pub(crate) use super::clients::Clients;
+use super::token::{GrantAsked, read_grant};
+use crate::config::RelyingPartyConfig;
+use crate::error::ServerError;
+use crate::extract::Params;
+use crate::fuzzing::{AuthorizeAsk, AuthorizeRefusal, BackchannelAsk, ClientAuthenticated, Grant};
+
+/// `read_ask` of `POST /oidc/bc-authorize` on the parsed form.
+pub(crate) fn backchannel_ask(
+    params: &Params,
+    max_ttl: i64,
+    client: &RelyingPartyConfig,
+) -> Result<BackchannelAsk, ServerError> {
+    let ask = read_ask(params, max_ttl, client)?;
+    Ok(BackchannelAsk {
+        phone_number: ask.phone_number,
+        scope: ask.scope,
+        binding_message: ask.binding_message,
+        ttl_secs: ask.ttl_secs,
+        kind: ask.kind,
+        transaction: ask.transaction,
+        document: ask.document,
+        required_claims: ask.required_claims,
+        optional_claims: ask.optional_claims,
+        number_matching: ask.number_matching,
+    })
+}
+
+/// `check_request` of `GET /oidc/authorize` on the parsed query.
+pub(crate) fn authorize_ask(
+    params: &Params,
+    client: &RelyingPartyConfig,
+) -> Result<AuthorizeAsk, AuthorizeRefusal> {
+    check_request(params, client)
+        .map(|asked| AuthorizeAsk {
+            scope: asked.scope,
+            code_challenge: asked.code_challenge,
+        })
+        .map_err(|refusal| AuthorizeRefusal {
+            error: refusal.error,
+            description: refusal.description,
+        })
+}
+
+/// `read_grant` of `POST /oidc/token` on the parsed form.
+pub(crate) fn grant(params: &Params) -> Result<Grant, ServerError> {
+    Ok(match read_grant(params)? {
+        GrantAsked::Code {
+            code,
+            redirect_uri,
+            verifier,
+        } => Grant::Code {
+            code,
+            redirect_uri,
+            verifier,
+        },
+        GrantAsked::Ciba { auth_req_id } => Grant::Ciba { auth_req_id },
+    })
+}
+
+/// The registered clients the client authentication is fuzzed against.
+pub(crate) fn clients(relying_parties: Vec<RelyingPartyConfig>) -> Result<Clients, ServerError> {
+    Clients::new(relying_parties).map_err(|e| ServerError::Internal(e.to_string()))
+}
+
+/// The credential check of the token and backchannel endpoints: an `Authorization` header
+/// (`authorization`, if any) and the form's assertion, against `clients`.
+pub(crate) fn authenticate(
+    clients: &Clients,
+    authorization: Option<&[u8]>,
+    params: &Params,
+    audiences: &[String],
+    now: i64,
+) -> Result<ClientAuthenticated, ServerError> {
+    let mut headers = HeaderMap::new();
+    if let Some(value) = authorization {
+        // Bytes that are no header value never reach a handler: the HTTP layer refuses them.
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|_| ServerError::InvalidRequest("not a header value".into()))?;
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    let authenticated = clients.authenticate(&headers, params, audiences, now)?;
+    Ok(ClientAuthenticated {
+        client_id: authenticated.config.client_id.clone(),
+        assertion_kept_until: authenticated.assertion.map(|a| a.keep_until),
+    })
+}
