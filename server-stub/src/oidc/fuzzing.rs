@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use super::authorize::check_request;
 use super::ask::read_ask;
+use super::authorize::check_request;
 pub(crate) use super::clients::Clients;
 use super::token::{GrantAsked, read_grant};
 use crate::config::RelyingPartyConfig;
