@@ -21,8 +21,11 @@ pub mod sign_in_link;
 pub mod token_form;
 pub mod typed_codes;
 
+/// A target's body: runs on one input; true when the reader under test accepted it.
+pub type Run = fn(&[u8]) -> bool;
+
 /// Every target by name, as the seed folders are named.
-pub const ALL: [(&str, fn(&[u8]) -> bool); 19] = [
+pub const ALL: [(&str, Run); 19] = [
     ("action_request", action_request::run),
     ("api_bodies", api_bodies::run),
     ("authorize_query", authorize_query::run),
