@@ -414,8 +414,46 @@ pub fn all() -> Vec<Seed> {
         (2, "ok-mobile-number", "0470 12 34 56"),
         (2, "ok-mobile-international", "+32 470 12 34 56"),
         (0, "no-look-alike", "ACDE-FGH1"),
+        (
+            3,
+            "ok-fcm-token",
+            "dGVzdC10b2tlbg:APA91bH-fcm_token-0123456789",
+        ),
+        (
+            4,
+            "ok-apns-token",
+            "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90",
+        ),
     ] {
         add("typed_codes", name, with(pick, typed));
+    }
+
+    // A browser's headers: the pick byte chooses the server, the next one where the cookie
+    // header ends.
+    for (pick, name, cookie, language) in [
+        (
+            0u8,
+            "ok-secure-cookie",
+            "theme=dark; __Host-sleutel_sign_in=s3ss10n",
+            "fr-BE,fr;q=0.9",
+        ),
+        (
+            1,
+            "ok-loopback-cookie",
+            "sleutel_sign_in=s3ss10n",
+            "en-GB;q=0.8, nl;q=0.9",
+        ),
+        (
+            0,
+            "no-planted-cookie",
+            "sleutel_sign_in=planted",
+            "de, *;q=0.1",
+        ),
+    ] {
+        let mut data = vec![pick, u8::try_from(cookie.len()).unwrap_or(u8::MAX)];
+        data.extend_from_slice(cookie.as_bytes());
+        data.extend_from_slice(language.as_bytes());
+        add("browser_headers", name, data);
     }
 
     // The server's forms and query strings.

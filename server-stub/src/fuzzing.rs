@@ -197,3 +197,14 @@ pub fn identity_token(
 pub fn bank_form(bytes: &[u8]) -> Result<BankAuthorize, ServerError> {
     crate::sim::bank::read_form(bytes)
 }
+
+/// What the sign-in pages read from a browser's headers, for the server at `server_url`: the
+/// session id of the `Cookie` header's bytes (if any), and the language of the page from the
+/// `Accept-Language` header's bytes (if any), as a tag (`nl`, `fr`, `en`).
+pub fn browser_headers(
+    cookie: Option<&[u8]>,
+    accept_language: Option<&[u8]>,
+    server_url: &str,
+) -> (Option<String>, &'static str) {
+    oidc::browser_headers(cookie, accept_language, server_url)
+}

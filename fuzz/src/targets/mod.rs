@@ -7,6 +7,7 @@ pub mod authorize_query;
 pub mod bank_form;
 pub mod bank_return_link;
 pub mod bc_authorize_form;
+pub mod browser_headers;
 pub mod client_assertion;
 pub mod compact_jws;
 pub mod counter_activation_link;
@@ -25,13 +26,14 @@ pub mod typed_codes;
 pub type Run = fn(&[u8]) -> bool;
 
 /// Every target by name, as the seed folders are named.
-pub const ALL: [(&str, Run); 19] = [
+pub const ALL: [(&str, Run); 20] = [
     ("action_request", action_request::run),
     ("api_bodies", api_bodies::run),
     ("authorize_query", authorize_query::run),
     ("bank_form", bank_form::run),
     ("bank_return_link", bank_return_link::run),
     ("bc_authorize_form", bc_authorize_form::run),
+    ("browser_headers", browser_headers::run),
     ("client_assertion", client_assertion::run),
     ("compact_jws", compact_jws::run),
     ("counter_activation_link", counter_activation_link::run),

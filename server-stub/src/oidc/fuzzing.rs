@@ -92,3 +92,27 @@ pub(crate) fn authenticate(
         assertion_kept_until: authenticated.assertion.map(|a| a.keep_until),
     })
 }
+
+/// The sign-in pages' readers of a browser's headers: the session id in the `Cookie` header
+/// (`cookie`, if any) for the server at `server_url`, and the page language from
+/// `Accept-Language` (`accept_language`, if any). Bytes that are no header value never reach a
+/// handler, so they read as an absent header.
+pub(crate) fn browser_headers(
+    cookie: Option<&[u8]>,
+    accept_language: Option<&[u8]>,
+    server_url: &str,
+) -> (Option<String>, &'static str) {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        (header::COOKIE, cookie),
+        (header::ACCEPT_LANGUAGE, accept_language),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    (
+        super::session::session_id(&headers, server_url),
+        super::page::Lang::choose(None, &headers).tag(),
+    )
+}
