@@ -12,7 +12,7 @@ use sleutel_protocol::action::{
 use sleutel_protocol::api::{
     self, PendingRequests, PushMessage, RequestEnvelope, ResponseAccepted,
 };
-use sleutel_protocol::jose::{self, GeneralJws};
+use sleutel_protocol::jose::{self, GeneralJws, Jwks};
 use sleutel_protocol::response::{ActionResponse, Decision, DeclineReason, UvMethod};
 use zeroize::Zeroizing;
 
@@ -186,18 +186,36 @@ pub(crate) fn verify_request(
     account: &AccountRow,
     now: i64,
 ) -> Result<VerifiedAction, CoreError> {
+    verify_request_for(
+        jws,
+        &account.server_keys,
+        &account.issuer,
+        &account.account_id,
+        now,
+    )
+}
+
+/// [`verify_request`] with the account's parts given one by one: the pinned keys, the issuer
+/// and the account id the request must name.
+pub(crate) fn verify_request_for(
+    jws: &str,
+    server_keys: &Jwks,
+    issuer: &str,
+    account_id: &str,
+    now: i64,
+) -> Result<VerifiedAction, CoreError> {
     let kid = action::action_kid(jws).map_err(|e| CoreError::untrusted(e.to_string()))?;
     let jwk = match kid {
-        Some(kid) => account.server_keys.find(&kid),
+        Some(kid) => server_keys.find(&kid),
         // Without a key id, only an unambiguous single pinned key may be used.
-        None if account.server_keys.keys.len() == 1 => account.server_keys.keys.first(),
+        None if server_keys.keys.len() == 1 => server_keys.keys.first(),
         None => None,
     }
     .ok_or_else(|| CoreError::untrusted("signed by a key that was not pinned"))?;
     let key = jwk
         .to_verifying_key()
         .map_err(|e| CoreError::untrusted(e.to_string()))?;
-    action::verify_action(jws, &key, &account.issuer, &account.account_id, now).map_err(|e| {
+    action::verify_action(jws, &key, issuer, account_id, now).map_err(|e| {
         match e {
             // The signature, issuer and audience were checked before the lifetime.
             ProtocolError::Expired(_) => CoreError::RequestExpired,
@@ -275,12 +293,15 @@ pub(crate) fn note_account_error(ctx: &Context, account: &AccountRow, e: CoreErr
     e
 }
 
-pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<ActionView, CoreError> {
+/// Reads a push payload as the platform delivered it: at most [`MAX_PUSH_PAYLOAD_BYTES`], the
+/// JSON of a [`PushMessage`] and nothing more, with two well-formed ids. Nothing is looked up
+/// before it passes, since anyone who can reach the push channel can send one.
+pub(crate) fn parse_push(payload: &str) -> Result<PushMessage, CoreError> {
     if payload.len() > MAX_PUSH_PAYLOAD_BYTES {
         return Err(CoreError::invalid("payload", "too large"));
     }
     let message: PushMessage =
-        serde_json::from_str(&payload).map_err(|e| CoreError::invalid("payload", e.to_string()))?;
+        serde_json::from_str(payload).map_err(|e| CoreError::invalid("payload", e.to_string()))?;
     for (field, id) in [
         ("account_id", &message.account_id),
         ("request_id", &message.request_id),
@@ -289,6 +310,11 @@ pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<Action
             return Err(CoreError::invalid(field, "not a valid identifier"));
         }
     }
+    Ok(message)
+}
+
+pub(crate) async fn handle_push(ctx: &Context, payload: String) -> Result<ActionView, CoreError> {
+    let message = parse_push(&payload)?;
     let account = usable_account(ctx, &message.account_id)?;
     let now = crate::now();
 

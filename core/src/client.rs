@@ -227,7 +227,7 @@ fn failure_status(status: StatusCode) -> Option<u16> {
 /// Turns an error answer into the error the caller can act on. Only a JSON body with a 4xx
 /// status is the API's refusal; a 5xx is [`CoreError::ServerUnavailable`] whatever its body
 /// says, so that [`outcome_unknown`] recognises it, and so is any body that is not the API's.
-fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
+pub(crate) fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
     let parsed = serde_json::from_slice::<ApiError>(body);
     match parsed {
         Ok(error) if status.is_client_error() => map_api_error(error),

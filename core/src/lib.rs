@@ -63,6 +63,8 @@ mod authenticator;
 mod client;
 mod enrollment;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod keystore;
 mod life;
 mod pin;

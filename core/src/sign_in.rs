@@ -96,7 +96,7 @@ pub(crate) async fn open_sign_in_link(
 
 /// Accepts a return URL only on the account's own server: the app opens it, so a server
 /// answer that pointed elsewhere would send the person to a page of someone else's choosing.
-fn check_return_url(url: &str, server_url: &str) -> Result<String, CoreError> {
+pub(crate) fn check_return_url(url: &str, server_url: &str) -> Result<String, CoreError> {
     let parsed = url::Url::parse(url).map_err(|_| CoreError::untrusted("malformed return URL"))?;
     let server =
         url::Url::parse(server_url).map_err(|_| CoreError::untrusted("malformed server URL"))?;

@@ -170,7 +170,14 @@ impl IdentityClaims {
         if self.iat > now + CLOCK_SKEW_SECS {
             return Err(ProtocolError::NotYetValid("identity token"));
         }
-        if self.exp <= self.iat || self.exp - self.iat > MAX_IDENTITY_TOKEN_LIFETIME_SECS {
+        // Both times come from the token: their difference can exceed an i64, which is a
+        // lifetime too long, not an overflow.
+        if self.exp <= self.iat
+            || self
+                .exp
+                .checked_sub(self.iat)
+                .is_none_or(|lifetime| lifetime > MAX_IDENTITY_TOKEN_LIFETIME_SECS)
+        {
             return Err(ProtocolError::invalid("identity.exp", "lifetime too long"));
         }
         for (field, value) in [
@@ -497,6 +504,20 @@ mod tests {
             family_name: "Peeters".into(),
             birthdate: "1985-07-14".into(),
             national_register_number: nrn,
+        }
+    }
+
+    #[test]
+    fn a_lifetime_too_large_for_an_i64_is_refused_not_overflowed() {
+        // `exp - iat` overflowed here (a panic in debug builds) for an `iat` far in the past;
+        // fuzz/seeds/identity_token keeps such a token.
+        let mut claims = valid_claims();
+        for iat in [i64::MIN, -1] {
+            (claims.iat, claims.exp) = (iat, i64::MAX);
+            assert_eq!(
+                claims.validate("enr", "non", NOW),
+                Err(ProtocolError::invalid("identity.exp", "lifetime too long"))
+            );
         }
     }
 

@@ -86,6 +86,12 @@ impl Params {
         Ok(value)
     }
 
+    /// Every parameter, in no particular order (the fuzz targets check what the parse kept).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether the parameter is present at all.
     pub(crate) fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)

@@ -130,6 +130,28 @@ impl Keys {
         })
     }
 
+    /// Keys for the fuzz targets: `key` signs as the server and as every bank, and every secret
+    /// is fixed, so that a target can sign what the verification under test reads.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fixed(key: &SigningKey) -> Result<Self, StartError> {
+        let server = NamedKey::new(key)?;
+        let mut banks = HashMap::new();
+        for bank in Bank::ALL {
+            banks.insert(bank, NamedKey::new(key)?);
+        }
+        let jwks = Jwks {
+            keys: vec![Jwk::from_verifying_key(server.verifying()).published(&server.kid)],
+        };
+        Ok(Self {
+            server,
+            jwks,
+            banks,
+            pairwise_secret: Zeroizing::new(vec![1; 32]),
+            sms_secret: Zeroizing::new(vec![2; 32]),
+            identity_code_secret: Zeroizing::new(vec![3; 32]),
+        })
+    }
+
     /// The server's public signing key as a JWKS: served to phones and relying parties.
     pub(crate) fn jwks(&self) -> &Jwks {
         &self.jwks

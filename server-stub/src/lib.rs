@@ -20,6 +20,8 @@ mod enrollment;
 mod error;
 mod events;
 mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod housekeeping;
 pub mod html;
 mod keys;

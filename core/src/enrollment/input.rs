@@ -17,6 +17,9 @@ use crate::error::CoreError;
 /// Longest error explanation from a deep link that is shown, in characters.
 const MAX_HANDOFF_REASON_CHARS: usize = 200;
 
+/// The reason shown when the bank's error link carries no text that can be shown.
+const BANK_GAVE_NO_REASON: &str = "the bank refused without giving a reason";
+
 /// Where a new enrollment's identity comes from, as the phone starts it.
 pub(crate) enum Start {
     /// The bank's app (a handoff).
@@ -111,14 +114,17 @@ pub(crate) fn parse_bank_return(link: &str, enrollment_id: &str) -> Result<Strin
         }
     }
     if let Some(error) = params.get("error") {
-        let description = params
+        // Cleaned before the choice: a text of control or invisible characters cleans to
+        // nothing, and the person must still be told something.
+        let shown = |text: &String| {
+            Some(clean_display_text(text, MAX_HANDOFF_REASON_CHARS)).filter(|t| !t.is_empty())
+        };
+        let reason = params
             .get("error_description")
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or(error);
-        return Err(refused(&clean_display_text(
-            description,
-            MAX_HANDOFF_REASON_CHARS,
-        )));
+            .and_then(shown)
+            .or_else(|| shown(error))
+            .unwrap_or_else(|| BANK_GAVE_NO_REASON.to_owned());
+        return Err(refused(&reason));
     }
     if params.get("enrollment_id").map(String::as_str) != Some(enrollment_id) {
         return Err(refused("the link is for another enrollment"));
@@ -241,6 +247,32 @@ mod tests {
             })
         );
         let link = format!("{LINK}?error=access_denied&enrollment_id=e1&identity_token=t");
+        assert_eq!(
+            parse_bank_return(&link, "e1"),
+            Err(CoreError::HandoffRefused {
+                reason: "access_denied".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_bank_error_whose_text_cleans_to_nothing_still_gives_a_reason() {
+        // Found by the `bank_return_link` fuzz target: an error of control characters was
+        // shown as an empty reason (fuzz/seeds/bank_return_link/no-error-of-control-characters).
+        for link in [
+            format!("{LINK}?error=%00%00%00%00"),
+            format!("{LINK}?error=%00&error_description=%E2%80%8B%00"),
+        ] {
+            assert_eq!(
+                parse_bank_return(&link, "e1"),
+                Err(CoreError::HandoffRefused {
+                    reason: BANK_GAVE_NO_REASON.into()
+                }),
+                "{link}"
+            );
+        }
+        // A description that cleans to nothing gives way to the error code.
+        let link = format!("{LINK}?error=access_denied&error_description=%00%00");
         assert_eq!(
             parse_bank_return(&link, "e1"),
             Err(CoreError::HandoffRefused {

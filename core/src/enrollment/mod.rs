@@ -14,7 +14,7 @@
 //! the code step is over. What the person brings (codes, links) is read and checked in
 //! [`input`] before anything is sent.
 
-mod input;
+pub(crate) mod input;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};

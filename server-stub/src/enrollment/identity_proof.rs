@@ -19,6 +19,7 @@ use crate::auth::PhoneCall;
 use crate::clock;
 use crate::error::{Result, ServerError};
 use crate::extract::{self, PathId};
+use crate::keys::Keys;
 use crate::rate::{self, Bucket, Limit};
 use crate::server::{App, AppState};
 
@@ -42,7 +43,14 @@ pub(super) async fn submit_identity(
                     "this activation proves the identity with a code, not a bank token".into(),
                 ));
             }
-            let claims = verify_identity_token(app, &body.identity_token, &enrollment, now)?;
+            let claims = verify_identity_token(
+                &app.keys,
+                &body.identity_token,
+                &enrollment.id,
+                &enrollment.nonce,
+                enrollment.bank.as_deref(),
+                now,
+            )?;
             let proven = ProvenIdentity {
                 given_name: claims.given_name,
                 family_name: claims.family_name,
@@ -387,13 +395,16 @@ fn wrong_code(
     })
 }
 
-/// Verifies an identity token for `enrollment`: a trusted issuer, that issuer's key, a valid
-/// signature, the enrollment's id and nonce, the lifetime and the content. Every failure says
-/// which check failed (never anything secret: the token's content is the person's own).
-fn verify_identity_token(
-    app: &App,
+/// Verifies an identity token for the enrollment `enrollment_id` with its `nonce`, started with
+/// the bank `bank` (its id): a trusted issuer, that issuer's key, a valid signature, the
+/// enrollment's id and nonce, the lifetime and the content. Every failure says which check
+/// failed (never anything secret: the token's content is the person's own).
+pub(crate) fn verify_identity_token(
+    keys: &Keys,
     token: &str,
-    enrollment: &Enrollment,
+    enrollment_id: &str,
+    nonce: &str,
+    bank: Option<&str>,
     now: i64,
 ) -> Result<IdentityClaims> {
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
@@ -402,16 +413,14 @@ fn verify_identity_token(
     let jws =
         UnverifiedJws::parse(token, "identity token").map_err(|e| invalid("malformed", &e))?;
     let (issuer, kid) = identity::peek_issuer(&jws).map_err(|e| invalid("malformed", &e))?;
-    let Some((trusted_kid, key)) = app.keys.trusted_issuer(&issuer) else {
+    let Some((trusted_kid, key)) = keys.trusted_issuer(&issuer) else {
         return Err(ServerError::InvalidIdentityToken(format!(
             "untrusted issuer {issuer:?}"
         )));
     };
     // A token of another bank than the one the person chose proves nothing about this
     // activation: the handoff went to the chosen bank only.
-    let chosen = enrollment
-        .bank
-        .as_deref()
+    let chosen = bank
         .map(Bank::from_id)
         .transpose()
         .map_err(|e| ServerError::Internal(format!("stored bank unreadable: {e}")))?
@@ -435,7 +444,7 @@ fn verify_identity_token(
     let claims: IdentityClaims =
         jose::parse_claims(&payload, "identity token").map_err(|e| invalid("malformed", &e))?;
     claims
-        .validate(&enrollment.id, &enrollment.nonce, now)
+        .validate(enrollment_id, nonce, now)
         .map_err(|e| invalid("refused", &e))?;
     if claims.source != IdentitySource::Bank {
         return Err(ServerError::InvalidIdentityToken(

@@ -28,7 +28,7 @@ use crate::error::{Result, ServerError};
 use crate::server::AppState;
 
 mod completion;
-mod identity_proof;
+pub(crate) mod identity_proof;
 mod sms_code;
 mod starting;
 

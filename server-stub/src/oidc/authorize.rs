@@ -92,9 +92,9 @@ pub(crate) fn digest(secret: &str) -> String {
 
 /// A fault of an authorization request that is sent back to the relying party (RFC 6749
 /// §4.1.2.1): the OAuth error code and a description.
-struct Refusal {
-    error: &'static str,
-    description: String,
+pub(super) struct Refusal {
+    pub(super) error: &'static str,
+    pub(super) description: String,
 }
 
 impl Refusal {
@@ -179,10 +179,10 @@ fn echoed(params: &Params, name: &str) -> Result<Option<String>, Refusal> {
 }
 
 /// What a checked authorization request asks, as the session keeps it.
-struct Asked {
-    scope: String,
+pub(super) struct Asked {
+    pub(super) scope: String,
     nonce: Option<String>,
-    code_challenge: String,
+    pub(super) code_challenge: String,
     login_hint: Option<String>,
     acr_values: Option<String>,
     claims: Option<String>,
@@ -190,7 +190,10 @@ struct Asked {
 }
 
 /// Checks the parts of an authorization request that are answered by a redirect.
-fn check_request(params: &Params, client: &RelyingPartyConfig) -> Result<Asked, Refusal> {
+pub(super) fn check_request(
+    params: &Params,
+    client: &RelyingPartyConfig,
+) -> Result<Asked, Refusal> {
     let invalid = |why: &str| Refusal::new("invalid_request", why);
     match params.optional("response_type") {
         Some("code") => {}

@@ -61,18 +61,18 @@ struct Client {
 pub(crate) struct Clients(Vec<Client>);
 
 /// A client that proved who it is.
-struct Authenticated<'a> {
-    config: &'a RelyingPartyConfig,
+pub(super) struct Authenticated<'a> {
+    pub(super) config: &'a RelyingPartyConfig,
     /// For an assertion: its `jti` to record, which may still turn out to be a replay.
-    assertion: Option<AssertionUse>,
+    pub(super) assertion: Option<AssertionUse>,
 }
 
 /// The single use of a client assertion, as the database keeps it.
-struct AssertionUse {
+pub(super) struct AssertionUse {
     /// base64url SHA-256 of the `jti`: fixed length whatever the client sent.
-    jti_hash: String,
+    pub(super) jti_hash: String,
     /// Until when the assertion could still be accepted, and so the `jti` must be kept.
-    keep_until: i64,
+    pub(super) keep_until: i64,
 }
 
 /// The claims of a received client assertion, each optional so that a missing one is named in
@@ -184,7 +184,7 @@ impl Clients {
     /// `Authorization` header (`client_secret_basic`) or a client assertion in the form
     /// `params` (`private_key_jwt`), whose audience must be one of `audiences`. Does not yet
     /// record the assertion's single use ([`record_assertion_use`]).
-    fn authenticate(
+    pub(super) fn authenticate(
         &self,
         headers: &HeaderMap,
         params: &Params,

@@ -34,6 +34,8 @@ mod authorize;
 mod backchannel;
 mod clients;
 mod code;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod link;
 mod live;
 mod page;

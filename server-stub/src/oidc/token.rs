@@ -83,13 +83,13 @@ pub(super) async fn token(
     let client_id = authenticate_client(&state, &headers, &params, peer.ip())
         .await?
         .client_id;
-    match params.required("grant_type")? {
-        oidc::CIBA_GRANT_TYPE => {}
-        oidc::AUTHORIZATION_CODE_GRANT_TYPE => {
-            let code = params.required("code")?.to_owned();
-            let redirect_uri = params.required("redirect_uri")?.to_owned();
-            let verifier = params.required("code_verifier")?.to_owned();
-            let token = state
+    let token = match read_grant(&params)? {
+        GrantAsked::Code {
+            code,
+            redirect_uri,
+            verifier,
+        } => {
+            state
                 .db(move |app, conn| {
                     super::code::exchange_code(
                         app,
@@ -100,20 +100,54 @@ pub(super) async fn token(
                         &verifier,
                     )
                 })
-                .await?;
-            return Ok(no_store(Json(token)));
+                .await?
         }
-        _ => return Err(ServerError::UnsupportedGrantType),
-    }
-    let auth_req_id = params.required("auth_req_id")?.to_owned();
-    // Anything but one of our identifiers names no grant (RFC 6749 §5.2: invalid_grant).
-    if !is_valid_id(&auth_req_id) {
-        return Err(ServerError::InvalidGrant("malformed auth_req_id".into()));
-    }
-    let token = state
-        .db(move |app, conn| exchange(app, conn, &client_id, &auth_req_id))
-        .await?;
+        GrantAsked::Ciba { auth_req_id } => {
+            state
+                .db(move |app, conn| exchange(app, conn, &client_id, &auth_req_id))
+                .await?
+        }
+    };
     Ok(no_store(Json(token)))
+}
+
+/// What a token request asks to exchange, read from its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum GrantAsked {
+    /// An authorization code with the redirect URI it was issued for and the PKCE verifier.
+    Code {
+        /// The code.
+        code: String,
+        /// The redirect URI of the authorization request.
+        redirect_uri: String,
+        /// The PKCE code verifier.
+        verifier: String,
+    },
+    /// A CIBA grant: one of our identifiers.
+    Ciba {
+        /// The `auth_req_id` of the backchannel request.
+        auth_req_id: String,
+    },
+}
+
+/// Reads the grant of a token request: the grant type and the parameters it needs.
+pub(super) fn read_grant(params: &Params) -> Result<GrantAsked> {
+    match params.required("grant_type")? {
+        oidc::CIBA_GRANT_TYPE => {
+            let auth_req_id = params.required("auth_req_id")?.to_owned();
+            // Anything but one of our identifiers names no grant (RFC 6749 §5.2: invalid_grant).
+            if !is_valid_id(&auth_req_id) {
+                return Err(ServerError::InvalidGrant("malformed auth_req_id".into()));
+            }
+            Ok(GrantAsked::Ciba { auth_req_id })
+        }
+        oidc::AUTHORIZATION_CODE_GRANT_TYPE => Ok(GrantAsked::Code {
+            code: params.required("code")?.to_owned(),
+            redirect_uri: params.required("redirect_uri")?.to_owned(),
+            verifier: params.required("code_verifier")?.to_owned(),
+        }),
+        _ => Err(ServerError::UnsupportedGrantType),
+    }
 }
 
 /// Exchanges the grant `auth_req_id` of `client_id` for the ID token, or says why not yet (or

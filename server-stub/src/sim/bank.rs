@@ -8,7 +8,6 @@
 
 use crate::store::outboxes::{self, CardKind};
 use crate::store::{Conn, Sql};
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -84,7 +83,8 @@ pub(crate) async fn authorize(
     Ok(Redirect::to(&api::bank_return_link(&enrollment_id, &token)).into_response())
 }
 
-fn read_form(body: &Bytes) -> Result<api::sim::BankAuthorize> {
+/// Reads the bank page's form: the binding, the return target and the card with its PIN.
+pub(crate) fn read_form(body: &[u8]) -> Result<api::sim::BankAuthorize> {
     let params = Params::parse(body)?;
     let form = api::sim::BankAuthorize {
         // The bank signs whatever binding it is handed; only identifiers are worth signing.
