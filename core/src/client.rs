@@ -230,7 +230,11 @@ fn failure_status(status: StatusCode) -> Option<u16> {
 pub(crate) fn error_from_body(status: StatusCode, body: &[u8]) -> CoreError {
     let parsed = serde_json::from_slice::<ApiError>(body);
     match parsed {
-        Ok(error) if status.is_client_error() => map_api_error(error),
+        // A 408 is no refusal: the server gave up waiting for the request's work, which may
+        // still run to its end, so the call may have been carried out (a code change included).
+        Ok(error) if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT => {
+            map_api_error(error)
+        }
         parsed => CoreError::unavailable(
             Some(status.as_u16()),
             match parsed {
@@ -312,6 +316,16 @@ mod tests {
             attempts_left: Some(2),
             retry_after: Some(30),
         }
+    }
+
+    #[test]
+    fn a_request_timeout_leaves_the_outcome_unknown() {
+        let body = serde_json::to_vec(&api(codes::REQUEST_TIMEOUT)).unwrap();
+        let error = error_from_body(StatusCode::REQUEST_TIMEOUT, &body);
+        assert!(outcome_unknown(&error), "{error:?}");
+        // A refusal of the API with another 4xx status stays one the phone may act on.
+        let refused = error_from_body(StatusCode::CONFLICT, &body);
+        assert!(!outcome_unknown(&refused), "{refused:?}");
     }
 
     #[test]
