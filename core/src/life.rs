@@ -125,6 +125,18 @@ pub(crate) async fn settle_code_change(
     .await?;
     match resolved.outcome {
         CodeChangeOutcome::Applied => {
+            // Another call may have settled this change while the question was out, and the
+            // person may since have started a newer one, whose salt now has the pending name:
+            // only a change still pending is adopted here. (Calls of one account are not run
+            // one after the other, so this narrows the window to the writes below; it does
+            // not close it.)
+            let still_pending = ctx
+                .store
+                .account(&account.account_id)?
+                .is_some_and(|now| now.pending_code_change.as_deref() == Some(change_id));
+            if !still_pending {
+                return Err(CoreError::EarlierCodeChangeRegistered);
+            }
             let next_salt = ctx
                 .keystore
                 .get_secret(next_salt_name(&account.device_alias))?

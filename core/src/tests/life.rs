@@ -113,11 +113,14 @@ impl Phone {
 
     /// Approves a fresh code-only request with `code`: proves which PIN key the server holds.
     async fn approve_with(&self, code: &str) -> Result<(), CoreError> {
-        new_request(&mut self.fake.lock().unwrap(), "req-code");
+        // A request of its own each time: one id issued again a second later would be another
+        // request under an id the phone already holds, which it answers by the first.
+        static ISSUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-code-{n}");
+        new_request(&mut self.fake.lock().unwrap(), &id);
         self.auth.refresh_pending().await?;
-        self.auth
-            .approve("req-code".into(), Approval::code(code))
-            .await
+        self.auth.approve(id, Approval::code(code)).await
     }
 
     fn biometrics_enabled(&self) -> bool {
