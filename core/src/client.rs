@@ -144,6 +144,26 @@ impl Client {
         device: &DeviceKey<'_>,
         jti: &str,
     ) -> Result<T, CoreError> {
+        let bytes = self
+            .signed_call(base_url, method, path, body, device, jti)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CoreError::unavailable(None, format!("the server's answer could not be read: {e}"))
+        })
+    }
+
+    /// The body of a success answer to a call signed with `device`'s proof `jti`, or the error
+    /// the answer says. Not generic, so the phones' library carries the HTTP exchange once,
+    /// not once for every answer type.
+    async fn signed_call(
+        &self,
+        base_url: &str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        device: &DeviceKey<'_>,
+        jti: &str,
+    ) -> Result<Vec<u8>, CoreError> {
         let url = format!("{}{path}", base_url.trim_end_matches('/'));
         let body = body.unwrap_or_default();
         let proof = dpop::make_proof(
@@ -169,9 +189,7 @@ impl Client {
         let status = response.status();
         let bytes = read_bounded(response, status).await?;
         if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                CoreError::unavailable(None, format!("the server's answer could not be read: {e}"))
-            })
+            Ok(bytes)
         } else {
             Err(error_from_body(status, &bytes))
         }
