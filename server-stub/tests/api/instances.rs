@@ -32,6 +32,9 @@ const SHOP_SECRET: &str = "shop-secret-for-the-instances-test";
 const NOTIFICATION_TOKEN: &str = "shop-notification-token-0123456789";
 const WAIT: Duration = Duration::from_secs(15);
 
+/// Held while a test of this file chooses a port and starts its instances on it.
+static PORT_CHOICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One `sleutel-server` process.
 struct Instance {
     child: Option<Child>,
@@ -49,6 +52,51 @@ impl Serves for Instance {
 }
 
 impl Instance {
+    /// Starts `sleutel-server` on 127.0.0.`last_octet`:`port`, or `None` when it could not
+    /// listen there (the port was taken).
+    fn spawn(
+        last_octet: u8,
+        port: u16,
+        url: &str,
+        database: &str,
+        key: &std::path::Path,
+        registrations: &std::path::Path,
+    ) -> Option<Self> {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sleutel-server"))
+            .arg("--listen")
+            .arg(SocketAddr::new(ip, port).to_string())
+            .arg("--public-url")
+            .arg(url)
+            .arg("--database")
+            .arg(database)
+            .arg("--notification-key-file")
+            .arg(key)
+            .arg("--rp-file")
+            .arg(registrations)
+            .env("RUST_LOG", "warn")
+            .env_remove("SLEUTEL_RP_SECRET_SHOP")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.starts_with("listening on ") {
+            // The process said why on its standard error; it has exited or is about to.
+            let _ = child.kill();
+            child.wait().unwrap();
+            return None;
+        }
+        let http = sleutel_harness::http_client_to(PUBLIC_HOST, SocketAddr::new(ip, port)).unwrap();
+        Some(Instance {
+            child: Some(child),
+            url: url.to_owned(),
+            http,
+        })
+    }
+
     /// Kills the process at once (SIGKILL), as a crash or a lost machine would.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -107,42 +155,32 @@ impl Pair {
             .to_string(),
         )
         .unwrap();
-        let port = free_port_on_both();
-        let url = format!("http://{PUBLIC_HOST}:{port}");
-        let spawn = |last_octet: u8| {
-            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet));
-            let mut child = Command::new(env!("CARGO_BIN_EXE_sleutel-server"))
-                .arg("--listen")
-                .arg(SocketAddr::new(ip, port).to_string())
-                .arg("--public-url")
-                .arg(&url)
-                .arg("--database")
-                .arg(&database)
-                .arg("--notification-key-file")
-                .arg(&key)
-                .arg("--rp-file")
-                .arg(&registrations)
-                .env("RUST_LOG", "warn")
-                .env_remove("SLEUTEL_RP_SECRET_SHOP")
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert!(line.starts_with("listening on "), "{line:?}");
-            let http =
-                sleutel_harness::http_client_to(PUBLIC_HOST, SocketAddr::new(ip, port)).unwrap();
-            Instance {
-                child: Some(child),
-                url: url.clone(),
-                http,
+        // Another test may take the chosen port between its choice and the instances' bind
+        // (the kernel hands a just-freed port out again), so a failed start is retried on a
+        // new port. Tests of this file choose and bind one at a time.
+        let choosing = PORT_CHOICE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut attempts = 0;
+        let (a, b) = loop {
+            attempts += 1;
+            let port = free_port_on_both();
+            let url = format!("http://{PUBLIC_HOST}:{port}");
+            let spawn = |last_octet: u8| {
+                Instance::spawn(last_octet, port, &url, &database, &key, &registrations)
+            };
+            // The first migrates the fresh database; the second finds it migrated.
+            if let Some(a) = spawn(2)
+                && let Some(b) = spawn(3)
+            {
+                break (a, b);
             }
+            assert!(
+                attempts < 5,
+                "no instance pair started after {attempts} ports"
+            );
         };
-        // The first migrates the fresh database; the second finds it migrated.
-        let a = spawn(2);
-        let b = spawn(3);
+        drop(choosing);
         Pair {
             a,
             b,
