@@ -5,9 +5,9 @@
 
 use std::net::SocketAddr;
 
-use crate::store::Conn;
 use crate::store::requests::{self, ClosedReason, DeclineReason, Grant};
 use crate::store::unanswerable;
+use crate::store::{Conn, DbError, Tx};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -171,21 +171,17 @@ fn exchange(
         ));
     }
     match grant.status {
-        Status::Pending => {
-            if now >= grant.expires_at {
-                return Err(ServerError::ExpiredToken);
-            }
-            requests::record_poll(&tx, auth_req_id, now)?;
-            tx.commit()?;
-            let too_soon = grant
-                .last_poll_at
-                .is_some_and(|last| now < last + app.policy.ciba_poll_interval_secs);
-            Err(if too_soon {
-                ServerError::SlowDown
-            } else {
-                ServerError::AuthorizationPending
-            })
-        }
+        Status::Pending => pending_poll(
+            app,
+            tx,
+            PendingPoll {
+                auth_req_id,
+                expires_at: grant.expires_at,
+                last_poll_at: grant.last_poll_at,
+                now,
+                record: requests::record_poll,
+            },
+        ),
         Status::Declined => Err(ServerError::AccessDenied(
             match grant.decline_reason {
                 Some(DeclineReason::NotMe) => {
@@ -228,7 +224,7 @@ fn exchange(
 /// 0030). Anything else is an unknown `auth_req_id`.
 fn exchange_unanswerable(
     app: &App,
-    tx: crate::store::Tx<'_>,
+    tx: Tx<'_>,
     client_id: &str,
     auth_req_id: &str,
     now: i64,
@@ -240,14 +236,43 @@ fn exchange_unanswerable(
     if grant.superseded {
         return Err(ServerError::AccessDenied(SUPERSEDED_DESCRIPTION.into()));
     }
-    if now >= grant.expires_at {
+    pending_poll(
+        app,
+        tx,
+        PendingPoll {
+            auth_req_id,
+            expires_at: grant.expires_at,
+            last_poll_at: grant.last_poll_at,
+            now,
+            record: unanswerable::record_poll,
+        },
+    )
+}
+
+/// A poll of a request still waiting for its answer, whether a person's or one nobody can
+/// answer: both go through [`pending_poll`], so that the two cannot drift apart (decision
+/// 0030 rests on their answers being the same).
+struct PendingPoll<'a> {
+    auth_req_id: &'a str,
+    expires_at: i64,
+    last_poll_at: Option<i64>,
+    now: i64,
+    /// Where the poll is counted: the table of the request's kind.
+    record: fn(&Tx<'_>, &str, i64) -> std::result::Result<(), DbError>,
+}
+
+/// Answers a pending poll: `expired_token` once the request expired; otherwise the poll is
+/// recorded and the answer is `slow_down` when it came sooner than the interval after the
+/// previous one, `authorization_pending` when not.
+fn pending_poll(app: &App, tx: Tx<'_>, poll: PendingPoll<'_>) -> Result<TokenResponse> {
+    if poll.now >= poll.expires_at {
         return Err(ServerError::ExpiredToken);
     }
-    unanswerable::record_poll(&tx, auth_req_id, now)?;
+    (poll.record)(&tx, poll.auth_req_id, poll.now)?;
     tx.commit()?;
-    let too_soon = grant
+    let too_soon = poll
         .last_poll_at
-        .is_some_and(|last| now < last + app.policy.ciba_poll_interval_secs);
+        .is_some_and(|last| poll.now < last + app.policy.ciba_poll_interval_secs);
     Err(if too_soon {
         ServerError::SlowDown
     } else {
