@@ -169,11 +169,28 @@ fn adopt_new_salt(
 ) -> Result<(), CoreError> {
     ctx.keystore
         .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
-    // Only the change that was pending owns the pending name: one settled meanwhile by another
-    // call may have left it to a newer change.
+    finish_code_change(ctx, account, change_id, true)
+}
+
+/// Forgets code change `change_id`, which did not take effect: recorded first, then its salt
+/// deleted, so that a kill in between leaves only an unused secret.
+fn drop_new_salt(ctx: &Context, account: &AccountRow, change_id: &str) -> Result<(), CoreError> {
+    finish_code_change(ctx, account, change_id, false)
+}
+
+/// Records code change `change_id` as finished (`applied` or not), then deletes the pending
+/// salt, which is by then either the account's (copied under its own name) or unused. Only the
+/// change that was pending owns the pending name: when another call settled it meanwhile, the
+/// name may belong to a newer change, and nothing is deleted.
+fn finish_code_change(
+    ctx: &Context,
+    account: &AccountRow,
+    change_id: &str,
+    applied: bool,
+) -> Result<(), CoreError> {
     if !ctx
         .store
-        .finish_code_change(&account.account_id, change_id, true)?
+        .finish_code_change(&account.account_id, change_id, applied)?
     {
         return Ok(());
     }
@@ -182,24 +199,6 @@ fn adopt_new_salt(
         .delete_secret(next_salt_name(&account.device_alias))
     {
         warn!("could not delete the salt of a finished code change: {e}");
-    }
-    Ok(())
-}
-
-/// Forgets code change `change_id`, which did not take effect: recorded first, then its salt
-/// deleted, so that a kill in between leaves only an unused secret.
-fn drop_new_salt(ctx: &Context, account: &AccountRow, change_id: &str) -> Result<(), CoreError> {
-    if !ctx
-        .store
-        .finish_code_change(&account.account_id, change_id, false)?
-    {
-        return Ok(());
-    }
-    if let Err(e) = ctx
-        .keystore
-        .delete_secret(next_salt_name(&account.device_alias))
-    {
-        warn!("could not delete the salt of a code change that did not take effect: {e}");
     }
     Ok(())
 }
