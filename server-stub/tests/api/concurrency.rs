@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
-use sleutel_protocol::api::codes;
+use sleutel_harness::server::InProcessServer;
+use sleutel_protocol::api::{ApiError, codes};
 use tokio::task::JoinSet;
 
 use crate::common::*;
@@ -29,14 +30,18 @@ async fn concurrent_activations_all_succeed() {
     assert_eq!(accounts.len(), 6);
 }
 
-#[tokio::test]
-async fn concurrent_wrong_codes_are_each_counted_once() {
-    let server = server().await;
-    let e = Arc::new(enroll(&server, "+32470000310").await);
+/// Enrolls `number`, starts a login and sends `guesses` approvals with a wrong code for it at
+/// once; the person and every refusal, in the order they came back.
+async fn guess_wrong_codes_at_once(
+    server: &InProcessServer,
+    number: &str,
+    guesses: usize,
+) -> (Arc<Enrolled>, Vec<ApiError>) {
+    let e = Arc::new(enroll(server, number).await);
     server.rp().start_login(&e.number).await.unwrap();
     let (request, jws) = e.the_request().await;
     let mut tasks = JoinSet::new();
-    for _ in 0..3 {
+    for _ in 0..guesses {
         let (e, request, jws) = (e.clone(), request.clone(), jws.clone());
         tasks.spawn(async move {
             let wrong = SigningKey::generate();
@@ -47,13 +52,22 @@ async fn concurrent_wrong_codes_are_each_counted_once() {
             .1
         });
     }
-
-    let mut outcomes = Vec::new();
+    let mut refusals = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        let error = done.unwrap();
-        outcomes.push((error.error, error.attempts_left));
+        refusals.push(done.unwrap());
     }
+    (e, refusals)
+}
 
+#[tokio::test]
+async fn concurrent_wrong_codes_are_each_counted_once() {
+    let server = server().await;
+    let (_, refusals) = guess_wrong_codes_at_once(&server, "+32470000310", 3).await;
+
+    let mut outcomes: Vec<_> = refusals
+        .into_iter()
+        .map(|error| (error.error, error.attempts_left))
+        .collect();
     outcomes.sort();
     assert_eq!(
         outcomes,
@@ -68,25 +82,10 @@ async fn concurrent_wrong_codes_are_each_counted_once() {
 #[tokio::test]
 async fn ten_concurrent_wrong_codes_block_the_account_after_exactly_three() {
     let server = server().await;
-    let e = Arc::new(enroll(&server, "+32470000311").await);
-    server.rp().start_login(&e.number).await.unwrap();
-    let (request, jws) = e.the_request().await;
-    let mut tasks = JoinSet::new();
-    for _ in 0..10 {
-        let (e, request, jws) = (e.clone(), request.clone(), jws.clone());
-        tasks.spawn(async move {
-            let wrong = SigningKey::generate();
-            err(e
-                .answer(&request, &e.approval(&request, &jws, &wrong))
-                .await)
-            .await
-            .1
-        });
-    }
+    let (e, refusals) = guess_wrong_codes_at_once(&server, "+32470000311", 10).await;
 
     let (mut wrong_pins, mut blocked) = (Vec::new(), 0);
-    while let Some(done) = tasks.join_next().await {
-        let error = done.unwrap();
+    for error in refusals {
         match error.error.as_str() {
             codes::WRONG_PIN => wrong_pins.push(error.attempts_left),
             codes::ACCOUNT_BLOCKED => blocked += 1,

@@ -451,15 +451,22 @@ async fn at_the_sms_step(
 /// The code the person chooses in a change.
 const NEW_CODE: &str = "86420";
 
-/// `phone` changes its code from [`CODE`] to [`NEW_CODE`] and the answer does not come back.
-async fn change_code_without_answer(
-    phone: &sleutel_harness::phone::VirtualPhone,
-    account_id: &str,
-) {
-    let err = phone
+/// A person enrolled through a proxy that then does `tamper` (losing or holding back the
+/// exchange) while the phone changes its code from [`CODE`] to [`NEW_CODE`]: the phone sees no
+/// answer. The server, the proxy and the person.
+async fn change_code_through(
+    number: &str,
+    tamper: Tamper,
+) -> (sleutel_harness::server::InProcessServer, Proxy, Enrolled) {
+    let server = server().await;
+    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let e = enrolled(&proxy_url, number).await;
+    proxy.set(tamper);
+    let err = e
+        .phone
         .authenticator()
         .change_code(
-            account_id.to_owned(),
+            e.account.account_id.clone(),
             CODE.into(),
             NEW_CODE.into(),
             NEW_CODE.into(),
@@ -470,6 +477,7 @@ async fn change_code_without_answer(
         matches!(err, CoreError::ServerUnavailable { .. }),
         "{err:?}"
     );
+    (server, proxy, e)
 }
 
 /// The names of the events in the server's history of `account_id`.
@@ -488,16 +496,14 @@ fn server_event_names(
 
 #[tokio::test]
 async fn a_lost_code_change_answer_costs_no_wrong_code_and_the_new_code_approves() {
-    let server = server().await;
-    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let (server, _proxy, e) =
+        change_code_through("+32472000021", Tamper::LoseAnswerTo(api::PATH_DEVICE_PIN)).await;
     let Enrolled {
         mut phone,
         account,
         dir: _dir,
         ..
-    } = enrolled(&proxy_url, "+32472000021").await;
-    proxy.set(Tamper::LoseAnswerTo(api::PATH_DEVICE_PIN));
-    change_code_without_answer(&phone, &account.account_id).await;
+    } = e;
 
     let (rp, started) = start_login(&server.url(), "+32472000021").await;
     let view = phone.next_request(WAIT).await.unwrap();
@@ -519,16 +525,14 @@ async fn a_lost_code_change_answer_costs_no_wrong_code_and_the_new_code_approves
 
 #[tokio::test]
 async fn a_code_change_held_back_is_void_for_the_old_code_and_refused_when_it_arrives() {
-    let server = server().await;
-    let (proxy, proxy_url) = Proxy::start(&server.url()).await;
+    let (server, proxy, e) =
+        change_code_through("+32472000022", Tamper::HoldCallTo(api::PATH_DEVICE_PIN)).await;
     let Enrolled {
         mut phone,
         account,
         dir: _dir,
         ..
-    } = enrolled(&proxy_url, "+32472000022").await;
-    proxy.set(Tamper::HoldCallTo(api::PATH_DEVICE_PIN));
-    change_code_without_answer(&phone, &account.account_id).await;
+    } = e;
 
     let (rp, started) = start_login(&server.url(), "+32472000022").await;
     phone.approve_next(CODE, WAIT).await.unwrap();
