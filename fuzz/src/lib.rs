@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use p256::ecdsa::SigningKey;
-use sleutel_protocol::jose::{self, GeneralJws, Header, Jwk, Jwks};
+use sleutel_protocol::jose::{self, GeneralJws, Header, Jwk, Jwks, RingSigningKey};
 use sleutel_protocol::response::{ActionResponse, KID_DEVICE, KID_PIN, RESPONSE_TYP};
 
 /// The time every target checks at (2027-01-15).
@@ -79,11 +79,24 @@ pub fn thumbprint() -> String {
     jwk().thumbprint()
 }
 
+/// [`signing_key`] held by `ring`, which every target signs with. RustCrypto's `p256` would
+/// sign through coverage-instrumented field arithmetic, which took most of each execution of a
+/// signed target; `ring`'s is assembly that the instrumentation does not reach. Its nonces are
+/// random (hedged with the key and message), so a signature differs from run to run; what a
+/// target checks never depends on the signature's bytes, only on whether it verifies.
+fn signer() -> &'static RingSigningKey {
+    static SIGNER: OnceLock<RingSigningKey> = OnceLock::new();
+    SIGNER.get_or_init(|| match RingSigningKey::from_p256(signing_key()) {
+        Ok(signer) => signer,
+        Err(_) => unreachable!("ring takes every P-256 key p256 does"),
+    })
+}
+
 /// `payload` signed with [`signing_key`] as a compact JWS under `header`.
 pub fn sign(header: &Header, payload: &[u8]) -> String {
-    match jose::sign_compact(header, payload, signing_key()) {
+    match jose::sign_compact(header, payload, signer()) {
         Ok(token) => token,
-        Err(e) => match e {},
+        Err(_) => unreachable!("ring signs unless the system's randomness fails"),
     }
 }
 
@@ -96,8 +109,8 @@ pub fn sign_response(payload: &[u8], approve: bool) -> GeneralJws {
         headers.push(Header::es256(RESPONSE_TYP).with_kid(KID_PIN));
     }
     for header in &headers {
-        if let Err(e) = jws.add_signature(header, signing_key()) {
-            match e {}
+        if jws.add_signature(header, signer()).is_err() {
+            unreachable!("ring signs unless the system's randomness fails");
         }
     }
     debug_assert_eq!(jws.signatures.len(), headers.len());
