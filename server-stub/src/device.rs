@@ -126,12 +126,20 @@ fn apply_pin_change(
     Ok(())
 }
 
+/// How many code changes of one device may be declared void while their marks live (about
+/// three minutes each). A phone has one change pending at a time and asks about it until it
+/// has an answer, so it needs one; the limit bounds what a holder of a device key can make the
+/// server remember with made-up ids. Beyond it the question is refused with 429 until the
+/// oldest mark is forgotten; asking again about a change already void is always answered.
+const MAX_VOID_CODE_CHANGES_PER_DEVICE: i64 = 8;
+
 /// `POST /v1/device/pin/resolve`: what became of the code change whose proof id the phone names,
 /// for a phone that lost the answer. `applied` when it is the change the device's PIN key came
 /// from last; otherwise `void`, and it is recorded as such for as long as its proof could still
 /// be accepted, so that the request, should it arrive late, is refused: the device never ends
 /// with a PIN key whose salt the phone dropped. No code is checked and nothing is counted; any
-/// active device may ask, a blocked one too.
+/// active device may ask, a blocked one too, about at most
+/// [`MAX_VOID_CODE_CHANGES_PER_DEVICE`] changes that turn out void within the marks' life.
 async fn resolve_pin_change(
     State(state): State<AppState>,
     call: PhoneCall,
@@ -151,7 +159,18 @@ async fn resolve_pin_change(
                 == Some(body.change_id.as_str())
             {
                 CodeChangeOutcome::Applied
+            } else if accounts::is_void_code_change(&tx, &call.jkt, &body.change_id)? {
+                CodeChangeOutcome::Void
             } else {
+                let (live, first_forgotten) =
+                    accounts::live_void_code_changes(&tx, &call.jkt, now)?;
+                if live >= MAX_VOID_CODE_CHANGES_PER_DEVICE {
+                    let retry_after = first_forgotten.map_or(1, |at| at - now + 1);
+                    return Err(ServerError::RateLimited {
+                        retry_after: u64::try_from(retry_after.max(1)).unwrap_or(1),
+                        detail: "too many code changes of this device declared void at once".into(),
+                    });
+                }
                 // A request signed before now is accepted until PROOF_REMEMBER_SECS after its
                 // signing at the latest, so the mark outlives every proof it could meet.
                 accounts::void_code_change(

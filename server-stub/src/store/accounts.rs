@@ -257,6 +257,21 @@ pub(crate) fn is_void_code_change(
     )
 }
 
+/// How many void code changes of device `jkt` are still remembered at `now`, and when the
+/// first of them is forgotten.
+pub(crate) fn live_void_code_changes(
+    conn: &impl Sql,
+    jkt: &str,
+    now: i64,
+) -> Result<(i64, Option<i64>), DbError> {
+    conn.query_row(
+        "SELECT count(*), min(forget_at) FROM void_code_changes
+         WHERE device_jkt = ?1 AND forget_at >= ?2",
+        params![jkt, now],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+}
+
 /// Forgets the void code changes remembered until before `now`. Returns how many.
 pub(crate) fn forget_void_code_changes(conn: &impl Sql, now: i64) -> Result<usize, DbError> {
     conn.execute(

@@ -351,6 +351,31 @@ async fn the_void_mark_lasts_as_long_as_a_proof_could_be_accepted() {
 }
 
 #[tokio::test]
+async fn a_device_can_have_at_most_eight_code_changes_declared_void_at_once() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000646").await;
+    let made_up: Vec<String> = (0..8).map(|_| jti()).collect();
+    for id in &made_up {
+        assert_eq!(outcome(&e, id).await, CodeChangeOutcome::Void);
+    }
+
+    let (status, ninth) = refusal(resolve(&e, &jti()).await).await;
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(ninth.error, codes::RATE_LIMITED);
+    // An id already declared void is still answered, and the limit counts marks, not asks.
+    assert_eq!(outcome(&e, &made_up[0]).await, CodeChangeOutcome::Void);
+    let marks: i64 = server
+        .sql_value("SELECT count(*) FROM void_code_changes", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(marks, 8);
+    // Another device has a limit of its own.
+    let other = enroll(&server, "+32470000647").await;
+    assert_eq!(outcome(&other, &jti()).await, CodeChangeOutcome::Void);
+}
+
+#[tokio::test]
 async fn a_resolve_needs_a_well_formed_id_and_an_active_device_and_answers_a_blocked_one() {
     let server = server().await;
     let e = enroll(&server, "+32470000645").await;
