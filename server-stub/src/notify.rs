@@ -114,7 +114,25 @@ impl Notifier {
         Ok(())
     }
 
-    /// Pings for each of `request_ids` that has a registered ping (others are poll-mode
+    /// Remembers, in the transaction that records the request nobody can answer
+    /// `auth_req_id`, to ping `endpoint` with `token` when it is superseded, until `forget_at`:
+    /// as for a person's request, so that the pings tell the numbers apart no more than the
+    /// answers do (decision 0030).
+    pub(crate) fn register_unanswerable(
+        &self,
+        tx: &Tx<'_>,
+        auth_req_id: &str,
+        endpoint: &str,
+        token: &str,
+        forget_at: i64,
+    ) -> Result<()> {
+        let sealed = self.seal(auth_req_id, token)?;
+        pings::register_unanswerable(tx, auth_req_id, endpoint, &sealed, forget_at)?;
+        Ok(())
+    }
+
+    /// Pings for each of `request_ids` (a person's request's id, or the `auth_req_id` of a
+    /// request nobody can answer) that has a registered ping (others are poll-mode
     /// requests, or pinged already). Call after the outcome is committed; the database work
     /// and the sending run in the background.
     pub(crate) fn notify(&self, request_ids: &[String]) {

@@ -606,14 +606,17 @@ async fn start(
             let created = {
                 let tx = conn.immediate()?;
                 let created = match usable_account(&tx, &ask.phone_number)? {
-                    Some(account) => create_login_in(app, &tx, &client, &ask, account).map(Some),
+                    Some(account) => {
+                        create_login_in(app, &tx, &client, &ask, account).map(Begun::Person)
+                    }
                     // A number without a usable key is recorded as a backchannel request
                     // nobody can answer, so that it counts towards the same limits per person
                     // as a registered number's sign-in (decision 0030).
-                    None => create_unanswerable_in(app, &tx, &client, &ask).map(|_| None),
+                    None => create_unanswerable_in(app, &tx, &client, &ask)
+                        .map(|(_, superseded)| Begun::Nobody { superseded }),
                 };
                 match created {
-                    Ok(Some((started, superseded, pushes))) => {
+                    Ok(Begun::Person((started, superseded, pushes))) => {
                         relying_parties::set_session_request(
                             &tx,
                             &session.id_hash,
@@ -623,11 +626,12 @@ async fn start(
                         Some((superseded, pushes))
                     }
                     // The session stays bound to no request: its page waits and expires just
-                    // as for a person who does not answer.
-                    Ok(None) => {
+                    // as for a person who does not answer. The relying party's requests for
+                    // the number it superseded are pinged as a person's would be.
+                    Ok(Begun::Nobody { superseded }) => {
                         relying_parties::set_session_request(&tx, &session.id_hash, None)?;
                         tx.commit()?;
-                        Some((Vec::new(), Vec::new()))
+                        Some((superseded, Vec::new()))
                     }
                     // Throttled after a "not me", or a limit per person: nothing is kept, and
                     // the page waits and expires all the same.
@@ -644,6 +648,13 @@ async fn start(
             }
         })
         .await
+}
+
+/// What a sign-in's number began: a person's request, or one nobody can answer (with the
+/// relying party's earlier requests for the number that it superseded).
+enum Begun {
+    Person(super::backchannel::Created),
+    Nobody { superseded: Vec<String> },
 }
 
 /// The ask of a session, as a backchannel authentication request would make it: a login with

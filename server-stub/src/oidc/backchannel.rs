@@ -179,11 +179,10 @@ pub(super) fn create_login(
     let tx = conn.immediate()?;
     let created = match usable_account(&tx, &ask.phone_number)? {
         Some(account_id) => create_login_in(app, &tx, client, ask, account_id)?,
-        None => (
-            create_unanswerable_in(app, &tx, client, ask)?,
-            Vec::new(),
-            Vec::new(),
-        ),
+        None => {
+            let (started, superseded) = create_unanswerable_in(app, &tx, client, ask)?;
+            (started, superseded, Vec::new())
+        }
     };
     tx.commit()?;
     Ok(created)
@@ -191,15 +190,17 @@ pub(super) fn create_login(
 
 /// Records, inside `tx`, a request for a number without a usable key (nobody enrolled it, its
 /// key is blocked, or it has no active phone) and returns what a registered person's request
-/// would have returned. It is limited, superseded and later polled exactly as a request of a
-/// person who never answers, so that neither the answer nor what follows tells the numbers
+/// would have returned, with the `auth_req_id`s of the relying party's earlier requests for
+/// the number that the new one superseded (their pings are due, as a person's superseded
+/// requests' are). It is limited, superseded, pinged and later polled exactly as a request of
+/// a person who never answers, so that neither the answer nor what follows tells the numbers
 /// apart (decision 0030). Only the number's keyed hash is stored.
 pub(super) fn create_unanswerable_in(
     app: &App,
     tx: &Tx<'_>,
     client: &RelyingPartyConfig,
     ask: &LoginAsk,
-) -> Result<BackchannelAuthResponse> {
+) -> Result<(BackchannelAuthResponse, Vec<String>)> {
     let now = clock::now();
     let number_hash = app.keys.unanswerable_number_hash(&ask.phone_number)?;
     // The same checks, in the same order, with the same refusals as a person's request.
@@ -212,7 +213,8 @@ pub(super) fn create_unanswerable_in(
     if unanswered >= i64::from(app.policy.max_pending_per_account) {
         return Err(too_many_unanswered());
     }
-    unanswerable::supersede_open_of_client(tx, &number_hash, &client.client_id, now)?;
+    let superseded =
+        unanswerable::supersede_open_of_client(tx, &number_hash, &client.client_id, now)?;
     if unanswerable::count_open(tx, &number_hash, now)?
         >= i64::from(app.policy.max_pending_per_account)
     {
@@ -236,12 +238,25 @@ pub(super) fn create_unanswerable_in(
             expires_at: now + ask.ttl_secs,
         },
     )?;
-    Ok(BackchannelAuthResponse {
-        auth_req_id,
-        expires_in: ask.ttl_secs,
-        interval: app.policy.ciba_poll_interval_secs,
-        match_number,
-    })
+    if let (Some(token), Some(endpoint)) = (&ask.notification_token, &client.notification_endpoint)
+    {
+        app.notifier.register_unanswerable(
+            tx,
+            &auth_req_id,
+            endpoint,
+            token.as_str(),
+            now + ask.ttl_secs + TOKEN_PICKUP_GRACE_SECS,
+        )?;
+    }
+    Ok((
+        BackchannelAuthResponse {
+            auth_req_id,
+            expires_in: ask.ttl_secs,
+            interval: app.policy.ciba_poll_interval_secs,
+            match_number,
+        },
+        superseded,
+    ))
 }
 
 /// A login started for a known account, not yet committed: what [`create_login`] returns.

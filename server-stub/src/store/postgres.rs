@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("schema/postgres/v17.sql")),
     (18, include_str!("schema/postgres/v18.sql")),
     (19, include_str!("schema/postgres/v19.sql")),
+    (20, include_str!("schema/postgres/v20.sql")),
 ];
 
 /// The key of the advisory lock that lets one instance at a time migrate the schema.

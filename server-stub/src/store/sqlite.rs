@@ -57,6 +57,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/sqlite/v17.sql")),
     M::up(include_str!("schema/sqlite/v18.sql")),
     M::up(include_str!("schema/sqlite/v19.sql")),
+    M::up(include_str!("schema/sqlite/v20.sql")),
 ];
 
 /// The database: its path and its connection (`None` once closed).

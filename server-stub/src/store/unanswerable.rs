@@ -69,17 +69,20 @@ pub(crate) fn count_unanswered_of_client(
 }
 
 /// Closes the open requests of `client_id` for the number as superseded, as a registered
-/// person's are when the same relying party asks again.
+/// person's are when the same relying party asks again, and returns their `auth_req_id`s (for
+/// their pings).
 pub(crate) fn supersede_open_of_client(
     tx: &Tx<'_>,
     number_hash: &[u8],
     client_id: &str,
     now: i64,
-) -> Result<usize, DbError> {
-    tx.execute(
+) -> Result<Vec<String>, DbError> {
+    tx.query_map(
         "UPDATE unanswerable_requests SET superseded_at = ?3
-         WHERE number_hash = ?1 AND client_id = ?2 AND superseded_at IS NULL",
+         WHERE number_hash = ?1 AND client_id = ?2 AND superseded_at IS NULL
+         RETURNING auth_req_id",
         params![number_hash, client_id, now],
+        |row| row.get(0),
     )
 }
 

@@ -200,6 +200,63 @@ async fn a_newer_request_from_the_same_relying_party_supersedes_the_older_one() 
     assert!(rp.wait_for_token(&newer, WAIT).await.is_ok());
 }
 
+/// A ping-mode relying party's request superseded by its next one for the same number is
+/// pinged, and refused when fetched, whether a person could answer it or nobody could: the
+/// pings tell a registered number from an unknown one no more than the answers do.
+#[tokio::test]
+async fn a_superseded_ping_mode_request_is_pinged_whatever_the_number() {
+    let receiver = PingReceiver::start().await.unwrap();
+    let server = server_with_shop(Policy::default(), shop().with_ping(&receiver.url())).await;
+    let e = enrolled(&server.url(), "+32470005010").await;
+    let rp = RelyingParty::new(&server.url(), SHOP_ID, SHOP_SECRET).unwrap();
+    let mut seen = Vec::new();
+    for number in [e.phone_number.as_str(), "+32470005011"] {
+        let ask = |token: &str| {
+            LoginRequest::new(number)
+                .openid_only()
+                .requiring(claims::AGE_OVER_18)
+                .with_notification_token(token)
+        };
+        let older = rp
+            .backchannel_authorize(&ask("older-token-0123456789"))
+            .await
+            .unwrap();
+        let newer = rp
+            .backchannel_authorize(&ask("newer-token-0123456789"))
+            .await
+            .unwrap();
+
+        let bearer = receiver.wait_for(&older.auth_req_id, WAIT).await.unwrap();
+        let refused = rp.poll_token(&older.auth_req_id).await.unwrap_err();
+        let pending = rp.poll_token(&newer.auth_req_id).await.unwrap_err();
+        let newer_pinged = receiver
+            .pings()
+            .iter()
+            .any(|(_, id)| id == &newer.auth_req_id);
+        seen.push((
+            bearer,
+            refused.api_code().map(str::to_owned),
+            pending.api_code().map(str::to_owned),
+            newer_pinged,
+        ));
+    }
+
+    assert_eq!(
+        seen[0],
+        (
+            "older-token-0123456789".to_owned(),
+            Some(codes::ACCESS_DENIED.to_owned()),
+            Some(codes::AUTHORIZATION_PENDING.to_owned()),
+            false
+        )
+    );
+    assert_eq!(
+        seen[1], seen[0],
+        "an unknown number's requests as a person's"
+    );
+    assert_eq!(receiver.pings().len(), 2);
+}
+
 #[tokio::test]
 async fn backchannel_calls_beyond_the_per_minute_limit_get_slow_down() {
     let server = server_with(Policy {
