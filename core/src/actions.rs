@@ -560,6 +560,12 @@ pub(crate) async fn approve(
         }
         Verification::Biometric => Confirmation::Biometric,
     };
+    let account_id = answerable(ctx, &request_id)?.account.account_id;
+    let _account = match verification {
+        Confirmation::Code(_) => ctx.account_locks.lock_for_code(&account_id).await?,
+        Confirmation::Biometric => ctx.account_locks.lock(&account_id).await,
+    };
+    // Read under the lock: a call that held it may have settled or started a code change.
     let a = answerable(ctx, &request_id)?;
     let claims = shared_claims(&a.request, optional_claims)?;
     // A blocked account stays blocked until the person proves their identity again; sending

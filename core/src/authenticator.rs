@@ -10,6 +10,7 @@ use sleutel_protocol::response::DeclineReason;
 use zeroize::Zeroizing;
 
 use crate::account::{Account, AccountEvent};
+use crate::account_locks::AccountLocks;
 use crate::actions::{self, ActionView, Approval, HistoryEntry};
 use crate::client::Client;
 use crate::enrollment::{self, BankHandoff, EnrollmentProgress, Start};
@@ -33,6 +34,8 @@ pub(crate) struct Context {
     /// The RFC 7638 thumbprint of the server signing key the app was configured with, if any:
     /// only that key is pinned at enrollment.
     pub(crate) server_key_thumbprint: Option<String>,
+    /// The calls of one account that touch its code or biometric key run one at a time.
+    pub(crate) account_locks: AccountLocks,
 }
 
 /// The phone-side authenticator: enrolls the phone for a person, receives and shows the requests
@@ -89,6 +92,7 @@ impl Authenticator {
                 client,
                 server_url,
                 server_key_thumbprint,
+                account_locks: AccountLocks::default(),
             },
         })
     }

@@ -58,6 +58,7 @@ macro_rules! warn {
 }
 
 mod account;
+mod account_locks;
 mod actions;
 mod authenticator;
 mod client;

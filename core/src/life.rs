@@ -104,6 +104,7 @@ async fn device_call_as<T: DeserializeOwned>(
 ///
 /// Without a pending change this does nothing. When the question gets no answer, the error is
 /// returned and nothing changes: no code leaves the phone until the phone knows which is right.
+/// The caller holds the account's lock ([`crate::account_locks`]).
 pub(crate) async fn settle_code_change(
     ctx: &Context,
     account: &AccountRow,
@@ -125,11 +126,10 @@ pub(crate) async fn settle_code_change(
     .await?;
     match resolved.outcome {
         CodeChangeOutcome::Applied => {
-            // Another call may have settled this change while the question was out, and the
-            // person may since have started a newer one, whose salt now has the pending name:
-            // only a change still pending is adopted here. (Calls of one account are not run
-            // one after the other, so this narrows the window to the writes below; it does
-            // not close it.)
+            // The callers hold the account's lock, so no other call of the account settled
+            // this change or started a newer one while the question was out; the check stays
+            // as a guard should a caller come without it: only a change still pending, whose
+            // salt has the pending name, is adopted here.
             let still_pending = ctx
                 .store
                 .account(&account.account_id)?
@@ -169,6 +169,7 @@ fn adopt_new_salt(
 ) -> Result<(), CoreError> {
     ctx.keystore
         .put_secret(salt_secret_name(&account.device_alias), next_salt.to_vec())?;
+    ctx.account_locks.salt_changed(&account.account_id);
     finish_code_change(ctx, account, change_id, true)
 }
 
@@ -230,6 +231,7 @@ pub(crate) async fn change_code(
             "the new code must differ from the current one",
         ));
     }
+    let _account = ctx.account_locks.lock_for_code(&account_id).await?;
     let account = changeable_account(ctx, &account_id)?;
     settle_code_change(ctx, &account).await?;
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
@@ -294,6 +296,7 @@ pub(crate) async fn enable_biometrics(
 ) -> Result<(), CoreError> {
     let code = Zeroizing::new(code);
     pin::check_format(&code)?;
+    let _account = ctx.account_locks.lock_for_code(&account_id).await?;
     let account = changeable_account(ctx, &account_id)?;
     settle_code_change(ctx, &account).await?;
     let account = settle_interrupted_enable(ctx, account).await?;
@@ -426,6 +429,7 @@ pub(crate) async fn settle_interrupted_enable(
 
 /// Disables biometrics for the account: the server forgets the key, then the phone deletes it.
 pub(crate) async fn disable_biometrics(ctx: &Context, account_id: String) -> Result<(), CoreError> {
+    let _account = ctx.account_locks.lock(&account_id).await;
     let account = usable_account(ctx, &account_id)?;
     if account.biometric_pending_alias.is_some() {
         // Settling turns them off on both sides, which is what was asked.

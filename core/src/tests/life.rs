@@ -256,6 +256,45 @@ async fn after_a_lost_code_change_answer_a_change_to_another_code_is_not_charged
     phone.approve_with(THIRD_CODE).await.unwrap();
 }
 
+/// An approval and a code change typed with the old code while another call of the account
+/// settles a lost code change: they wait for it, and since the change took effect meanwhile,
+/// neither sends its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_with_a_code_waiting_while_a_lost_change_is_adopted_send_no_code() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    phone.request("req-race", false).await;
+    let ctx = &phone.auth.ctx;
+    // Another call of the account is at work: it holds the lock and settles the change.
+    let held = ctx.account_locks.lock(&phone.account_id).await;
+    let settling = async {
+        let settled = crate::life::settle_code_change(ctx, &phone.row()).await;
+        drop(held);
+        settled
+    };
+
+    // Each waiting call noted the salt's changes when it was first polled, before `settling`
+    // could run; none can pass the lock before `settling` lets go of it.
+    let (approved, changed, settled) = tokio::join!(
+        phone.auth.approve("req-race".into(), Approval::code(CODE)),
+        phone.change(CODE, THIRD_CODE),
+        settling,
+    );
+
+    assert_eq!(settled, Err(CoreError::EarlierCodeChangeRegistered));
+    assert_eq!(approved, Err(CoreError::EarlierCodeChangeRegistered));
+    assert_eq!(changed, Err(CoreError::EarlierCodeChangeRegistered));
+    assert_eq!(phone.attempts_left(), 3, "no wrong code was counted");
+    assert_eq!(phone.fake.lock().unwrap().resolves, 1, "asked about once");
+    assert!(phone.fake.lock().unwrap().answers.is_empty());
+    phone
+        .auth
+        .approve("req-race".into(), Approval::code(OTHER_CODE))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enabling_biometrics_after_a_lost_code_change_answer_uses_no_code_until_settled() {
     let phone = Phone::enrolled().await;
