@@ -957,6 +957,20 @@ pub struct Policy {
     /// the heads in memory at 128 MiB. A phone or a relying party needs one connection at a
     /// time.
     pub max_connections: u32,
+    /// Connections open at once from one source address (an IPv4 address, an IPv6 /64); beyond
+    /// it that address's new connections are refused as beyond `max_connections`, so that one
+    /// address cannot take every place. A phone or a relying party needs one or a few; behind
+    /// a carrier-grade NAT many phones share an address, hence a generous default. Behind a
+    /// reverse proxy every client shares the proxy's address: raise it to `max_connections`.
+    pub max_connections_per_address: u32,
+    /// How long a connection may stay open (seconds); then it finishes the request in flight
+    /// and closes, and the client opens another. Without it, a client that sends a cheap
+    /// request within every head timeout would keep its places for ever.
+    pub max_connection_age_secs: u64,
+    /// How long one write of an answer may wait for the client to read (milliseconds); then the
+    /// connection is closed. A client that stops reading would otherwise hold its connection
+    /// and the handler's answer in memory for ever.
+    pub response_write_timeout_millis: u64,
     /// How long a client may take to send a request's head, from the connection's start or
     /// the end of its previous answer (milliseconds). A connection that sends its head a byte
     /// at a time (slowloris), or lies idle, is closed after it: otherwise a few hundred such
@@ -1023,6 +1037,9 @@ impl Default for Policy {
             push_retry_base_millis: 1000,
             push_max_attempts: 5,
             max_connections: 2048,
+            max_connections_per_address: 256,
+            max_connection_age_secs: 300,
+            response_write_timeout_millis: 30_000,
             request_head_timeout_millis: 10_000,
             request_timeout_millis: 30_000,
             max_proof_failures_per_source_per_minute: 60,
@@ -1130,6 +1147,10 @@ impl Policy {
             ("push_max_attempts", self.push_max_attempts),
             ("max_connections", self.max_connections),
             (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
+            (
                 "max_proof_failures_per_source_per_minute",
                 self.max_proof_failures_per_source_per_minute,
             ),
@@ -1141,15 +1162,20 @@ impl Policy {
                 )));
             }
         }
-        let millis = [
+        let durations = [
             ("push_retry_base_millis", self.push_retry_base_millis),
             (
                 "request_head_timeout_millis",
                 self.request_head_timeout_millis,
             ),
             ("request_timeout_millis", self.request_timeout_millis),
+            (
+                "response_write_timeout_millis",
+                self.response_write_timeout_millis,
+            ),
+            ("max_connection_age_secs", self.max_connection_age_secs),
         ];
-        for (name, value) in millis {
+        for (name, value) in durations {
             if value == 0 {
                 return Err(StartError::Config(format!(
                     "policy {name} must be at least 1"

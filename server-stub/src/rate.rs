@@ -95,7 +95,7 @@ impl Bucket<'_> {
 
 /// The network one host can use freely: the IPv4 address itself (an IPv4-mapped IPv6 address
 /// counts as its IPv4 address), or the /64 prefix of an IPv6 address.
-fn source_network(ip: IpAddr) -> String {
+pub(crate) fn source_network(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {

@@ -194,7 +194,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let app = router(state.clone());
     let limits = crate::serve::ConnectionLimits {
         max_connections: usize::try_from(config.policy.max_connections).unwrap_or(usize::MAX),
+        max_per_address: usize::try_from(config.policy.max_connections_per_address)
+            .unwrap_or(usize::MAX),
         head_timeout: std::time::Duration::from_millis(config.policy.request_head_timeout_millis),
+        write_timeout: std::time::Duration::from_millis(
+            config.policy.response_write_timeout_millis,
+        ),
+        max_age: std::time::Duration::from_secs(config.policy.max_connection_age_secs),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(crate::serve::serve(listener, app, limits, async {

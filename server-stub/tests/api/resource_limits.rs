@@ -1,6 +1,7 @@
-//! What keeps the server responsive for others under a flood: the cap on open connections,
-//! the timeout on a request's head (slowloris) and on the whole request (408), the body's size
-//! limit, and the limit on failed proofs per source address. Each test shows the limit holding
+//! What keeps the server responsive for others under a flood: the cap on open connections (for
+//! the server and per source address), the timeout on a request's head (slowloris) and on the
+//! whole request (408), the deadline on writing an answer nobody reads, the connections' maximum
+//! age, the body's size limit, and the limit on failed proofs per source address. Each test shows the limit holding
 //! and another client getting through.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -106,6 +107,128 @@ async fn a_connection_beyond_the_cap_is_refused_at_once_and_a_freed_place_lets_t
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_address_beyond_its_connection_cap_is_refused_while_another_is_served() {
+    let server = server_with(Policy {
+        max_connections_per_address: 2,
+        ..Policy::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(addr(&server)).await.unwrap());
+    }
+
+    let mut third = TcpStream::connect(addr(&server)).await.unwrap();
+    let answer = read_until_closed(&mut third).await;
+
+    let answer = answer.expect("a connection beyond the address's cap is closed at once");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+    assert_eq!(healthy(&server).await, StatusCode::OK, "another address");
+    drop(held);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    // The server notices the closed connections on its next read: give it a moment.
+    for _ in 0..50 {
+        let mut again = TcpStream::connect(addr(&server)).await.unwrap();
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: sleutel\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        if read_until_closed(&mut again)
+            .await
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+        {
+            status = StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the address's places came back");
+}
+
+#[tokio::test]
+async fn a_connection_past_its_maximum_age_is_closed_after_its_answer() {
+    let server = server_with(Policy {
+        max_connection_age_secs: 1,
+        ..Policy::default()
+    })
+    .await;
+    let mut kept = TcpStream::connect(addr(&server)).await.unwrap();
+    let opened = Instant::now();
+    let mut answered = 0;
+
+    // A client that keeps its connection busy with a cheap request every 100 ms.
+    let closed = tokio::time::timeout(WITHIN, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let sent = kept
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: sleutel\r\n\r\n")
+                .await;
+            let read = match sent {
+                Ok(()) => kept.read(&mut buf).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+                    answered += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+
+    assert!(closed.is_ok(), "the connection outlived its maximum age");
+    assert!(opened.elapsed() >= Duration::from_millis(900));
+    assert!(answered >= 5, "it was served until then: {answered}");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answers_loses_its_connection() {
+    let server = server_with(Policy {
+        max_connections: 1,
+        response_write_timeout_millis: 300,
+        ..Policy::default()
+    })
+    .await;
+    // Asks for the discovery document (about 2 KB) over and over on one connection and never
+    // reads: the socket's buffers fill, and the server's write waits.
+    let stuck = TcpStream::connect(addr(&server)).await.unwrap();
+    let (_reader, mut writer) = stuck.into_split();
+    let flood = tokio::spawn(async move {
+        let ask = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: sleutel\r\n\r\n";
+        while writer.write_all(ask).await.is_ok() {}
+    });
+    // The one place is taken: another client is refused until it is given back.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut freed = false;
+    let started = Instant::now();
+    while started.elapsed() < WITHIN {
+        if client_from(9)
+            .get(format!("{}/healthz", server.url()))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    flood.abort();
+    assert!(
+        freed,
+        "the connection whose answers were not read kept its place"
+    );
 }
 
 #[tokio::test]
