@@ -57,6 +57,24 @@ fn client_from(last: u8) -> reqwest::Client {
         .unwrap()
 }
 
+/// Whether `client` gets `/healthz` answered 200 within `within`, asking again every 20 ms: a
+/// place given back is seen by the server only on its next read of the closed connection.
+async fn served_within(
+    server: &sleutel_harness::server::InProcessServer,
+    client: &reqwest::Client,
+    within: Duration,
+) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        let answer = client.get(format!("{}/healthz", server.url())).send().await;
+        if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 async fn healthy(server: &sleutel_harness::server::InProcessServer) -> StatusCode {
     client_from(9)
         .get(format!("{}/healthz", server.url()))
@@ -93,20 +111,7 @@ async fn a_connection_beyond_the_cap_is_refused_at_once_and_a_freed_place_lets_t
         assert!(answer.contains(codes::TEMPORARILY_UNAVAILABLE), "{answer}");
     }
     drop(held.pop());
-    let mut status = StatusCode::SERVICE_UNAVAILABLE;
-    // The server notices the closed connection on its next read: give it a moment.
-    for _ in 0..50 {
-        if let Ok(response) = client_from(9)
-            .get(format!("{}/healthz", server.url()))
-            .send()
-            .await
-        {
-            status = response.status();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, StatusCode::OK);
+    assert!(served_within(&server, &client_from(9), WITHIN).await);
 }
 
 #[tokio::test]
@@ -131,24 +136,10 @@ async fn an_address_beyond_its_connection_cap_is_refused_while_another_is_served
     );
     assert_eq!(healthy(&server).await, StatusCode::OK, "another address");
     drop(held);
-    let mut status = StatusCode::SERVICE_UNAVAILABLE;
-    // The server notices the closed connections on its next read: give it a moment.
-    for _ in 0..50 {
-        let mut again = TcpStream::connect(addr(&server)).await.unwrap();
-        again
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: sleutel\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        if read_until_closed(&mut again)
-            .await
-            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
-        {
-            status = StatusCode::OK;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, StatusCode::OK, "the address's places came back");
+    assert!(
+        served_within(&server, &client_from(1), WITHIN).await,
+        "the address's places came back"
+    );
 }
 
 #[tokio::test]
@@ -209,20 +200,7 @@ async fn a_client_that_stops_reading_its_answers_loses_its_connection() {
     // The one place is taken: another client is refused until it is given back.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let mut freed = false;
-    let started = Instant::now();
-    while started.elapsed() < WITHIN {
-        if client_from(9)
-            .get(format!("{}/healthz", server.url()))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let freed = served_within(&server, &client_from(9), WITHIN).await;
 
     flood.abort();
     assert!(
