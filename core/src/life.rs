@@ -236,7 +236,7 @@ pub(crate) async fn change_code(
     settle_code_change(ctx, &account).await?;
     let device = DeviceKey::load(&*ctx.keystore, &account.device_alias)?;
     let current_key = pin::derive_pin_key_off_thread(current, current_salt(ctx, &account)?).await?;
-    let next_salt = pin::new_salt()?;
+    let next_salt = leftover_or_new_salt(ctx, &account)?;
     let new_key = pin::derive_pin_key_off_thread(new, next_salt.clone()).await?;
     let new_jwk = Jwk::from_verifying_key(new_key.verifying_key());
     let message = api::pin_change_message(&device.jwk().thumbprint(), &new_jwk.thumbprint());
@@ -279,6 +279,28 @@ pub(crate) async fn change_code(
             drop_new_salt(ctx, &account, &change_id)?;
             Err(e)
         }
+    }
+}
+
+/// The salt of a new code change: the pending name's salt when one is left there without a
+/// pending change, else a fresh one. A salt is left there by a change that a kill cut off
+/// before it was recorded pending (never sent), or by a change whose answer an earlier version
+/// of the core lost: that version kept no change id to ask about, and repeated the change with
+/// the same salt instead. Reusing it keeps that working: when the person repeats the change
+/// with the same new code, the server finds the key it already holds and the change completes,
+/// without the current code being checked against a key it no longer has. For a salt never
+/// sent, reusing it costs nothing.
+fn leftover_or_new_salt(
+    ctx: &Context,
+    account: &AccountRow,
+) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+    // Called after settling: no change is pending here.
+    match ctx
+        .keystore
+        .get_secret(next_salt_name(&account.device_alias))?
+    {
+        Some(salt) if salt.len() == pin::SALT_LEN => Ok(Zeroizing::new(salt)),
+        _ => pin::new_salt(),
     }
 }
 

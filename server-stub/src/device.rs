@@ -105,7 +105,11 @@ fn apply_pin_change(
     if new_jkt == code.pin_jwk.thumbprint() {
         // Applied before; the answer was lost. Only a key derived from the right code can be
         // the registered one, and any other key goes on to the check below, which counts it:
-        // this answer is no way to test guesses for free.
+        // this answer is no way to test guesses for free. The repeat becomes the change the key
+        // came from last, so that a resolve of its proof id, should this answer be lost too,
+        // says `applied`.
+        accounts::set_pin_change_id(&tx, &call.jkt, &call.jti)?;
+        tx.commit()?;
         return Ok(());
     }
     if !jose::verifies_b64(&code.pin_key()?, &message, &body.current_pin_signature) {

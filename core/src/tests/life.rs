@@ -295,6 +295,31 @@ async fn calls_with_a_code_waiting_while_a_lost_change_is_adopted_send_no_code()
         .unwrap();
 }
 
+/// An earlier version of the core lost a code change's answer and kept its salt under the
+/// pending name without a change id to ask about. Repeating the change with the same new code
+/// completes it, as that version did, without a wrong code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_lost_by_an_earlier_version_completes_when_repeated() {
+    let phone = Phone::enrolled().await;
+    phone.plant(Call::Pin, Fault::DropAnswer);
+    phone.change(CODE, OTHER_CODE).await.unwrap_err();
+    // What the earlier version left: the new salt, and no pending change.
+    let id = phone.row().pending_code_change.unwrap();
+    assert!(
+        phone
+            .auth
+            .ctx
+            .store
+            .finish_code_change(&phone.account_id, &id, false)
+            .unwrap()
+    );
+
+    phone.change(CODE, OTHER_CODE).await.unwrap();
+
+    assert_eq!(phone.attempts_left(), 3, "no wrong code was counted");
+    phone.approve_with(OTHER_CODE).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enabling_biometrics_after_a_lost_code_change_answer_uses_no_code_until_settled() {
     let phone = Phone::enrolled().await;

@@ -216,6 +216,16 @@ pub(crate) fn set_pin_key(
     Ok(())
 }
 
+/// Records `change_id` as the change device `jkt`'s PIN key came from last: a repeat of a change
+/// already applied.
+pub(crate) fn set_pin_change_id(tx: &Tx<'_>, jkt: &str, change_id: &str) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE devices SET pin_change_id = ?2 WHERE jkt = ?1",
+        params![jkt, change_id],
+    )?;
+    Ok(())
+}
+
 /// The id of the last code change applied to device `jkt`, if any.
 pub(crate) fn last_pin_change(conn: &impl Sql, jkt: &str) -> Result<Option<String>, DbError> {
     Ok(conn

@@ -301,6 +301,24 @@ async fn an_applied_code_change_is_resolved_as_applied_with_no_code_checked() {
 }
 
 #[tokio::test]
+async fn a_repeat_of_an_applied_code_change_is_resolved_as_applied_under_its_own_id() {
+    let server = server().await;
+    let e = enroll(&server, "+32470000648").await;
+    let new = SigningKey::generate();
+    let body = pin_change(&e, &e.pin, &new);
+    let (first, repeat) = (jti(), jti());
+    let _: DeviceUpdated = ok(change_pin_as(&e, &body, &first).await).await;
+
+    // The phone lost the first answer and repeats the change with the same key under a new id,
+    // and loses that answer too.
+    let _: DeviceUpdated = ok(change_pin_as(&e, &body, &repeat).await).await;
+
+    assert_eq!(outcome(&e, &repeat).await, CodeChangeOutcome::Applied);
+    assert_eq!(history(&server, &e), ["activated", "code_changed"]);
+    approved_login(&server.rp(), &with_pin(e, new)).await;
+}
+
+#[tokio::test]
 async fn a_code_change_resolved_void_is_refused_when_it_arrives_late_and_counts_nothing() {
     let server = server().await;
     let e = enroll(&server, "+32470000642").await;
