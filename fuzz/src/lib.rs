@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use p256::ecdsa::SigningKey;
-use sleutel_protocol::jose::{self, GeneralJws, Header, Jwk, Jwks, RingSigningKey};
+use sleutel_protocol::jose::{self, Es256Signer, GeneralJws, Header, Jwk, Jwks, RingSigningKey};
 use sleutel_protocol::response::{ActionResponse, KID_DEVICE, KID_PIN, RESPONSE_TYP};
 
 /// The time every target checks at (2027-01-15).
@@ -92,7 +92,8 @@ fn signer() -> &'static RingSigningKey {
     })
 }
 
-/// `payload` signed with [`signing_key`] as a compact JWS under `header`.
+/// `payload` signed with [`signing_key`] (through `ring`) as a compact JWS under `header`: what
+/// a target signs at each execution.
 pub fn sign(header: &Header, payload: &[u8]) -> String {
     match jose::sign_compact(header, payload, signer()) {
         Ok(token) => token,
@@ -100,17 +101,36 @@ pub fn sign(header: &Header, payload: &[u8]) -> String {
     }
 }
 
-/// A phone's answer over `payload`, signed by the device key and (when `approve`) the PIN key,
-/// both [`signing_key`], as general-JSON JWS.
+/// `payload` signed with [`signing_key`] by `p256`, whose signatures are deterministic (RFC
+/// 6979), as a compact JWS under `header`: what the seeds hold, so that the generator writes
+/// the same bytes each time (the test `seeds_are_valid` compares them).
+pub fn sign_for_seed(header: &Header, payload: &[u8]) -> String {
+    match jose::sign_compact(header, payload, signing_key()) {
+        Ok(token) => token,
+        Err(e) => match e {},
+    }
+}
+
+/// A phone's answer over `payload`, signed through `ring` by the device key and (when
+/// `approve`) the PIN key, both [`signing_key`], as general-JSON JWS.
 pub fn sign_response(payload: &[u8], approve: bool) -> GeneralJws {
+    response_signed_by(signer(), payload, approve)
+}
+
+/// [`sign_response`] with `p256`'s deterministic signatures, for the seeds.
+pub fn sign_response_for_seed(payload: &[u8], approve: bool) -> GeneralJws {
+    response_signed_by(signing_key(), payload, approve)
+}
+
+fn response_signed_by<S: Es256Signer>(signer: &S, payload: &[u8], approve: bool) -> GeneralJws {
     let mut jws = GeneralJws::new(payload);
     let mut headers = vec![ActionResponse::device_header()];
     if approve {
         headers.push(Header::es256(RESPONSE_TYP).with_kid(KID_PIN));
     }
     for header in &headers {
-        if jws.add_signature(header, signer()).is_err() {
-            unreachable!("ring signs unless the system's randomness fails");
+        if jws.add_signature(header, signer).is_err() {
+            unreachable!("both signers sign unless the system's randomness fails");
         }
     }
     debug_assert_eq!(jws.signatures.len(), headers.len());

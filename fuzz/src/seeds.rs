@@ -30,7 +30,7 @@ use sleutel_server::RelyingPartyConfig;
 
 use crate::{
     ACCOUNT_ID, CLIENT_ID, ENROLLMENT_ID, KEY_CLIENT_ID, KID, NONCE, NOW, REQUEST_ID, REQUEST_JWS,
-    SERVER_URL, jwk, jwks, sign, sign_response, thumbprint,
+    SERVER_URL, jwk, jwks, sign_for_seed, sign_response_for_seed, thumbprint,
 };
 
 /// One seed: the target, its file name (`ok-` or `no-` first) and its bytes.
@@ -177,7 +177,7 @@ pub fn all() -> Vec<Seed> {
     // variants.
     let login = action_request(ActionKind::Login);
     let action_header = Header::es256(ACTION_TYP).with_kid(KID);
-    let action_jws = sign(&action_header, &json(&login));
+    let action_jws = sign_for_seed(&action_header, &json(&login));
     add("action_request", "ok-login-jws", with(0, &action_jws));
     for (name, kind) in [
         ("login", ActionKind::Login),
@@ -231,7 +231,7 @@ pub fn all() -> Vec<Seed> {
     add("compact_jws", "no-crit-header", crit.into_bytes());
     add("compact_jws", "no-two-parts", b"e30.e30".to_vec());
 
-    let identity = sign(
+    let identity = sign_for_seed(
         &Header::es256(IDENTITY_TYP).with_kid(thumbprint()),
         &json(&identity_claims()),
     );
@@ -253,7 +253,7 @@ pub fn all() -> Vec<Seed> {
     add("identity_token", "no-other-nonce", with(1, json(&minor)));
     add("compact_jws", "ok-identity-token", identity.into_bytes());
 
-    let id_token = sign(
+    let id_token = sign_for_seed(
         &Header::es256(ID_TOKEN_TYP).with_kid(KID),
         &json(&id_token_claims()),
     );
@@ -265,7 +265,7 @@ pub fn all() -> Vec<Seed> {
     add("compact_jws", "ok-id-token", id_token.into_bytes());
 
     let proof_header = Header::es256(PROOF_TYP).with_jwk(jwk());
-    let proof = sign(&proof_header, &json(&proof_claims()));
+    let proof = sign_for_seed(&proof_header, &json(&proof_claims()));
     add("dpop_proof", "ok-jws", with(0, &proof));
     add("dpop_proof", "ok-claims", with(1, json(&proof_claims())));
     let mut old = proof_claims();
@@ -278,7 +278,7 @@ pub fn all() -> Vec<Seed> {
         ("decline", Decision::Decline),
     ] {
         let payload = json(&response(decision));
-        let jws = sign_response(&payload, decision == Decision::Approve);
+        let jws = sign_response_for_seed(&payload, decision == Decision::Approve);
         add(
             "general_jws",
             &format!("ok-{name}-jws"),
@@ -565,7 +565,7 @@ pub fn all() -> Vec<Seed> {
         "ok-assertion-claims",
         with(1, json(&assertion)),
     );
-    let signed = sign(&Header::es256("JWT").with_kid(KID), &json(&assertion));
+    let signed = sign_for_seed(&Header::es256("JWT").with_kid(KID), &json(&assertion));
     let form = url::form_urlencoded::Serializer::new(String::new())
         .append_pair(
             "client_assertion_type",
