@@ -70,20 +70,26 @@ pub(crate) fn count_unanswered_of_client(
 
 /// Closes the open requests of `client_id` for the number as superseded, as a registered
 /// person's are when the same relying party asks again, and returns their `auth_req_id`s (for
-/// their pings).
+/// their pings). As for a person's requests, every open one is closed, expired or not, and
+/// only those still unexpired at `now` are returned: an expired request is not pinged.
 pub(crate) fn supersede_open_of_client(
     tx: &Tx<'_>,
     number_hash: &[u8],
     client_id: &str,
     now: i64,
 ) -> Result<Vec<String>, DbError> {
-    tx.query_map(
+    let closed = tx.query_map(
         "UPDATE unanswerable_requests SET superseded_at = ?3
          WHERE number_hash = ?1 AND client_id = ?2 AND superseded_at IS NULL
-         RETURNING auth_req_id",
+         RETURNING auth_req_id, expires_at",
         params![number_hash, client_id, now],
-        |row| row.get(0),
-    )
+        |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
+    )?;
+    Ok(closed
+        .into_iter()
+        .filter(|(_, expires_at)| *expires_at > now)
+        .map(|(auth_req_id, _)| auth_req_id)
+        .collect())
 }
 
 /// The open requests for the number, of every relying party: not superseded, not expired.

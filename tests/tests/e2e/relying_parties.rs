@@ -257,6 +257,46 @@ async fn a_superseded_ping_mode_request_is_pinged_whatever_the_number() {
     assert_eq!(receiver.pings().len(), 2);
 }
 
+/// An expired ping-mode request, superseded afterwards, is not pinged and stays expired,
+/// whatever the number.
+#[tokio::test]
+async fn an_expired_ping_mode_request_superseded_later_is_not_pinged_whatever_the_number() {
+    let receiver = PingReceiver::start().await.unwrap();
+    let server = server_with_shop(Policy::default(), shop().with_ping(&receiver.url())).await;
+    let e = enrolled(&server.url(), "+32470005012").await;
+    let rp = RelyingParty::new(&server.url(), SHOP_ID, SHOP_SECRET).unwrap();
+    let ask = |number: &str, token: &str| {
+        LoginRequest::new(number)
+            .openid_only()
+            .requiring(claims::AGE_OVER_18)
+            .with_notification_token(token)
+    };
+    let numbers = [e.phone_number.clone(), "+32470005013".to_owned()];
+    let mut older = Vec::new();
+    for number in &numbers {
+        let request = ask(number, "expired-token-0123456789").expiring_in(1);
+        older.push(rp.backchannel_authorize(&request).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let mut seen = Vec::new();
+    for (number, older) in numbers.iter().zip(&older) {
+        rp.backchannel_authorize(&ask(number, "newer-token-0123456789"))
+            .await
+            .unwrap();
+        let expired = rp.poll_token(&older.auth_req_id).await.unwrap_err();
+        seen.push(expired.api_code().map(str::to_owned));
+    }
+    // A ping would have been sent at the supersession, before the polls answered.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    assert_eq!(
+        seen[0], seen[1],
+        "an unknown number's request as a person's"
+    );
+    assert!(receiver.pings().is_empty(), "{:?}", receiver.pings());
+}
+
 #[tokio::test]
 async fn backchannel_calls_beyond_the_per_minute_limit_get_slow_down() {
     let server = server_with(Policy {
