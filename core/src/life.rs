@@ -538,6 +538,8 @@ pub(crate) async fn register_push_token(
 /// the account, its requests and its keys (the history stays). A device the server already
 /// revoked is forgotten all the same.
 pub(crate) async fn deactivate(ctx: &Context, account_id: String) -> Result<(), CoreError> {
+    // After a call that may still write the account's salt or keys, never beside it.
+    let _account = ctx.account_locks.lock(&account_id).await;
     let account = ctx
         .store
         .account(&account_id)?

@@ -201,6 +201,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             config.policy.response_write_timeout_millis,
         ),
         max_age: std::time::Duration::from_secs(config.policy.max_connection_age_secs),
+        request_timeout: std::time::Duration::from_millis(config.policy.request_timeout_millis),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(crate::serve::serve(listener, app, limits, async {

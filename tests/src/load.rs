@@ -38,13 +38,15 @@ pub const MAX_PHONES: usize = 100_000;
 const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// The raised limits a load test needs, as a policy file for the server (`--policy-file`):
-/// one relying party starts every login (60 a minute by default) and every enrollment comes
-/// from loopback (30 a minute from one address by default). Every other value stays the
-/// production one.
+/// one relying party starts every login (60 a minute by default), every enrollment comes from
+/// loopback (30 a minute from one address by default), and every phone connects from 127.0.0.1,
+/// directly or through the harness's balancer (256 connections from one address by default).
+/// Every other value stays the production one.
 pub const LOAD_POLICY_JSON: &str = r#"{
   "max_backchannel_per_client_per_minute": 100000000,
   "max_enrollment_starts_per_source_per_minute": 1000000,
-  "max_enrollment_starts_per_minute": 1000000
+  "max_enrollment_starts_per_minute": 1000000,
+  "max_connections_per_address": 2048
 }"#;
 
 /// How the logins arrive.

@@ -40,10 +40,15 @@ pub(crate) const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 /// descriptors): accepting again at once would spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// How long a connection past its maximum age may take to finish the request in flight before
-/// it is dropped: the request's own timeout bounds the handler, and the write deadline the
-/// answer, so this is only the backstop.
-const CLOSING_GRACE: Duration = Duration::from_secs(60);
+/// The least time a connection past its maximum age (or at the stop) is given to finish the
+/// request in flight before it is dropped. The request's own timeout bounds the handler and
+/// the write deadline the answer, so the grace is at least those two together
+/// ([`ConnectionLimits::closing_grace`]); this is the backstop beneath them.
+const MIN_CLOSING_GRACE: Duration = Duration::from_secs(60);
+
+/// How often the warning that an address reached its connection cap may be logged: an address
+/// kept at its cap while others connect would otherwise log once per refused connection.
+const ADDRESS_FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The connection limits, from the policy.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +63,16 @@ pub(crate) struct ConnectionLimits {
     pub write_timeout: Duration,
     /// How long a connection may stay open; then it finishes its request in flight and closes.
     pub max_age: Duration,
+    /// How long a request may take (the router's 408).
+    pub request_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// How long a closing connection may finish its request in flight: the request's timeout
+    /// and one write's deadline, and no less than [`MIN_CLOSING_GRACE`].
+    fn closing_grace(&self) -> Duration {
+        (self.request_timeout + self.write_timeout).max(MIN_CLOSING_GRACE)
+    }
 }
 
 /// The connections open per source address, counted while each is served.
@@ -119,7 +134,7 @@ pub(crate) async fn serve(
     // Logged once each time a cap is reached, not once per refused connection: a flood would
     // otherwise flood the log.
     let full = Arc::new(AtomicBool::new(false));
-    let address_full = Arc::new(AtomicBool::new(false));
+    let mut address_full_warned: Option<tokio::time::Instant> = None;
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -146,16 +161,18 @@ pub(crate) async fn serve(
         };
         full.store(false, Ordering::Relaxed);
         let Some(address_place) = per_address.take(peer.ip(), limits.max_per_address) else {
-            if !address_full.swap(true, Ordering::Relaxed) {
+            let now = tokio::time::Instant::now();
+            if address_full_warned.is_none_or(|at| now >= at + ADDRESS_FULL_WARNING_EVERY) {
+                address_full_warned = Some(now);
                 tracing::warn!(
                     max_per_address = limits.max_per_address,
-                    "an address reached its connection cap: its new connections are refused"
+                    "an address reached its connection cap: its new connections are refused \
+                     (logged at most once a minute)"
                 );
             }
             refuse(&stream);
             continue;
         };
-        address_full.store(false, Ordering::Relaxed);
         // Small answers go out at once rather than waiting for more to send (Nagle).
         let _ = stream.set_nodelay(true);
         let service =
@@ -172,7 +189,9 @@ pub(crate) async fn serve(
         );
         let closing = closing_watch.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(connection, limits.max_age, closing).await {
+            let ended =
+                serve_connection(connection, limits.max_age, limits.closing_grace(), closing);
+            if let Err(e) = ended.await {
                 // A client that goes away, a head that timed out, an answer nobody read: not
                 // the server's fault.
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
@@ -190,11 +209,12 @@ pub(crate) async fn serve(
 }
 
 /// Serves one connection until it ends: at `max_age`, or when the server stops (`closing`), it
-/// is asked to finish the request in flight and close (keep-alive off), and after
-/// [`CLOSING_GRACE`] more it is dropped whatever it was doing.
+/// is asked to finish the request in flight and close (keep-alive off), and after `grace` more
+/// it is dropped whatever it was doing.
 async fn serve_connection<C>(
     connection: C,
     max_age: Duration,
+    grace: Duration,
     mut closing: watch::Receiver<bool>,
 ) -> hyper::Result<()>
 where
@@ -212,7 +232,7 @@ where
         () = stopping => {}
     }
     connection.as_mut().close_gracefully();
-    match tokio::time::timeout(CLOSING_GRACE, connection).await {
+    match tokio::time::timeout(grace, connection).await {
         Ok(ended) => ended,
         // Dropping the connection closes its socket.
         Err(_) => Ok(()),

@@ -185,7 +185,7 @@ async fn a_connection_past_its_maximum_age_is_closed_after_its_answer() {
 async fn a_client_that_stops_reading_its_answers_loses_its_connection() {
     let server = server_with(Policy {
         max_connections: 1,
-        response_write_timeout_millis: 300,
+        response_write_timeout_millis: 1_000,
         ..Policy::default()
     })
     .await;
@@ -197,12 +197,15 @@ async fn a_client_that_stops_reading_its_answers_loses_its_connection() {
         let ask = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: sleutel\r\n\r\n";
         while writer.write_all(ask).await.is_ok() {}
     });
-    // The one place is taken: another client is refused until it is given back.
+    // The one place is taken (its answers still flow while the buffers fill, and then its
+    // write waits a second): another client is refused until it is given back.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = !served_within(&server, &client_from(9), Duration::from_millis(100)).await;
 
     let freed = served_within(&server, &client_from(9), WITHIN).await;
 
     flood.abort();
+    assert!(refused, "the stuck connection held the only place");
     assert!(
         freed,
         "the connection whose answers were not read kept its place"
