@@ -212,6 +212,46 @@ async fn a_client_that_stops_reading_its_answers_loses_its_connection() {
     );
 }
 
+/// The server stops within bounds even with a connection that reads none of its answers and
+/// one idle between requests: each is asked to close, and the stuck one ends at its write
+/// deadline.
+#[tokio::test]
+async fn the_server_stops_with_a_connection_stuck_writing_and_one_idle() {
+    let server = server_with(Policy {
+        response_write_timeout_millis: 500,
+        ..Policy::default()
+    })
+    .await;
+    let stuck = TcpStream::connect(addr(&server)).await.unwrap();
+    let (_reader, mut writer) = stuck.into_split();
+    let flood = tokio::spawn(async move {
+        let ask = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: sleutel\r\n\r\n";
+        while writer.write_all(ask).await.is_ok() {}
+    });
+    let mut idle = TcpStream::connect(addr(&server)).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: sleutel\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    assert!(idle.read(&mut answer).await.unwrap() > 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), server.shutdown()).await;
+
+    flood.abort();
+    assert!(stopped.is_ok(), "the server did not stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read_until_closed(&mut idle).await.is_some(),
+        "the idle connection was closed"
+    );
+}
+
 #[tokio::test]
 async fn a_request_head_sent_too_slowly_is_cut_off_while_others_are_served() {
     let server = server_with(Policy {
