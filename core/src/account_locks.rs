@@ -1,6 +1,6 @@
 //! One lock per account on this phone, held by the calls that read or change which salt the
 //! code goes with, or the biometric key: approving a request, changing the code, enabling and
-//! disabling biometrics. They run one after the other for an account, so that settling a lost
+//! disabling biometrics, deactivating. They run one after the other for an account, so that settling a lost
 //! code change cannot adopt the salt of a newer change started meanwhile, and two biometric
 //! registrations cannot interleave. Calls for different accounts, and every other call, do not
 //! wait.
@@ -11,50 +11,90 @@
 //! with [`CoreError::EarlierCodeChangeRegistered`] without using it, rather than have the
 //! server count it as a wrong code.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::error::CoreError;
 
-/// The locks and salt-change counts, made on first use; a phone holds one or two accounts, so
-/// they are kept.
-#[derive(Default)]
-pub(crate) struct AccountLocks(Mutex<HashMap<String, Arc<AccountState>>>);
+/// How often a call that waits for its account's lock looks again. Two calls of one account
+/// at once are rare (a person acts on one screen at a time), so a waiting call polls rather
+/// than queues: a queue (tokio's mutex) costs the phones' library more than the rare wait is
+/// worth.
+const WAIT_STEP: Duration = Duration::from_millis(10);
 
+/// Which accounts a call holds, and how often each account's salt has changed. Made on first
+/// use; a phone holds one or two accounts, so the entries are kept, in a list (a map's code
+/// would cost the phones' library more than looking through two entries).
 #[derive(Default)]
+pub(crate) struct AccountLocks(Mutex<Vec<AccountState>>);
+
 struct AccountState {
-    lock: Arc<AsyncMutex<()>>,
-    salt_changes: AtomicU64,
+    account_id: String,
+    held: bool,
+    salt_changes: u64,
 }
 
 /// Held while a call works on its account; the next call for the account waits until it is
 /// dropped.
-pub(crate) type AccountGuard = OwnedMutexGuard<()>;
+pub(crate) struct AccountGuard<'a> {
+    locks: &'a AccountLocks,
+    /// The account's place in the list, which only grows.
+    at: usize,
+}
+
+impl Drop for AccountGuard<'_> {
+    fn drop(&mut self) {
+        let mut states = self.locks.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(state) = states.get_mut(self.at) {
+            state.held = false;
+        }
+    }
+}
 
 impl AccountLocks {
-    fn state(&self, account_id: &str) -> Arc<AccountState> {
-        // The map is only read and extended, never left half-changed: a poisoned lock's data is
-        // still good.
+    /// `account_id`'s entry, made on first use, with the list locked. The list only grows, and is
+    /// only changed whole under the lock, never left half-changed: a poisoned lock's data is
+    /// still good.
+    fn entry(&self, account_id: &str) -> EntryGuard<'_> {
         let mut states = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        states.entry(account_id.to_owned()).or_default().clone()
+        let at = match states.iter().position(|s| s.account_id == account_id) {
+            Some(at) => at,
+            None => {
+                states.push(AccountState {
+                    account_id: account_id.to_owned(),
+                    held: false,
+                    salt_changes: 0,
+                });
+                states.len() - 1
+            }
+        };
+        EntryGuard { states, at }
     }
 
     /// Waits until no other call holds `account_id`'s lock, and holds it.
-    pub(crate) async fn lock(&self, account_id: &str) -> AccountGuard {
-        self.state(account_id).lock.clone().lock_owned().await
+    pub(crate) async fn lock(&self, account_id: &str) -> AccountGuard<'_> {
+        loop {
+            let taken = {
+                let mut entry = self.entry(account_id);
+                (!std::mem::replace(&mut entry.held, true)).then_some(entry.at)
+            };
+            if let Some(at) = taken {
+                return AccountGuard { locks: self, at };
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
     }
 
     /// As [`AccountLocks::lock`], for a call that brings a code typed before it waited: when
     /// the account's salt changed while it waited, the code may be the old one, and the answer
     /// is [`CoreError::EarlierCodeChangeRegistered`].
-    pub(crate) async fn lock_for_code(&self, account_id: &str) -> Result<AccountGuard, CoreError> {
-        let state = self.state(account_id);
-        let typed_for = state.salt_changes.load(Ordering::SeqCst);
-        let guard = state.lock.clone().lock_owned().await;
-        if state.salt_changes.load(Ordering::SeqCst) != typed_for {
+    pub(crate) async fn lock_for_code(
+        &self,
+        account_id: &str,
+    ) -> Result<AccountGuard<'_>, CoreError> {
+        let typed_for = self.entry(account_id).salt_changes;
+        let guard = self.lock(account_id).await;
+        if self.entry(account_id).salt_changes != typed_for {
             return Err(CoreError::EarlierCodeChangeRegistered);
         }
         Ok(guard)
@@ -62,9 +102,26 @@ impl AccountLocks {
 
     /// Notes that `account_id`'s salt changed: the calls waiting with a code give it back.
     pub(crate) fn salt_changed(&self, account_id: &str) {
-        self.state(account_id)
-            .salt_changes
-            .fetch_add(1, Ordering::SeqCst);
+        self.entry(account_id).salt_changes += 1;
+    }
+}
+
+/// One account's entry, the list locked while it is held.
+struct EntryGuard<'a> {
+    states: std::sync::MutexGuard<'a, Vec<AccountState>>,
+    at: usize,
+}
+
+impl std::ops::Deref for EntryGuard<'_> {
+    type Target = AccountState;
+    fn deref(&self) -> &AccountState {
+        &self.states[self.at]
+    }
+}
+
+impl std::ops::DerefMut for EntryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut AccountState {
+        &mut self.states[self.at]
     }
 }
 
@@ -83,7 +140,7 @@ mod tests {
         assert!(other.is_ok(), "another account's call does not wait");
         let waiting = {
             let locks = locks.clone();
-            tokio::spawn(async move { locks.lock("a").await })
+            tokio::spawn(async move { drop(locks.lock("a").await) })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "the same account's call waits");
