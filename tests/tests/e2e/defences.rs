@@ -252,13 +252,17 @@ async fn an_expired_request_leaves_the_pending_list() {
     let server = server().await;
     let mut e = enrolled(&server.url(), "+32470007009").await;
     let rp = RelyingParty::demo(&server.url()).unwrap();
-    rp.backchannel_authorize(&LoginRequest::new(&e.phone_number).expiring_in(1))
+    // Three seconds: the phone must fetch the request before it expires, which on a loaded
+    // machine one second did not always leave time for.
+    let started = std::time::Instant::now();
+    rp.backchannel_authorize(&LoginRequest::new(&e.phone_number).expiring_in(3))
         .await
         .unwrap();
     e.phone.next_request(WAIT).await.unwrap();
     assert_eq!(e.phone.authenticator().pending().unwrap().len(), 1);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past the expiry (whole seconds, so up to a second later) wherever the fetch left us.
+    tokio::time::sleep(Duration::from_millis(4100).saturating_sub(started.elapsed())).await;
 
     assert!(e.phone.authenticator().pending().unwrap().is_empty());
     assert!(
