@@ -57,6 +57,31 @@ fn client_from(last: u8) -> reqwest::Client {
         .unwrap()
 }
 
+/// Opens `n` connections from 127.0.0.1 and keeps them, then checks that the next one is refused
+/// at once: answered 503 `temporarily_unavailable` unread and closed (or reset, since the refusal
+/// is written without reading and a reset may overtake it). Returns the connections held.
+async fn hold_until_refused(
+    server: &sleutel_harness::server::InProcessServer,
+    n: usize,
+) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(TcpStream::connect(addr(server)).await.unwrap());
+    }
+    let mut next = TcpStream::connect(addr(server)).await.unwrap();
+    let answer = read_until_closed(&mut next)
+        .await
+        .expect("a connection beyond the cap is closed at once");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+    if !answer.is_empty() {
+        assert!(answer.contains(codes::TEMPORARILY_UNAVAILABLE), "{answer}");
+    }
+    held
+}
+
 /// Whether `client` gets `/healthz` answered 200 within `within`, asking again every 20 ms: a
 /// place given back is seen by the server only on its next read of the closed connection.
 async fn served_within(
@@ -91,25 +116,10 @@ async fn a_connection_beyond_the_cap_is_refused_at_once_and_a_freed_place_lets_t
         ..Policy::default()
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(TcpStream::connect(addr(&server)).await.unwrap());
-    }
-
-    let mut fourth = TcpStream::connect(addr(&server)).await.unwrap();
     let refused_in = Instant::now();
-    let answer = read_until_closed(&mut fourth).await;
+    let mut held = hold_until_refused(&server, 3).await;
 
-    let answer = answer.expect("a connection beyond the cap is closed at once");
     assert!(refused_in.elapsed() < Duration::from_secs(2));
-    // The refusal is written without reading; a reset may overtake it, and then nothing shows.
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
-        "{answer}"
-    );
-    if !answer.is_empty() {
-        assert!(answer.contains(codes::TEMPORARILY_UNAVAILABLE), "{answer}");
-    }
     drop(held.pop());
     assert!(served_within(&server, &client_from(9), WITHIN).await);
 }
@@ -121,19 +131,8 @@ async fn an_address_beyond_its_connection_cap_is_refused_while_another_is_served
         ..Policy::default()
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        held.push(TcpStream::connect(addr(&server)).await.unwrap());
-    }
+    let held = hold_until_refused(&server, 2).await;
 
-    let mut third = TcpStream::connect(addr(&server)).await.unwrap();
-    let answer = read_until_closed(&mut third).await;
-
-    let answer = answer.expect("a connection beyond the address's cap is closed at once");
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
-        "{answer}"
-    );
     assert_eq!(healthy(&server).await, StatusCode::OK, "another address");
     drop(held);
     assert!(
