@@ -21,8 +21,17 @@ function withDemo(args, contextOptions, body) {
   return withDemoIn(browser, args, contextOptions, body);
 }
 
-/** From the demo site's home page to the server's wait page; returns the code it shows. */
-async function sendNumber(demo, page, shot, { buttonName = 'Aanmelden via Sleutel', send = 'Versturen' } = {}) {
+/**
+ * From the demo site's home page to the server's wait page; returns the code it shows. With
+ * `answered`, the demo's phone answers at once (a decline, "not me") and may do so before the
+ * wait page is shown, which then shows the outcome instead of the code: nothing is returned.
+ */
+async function sendNumber(
+  demo,
+  page,
+  shot,
+  { buttonName = 'Aanmelden via Sleutel', send = 'Versturen', answered = false } = {},
+) {
   await page.goto(`${demo.site}/`);
   await page.getByRole('link', { name: buttonName }).click();
   await page.waitForURL(`${demo.server}/oidc/authorize?**`);
@@ -30,6 +39,9 @@ async function sendNumber(demo, page, shot, { buttonName = 'Aanmelden via Sleute
   await page.locator('#phone_number').fill(demo.number);
   await page.getByRole('button', { name: send }).click();
   await page.waitForURL(`${demo.server}/oidc/sign-in/status`);
+  if (answered) {
+    return undefined;
+  }
   const code = (await page.locator('.code').textContent()).trim();
   assert.match(code, /^\d{4}$/);
   return code;
@@ -78,7 +90,7 @@ test('a login by phone number shows the same code on both sides and lands on Wel
 test('a login declined on the phone shows Geweigerd and the site says it was not confirmed', async () => {
   const shot = screenshots('decline');
   await withDemo(['--answer', 'decline'], {}, async (demo, page) => {
-    await sendNumber(demo, page, shot);
+    await sendNumber(demo, page, shot, { answered: true });
     await page.getByRole('heading', { name: 'Geweigerd' }).waitFor({ timeout: STEP_MS });
     await shot(page, 'declined');
     assert.equal((await settledRequest(demo)).outcome, 'declined');
@@ -93,7 +105,7 @@ test('a login declined on the phone shows Geweigerd and the site says it was not
 test('a login answered "not me" is refused like a decline', async () => {
   const shot = screenshots('not-me');
   await withDemo(['--answer', 'not-me'], {}, async (demo, page) => {
-    await sendNumber(demo, page, shot);
+    await sendNumber(demo, page, shot, { answered: true });
     await page.getByRole('heading', { name: 'Geweigerd' }).waitFor({ timeout: STEP_MS });
     await shot(page, 'refused');
     assert.equal((await settledRequest(demo)).outcome, 'not-me');
