@@ -51,19 +51,6 @@ async fn block_with_wrong_codes(e: &mut Enrolled, url: &str) {
     assert_eq!(third, Err(CoreError::AccountBlocked));
 }
 
-fn server_events(
-    server: &sleutel_harness::server::InProcessServer,
-    account_id: &str,
-) -> Vec<String> {
-    server
-        .running()
-        .account_events(account_id)
-        .unwrap()
-        .into_iter()
-        .map(|(event, _, _)| event)
-        .collect()
-}
-
 fn phone_events(phone: &VirtualPhone) -> Vec<AccountEventKind> {
     let mut events: Vec<AccountEventKind> = phone
         .authenticator()

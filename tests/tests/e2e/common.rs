@@ -189,3 +189,14 @@ impl DatabaseAccess for InProcessServer {
         self.running().sql(sql, params)
     }
 }
+
+/// The names of the events in the server's history of `account_id`.
+pub fn server_events(server: &InProcessServer, account_id: &str) -> Vec<String> {
+    server
+        .running()
+        .account_events(account_id)
+        .unwrap()
+        .into_iter()
+        .map(|(event, _, _)| event)
+        .collect()
+}

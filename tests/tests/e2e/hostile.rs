@@ -480,20 +480,6 @@ async fn change_code_through(
     (server, proxy, e)
 }
 
-/// The names of the events in the server's history of `account_id`.
-fn server_event_names(
-    server: &sleutel_harness::server::InProcessServer,
-    account_id: &str,
-) -> Vec<String> {
-    server
-        .running()
-        .account_events(account_id)
-        .unwrap()
-        .into_iter()
-        .map(|(event, _, _)| event)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_lost_code_change_answer_costs_no_wrong_code_and_the_new_code_approves() {
     let (server, _proxy, e) =
@@ -514,7 +500,7 @@ async fn a_lost_code_change_answer_costs_no_wrong_code_and_the_new_code_approves
         .unwrap_err();
 
     assert_eq!(err, CoreError::EarlierCodeChangeRegistered);
-    assert!(!server_event_names(&server, &account.account_id).contains(&"wrong_code".into()));
+    assert!(!server_events(&server, &account.account_id).contains(&"wrong_code".into()));
     phone
         .authenticator()
         .approve(view.request_id, Approval::code(NEW_CODE))
@@ -551,7 +537,7 @@ async fn a_code_change_held_back_is_void_for_the_old_code_and_refused_when_it_ar
     assert_eq!(late.status(), StatusCode::CONFLICT);
     let refusal: ApiError = late.json().await.unwrap();
     assert_eq!(refusal.error, api::codes::CODE_CHANGE_VOID);
-    let events = server_event_names(&server, &account.account_id);
+    let events = server_events(&server, &account.account_id);
     assert!(!events.contains(&"code_changed".into()), "{events:?}");
     let (rp, started) = start_login(&server.url(), "+32472000022").await;
     phone.approve_next(CODE, WAIT).await.unwrap();
